@@ -1,0 +1,159 @@
+//! `upsertx`: the command line. A thin client of the `upsertx` library: it parses
+//! arguments, shows progress on a terminal, and prints the report.
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use upsertx::{Duplicates, Format, OnConflict, Source, Spec, UpdateColumns, Upsert};
+
+/// Load rows from a file into a SQL table: insert new keys, update existing ones,
+/// all in one transaction, with an exact report of what changed.
+#[derive(Parser, Debug)]
+#[command(name = "upsertx", version, max_term_width = 100)]
+#[command(
+    after_help = "Exit status: 0 on success, 1 on a data or database error (nothing is written), 2 on a usage error.\n\
+Example: upsertx examples/customers.csv --db sqlite://demo.db --key id --create"
+)]
+struct Args {
+    /// Input file, or - for standard input (then --format is required).
+    input: String,
+
+    /// Database URL: sqlite://relative/path.db or sqlite:///absolute/path.db.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    db: Option<String>,
+
+    /// Target table [default: the input file's stem].
+    #[arg(long)]
+    table: Option<String>,
+
+    /// Conflict key columns, comma-separated or repeated [default: the primary key].
+    #[arg(long, value_delimiter = ',')]
+    key: Vec<String>,
+
+    /// What to do with rows whose key already exists.
+    #[arg(long, value_name = "update|ignore|error", default_value = "update", value_parser = parse::<OnConflict>)]
+    on_conflict: OnConflict,
+
+    /// Only these columns are written on conflict.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "COLS",
+        conflicts_with = "no_update"
+    )]
+    update: Vec<String>,
+
+    /// These columns are never written on conflict (e.g. created_at).
+    #[arg(long, value_delimiter = ',', value_name = "COLS")]
+    no_update: Vec<String>,
+
+    /// Rewrite matched rows even when no updated column differs.
+    #[arg(long)]
+    always_update: bool,
+
+    /// Which row wins when a key appears more than once in the input.
+    #[arg(long, value_name = "last|first|error", default_value = "last", value_parser = parse::<Duplicates>)]
+    duplicates: Duplicates,
+
+    /// Create the table when it is missing, with types inferred from the input and
+    /// --key as primary key.
+    #[arg(long)]
+    create: bool,
+
+    /// Do everything but commit: the report says what would happen.
+    #[arg(long)]
+    dry_run: bool,
+
+    /// Input format [default: from the file extension].
+    #[arg(long, value_name = "csv|tsv|ndjson|json", value_parser = parse::<Format>)]
+    format: Option<Format>,
+
+    /// Print the report as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+
+    /// No progress display.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn parse<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, String> {
+    s.parse()
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("upsertx: error: {e}");
+            ExitCode::from(if e.is_usage() { 2 } else { 1 })
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), upsertx::Error> {
+    let db = args.db.ok_or_else(|| {
+        upsertx::Error::Usage(
+            "no database: pass --db URL or set DATABASE_URL (e.g. sqlite://data.db)".into(),
+        )
+    })?;
+    let mut source = if args.input == "-" {
+        Source::stdin()
+    } else {
+        let path = PathBuf::from(&args.input);
+        if !path.exists() {
+            return Err(upsertx::Error::Usage(format!(
+                "{}: no such file",
+                args.input
+            )));
+        }
+        Source::path(path)
+    };
+    if let Some(f) = args.format {
+        source = source.format(f);
+    }
+    let update = match (args.update.is_empty(), args.no_update.is_empty()) {
+        (false, _) => UpdateColumns::Only(args.update),
+        (true, false) => UpdateColumns::AllBut(args.no_update),
+        (true, true) => UpdateColumns::All,
+    };
+    let spec = Spec {
+        table: args.table,
+        key: (!args.key.is_empty()).then_some(args.key),
+        on_conflict: args.on_conflict,
+        update,
+        always_update: args.always_update,
+        duplicates: args.duplicates,
+        create: args.create,
+        dry_run: args.dry_run,
+    };
+    let mut upsert = Upsert::new(db).spec(spec);
+    let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {human_pos} rows staged ({per_sec}) {elapsed}")
+                .expect("valid template"),
+        );
+        bar
+    });
+    if let Some(bar) = bar.clone() {
+        upsert = upsert.on_progress(move |rows| bar.set_position(rows));
+    }
+    let result = upsert.run(source);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let report = result?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).expect("a report serializes")
+        );
+    } else {
+        println!("{report}");
+    }
+    Ok(())
+}

@@ -1,0 +1,357 @@
+//! Checking one input value against its target column type.
+//!
+//! This is where "007" stays text for a text column, where `abc` is refused for an
+//! integer column, and where `2024-02-30` is refused for a date column. The caller
+//! wraps the returned reason with the input, row and column.
+
+use crate::source::RawRef;
+use crate::value::{SqlType, Value};
+use serde_json::Value as Json;
+
+/// Converts one raw input value for a column of type `ty`. `Err` holds the reason.
+pub fn convert(ty: &SqlType, raw: RawRef<'_>) -> Result<Value, String> {
+    match raw {
+        RawRef::Null => Ok(Value::Null),
+        RawRef::Text(s) => from_text(ty, s),
+        RawRef::Json(Json::Null) => Ok(Value::Null),
+        RawRef::Json(Json::String(s)) => from_text(ty, s),
+        RawRef::Json(j) => from_json(ty, j),
+    }
+}
+
+fn from_text(ty: &SqlType, s: &str) -> Result<Value, String> {
+    match ty {
+        SqlType::Text { max_chars } => {
+            if let Some(max) = max_chars {
+                let n = s.chars().count();
+                if n > *max as usize {
+                    return Err(format!(
+                        "{n} characters is longer than the column's limit of {max}"
+                    ));
+                }
+            }
+            Ok(Value::Text(s.to_owned()))
+        }
+        SqlType::Any => Ok(Value::Text(s.to_owned())),
+        SqlType::Integer { bits } => parse_integer(s.trim(), *bits).map(Value::Int),
+        SqlType::Real => parse_real(s.trim()).map(Value::Real),
+        SqlType::Numeric => {
+            let t = s.trim();
+            if let Ok(i) = t.parse::<i64>() {
+                Ok(Value::Int(i))
+            } else {
+                parse_real(t)
+                    .map(Value::Real)
+                    .map_err(|_| "not a number".to_string())
+            }
+        }
+        SqlType::Boolean => parse_bool(s.trim()).map(Value::Bool),
+        SqlType::Date => check(is_date(s), s, "not a valid date (expected YYYY-MM-DD)"),
+        SqlType::Time => check(
+            is_time(s),
+            s,
+            "not a valid time (expected HH:MM[:SS[.fraction]])",
+        ),
+        SqlType::Timestamp => check(
+            is_timestamp(s),
+            s,
+            "not a valid timestamp (expected ISO 8601, e.g. 2024-05-01T12:30:00Z)",
+        ),
+        SqlType::Json => match serde_json::from_str::<serde::de::IgnoredAny>(s) {
+            Ok(_) => Ok(Value::Text(s.to_owned())),
+            Err(e) => Err(format!("not valid JSON ({e})")),
+        },
+        SqlType::Blob => Ok(Value::Blob(parse_blob(s)?)),
+    }
+}
+
+fn from_json(ty: &SqlType, j: &Json) -> Result<Value, String> {
+    match (ty, j) {
+        (SqlType::Integer { bits }, Json::Number(n)) => {
+            if let Some(i) = n.as_i64() {
+                check_bits(i, *bits).map(Value::Int)
+            } else {
+                parse_integer(&n.to_string(), *bits).map(Value::Int)
+            }
+        }
+        (SqlType::Real, Json::Number(n)) => n
+            .as_f64()
+            .map(Value::Real)
+            .ok_or_else(|| "not a number".into()),
+        (SqlType::Numeric | SqlType::Any, Json::Number(n)) => Ok(match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Real(n.as_f64().unwrap_or(f64::NAN)),
+        }),
+        (SqlType::Boolean, Json::Bool(b)) => Ok(Value::Bool(*b)),
+        (SqlType::Boolean, Json::Number(n)) => match n.as_i64() {
+            Some(0) => Ok(Value::Bool(false)),
+            Some(1) => Ok(Value::Bool(true)),
+            _ => Err("not a boolean (expected true/false or 1/0)".into()),
+        },
+        (SqlType::Any, Json::Bool(b)) => Ok(Value::Int(*b as i64)),
+        (SqlType::Text { .. } | SqlType::Json | SqlType::Any, _) => from_text(ty, &j.to_string()),
+        (_, Json::Array(_) | Json::Object(_)) => Err(format!(
+            "a JSON {} is not a {}",
+            json_kind(j),
+            ty.describe()
+        )),
+        (_, _) => Err(format!("not a {}", ty.describe())),
+    }
+}
+
+fn json_kind(j: &Json) -> &'static str {
+    match j {
+        Json::Array(_) => "array",
+        Json::Object(_) => "object",
+        _ => "value",
+    }
+}
+
+fn check(ok: bool, s: &str, reason: &str) -> Result<Value, String> {
+    if ok {
+        Ok(Value::Text(s.to_owned()))
+    } else {
+        Err(reason.to_owned())
+    }
+}
+
+fn check_bits(i: i64, bits: u8) -> Result<i64, String> {
+    if bits >= 64 || (i >= -(1i64 << (bits - 1)) && i < (1i64 << (bits - 1))) {
+        Ok(i)
+    } else {
+        Err(format!("out of range for a {bits}-bit integer"))
+    }
+}
+
+/// Whole numbers, also when written as `1.0` or `1e3` (as pandas writes integer
+/// columns that hold NULLs).
+pub(crate) fn parse_integer(s: &str, bits: u8) -> Result<i64, String> {
+    if let Ok(i) = s.parse::<i64>() {
+        return check_bits(i, bits);
+    }
+    match s.parse::<f64>() {
+        Ok(f) if f.is_finite() && f.fract() == 0.0 && looks_numeric(s) => {
+            if f >= -9.223_372_036_854_775_808e18 && f < 9.223_372_036_854_775_808e18 {
+                check_bits(f as i64, bits)
+            } else {
+                Err(format!("out of range for a {bits}-bit integer"))
+            }
+        }
+        Ok(f) if f.is_finite() && looks_numeric(s) => {
+            Err("not an integer (it has a fraction)".into())
+        }
+        _ => Err("not an integer".into()),
+    }
+}
+
+fn looks_numeric(s: &str) -> bool {
+    s.bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_digit() || b == b'-' || b == b'+' || b == b'.')
+}
+
+pub(crate) fn parse_real(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f.is_nan() => Err("NaN cannot be stored (SQLite turns it into NULL)".into()),
+        Ok(f) if looks_numeric(s) || f.is_infinite() => Ok(f),
+        _ => Err("not a number".into()),
+    }
+}
+
+pub(crate) fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "t" | "yes" | "y" | "on" | "1" => Ok(true),
+        "false" | "f" | "no" | "n" | "off" | "0" => Ok(false),
+        _ => Err("not a boolean (expected true/false, t/f, yes/no or 1/0)".into()),
+    }
+}
+
+fn parse_blob(s: &str) -> Result<Vec<u8>, String> {
+    let Some(hex) = s.strip_prefix("\\x") else {
+        return Ok(s.as_bytes().to_vec());
+    };
+    if hex.len() % 2 != 0 {
+        return Err("hex bytes need an even number of digits".into());
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            u8::from_str_radix(&hex[i..i + 2], 16)
+                .map_err(|_| "not valid hex after \\x".to_string())
+        })
+        .collect()
+}
+
+fn digits(s: &[u8]) -> Option<u32> {
+    if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    s.iter().try_fold(0u32, |acc, d| {
+        acc.checked_mul(10)?.checked_add((d - b'0') as u32)
+    })
+}
+
+/// `YYYY-MM-DD` with a real month and day (leap years included).
+pub(crate) fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return false;
+    }
+    let (Some(y), Some(m), Some(d)) = (digits(&b[0..4]), digits(&b[5..7]), digits(&b[8..10]))
+    else {
+        return false;
+    };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&d)
+}
+
+/// `HH:MM`, `HH:MM:SS` or `HH:MM:SS.ffffff`.
+pub(crate) fn is_time(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() < 5 || b[2] != b':' {
+        return false;
+    }
+    let (Some(h), Some(m)) = (digits(&b[0..2]), digits(&b[3..5])) else {
+        return false;
+    };
+    if h > 24 || m > 59 {
+        return false;
+    }
+    let rest = &b[5..];
+    if rest.is_empty() {
+        return true;
+    }
+    if rest.len() < 3 || rest[0] != b':' || digits(&rest[1..3]).is_none_or(|sec| sec > 60) {
+        return false;
+    }
+    let frac = &rest[3..];
+    frac.is_empty()
+        || (frac[0] == b'.' && frac.len() > 1 && frac[1..].iter().all(u8::is_ascii_digit))
+}
+
+/// An ISO 8601 date, optionally followed by `T` or a space, a time, and a zone
+/// (`Z`, `+HH`, `+HH:MM`, `+HHMM`).
+pub(crate) fn is_timestamp(s: &str) -> bool {
+    if s.len() < 10 || !s.is_char_boundary(10) || !is_date(&s[..10]) {
+        return false;
+    }
+    let rest = &s[10..];
+    if rest.is_empty() {
+        return true;
+    }
+    let Some(rest) = rest.strip_prefix('T').or_else(|| rest.strip_prefix(' ')) else {
+        return false;
+    };
+    let time_end = rest.find(['Z', 'z', '+', '-']).unwrap_or(rest.len());
+    let (time, zone) = rest.split_at(time_end);
+    is_time(time.trim_end()) && is_zone(zone)
+}
+
+fn is_zone(z: &str) -> bool {
+    let b = z.as_bytes();
+    match b.first() {
+        None => true,
+        Some(b'Z' | b'z') => b.len() == 1,
+        Some(b'+' | b'-') => {
+            let hm: Vec<u8> = b[1..].iter().copied().filter(|&c| c != b':').collect();
+            (hm.len() == 2 || hm.len() == 4)
+                && digits(&hm).is_some()
+                && digits(&hm[..2]).is_some_and(|h| h <= 15)
+                && (hm.len() == 2 || digits(&hm[2..]).is_some_and(|m| m < 60))
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(ty: SqlType, s: &str) -> Result<Value, String> {
+        convert(&ty, RawRef::Text(s))
+    }
+
+    #[test]
+    fn integers_accept_whole_numbers_only() {
+        let int = || SqlType::Integer { bits: 64 };
+        assert_eq!(text(int(), " 42 "), Ok(Value::Int(42)));
+        assert_eq!(text(int(), "1.0"), Ok(Value::Int(1)));
+        assert_eq!(text(int(), "1e3"), Ok(Value::Int(1000)));
+        assert_eq!(text(int(), "abc"), Err("not an integer".into()));
+        assert_eq!(
+            text(int(), "1.5"),
+            Err("not an integer (it has a fraction)".into())
+        );
+        assert_eq!(text(int(), "inf"), Err("not an integer".into()));
+        assert!(text(SqlType::Integer { bits: 16 }, "40000")
+            .unwrap_err()
+            .contains("out of range"));
+    }
+
+    #[test]
+    fn text_keeps_leading_zeros_and_checks_length() {
+        assert_eq!(
+            text(SqlType::Text { max_chars: None }, "007"),
+            Ok(Value::Text("007".into()))
+        );
+        assert!(text(SqlType::Text { max_chars: Some(2) }, "héé").is_err());
+        assert!(text(SqlType::Text { max_chars: Some(3) }, "héé").is_ok());
+    }
+
+    #[test]
+    fn dates_times_and_timestamps() {
+        assert!(is_date("2024-02-29") && !is_date("2023-02-29") && !is_date("2024-13-01"));
+        assert!(is_time("23:59") && is_time("23:59:60.123456") && !is_time("25:00"));
+        for ok in [
+            "2024-05-01",
+            "2024-05-01T12:30:00Z",
+            "2024-05-01 12:30:00.5+02:00",
+            "2024-05-01T12:30-0530",
+        ] {
+            assert!(is_timestamp(ok), "{ok}");
+        }
+        for bad in [
+            "2024-05-01X",
+            "2024-05-01T12",
+            "2024-05-01T12:30:00+99",
+            "yesterday",
+        ] {
+            assert!(!is_timestamp(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn reals_refuse_nan_and_words() {
+        assert_eq!(text(SqlType::Real, "1.5"), Ok(Value::Real(1.5)));
+        assert!(text(SqlType::Real, "NaN").is_err());
+        assert!(text(SqlType::Real, "one").is_err());
+        assert_eq!(text(SqlType::Numeric, "10"), Ok(Value::Int(10)));
+        assert_eq!(text(SqlType::Numeric, "10.25"), Ok(Value::Real(10.25)));
+    }
+
+    #[test]
+    fn json_values() {
+        let j: Json = serde_json::json!({"a": [1, 2]});
+        assert_eq!(
+            convert(&SqlType::Json, RawRef::Json(&j)),
+            Ok(Value::Text(r#"{"a":[1,2]}"#.into()))
+        );
+        assert!(convert(&SqlType::Integer { bits: 64 }, RawRef::Json(&j)).is_err());
+        let n: Json = serde_json::json!(3.0);
+        assert_eq!(
+            convert(&SqlType::Integer { bits: 64 }, RawRef::Json(&n)),
+            Ok(Value::Int(3))
+        );
+        assert_eq!(
+            convert(&SqlType::Blob, RawRef::Text("\\x00ff")),
+            Ok(Value::Blob(vec![0, 255]))
+        );
+    }
+}

@@ -1,0 +1,58 @@
+//! The dialect seam: what each database must do. Everything dialect-neutral
+//! (reading, checking values, planning, reporting) lives outside, once.
+//!
+//! A load drives a [`Connection`] in this order: `begin`, `reflect` (and
+//! `create_table` when asked), `create_stage`, `stage` for each batch, `merge`, then
+//! `commit` (or `rollback` on any error and for dry runs).
+
+mod sqlite;
+
+use crate::error::Result;
+use crate::plan::Plan;
+use crate::schema::{Column, Table};
+use crate::url::DbUrl;
+use crate::value::Value;
+
+/// Rows checked and ready for staging, row-major.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// `rows.len() * width` values, in the plan's column order.
+    pub values: Vec<Value>,
+    /// Each row's number in the input, and the line it starts on (if any).
+    pub rows: Vec<(u64, Option<u64>)>,
+}
+
+/// What a merge did. `staged` counts distinct keys after de-duplication.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MergeCounts {
+    pub staged: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub ignored: u64,
+}
+
+/// One database session of one load.
+pub trait Connection {
+    fn begin(&mut self) -> Result<()>;
+    /// The table, or `None` when it does not exist.
+    fn reflect(&mut self, table: &str) -> Result<Option<Table>>;
+    /// Creates the table with `key` as its primary key.
+    fn create_table(&mut self, table: &str, columns: &[Column], key: &[String]) -> Result<()>;
+    /// Creates the session-private staging table for the plan's columns.
+    fn create_stage(&mut self, plan: &Plan) -> Result<()>;
+    /// Stages one batch. Dialects that de-duplicate while staging apply
+    /// `plan.spec.duplicates` here.
+    fn stage(&mut self, plan: &Plan, batch: &Batch) -> Result<()>;
+    /// Applies the staged rows to the table with exact counts.
+    fn merge(&mut self, plan: &Plan) -> Result<MergeCounts>;
+    fn commit(&mut self) -> Result<()>;
+    fn rollback(&mut self) -> Result<()>;
+}
+
+/// Opens a session for `url`. `create`: the database itself may be created (SQLite).
+pub fn connect(url: &str, create: bool) -> Result<Box<dyn Connection>> {
+    match DbUrl::parse(url)? {
+        DbUrl::Sqlite(target) => Ok(Box::new(sqlite::SqliteConnection::open(&target, create)?)),
+    }
+}

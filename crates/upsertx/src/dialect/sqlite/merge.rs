@@ -1,0 +1,283 @@
+//! Staging and merging for SQLite.
+//!
+//! Rows are staged into a temporary `WITHOUT ROWID` table whose primary key is the
+//! load's key, with one prepared INSERT reused per row. The primary key does the
+//! de-duplication while staging (`OR REPLACE`: last wins, `OR IGNORE`: first wins,
+//! plain: error) and leaves the stage in key order, so the merge walks the target's
+//! key index in order. Then, in the load's transaction:
+//!
+//! 1. `UPDATE target SET ... FROM stage WHERE key matches AND some column differs`
+//!    (NULL-safe `IS NOT`, binary collation): its change count is `updated`;
+//! 2. `INSERT INTO target SELECT ... FROM stage WHERE NOT EXISTS (key in target)`:
+//!    its change count is `inserted`.
+//!
+//! Only rows known to be new are inserted, so the target's generated ids never skip,
+//! and rows updated through another unique key keep theirs. Everything else follows:
+//! matched = staged - inserted, unchanged = matched - updated.
+
+use super::q;
+use crate::dialect::{Batch, MergeCounts};
+use crate::error::{Error, Location, Result};
+use crate::plan::Plan;
+use crate::schema::Column;
+use crate::spec::{Duplicates, OnConflict};
+use crate::value::{SqlType, Value};
+use rusqlite::{ErrorCode, OptionalExtension};
+
+const STAGE: &str = "temp.upsertx_stage";
+
+fn stage_col(i: usize) -> String {
+    format!("c{i}")
+}
+
+/// `"a" = s.c0 AND "b" = s.c1` for the key.
+fn key_match(plan: &Plan, target: &str) -> String {
+    plan.key
+        .iter()
+        .map(|&i| format!("{target}.{} = s.{}", q(&plan.columns[i].name), stage_col(i)))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+fn target(plan: &Plan) -> String {
+    format!("main.{}", q(&plan.table.name))
+}
+
+pub(crate) fn ddl_type(ty: &SqlType) -> &'static str {
+    match ty {
+        SqlType::Boolean => "BOOLEAN",
+        SqlType::Integer { .. } => "INTEGER",
+        SqlType::Real => "REAL",
+        SqlType::Numeric => "NUMERIC",
+        // JSON is stored as TEXT: a declared JSON type would have NUMERIC affinity.
+        SqlType::Text { .. } | SqlType::Json => "TEXT",
+        SqlType::Blob => "BLOB",
+        SqlType::Date => "DATE",
+        SqlType::Time => "TIME",
+        SqlType::Timestamp => "TIMESTAMP",
+        SqlType::Any => "",
+    }
+}
+
+pub(crate) fn create_table_sql(table: &str, columns: &[Column], key: &[String]) -> String {
+    let mut defs: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            let not_null = if key.contains(&c.name) {
+                " NOT NULL"
+            } else {
+                ""
+            };
+            format!("{} {}{not_null}", q(&c.name), ddl_type(&c.ty))
+                .trim_end()
+                .to_owned()
+        })
+        .collect();
+    defs.push(format!(
+        "PRIMARY KEY ({})",
+        key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ")
+    ));
+    format!("CREATE TABLE main.{} ({})", q(table), defs.join(", "))
+}
+
+pub(crate) fn stage_table_sql(plan: &Plan) -> String {
+    let mut defs = vec!["ord INTEGER NOT NULL".to_string()];
+    for (i, c) in plan.columns.iter().enumerate() {
+        let coll = plan
+            .key
+            .iter()
+            .position(|&k| k == i)
+            .and_then(|pos| plan.key_constraint.collations.get(pos).cloned().flatten())
+            .map(|c| format!(" COLLATE {}", q(&c)))
+            .unwrap_or_default();
+        let not_null = if c.is_key { " NOT NULL" } else { "" };
+        defs.push(format!("{}{not_null}{coll}", stage_col(i)));
+    }
+    let key: Vec<String> = plan.key.iter().map(|&i| stage_col(i)).collect();
+    format!(
+        "DROP TABLE IF EXISTS {STAGE}; CREATE TABLE {STAGE} ({}, PRIMARY KEY ({})) WITHOUT ROWID",
+        defs.join(", "),
+        key.join(", ")
+    )
+}
+
+pub(crate) fn stage(conn: &rusqlite::Connection, plan: &Plan, batch: &Batch) -> Result<()> {
+    let width = plan.columns.len();
+    let verb = match plan.spec.duplicates {
+        Duplicates::Last => "INSERT OR REPLACE",
+        Duplicates::First => "INSERT OR IGNORE",
+        Duplicates::Error => "INSERT",
+    };
+    let params: Vec<String> = (1..=width + 1).map(|i| format!("?{i}")).collect();
+    let sql = format!("{verb} INTO {STAGE} VALUES ({})", params.join(", "));
+    let mut stmt = conn
+        .prepare_cached(&sql)
+        .map_err(|e| Error::db("staging rows", e))?;
+    for (r, (row, line)) in batch.rows.iter().enumerate() {
+        let values = &batch.values[r * width..(r + 1) * width];
+        let bound = (|| {
+            stmt.raw_bind_parameter(1, *row as i64)?;
+            for (i, v) in values.iter().enumerate() {
+                stmt.raw_bind_parameter(i + 2, v)?;
+            }
+            stmt.raw_execute()
+        })();
+        if let Err(e) = bound {
+            let at = Location {
+                input: plan.input.clone(),
+                row: *row,
+                line: *line,
+            };
+            let key: Vec<Value> = plan.key.iter().map(|&i| values[i].clone()).collect();
+            if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) {
+                let first_row = first_row_of(conn, plan, &key)?.unwrap_or(0);
+                return Err(Error::DuplicateKey {
+                    at,
+                    key: plan.show_key(&key),
+                    first_row,
+                });
+            }
+            return Err(Error::db(format!("{at}: staging the row"), e));
+        }
+    }
+    Ok(())
+}
+
+/// The input row at which a staged key was first seen.
+fn first_row_of(conn: &rusqlite::Connection, plan: &Plan, key: &[Value]) -> Result<Option<u64>> {
+    let cond: Vec<String> = plan
+        .key
+        .iter()
+        .enumerate()
+        .map(|(n, &i)| format!("{} = ?{}", stage_col(i), n + 1))
+        .collect();
+    conn.query_row(
+        &format!("SELECT ord FROM {STAGE} WHERE {}", cond.join(" AND ")),
+        rusqlite::params_from_iter(key.iter()),
+        |r| r.get::<_, i64>(0),
+    )
+    .optional()
+    .map(|o| o.map(|v| v as u64))
+    .map_err(|e| Error::db("looking up a duplicate key", e))
+}
+
+pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCounts> {
+    let ctx = format!("merging into table {}", q(&plan.table.name));
+    let db = |e: rusqlite::Error| Error::db(ctx.clone(), e);
+    let staged: i64 = conn
+        .query_row(&format!("SELECT count(*) FROM {STAGE}"), [], |r| r.get(0))
+        .map_err(db)?;
+    let staged = staged as u64;
+    let t = target(plan);
+
+    if plan.spec.on_conflict == OnConflict::Error {
+        let key_cols: Vec<String> = plan
+            .key
+            .iter()
+            .map(|&i| format!("s.{}", stage_col(i)))
+            .collect();
+        let sql = format!(
+            "SELECT s.ord, {} FROM {STAGE} AS s WHERE EXISTS (SELECT 1 FROM {t} AS t WHERE {}) ORDER BY s.ord LIMIT 1",
+            key_cols.join(", "),
+            key_match(plan, "t")
+        );
+        let hit = conn
+            .query_row(&sql, [], |r| {
+                let row: i64 = r.get(0)?;
+                let key = (0..plan.key.len())
+                    .map(|i| sqlite_value(r.get_ref(i + 1)?))
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok((row as u64, key))
+            })
+            .optional()
+            .map_err(db)?;
+        if let Some((row, key)) = hit {
+            return Err(Error::KeyExists {
+                at: Location {
+                    input: plan.input.clone(),
+                    row,
+                    line: None,
+                },
+                key: plan.show_key(&key),
+                table: plan.table.name.clone(),
+            });
+        }
+    }
+
+    let mut updated = 0;
+    if plan.spec.on_conflict == OnConflict::Update && !plan.update.is_empty() {
+        let set: Vec<String> = plan
+            .update
+            .iter()
+            .map(|&i| format!("{} = s.{}", q(&plan.columns[i].name), stage_col(i)))
+            .collect();
+        let mut sql = format!(
+            "UPDATE {t} AS t SET {} FROM {STAGE} AS s WHERE {}",
+            set.join(", "),
+            key_match(plan, "t")
+        );
+        if !plan.spec.always_update {
+            let differs: Vec<String> = plan
+                .update
+                .iter()
+                .map(|&i| {
+                    format!(
+                        "t.{} IS NOT s.{} COLLATE BINARY",
+                        q(&plan.columns[i].name),
+                        stage_col(i)
+                    )
+                })
+                .collect();
+            sql.push_str(&format!(" AND ({})", differs.join(" OR ")));
+        }
+        updated = conn.execute(&sql, []).map_err(db)? as u64;
+    }
+
+    let names: Vec<String> = plan.columns.iter().map(|c| q(&c.name)).collect();
+    let vals: Vec<String> = (0..plan.columns.len())
+        .map(|i| format!("s.{}", stage_col(i)))
+        .collect();
+    let sql = format!(
+        "INSERT INTO {t} ({}) SELECT {} FROM {STAGE} AS s WHERE NOT EXISTS (SELECT 1 FROM {t} AS t WHERE {})",
+        names.join(", "),
+        vals.join(", "),
+        key_match(plan, "t")
+    );
+    let inserted = conn.execute(&sql, []).map_err(db)? as u64;
+    conn.execute_batch(&format!("DROP TABLE {STAGE}"))
+        .map_err(db)?;
+
+    let matched = staged - inserted;
+    Ok(match plan.spec.on_conflict {
+        OnConflict::Update => MergeCounts {
+            staged,
+            inserted,
+            updated,
+            unchanged: matched - updated,
+            ignored: 0,
+        },
+        OnConflict::Ignore => MergeCounts {
+            staged,
+            inserted,
+            updated: 0,
+            unchanged: 0,
+            ignored: matched,
+        },
+        OnConflict::Error => MergeCounts {
+            staged,
+            inserted,
+            ..Default::default()
+        },
+    })
+}
+
+fn sqlite_value(v: rusqlite::types::ValueRef<'_>) -> rusqlite::Result<Value> {
+    use rusqlite::types::ValueRef as V;
+    Ok(match v {
+        V::Null => Value::Null,
+        V::Integer(i) => Value::Int(i),
+        V::Real(f) => Value::Real(f),
+        V::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        V::Blob(b) => Value::Blob(b.to_vec()),
+    })
+}

@@ -1,0 +1,116 @@
+//! SQLite: the embedded default.
+//!
+//! - `reflect.rs`: table, columns, primary key and unique indexes from the pragmas.
+//! - `merge.rs`: the staging table and the set-based merge with exact counts.
+
+mod merge;
+mod reflect;
+
+use super::{Batch, Connection, MergeCounts};
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use crate::schema::{Column, Table};
+use crate::url::SqliteTarget;
+use crate::value::Value;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{OpenFlags, ToSql};
+
+pub(crate) struct SqliteConnection {
+    conn: rusqlite::Connection,
+}
+
+impl SqliteConnection {
+    pub(crate) fn open(target: &SqliteTarget, create: bool) -> Result<Self> {
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        if create {
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        }
+        let conn = match target {
+            SqliteTarget::Memory => rusqlite::Connection::open_in_memory()
+                .map_err(|e| Error::db("opening SQLite database", e))?,
+            SqliteTarget::File(path) => rusqlite::Connection::open_with_flags(path, flags)
+                .map_err(|e| {
+                    if !create && !path.exists() {
+                        return Error::Schema(format!(
+                            "SQLite database {} does not exist (pass --create to create it)",
+                            path.display()
+                        ));
+                    }
+                    Error::db(format!("opening SQLite database {}", path.display()), e)
+                })?,
+        };
+        // Bounded caches: memory stays flat however large the input is. The staging
+        // table lives in a temporary file, not in memory.
+        conn.execute_batch(
+            "PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; PRAGMA temp_store = FILE; PRAGMA temp.cache_size = -65536;",
+        )
+        .map_err(|e| Error::db("configuring the SQLite session", e))?;
+        Ok(SqliteConnection { conn })
+    }
+
+    fn exec(&self, context: &str, sql: &str) -> Result<()> {
+        self.conn
+            .execute_batch(sql)
+            .map_err(|e| Error::db(context, e))
+    }
+}
+
+/// Quotes an identifier for SQLite.
+pub(crate) fn q(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+impl ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null => ValueRef::Null,
+            Value::Bool(b) => ValueRef::Integer(*b as i64),
+            Value::Int(i) => ValueRef::Integer(*i),
+            Value::Real(f) => ValueRef::Real(*f),
+            Value::Text(s) => ValueRef::Text(s.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
+impl Connection for SqliteConnection {
+    fn begin(&mut self) -> Result<()> {
+        // IMMEDIATE: take the write lock now, so a concurrent writer makes us wait
+        // (busy_timeout) at the start rather than fail at the end.
+        self.exec("starting a transaction", "BEGIN IMMEDIATE")
+    }
+
+    fn reflect(&mut self, table: &str) -> Result<Option<Table>> {
+        reflect::table(&self.conn, table)
+    }
+
+    fn create_table(&mut self, table: &str, columns: &[Column], key: &[String]) -> Result<()> {
+        let sql = merge::create_table_sql(table, columns, key);
+        self.exec(&format!("creating table {}", q(table)), &sql)
+    }
+
+    fn create_stage(&mut self, plan: &Plan) -> Result<()> {
+        self.exec("creating the staging table", &merge::stage_table_sql(plan))
+    }
+
+    fn stage(&mut self, plan: &Plan, batch: &Batch) -> Result<()> {
+        merge::stage(&self.conn, plan, batch)
+    }
+
+    fn merge(&mut self, plan: &Plan) -> Result<MergeCounts> {
+        merge::merge(&self.conn, plan)
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        self.exec("committing", "COMMIT")
+    }
+
+    fn rollback(&mut self) -> Result<()> {
+        if self.conn.is_autocommit() {
+            return Ok(());
+        }
+        self.exec("rolling back", "ROLLBACK")
+    }
+}

@@ -1,0 +1,229 @@
+//! One load from start to end: read and check rows on one thread, stage and merge
+//! them on this one, all in one transaction.
+
+use crate::convert::convert;
+use crate::dialect::{self, Batch, Connection};
+use crate::error::{quote_ident, Error, Location, Result};
+use crate::plan::{Plan, PlanColumn};
+use crate::report::Report;
+use crate::schema::infer_columns;
+use crate::source::{RowReader, Source};
+use crate::spec::Spec;
+use crate::value::Value;
+use std::sync::mpsc;
+use std::time::Instant;
+
+const BATCH_ROWS: usize = 4096;
+/// Batches in flight between the reader and the database: bounds memory.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+pub(crate) fn run(
+    url: &str,
+    spec: &Spec,
+    source: Source,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Report> {
+    let started = Instant::now();
+    let table = match (&spec.table, source.stem()) {
+        (Some(t), _) => t.clone(),
+        (None, Some(stem)) => stem,
+        (None, None) => {
+            return Err(Error::Usage(format!(
+                "{}: name the target table with --table",
+                source.name()
+            )))
+        }
+    };
+    if table.is_empty() {
+        return Err(Error::Usage("the table name is empty".into()));
+    }
+    source.resolved_format()?;
+    let mut conn = dialect::connect(url, spec.create)?;
+    conn.begin()?;
+    match load(&mut *conn, &table, spec, source, progress) {
+        Ok(mut report) => {
+            if spec.dry_run {
+                conn.rollback()?;
+            } else {
+                conn.commit()?;
+            }
+            report.elapsed_ms = started.elapsed().as_millis() as u64;
+            Ok(report)
+        }
+        Err(e) => {
+            // The original error is what matters; a failed rollback leaves the
+            // transaction to die with the connection.
+            let _ = conn.rollback();
+            Err(e)
+        }
+    }
+}
+
+fn load(
+    conn: &mut dyn Connection,
+    table: &str,
+    spec: &Spec,
+    mut source: Source,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Report> {
+    let mut created = false;
+    let target = match conn.reflect(table)? {
+        Some(t) => t,
+        None if spec.create => {
+            let Some(key) = &spec.key else {
+                return Err(Error::Usage(format!(
+                    "table {} does not exist: --create needs --key to know the primary key",
+                    quote_ident(table)
+                )));
+            };
+            source.make_rereadable()?;
+            let mut reader = source.open()?;
+            let columns = infer_columns(&mut *reader)?;
+            let mut key_cols = Vec::new();
+            for k in key {
+                match columns.iter().find(|c| &c.name == k) {
+                    Some(c) => key_cols.push(c.name.clone()),
+                    None => {
+                        return Err(Error::Schema(format!(
+                            "{}: key column {} is not in the input",
+                            source.name(),
+                            quote_ident(k)
+                        )))
+                    }
+                }
+            }
+            conn.create_table(table, &columns, &key_cols)?;
+            created = true;
+            conn.reflect(table)?.ok_or_else(|| {
+                Error::Schema(format!(
+                    "table {} vanished after creation",
+                    quote_ident(table)
+                ))
+            })?
+        }
+        None => {
+            return Err(Error::Schema(format!(
+                "table {} does not exist (pass --create to create it from the input)",
+                quote_ident(table)
+            )))
+        }
+    };
+
+    let reader = source.open()?;
+    let plan = Plan::new(target, source.name(), reader.columns(), spec)?;
+    conn.create_stage(&plan)?;
+
+    let (tx, rx) = mpsc::sync_channel::<Result<Batch>>(BATCHES_IN_FLIGHT);
+    let columns = plan.columns.clone();
+    let input = plan.input.clone();
+    let reader_thread = std::thread::Builder::new()
+        .name("upsertx-reader".into())
+        .spawn(move || read_batches(reader, &columns, &input, &tx))
+        .map_err(|e| Error::Io(format!("starting the reader thread: {e}")))?;
+
+    let mut rows_read = 0u64;
+    let mut failure = None;
+    for batch in rx.iter() {
+        match batch.and_then(|b| {
+            conn.stage(&plan, &b)?;
+            Ok(b.rows.len() as u64)
+        }) {
+            Ok(n) => {
+                rows_read += n;
+                progress(rows_read);
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    drop(rx);
+    reader_thread
+        .join()
+        .map_err(|_| Error::Io("the reader thread panicked".into()))?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+
+    let counts = conn.merge(&plan)?;
+    Ok(Report {
+        table: plan.table.name.clone(),
+        rows_read,
+        inserted: counts.inserted,
+        updated: counts.updated,
+        unchanged: counts.unchanged,
+        ignored: counts.ignored,
+        duplicates: rows_read - counts.staged,
+        deleted: 0,
+        created,
+        dry_run: spec.dry_run,
+        elapsed_ms: 0,
+    })
+}
+
+/// Reads rows, checks every value against its column, and sends batches until the
+/// input ends, an error occurs (sent as the last message), or the receiver is gone.
+fn read_batches(
+    mut reader: Box<dyn RowReader>,
+    columns: &[PlanColumn],
+    input: &str,
+    tx: &mpsc::SyncSender<Result<Batch>>,
+) {
+    loop {
+        match next_batch(&mut *reader, columns, input) {
+            Ok(Some(batch)) => {
+                if tx.send(Ok(batch)).is_err() {
+                    return;
+                }
+            }
+            Ok(None) => return,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        }
+    }
+}
+
+fn next_batch(
+    reader: &mut dyn RowReader,
+    columns: &[PlanColumn],
+    input: &str,
+) -> Result<Option<Batch>> {
+    let mut batch = Batch {
+        values: Vec::with_capacity(BATCH_ROWS * columns.len()),
+        rows: Vec::with_capacity(BATCH_ROWS),
+    };
+    while batch.rows.len() < BATCH_ROWS && reader.advance()? {
+        let (row, line) = reader.position();
+        for c in columns {
+            let raw = reader.value(c.input);
+            let problem = match convert(&c.ty, raw) {
+                Ok(Value::Null) if c.is_key => {
+                    Some("NULL in a key column (NULL never matches an existing key, so the row would be duplicated)".to_string())
+                }
+                Ok(Value::Null) if c.not_null => Some("NULL in a NOT NULL column".to_string()),
+                Ok(v) => {
+                    batch.values.push(v);
+                    None
+                }
+                Err(reason) => Some(reason),
+            };
+            if let Some(reason) = problem {
+                return Err(Error::Value {
+                    at: Location {
+                        input: input.to_owned(),
+                        row,
+                        line,
+                    },
+                    column: c.name.clone(),
+                    value: raw.shown(),
+                    reason,
+                });
+            }
+        }
+        batch.rows.push((row, line));
+    }
+    Ok((!batch.rows.is_empty()).then_some(batch))
+}

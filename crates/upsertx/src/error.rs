@@ -1,0 +1,124 @@
+//! The one error type of the library.
+//!
+//! Every message is written for the person running the load: a data error names the
+//! input, the row, the column and the value; a database error names the table; no
+//! message ever contains a password (URLs are redacted before they are stored here).
+
+use std::fmt;
+
+/// Where in the input a bad value was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// The input's name as the user gave it (a path, or `<stdin>`).
+    pub input: String,
+    /// 1-based data row (the CSV header is not a row; the first JSON object is row 1).
+    pub row: u64,
+    /// 1-based physical line where the row starts, when the format has lines.
+    pub line: Option<u64>,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: row {}", self.input, self.row)?;
+        if let Some(line) = self.line {
+            write!(f, " (line {line})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything that can go wrong in a load. Nothing is written when one is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request itself is wrong or unsupported (bad URL, conflicting options):
+    /// the command line exits with status 2.
+    #[error("{0}")]
+    Usage(String),
+
+    /// A value in the input does not fit the target column.
+    #[error(
+        "{at}, column {}: {}: {reason}",
+        quote_ident(column),
+        show_value(value)
+    )]
+    Value {
+        at: Location,
+        column: String,
+        /// The value as it appeared in the input (`None` for NULL).
+        value: Option<String>,
+        reason: String,
+    },
+
+    /// The input is malformed at a given row (bad CSV quoting, wrong field count,
+    /// invalid UTF-8 or JSON).
+    #[error("{at}: {reason}")]
+    Input { at: Location, reason: String },
+
+    /// The input cannot be read at all (missing file, bad header).
+    #[error("{input}: {reason}")]
+    Source { input: String, reason: String },
+
+    /// The same key appears twice in the input and `--duplicates error` was asked for.
+    #[error("{at}: duplicate key {key} (first seen at row {first_row})")]
+    DuplicateKey {
+        at: Location,
+        key: String,
+        first_row: u64,
+    },
+
+    /// A key already exists in the table and `--on-conflict error` was asked for.
+    #[error("{at}: key {key} already exists in table {}", quote_ident(table))]
+    KeyExists {
+        at: Location,
+        key: String,
+        table: String,
+    },
+
+    /// The target table, its key or its columns do not allow the load as asked.
+    #[error("{0}")]
+    Schema(String),
+
+    /// The database refused a statement or could not be reached.
+    #[error("{context}: {message}")]
+    Database { context: String, message: String },
+
+    /// An I/O error outside any particular input (temporary files, threads).
+    #[error("{0}")]
+    Io(String),
+}
+
+impl Error {
+    /// True for errors in how the tool was called (exit status 2), false for data and
+    /// database errors (exit status 1).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Error::Usage(_))
+    }
+
+    pub(crate) fn db(context: impl Into<String>, err: impl fmt::Display) -> Error {
+        Error::Database {
+            context: context.into(),
+            message: err.to_string(),
+        }
+    }
+}
+
+/// Shows an identifier with double quotes, so spaces and odd characters stay visible.
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Shows a value from the input, cut to a readable length.
+fn show_value(value: &Option<String>) -> String {
+    match value {
+        None => "NULL".to_string(),
+        Some(v) => {
+            let mut shown: String = v.chars().take(80).collect();
+            if shown.len() < v.len() {
+                shown.push('…');
+            }
+            format!("{shown:?}")
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,140 @@
+//! # upsertx
+//!
+//! Bulk upsert: load rows from CSV, TSV, NDJSON or JSON into a SQL table, inserting new
+//! keys and updating existing ones, in one transaction, with an exact report of what
+//! changed.
+//!
+//! ```
+//! use upsertx::{Source, Upsert};
+//!
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let db = format!("sqlite://{}", dir.path().join("demo.db").display());
+//! let csv = "id,name\n1,Ada\n2,Grace\n";
+//! let report = Upsert::new(&db)
+//!     .table("people")
+//!     .key(["id"])
+//!     .create(true)
+//!     .run(Source::reader("people.csv", csv.as_bytes()).format(upsertx::Format::Csv))?;
+//! assert_eq!((report.rows_read, report.inserted), (2, 2));
+//!
+//! // The same rows again, one of them changed: one update, one unchanged.
+//! let csv = "id,name\n1,Ada Lovelace\n2,Grace\n";
+//! let report = Upsert::new(&db)
+//!     .table("people")
+//!     .run(Source::reader("people.csv", csv.as_bytes()).format(upsertx::Format::Csv))?;
+//! assert_eq!((report.inserted, report.updated, report.unchanged), (0, 1, 1));
+//! # Ok::<(), upsertx::Error>(())
+//! ```
+//!
+//! The flow, one direction: a reader ([`Source`]) yields rows; each value is checked
+//! against the target column's type on a reader thread; checked rows are staged into
+//! a session-private table; one set-based merge applies them and counts exactly.
+//! Each database is a dialect behind one small trait (`src/dialect/`).
+
+mod convert;
+mod dialect;
+mod engine;
+mod error;
+mod plan;
+mod report;
+mod schema;
+mod source;
+mod spec;
+mod url;
+mod value;
+
+pub use error::{Error, Location, Result};
+pub use report::Report;
+pub use source::{Format, Source};
+pub use spec::{Duplicates, OnConflict, Spec, UpdateColumns};
+pub use url::redact as redact_url;
+
+/// A load, configured step by step, then [`run`](Upsert::run).
+///
+/// Defaults: the table is the input file's stem, the key is the table's primary key,
+/// existing keys are updated, unchanged rows are not rewritten, and the last of
+/// duplicate keys wins.
+pub struct Upsert {
+    url: String,
+    spec: Spec,
+    progress: Option<Box<dyn FnMut(u64)>>,
+}
+
+impl Upsert {
+    /// A load into the database at `url` (`sqlite://path.db`, `sqlite:///abs/path.db`).
+    pub fn new(url: impl Into<String>) -> Upsert {
+        Upsert {
+            url: url.into(),
+            spec: Spec::default(),
+            progress: None,
+        }
+    }
+
+    /// Replaces the whole specification.
+    pub fn spec(mut self, spec: Spec) -> Upsert {
+        self.spec = spec;
+        self
+    }
+
+    /// The target table (any name: it is always quoted).
+    pub fn table(mut self, table: impl Into<String>) -> Upsert {
+        self.spec.table = Some(table.into());
+        self
+    }
+
+    /// The key columns; they must be the primary key or a unique constraint.
+    pub fn key<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Upsert {
+        self.spec.key = Some(columns.into_iter().map(Into::into).collect());
+        self
+    }
+
+    pub fn on_conflict(mut self, action: OnConflict) -> Upsert {
+        self.spec.on_conflict = action;
+        self
+    }
+
+    /// Which columns a matched row has rewritten.
+    pub fn update(mut self, columns: UpdateColumns) -> Upsert {
+        self.spec.update = columns;
+        self
+    }
+
+    /// Rewrite matched rows even when nothing differs.
+    pub fn always_update(mut self, yes: bool) -> Upsert {
+        self.spec.always_update = yes;
+        self
+    }
+
+    pub fn duplicates(mut self, policy: Duplicates) -> Upsert {
+        self.spec.duplicates = policy;
+        self
+    }
+
+    /// Create the table when it is missing (needs [`key`](Upsert::key)).
+    pub fn create(mut self, yes: bool) -> Upsert {
+        self.spec.create = yes;
+        self
+    }
+
+    /// Do everything but commit.
+    pub fn dry_run(mut self, yes: bool) -> Upsert {
+        self.spec.dry_run = yes;
+        self
+    }
+
+    /// Called with the number of rows staged so far, after each batch.
+    pub fn on_progress(mut self, f: impl FnMut(u64) + 'static) -> Upsert {
+        self.progress = Some(Box::new(f));
+        self
+    }
+
+    /// Runs the load. On error nothing is written.
+    pub fn run(mut self, source: Source) -> Result<Report> {
+        let mut none = |_| {};
+        let progress: &mut dyn FnMut(u64) = match &mut self.progress {
+            Some(f) => f.as_mut(),
+            None => &mut none,
+        };
+        engine::run(&self.url, &self.spec, source, progress)
+    }
+}

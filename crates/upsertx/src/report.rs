@@ -1,0 +1,59 @@
+//! What a load did.
+
+use serde::Serialize;
+use std::fmt;
+
+/// The outcome of a load. Always `rows_read = inserted + updated + unchanged +
+/// ignored + duplicates`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub table: String,
+    /// Data rows read from the input.
+    pub rows_read: u64,
+    /// New keys written as new rows.
+    pub inserted: u64,
+    /// Existing rows rewritten.
+    pub updated: u64,
+    /// Existing rows whose updated columns were all equal already (not rewritten).
+    pub unchanged: u64,
+    /// Existing keys left alone by `--on-conflict ignore`.
+    pub ignored: u64,
+    /// Rows dropped because their key appeared again in the input.
+    pub duplicates: u64,
+    /// Rows deleted from the table (always 0 for now: no delete mode exists yet).
+    pub deleted: u64,
+    /// The table was created by this load.
+    pub created: bool,
+    /// Nothing was committed: the counts say what would have happened.
+    pub dry_run: bool,
+    pub elapsed_ms: u64,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = if self.dry_run { "would load" } else { "loaded" };
+        write!(
+            f,
+            "{} {verb} {} rows: {} inserted, {} updated, {} unchanged",
+            crate::error::quote_ident(&self.table),
+            self.rows_read,
+            self.inserted,
+            self.updated,
+            self.unchanged
+        )?;
+        if self.ignored > 0 {
+            write!(f, ", {} ignored", self.ignored)?;
+        }
+        if self.duplicates > 0 {
+            write!(f, ", {} duplicate keys dropped", self.duplicates)?;
+        }
+        if self.created {
+            write!(f, " (table created)")?;
+        }
+        write!(f, " in {:.2}s", self.elapsed_ms as f64 / 1000.0)?;
+        if self.dry_run {
+            write!(f, " (dry run: nothing written)")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,154 @@
+//! The reflected table model every dialect fills in, and type inference for `--create`.
+
+use crate::convert::{is_date, is_timestamp};
+use crate::error::Result;
+use crate::source::{RawRef, RowReader};
+use crate::value::SqlType;
+
+/// A column of the target table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub ty: SqlType,
+    /// The type as the database declares it (for messages).
+    pub declared: String,
+    pub not_null: bool,
+    pub has_default: bool,
+    /// Computed by the database; never written.
+    pub generated: bool,
+}
+
+/// A primary key or unique constraint/index: something an upsert can key on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UniqueKey {
+    /// The constraint or index name, where it has one.
+    pub name: Option<String>,
+    pub columns: Vec<String>,
+    /// The collation of each column where it is not the default (SQLite).
+    pub collations: Vec<Option<String>>,
+    pub primary: bool,
+    /// A partial index (`WHERE ...`): unique only over part of the table.
+    pub partial: bool,
+}
+
+/// A target table as reflected from the database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    /// The table's name as the database spells it.
+    pub name: String,
+    pub columns: Vec<Column>,
+    /// The primary key first (if any), then the unique constraints and indexes.
+    pub keys: Vec<UniqueKey>,
+}
+
+impl Table {
+    pub fn primary_key(&self) -> Option<&UniqueKey> {
+        self.keys.iter().find(|k| k.primary)
+    }
+
+    /// Finds a column by name: the exact spelling first, else the one column that
+    /// matches ignoring case.
+    pub fn find_column(&self, name: &str) -> Option<usize> {
+        if let Some(i) = self.columns.iter().position(|c| c.name == name) {
+            return Some(i);
+        }
+        let mut folded = self
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.name.eq_ignore_ascii_case(name));
+        match (folded.next(), folded.next()) {
+            (Some((i, _)), None) => Some(i),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Seen {
+    any: bool,
+    int: bool,
+    real: bool,
+    boolean: bool,
+    date: bool,
+    timestamp: bool,
+    structured: bool,
+}
+
+/// Reads the whole input and infers a column type for each input column: integer,
+/// real, boolean (`true`/`false`), date, timestamp, JSON (objects/arrays) or text.
+/// Numbers with leading zeros such as `007` are text, so they keep their zeros.
+pub fn infer_columns(reader: &mut dyn RowReader) -> Result<Vec<Column>> {
+    let n = reader.columns().len();
+    let all = Seen {
+        any: false,
+        int: true,
+        real: true,
+        boolean: true,
+        date: true,
+        timestamp: true,
+        structured: true,
+    };
+    let mut seen = vec![all; n];
+    let mut nulls = vec![false; n];
+    while reader.advance()? {
+        for (i, s) in seen.iter_mut().enumerate() {
+            match reader.value(i) {
+                RawRef::Null | RawRef::Json(serde_json::Value::Null) => nulls[i] = true,
+                RawRef::Text(t) => observe_text(s, t),
+                RawRef::Json(serde_json::Value::String(t)) => observe_text(s, t),
+                RawRef::Json(j) => {
+                    s.any = true;
+                    let is_int = j.is_i64() || j.is_u64();
+                    s.int &= is_int;
+                    s.real &= j.is_number();
+                    s.boolean &= j.is_boolean();
+                    s.date = false;
+                    s.timestamp = false;
+                    s.structured &= j.is_object() || j.is_array();
+                }
+            }
+        }
+    }
+    Ok(reader
+        .columns()
+        .iter()
+        .zip(seen)
+        .map(|(name, s)| {
+            let ty = match s {
+                s if !s.any => SqlType::Text { max_chars: None },
+                s if s.int => SqlType::Integer { bits: 64 },
+                s if s.real => SqlType::Real,
+                s if s.boolean => SqlType::Boolean,
+                s if s.date => SqlType::Date,
+                s if s.timestamp => SqlType::Timestamp,
+                s if s.structured => SqlType::Json,
+                _ => SqlType::Text { max_chars: None },
+            };
+            Column {
+                name: name.clone(),
+                ty,
+                declared: String::new(),
+                not_null: false,
+                has_default: false,
+                generated: false,
+            }
+        })
+        .collect())
+}
+
+fn observe_text(s: &mut Seen, t: &str) {
+    s.any = true;
+    let digits = t.strip_prefix('-').unwrap_or(t);
+    let leading_zero = digits.len() > 1 && digits.starts_with('0') && !digits.starts_with("0.");
+    s.int &= !leading_zero && t.parse::<i64>().is_ok();
+    s.real &= !leading_zero
+        && t.parse::<f64>().is_ok_and(f64::is_finite)
+        && t.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_digit() || b == b'-' || b == b'.');
+    s.boolean &= t.eq_ignore_ascii_case("true") || t.eq_ignore_ascii_case("false");
+    s.date &= is_date(t);
+    s.timestamp &= is_timestamp(t);
+    s.structured = false;
+}

@@ -1,0 +1,238 @@
+//! Readers: where rows come from. Each input format yields rows of [`RawRef`] values
+//! under a fixed list of column names; the engine checks them against the target's
+//! column types (see [`crate::convert`]) before anything reaches the database.
+
+mod csv;
+mod json;
+
+use crate::error::{Error, Result};
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// Input formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Comma-separated values with a header row (PostgreSQL CSV convention: an empty
+    /// unquoted field is NULL, a quoted empty field `""` is the empty string).
+    Csv,
+    /// Like CSV, separated by tabs.
+    Tsv,
+    /// JSON objects one after another (one per line, usually).
+    Ndjson,
+    /// A JSON array of objects. Objects one after another are accepted too.
+    Json,
+}
+
+impl Format {
+    /// The format a file name's extension implies, if any.
+    pub fn from_path(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "csv" => Some(Format::Csv),
+            "tsv" | "tab" => Some(Format::Tsv),
+            "ndjson" | "jsonl" => Some(Format::Ndjson),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "csv" => Ok(Format::Csv),
+            "tsv" => Ok(Format::Tsv),
+            "ndjson" | "jsonl" => Ok(Format::Ndjson),
+            "json" => Ok(Format::Json),
+            other => Err(format!(
+                "unknown format {other:?} (expected one of: csv, tsv, ndjson, json)"
+            )),
+        }
+    }
+}
+
+/// One value as it stands in the input, before it is checked against a column type.
+#[derive(Debug, Clone, Copy)]
+pub enum RawRef<'a> {
+    Null,
+    Text(&'a str),
+    Json(&'a serde_json::Value),
+}
+
+impl RawRef<'_> {
+    /// The value as the user wrote it, for error messages (`None` for NULL).
+    pub fn shown(&self) -> Option<String> {
+        match self {
+            RawRef::Null | RawRef::Json(serde_json::Value::Null) => None,
+            RawRef::Text(s) => Some((*s).to_owned()),
+            RawRef::Json(serde_json::Value::String(s)) => Some(s.clone()),
+            RawRef::Json(v) => Some(v.to_string()),
+        }
+    }
+}
+
+/// A reader of rows under fixed column names.
+pub trait RowReader: Send {
+    /// The input's column names, in input order.
+    fn columns(&self) -> &[String];
+    /// Moves to the next row; `Ok(false)` at the end of the input.
+    fn advance(&mut self) -> Result<bool>;
+    /// Value `i` (in [`RowReader::columns`] order) of the current row.
+    fn value(&self, i: usize) -> RawRef<'_>;
+    /// The current row's 1-based number, and the line it starts on where there are lines.
+    fn position(&self) -> (u64, Option<u64>);
+}
+
+enum Origin {
+    Path(PathBuf),
+    Stdin,
+    Reader(Option<Box<dyn Read + Send>>),
+    Spooled(tempfile::NamedTempFile),
+}
+
+/// Where the rows of a load come from: a file, standard input, or any reader.
+///
+/// ```
+/// use upsertx::{Format, Source};
+/// let from_file = Source::path("examples/customers.csv");
+/// let from_bytes = Source::reader("inline", &b"id,name\n1,Ada\n"[..]).format(Format::Csv);
+/// assert_eq!(from_bytes.name(), "inline");
+/// # let _ = from_file;
+/// ```
+pub struct Source {
+    origin: Origin,
+    name: String,
+    format: Option<Format>,
+}
+
+impl Source {
+    /// A file; its format comes from its extension unless set with [`Source::format`].
+    pub fn path(path: impl AsRef<Path>) -> Source {
+        let path = path.as_ref().to_path_buf();
+        Source {
+            name: path.display().to_string(),
+            origin: Origin::Path(path),
+            format: None,
+        }
+    }
+
+    /// Standard input; the format must be set with [`Source::format`].
+    pub fn stdin() -> Source {
+        Source {
+            origin: Origin::Stdin,
+            name: "<stdin>".into(),
+            format: None,
+        }
+    }
+
+    /// Any reader, named `name` in messages; the format must be set.
+    pub fn reader(name: impl Into<String>, reader: impl Read + Send + 'static) -> Source {
+        Source {
+            origin: Origin::Reader(Some(Box::new(reader))),
+            name: name.into(),
+            format: None,
+        }
+    }
+
+    /// Sets the input format explicitly.
+    pub fn format(mut self, format: Format) -> Source {
+        self.format = Some(format);
+        self
+    }
+
+    /// The name used for this input in messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A file's stem, the default table name.
+    pub(crate) fn stem(&self) -> Option<String> {
+        match &self.origin {
+            Origin::Path(p) => p.file_stem().and_then(|s| s.to_str()).map(str::to_owned),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn resolved_format(&self) -> Result<Format> {
+        if let Some(f) = self.format {
+            return Ok(f);
+        }
+        match &self.origin {
+            Origin::Path(p) => Format::from_path(p).ok_or_else(|| {
+                Error::Usage(format!(
+                    "{}: cannot tell the format from the file name; pass --format csv|tsv|ndjson|json",
+                    self.name
+                ))
+            }),
+            _ => Err(Error::Usage(format!("{}: the input format must be given (--format csv|tsv|ndjson|json)", self.name))),
+        }
+    }
+
+    /// Makes the source readable twice (for type inference, then the load) by copying a
+    /// stream into a temporary file. Files are left as they are.
+    pub(crate) fn make_rereadable(&mut self) -> Result<()> {
+        let mut input: Box<dyn Read + Send> = match &mut self.origin {
+            Origin::Path(_) | Origin::Spooled(_) => return Ok(()),
+            Origin::Stdin => Box::new(std::io::stdin()),
+            Origin::Reader(r) => r
+                .take()
+                .ok_or_else(|| Error::Io(format!("{}: already read", self.name)))?,
+        };
+        let mut file = tempfile::NamedTempFile::new()
+            .map_err(|e| Error::Io(format!("temporary file: {e}")))?;
+        std::io::copy(&mut input, &mut file).map_err(|e| self.io_error(e))?;
+        self.origin = Origin::Spooled(file);
+        Ok(())
+    }
+
+    /// Opens the input and reads its header (CSV) or first object (JSON).
+    pub(crate) fn open(&mut self) -> Result<Box<dyn RowReader>> {
+        let format = self.resolved_format()?;
+        let input: Box<dyn Read + Send> = match &mut self.origin {
+            Origin::Path(p) => Box::new(File::open(&*p).map_err(|e| self.io_error(e))?),
+            Origin::Spooled(f) => Box::new(f.reopen().map_err(|e| self.io_error(e))?),
+            Origin::Stdin => Box::new(std::io::stdin()),
+            Origin::Reader(r) => r
+                .take()
+                .ok_or_else(|| Error::Io(format!("{}: already read", self.name)))?,
+        };
+        let input = BufReader::with_capacity(256 * 1024, input);
+        let name = self.name.clone();
+        Ok(match format {
+            Format::Csv => Box::new(csv::CsvReader::new(input, name, b',')?),
+            Format::Tsv => Box::new(csv::CsvReader::new(input, name, b'\t')?),
+            Format::Ndjson | Format::Json => Box::new(json::JsonReader::new(input, name)?),
+        })
+    }
+
+    fn io_error(&self, e: std::io::Error) -> Error {
+        Error::Source {
+            input: self.name.clone(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// Checks a header: no empty names, no name twice.
+fn check_columns(input: &str, columns: &[String]) -> Result<()> {
+    let bad = |reason: String| {
+        Err(Error::Source {
+            input: input.to_owned(),
+            reason,
+        })
+    };
+    if columns.is_empty() {
+        return bad("no columns in the input".into());
+    }
+    for (i, c) in columns.iter().enumerate() {
+        if c.is_empty() {
+            return bad(format!("column {} of the header has no name", i + 1));
+        }
+        if columns[..i].contains(c) {
+            return bad(format!("column {c:?} appears twice in the header"));
+        }
+    }
+    Ok(())
+}
