@@ -1,0 +1,617 @@
+//! End-to-end tests of the `upsertx` command line against real databases. Each
+//! scenario runs once per dialect (see the `scenarios!` list at the bottom).
+
+mod common;
+
+use common::{rows, table, upsertx, write, TestDb};
+
+fn customers(db: &dyn TestDb) {
+    db.exec(&format!(
+        "CREATE TABLE customers (id INTEGER PRIMARY KEY, name VARCHAR(100), city VARCHAR(100))"
+    ));
+    db.exec("INSERT INTO customers VALUES (1, 'Ada', 'London'), (2, 'Grace', 'New York')");
+}
+
+/// The seed scenario: a text primary key that already exists is updated, not an
+/// IntegrityError; a new one is inserted.
+pub fn text_key_that_exists_is_updated(db: &dyn TestDb) {
+    db.exec("CREATE TABLE products (sku VARCHAR(20) PRIMARY KEY, title VARCHAR(100), price DOUBLE PRECISION)");
+    db.exec("INSERT INTO products VALUES ('007', 'Old title', 1.5)");
+    write(
+        db,
+        "products.csv",
+        "sku,title,price\n007,New title,2.5\n008,Other,3\n",
+    );
+    let run = upsertx(db, &["products.csv", "--json"], None);
+    assert_eq!(run.counts(), (1, 1, 0, 0, 0));
+    assert_eq!(
+        table(db, "products", "sku, title, price"),
+        rows(&[&["007", "New title", "2.5"], &["008", "Other", "3"]])
+    );
+}
+
+pub fn rerunning_the_same_file_changes_nothing(db: &dyn TestDb) {
+    customers(db);
+    write(
+        db,
+        "customers.csv",
+        "id,name,city\n1,Ada,Paris\n3,Linus,Helsinki\n",
+    );
+    assert_eq!(
+        upsertx(db, &["customers.csv", "--json"], None).counts(),
+        (1, 1, 0, 0, 0)
+    );
+    let again = upsertx(db, &["customers.csv", "--json"], None);
+    assert_eq!(again.counts(), (0, 0, 2, 0, 0));
+    let forced = upsertx(db, &["customers.csv", "--json", "--always-update"], None);
+    assert_eq!(forced.counts(), (0, 2, 0, 0, 0));
+    assert_eq!(
+        table(db, "customers", "id, name, city"),
+        rows(&[
+            &["1", "Ada", "Paris"],
+            &["2", "Grace", "New York"],
+            &["3", "Linus", "Helsinki"]
+        ])
+    );
+}
+
+pub fn duplicate_keys_last_wins_by_default(db: &dyn TestDb) {
+    customers(db);
+    write(
+        db,
+        "c.csv",
+        "id,name,city\n5,First,A\n1,Ada,X\n5,Second,B\n5,Third,C\n",
+    );
+    let run = upsertx(db, &["c.csv", "--table", "customers", "--json"], None);
+    assert_eq!(run.counts(), (1, 1, 0, 0, 2));
+    assert_eq!(table(db, "customers", "id, name")[2], ["5", "Third"]);
+}
+
+pub fn duplicate_keys_first_wins(db: &dyn TestDb) {
+    customers(db);
+    write(
+        db,
+        "c.csv",
+        "id,name,city\n5,First,A\n5,Second,B\n1,Ada,London\n1,Ada,Rome\n",
+    );
+    let run = upsertx(
+        db,
+        &[
+            "c.csv",
+            "--table",
+            "customers",
+            "--duplicates",
+            "first",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(run.counts(), (1, 0, 1, 0, 2));
+    assert_eq!(
+        table(db, "customers", "id, name, city")[0],
+        ["1", "Ada", "London"]
+    );
+    assert_eq!(table(db, "customers", "id, name")[2], ["5", "First"]);
+}
+
+pub fn duplicate_keys_error_names_both_rows(db: &dyn TestDb) {
+    customers(db);
+    write(
+        db,
+        "c.csv",
+        "id,name,city\n5,First,A\n6,Other,B\n5,Second,B\n",
+    );
+    let run = upsertx(
+        db,
+        &["c.csv", "--table", "customers", "--duplicates", "error"],
+        None,
+    );
+    run.fails(
+        1,
+        &[
+            "c.csv: row 3 (line 4)",
+            "duplicate key",
+            "(\"id\")=(5)",
+            "first seen at row 1",
+        ],
+    );
+    assert_eq!(table(db, "customers", "id").len(), 2, "nothing written");
+}
+
+pub fn composite_key(db: &dyn TestDb) {
+    db.exec("CREATE TABLE stock (shop VARCHAR(10), item VARCHAR(10), qty INTEGER, PRIMARY KEY (shop, item))");
+    db.exec("INSERT INTO stock VALUES ('a', 'x', 1), ('a', 'y', 2), ('b', 'x', 3)");
+    write(db, "stock.csv", "item,shop,qty\nx,a,10\ny,a,2\ny,b,7\n");
+    let run = upsertx(db, &["stock.csv", "--json"], None);
+    assert_eq!(run.counts(), (1, 1, 1, 0, 0));
+    assert_eq!(
+        table(db, "stock", "shop, item, qty"),
+        rows(&[
+            &["a", "x", "10"],
+            &["a", "y", "2"],
+            &["b", "x", "3"],
+            &["b", "y", "7"]
+        ])
+    );
+    // An explicit key in another order is the same key.
+    assert_eq!(
+        upsertx(db, &["stock.csv", "--key", "item,shop", "--json"], None).counts(),
+        (0, 0, 3, 0, 0)
+    );
+}
+
+pub fn on_conflict_ignore_keeps_existing_rows(db: &dyn TestDb) {
+    customers(db);
+    write(
+        db,
+        "customers.csv",
+        "id,name,city\n1,Changed,Changed\n3,New,Oslo\n",
+    );
+    let run = upsertx(
+        db,
+        &["customers.csv", "--on-conflict", "ignore", "--json"],
+        None,
+    );
+    assert_eq!(run.counts(), (1, 0, 0, 1, 0));
+    assert_eq!(table(db, "customers", "id, name")[0], ["1", "Ada"]);
+    assert_eq!(table(db, "customers", "id").len(), 3);
+}
+
+pub fn on_conflict_error_names_the_key_and_writes_nothing(db: &dyn TestDb) {
+    customers(db);
+    write(
+        db,
+        "customers.csv",
+        "id,name,city\n3,New,Oslo\n2,Changed,Changed\n",
+    );
+    let run = upsertx(db, &["customers.csv", "--on-conflict", "error"], None);
+    run.fails(
+        1,
+        &[
+            "customers.csv: row 2",
+            "key (\"id\")=(2) already exists in table \"customers\"",
+        ],
+    );
+    assert_eq!(
+        table(db, "customers", "id").len(),
+        2,
+        "row 3 was not inserted"
+    );
+    write(db, "new.csv", "id,name,city\n3,New,Oslo\n");
+    let ok = upsertx(
+        db,
+        &[
+            "new.csv",
+            "--table",
+            "customers",
+            "--on-conflict",
+            "error",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(ok.counts(), (1, 0, 0, 0, 0));
+}
+
+pub fn bad_value_deep_in_the_file_leaves_the_table_unchanged(db: &dyn TestDb) {
+    customers(db);
+    let mut csv = String::from("id,name,city\n");
+    for i in 1..=250_000u32 {
+        if i == 200_000 {
+            csv.push_str("200000,Bad,Row\nnot-a-number,Oops,Row\n");
+        } else {
+            csv.push_str(&format!("{i},name {i},city {}\n", i % 100));
+        }
+    }
+    write(db, "customers.csv", &csv);
+    let run = upsertx(db, &["customers.csv"], None);
+    run.fails(1, &["customers.csv: row 200001 (line 200002), column \"id\": \"not-a-number\": not an integer"]);
+    assert_eq!(
+        table(db, "customers", "id, name, city"),
+        rows(&[&["1", "Ada", "London"], &["2", "Grace", "New York"]])
+    );
+}
+
+pub fn values_are_checked_against_column_types(db: &dyn TestDb) {
+    db.exec(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER, x DOUBLE PRECISION, ok BOOLEAN, d DATE, ts TIMESTAMP, code VARCHAR(10) NOT NULL)",
+    );
+    write(
+        db,
+        "t.csv",
+        "id,n,x,ok,d,ts,code\n1,1.0,2.5,true,2024-02-29,2024-02-29T10:00:00Z,007\n",
+    );
+    assert_eq!(
+        upsertx(db, &["t.csv", "--json"], None).counts(),
+        (1, 0, 0, 0, 0)
+    );
+    assert_eq!(
+        table(db, "t", "n, x, ok, d, code"),
+        rows(&[&["1", "2.5", "1", "2024-02-29", "007"]])
+    );
+    for (line, needle) in [
+        (
+            "2,abc,1,true,2024-01-01,2024-01-01,a",
+            "column \"n\": \"abc\": not an integer",
+        ),
+        (
+            "2,1,one,true,2024-01-01,2024-01-01,a",
+            "column \"x\": \"one\": not a number",
+        ),
+        (
+            "2,1,1,maybe,2024-01-01,2024-01-01,a",
+            "column \"ok\": \"maybe\": not a boolean",
+        ),
+        (
+            "2,1,1,true,2023-02-29,2024-01-01,a",
+            "column \"d\": \"2023-02-29\": not a valid date",
+        ),
+        (
+            "2,1,1,true,2024-01-01,noon,a",
+            "column \"ts\": \"noon\": not a valid timestamp",
+        ),
+        (
+            "2,1,1,true,2024-01-01,2024-01-01,",
+            "column \"code\": NULL: NULL in a NOT NULL column",
+        ),
+        (
+            ",1,1,true,2024-01-01,2024-01-01,a",
+            "column \"id\": NULL: NULL in a key column",
+        ),
+    ] {
+        write(db, "bad.csv", &format!("id,n,x,ok,d,ts,code\n{line}\n"));
+        upsertx(db, &["bad.csv", "--table", "t"], None)
+            .fails(1, &["bad.csv: row 1 (line 2)", needle]);
+    }
+    assert_eq!(table(db, "t", "id").len(), 1);
+}
+
+pub fn csv_nulls_empty_strings_quotes_and_newlines(db: &dyn TestDb) {
+    db.exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)");
+    write(
+        db,
+        "notes.csv",
+        "id,body\n1,\n2,\"\"\n3,\"a, \"\"quoted\"\"\nline\"\n4,plain é\n",
+    );
+    assert_eq!(
+        upsertx(db, &["notes.csv", "--json"], None).counts(),
+        (4, 0, 0, 0, 0)
+    );
+    assert_eq!(
+        table(db, "notes", "id, body"),
+        rows(&[
+            &["1", "NULL"],
+            &["2", ""],
+            &["3", "a, \"quoted\"\nline"],
+            &["4", "plain é"]
+        ])
+    );
+}
+
+pub fn tsv_input(db: &dyn TestDb) {
+    customers(db);
+    write(
+        db,
+        "customers.tsv",
+        "id\tname\tcity\n1\tAda, Countess\tLondon\n",
+    );
+    assert_eq!(
+        upsertx(db, &["customers.tsv", "--json"], None).counts(),
+        (0, 1, 0, 0, 0)
+    );
+    assert_eq!(table(db, "customers", "name")[0], ["Ada, Countess"]);
+}
+
+pub fn json_array_and_ndjson(db: &dyn TestDb) {
+    customers(db);
+    write(
+        db,
+        "customers.json",
+        r#"[{"id": 1, "name": "Ada", "city": null}, {"id": 4, "name": "Alan", "city": "Wilmslow"}]"#,
+    );
+    assert_eq!(
+        upsertx(db, &["customers.json", "--json"], None).counts(),
+        (1, 1, 0, 0, 0)
+    );
+    assert_eq!(table(db, "customers", "id, city")[0], ["1", "NULL"]);
+    write(
+        db,
+        "more.ndjson",
+        "{\"id\": 5, \"name\": \"Barbara\"}\n{\"id\": 4, \"name\": \"Alan T\"}\n",
+    );
+    assert_eq!(
+        upsertx(db, &["more.ndjson", "--table", "customers", "--json"], None).counts(),
+        (1, 1, 0, 0, 0)
+    );
+    // city is not in the input: untouched for 4, default (NULL) for 5.
+    assert_eq!(
+        table(db, "customers", "id, name, city")[2..],
+        rows(&[&["4", "Alan T", "Wilmslow"], &["5", "Barbara", "NULL"]])
+    );
+    write(
+        db,
+        "bad.ndjson",
+        "{\"id\": 6, \"name\": \"x\"}\n{\"id\": \"six\", \"name\": \"y\"}\n",
+    );
+    upsertx(db, &["bad.ndjson", "--table", "customers"], None).fails(
+        1,
+        &["bad.ndjson: row 2, column \"id\": \"six\": not an integer"],
+    );
+}
+
+pub fn stdin_input(db: &dyn TestDb) {
+    customers(db);
+    let run = upsertx(
+        db,
+        &["-", "--table", "customers", "--format", "csv", "--json"],
+        Some("id,name,city\n2,Grace,NYC\n9,Ken,\n"),
+    );
+    assert_eq!(run.counts(), (1, 1, 0, 0, 0));
+    assert_eq!(table(db, "customers", "id, city")[1], ["2", "NYC"]);
+    upsertx(db, &["-", "--table", "customers"], Some("id\n1\n")).fails(2, &["--format"]);
+    upsertx(db, &["-", "--format", "csv"], Some("id\n1\n")).fails(2, &["--table"]);
+}
+
+pub fn identifiers_with_spaces_quotes_and_reserved_words(db: &dyn TestDb) {
+    let t = "my \"odd\" table";
+    db.exec(&format!(
+        "CREATE TABLE {} ({} INTEGER PRIMARY KEY, {} VARCHAR(50), {} VARCHAR(50))",
+        db.q(t),
+        db.q("select"),
+        db.q("first name"),
+        db.q("it's %s (x)")
+    ));
+    write(
+        db,
+        "odd.csv",
+        "select,first name,it's %s (x)\n1,Ada,a\n2,Grace,'; DROP TABLE x; --\n",
+    );
+    let run = upsertx(db, &["odd.csv", "--table", t, "--json"], None);
+    assert_eq!(run.counts(), (2, 0, 0, 0, 0));
+    assert_eq!(run.report()["table"], t);
+    write(db, "odd2.csv", "select,first name\n1,Ada L\n");
+    let run = upsertx(
+        db,
+        &["odd2.csv", "--table", t, "--key", "select", "--json"],
+        None,
+    );
+    assert_eq!(run.counts(), (0, 1, 0, 0, 0));
+    assert_eq!(
+        db.rows(&format!(
+            "SELECT {}, {} FROM {} ORDER BY 1",
+            db.q("first name"),
+            db.q("it's %s (x)"),
+            db.q(t)
+        )),
+        rows(&[&["Ada L", "a"], &["Grace", "'; DROP TABLE x; --"]])
+    );
+}
+
+pub fn generated_ids_survive_updates_by_another_unique_key(db: &dyn TestDb) {
+    db.exec(&format!(
+        "CREATE TABLE users ({}, email VARCHAR(100) NOT NULL UNIQUE, name VARCHAR(100))",
+        db.auto_id("id")
+    ));
+    db.exec("INSERT INTO users (email, name) VALUES ('a@x', 'A'), ('b@x', 'B')");
+    write(db, "users.csv", "email,name\nb@x,B2\nc@x,C\n");
+    assert_eq!(
+        upsertx(db, &["users.csv", "--key", "email", "--json"], None).counts(),
+        (1, 1, 0, 0, 0)
+    );
+    write(db, "users2.csv", "email,name\nd@x,D\n");
+    assert_eq!(
+        upsertx(
+            db,
+            &["users2.csv", "--table", "users", "--key", "email", "--json"],
+            None
+        )
+        .counts(),
+        (1, 0, 0, 0, 0)
+    );
+    // No id was burnt by the update: the new rows take 3 and 4.
+    assert_eq!(
+        table(db, "users", "id, email, name"),
+        rows(&[
+            &["1", "a@x", "A"],
+            &["2", "b@x", "B2"],
+            &["3", "c@x", "C"],
+            &["4", "d@x", "D"]
+        ])
+    );
+}
+
+pub fn update_and_no_update_narrow_the_written_columns(db: &dyn TestDb) {
+    db.exec("CREATE TABLE acct (id INTEGER PRIMARY KEY, name VARCHAR(50), created_at VARCHAR(30), score INTEGER)");
+    db.exec("INSERT INTO acct VALUES (1, 'a', '2020-01-01', 1)");
+    write(
+        db,
+        "acct.csv",
+        "id,name,created_at,score\n1,b,2024-01-01,5\n2,c,2024-01-01,6\n",
+    );
+    assert_eq!(
+        upsertx(
+            db,
+            &["acct.csv", "--no-update", "created_at", "--json"],
+            None
+        )
+        .counts(),
+        (1, 1, 0, 0, 0)
+    );
+    assert_eq!(
+        table(db, "acct", "id, name, created_at, score")[0],
+        ["1", "b", "2020-01-01", "5"]
+    );
+    write(
+        db,
+        "acct.csv",
+        "id,name,created_at,score\n1,z,2025-01-01,9\n",
+    );
+    assert_eq!(
+        upsertx(db, &["acct.csv", "--update", "score", "--json"], None).counts(),
+        (0, 1, 0, 0, 0)
+    );
+    assert_eq!(
+        table(db, "acct", "id, name, created_at, score")[0],
+        ["1", "b", "2020-01-01", "9"]
+    );
+    // Only the narrowed columns decide "unchanged".
+    assert_eq!(
+        upsertx(db, &["acct.csv", "--update", "score", "--json"], None).counts(),
+        (0, 0, 1, 0, 0)
+    );
+    upsertx(db, &["acct.csv", "--update", "id"], None).fails(2, &["key column"]);
+    upsertx(db, &["acct.csv", "--update", "nope"], None)
+        .fails(2, &["\"nope\" is not an input column"]);
+    upsertx(
+        db,
+        &["acct.csv", "--update", "name", "--no-update", "score"],
+        None,
+    )
+    .fails(2, &["cannot be used with"]);
+}
+
+pub fn dry_run_reports_without_writing(db: &dyn TestDb) {
+    customers(db);
+    write(
+        db,
+        "customers.csv",
+        "id,name,city\n1,Ada,Paris\n2,Grace,New York\n3,New,X\n",
+    );
+    let run = upsertx(db, &["customers.csv", "--dry-run", "--json"], None);
+    assert_eq!(run.counts(), (1, 1, 1, 0, 0));
+    assert_eq!(run.report()["dry_run"], true);
+    assert_eq!(
+        table(db, "customers", "id, city"),
+        rows(&[&["1", "London"], &["2", "New York"]])
+    );
+    let human = upsertx(db, &["customers.csv", "--dry-run"], None);
+    assert!(
+        human
+            .stdout
+            .contains("would load 3 rows: 1 inserted, 1 updated, 1 unchanged"),
+        "{}",
+        human.stdout
+    );
+}
+
+pub fn create_infers_types_from_the_input(db: &dyn TestDb) {
+    write(
+        db,
+        "events.csv",
+        "id,code,amount,flag,day,at,note\n1,007,1.5,true,2024-01-01,2024-01-01T10:00:00Z,\n2,010,2,false,2024-01-02,2024-01-02 11:00:00,hi\n",
+    );
+    let run = upsertx(
+        db,
+        &["events.csv", "--key", "id", "--create", "--json"],
+        None,
+    );
+    assert_eq!(run.counts(), (2, 0, 0, 0, 0));
+    assert_eq!(run.report()["created"], true);
+    assert_eq!(
+        table(db, "events", "id, code, note"),
+        rows(&[&["1", "007", "NULL"], &["2", "010", "hi"]])
+    );
+    // The inferred types check later loads.
+    write(db, "events2.csv", "id,amount\n3,lots\n");
+    upsertx(db, &["events2.csv", "--table", "events"], None)
+        .fails(1, &["column \"amount\": \"lots\": not a number"]);
+    // Existing table: --create is a no-op.
+    assert_eq!(
+        upsertx(db, &["events.csv", "--create", "--json"], None).counts(),
+        (0, 0, 2, 0, 0)
+    );
+    write(db, "other.csv", "id\n1\n");
+    upsertx(db, &["other.csv", "--create"], None).fails(2, &["--create needs --key"]);
+}
+
+pub fn create_from_stdin(db: &dyn TestDb) {
+    let run = upsertx(
+        db,
+        &[
+            "-",
+            "--format",
+            "ndjson",
+            "--table",
+            "from stdin",
+            "--key",
+            "k",
+            "--create",
+            "--json",
+        ],
+        Some("{\"k\": \"a\", \"v\": 1}\n{\"k\": \"b\", \"v\": 2.5}\n"),
+    );
+    assert_eq!(run.counts(), (2, 0, 0, 0, 0));
+    assert_eq!(
+        table(db, "from stdin", "k, v"),
+        rows(&[&["a", "1"], &["b", "2.5"]])
+    );
+}
+
+pub fn schema_errors_are_clear(db: &dyn TestDb) {
+    customers(db);
+    db.exec("CREATE TABLE nokey (id INTEGER, name VARCHAR(10))");
+    write(db, "nokey.csv", "id,name\n1,a\n");
+    upsertx(db, &["nokey.csv"], None).fails(
+        1,
+        &["table \"nokey\" has no primary key: name the key columns with --key"],
+    );
+    upsertx(db, &["nokey.csv", "--key", "id"], None).fails(
+        1,
+        &["no primary key or unique constraint of table \"nokey\" is exactly (\"id\")"],
+    );
+    write(db, "missing.csv", "id\n1\n");
+    upsertx(db, &["missing.csv"], None).fails(1, &["table \"missing\" does not exist", "--create"]);
+    write(db, "customers.csv", "id,name,planet\n1,a,Mars\n");
+    upsertx(db, &["customers.csv"], None)
+        .fails(1, &["column \"planet\" not in table \"customers\""]);
+    write(db, "customers.csv", "name\nAda\n");
+    upsertx(db, &["customers.csv"], None).fails(1, &["key column \"id\" is not in the input"]);
+    upsertx(db, &["customers.csv", "--key", "name"], None)
+        .fails(1, &["no primary key or unique constraint"]);
+}
+
+pub fn usage_errors_exit_2(db: &dyn TestDb) {
+    customers(db);
+    write(db, "customers.csv", "id\n1\n");
+    upsertx(db, &["customers.csv", "--on-conflict", "merge"], None).fails(2, &["conflict action"]);
+    upsertx(db, &["customers.txt"], None).fails(2, &["no such file"]);
+    write(db, "customers.txt", "id\n1\n");
+    upsertx(db, &["customers.txt"], None).fails(2, &["--format"]);
+    let run =
+        common::upsertx_with_url(db, &["customers.csv"], "postgres://ann:s3cret@localhost/db");
+    run.fails(2, &["postgres://ann:***@localhost/db", "not supported yet"]);
+    assert!(!run.stderr.contains("s3cret") && !run.stdout.contains("s3cret"));
+}
+
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $name() { super::$name(&super::common::Sqlite::new()); })*
+        }
+    };
+}
+
+scenarios!(
+    text_key_that_exists_is_updated,
+    rerunning_the_same_file_changes_nothing,
+    duplicate_keys_last_wins_by_default,
+    duplicate_keys_first_wins,
+    duplicate_keys_error_names_both_rows,
+    composite_key,
+    on_conflict_ignore_keeps_existing_rows,
+    on_conflict_error_names_the_key_and_writes_nothing,
+    bad_value_deep_in_the_file_leaves_the_table_unchanged,
+    values_are_checked_against_column_types,
+    csv_nulls_empty_strings_quotes_and_newlines,
+    tsv_input,
+    json_array_and_ndjson,
+    stdin_input,
+    identifiers_with_spaces_quotes_and_reserved_words,
+    generated_ids_survive_updates_by_another_unique_key,
+    update_and_no_update_narrow_the_written_columns,
+    dry_run_reports_without_writing,
+    create_infers_types_from_the_input,
+    create_from_stdin,
+    schema_errors_are_clear,
+    usage_errors_exit_2,
+);

@@ -1,0 +1,213 @@
+//! Test harness: a real database per test, the real `upsertx` binary, and helpers to
+//! read back what it wrote. Scenarios are written once against [`TestDb`] and run for
+//! every dialect that implements it.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// A database the scenarios can load into and read back from.
+pub trait TestDb {
+    /// The URL passed to `--db`.
+    fn url(&self) -> String;
+    /// A directory for input files (the binary runs there).
+    fn dir(&self) -> &Path;
+    /// Runs statements.
+    fn exec(&self, sql: &str);
+    /// Every row of a query, values rendered as text (NULL as `NULL`).
+    fn rows(&self, sql: &str) -> Vec<Vec<String>>;
+    /// Quotes an identifier.
+    fn q(&self, ident: &str) -> String;
+    /// Column definition of an auto-generated integer primary key named `name`.
+    fn auto_id(&self, name: &str) -> String;
+}
+
+pub struct Sqlite {
+    dir: tempfile::TempDir,
+}
+
+impl Sqlite {
+    pub fn new() -> Sqlite {
+        Sqlite {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    fn conn(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.dir.path().join("test.db")).expect("open test db")
+    }
+}
+
+impl TestDb for Sqlite {
+    fn url(&self) -> String {
+        format!("sqlite://{}", self.dir.path().join("test.db").display())
+    }
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+    fn exec(&self, sql: &str) {
+        self.conn()
+            .execute_batch(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let n = stmt.column_count();
+        let rows = stmt
+            .query_map([], |r| {
+                (0..n)
+                    .map(|i| {
+                        use rusqlite::types::ValueRef as V;
+                        Ok(match r.get_ref(i)? {
+                            V::Null => "NULL".to_string(),
+                            V::Integer(v) => v.to_string(),
+                            V::Real(v) => v.to_string(),
+                            V::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                            V::Blob(b) => format!(
+                                "\\x{}",
+                                b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+                            ),
+                        })
+                    })
+                    .collect::<rusqlite::Result<Vec<String>>>()
+            })
+            .expect("query");
+        rows.collect::<rusqlite::Result<_>>().expect("rows")
+    }
+    fn q(&self, ident: &str) -> String {
+        format!("\"{}\"", ident.replace('"', "\"\""))
+    }
+    fn auto_id(&self, name: &str) -> String {
+        format!("{} INTEGER PRIMARY KEY AUTOINCREMENT", self.q(name))
+    }
+}
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The `--json` report on the last line of stdout, after checking the run succeeded
+    /// and that its counts add up.
+    pub fn report(&self) -> serde_json::Value {
+        assert_eq!(self.code, 0, "upsertx failed: {}", self.stderr);
+        let line = self.stdout.lines().last().expect("a report line");
+        let r: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        let n = |k: &str| {
+            r[k].as_u64()
+                .unwrap_or_else(|| panic!("report lacks {k}: {r}"))
+        };
+        assert_eq!(
+            n("rows_read"),
+            n("inserted") + n("updated") + n("unchanged") + n("ignored") + n("duplicates"),
+            "counts do not add up: {r}"
+        );
+        r
+    }
+
+    /// (inserted, updated, unchanged, ignored, duplicates) of the report.
+    pub fn counts(&self) -> (u64, u64, u64, u64, u64) {
+        let r = self.report();
+        let n = |k: &str| r[k].as_u64().unwrap();
+        (
+            n("inserted"),
+            n("updated"),
+            n("unchanged"),
+            n("ignored"),
+            n("duplicates"),
+        )
+    }
+
+    /// Checks the run failed with `code` and that stderr mentions every `needle`.
+    pub fn fails(&self, code: i32, needles: &[&str]) {
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}; stdout: {}; stderr: {}",
+            self.stdout, self.stderr
+        );
+        for n in needles {
+            assert!(
+                self.stderr.contains(n),
+                "stderr lacks {n:?}: {}",
+                self.stderr
+            );
+        }
+        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
+    }
+}
+
+/// Writes an input file into the database's directory.
+pub fn write(db: &dyn TestDb, name: &str, content: &str) -> PathBuf {
+    let path = db.dir().join(name);
+    std::fs::write(&path, content).expect("write input");
+    path
+}
+
+/// Runs `upsertx ARGS --db URL` in the database's directory, feeding `stdin` if given.
+pub fn upsertx(db: &dyn TestDb, args: &[&str], stdin: Option<&str>) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_upsertx"));
+    cmd.args(args)
+        .arg("--db")
+        .arg(db.url())
+        .current_dir(db.dir())
+        .env_remove("DATABASE_URL");
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn upsertx");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("wait for upsertx");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Shorthand for a table's rows ordered by its first column.
+pub fn table(db: &dyn TestDb, name: &str, cols: &str) -> Vec<Vec<String>> {
+    db.rows(&format!("SELECT {cols} FROM {} ORDER BY 1", db.q(name)))
+}
+
+/// Rows from string slices, for comparisons.
+pub fn rows(data: &[&[&str]]) -> Vec<Vec<String>> {
+    data.iter()
+        .map(|r| r.iter().map(|s| s.to_string()).collect())
+        .collect()
+}
+
+/// Runs `upsertx ARGS --db URL` with a URL other than the database's own.
+pub fn upsertx_with_url(db: &dyn TestDb, args: &[&str], url: &str) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_upsertx"))
+        .args(args)
+        .arg("--db")
+        .arg(url)
+        .current_dir(db.dir())
+        .env_remove("DATABASE_URL")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run upsertx");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
