@@ -131,7 +131,7 @@ pub(crate) fn parse_integer(s: &str, bits: u8) -> Result<i64, String> {
     }
     match s.parse::<f64>() {
         Ok(f) if f.is_finite() && f.fract() == 0.0 && looks_numeric(s) => {
-            if f >= -9.223_372_036_854_775_808e18 && f < 9.223_372_036_854_775_808e18 {
+            if (i64::MIN as f64..-(i64::MIN as f64)).contains(&f) {
                 check_bits(f as i64, bits)
             } else {
                 Err(format!("out of range for a {bits}-bit integer"))

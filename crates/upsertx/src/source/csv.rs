@@ -206,7 +206,9 @@ impl<R: BufRead + Send> RowReader for CsvReader<R> {
 mod tests {
     use super::*;
 
-    fn rows(input: &str) -> Result<(Vec<String>, Vec<Vec<Option<String>>>)> {
+    type Rows = Vec<Vec<Option<String>>>;
+
+    fn rows(input: &str) -> Result<(Vec<String>, Rows)> {
         let mut r = CsvReader::new(input.as_bytes(), "t.csv".into(), b',')?;
         let mut out = Vec::new();
         while r.advance()? {

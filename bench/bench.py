@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""upsertx beside what users run today, on the same data in the same run.
+
+Each method runs as a whole process, timed wall-clock with its peak RSS, the median of
+--repeat runs; each run starts from a fresh copy of the same database state. After each
+method the table content is checksummed, so no method wins by doing less.
+
+Scenarios: `load` (into an empty table), `upsert` (the half new / half changed batch into
+a table holding the base load) and `rerun` (the same batch again: nothing changes).
+"""
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+
+import gen
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+UPSERTX = os.path.join(ROOT, "target", "release", "upsertx")
+
+SQLITE_DDL = {
+    "customers": "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
+    "orders": (
+        "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, status TEXT NOT NULL, "
+        "amount REAL NOT NULL, quantity INTEGER NOT NULL, is_paid BOOLEAN NOT NULL, created_at TIMESTAMP NOT NULL, "
+        "updated_at TIMESTAMP NOT NULL, note TEXT, discount REAL, region TEXT NOT NULL)"
+    ),
+}
+NULLABLE = {"note", "discount"}
+
+
+def run_process(argv, stdin_text=None):
+    """Runs argv under GNU time; returns (seconds, peak RSS in MiB, stdout)."""
+    rss_file = os.path.join(HERE, "results", ".rss")
+    start = time.perf_counter()
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss_file] + argv, input=stdin_text,
+                          stdin=None if stdin_text else subprocess.DEVNULL, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stderr}")
+    with open(rss_file) as f:
+        peak_kib = int(f.read().split()[-1])
+    return seconds, peak_kib / 1024, proc.stdout
+
+
+def sqlite_checksum(db, table):
+    con = sqlite3.connect(db)
+    h = hashlib.md5()
+    n = 0
+    for row in con.execute(f"SELECT * FROM {table} ORDER BY id"):
+        h.update(repr(tuple(round(v, 6) if isinstance(v, float) else v for v in row)).encode())
+        n += 1
+    con.close()
+    return f"{n} rows, md5 {h.hexdigest()[:12]}"
+
+
+def sqlite_states(work, table, base, batch):
+    """Template databases: empty, holding the base load, holding base + batch."""
+    states = {}
+    for name, files in (("empty", []), ("base", [base]), ("applied", [base, batch])):
+        path = os.path.join(work, f"{table}_{name}.db")
+        if os.path.exists(path):
+            os.remove(path)
+        con = sqlite3.connect(path)
+        con.execute(SQLITE_DDL[table])
+        for f in files:
+            subprocess.run(["sqlite3", path], input=sqlite3_script(path, table, f), text=True, check=True,
+                           capture_output=True)
+        con.close()
+        states[name] = path
+    return states
+
+
+def sqlite3_script(db, table, csv_path):
+    """The hand-written optimum: .import into a temp table, one INSERT ... ON CONFLICT."""
+    cols = gen.HEADERS[table]
+    ddl = SQLITE_DDL[table].split("(", 1)[1].rsplit(")", 1)[0].replace(" PRIMARY KEY", "").replace(" NOT NULL", "")
+    select = ", ".join(f"NULLIF({c}, '')" if c in NULLABLE else c for c in cols)
+    sets = ", ".join(f"{c} = excluded.{c}" for c in cols if c != "id")
+    return "\n".join([
+        ".bail on",
+        f"CREATE TEMP TABLE stage ({ddl});",
+        f".import --csv --skip 1 --schema temp {csv_path} stage",
+        "BEGIN;",
+        f"INSERT INTO main.{table} ({', '.join(cols)}) SELECT {select} FROM temp.stage WHERE true "
+        f"ON CONFLICT (id) DO UPDATE SET {sets};",
+        "COMMIT;",
+    ]) + "\n"
+
+
+def sqlite_methods(table):
+    return {
+        "upsertx": lambda db, f: ([UPSERTX, f, "--db", f"sqlite://{db}", "--table", table, "--json", "-q"], None),
+        "sqlite3 shell (.import + ON CONFLICT)": lambda db, f: (["sqlite3", db], sqlite3_script(db, table, f)),
+    }
+
+
+def bench_sqlite(args, data):
+    results = []
+    work = os.path.join(HERE, "results", "work")
+    os.makedirs(work, exist_ok=True)
+    for table in gen.HEADERS:
+        base = os.path.join(data, f"{table}_base_{args.rows}.csv")
+        batch = os.path.join(data, f"{table}_batch_{args.rows}.csv")
+        states = sqlite_states(work, table, base, batch)
+        for scenario, state, input_file in (("load", "empty", base), ("upsert", "base", batch), ("rerun", "applied", batch)):
+            expected = None
+            for method, make in sqlite_methods(table).items():
+                times, rss = [], []
+                db = os.path.join(work, "run.db")
+                for _ in range(args.repeat):
+                    shutil.copy(states[state], db)
+                    argv, stdin_text = make(db, input_file)
+                    seconds, peak, out = run_process(argv, stdin_text)
+                    times.append(seconds)
+                    rss.append(peak)
+                checksum = sqlite_checksum(db, table)
+                if expected is None:
+                    expected = checksum
+                elif checksum != expected:
+                    sys.exit(f"correctness guard: {method} left {checksum}, upsertx left {expected} ({table}/{scenario})")
+                results.append({"database": "sqlite", "table": table, "scenario": scenario, "method": method,
+                                "seconds": statistics.median(times), "runs": times, "peak_mib": max(rss),
+                                "rows": args.rows, "checksum": checksum})
+                print(f"  sqlite {table:9} {scenario:6} {method:40} {statistics.median(times):8.3f}s", file=sys.stderr)
+    return results
+
+
+def render(results, args):
+    lines = [f"# upsertx benchmark, {args.rows:,} rows", "",
+             f"{datetime.date.today()} on {platform.node()} ({os.cpu_count()} cores, {platform.machine()}); "
+             f"median of {args.repeat} runs; ratio = method time / upsertx time (above 1: upsertx is faster).", ""]
+    groups = {}
+    for r in results:
+        groups.setdefault((r["database"], r["table"], r["scenario"]), []).append(r)
+    for (database, table, scenario), rows in groups.items():
+        ours = next(r["seconds"] for r in rows if r["method"] == "upsertx")
+        lines += [f"## {database} / {table} / {scenario}", "",
+                  "| method | seconds | rows/s | ratio to upsertx | peak RSS MiB |", "|---|---:|---:|---:|---:|"]
+        for r in sorted(rows, key=lambda r: r["seconds"]):
+            lines.append(f"| {r['method']} | {r['seconds']:.3f} | {r['rows'] / r['seconds']:,.0f} | "
+                         f"{r['seconds'] / ours:.2f} | {r['peak_mib']:.0f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", type=int, default=10_000)
+    p.add_argument("--repeat", type=int, default=3)
+    args = p.parse_args()
+    data = os.path.join(HERE, "data")
+    print(f"generating {args.rows:,}-row data in {data}", file=sys.stderr)
+    gen.generate(data, args.rows)
+    results = bench_sqlite(args, data)
+    text = render(results, args)
+    out = os.path.join(HERE, "results", f"results_{args.rows}")
+    with open(out + ".md", "w") as f:
+        f.write(text)
+    with open(out + ".json", "w") as f:
+        json.dump(results, f, indent=1)
+    print(text)
+    print(f"written: {out}.md, {out}.json", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

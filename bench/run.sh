@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The benchmark: builds upsertx (release), generates the data, runs every method on the
+# same data in the same run, prints the tables and writes bench/results/.
+#   bench/run.sh --rows 10000      quick (a few minutes)
+#   bench/run.sh --rows 1000000    the headline figures
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+command -v sqlite3 >/dev/null || { echo "bench: installing the sqlite3 shell" >&2; apt-get install -y -qq sqlite3 >/dev/null; }
+[ -x /usr/bin/time ] || { echo "bench: installing GNU time" >&2; apt-get install -y -qq time >/dev/null; }
+exec python3 bench/bench.py "$@"
