@@ -6,7 +6,9 @@ mod common;
 use common::{rows, table, upsertx, write, TestDb};
 
 fn customers(db: &dyn TestDb) {
-    db.exec("CREATE TABLE customers (id INTEGER PRIMARY KEY, name VARCHAR(100), city VARCHAR(100))");
+    db.exec(
+        "CREATE TABLE customers (id INTEGER PRIMARY KEY, name VARCHAR(100), city VARCHAR(100))",
+    );
     db.exec("INSERT INTO customers VALUES (1, 'Ada', 'London'), (2, 'Grace', 'New York')");
 }
 

@@ -109,6 +109,7 @@ fn load(
         }
     };
 
+    trace("table ready");
     let reader = source.open()?;
     let plan = Plan::new(target, source.name(), reader.columns(), spec)?;
     conn.create_stage(&plan)?;
@@ -146,7 +147,9 @@ fn load(
         return Err(e);
     }
 
+    trace(&format!("staged {rows_read} rows"));
     let counts = conn.merge(&plan)?;
+    trace("merged");
     Ok(Report {
         table: plan.table.name.clone(),
         rows_read,
@@ -160,6 +163,17 @@ fn load(
         dry_run: spec.dry_run,
         elapsed_ms: 0,
     })
+}
+
+/// Phase timings on stderr when `UPSERTX_TRACE` is set (for profiling, not a stable format).
+pub(crate) fn trace(what: &str) {
+    use std::sync::OnceLock;
+    static START: OnceLock<Option<Instant>> = OnceLock::new();
+    if let Some(start) =
+        START.get_or_init(|| std::env::var_os("UPSERTX_TRACE").map(|_| Instant::now()))
+    {
+        eprintln!("[{:8.3}s] {what}", start.elapsed().as_secs_f64());
+    }
 }
 
 /// Reads rows, checks every value against its column, and sends batches until the

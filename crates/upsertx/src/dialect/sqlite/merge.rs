@@ -231,6 +231,7 @@ pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCou
             sql.push_str(&format!(" AND ({})", differs.join(" OR ")));
         }
         updated = conn.execute(&sql, []).map_err(db)? as u64;
+        crate::engine::trace("updated");
     }
 
     let names: Vec<String> = plan.columns.iter().map(|c| q(&c.name)).collect();
@@ -244,6 +245,7 @@ pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCou
         key_match(plan, "t")
     );
     let inserted = conn.execute(&sql, []).map_err(db)? as u64;
+    crate::engine::trace("inserted");
     conn.execute_batch(&format!("DROP TABLE {STAGE}"))
         .map_err(db)?;
 
