@@ -2,11 +2,12 @@
 //! arguments, shows progress on a terminal, and prints the report.
 
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{HumanCount, ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use upsertx::{Duplicates, Format, OnConflict, Source, Spec, UpdateColumns, Upsert};
+use std::time::Duration;
+use upsertx::{Duplicates, Format, OnConflict, Progress, Source, Spec, UpdateColumns, Upsert};
 
 /// Load rows from a file into a SQL table: insert new keys, update existing ones,
 /// all in one transaction, with an exact report of what changed.
@@ -134,13 +135,20 @@ fn run(args: Args) -> Result<(), upsertx::Error> {
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::new_spinner();
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {human_pos} rows staged ({per_sec}) {elapsed}")
-                .expect("valid template"),
+            ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"),
         );
+        bar.enable_steady_tick(Duration::from_millis(120));
         bar
     });
     if let Some(bar) = bar.clone() {
-        upsert = upsert.on_progress(move |rows| bar.set_position(rows));
+        upsert = upsert.on_progress(move |p| match p {
+            Progress::Staged(rows) => {
+                bar.set_message(format!("{} rows read and staged", HumanCount(rows)))
+            }
+            Progress::Merging => {
+                bar.set_message(format!("merging into the table ({})", bar.message()))
+            }
+        });
     }
     let result = upsert.run(source);
     if let Some(bar) = bar {

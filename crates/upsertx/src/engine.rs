@@ -10,6 +10,7 @@ use crate::schema::infer_columns;
 use crate::source::{RowReader, Source};
 use crate::spec::Spec;
 use crate::value::Value;
+use crate::Progress;
 use std::sync::mpsc;
 use std::time::Instant;
 
@@ -21,7 +22,7 @@ pub(crate) fn run(
     url: &str,
     spec: &Spec,
     source: Source,
-    progress: &mut dyn FnMut(u64),
+    progress: &mut dyn FnMut(Progress),
 ) -> Result<Report> {
     let started = Instant::now();
     let table = match (&spec.table, source.stem()) {
@@ -64,7 +65,7 @@ fn load(
     table: &str,
     spec: &Spec,
     mut source: Source,
-    progress: &mut dyn FnMut(u64),
+    progress: &mut dyn FnMut(Progress),
 ) -> Result<Report> {
     let mut created = false;
     let target = match conn.reflect(table)? {
@@ -131,7 +132,7 @@ fn load(
         }) {
             Ok(n) => {
                 rows_read += n;
-                progress(rows_read);
+                progress(Progress::Staged(rows_read));
             }
             Err(e) => {
                 failure = Some(e);
@@ -148,6 +149,7 @@ fn load(
     }
 
     trace(&format!("staged {rows_read} rows"));
+    progress(Progress::Merging);
     let counts = conn.merge(&plan)?;
     trace("merged");
     Ok(Report {

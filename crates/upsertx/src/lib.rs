@@ -49,6 +49,15 @@ pub use source::{Format, Source};
 pub use spec::{Duplicates, OnConflict, Spec, UpdateColumns};
 pub use url::redact as redact_url;
 
+/// What a load is doing, for progress displays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// This many rows have been read, checked and staged so far.
+    Staged(u64),
+    /// All rows are staged; the merge into the table is running.
+    Merging,
+}
+
 /// A load, configured step by step, then [`run`](Upsert::run).
 ///
 /// Defaults: the table is the input file's stem, the key is the table's primary key,
@@ -57,7 +66,7 @@ pub use url::redact as redact_url;
 pub struct Upsert {
     url: String,
     spec: Spec,
-    progress: Option<Box<dyn FnMut(u64)>>,
+    progress: Option<Box<dyn FnMut(Progress)>>,
 }
 
 impl Upsert {
@@ -122,8 +131,8 @@ impl Upsert {
         self
     }
 
-    /// Called with the number of rows staged so far, after each batch.
-    pub fn on_progress(mut self, f: impl FnMut(u64) + 'static) -> Upsert {
+    /// Called after each staged batch, and once when the merge starts.
+    pub fn on_progress(mut self, f: impl FnMut(Progress) + 'static) -> Upsert {
         self.progress = Some(Box::new(f));
         self
     }
@@ -131,7 +140,7 @@ impl Upsert {
     /// Runs the load. On error nothing is written.
     pub fn run(mut self, source: Source) -> Result<Report> {
         let mut none = |_| {};
-        let progress: &mut dyn FnMut(u64) = match &mut self.progress {
+        let progress: &mut dyn FnMut(Progress) = match &mut self.progress {
             Some(f) => f.as_mut(),
             None => &mut none,
         };

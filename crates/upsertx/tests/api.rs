@@ -137,7 +137,11 @@ fn progress_is_reported_and_json_sources_work() {
     );
     let report = Upsert::new(db.url())
         .table("t")
-        .on_progress(move |rows| s.set(rows))
+        .on_progress(move |p| {
+            if let upsertx::Progress::Staged(rows) = p {
+                s.set(rows)
+            }
+        })
         .run(Source::reader("rows.json", std::io::Cursor::new(json)).format(Format::Json))
         .unwrap();
     assert_eq!((report.rows_read, report.inserted), (10_000, 10_000));
