@@ -583,6 +583,71 @@ pub fn usage_errors_exit_2(db: &dyn TestDb) {
     assert!(!run.stderr.contains("s3cret") && !run.stdout.contains("s3cret"));
 }
 
+pub fn collision_on_another_unique_key_fails_and_writes_nothing(db: &dyn TestDb) {
+    db.exec("CREATE TABLE members (id INTEGER PRIMARY KEY, email VARCHAR(100) UNIQUE, name VARCHAR(100))");
+    db.exec("INSERT INTO members VALUES (1, 'a@x', 'A'), (2, 'b@x', 'B')");
+    // Row 2 is a new id whose email belongs to member 1: it must not update member 1.
+    write(
+        db,
+        "members.csv",
+        "id,email,name\n2,b@x,B2\n3,a@x,Intruder\n",
+    );
+    upsertx(db, &["members.csv"], None).fails(
+        1,
+        &[
+            "members.csv: row 2",
+            "(\"email\")=('a@x') is already used by another row of table \"members\"",
+        ],
+    );
+    write(db, "members.csv", "id,email,name\n4,d@x,D\n5,d@x,E\n");
+    upsertx(db, &["members.csv"], None).fails(
+        1,
+        &[
+            "members.csv: row 2",
+            "(\"email\")=('d@x') is also on input row 1 with a different key",
+        ],
+    );
+    assert_eq!(
+        table(db, "members", "id, email, name"),
+        rows(&[&["1", "a@x", "A"], &["2", "b@x", "B"]])
+    );
+}
+
+pub fn header_names_match_ignoring_case(db: &dyn TestDb) {
+    customers(db);
+    write(db, "customers.csv", "ID,Name,CITY\n1,Ada,Paris\n");
+    assert_eq!(
+        upsertx(db, &["customers.csv", "--key", "Id", "--json"], None).counts(),
+        (0, 1, 0, 0, 0)
+    );
+    assert_eq!(table(db, "customers", "id, city")[0], ["1", "Paris"]);
+}
+
+pub fn database_url_comes_from_the_environment(db: &dyn TestDb) {
+    customers(db);
+    write(db, "customers.csv", "id,name,city\n7,Env,Var\n");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_upsertx"))
+        .args(["customers.csv", "--json"])
+        .env("DATABASE_URL", db.url())
+        .current_dir(db.dir())
+        .output()
+        .expect("run upsertx");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(table(db, "customers", "id").len(), 3);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_upsertx"))
+        .arg("customers.csv")
+        .env_remove("DATABASE_URL")
+        .current_dir(db.dir())
+        .output()
+        .expect("run upsertx");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pass --db URL or set DATABASE_URL"));
+}
+
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -614,4 +679,7 @@ scenarios!(
     create_from_stdin,
     schema_errors_are_clear,
     usage_errors_exit_2,
+    collision_on_another_unique_key_fails_and_writes_nothing,
+    header_names_match_ignoring_case,
+    database_url_comes_from_the_environment,
 );

@@ -74,6 +74,10 @@ pub enum Error {
         table: String,
     },
 
+    /// An input row collides with another row on a unique constraint other than the key.
+    #[error("{at}: {reason}")]
+    Conflict { at: Location, reason: String },
+
     /// The target table, its key or its columns do not allow the load as asked.
     #[error("{0}")]
     Schema(String),

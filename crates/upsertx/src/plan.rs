@@ -163,8 +163,12 @@ impl Plan {
 
     /// Shows a key for messages: `("id")=(5)`, `("a", "b")=('x', 2)`.
     pub fn show_key(&self, values: &[Value]) -> String {
-        let names: Vec<String> = self
-            .key
+        self.show_columns(&self.key, values)
+    }
+
+    /// Shows columns (indexes into `columns`) and their values for messages.
+    pub fn show_columns(&self, columns: &[usize], values: &[Value]) -> String {
+        let names: Vec<String> = columns
             .iter()
             .map(|&i| quote_ident(&self.columns[i].name))
             .collect();

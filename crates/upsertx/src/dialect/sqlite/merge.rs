@@ -230,7 +230,9 @@ pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCou
                 .collect();
             sql.push_str(&format!(" AND ({})", differs.join(" OR ")));
         }
-        updated = conn.execute(&sql, []).map_err(db)? as u64;
+        updated = conn
+            .execute(&sql, [])
+            .map_err(|e| unique_violation(conn, plan, e, &ctx))? as u64;
         crate::engine::trace("updated");
     }
 
@@ -244,7 +246,9 @@ pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCou
         vals.join(", "),
         key_match(plan, "t")
     );
-    let inserted = conn.execute(&sql, []).map_err(db)? as u64;
+    let inserted = conn
+        .execute(&sql, [])
+        .map_err(|e| unique_violation(conn, plan, e, &ctx))? as u64;
     crate::engine::trace("inserted");
     conn.execute_batch(&format!("DROP TABLE {STAGE}"))
         .map_err(db)?;
@@ -271,6 +275,111 @@ pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCou
             ..Default::default()
         },
     })
+}
+
+/// Explains a unique-constraint failure of the merge by finding the first input row
+/// that collides on a unique key other than the load's key: with an existing row of
+/// another key, or with another input row. Runs only after a failure.
+fn unique_violation(
+    conn: &rusqlite::Connection,
+    plan: &Plan,
+    e: rusqlite::Error,
+    ctx: &str,
+) -> Error {
+    if e.sqlite_error_code() != Some(ErrorCode::ConstraintViolation) {
+        return Error::db(ctx, e);
+    }
+    let t = target(plan);
+    for uk in plan
+        .table
+        .keys
+        .iter()
+        .filter(|k| **k != plan.key_constraint && !k.partial)
+    {
+        let Some(cols) = uk
+            .columns
+            .iter()
+            .map(|c| plan.columns.iter().position(|pc| &pc.name == c))
+            .collect::<Option<Vec<usize>>>()
+        else {
+            continue;
+        };
+        let vals = cols
+            .iter()
+            .map(|&i| format!("s.{}", stage_col(i)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let raw = cols
+            .iter()
+            .map(|&i| stage_col(i))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let same = cols
+            .iter()
+            .map(|&i| format!("t.{} = s.{}", q(&plan.columns[i].name), stage_col(i)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let dup = cols
+            .iter()
+            .map(|&i| format!("d.{c} = s.{c}", c = stage_col(i)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        // Only on this failure path: an index, so the input-against-input probe is not quadratic.
+        let _ = conn.execute_batch(&format!(
+            "CREATE INDEX IF NOT EXISTS temp.upsertx_diag ON upsertx_stage ({raw})"
+        ));
+        let name = uk
+            .name
+            .as_deref()
+            .map(|n| format!(" (unique index {})", q(n)))
+            .unwrap_or_default();
+        let probes = [
+            (
+                format!(
+                    "SELECT s.ord, {vals} FROM {STAGE} AS s JOIN {t} AS t ON {same} WHERE NOT ({}) ORDER BY s.ord LIMIT 1",
+                    key_match(plan, "t")
+                ),
+                format!("already used by another row of table {}{name}", q(&plan.table.name)),
+            ),
+            (
+                format!(
+                    "SELECT s.ord, {vals}, (SELECT min(d.ord) FROM {STAGE} AS d WHERE {dup}) FROM {STAGE} AS s
+                     WHERE EXISTS (SELECT 1 FROM {STAGE} AS d WHERE {dup} AND d.ord < s.ord) ORDER BY s.ord LIMIT 1"
+                ),
+                "also on input row".to_string(),
+            ),
+        ];
+        for (sql, what) in probes {
+            let found = conn
+                .query_row(&sql, [], |r| {
+                    let v = (0..cols.len())
+                        .map(|i| sqlite_value(r.get_ref(i + 1)?))
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    let other: Option<i64> = if r.as_ref().column_count() > cols.len() + 1 {
+                        r.get(cols.len() + 1)?
+                    } else {
+                        None
+                    };
+                    Ok((r.get::<_, i64>(0)? as u64, v, other))
+                })
+                .optional();
+            if let Ok(Some((row, values, other))) = found {
+                let what = match other {
+                    Some(first) => format!("{what} {first} with a different key{name}"),
+                    None => what,
+                };
+                return Error::Conflict {
+                    at: Location { input: plan.input.clone(), row, line: None },
+                    reason: format!(
+                        "{} is {what}; the load's key is ({}), so the row can be neither inserted nor updated",
+                        plan.show_columns(&cols, &values),
+                        plan.key.iter().map(|&i| q(&plan.columns[i].name)).collect::<Vec<_>>().join(", ")
+                    ),
+                };
+            }
+        }
+    }
+    Error::db(ctx, e)
 }
 
 fn sqlite_value(v: rusqlite::types::ValueRef<'_>) -> rusqlite::Result<Value> {
