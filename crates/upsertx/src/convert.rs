@@ -32,15 +32,22 @@ fn from_text(ty: &SqlType, s: &str) -> Result<Value, String> {
             }
             Ok(Value::Text(s.to_owned()))
         }
-        SqlType::Any => Ok(Value::Text(s.to_owned())),
+        SqlType::Any | SqlType::Other => Ok(Value::Text(s.to_owned())),
+        SqlType::Decimal => parse_decimal(s.trim()).map(Value::Text),
+        SqlType::Uuid => parse_uuid(s.trim()).map(|_| Value::Text(s.trim().to_owned())),
+        SqlType::TimestampTz => check(
+            is_timestamp(s),
+            s,
+            "not a valid timestamp (expected ISO 8601, e.g. 2024-05-01T12:30:00+02:00)",
+        ),
         SqlType::Integer { bits } => parse_integer(s.trim(), *bits).map(Value::Int),
-        SqlType::Real => parse_real(s.trim()).map(Value::Real),
+        SqlType::Real { nan } => parse_real(s.trim(), *nan).map(Value::Real),
         SqlType::Numeric => {
             let t = s.trim();
             if let Ok(i) = t.parse::<i64>() {
                 Ok(Value::Int(i))
             } else {
-                parse_real(t)
+                parse_real(t, false)
                     .map(Value::Real)
                     .map_err(|_| "not a number".to_string())
             }
@@ -74,10 +81,11 @@ fn from_json(ty: &SqlType, j: &Json) -> Result<Value, String> {
                 parse_integer(&n.to_string(), *bits).map(Value::Int)
             }
         }
-        (SqlType::Real, Json::Number(n)) => n
+        (SqlType::Real { .. }, Json::Number(n)) => n
             .as_f64()
             .map(Value::Real)
             .ok_or_else(|| "not a number".into()),
+        (SqlType::Decimal | SqlType::Other, Json::Number(n)) => from_text(ty, &n.to_string()),
         (SqlType::Numeric | SqlType::Any, Json::Number(n)) => Ok(match n.as_i64() {
             Some(i) => Value::Int(i),
             None => Value::Real(n.as_f64().unwrap_or(f64::NAN)),
@@ -150,9 +158,10 @@ fn looks_numeric(s: &str) -> bool {
         .is_some_and(|b| b.is_ascii_digit() || b == b'-' || b == b'+' || b == b'.')
 }
 
-pub(crate) fn parse_real(s: &str) -> Result<f64, String> {
+pub(crate) fn parse_real(s: &str, nan_ok: bool) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(f) if f.is_nan() => Err("NaN cannot be stored (SQLite turns it into NULL)".into()),
+        Ok(f) if f.is_nan() && nan_ok => Ok(f),
+        Ok(f) if f.is_nan() => Err("NaN cannot be stored in this database".into()),
         Ok(f) if looks_numeric(s) || f.is_infinite() => Ok(f),
         _ => Err("not a number".into()),
     }
@@ -164,6 +173,53 @@ pub(crate) fn parse_bool(s: &str) -> Result<bool, String> {
         "false" | "f" | "no" | "n" | "off" | "0" => Ok(false),
         _ => Err("not a boolean (expected true/false, t/f, yes/no or 1/0)".into()),
     }
+}
+
+/// An exact decimal: optional sign, digits with an optional point, optional exponent;
+/// `NaN` and `Infinity` as PostgreSQL spells them. Returned as given.
+pub(crate) fn parse_decimal(s: &str) -> Result<String, String> {
+    let lower = s.to_ascii_lowercase();
+    if matches!(
+        lower.as_str(),
+        "nan" | "infinity" | "+infinity" | "-infinity" | "inf" | "+inf" | "-inf"
+    ) {
+        return Ok(s.to_owned());
+    }
+    let body = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (mantissa, exp) = match body.find(['e', 'E']) {
+        Some(i) => (&body[..i], Some(&body[i + 1..])),
+        None => (body, None),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits_ok = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
+    let exp_ok = exp.is_none_or(|e| {
+        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+        !e.is_empty() && e.len() <= 6 && digits_ok(e)
+    });
+    if (int.is_empty() && frac.is_empty()) || !digits_ok(int) || !digits_ok(frac) || !exp_ok {
+        return Err("not a number".into());
+    }
+    Ok(s.to_owned())
+}
+
+/// The 16 bytes of a UUID written as 32 hex digits, with or without dashes and braces.
+pub(crate) fn parse_uuid(s: &str) -> Result<[u8; 16], String> {
+    let hex: Vec<u8> = s
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .bytes()
+        .filter(|&b| b != b'-')
+        .collect();
+    let bad = || "not a valid UUID".to_string();
+    if hex.len() != 32 {
+        return Err(bad());
+    }
+    let mut out = [0u8; 16];
+    for (i, pair) in hex.chunks(2).enumerate() {
+        let pair = std::str::from_utf8(pair).map_err(|_| bad())?;
+        out[i] = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
+    }
+    Ok(out)
 }
 
 fn parse_blob(s: &str) -> Result<Vec<u8>, String> {
@@ -329,9 +385,26 @@ mod tests {
 
     #[test]
     fn reals_refuse_nan_and_words() {
-        assert_eq!(text(SqlType::Real, "1.5"), Ok(Value::Real(1.5)));
-        assert!(text(SqlType::Real, "NaN").is_err());
-        assert!(text(SqlType::Real, "one").is_err());
+        assert_eq!(
+            text(SqlType::Real { nan: false }, "1.5"),
+            Ok(Value::Real(1.5))
+        );
+        assert!(text(SqlType::Real { nan: false }, "NaN").is_err());
+        assert!(
+            matches!(text(SqlType::Real { nan: true }, "NaN"), Ok(Value::Real(f)) if f.is_nan())
+        );
+        assert!(text(SqlType::Real { nan: false }, "one").is_err());
+        assert_eq!(
+            text(SqlType::Decimal, "-12.50"),
+            Ok(Value::Text("-12.50".into()))
+        );
+        assert_eq!(
+            text(SqlType::Decimal, "1e-3"),
+            Ok(Value::Text("1e-3".into()))
+        );
+        assert!(text(SqlType::Decimal, "1.2.3").is_err() && text(SqlType::Decimal, ".").is_err());
+        assert!(text(SqlType::Uuid, "{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11}").is_ok());
+        assert!(text(SqlType::Uuid, "a0eebc99").is_err());
         assert_eq!(text(SqlType::Numeric, "10"), Ok(Value::Int(10)));
         assert_eq!(text(SqlType::Numeric, "10.25"), Ok(Value::Real(10.25)));
     }

@@ -10,8 +10,11 @@ use crate::value::SqlType;
 pub struct Column {
     pub name: String,
     pub ty: SqlType,
-    /// The type as the database declares it (for messages).
+    /// The type as the database declares it (`VARCHAR(20)`, `numeric(10,2)`).
     pub declared: String,
+    /// The database's own name of the underlying type (for a PostgreSQL domain, its base
+    /// type), for the dialect's use: `int4`, `jsonb`, `_text`...
+    pub native: String,
     pub not_null: bool,
     pub has_default: bool,
     /// Computed by the database; never written.
@@ -118,7 +121,7 @@ pub fn infer_columns(reader: &mut dyn RowReader) -> Result<Vec<Column>> {
             let ty = match s {
                 s if !s.any => SqlType::Text { max_chars: None },
                 s if s.int => SqlType::Integer { bits: 64 },
-                s if s.real => SqlType::Real,
+                s if s.real => SqlType::Real { nan: false },
                 s if s.boolean => SqlType::Boolean,
                 s if s.date => SqlType::Date,
                 s if s.timestamp => SqlType::Timestamp,
@@ -129,6 +132,7 @@ pub fn infer_columns(reader: &mut dyn RowReader) -> Result<Vec<Column>> {
                 name: name.clone(),
                 ty,
                 declared: String::new(),
+                native: String::new(),
                 not_null: false,
                 has_default: false,
                 generated: false,

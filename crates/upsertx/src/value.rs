@@ -22,10 +22,15 @@ pub enum SqlType {
     Integer {
         bits: u8,
     },
-    /// A binary floating point number.
-    Real,
-    /// A number, whole or not (SQLite NUMERIC affinity, SQL DECIMAL).
+    /// A binary floating point number; `nan`: whether NaN can be stored.
+    Real {
+        nan: bool,
+    },
+    /// A number, whole or not, stored as SQLite stores NUMERIC (integer when whole).
     Numeric,
+    /// An exact decimal number (SQL NUMERIC/DECIMAL), kept as its digits: never
+    /// rounded through a float.
+    Decimal,
     /// Text, optionally limited to a number of characters.
     Text {
         max_chars: Option<u32>,
@@ -38,10 +43,17 @@ pub enum SqlType {
     Time,
     /// A date and time, ISO 8601, with or without a UTC offset.
     Timestamp,
+    /// A point in time: ISO 8601 with an offset, or without one meaning UTC.
+    TimestampTz,
+    /// A UUID, hex with or without dashes or braces.
+    Uuid,
     /// A JSON document (checked for syntax).
     Json,
     /// No declared type (SQLite): any value is stored as given.
     Any,
+    /// A type upsertx does not check itself (PostgreSQL interval, inet, arrays...): the
+    /// value goes to the database as text and the database parses it.
+    Other,
 }
 
 impl SqlType {
@@ -50,16 +62,18 @@ impl SqlType {
         match self {
             SqlType::Boolean => "boolean".into(),
             SqlType::Integer { bits } => format!("{bits}-bit integer"),
-            SqlType::Real => "floating point number".into(),
-            SqlType::Numeric => "number".into(),
+            SqlType::Real { .. } => "floating point number".into(),
+            SqlType::Numeric | SqlType::Decimal => "number".into(),
             SqlType::Text { max_chars: Some(n) } => format!("text of at most {n} characters"),
             SqlType::Text { max_chars: None } => "text".into(),
             SqlType::Blob => "bytes".into(),
             SqlType::Date => "date (YYYY-MM-DD)".into(),
             SqlType::Time => "time (HH:MM:SS)".into(),
             SqlType::Timestamp => "timestamp (ISO 8601)".into(),
+            SqlType::TimestampTz => "timestamp with time zone (ISO 8601)".into(),
+            SqlType::Uuid => "UUID".into(),
             SqlType::Json => "JSON".into(),
-            SqlType::Any => "value".into(),
+            SqlType::Any | SqlType::Other => "value".into(),
         }
     }
 }

@@ -47,15 +47,17 @@ pub(crate) fn ddl_type(ty: &SqlType) -> &'static str {
     match ty {
         SqlType::Boolean => "BOOLEAN",
         SqlType::Integer { .. } => "INTEGER",
-        SqlType::Real => "REAL",
-        SqlType::Numeric => "NUMERIC",
+        SqlType::Real { .. } => "REAL",
+        SqlType::Numeric | SqlType::Decimal => "NUMERIC",
         // JSON is stored as TEXT: a declared JSON type would have NUMERIC affinity.
         SqlType::Text { .. } | SqlType::Json => "TEXT",
         SqlType::Blob => "BLOB",
         SqlType::Date => "DATE",
         SqlType::Time => "TIME",
         SqlType::Timestamp => "TIMESTAMP",
-        SqlType::Any => "",
+        SqlType::TimestampTz => "TIMESTAMP",
+        SqlType::Uuid => "TEXT",
+        SqlType::Any | SqlType::Other => "",
     }
 }
 

@@ -20,7 +20,7 @@ pub(crate) fn sql_type(declared: &str) -> SqlType {
     } else if d.trim().is_empty() {
         SqlType::Any
     } else if d.contains("REAL") || d.contains("FLOA") || d.contains("DOUB") {
-        SqlType::Real
+        SqlType::Real { nan: false }
     } else if d.starts_with("DATETIME") || d.starts_with("TIMESTAMP") {
         SqlType::Timestamp
     } else if d.starts_with("DATE") {
@@ -90,6 +90,7 @@ pub(crate) fn table(conn: &rusqlite::Connection, name: &str) -> Result<Option<Ta
         columns.push(Column {
             name: col,
             ty: sql_type(&declared),
+            native: declared.clone(),
             declared,
             not_null,
             has_default,
