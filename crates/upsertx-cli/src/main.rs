@@ -38,12 +38,7 @@ struct Args {
     on_conflict: OnConflict,
 
     /// Only these columns are written on conflict.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        value_name = "COLS",
-        conflicts_with = "no_update"
-    )]
+    #[arg(long, value_delimiter = ',', value_name = "COLS", conflicts_with = "no_update")]
     update: Vec<String>,
 
     /// These columns are never written on conflict (e.g. created_at).
@@ -97,19 +92,14 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> Result<(), upsertx::Error> {
     let db = args.db.ok_or_else(|| {
-        upsertx::Error::Usage(
-            "no database: pass --db URL or set DATABASE_URL (e.g. sqlite://data.db)".into(),
-        )
+        upsertx::Error::Usage("no database: pass --db URL or set DATABASE_URL (e.g. sqlite://data.db)".into())
     })?;
     let mut source = if args.input == "-" {
         Source::stdin()
     } else {
         let path = PathBuf::from(&args.input);
         if !path.exists() {
-            return Err(upsertx::Error::Usage(format!(
-                "{}: no such file",
-                args.input
-            )));
+            return Err(upsertx::Error::Usage(format!("{}: no such file", args.input)));
         }
         Source::path(path)
     };
@@ -134,20 +124,14 @@ fn run(args: Args) -> Result<(), upsertx::Error> {
     let mut upsert = Upsert::new(db).spec(spec);
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"),
-        );
+        bar.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"));
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
     });
     if let Some(bar) = bar.clone() {
         upsert = upsert.on_progress(move |p| match p {
-            Progress::Staged(rows) => {
-                bar.set_message(format!("{} rows read and staged", HumanCount(rows)))
-            }
-            Progress::Merging => {
-                bar.set_message(format!("merging into the table ({})", bar.message()))
-            }
+            Progress::Staged(rows) => bar.set_message(format!("{} rows read and staged", HumanCount(rows))),
+            Progress::Merging => bar.set_message(format!("merging into the table ({})", bar.message())),
         });
     }
     let result = upsert.run(source);
@@ -156,10 +140,7 @@ fn run(args: Args) -> Result<(), upsertx::Error> {
     }
     let report = result?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).expect("a report serializes")
-        );
+        println!("{}", serde_json::to_string(&report).expect("a report serializes"));
     } else {
         println!("{report}");
     }

@@ -25,9 +25,7 @@ fn from_text(ty: &SqlType, s: &str) -> Result<Value, String> {
             if let Some(max) = max_chars {
                 let n = s.chars().count();
                 if n > *max as usize {
-                    return Err(format!(
-                        "{n} characters is longer than the column's limit of {max}"
-                    ));
+                    return Err(format!("{n} characters is longer than the column's limit of {max}"));
                 }
             }
             Ok(Value::Text(s.to_owned()))
@@ -35,11 +33,9 @@ fn from_text(ty: &SqlType, s: &str) -> Result<Value, String> {
         SqlType::Any | SqlType::Other => Ok(Value::Text(s.to_owned())),
         SqlType::Decimal => parse_decimal(s.trim()).map(Value::Text),
         SqlType::Uuid => parse_uuid(s.trim()).map(|_| Value::Text(s.trim().to_owned())),
-        SqlType::TimestampTz => check(
-            is_timestamp(s),
-            s,
-            "not a valid timestamp (expected ISO 8601, e.g. 2024-05-01T12:30:00+02:00)",
-        ),
+        SqlType::TimestampTz => {
+            check(is_timestamp(s), s, "not a valid timestamp (expected ISO 8601, e.g. 2024-05-01T12:30:00+02:00)")
+        }
         SqlType::Integer { bits } => parse_integer(s.trim(), *bits).map(Value::Int),
         SqlType::Real { nan } => parse_real(s.trim(), *nan).map(Value::Real),
         SqlType::Numeric => {
@@ -47,23 +43,15 @@ fn from_text(ty: &SqlType, s: &str) -> Result<Value, String> {
             if let Ok(i) = t.parse::<i64>() {
                 Ok(Value::Int(i))
             } else {
-                parse_real(t, false)
-                    .map(Value::Real)
-                    .map_err(|_| "not a number".to_string())
+                parse_real(t, false).map(Value::Real).map_err(|_| "not a number".to_string())
             }
         }
         SqlType::Boolean => parse_bool(s.trim()).map(Value::Bool),
         SqlType::Date => check(is_date(s), s, "not a valid date (expected YYYY-MM-DD)"),
-        SqlType::Time => check(
-            is_time(s),
-            s,
-            "not a valid time (expected HH:MM[:SS[.fraction]])",
-        ),
-        SqlType::Timestamp => check(
-            is_timestamp(s),
-            s,
-            "not a valid timestamp (expected ISO 8601, e.g. 2024-05-01T12:30:00Z)",
-        ),
+        SqlType::Time => check(is_time(s), s, "not a valid time (expected HH:MM[:SS[.fraction]])"),
+        SqlType::Timestamp => {
+            check(is_timestamp(s), s, "not a valid timestamp (expected ISO 8601, e.g. 2024-05-01T12:30:00Z)")
+        }
         SqlType::Json => match serde_json::from_str::<serde::de::IgnoredAny>(s) {
             Ok(_) => Ok(Value::Text(s.to_owned())),
             Err(e) => Err(format!("not valid JSON ({e})")),
@@ -81,10 +69,7 @@ fn from_json(ty: &SqlType, j: &Json) -> Result<Value, String> {
                 parse_integer(&n.to_string(), *bits).map(Value::Int)
             }
         }
-        (SqlType::Real { .. }, Json::Number(n)) => n
-            .as_f64()
-            .map(Value::Real)
-            .ok_or_else(|| "not a number".into()),
+        (SqlType::Real { .. }, Json::Number(n)) => n.as_f64().map(Value::Real).ok_or_else(|| "not a number".into()),
         (SqlType::Decimal | SqlType::Other, Json::Number(n)) => from_text(ty, &n.to_string()),
         (SqlType::Numeric | SqlType::Any, Json::Number(n)) => Ok(match n.as_i64() {
             Some(i) => Value::Int(i),
@@ -98,11 +83,7 @@ fn from_json(ty: &SqlType, j: &Json) -> Result<Value, String> {
         },
         (SqlType::Any, Json::Bool(b)) => Ok(Value::Int(*b as i64)),
         (SqlType::Text { .. } | SqlType::Json | SqlType::Any, _) => from_text(ty, &j.to_string()),
-        (_, Json::Array(_) | Json::Object(_)) => Err(format!(
-            "a JSON {} is not a {}",
-            json_kind(j),
-            ty.describe()
-        )),
+        (_, Json::Array(_) | Json::Object(_)) => Err(format!("a JSON {} is not a {}", json_kind(j), ty.describe())),
         (_, _) => Err(format!("not a {}", ty.describe())),
     }
 }
@@ -145,17 +126,13 @@ pub(crate) fn parse_integer(s: &str, bits: u8) -> Result<i64, String> {
                 Err(format!("out of range for a {bits}-bit integer"))
             }
         }
-        Ok(f) if f.is_finite() && looks_numeric(s) => {
-            Err("not an integer (it has a fraction)".into())
-        }
+        Ok(f) if f.is_finite() && looks_numeric(s) => Err("not an integer (it has a fraction)".into()),
         _ => Err("not an integer".into()),
     }
 }
 
 fn looks_numeric(s: &str) -> bool {
-    s.bytes()
-        .next()
-        .is_some_and(|b| b.is_ascii_digit() || b == b'-' || b == b'+' || b == b'.')
+    s.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'-' || b == b'+' || b == b'.')
 }
 
 pub(crate) fn parse_real(s: &str, nan_ok: bool) -> Result<f64, String> {
@@ -179,10 +156,7 @@ pub(crate) fn parse_bool(s: &str) -> Result<bool, String> {
 /// `NaN` and `Infinity` as PostgreSQL spells them. Returned as given.
 pub(crate) fn parse_decimal(s: &str) -> Result<String, String> {
     let lower = s.to_ascii_lowercase();
-    if matches!(
-        lower.as_str(),
-        "nan" | "infinity" | "+infinity" | "-infinity" | "inf" | "+inf" | "-inf"
-    ) {
+    if matches!(lower.as_str(), "nan" | "infinity" | "+infinity" | "-infinity" | "inf" | "+inf" | "-inf") {
         return Ok(s.to_owned());
     }
     let body = s.strip_prefix(['-', '+']).unwrap_or(s);
@@ -204,12 +178,7 @@ pub(crate) fn parse_decimal(s: &str) -> Result<String, String> {
 
 /// The 16 bytes of a UUID written as 32 hex digits, with or without dashes and braces.
 pub(crate) fn parse_uuid(s: &str) -> Result<[u8; 16], String> {
-    let hex: Vec<u8> = s
-        .trim_start_matches('{')
-        .trim_end_matches('}')
-        .bytes()
-        .filter(|&b| b != b'-')
-        .collect();
+    let hex: Vec<u8> = s.trim_start_matches('{').trim_end_matches('}').bytes().filter(|&b| b != b'-').collect();
     let bad = || "not a valid UUID".to_string();
     if hex.len() != 32 {
         return Err(bad());
@@ -231,10 +200,7 @@ fn parse_blob(s: &str) -> Result<Vec<u8>, String> {
     }
     (0..hex.len())
         .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(&hex[i..i + 2], 16)
-                .map_err(|_| "not valid hex after \\x".to_string())
-        })
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| "not valid hex after \\x".to_string()))
         .collect()
 }
 
@@ -242,9 +208,7 @@ fn digits(s: &[u8]) -> Option<u32> {
     if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    s.iter().try_fold(0u32, |acc, d| {
-        acc.checked_mul(10)?.checked_add((d - b'0') as u32)
-    })
+    s.iter().try_fold(0u32, |acc, d| acc.checked_mul(10)?.checked_add((d - b'0') as u32))
 }
 
 /// `YYYY-MM-DD` with a real month and day (leap years included).
@@ -253,8 +217,7 @@ pub(crate) fn is_date(s: &str) -> bool {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return false;
     }
-    let (Some(y), Some(m), Some(d)) = (digits(&b[0..4]), digits(&b[5..7]), digits(&b[8..10]))
-    else {
+    let (Some(y), Some(m), Some(d)) = (digits(&b[0..4]), digits(&b[5..7]), digits(&b[8..10])) else {
         return false;
     };
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
@@ -288,8 +251,7 @@ pub(crate) fn is_time(s: &str) -> bool {
         return false;
     }
     let frac = &rest[3..];
-    frac.is_empty()
-        || (frac[0] == b'.' && frac.len() > 1 && frac[1..].iter().all(u8::is_ascii_digit))
+    frac.is_empty() || (frac[0] == b'.' && frac.len() > 1 && frac[1..].iter().all(u8::is_ascii_digit))
 }
 
 /// An ISO 8601 date, optionally followed by `T` or a space, a time, and a zone
@@ -326,6 +288,69 @@ fn is_zone(z: &str) -> bool {
     }
 }
 
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date (checked by [`is_date`] first).
+pub(crate) fn to_days(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    if s.len() < 10 || !is_date(&s[..10]) {
+        return Err("not a valid date".into());
+    }
+    let n = |r: std::ops::Range<usize>| s[r].parse::<i64>().unwrap_or(0);
+    let (y, m, d) = (n(0..4), n(5..7), n(8..10));
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Ok(era * 146_097 + doe - 719_468)
+}
+
+/// Microseconds since midnight of `HH:MM[:SS[.fraction]]` (fractions past 6 digits are cut).
+pub(crate) fn time_of_day_micros(s: &str) -> Option<i64> {
+    if !is_time(s) {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s.get(r).and_then(|t| t.parse::<i64>().ok());
+    let (h, m) = (n(0..2)?, n(3..5)?);
+    let sec = if s.len() >= 8 { n(6..8)? } else { 0 };
+    let mut micros = 0;
+    if let Some(frac) = s.get(9..) {
+        let digits: String = frac.chars().chain(std::iter::repeat('0')).take(6).collect();
+        micros = digits.parse::<i64>().ok()?;
+    }
+    Some(((h * 60 + m) * 60 + sec) * 1_000_000 + micros)
+}
+
+/// A timestamp's wall-clock microseconds since 1970-01-01, and its UTC offset in
+/// seconds when it has one.
+pub(crate) fn to_micros_and_offset(s: &str) -> Result<(i64, Option<i64>), String> {
+    let s = s.trim();
+    if !is_timestamp(s) {
+        return Err("not a valid timestamp".into());
+    }
+    let days = to_days(&s[..10])?;
+    let rest = &s[10..];
+    if rest.is_empty() {
+        return Ok((days * 86_400_000_000, None));
+    }
+    let rest = &rest[1..];
+    let zone_at = rest.find(['Z', 'z', '+', '-']).unwrap_or(rest.len());
+    let (time, zone) = rest.split_at(zone_at);
+    let micros = time_of_day_micros(time.trim_end()).ok_or("not a valid time of day")?;
+    let offset = match zone.as_bytes().first() {
+        None => None,
+        Some(b'Z' | b'z') => Some(0),
+        Some(sign) => {
+            let hm: String = zone[1..].chars().filter(|c| *c != ':').collect();
+            let h: i64 = hm[..2].parse().map_err(|_| "bad offset")?;
+            let m: i64 = if hm.len() == 4 { hm[2..].parse().map_err(|_| "bad offset")? } else { 0 };
+            let secs = h * 3600 + m * 60;
+            Some(if *sign == b'-' { -secs } else { secs })
+        }
+    };
+    Ok((days * 86_400_000_000 + micros, offset))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,22 +366,14 @@ mod tests {
         assert_eq!(text(int(), "1.0"), Ok(Value::Int(1)));
         assert_eq!(text(int(), "1e3"), Ok(Value::Int(1000)));
         assert_eq!(text(int(), "abc"), Err("not an integer".into()));
-        assert_eq!(
-            text(int(), "1.5"),
-            Err("not an integer (it has a fraction)".into())
-        );
+        assert_eq!(text(int(), "1.5"), Err("not an integer (it has a fraction)".into()));
         assert_eq!(text(int(), "inf"), Err("not an integer".into()));
-        assert!(text(SqlType::Integer { bits: 16 }, "40000")
-            .unwrap_err()
-            .contains("out of range"));
+        assert!(text(SqlType::Integer { bits: 16 }, "40000").unwrap_err().contains("out of range"));
     }
 
     #[test]
     fn text_keeps_leading_zeros_and_checks_length() {
-        assert_eq!(
-            text(SqlType::Text { max_chars: None }, "007"),
-            Ok(Value::Text("007".into()))
-        );
+        assert_eq!(text(SqlType::Text { max_chars: None }, "007"), Ok(Value::Text("007".into())));
         assert!(text(SqlType::Text { max_chars: Some(2) }, "héé").is_err());
         assert!(text(SqlType::Text { max_chars: Some(3) }, "héé").is_ok());
     }
@@ -365,43 +382,34 @@ mod tests {
     fn dates_times_and_timestamps() {
         assert!(is_date("2024-02-29") && !is_date("2023-02-29") && !is_date("2024-13-01"));
         assert!(is_time("23:59") && is_time("23:59:60.123456") && !is_time("25:00"));
-        for ok in [
-            "2024-05-01",
-            "2024-05-01T12:30:00Z",
-            "2024-05-01 12:30:00.5+02:00",
-            "2024-05-01T12:30-0530",
-        ] {
+        for ok in ["2024-05-01", "2024-05-01T12:30:00Z", "2024-05-01 12:30:00.5+02:00", "2024-05-01T12:30-0530"] {
             assert!(is_timestamp(ok), "{ok}");
         }
-        for bad in [
-            "2024-05-01X",
-            "2024-05-01T12",
-            "2024-05-01T12:30:00+99",
-            "yesterday",
-        ] {
+        for bad in ["2024-05-01X", "2024-05-01T12", "2024-05-01T12:30:00+99", "yesterday"] {
             assert!(!is_timestamp(bad), "{bad}");
         }
     }
 
     #[test]
+    fn calendar_arithmetic() {
+        assert_eq!(to_days("1970-01-01"), Ok(0));
+        assert_eq!(to_days("2000-01-01"), Ok(10_957));
+        assert_eq!(to_days("2024-03-01"), Ok(19_783));
+        assert_eq!(time_of_day_micros("12:30:15.25"), Some(45_015_250_000));
+        let (local, offset) = to_micros_and_offset("1970-01-02T01:00:00+02:00").unwrap();
+        assert_eq!((local, offset), (90_000_000_000, Some(7200)));
+        assert_eq!(to_micros_and_offset("1970-01-01 00:00:01").unwrap(), (1_000_000, None));
+        assert_eq!(to_micros_and_offset("1970-01-01T00:00:00-0530").unwrap().1, Some(-19_800));
+    }
+
+    #[test]
     fn reals_refuse_nan_and_words() {
-        assert_eq!(
-            text(SqlType::Real { nan: false }, "1.5"),
-            Ok(Value::Real(1.5))
-        );
+        assert_eq!(text(SqlType::Real { nan: false }, "1.5"), Ok(Value::Real(1.5)));
         assert!(text(SqlType::Real { nan: false }, "NaN").is_err());
-        assert!(
-            matches!(text(SqlType::Real { nan: true }, "NaN"), Ok(Value::Real(f)) if f.is_nan())
-        );
+        assert!(matches!(text(SqlType::Real { nan: true }, "NaN"), Ok(Value::Real(f)) if f.is_nan()));
         assert!(text(SqlType::Real { nan: false }, "one").is_err());
-        assert_eq!(
-            text(SqlType::Decimal, "-12.50"),
-            Ok(Value::Text("-12.50".into()))
-        );
-        assert_eq!(
-            text(SqlType::Decimal, "1e-3"),
-            Ok(Value::Text("1e-3".into()))
-        );
+        assert_eq!(text(SqlType::Decimal, "-12.50"), Ok(Value::Text("-12.50".into())));
+        assert_eq!(text(SqlType::Decimal, "1e-3"), Ok(Value::Text("1e-3".into())));
         assert!(text(SqlType::Decimal, "1.2.3").is_err() && text(SqlType::Decimal, ".").is_err());
         assert!(text(SqlType::Uuid, "{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11}").is_ok());
         assert!(text(SqlType::Uuid, "a0eebc99").is_err());
@@ -412,19 +420,10 @@ mod tests {
     #[test]
     fn json_values() {
         let j: Json = serde_json::json!({"a": [1, 2]});
-        assert_eq!(
-            convert(&SqlType::Json, RawRef::Json(&j)),
-            Ok(Value::Text(r#"{"a":[1,2]}"#.into()))
-        );
+        assert_eq!(convert(&SqlType::Json, RawRef::Json(&j)), Ok(Value::Text(r#"{"a":[1,2]}"#.into())));
         assert!(convert(&SqlType::Integer { bits: 64 }, RawRef::Json(&j)).is_err());
         let n: Json = serde_json::json!(3.0);
-        assert_eq!(
-            convert(&SqlType::Integer { bits: 64 }, RawRef::Json(&n)),
-            Ok(Value::Int(3))
-        );
-        assert_eq!(
-            convert(&SqlType::Blob, RawRef::Text("\\x00ff")),
-            Ok(Value::Blob(vec![0, 255]))
-        );
+        assert_eq!(convert(&SqlType::Integer { bits: 64 }, RawRef::Json(&n)), Ok(Value::Int(3)));
+        assert_eq!(convert(&SqlType::Blob, RawRef::Text("\\x00ff")), Ok(Value::Blob(vec![0, 255])));
     }
 }

@@ -18,22 +18,12 @@ const BATCH_ROWS: usize = 4096;
 /// Batches in flight between the reader and the database: bounds memory.
 const BATCHES_IN_FLIGHT: usize = 4;
 
-pub(crate) fn run(
-    url: &str,
-    spec: &Spec,
-    source: Source,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<Report> {
+pub(crate) fn run(url: &str, spec: &Spec, source: Source, progress: &mut dyn FnMut(Progress)) -> Result<Report> {
     let started = Instant::now();
     let table = match (&spec.table, source.stem()) {
         (Some(t), _) => t.clone(),
         (None, Some(stem)) => stem,
-        (None, None) => {
-            return Err(Error::Usage(format!(
-                "{}: name the target table with --table",
-                source.name()
-            )))
-        }
+        (None, None) => return Err(Error::Usage(format!("{}: name the target table with --table", source.name()))),
     };
     if table.is_empty() {
         return Err(Error::Usage("the table name is empty".into()));
@@ -95,12 +85,8 @@ fn load(
             }
             conn.create_table(table, &columns, &key_cols)?;
             created = true;
-            conn.reflect(table)?.ok_or_else(|| {
-                Error::Schema(format!(
-                    "table {} vanished after creation",
-                    quote_ident(table)
-                ))
-            })?
+            conn.reflect(table)?
+                .ok_or_else(|| Error::Schema(format!("table {} vanished after creation", quote_ident(table))))?
         }
         None => {
             return Err(Error::Schema(format!(
@@ -141,9 +127,7 @@ fn load(
         }
     }
     drop(rx);
-    reader_thread
-        .join()
-        .map_err(|_| Error::Io("the reader thread panicked".into()))?;
+    reader_thread.join().map_err(|_| Error::Io("the reader thread panicked".into()))?;
     if let Some(e) = failure {
         return Err(e);
     }
@@ -171,9 +155,7 @@ fn load(
 pub(crate) fn trace(what: &str) {
     use std::sync::OnceLock;
     static START: OnceLock<Option<Instant>> = OnceLock::new();
-    if let Some(start) =
-        START.get_or_init(|| std::env::var_os("UPSERTX_TRACE").map(|_| Instant::now()))
-    {
+    if let Some(start) = START.get_or_init(|| std::env::var_os("UPSERTX_TRACE").map(|_| Instant::now())) {
         eprintln!("[{:8.3}s] {what}", start.elapsed().as_secs_f64());
     }
 }
@@ -202,23 +184,18 @@ fn read_batches(
     }
 }
 
-fn next_batch(
-    reader: &mut dyn RowReader,
-    columns: &[PlanColumn],
-    input: &str,
-) -> Result<Option<Batch>> {
-    let mut batch = Batch {
-        values: Vec::with_capacity(BATCH_ROWS * columns.len()),
-        rows: Vec::with_capacity(BATCH_ROWS),
-    };
+fn next_batch(reader: &mut dyn RowReader, columns: &[PlanColumn], input: &str) -> Result<Option<Batch>> {
+    let mut batch =
+        Batch { values: Vec::with_capacity(BATCH_ROWS * columns.len()), rows: Vec::with_capacity(BATCH_ROWS) };
     while batch.rows.len() < BATCH_ROWS && reader.advance()? {
         let (row, line) = reader.position();
         for c in columns {
             let raw = reader.value(c.input);
             let problem = match convert(&c.ty, raw) {
-                Ok(Value::Null) if c.is_key => {
-                    Some("NULL in a key column (NULL never matches an existing key, so the row would be duplicated)".to_string())
-                }
+                Ok(Value::Null) if c.is_key => Some(
+                    "NULL in a key column (NULL never matches an existing key, so the row would be duplicated)"
+                        .to_string(),
+                ),
                 Ok(Value::Null) if c.not_null => Some("NULL in a NOT NULL column".to_string()),
                 Ok(v) => {
                     batch.values.push(v);
@@ -228,11 +205,7 @@ fn next_batch(
             };
             if let Some(reason) = problem {
                 return Err(Error::Value {
-                    at: Location {
-                        input: input.to_owned(),
-                        row,
-                        line,
-                    },
+                    at: Location { input: input.to_owned(), row, line },
                     column: c.name.clone(),
                     value: raw.shown(),
                     reason,

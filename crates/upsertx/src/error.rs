@@ -36,11 +36,7 @@ pub enum Error {
     Usage(String),
 
     /// A value in the input does not fit the target column.
-    #[error(
-        "{at}, column {}: {}: {reason}",
-        quote_ident(column),
-        show_value(value)
-    )]
+    #[error("{at}, column {}: {}: {reason}", quote_ident(column), show_value(value))]
     Value {
         at: Location,
         column: String,
@@ -60,19 +56,11 @@ pub enum Error {
 
     /// The same key appears twice in the input and `--duplicates error` was asked for.
     #[error("{at}: duplicate key {key} (first seen at row {first_row})")]
-    DuplicateKey {
-        at: Location,
-        key: String,
-        first_row: u64,
-    },
+    DuplicateKey { at: Location, key: String, first_row: u64 },
 
     /// A key already exists in the table and `--on-conflict error` was asked for.
     #[error("{at}: key {key} already exists in table {}", quote_ident(table))]
-    KeyExists {
-        at: Location,
-        key: String,
-        table: String,
-    },
+    KeyExists { at: Location, key: String, table: String },
 
     /// An input row collides with another row on a unique constraint other than the key.
     #[error("{at}: {reason}")]
@@ -99,10 +87,7 @@ impl Error {
     }
 
     pub(crate) fn db(context: impl Into<String>, err: impl fmt::Display) -> Error {
-        Error::Database {
-            context: context.into(),
-            message: err.to_string(),
-        }
+        Error::Database { context: context.into(), message: err.to_string() }
     }
 }
 

@@ -72,11 +72,7 @@ pub struct Upsert {
 impl Upsert {
     /// A load into the database at `url` (`sqlite://path.db`, `sqlite:///abs/path.db`).
     pub fn new(url: impl Into<String>) -> Upsert {
-        Upsert {
-            url: url.into(),
-            spec: Spec::default(),
-            progress: None,
-        }
+        Upsert { url: url.into(), spec: Spec::default(), progress: None }
     }
 
     /// Replaces the whole specification.

@@ -67,12 +67,7 @@ impl Plan {
                 if unknown.len() > 1 { "s" } else { "" },
                 unknown.join(", "),
                 quote_ident(&table.name),
-                table
-                    .columns
-                    .iter()
-                    .map(|c| quote_ident(&c.name))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                table.columns.iter().map(|c| quote_ident(&c.name)).collect::<Vec<_>>().join(", ")
             )));
         }
 
@@ -99,26 +94,15 @@ impl Plan {
             };
             let tname = &table.columns[tc].name;
             let Some(pc) = columns.iter().position(|c| &c.name == tname) else {
-                return Err(Error::Schema(format!(
-                    "{input}: key column {} is not in the input",
-                    quote_ident(tname)
-                )));
+                return Err(Error::Schema(format!("{input}: key column {} is not in the input", quote_ident(tname))));
             };
             if key.contains(&pc) {
-                return Err(Error::Usage(format!(
-                    "key column {} is named twice",
-                    quote_ident(tname)
-                )));
+                return Err(Error::Usage(format!("key column {} is named twice", quote_ident(tname))));
             }
             columns[pc].is_key = true;
             key.push(pc);
         }
-        let key_constraint = find_unique(
-            &table,
-            &key.iter()
-                .map(|&i| columns[i].name.clone())
-                .collect::<Vec<_>>(),
-        )?;
+        let key_constraint = find_unique(&table, &key.iter().map(|&i| columns[i].name.clone()).collect::<Vec<_>>())?;
 
         let named = |list: &[String], flag: &str| -> Result<Vec<usize>> {
             list.iter()
@@ -130,10 +114,7 @@ impl Plan {
                             quote_ident(n)
                         ))),
                         Some(i) => Ok(i),
-                        None => Err(Error::Usage(format!(
-                            "{flag}: {} is not an input column",
-                            quote_ident(n)
-                        ))),
+                        None => Err(Error::Usage(format!("{flag}: {} is not an input column", quote_ident(n)))),
                     }
                 })
                 .collect()
@@ -150,15 +131,7 @@ impl Plan {
                 non_key.filter(|i| !but.contains(i)).collect()
             }
         };
-        Ok(Plan {
-            table,
-            input: input.to_owned(),
-            columns,
-            key,
-            key_constraint,
-            update,
-            spec: spec.clone(),
-        })
+        Ok(Plan { table, input: input.to_owned(), columns, key, key_constraint, update, spec: spec.clone() })
     }
 
     /// Shows a key for messages: `("id")=(5)`, `("a", "b")=('x', 2)`.
@@ -168,10 +141,7 @@ impl Plan {
 
     /// Shows columns (indexes into `columns`) and their values for messages.
     pub fn show_columns(&self, columns: &[usize], values: &[Value]) -> String {
-        let names: Vec<String> = columns
-            .iter()
-            .map(|&i| quote_ident(&self.columns[i].name))
-            .collect();
+        let names: Vec<String> = columns.iter().map(|&i| quote_ident(&self.columns[i].name)).collect();
         let vals: Vec<String> = values.iter().map(show_value).collect();
         format!("({})=({})", names.join(", "), vals.join(", "))
     }
@@ -184,25 +154,17 @@ fn show_value(v: &Value) -> String {
         Value::Int(i) => i.to_string(),
         Value::Real(f) => f.to_string(),
         Value::Text(s) => format!("'{}'", s.replace('\'', "''")),
-        Value::Blob(b) => format!(
-            "\\x{}",
-            b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-        ),
+        Value::Blob(b) => format!("\\x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
     }
 }
 
 /// The primary key or unique constraint whose columns are exactly `key` (in any order).
 fn find_unique(table: &Table, key: &[String]) -> Result<UniqueKey> {
-    let same =
-        |k: &UniqueKey| k.columns.len() == key.len() && key.iter().all(|c| k.columns.contains(c));
+    let same = |k: &UniqueKey| k.columns.len() == key.len() && key.iter().all(|c| k.columns.contains(c));
     if let Some(k) = table.keys.iter().find(|k| same(k) && !k.partial) {
         return Ok(k.clone());
     }
-    let cols = key
-        .iter()
-        .map(|c| quote_ident(c))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let cols = key.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
     if table.keys.iter().any(|k| same(k) && k.partial) {
         return Err(Error::Schema(format!(
             "the only unique index on ({cols}) of table {} is partial (it has a WHERE clause), so it cannot key an upsert",
@@ -215,16 +177,7 @@ fn find_unique(table: &Table, key: &[String]) -> Result<UniqueKey> {
         table
             .keys
             .iter()
-            .map(|k| {
-                format!(
-                    "({})",
-                    k.columns
-                        .iter()
-                        .map(|c| quote_ident(c))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })
+            .map(|k| format!("({})", k.columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ")))
             .collect::<Vec<_>>()
             .join(", ")
     };

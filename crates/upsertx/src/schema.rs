@@ -19,6 +19,9 @@ pub struct Column {
     pub has_default: bool,
     /// Computed by the database; never written.
     pub generated: bool,
+    /// Its default draws from a sequence (serial, identity): inserting a row that then
+    /// turns out to exist would burn a value.
+    pub sequence_default: bool,
 }
 
 /// A primary key or unique constraint/index: something an upsert can key on.
@@ -55,11 +58,7 @@ impl Table {
         if let Some(i) = self.columns.iter().position(|c| c.name == name) {
             return Some(i);
         }
-        let mut folded = self
-            .columns
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.name.eq_ignore_ascii_case(name));
+        let mut folded = self.columns.iter().enumerate().filter(|(_, c)| c.name.eq_ignore_ascii_case(name));
         match (folded.next(), folded.next()) {
             (Some((i, _)), None) => Some(i),
             _ => None,
@@ -83,15 +82,7 @@ struct Seen {
 /// Numbers with leading zeros such as `007` are text, so they keep their zeros.
 pub fn infer_columns(reader: &mut dyn RowReader) -> Result<Vec<Column>> {
     let n = reader.columns().len();
-    let all = Seen {
-        any: false,
-        int: true,
-        real: true,
-        boolean: true,
-        date: true,
-        timestamp: true,
-        structured: true,
-    };
+    let all = Seen { any: false, int: true, real: true, boolean: true, date: true, timestamp: true, structured: true };
     let mut seen = vec![all; n];
     let mut nulls = vec![false; n];
     while reader.advance()? {
@@ -136,6 +127,7 @@ pub fn infer_columns(reader: &mut dyn RowReader) -> Result<Vec<Column>> {
                 not_null: false,
                 has_default: false,
                 generated: false,
+                sequence_default: false,
             }
         })
         .collect())
@@ -148,9 +140,7 @@ fn observe_text(s: &mut Seen, t: &str) {
     s.int &= !leading_zero && t.parse::<i64>().is_ok();
     s.real &= !leading_zero
         && t.parse::<f64>().is_ok_and(f64::is_finite)
-        && t.bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_digit() || b == b'-' || b == b'.');
+        && t.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'-' || b == b'.');
     s.boolean &= t.eq_ignore_ascii_case("true") || t.eq_ignore_ascii_case("false");
     s.date &= is_date(t);
     s.timestamp &= is_timestamp(t);

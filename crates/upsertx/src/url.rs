@@ -8,6 +8,8 @@ use std::path::PathBuf;
 pub enum DbUrl {
     /// `sqlite://relative/path.db`, `sqlite:///absolute/path.db`, `sqlite::memory:`.
     Sqlite(SqliteTarget),
+    /// `postgres://` or `postgresql://`, or a libpq `key=value` string, kept whole.
+    Postgres(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,33 +20,27 @@ pub enum SqliteTarget {
 
 impl DbUrl {
     pub fn parse(url: &str) -> Result<DbUrl> {
-        let scheme = url
-            .split_once(':')
-            .map(|(s, _)| s.to_ascii_lowercase())
-            .unwrap_or_default();
+        let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase()).unwrap_or_default();
         match scheme.as_str() {
             "sqlite" | "sqlite3" => {
                 let rest = &url[scheme.len() + 1..];
                 let rest = rest.strip_prefix("//").unwrap_or(rest);
                 let path = rest.split_once('?').map_or(rest, |(p, _)| p);
                 if path.is_empty() {
-                    return Err(Error::Usage(format!(
-                        "{url}: no database file in the URL (e.g. sqlite://data.db)"
-                    )));
+                    return Err(Error::Usage(format!("{url}: no database file in the URL (e.g. sqlite://data.db)")));
                 }
                 if path == ":memory:" {
                     return Ok(DbUrl::Sqlite(SqliteTarget::Memory));
                 }
-                Ok(DbUrl::Sqlite(SqliteTarget::File(PathBuf::from(
-                    percent_decode(path)?,
-                ))))
+                Ok(DbUrl::Sqlite(SqliteTarget::File(PathBuf::from(percent_decode(path)?))))
             }
-            "postgres" | "postgresql" | "mysql" | "mariadb" => Err(Error::Usage(format!(
-                "{}: {scheme} is not supported yet (supported: sqlite)",
+            "postgres" | "postgresql" => Ok(DbUrl::Postgres(url.to_owned())),
+            "mysql" | "mariadb" => Err(Error::Usage(format!(
+                "{}: {scheme} is not supported yet (supported: sqlite, postgres)",
                 redact(url)
             ))),
             _ => Err(Error::Usage(format!(
-                "{}: unknown database URL scheme (expected sqlite://PATH)",
+                "{}: unknown database URL scheme (expected sqlite://PATH or postgres://...)",
                 redact(url)
             ))),
         }
@@ -66,8 +62,7 @@ fn percent_decode(s: &str) -> Result<String> {
         out.push(b[i]);
         i += 1;
     }
-    String::from_utf8(out)
-        .map_err(|_| Error::Usage(format!("{s}: percent-encoding in the URL is not UTF-8")))
+    String::from_utf8(out).map_err(|_| Error::Usage(format!("{s}: percent-encoding in the URL is not UTF-8")))
 }
 
 /// The URL with any password replaced by `***`: safe to print.
@@ -80,20 +75,13 @@ pub fn redact(url: &str) -> String {
     let Some(start) = url.find("://").map(|i| i + 3) else {
         return url.to_owned();
     };
-    let authority_end = url[start..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| start + i);
+    let authority_end = url[start..].find(['/', '?', '#']).map_or(url.len(), |i| start + i);
     let authority = &url[start..authority_end];
     let Some(at) = authority.rfind('@') else {
         return url.to_owned();
     };
     match authority[..at].find(':') {
-        Some(colon) => format!(
-            "{}{}:***{}",
-            &url[..start],
-            &authority[..colon],
-            &url[start + at..]
-        ),
+        Some(colon) => format!("{}{}:***{}", &url[..start], &authority[..colon], &url[start + at..]),
         None => url.to_owned(),
     }
 }
@@ -106,36 +94,17 @@ mod tests {
     fn sqlite_urls() {
         let file = |p: &str| DbUrl::Sqlite(SqliteTarget::File(p.into()));
         assert_eq!(DbUrl::parse("sqlite://demo.db").unwrap(), file("demo.db"));
-        assert_eq!(
-            DbUrl::parse("sqlite:///tmp/a b.db").unwrap(),
-            file("/tmp/a b.db")
-        );
-        assert_eq!(
-            DbUrl::parse("sqlite://my%20db.db").unwrap(),
-            file("my db.db")
-        );
-        assert_eq!(
-            DbUrl::parse("sqlite::memory:").unwrap(),
-            DbUrl::Sqlite(SqliteTarget::Memory)
-        );
+        assert_eq!(DbUrl::parse("sqlite:///tmp/a b.db").unwrap(), file("/tmp/a b.db"));
+        assert_eq!(DbUrl::parse("sqlite://my%20db.db").unwrap(), file("my db.db"));
+        assert_eq!(DbUrl::parse("sqlite::memory:").unwrap(), DbUrl::Sqlite(SqliteTarget::Memory));
     }
 
     #[test]
     fn other_schemes_say_so_without_the_password() {
-        let err = DbUrl::parse("postgres://u:hunter2@localhost/db")
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            err,
-            "postgres://u:***@localhost/db: postgres is not supported yet (supported: sqlite)"
-        );
-        let err = DbUrl::parse("oracle://u:hunter2@h/db")
-            .unwrap_err()
-            .to_string();
+        let err = DbUrl::parse("mysql://u:hunter2@localhost/db").unwrap_err().to_string();
+        assert_eq!(err, "mysql://u:***@localhost/db: mysql is not supported yet (supported: sqlite, postgres)");
+        let err = DbUrl::parse("oracle://u:hunter2@h/db").unwrap_err().to_string();
         assert!(!err.contains("hunter2") && err.contains("unknown database URL scheme"));
-        assert_eq!(
-            redact("mysql://u:p@ss:w@h:3306/d?x=1"),
-            "mysql://u:***@h:3306/d?x=1"
-        );
+        assert_eq!(redact("mysql://u:p@ss:w@h:3306/d?x=1"), "mysql://u:***@h:3306/d?x=1");
     }
 }

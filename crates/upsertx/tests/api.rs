@@ -10,13 +10,8 @@ struct Db {
 
 impl Db {
     fn new(ddl: &str) -> Db {
-        let db = Db {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        rusqlite::Connection::open(db.path())
-            .unwrap()
-            .execute_batch(ddl)
-            .unwrap();
+        let db = Db { dir: tempfile::tempdir().unwrap() };
+        rusqlite::Connection::open(db.path()).unwrap().execute_batch(ddl).unwrap();
         db
     }
     fn path(&self) -> std::path::PathBuf {
@@ -28,10 +23,7 @@ impl Db {
     fn rows(&self, sql: &str) -> Vec<(i64, Option<String>)> {
         let conn = rusqlite::Connection::open(self.path()).unwrap();
         let mut stmt = conn.prepare(sql).unwrap();
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
     }
 }
 
@@ -41,61 +33,33 @@ fn csv(text: &'static str) -> Source {
 
 #[test]
 fn a_bad_value_is_a_typed_error_with_its_location() {
-    let db =
-        Db::new("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER); INSERT INTO t VALUES (1, 1);");
-    let err = Upsert::new(db.url())
-        .table("t")
-        .run(csv("id,n\n2,2\n3,three\n"))
-        .unwrap_err();
+    let db = Db::new("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER); INSERT INTO t VALUES (1, 1);");
+    let err = Upsert::new(db.url()).table("t").run(csv("id,n\n2,2\n3,three\n")).unwrap_err();
     match &err {
-        Error::Value {
-            at,
-            column,
-            value,
-            reason,
-        } => {
-            assert_eq!(
-                (at.input.as_str(), at.row, at.line),
-                ("inline.csv", 2, Some(3))
-            );
+        Error::Value { at, column, value, reason } => {
+            assert_eq!((at.input.as_str(), at.row, at.line), ("inline.csv", 2, Some(3)));
             assert_eq!((column.as_str(), value.as_deref()), ("n", Some("three")));
             assert_eq!(reason, "not an integer");
         }
         other => panic!("expected a value error, got {other:?}"),
     }
     assert!(!err.is_usage());
-    assert_eq!(
-        db.rows("SELECT id, CAST(n AS TEXT) FROM t"),
-        [(1, Some("1".into()))],
-        "row 2 was not written"
-    );
+    assert_eq!(db.rows("SELECT id, CAST(n AS TEXT) FROM t"), [(1, Some("1".into()))], "row 2 was not written");
 }
 
 #[test]
 fn dry_run_counts_and_writes_nothing() {
-    let db = Db::new(
-        "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO t VALUES (1, 'a');",
-    );
-    let report = Upsert::new(db.url())
-        .table("t")
-        .dry_run(true)
-        .run(csv("id,name\n1,b\n2,c\n2,d\n"))
-        .unwrap();
-    assert_eq!(
-        (
-            report.inserted,
-            report.updated,
-            report.duplicates,
-            report.dry_run
-        ),
-        (1, 1, 1, true)
-    );
+    let db = Db::new("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO t VALUES (1, 'a');");
+    let report = Upsert::new(db.url()).table("t").dry_run(true).run(csv("id,name\n1,b\n2,c\n2,d\n")).unwrap();
+    assert_eq!((report.inserted, report.updated, report.duplicates, report.dry_run), (1, 1, 1, true));
     assert_eq!(db.rows("SELECT id, name FROM t"), [(1, Some("a".into()))]);
 }
 
 #[test]
 fn policies_through_the_builder() {
-    let db = Db::new("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, note TEXT); INSERT INTO t VALUES (1, 'a', 'keep');");
+    let db = Db::new(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, note TEXT); INSERT INTO t VALUES (1, 'a', 'keep');",
+    );
     let report = Upsert::new(db.url())
         .table("t")
         .key(["id"])
@@ -104,22 +68,11 @@ fn policies_through_the_builder() {
         .run(csv("id,name,note\n1,b,lost\n1,c,lost\n"))
         .unwrap();
     assert_eq!((report.updated, report.duplicates), (1, 1));
-    assert_eq!(
-        db.rows("SELECT id, name || '/' || note FROM t"),
-        [(1, Some("b/keep".into()))]
-    );
+    assert_eq!(db.rows("SELECT id, name || '/' || note FROM t"), [(1, Some("b/keep".into()))]);
 
-    let err = Upsert::new(db.url())
-        .table("t")
-        .on_conflict(OnConflict::Error)
-        .run(csv("id,name\n1,x\n"))
-        .unwrap_err();
+    let err = Upsert::new(db.url()).table("t").on_conflict(OnConflict::Error).run(csv("id,name\n1,x\n")).unwrap_err();
     assert!(matches!(err, Error::KeyExists { .. }), "{err:?}");
-    let report = Upsert::new(db.url())
-        .table("t")
-        .on_conflict(OnConflict::Ignore)
-        .run(csv("id,name\n1,x\n"))
-        .unwrap();
+    let report = Upsert::new(db.url()).table("t").on_conflict(OnConflict::Ignore).run(csv("id,name\n1,x\n")).unwrap();
     assert_eq!(report.ignored, 1);
 }
 
@@ -130,10 +83,7 @@ fn progress_is_reported_and_json_sources_work() {
     let s = seen.clone();
     let json: String = format!(
         "[{}]",
-        (1..=10_000)
-            .map(|i| format!("{{\"id\":{i},\"name\":\"n{i}\"}}"))
-            .collect::<Vec<_>>()
-            .join(",")
+        (1..=10_000).map(|i| format!("{{\"id\":{i},\"name\":\"n{i}\"}}")).collect::<Vec<_>>().join(",")
     );
     let report = Upsert::new(db.url())
         .table("t")
@@ -150,14 +100,9 @@ fn progress_is_reported_and_json_sources_work() {
 
 #[test]
 fn usage_errors_are_marked_as_such() {
-    let err = Upsert::new("mysql://root:pw@localhost/x")
-        .table("t")
-        .run(csv("id\n1\n"))
-        .unwrap_err();
+    let err = Upsert::new("mysql://root:pw@localhost/x").table("t").run(csv("id\n1\n")).unwrap_err();
     assert!(err.is_usage());
     assert!(!err.to_string().contains(":pw@"), "{err}");
-    let err = Upsert::new("sqlite::memory:")
-        .run(Source::reader("x", &b"id\n1\n"[..]))
-        .unwrap_err();
+    let err = Upsert::new("sqlite::memory:").run(Source::reader("x", &b"id\n1\n"[..])).unwrap_err();
     assert!(err.is_usage(), "no table and no format: {err}");
 }

@@ -41,10 +41,7 @@ impl<R: BufRead + Send> CsvReader<R> {
             record_line: 0,
         };
         if !r.read_record()? {
-            return Err(Error::Source {
-                input: r.name,
-                reason: "the input is empty (no header row)".into(),
-            });
+            return Err(Error::Source { input: r.name, reason: "the input is empty (no header row)".into() });
         }
         let mut columns: Vec<String> = (0..r.fields.len()).map(|i| r.field(i).to_owned()).collect();
         if let Some(first) = columns.first_mut() {
@@ -63,18 +60,11 @@ impl<R: BufRead + Send> CsvReader<R> {
     }
 
     fn location(&self) -> Location {
-        Location {
-            input: self.name.clone(),
-            row: self.row,
-            line: Some(self.record_line),
-        }
+        Location { input: self.name.clone(), row: self.row, line: Some(self.record_line) }
     }
 
     fn io_error(&self, e: std::io::Error) -> Error {
-        Error::Source {
-            input: self.name.clone(),
-            reason: format!("read error at line {}: {e}", self.line_no + 1),
-        }
+        Error::Source { input: self.name.clone(), reason: format!("read error at line {}: {e}", self.line_no + 1) }
     }
 
     /// Reads one record into `text`/`fields`. `Ok(false)` at the end of the input.
@@ -84,10 +74,7 @@ impl<R: BufRead + Send> CsvReader<R> {
         self.fields.clear();
         loop {
             self.line.clear();
-            let n = self
-                .input
-                .read_until(b'\n', &mut self.line)
-                .map_err(|e| self.io_error(e))?;
+            let n = self.input.read_until(b'\n', &mut self.line).map_err(|e| self.io_error(e))?;
             if n == 0 {
                 return Ok(false);
             }
@@ -117,9 +104,7 @@ impl<R: BufRead + Send> CsvReader<R> {
                 } else if b == self.delim {
                     self.fields.push((bytes.len(), quoted));
                     (quoted, at_start) = (false, true);
-                } else if b == b'\n'
-                    || (b == b'\r' && (i + 1 == line.len() || line[i + 1] == b'\n'))
-                {
+                } else if b == b'\n' || (b == b'\r' && (i + 1 == line.len() || line[i + 1] == b'\n')) {
                     break;
                 } else if b == b'"' && at_start {
                     (in_quotes, quoted, at_start) = (true, true, false);
@@ -134,10 +119,7 @@ impl<R: BufRead + Send> CsvReader<R> {
             }
             // A newline inside a quoted field: the record goes on on the next line.
             self.line.clear();
-            let n = self
-                .input
-                .read_until(b'\n', &mut self.line)
-                .map_err(|e| self.io_error(e))?;
+            let n = self.input.read_until(b'\n', &mut self.line).map_err(|e| self.io_error(e))?;
             if n == 0 {
                 self.row += 1;
                 return Err(Error::Input {
@@ -154,10 +136,7 @@ impl<R: BufRead + Send> CsvReader<R> {
                 self.row += 1;
                 return Err(Error::Input {
                     at: self.location(),
-                    reason: format!(
-                        "invalid UTF-8 at byte {} of the row",
-                        e.utf8_error().valid_up_to()
-                    ),
+                    reason: format!("invalid UTF-8 at byte {} of the row", e.utf8_error().valid_up_to()),
                 });
             }
         }
@@ -178,11 +157,7 @@ impl<R: BufRead + Send> RowReader for CsvReader<R> {
         if self.fields.len() != self.columns.len() {
             return Err(Error::Input {
                 at: self.location(),
-                reason: format!(
-                    "{} fields, but the header has {}",
-                    self.fields.len(),
-                    self.columns.len()
-                ),
+                reason: format!("{} fields, but the header has {}", self.fields.len(), self.columns.len()),
             });
         }
         Ok(true)
@@ -219,18 +194,12 @@ mod tests {
 
     #[test]
     fn nulls_quotes_and_newlines() {
-        let (cols, rows) =
-            rows("\u{feff}id,name\r\n1,\r\n2,\"\"\n3,\"a,\"\"b\"\"\nc\"\n\n4,plain").unwrap();
+        let (cols, rows) = rows("\u{feff}id,name\r\n1,\r\n2,\"\"\n3,\"a,\"\"b\"\"\nc\"\n\n4,plain").unwrap();
         assert_eq!(cols, ["id", "name"]);
         let s = |v: &str| Some(v.to_string());
         assert_eq!(
             rows,
-            vec![
-                vec![s("1"), None],
-                vec![s("2"), s("")],
-                vec![s("3"), s("a,\"b\"\nc")],
-                vec![s("4"), s("plain")]
-            ]
+            vec![vec![s("1"), None], vec![s("2"), s("")], vec![s("3"), s("a,\"b\"\nc")], vec![s("4"), s("plain")]]
         );
     }
 
@@ -239,10 +208,7 @@ mod tests {
         let err = rows("a,b\n1,2\n\"x\ny\",2\n3\n").unwrap_err().to_string();
         assert_eq!(err, "t.csv: row 3 (line 5): 1 fields, but the header has 2");
         let err = rows("a,b\n1,\"open\n").unwrap_err().to_string();
-        assert!(
-            err.contains("row 1 (line 2): a quoted field is not closed"),
-            "{err}"
-        );
+        assert!(err.contains("row 1 (line 2): a quoted field is not closed"), "{err}");
         let err = rows("a,a\n").unwrap_err().to_string();
         assert!(err.contains("appears twice"), "{err}");
     }

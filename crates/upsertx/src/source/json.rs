@@ -43,36 +43,22 @@ impl<R: BufRead + Send> JsonReader<R> {
                 r.pending = Some(first);
                 r.row = 0;
             }
-            None => {
-                return Err(Error::Source {
-                    input: r.name,
-                    reason: "the input holds no JSON object".into(),
-                })
-            }
+            None => return Err(Error::Source { input: r.name, reason: "the input holds no JSON object".into() }),
         }
         Ok(r)
     }
 
     fn location(&self) -> Location {
-        Location {
-            input: self.name.clone(),
-            row: self.row,
-            line: None,
-        }
+        Location { input: self.name.clone(), row: self.row, line: None }
     }
 
     fn fail<T>(&self, reason: impl Into<String>) -> Result<T> {
-        Err(Error::Input {
-            at: self.location(),
-            reason: reason.into(),
-        })
+        Err(Error::Input { at: self.location(), reason: reason.into() })
     }
 
     fn peek(&mut self) -> Result<Option<u8>> {
-        let buf = self.input.fill_buf().map_err(|e| Error::Source {
-            input: self.name.clone(),
-            reason: e.to_string(),
-        })?;
+        let buf =
+            self.input.fill_buf().map_err(|e| Error::Source { input: self.name.clone(), reason: e.to_string() })?;
         Ok(buf.first().copied())
     }
 
@@ -103,9 +89,7 @@ impl<R: BufRead + Send> JsonReader<R> {
         }
         self.row += 1;
         match next {
-            None if self.in_array == Some(true) => {
-                return self.fail("the JSON array is not closed with ']'")
-            }
+            None if self.in_array == Some(true) => return self.fail("the JSON array is not closed with ']'"),
             None => {
                 self.done = true;
                 return Ok(None);
@@ -133,10 +117,8 @@ impl<R: BufRead + Send> JsonReader<R> {
         self.scratch.clear();
         let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
         loop {
-            let buf = self.input.fill_buf().map_err(|e| Error::Source {
-                input: self.name.clone(),
-                reason: e.to_string(),
-            })?;
+            let buf =
+                self.input.fill_buf().map_err(|e| Error::Source { input: self.name.clone(), reason: e.to_string() })?;
             if buf.is_empty() {
                 return self.fail("the input ends inside a JSON object");
             }
@@ -229,11 +211,7 @@ mod tests {
     #[test]
     fn arrays_and_ndjson_read_alike() {
         let s = |v: &str| Some(v.to_string());
-        let want = vec![
-            vec![s("1"), s("a}\"[")],
-            vec![s("2"), None],
-            vec![s("3"), s("{\"x\":[1]}")],
-        ];
+        let want = vec![vec![s("1"), s("a}\"[")], vec![s("2"), None], vec![s("3"), s("{\"x\":[1]}")]];
         let array = r#"[{"id":1,"name":"a}\"["}, {"id":2}, {"id":3,"name":{"x":[1]}}]"#;
         assert_eq!(read(array).unwrap(), want);
         let ndjson = "{\"id\":1,\"name\":\"a}\\\"[\"}\n{\"id\":2,\"name\":null}\n{\"id\":3,\"name\":{\"x\":[1]}}\n";
@@ -242,13 +220,8 @@ mod tests {
 
     #[test]
     fn errors_name_the_row() {
-        let err = read("[{\"id\":1},{\"id\":2,\"zz\":3}]")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("t.json: row 2: key \"zz\" is not in the first object"),
-            "{err}"
-        );
+        let err = read("[{\"id\":1},{\"id\":2,\"zz\":3}]").unwrap_err().to_string();
+        assert!(err.starts_with("t.json: row 2: key \"zz\" is not in the first object"), "{err}");
         let err = read("{\"id\":1}\n{\"id\":2\n").unwrap_err().to_string();
         assert_eq!(err, "t.json: row 2: the input ends inside a JSON object");
         let err = read("[{\"id\":1}, 5]").unwrap_err().to_string();

@@ -46,9 +46,7 @@ impl std::str::FromStr for Format {
             "tsv" => Ok(Format::Tsv),
             "ndjson" | "jsonl" => Ok(Format::Ndjson),
             "json" => Ok(Format::Json),
-            other => Err(format!(
-                "unknown format {other:?} (expected one of: csv, tsv, ndjson, json)"
-            )),
+            other => Err(format!("unknown format {other:?} (expected one of: csv, tsv, ndjson, json)")),
         }
     }
 }
@@ -111,29 +109,17 @@ impl Source {
     /// A file; its format comes from its extension unless set with [`Source::format`].
     pub fn path(path: impl AsRef<Path>) -> Source {
         let path = path.as_ref().to_path_buf();
-        Source {
-            name: path.display().to_string(),
-            origin: Origin::Path(path),
-            format: None,
-        }
+        Source { name: path.display().to_string(), origin: Origin::Path(path), format: None }
     }
 
     /// Standard input; the format must be set with [`Source::format`].
     pub fn stdin() -> Source {
-        Source {
-            origin: Origin::Stdin,
-            name: "<stdin>".into(),
-            format: None,
-        }
+        Source { origin: Origin::Stdin, name: "<stdin>".into(), format: None }
     }
 
     /// Any reader, named `name` in messages; the format must be set.
     pub fn reader(name: impl Into<String>, reader: impl Read + Send + 'static) -> Source {
-        Source {
-            origin: Origin::Reader(Some(Box::new(reader))),
-            name: name.into(),
-            format: None,
-        }
+        Source { origin: Origin::Reader(Some(Box::new(reader))), name: name.into(), format: None }
     }
 
     /// Sets the input format explicitly.
@@ -166,7 +152,10 @@ impl Source {
                     self.name
                 ))
             }),
-            _ => Err(Error::Usage(format!("{}: the input format must be given (--format csv|tsv|ndjson|json)", self.name))),
+            _ => Err(Error::Usage(format!(
+                "{}: the input format must be given (--format csv|tsv|ndjson|json)",
+                self.name
+            ))),
         }
     }
 
@@ -176,12 +165,9 @@ impl Source {
         let mut input: Box<dyn Read + Send> = match &mut self.origin {
             Origin::Path(_) | Origin::Spooled(_) => return Ok(()),
             Origin::Stdin => Box::new(std::io::stdin()),
-            Origin::Reader(r) => r
-                .take()
-                .ok_or_else(|| Error::Io(format!("{}: already read", self.name)))?,
+            Origin::Reader(r) => r.take().ok_or_else(|| Error::Io(format!("{}: already read", self.name)))?,
         };
-        let mut file = tempfile::NamedTempFile::new()
-            .map_err(|e| Error::Io(format!("temporary file: {e}")))?;
+        let mut file = tempfile::NamedTempFile::new().map_err(|e| Error::Io(format!("temporary file: {e}")))?;
         std::io::copy(&mut input, &mut file).map_err(|e| self.io_error(e))?;
         self.origin = Origin::Spooled(file);
         Ok(())
@@ -194,9 +180,7 @@ impl Source {
             Origin::Path(p) => Box::new(File::open(&*p).map_err(|e| self.io_error(e))?),
             Origin::Spooled(f) => Box::new(f.reopen().map_err(|e| self.io_error(e))?),
             Origin::Stdin => Box::new(std::io::stdin()),
-            Origin::Reader(r) => r
-                .take()
-                .ok_or_else(|| Error::Io(format!("{}: already read", self.name)))?,
+            Origin::Reader(r) => r.take().ok_or_else(|| Error::Io(format!("{}: already read", self.name)))?,
         };
         let input = BufReader::with_capacity(256 * 1024, input);
         let name = self.name.clone();
@@ -208,21 +192,13 @@ impl Source {
     }
 
     fn io_error(&self, e: std::io::Error) -> Error {
-        Error::Source {
-            input: self.name.clone(),
-            reason: e.to_string(),
-        }
+        Error::Source { input: self.name.clone(), reason: e.to_string() }
     }
 }
 
 /// Checks a header: no empty names, no name twice.
 fn check_columns(input: &str, columns: &[String]) -> Result<()> {
-    let bad = |reason: String| {
-        Err(Error::Source {
-            input: input.to_owned(),
-            reason,
-        })
-    };
+    let bad = |reason: String| Err(Error::Source { input: input.to_owned(), reason });
     if columns.is_empty() {
         return bad("no columns in the input".into());
     }

@@ -65,20 +65,11 @@ pub(crate) fn create_table_sql(table: &str, columns: &[Column], key: &[String]) 
     let mut defs: Vec<String> = columns
         .iter()
         .map(|c| {
-            let not_null = if key.contains(&c.name) {
-                " NOT NULL"
-            } else {
-                ""
-            };
-            format!("{} {}{not_null}", q(&c.name), ddl_type(&c.ty))
-                .trim_end()
-                .to_owned()
+            let not_null = if key.contains(&c.name) { " NOT NULL" } else { "" };
+            format!("{} {}{not_null}", q(&c.name), ddl_type(&c.ty)).trim_end().to_owned()
         })
         .collect();
-    defs.push(format!(
-        "PRIMARY KEY ({})",
-        key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ")
-    ));
+    defs.push(format!("PRIMARY KEY ({})", key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ")));
     format!("CREATE TABLE main.{} ({})", q(table), defs.join(", "))
 }
 
@@ -112,9 +103,7 @@ pub(crate) fn stage(conn: &rusqlite::Connection, plan: &Plan, batch: &Batch) -> 
     };
     let params: Vec<String> = (1..=width + 1).map(|i| format!("?{i}")).collect();
     let sql = format!("{verb} INTO {STAGE} VALUES ({})", params.join(", "));
-    let mut stmt = conn
-        .prepare_cached(&sql)
-        .map_err(|e| Error::db("staging rows", e))?;
+    let mut stmt = conn.prepare_cached(&sql).map_err(|e| Error::db("staging rows", e))?;
     for (r, (row, line)) in batch.rows.iter().enumerate() {
         let values = &batch.values[r * width..(r + 1) * width];
         let bound = (|| {
@@ -125,19 +114,11 @@ pub(crate) fn stage(conn: &rusqlite::Connection, plan: &Plan, batch: &Batch) -> 
             stmt.raw_execute()
         })();
         if let Err(e) = bound {
-            let at = Location {
-                input: plan.input.clone(),
-                row: *row,
-                line: *line,
-            };
+            let at = Location { input: plan.input.clone(), row: *row, line: *line };
             let key: Vec<Value> = plan.key.iter().map(|&i| values[i].clone()).collect();
             if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) {
                 let first_row = first_row_of(conn, plan, &key)?.unwrap_or(0);
-                return Err(Error::DuplicateKey {
-                    at,
-                    key: plan.show_key(&key),
-                    first_row,
-                });
+                return Err(Error::DuplicateKey { at, key: plan.show_key(&key), first_row });
             }
             return Err(Error::db(format!("{at}: staging the row"), e));
         }
@@ -147,12 +128,8 @@ pub(crate) fn stage(conn: &rusqlite::Connection, plan: &Plan, batch: &Batch) -> 
 
 /// The input row at which a staged key was first seen.
 fn first_row_of(conn: &rusqlite::Connection, plan: &Plan, key: &[Value]) -> Result<Option<u64>> {
-    let cond: Vec<String> = plan
-        .key
-        .iter()
-        .enumerate()
-        .map(|(n, &i)| format!("{} = ?{}", stage_col(i), n + 1))
-        .collect();
+    let cond: Vec<String> =
+        plan.key.iter().enumerate().map(|(n, &i)| format!("{} = ?{}", stage_col(i), n + 1)).collect();
     conn.query_row(
         &format!("SELECT ord FROM {STAGE} WHERE {}", cond.join(" AND ")),
         rusqlite::params_from_iter(key.iter()),
@@ -166,18 +143,12 @@ fn first_row_of(conn: &rusqlite::Connection, plan: &Plan, key: &[Value]) -> Resu
 pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCounts> {
     let ctx = format!("merging into table {}", q(&plan.table.name));
     let db = |e: rusqlite::Error| Error::db(ctx.clone(), e);
-    let staged: i64 = conn
-        .query_row(&format!("SELECT count(*) FROM {STAGE}"), [], |r| r.get(0))
-        .map_err(db)?;
+    let staged: i64 = conn.query_row(&format!("SELECT count(*) FROM {STAGE}"), [], |r| r.get(0)).map_err(db)?;
     let staged = staged as u64;
     let t = target(plan);
 
     if plan.spec.on_conflict == OnConflict::Error {
-        let key_cols: Vec<String> = plan
-            .key
-            .iter()
-            .map(|&i| format!("s.{}", stage_col(i)))
-            .collect();
+        let key_cols: Vec<String> = plan.key.iter().map(|&i| format!("s.{}", stage_col(i))).collect();
         let sql = format!(
             "SELECT s.ord, {} FROM {STAGE} AS s WHERE EXISTS (SELECT 1 FROM {t} AS t WHERE {}) ORDER BY s.ord LIMIT 1",
             key_cols.join(", "),
@@ -195,11 +166,7 @@ pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCou
             .map_err(db)?;
         if let Some((row, key)) = hit {
             return Err(Error::KeyExists {
-                at: Location {
-                    input: plan.input.clone(),
-                    row,
-                    line: None,
-                },
+                at: Location { input: plan.input.clone(), row, line: None },
                 key: plan.show_key(&key),
                 table: plan.table.name.clone(),
             });
@@ -208,133 +175,67 @@ pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCou
 
     let mut updated = 0;
     if plan.spec.on_conflict == OnConflict::Update && !plan.update.is_empty() {
-        let set: Vec<String> = plan
-            .update
-            .iter()
-            .map(|&i| format!("{} = s.{}", q(&plan.columns[i].name), stage_col(i)))
-            .collect();
-        let mut sql = format!(
-            "UPDATE {t} AS t SET {} FROM {STAGE} AS s WHERE {}",
-            set.join(", "),
-            key_match(plan, "t")
-        );
+        let set: Vec<String> =
+            plan.update.iter().map(|&i| format!("{} = s.{}", q(&plan.columns[i].name), stage_col(i))).collect();
+        let mut sql =
+            format!("UPDATE {t} AS t SET {} FROM {STAGE} AS s WHERE {}", set.join(", "), key_match(plan, "t"));
         if !plan.spec.always_update {
             let differs: Vec<String> = plan
                 .update
                 .iter()
-                .map(|&i| {
-                    format!(
-                        "t.{} IS NOT s.{} COLLATE BINARY",
-                        q(&plan.columns[i].name),
-                        stage_col(i)
-                    )
-                })
+                .map(|&i| format!("t.{} IS NOT s.{} COLLATE BINARY", q(&plan.columns[i].name), stage_col(i)))
                 .collect();
             sql.push_str(&format!(" AND ({})", differs.join(" OR ")));
         }
-        updated = conn
-            .execute(&sql, [])
-            .map_err(|e| unique_violation(conn, plan, e, &ctx))? as u64;
+        updated = conn.execute(&sql, []).map_err(|e| unique_violation(conn, plan, e, &ctx))? as u64;
         crate::engine::trace("updated");
     }
 
     let names: Vec<String> = plan.columns.iter().map(|c| q(&c.name)).collect();
-    let vals: Vec<String> = (0..plan.columns.len())
-        .map(|i| format!("s.{}", stage_col(i)))
-        .collect();
+    let vals: Vec<String> = (0..plan.columns.len()).map(|i| format!("s.{}", stage_col(i))).collect();
     let sql = format!(
         "INSERT INTO {t} ({}) SELECT {} FROM {STAGE} AS s WHERE NOT EXISTS (SELECT 1 FROM {t} AS t WHERE {})",
         names.join(", "),
         vals.join(", "),
         key_match(plan, "t")
     );
-    let inserted = conn
-        .execute(&sql, [])
-        .map_err(|e| unique_violation(conn, plan, e, &ctx))? as u64;
+    let inserted = conn.execute(&sql, []).map_err(|e| unique_violation(conn, plan, e, &ctx))? as u64;
     crate::engine::trace("inserted");
-    conn.execute_batch(&format!("DROP TABLE {STAGE}"))
-        .map_err(db)?;
+    conn.execute_batch(&format!("DROP TABLE {STAGE}")).map_err(db)?;
 
     let matched = staged - inserted;
     Ok(match plan.spec.on_conflict {
-        OnConflict::Update => MergeCounts {
-            staged,
-            inserted,
-            updated,
-            unchanged: matched - updated,
-            ignored: 0,
-        },
-        OnConflict::Ignore => MergeCounts {
-            staged,
-            inserted,
-            updated: 0,
-            unchanged: 0,
-            ignored: matched,
-        },
-        OnConflict::Error => MergeCounts {
-            staged,
-            inserted,
-            ..Default::default()
-        },
+        OnConflict::Update => MergeCounts { staged, inserted, updated, unchanged: matched - updated, ignored: 0 },
+        OnConflict::Ignore => MergeCounts { staged, inserted, updated: 0, unchanged: 0, ignored: matched },
+        OnConflict::Error => MergeCounts { staged, inserted, ..Default::default() },
     })
 }
 
 /// Explains a unique-constraint failure of the merge by finding the first input row
 /// that collides on a unique key other than the load's key: with an existing row of
 /// another key, or with another input row. Runs only after a failure.
-fn unique_violation(
-    conn: &rusqlite::Connection,
-    plan: &Plan,
-    e: rusqlite::Error,
-    ctx: &str,
-) -> Error {
+fn unique_violation(conn: &rusqlite::Connection, plan: &Plan, e: rusqlite::Error, ctx: &str) -> Error {
     if e.sqlite_error_code() != Some(ErrorCode::ConstraintViolation) {
         return Error::db(ctx, e);
     }
     let t = target(plan);
-    for uk in plan
-        .table
-        .keys
-        .iter()
-        .filter(|k| **k != plan.key_constraint && !k.partial)
-    {
-        let Some(cols) = uk
-            .columns
-            .iter()
-            .map(|c| plan.columns.iter().position(|pc| &pc.name == c))
-            .collect::<Option<Vec<usize>>>()
+    for uk in plan.table.keys.iter().filter(|k| **k != plan.key_constraint && !k.partial) {
+        let Some(cols) =
+            uk.columns.iter().map(|c| plan.columns.iter().position(|pc| &pc.name == c)).collect::<Option<Vec<usize>>>()
         else {
             continue;
         };
-        let vals = cols
-            .iter()
-            .map(|&i| format!("s.{}", stage_col(i)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let raw = cols
-            .iter()
-            .map(|&i| stage_col(i))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let vals = cols.iter().map(|&i| format!("s.{}", stage_col(i))).collect::<Vec<_>>().join(", ");
+        let raw = cols.iter().map(|&i| stage_col(i)).collect::<Vec<_>>().join(", ");
         let same = cols
             .iter()
             .map(|&i| format!("t.{} = s.{}", q(&plan.columns[i].name), stage_col(i)))
             .collect::<Vec<_>>()
             .join(" AND ");
-        let dup = cols
-            .iter()
-            .map(|&i| format!("d.{c} = s.{c}", c = stage_col(i)))
-            .collect::<Vec<_>>()
-            .join(" AND ");
+        let dup = cols.iter().map(|&i| format!("d.{c} = s.{c}", c = stage_col(i))).collect::<Vec<_>>().join(" AND ");
         // Only on this failure path: an index, so the input-against-input probe is not quadratic.
-        let _ = conn.execute_batch(&format!(
-            "CREATE INDEX IF NOT EXISTS temp.upsertx_diag ON upsertx_stage ({raw})"
-        ));
-        let name = uk
-            .name
-            .as_deref()
-            .map(|n| format!(" (unique index {})", q(n)))
-            .unwrap_or_default();
+        let _ = conn.execute_batch(&format!("CREATE INDEX IF NOT EXISTS temp.upsertx_diag ON upsertx_stage ({raw})"));
+        let name = uk.name.as_deref().map(|n| format!(" (unique index {})", q(n))).unwrap_or_default();
         let probes = [
             (
                 format!(
@@ -357,11 +258,8 @@ fn unique_violation(
                     let v = (0..cols.len())
                         .map(|i| sqlite_value(r.get_ref(i + 1)?))
                         .collect::<rusqlite::Result<Vec<_>>>()?;
-                    let other: Option<i64> = if r.as_ref().column_count() > cols.len() + 1 {
-                        r.get(cols.len() + 1)?
-                    } else {
-                        None
-                    };
+                    let other: Option<i64> =
+                        if r.as_ref().column_count() > cols.len() + 1 { r.get(cols.len() + 1)? } else { None };
                     Ok((r.get::<_, i64>(0)? as u64, v, other))
                 })
                 .optional();

@@ -21,25 +21,24 @@ pub(crate) struct SqliteConnection {
 
 impl SqliteConnection {
     pub(crate) fn open(target: &SqliteTarget, create: bool) -> Result<Self> {
-        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI;
+        let mut flags =
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
         if create {
             flags |= OpenFlags::SQLITE_OPEN_CREATE;
         }
         let conn = match target {
-            SqliteTarget::Memory => rusqlite::Connection::open_in_memory()
-                .map_err(|e| Error::db("opening SQLite database", e))?,
-            SqliteTarget::File(path) => rusqlite::Connection::open_with_flags(path, flags)
-                .map_err(|e| {
-                    if !create && !path.exists() {
-                        return Error::Schema(format!(
-                            "SQLite database {} does not exist (pass --create to create it)",
-                            path.display()
-                        ));
-                    }
-                    Error::db(format!("opening SQLite database {}", path.display()), e)
-                })?,
+            SqliteTarget::Memory => {
+                rusqlite::Connection::open_in_memory().map_err(|e| Error::db("opening SQLite database", e))?
+            }
+            SqliteTarget::File(path) => rusqlite::Connection::open_with_flags(path, flags).map_err(|e| {
+                if !create && !path.exists() {
+                    return Error::Schema(format!(
+                        "SQLite database {} does not exist (pass --create to create it)",
+                        path.display()
+                    ));
+                }
+                Error::db(format!("opening SQLite database {}", path.display()), e)
+            })?,
         };
         // Bounded caches: memory stays flat however large the input is. The staging
         // table lives in a temporary file, not in memory.
@@ -51,9 +50,7 @@ impl SqliteConnection {
     }
 
     fn exec(&self, context: &str, sql: &str) -> Result<()> {
-        self.conn
-            .execute_batch(sql)
-            .map_err(|e| Error::db(context, e))
+        self.conn.execute_batch(sql).map_err(|e| Error::db(context, e))
     }
 }
 

@@ -35,10 +35,7 @@ pub(crate) fn sql_type(declared: &str) -> SqlType {
 }
 
 fn db(table: &str, e: rusqlite::Error) -> Error {
-    Error::db(
-        format!("reading the definition of table {}", quote_ident(table)),
-        e,
-    )
+    Error::db(format!("reading the definition of table {}", quote_ident(table)), e)
 }
 
 pub(crate) fn table(conn: &rusqlite::Connection, name: &str) -> Result<Option<Table>> {
@@ -55,10 +52,7 @@ pub(crate) fn table(conn: &rusqlite::Connection, name: &str) -> Result<Option<Ta
         return Ok(None);
     };
     if kind == "view" {
-        return Err(Error::Schema(format!(
-            "{} is a view, not a table",
-            quote_ident(&name)
-        )));
+        return Err(Error::Schema(format!("{} is a view, not a table", quote_ident(&name))));
     }
 
     let mut stmt = conn
@@ -79,8 +73,7 @@ pub(crate) fn table(conn: &rusqlite::Connection, name: &str) -> Result<Option<Ta
         })
         .map_err(|e| db(&name, e))?;
     for row in rows {
-        let (col, declared, not_null, has_default, pk_pos, hidden) =
-            row.map_err(|e| db(&name, e))?;
+        let (col, declared, not_null, has_default, pk_pos, hidden) = row.map_err(|e| db(&name, e))?;
         if hidden == 1 {
             continue;
         }
@@ -95,6 +88,8 @@ pub(crate) fn table(conn: &rusqlite::Connection, name: &str) -> Result<Option<Ta
             not_null,
             has_default,
             generated: hidden >= 2,
+            // A rowid is only drawn for rows actually inserted: never burnt.
+            sequence_default: false,
         });
     }
     pk.sort();
@@ -111,16 +106,16 @@ pub(crate) fn table(conn: &rusqlite::Connection, name: &str) -> Result<Option<Ta
         });
     }
     let mut stmt = conn
-        .prepare(r#"SELECT name, origin, partial FROM pragma_index_list(?1, 'main') WHERE "unique" = 1 ORDER BY seq DESC"#)
+        .prepare(
+            r#"SELECT name, origin, partial FROM pragma_index_list(?1, 'main') WHERE "unique" = 1 ORDER BY seq DESC"#,
+        )
         .map_err(|e| db(&name, e))?;
     let indexes: Vec<(String, String, bool)> = stmt
         .query_map([&name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .and_then(|rows| rows.collect())
         .map_err(|e| db(&name, e))?;
     let mut stmt = conn
-        .prepare(
-            "SELECT name, coll FROM pragma_index_xinfo(?1, 'main') WHERE key = 1 ORDER BY seqno",
-        )
+        .prepare("SELECT name, coll FROM pragma_index_xinfo(?1, 'main') WHERE key = 1 ORDER BY seqno")
         .map_err(|e| db(&name, e))?;
     for (index, origin, partial) in indexes {
         let parts: Vec<(Option<String>, String)> = stmt
@@ -131,14 +126,9 @@ pub(crate) fn table(conn: &rusqlite::Connection, name: &str) -> Result<Option<Ta
         if parts.iter().any(|(c, _)| c.is_none()) {
             continue;
         }
-        let cols: Vec<String> = parts
-            .iter()
-            .map(|(c, _)| c.clone().unwrap_or_default())
-            .collect();
-        let colls: Vec<Option<String>> = parts
-            .into_iter()
-            .map(|(_, coll)| (!coll.eq_ignore_ascii_case("BINARY")).then_some(coll))
-            .collect();
+        let cols: Vec<String> = parts.iter().map(|(c, _)| c.clone().unwrap_or_default()).collect();
+        let colls: Vec<Option<String>> =
+            parts.into_iter().map(|(_, coll)| (!coll.eq_ignore_ascii_case("BINARY")).then_some(coll)).collect();
         if origin == "pk" {
             if let Some(pk) = keys.first_mut().filter(|k| k.primary) {
                 pk.collations = colls;
@@ -146,17 +136,7 @@ pub(crate) fn table(conn: &rusqlite::Connection, name: &str) -> Result<Option<Ta
             }
             continue;
         }
-        keys.push(UniqueKey {
-            name: Some(index),
-            columns: cols,
-            collations: colls,
-            primary: false,
-            partial,
-        });
+        keys.push(UniqueKey { name: Some(index), columns: cols, collations: colls, primary: false, partial });
     }
-    Ok(Some(Table {
-        name,
-        columns,
-        keys,
-    }))
+    Ok(Some(Table { name, columns, keys }))
 }

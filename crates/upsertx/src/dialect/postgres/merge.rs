@@ -1,0 +1,401 @@
+//! Staging and merging for PostgreSQL.
+//!
+//! Rows are streamed by binary COPY (one COPY per batch) into a temporary table typed
+//! like the target, with the input row number as `ord`: type errors the server finds
+//! (a domain's CHECK, numeric precision) name their COPY line, which maps back to the
+//! input row. Then, in the load's transaction:
+//!
+//! 1. `CREATE TEMP TABLE src AS SELECT DISTINCT ON (key) ... ORDER BY key, ord DESC`
+//!    (ASC for `--duplicates first`) de-duplicates on the server; its row count is
+//!    the number of distinct keys.
+//! 2. One `INSERT INTO target SELECT ... FROM src ORDER BY key ON CONFLICT (key) DO
+//!    UPDATE SET ... WHERE (t.a IS DISTINCT FROM EXCLUDED.a OR ...) RETURNING (xmax = 0)`:
+//!    race-safe against concurrent writers, rows locked in key order (so concurrent
+//!    loads on overlapping keys cannot deadlock), and exact counts: a returned `true`
+//!    is an insert, `false` an update; distinct keys not returned were unchanged.
+//!
+//! When a column absent from the input draws its default from a sequence (serial,
+//! identity), `INSERT ... ON CONFLICT` would burn a value for every row that turns out
+//! to exist. Then the merge first updates the existing rows (`UPDATE ... FROM src`),
+//! and inserts only the keys not found (`WHERE NOT EXISTS`), still `ON CONFLICT` for
+//! rows a concurrent writer inserted meanwhile.
+
+use super::copy::{self, Kind};
+use super::{message, q};
+use crate::dialect::{Batch, MergeCounts};
+use crate::error::{Error, Location, Result};
+use crate::plan::Plan;
+use crate::schema::Column;
+use crate::spec::{Duplicates, OnConflict};
+use crate::value::{SqlType, Value};
+use postgres::Client;
+use std::io::Write;
+
+const STAGE: &str = "pg_temp.upsertx_stage";
+const SRC: &str = "pg_temp.upsertx_src";
+
+fn stage_col(i: usize) -> String {
+    format!("c{i}")
+}
+
+fn kinds(plan: &Plan) -> Vec<Kind> {
+    plan.columns.iter().map(|c| Kind::of(&native(plan, &c.name))).collect()
+}
+
+fn native(plan: &Plan, column: &str) -> String {
+    plan.table.columns.iter().find(|c| c.name == column).map(|c| c.native.clone()).unwrap_or_default()
+}
+
+fn declared(plan: &Plan, column: &str) -> String {
+    plan.table.columns.iter().find(|c| c.name == column).map(|c| c.declared.clone()).unwrap_or_default()
+}
+
+pub(crate) fn ddl_type(ty: &SqlType) -> &'static str {
+    match ty {
+        SqlType::Boolean => "boolean",
+        SqlType::Integer { bits: 16 } => "smallint",
+        SqlType::Integer { bits: 32 } => "integer",
+        SqlType::Integer { .. } => "bigint",
+        SqlType::Real { .. } => "double precision",
+        SqlType::Numeric | SqlType::Decimal => "numeric",
+        SqlType::Text { .. } | SqlType::Any | SqlType::Other => "text",
+        SqlType::Blob => "bytea",
+        SqlType::Date => "date",
+        SqlType::Time => "time",
+        SqlType::Timestamp => "timestamp",
+        SqlType::TimestampTz => "timestamptz",
+        SqlType::Json => "jsonb",
+        SqlType::Uuid => "uuid",
+    }
+}
+
+pub(crate) fn create_table_sql(table: &str, columns: &[Column], key: &[String]) -> String {
+    let mut defs: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            let not_null = if key.contains(&c.name) { " NOT NULL" } else { "" };
+            format!("{} {}{not_null}", q(&c.name), ddl_type(&c.ty))
+        })
+        .collect();
+    defs.push(format!("PRIMARY KEY ({})", key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ")));
+    format!("CREATE TABLE {} ({})", table, defs.join(", "))
+}
+
+pub(crate) fn stage_table_sql(plan: &Plan) -> String {
+    let defs: Vec<String> = plan
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let ty = if Kind::of(&native(plan, &c.name)) == Kind::AsText {
+                "text".to_string()
+            } else {
+                declared(plan, &c.name)
+            };
+            format!("{} {ty}", stage_col(i))
+        })
+        .collect();
+    format!(
+        "DROP TABLE IF EXISTS {SRC}; DROP TABLE IF EXISTS {STAGE};
+         CREATE TEMP TABLE upsertx_stage (ord bigint NOT NULL, {}) ON COMMIT DROP",
+        defs.join(", ")
+    )
+}
+
+pub(crate) fn stage(client: &mut Client, plan: &Plan, batch: &Batch) -> Result<()> {
+    let width = plan.columns.len();
+    let kinds = kinds(plan);
+    let mut buf = Vec::with_capacity(batch.rows.len() * (width * 12 + 16) + 32);
+    buf.extend_from_slice(copy::HEADER);
+    for (r, (row, line)) in batch.rows.iter().enumerate() {
+        let values = &batch.values[r * width..(r + 1) * width];
+        if let Err((i, reason)) = copy::write_row(&mut buf, *row as i64, &kinds, values) {
+            return Err(Error::Value {
+                at: Location { input: plan.input.clone(), row: *row, line: *line },
+                column: plan.columns[i].name.clone(),
+                value: show(&values[i]),
+                reason,
+            });
+        }
+    }
+    buf.extend_from_slice(copy::TRAILER);
+    let sent = (|| {
+        let mut writer = client.copy_in(&format!("COPY {STAGE} FROM STDIN (FORMAT binary)"))?;
+        writer.write_all(&buf).map_err(|e| std::io::Error::other(e.to_string())).ok();
+        writer.finish()
+    })();
+    sent.map(|_| ()).map_err(|e| copy_error(plan, batch, &e))
+}
+
+fn show(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::Real(f) => Some(f.to_string()),
+        Value::Text(s) => Some(s.clone()),
+        Value::Blob(b) => Some(format!("\\x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())),
+    }
+}
+
+/// Maps a COPY error's "line N, column cI" back to the input row and column.
+fn copy_error(plan: &Plan, batch: &Batch, e: &postgres::Error) -> Error {
+    let where_ = e.as_db_error().and_then(|d| d.where_()).unwrap_or_default();
+    let line =
+        where_.split("line ").nth(1).and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok());
+    let column = where_
+        .split("column c")
+        .nth(1)
+        .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok());
+    match (line.and_then(|l| batch.rows.get(l.wrapping_sub(1)).map(|r| (l, r))), column) {
+        (Some((l, (row, line))), Some(c)) if c < plan.columns.len() => Error::Value {
+            at: Location { input: plan.input.clone(), row: *row, line: *line },
+            column: plan.columns[c].name.clone(),
+            value: show(&batch.values[(l - 1) * plan.columns.len() + c]),
+            reason: message(e),
+        },
+        (Some((_, (row, line))), _) => {
+            Error::Input { at: Location { input: plan.input.clone(), row: *row, line: *line }, reason: message(e) }
+        }
+        _ => Error::db("staging rows", message(e)),
+    }
+}
+
+fn list(idx: &[usize], f: impl Fn(usize) -> String, sep: &str) -> String {
+    idx.iter().map(|&i| f(i)).collect::<Vec<_>>().join(sep)
+}
+
+/// `t."a" = s.c0 AND ...` over the key.
+fn key_match(plan: &Plan) -> String {
+    list(&plan.key, |i| format!("t.{} = s.{}", q(&plan.columns[i].name), stage_col(i)), " AND ")
+}
+
+/// How a column's new value is compared with its current one: `IS DISTINCT FROM`,
+/// through text for types without an equality operator (json, xml, geometric...).
+fn differs(plan: &Plan, i: usize, new: &str) -> String {
+    let col = q(&plan.columns[i].name);
+    match native(plan, &plan.columns[i].name).as_str() {
+        "json" | "xml" | "point" | "line" | "lseg" | "box" | "path" | "polygon" | "circle" => {
+            format!("t.{col}::text IS DISTINCT FROM {new}::text")
+        }
+        _ => format!("t.{col} IS DISTINCT FROM {new}"),
+    }
+}
+
+/// The staged value of column `i` as the target's type.
+fn source_value(plan: &Plan, i: usize) -> String {
+    let c = &plan.columns[i];
+    if Kind::of(&native(plan, &c.name)) == Kind::AsText {
+        format!("s.{}::{}", stage_col(i), declared(plan, &c.name))
+    } else {
+        format!("s.{}", stage_col(i))
+    }
+}
+
+pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str) -> Result<MergeCounts> {
+    let ctx = format!("merging into table {}", q(&plan.table.name));
+    let keys = list(&plan.key, stage_col, ", ");
+    if plan.spec.duplicates == Duplicates::Error {
+        check_no_duplicates(client, plan, &keys)?;
+    }
+    let order = if plan.spec.duplicates == Duplicates::First { "ASC" } else { "DESC" };
+    let staged = client
+        .execute(
+            &format!(
+                "CREATE TEMP TABLE upsertx_src ON COMMIT DROP AS
+                 SELECT DISTINCT ON ({keys}) * FROM {STAGE} ORDER BY {keys}, ord {order}"
+            ),
+            &[],
+        )
+        .map_err(|e| Error::db("de-duplicating the input by key", message(&e)))?;
+    client.batch_execute(&format!("DROP TABLE {STAGE}; ANALYZE {SRC}")).map_err(|e| Error::db(&ctx, message(&e)))?;
+    crate::engine::trace("de-duplicated");
+
+    if plan.spec.on_conflict == OnConflict::Error {
+        check_no_existing(client, plan, target)?;
+    }
+
+    let all: Vec<usize> = (0..plan.columns.len()).collect();
+    let names = list(&all, |i| q(&plan.columns[i].name), ", ");
+    let values = list(&all, |i| source_value(plan, i), ", ");
+    let conflict_cols = list(&plan.key, |i| q(&plan.columns[i].name), ", ");
+    let set = list(&plan.update, |i| format!("{0} = EXCLUDED.{0}", q(&plan.columns[i].name)), ", ");
+    let changed = list(&plan.update, |i| differs(plan, i, &format!("EXCLUDED.{}", q(&plan.columns[i].name))), " OR ");
+    let guard = if plan.spec.always_update { String::new() } else { format!(" WHERE {changed}") };
+    // Inserting a row that already exists would burn a sequence value for an absent
+    // serial/identity column: then update first and insert only the new keys.
+    let gap_free =
+        plan.table.columns.iter().any(|c| c.sequence_default && !plan.columns.iter().any(|p| p.name == c.name));
+    let only_new = if gap_free {
+        format!(" WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {})", key_match(plan))
+    } else {
+        String::new()
+    };
+
+    let mut pre_updated = 0;
+    let on_conflict = match plan.spec.on_conflict {
+        OnConflict::Update if !plan.update.is_empty() => {
+            if gap_free {
+                let set_from =
+                    list(&plan.update, |i| format!("{} = {}", q(&plan.columns[i].name), source_value(plan, i)), ", ");
+                let changed_from = list(&plan.update, |i| differs(plan, i, &source_value(plan, i)), " OR ");
+                let guard_from = if plan.spec.always_update { String::new() } else { format!(" AND ({changed_from})") };
+                pre_updated = run(
+                    client,
+                    plan,
+                    &format!(
+                        "UPDATE {target} AS t SET {set_from} FROM {SRC} AS s WHERE {}{guard_from}",
+                        key_match(plan)
+                    ),
+                    &ctx,
+                    target,
+                )? as u64;
+            }
+            format!("ON CONFLICT ({conflict_cols}) DO UPDATE SET {set}{guard}")
+        }
+        OnConflict::Update | OnConflict::Ignore => format!("ON CONFLICT ({conflict_cols}) DO NOTHING"),
+        OnConflict::Error => String::new(),
+    };
+    let sql = format!(
+        "WITH ins AS (
+           INSERT INTO {target} AS t ({names}) SELECT {values} FROM {SRC} AS s{only_new} ORDER BY {keys_s}
+           {on_conflict} RETURNING (xmax = 0) AS inserted)
+         SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM ins",
+        keys_s = list(&plan.key, |i| format!("s.{}", stage_col(i)), ", ")
+    );
+    let row = query_one(client, plan, &sql, &ctx, target)?;
+    crate::engine::trace("merged");
+    let (inserted, updated) = (row.0 as u64, row.1 as u64 + pre_updated);
+    let staged = staged as u64;
+    let matched = staged - inserted;
+    Ok(match plan.spec.on_conflict {
+        OnConflict::Update => MergeCounts { staged, inserted, updated, unchanged: matched - updated, ignored: 0 },
+        OnConflict::Ignore => MergeCounts { staged, inserted, updated: 0, unchanged: 0, ignored: matched },
+        OnConflict::Error => MergeCounts { staged, inserted, ..Default::default() },
+    })
+}
+
+/// Runs a statement of the merge under a savepoint, so a failure can be explained.
+fn run(client: &mut Client, plan: &Plan, sql: &str, ctx: &str, target: &str) -> Result<u64> {
+    client.batch_execute("SAVEPOINT upsertx_merge").map_err(|e| Error::db(ctx, message(&e)))?;
+    match client.execute(sql, &[]) {
+        Ok(n) => Ok(n),
+        Err(e) => Err(explain(client, plan, &e, ctx, target)),
+    }
+}
+
+fn query_one(client: &mut Client, plan: &Plan, sql: &str, ctx: &str, target: &str) -> Result<(i64, i64)> {
+    client.batch_execute("SAVEPOINT upsertx_merge").map_err(|e| Error::db(ctx, message(&e)))?;
+    match client.query_one(sql, &[]) {
+        Ok(r) => Ok((r.get(0), r.get(1))),
+        Err(e) => Err(explain(client, plan, &e, ctx, target)),
+    }
+}
+
+/// Turns a failed merge statement into the most useful error: for a unique violation
+/// on a constraint other than the load's key, the first input row that collides.
+fn explain(client: &mut Client, plan: &Plan, e: &postgres::Error, ctx: &str, target: &str) -> Error {
+    let fallback = Error::db(ctx, message(e));
+    let Some(constraint) = e.as_db_error().and_then(|d| d.constraint()).map(str::to_owned) else {
+        return fallback;
+    };
+    if client.batch_execute("ROLLBACK TO SAVEPOINT upsertx_merge").is_err() {
+        return fallback;
+    }
+    let Some(uk) = plan.table.keys.iter().find(|k| k.name.as_deref() == Some(constraint.as_str())) else {
+        return fallback;
+    };
+    let Some(cols) =
+        uk.columns.iter().map(|c| plan.columns.iter().position(|p| &p.name == c)).collect::<Option<Vec<_>>>()
+    else {
+        return fallback;
+    };
+    let vals = list(&cols, |i| format!("s.{}::text", stage_col(i)), ", ");
+    let same_src = list(&cols, |i| format!("d.{c} = s.{c}", c = stage_col(i)), " AND ");
+    let same_key_src = list(&plan.key, |i| format!("d.{c} = s.{c}", c = stage_col(i)), " AND ");
+    let probes = [
+        (
+            format!(
+                "SELECT s.ord, NULL::bigint, {vals} FROM {SRC} AS s WHERE EXISTS (SELECT 1 FROM {} AS t WHERE {} AND NOT ({}))
+                 ORDER BY s.ord LIMIT 1",
+                target,
+                list(&cols, |i| format!("t.{} = s.{}", q(&plan.columns[i].name), stage_col(i)), " AND "),
+                key_match(plan)
+            ),
+            format!("already used by another row of table {} (constraint {})", q(&plan.table.name), q(&constraint)),
+        ),
+        (
+            format!(
+                "SELECT s.ord, (SELECT min(d.ord) FROM {SRC} AS d WHERE {same_src} AND NOT ({same_key_src})), {vals}
+                 FROM {SRC} AS s WHERE EXISTS (SELECT 1 FROM {SRC} AS d WHERE {same_src} AND NOT ({same_key_src}) AND d.ord < s.ord)
+                 ORDER BY s.ord LIMIT 1"
+            ),
+            format!("constraint {}", q(&constraint)),
+        ),
+    ];
+    for (sql, what) in probes {
+        if let Ok(Some(r)) = client.query_opt(&sql, &[]) {
+            let row: i64 = r.get(0);
+            let first: Option<i64> = r.get(1);
+            let values: Vec<Value> = (0..cols.len()).map(|i| typed(plan, cols[i], r.get(i + 2))).collect();
+            let what = match first {
+                Some(first) => format!("also on input row {first} with a different key ({what})"),
+                None => what,
+            };
+            return Error::Conflict {
+                at: Location { input: plan.input.clone(), row: row as u64, line: None },
+                reason: format!(
+                    "{} is {what}; the load's key is ({}), so the row can be neither inserted nor updated",
+                    plan.show_columns(&cols, &values),
+                    list(&plan.key, |i| q(&plan.columns[i].name), ", ")
+                ),
+            };
+        }
+    }
+    fallback
+}
+
+/// A value read back as text, shown as its column's kind (numbers unquoted).
+fn typed(plan: &Plan, column: usize, text: Option<String>) -> Value {
+    match (text, &plan.columns[column].ty) {
+        (None, _) => Value::Null,
+        (Some(t), SqlType::Integer { .. }) => t.parse().map_or(Value::Text(t), Value::Int),
+        (Some(t), _) => Value::Text(t),
+    }
+}
+
+fn check_no_duplicates(client: &mut Client, plan: &Plan, keys: &str) -> Result<()> {
+    let vals = list(&plan.key, |i| format!("{}::text", stage_col(i)), ", ");
+    let sql = format!(
+        "SELECT ord, first, {vals} FROM (SELECT *, min(ord) OVER (PARTITION BY {keys}) AS first FROM {STAGE}) AS x
+         WHERE ord > first ORDER BY ord LIMIT 1"
+    );
+    let found = client.query_opt(&sql, &[]).map_err(|e| Error::db("checking for duplicate keys", message(&e)))?;
+    if let Some(r) = found {
+        let key: Vec<Value> = (0..plan.key.len()).map(|i| typed(plan, plan.key[i], r.get(i + 2))).collect();
+        return Err(Error::DuplicateKey {
+            at: Location { input: plan.input.clone(), row: r.get::<_, i64>(0) as u64, line: None },
+            key: plan.show_key(&key),
+            first_row: r.get::<_, i64>(1) as u64,
+        });
+    }
+    Ok(())
+}
+
+fn check_no_existing(client: &mut Client, plan: &Plan, target: &str) -> Result<()> {
+    let vals = list(&plan.key, |i| format!("s.{}::text", stage_col(i)), ", ");
+    let sql = format!(
+        "SELECT s.ord, {vals} FROM {SRC} AS s WHERE EXISTS (SELECT 1 FROM {target} AS t WHERE {}) ORDER BY s.ord LIMIT 1",
+        key_match(plan)
+    );
+    let found = client.query_opt(&sql, &[]).map_err(|e| Error::db("checking for existing keys", message(&e)))?;
+    if let Some(r) = found {
+        let key: Vec<Value> = (0..plan.key.len()).map(|i| typed(plan, plan.key[i], r.get(i + 1))).collect();
+        return Err(Error::KeyExists {
+            at: Location { input: plan.input.clone(), row: r.get::<_, i64>(0) as u64, line: None },
+            key: plan.show_key(&key),
+            table: plan.table.name.clone(),
+        });
+    }
+    Ok(())
+}
