@@ -37,6 +37,98 @@ SQLITE_DDL = {
 }
 NULLABLE = {"note", "discount"}
 
+PG_URL = os.environ.get("UPSERTX_BENCH_PG", "postgres://root@127.0.0.1:5432/test")
+PG_DDL = {
+    "customers": "CREATE TABLE customers (id bigint PRIMARY KEY, name text NOT NULL)",
+    "orders": (
+        "CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint NOT NULL, status text NOT NULL, "
+        "amount double precision NOT NULL, quantity integer NOT NULL, is_paid boolean NOT NULL, "
+        "created_at timestamp NOT NULL, updated_at timestamp NOT NULL, note text, discount double precision, "
+        "region text NOT NULL)"
+    ),
+}
+
+
+def psql(sql, stdin_text=None):
+    """Runs SQL through psql (not timed); returns stdout."""
+    env = dict(os.environ, PGOPTIONS="-c client_min_messages=warning")
+    proc = subprocess.run(["psql", PG_URL, "-v", "ON_ERROR_STOP=1", "-qAtX", "-c", sql] if stdin_text is None
+                          else ["psql", PG_URL, "-v", "ON_ERROR_STOP=1", "-qAtX"],
+                          input=stdin_text, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        sys.exit(f"psql failed: {proc.stderr}")
+    return proc.stdout
+
+
+def pg_prepare(table, base, batch):
+    """Template tables bench_<table>_<state> to reset the table from before each run."""
+    for state, files in (("empty", []), ("base", [base]), ("applied", [base, batch])):
+        tpl = f"bench_{table}_{state}"
+        psql(f"DROP TABLE IF EXISTS {tpl}; " + PG_DDL[table].replace(f"TABLE {table}", f"TABLE {tpl}"))
+        for f in files:
+            psql(None, psql_script(table, f, into=tpl))
+
+
+def pg_reset(table, state):
+    # As a script, not -c: VACUUM cannot run inside the one transaction -c makes.
+    psql(None, f"DROP TABLE IF EXISTS {table};\n{PG_DDL[table]};\nINSERT INTO {table} SELECT * FROM bench_{table}_{state};\n"
+               f"VACUUM ANALYZE {table};\nCHECKPOINT;\n")
+
+
+def pg_checksum(table):
+    out = psql(f"SELECT count(*) || ' rows, md5 ' || left(md5(string_agg(t::text, '|' ORDER BY id)), 12) FROM {table} t")
+    return out.strip()
+
+
+def psql_script(table, csv_path, into=None):
+    """The hand-written optimum: \\copy into a temp table, one INSERT ... ON CONFLICT."""
+    into = into or table
+    cols = gen.HEADERS[table]
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c != "id")
+    return "\n".join([
+        "BEGIN;",
+        f"CREATE TEMP TABLE stage (LIKE {into}) ON COMMIT DROP;",
+        f"\\copy stage FROM '{csv_path}' WITH (FORMAT csv, HEADER true)",
+        f"INSERT INTO {into} SELECT * FROM stage ON CONFLICT (id) DO UPDATE SET {sets};",
+        "COMMIT;",
+    ]) + "\n"
+
+
+def pg_methods(table):
+    return {
+        "upsertx": lambda f: ([UPSERTX, f, "--db", PG_URL, "--table", table, "--json", "-q"], None),
+        "psql (\\copy + ON CONFLICT)": lambda f: (["psql", PG_URL, "-v", "ON_ERROR_STOP=1", "-qX"], psql_script(table, f)),
+    }
+
+
+def bench_postgres(args, data):
+    results = []
+    for table in gen.HEADERS:
+        base = os.path.join(data, f"{table}_base_{args.rows}.csv")
+        batch = os.path.join(data, f"{table}_batch_{args.rows}.csv")
+        pg_prepare(table, base, batch)
+        for scenario, state, input_file in (("load", "empty", base), ("upsert", "base", batch), ("rerun", "applied", batch)):
+            expected = None
+            for method, make in pg_methods(table).items():
+                times, rss = [], []
+                for _ in range(args.repeat):
+                    pg_reset(table, state)
+                    argv, stdin_text = make(input_file)
+                    seconds, peak, _ = run_process(argv, stdin_text)
+                    times.append(seconds)
+                    rss.append(peak)
+                checksum = pg_checksum(table)
+                if expected is None:
+                    expected = checksum
+                elif checksum != expected:
+                    sys.exit(f"correctness guard: {method} left {checksum}, upsertx left {expected} ({table}/{scenario})")
+                results.append({"database": "postgres", "table": table, "scenario": scenario, "method": method,
+                                "seconds": statistics.median(times), "runs": times, "peak_mib": max(rss),
+                                "rows": args.rows, "checksum": checksum})
+                print(f"  postgres {table:9} {scenario:6} {method:40} {statistics.median(times):8.3f}s", file=sys.stderr)
+        psql(f"DROP TABLE IF EXISTS {table}, bench_{table}_empty, bench_{table}_base, bench_{table}_applied")
+    return results
+
 
 def run_process(argv, stdin_text=None):
     """Runs argv under GNU time; returns (seconds, peak RSS in MiB, stdout)."""
@@ -157,11 +249,17 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, default=10_000)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--db", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
     args = p.parse_args()
     data = os.path.join(HERE, "data")
     print(f"generating {args.rows:,}-row data in {data}", file=sys.stderr)
     gen.generate(data, args.rows)
-    results = bench_sqlite(args, data)
+    results = []
+    dbs = args.db.split(",")
+    if "sqlite" in dbs:
+        results += bench_sqlite(args, data)
+    if "postgres" in dbs:
+        results += bench_postgres(args, data)
     text = render(results, args)
     out = os.path.join(HERE, "results", f"results_{args.rows}")
     with open(out + ".md", "w") as f:

@@ -6,9 +6,11 @@
 //! input row. Then, in the load's transaction:
 //!
 //! 1. `CREATE TEMP TABLE src AS SELECT DISTINCT ON (key) ... ORDER BY key, ord DESC`
-//!    (ASC for `--duplicates first`) de-duplicates on the server; its row count is
-//!    the number of distinct keys.
-//! 2. One `INSERT INTO target SELECT ... FROM src ORDER BY key ON CONFLICT (key) DO
+//!    (ASC for `--duplicates first`) de-duplicates on the server and writes the rows in
+//!    key order; its row count is the number of distinct keys. Skipped when the client
+//!    saw whole-number keys arrive strictly increasing (an export sorted by id): they
+//!    hold no duplicates and are in key order already.
+//! 2. One `INSERT INTO target SELECT ... FROM src ON CONFLICT (key) DO
 //!    UPDATE SET ... WHERE (t.a IS DISTINCT FROM EXCLUDED.a OR ...) RETURNING (xmax = 0)`:
 //!    race-safe against concurrent writers, rows locked in key order (so concurrent
 //!    loads on overlapping keys cannot deadlock), and exact counts: a returned `true`
@@ -192,27 +194,79 @@ fn source_value(plan: &Plan, i: usize) -> String {
     }
 }
 
-pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str) -> Result<MergeCounts> {
+/// Tracks, while staging, whether the keys arrive as strictly increasing whole numbers.
+#[derive(Debug)]
+pub(crate) struct KeyOrder {
+    last: Option<Vec<i64>>,
+    sorted: bool,
+    rows: u64,
+}
+
+impl Default for KeyOrder {
+    fn default() -> Self {
+        KeyOrder { last: None, sorted: true, rows: 0 }
+    }
+}
+
+impl KeyOrder {
+    pub(crate) fn observe(&mut self, plan: &Plan, batch: &Batch) {
+        let width = plan.columns.len();
+        self.rows += batch.rows.len() as u64;
+        if !self.sorted {
+            return;
+        }
+        for r in 0..batch.rows.len() {
+            let key: Option<Vec<i64>> = plan
+                .key
+                .iter()
+                .map(|&i| match batch.values[r * width + i] {
+                    Value::Int(v) => Some(v),
+                    _ => None,
+                })
+                .collect();
+            match key {
+                Some(k) if self.last.as_ref().is_none_or(|last| k > *last) => self.last = Some(k),
+                _ => {
+                    self.sorted = false;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &KeyOrder) -> Result<MergeCounts> {
     let ctx = format!("merging into table {}", q(&plan.table.name));
     let keys = list(&plan.key, stage_col, ", ");
-    if plan.spec.duplicates == Duplicates::Error {
-        check_no_duplicates(client, plan, &keys)?;
+    let gap_free =
+        plan.table.columns.iter().any(|c| c.sequence_default && !plan.columns.iter().any(|p| p.name == c.name));
+    let (src, staged) = if order.sorted {
+        (STAGE, order.rows)
+    } else {
+        if plan.spec.duplicates == Duplicates::Error {
+            check_no_duplicates(client, plan, &keys)?;
+        }
+        let direction = if plan.spec.duplicates == Duplicates::First { "ASC" } else { "DESC" };
+        let staged = client
+            .execute(
+                &format!(
+                    "CREATE TEMP TABLE upsertx_src ON COMMIT DROP AS
+                     SELECT DISTINCT ON ({keys}) * FROM {STAGE} ORDER BY {keys}, ord {direction}"
+                ),
+                &[],
+            )
+            .map_err(|e| Error::db("de-duplicating the input by key", message(&e)))?;
+        client.batch_execute(&format!("DROP TABLE {STAGE}")).map_err(|e| Error::db(&ctx, message(&e)))?;
+        (SRC, staged)
+    };
+    if gap_free {
+        // The gap-free path joins the source with the table: give the planner numbers.
+        client.batch_execute(&format!("ANALYZE {src}")).map_err(|e| Error::db(&ctx, message(&e)))?;
     }
-    let order = if plan.spec.duplicates == Duplicates::First { "ASC" } else { "DESC" };
-    let staged = client
-        .execute(
-            &format!(
-                "CREATE TEMP TABLE upsertx_src ON COMMIT DROP AS
-                 SELECT DISTINCT ON ({keys}) * FROM {STAGE} ORDER BY {keys}, ord {order}"
-            ),
-            &[],
-        )
-        .map_err(|e| Error::db("de-duplicating the input by key", message(&e)))?;
-    client.batch_execute(&format!("DROP TABLE {STAGE}; ANALYZE {SRC}")).map_err(|e| Error::db(&ctx, message(&e)))?;
     crate::engine::trace("de-duplicated");
 
     if plan.spec.on_conflict == OnConflict::Error {
-        check_no_existing(client, plan, target)?;
+        check_no_existing(client, plan, target, src)?;
     }
 
     let all: Vec<usize> = (0..plan.columns.len()).collect();
@@ -244,11 +298,12 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str) -> Result<Me
                     client,
                     plan,
                     &format!(
-                        "UPDATE {target} AS t SET {set_from} FROM {SRC} AS s WHERE {}{guard_from}",
+                        "UPDATE {target} AS t SET {set_from} FROM {src} AS s WHERE {}{guard_from}",
                         key_match(plan)
                     ),
                     &ctx,
                     target,
+                    src,
                 )? as u64;
             }
             format!("ON CONFLICT ({conflict_cols}) DO UPDATE SET {set}{guard}")
@@ -258,12 +313,11 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str) -> Result<Me
     };
     let sql = format!(
         "WITH ins AS (
-           INSERT INTO {target} AS t ({names}) SELECT {values} FROM {SRC} AS s{only_new} ORDER BY {keys_s}
+           INSERT INTO {target} AS t ({names}) SELECT {values} FROM {src} AS s{only_new}
            {on_conflict} RETURNING (xmax = 0) AS inserted)
-         SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM ins",
-        keys_s = list(&plan.key, |i| format!("s.{}", stage_col(i)), ", ")
+         SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM ins"
     );
-    let row = query_one(client, plan, &sql, &ctx, target)?;
+    let row = query_one(client, plan, &sql, &ctx, target, src)?;
     crate::engine::trace("merged");
     let (inserted, updated) = (row.0 as u64, row.1 as u64 + pre_updated);
     let staged = staged as u64;
@@ -276,25 +330,25 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str) -> Result<Me
 }
 
 /// Runs a statement of the merge under a savepoint, so a failure can be explained.
-fn run(client: &mut Client, plan: &Plan, sql: &str, ctx: &str, target: &str) -> Result<u64> {
+fn run(client: &mut Client, plan: &Plan, sql: &str, ctx: &str, target: &str, src: &str) -> Result<u64> {
     client.batch_execute("SAVEPOINT upsertx_merge").map_err(|e| Error::db(ctx, message(&e)))?;
     match client.execute(sql, &[]) {
         Ok(n) => Ok(n),
-        Err(e) => Err(explain(client, plan, &e, ctx, target)),
+        Err(e) => Err(explain(client, plan, &e, ctx, target, src)),
     }
 }
 
-fn query_one(client: &mut Client, plan: &Plan, sql: &str, ctx: &str, target: &str) -> Result<(i64, i64)> {
+fn query_one(client: &mut Client, plan: &Plan, sql: &str, ctx: &str, target: &str, src: &str) -> Result<(i64, i64)> {
     client.batch_execute("SAVEPOINT upsertx_merge").map_err(|e| Error::db(ctx, message(&e)))?;
     match client.query_one(sql, &[]) {
         Ok(r) => Ok((r.get(0), r.get(1))),
-        Err(e) => Err(explain(client, plan, &e, ctx, target)),
+        Err(e) => Err(explain(client, plan, &e, ctx, target, src)),
     }
 }
 
 /// Turns a failed merge statement into the most useful error: for a unique violation
 /// on a constraint other than the load's key, the first input row that collides.
-fn explain(client: &mut Client, plan: &Plan, e: &postgres::Error, ctx: &str, target: &str) -> Error {
+fn explain(client: &mut Client, plan: &Plan, e: &postgres::Error, ctx: &str, target: &str, src: &str) -> Error {
     let fallback = Error::db(ctx, message(e));
     let Some(constraint) = e.as_db_error().and_then(|d| d.constraint()).map(str::to_owned) else {
         return fallback;
@@ -316,7 +370,7 @@ fn explain(client: &mut Client, plan: &Plan, e: &postgres::Error, ctx: &str, tar
     let probes = [
         (
             format!(
-                "SELECT s.ord, NULL::bigint, {vals} FROM {SRC} AS s WHERE EXISTS (SELECT 1 FROM {} AS t WHERE {} AND NOT ({}))
+                "SELECT s.ord, NULL::bigint, {vals} FROM {src} AS s WHERE EXISTS (SELECT 1 FROM {} AS t WHERE {} AND NOT ({}))
                  ORDER BY s.ord LIMIT 1",
                 target,
                 list(&cols, |i| format!("t.{} = s.{}", q(&plan.columns[i].name), stage_col(i)), " AND "),
@@ -326,8 +380,8 @@ fn explain(client: &mut Client, plan: &Plan, e: &postgres::Error, ctx: &str, tar
         ),
         (
             format!(
-                "SELECT s.ord, (SELECT min(d.ord) FROM {SRC} AS d WHERE {same_src} AND NOT ({same_key_src})), {vals}
-                 FROM {SRC} AS s WHERE EXISTS (SELECT 1 FROM {SRC} AS d WHERE {same_src} AND NOT ({same_key_src}) AND d.ord < s.ord)
+                "SELECT s.ord, (SELECT min(d.ord) FROM {src} AS d WHERE {same_src} AND NOT ({same_key_src})), {vals}
+                 FROM {src} AS s WHERE EXISTS (SELECT 1 FROM {src} AS d WHERE {same_src} AND NOT ({same_key_src}) AND d.ord < s.ord)
                  ORDER BY s.ord LIMIT 1"
             ),
             format!("constraint {}", q(&constraint)),
@@ -382,10 +436,10 @@ fn check_no_duplicates(client: &mut Client, plan: &Plan, keys: &str) -> Result<(
     Ok(())
 }
 
-fn check_no_existing(client: &mut Client, plan: &Plan, target: &str) -> Result<()> {
+fn check_no_existing(client: &mut Client, plan: &Plan, target: &str, src: &str) -> Result<()> {
     let vals = list(&plan.key, |i| format!("s.{}::text", stage_col(i)), ", ");
     let sql = format!(
-        "SELECT s.ord, {vals} FROM {SRC} AS s WHERE EXISTS (SELECT 1 FROM {target} AS t WHERE {}) ORDER BY s.ord LIMIT 1",
+        "SELECT s.ord, {vals} FROM {src} AS s WHERE EXISTS (SELECT 1 FROM {target} AS t WHERE {}) ORDER BY s.ord LIMIT 1",
         key_match(plan)
     );
     let found = client.query_opt(&sql, &[]).map_err(|e| Error::db("checking for existing keys", message(&e)))?;

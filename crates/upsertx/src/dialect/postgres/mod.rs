@@ -20,6 +20,8 @@ pub(crate) struct PgConnection {
     client: Client,
     /// The resolved target: schema and name, for qualified SQL.
     target: Option<(String, String)>,
+    /// Whether the keys staged so far are whole numbers in strictly increasing order.
+    order: merge::KeyOrder,
 }
 
 /// The text of a postgres error, with the server's detail when there is one.
@@ -96,7 +98,7 @@ impl PgConnection {
         let client = config
             .connect(NoTls)
             .map_err(|e| Error::db(format!("connecting to PostgreSQL at {}", crate::url::redact(url)), message(&e)))?;
-        Ok(PgConnection { client, target: None })
+        Ok(PgConnection { client, target: None, order: merge::KeyOrder::default() })
     }
 
     fn exec(&mut self, context: &str, sql: &str) -> Result<()> {
@@ -139,12 +141,13 @@ impl Connection for PgConnection {
     }
 
     fn stage(&mut self, plan: &Plan, batch: &Batch) -> Result<()> {
+        self.order.observe(plan, batch);
         merge::stage(&mut self.client, plan, batch)
     }
 
     fn merge(&mut self, plan: &Plan) -> Result<MergeCounts> {
         let (schema, name) = self.target.clone().expect("reflect runs before merge");
-        merge::merge(&mut self.client, plan, &format!("{}.{}", q(&schema), q(&name)))
+        merge::merge(&mut self.client, plan, &format!("{}.{}", q(&schema), q(&name)), &self.order)
     }
 
     fn commit(&mut self) -> Result<()> {
