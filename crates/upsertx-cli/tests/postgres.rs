@@ -1,0 +1,172 @@
+//! PostgreSQL beyond the scenarios every dialect shares (those are in cli.rs): types,
+//! server-side errors mapped to input rows, schemas, connection URLs, concurrency.
+
+mod common;
+
+use common::{rows, table, upsertx, write, Postgres, TestDb};
+
+#[test]
+fn types_round_trip_exactly() {
+    let db = Postgres::new();
+    db.exec(
+        "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+         CREATE DOMAIN percent AS numeric(5,2) CHECK (VALUE BETWEEN 0 AND 100);
+         CREATE TABLE t (id bigint PRIMARY KEY, small smallint, big bigint, exact numeric, money numeric(12,2),
+           f4 real, f8 double precision, code varchar(5), flag boolean, day date, at time, ts timestamp,
+           tz timestamptz, span interval, uid uuid, doc json, docb jsonb, raw bytea, feel mood, pct percent)",
+    );
+    write(
+        &db,
+        "t.csv",
+        "id,small,big,exact,money,f4,f8,code,flag,day,at,ts,tz,span,uid,doc,docb,raw,feel,pct\n\
+         1,-32768,9223372036854775807,12345678901234567890.123456789,1.005,1.5,NaN,007,yes,2024-02-29,23:59:59.5,\
+         2024-02-29T10:00:00+02:00,2024-02-29T10:00:00+02:00,1 day 02:00,A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11,\
+         \"{\"\"b\"\": 1,  \"\"a\"\": [1, 2]}\",\"{\"\"b\"\": 1, \"\"a\"\": 2}\",\\xdeadbeef,happy,99.5\n\
+         2,,,,,,,,,,,,2024-02-29 10:00:00,,,,,,,\n",
+    );
+    let run = upsertx(&db, &["t.csv", "--json"], None);
+    assert_eq!(run.counts(), (2, 0, 0, 0, 0));
+    db.exec("SET TIME ZONE 'UTC'");
+    assert_eq!(
+        db.rows(
+            "SELECT small, big, exact, money, f4, f8, code, flag, day, at, ts, tz, span, uid, doc, docb, raw, feel, pct
+             FROM t WHERE id = 1"
+        ),
+        rows(&[&[
+            "-32768",
+            "9223372036854775807",
+            "12345678901234567890.123456789",
+            "1.01",
+            "1.5",
+            "NaN",
+            "007",
+            "t",
+            "2024-02-29",
+            "23:59:59.5",
+            "2024-02-29 10:00:00",
+            "2024-02-29 08:00:00+00",
+            "1 day 02:00:00",
+            "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+            "{\"b\": 1,  \"a\": [1, 2]}",
+            "{\"a\": 2, \"b\": 1}",
+            "\\xdeadbeef",
+            "happy",
+            "99.50",
+        ]])
+    );
+    // A timestamptz without an offset is UTC, whatever the session's time zone.
+    assert_eq!(db.rows("SELECT tz FROM t WHERE id = 2"), rows(&[&["2024-02-29 10:00:00+00"]]));
+    // Everything again: json (no equality operator) and NaN compare as unchanged.
+    assert_eq!(upsertx(&db, &["t.csv", "--json"], None).counts(), (0, 0, 2, 0, 0));
+}
+
+#[test]
+fn values_the_server_refuses_name_their_row_and_column() {
+    let db = Postgres::new();
+    db.exec(
+        "CREATE DOMAIN percent AS numeric(5,2) CHECK (VALUE BETWEEN 0 AND 100);
+         CREATE TYPE mood AS ENUM ('sad', 'ok');
+         CREATE TABLE t (id int PRIMARY KEY, pct percent, feel mood, code varchar(3), n smallint)",
+    );
+    for (line, needle) in [
+        ("2,101,ok,a,1", "column \"pct\": \"101\": value for domain percent violates check constraint"),
+        ("2,1,glad,a,1", "column \"feel\": \"glad\": invalid input value for enum mood"),
+        ("2,1,ok,abcd,1", "column \"code\": \"abcd\": 4 characters is longer than the column's limit of 3"),
+        ("2,1,ok,a,40000", "column \"n\": \"40000\": out of range for a 16-bit integer"),
+    ] {
+        write(&db, "t.csv", &format!("id,pct,feel,code,n\n1,50,sad,x,1\n{line}\n"));
+        upsertx(&db, &["t.csv"], None).fails(1, &["t.csv: row 2", needle]);
+    }
+    assert!(table(&db, "t", "id").is_empty(), "nothing written");
+}
+
+#[test]
+fn schema_qualified_tables_and_search_path() {
+    let db = Postgres::new();
+    let schema = format!("{}_analytics", db.url().rsplit("%3D").next().unwrap());
+    db.exec(&format!(
+        "CREATE SCHEMA {schema}; CREATE TABLE {schema}.events (id int PRIMARY KEY, kind text);
+         CREATE TABLE events (id int PRIMARY KEY, kind text)"
+    ));
+    write(&db, "events.csv", "id,kind\n1,click\n");
+    let qualified = format!("{schema}.events");
+    assert_eq!(upsertx(&db, &["events.csv", "--table", &qualified, "--json"], None).counts(), (1, 0, 0, 0, 0));
+    assert_eq!(db.rows(&format!("SELECT id, kind FROM {schema}.events")), rows(&[&["1", "click"]]));
+    assert!(table(&db, "events", "id").is_empty(), "the search_path table was not touched");
+    // Without a schema, the table on the search_path.
+    assert_eq!(upsertx(&db, &["events.csv", "--json"], None).counts(), (1, 0, 0, 0, 0));
+    assert_eq!(table(&db, "events", "id, kind"), rows(&[&["1", "click"]]));
+    // --create into a schema.
+    write(&db, "more.csv", "id,n\n1,2.5\n");
+    let created = format!("{schema}.more");
+    assert_eq!(
+        upsertx(&db, &["more.csv", "--table", &created, "--key", "id", "--create", "--json"], None).counts().0,
+        1
+    );
+    assert_eq!(db.rows(&format!("SELECT n FROM {schema}.more")), rows(&[&["2.5"]]));
+    db.exec(&format!("DROP SCHEMA {schema} CASCADE"));
+}
+
+#[test]
+fn urls_as_libpq_users_write_them() {
+    let db = Postgres::new();
+    db.exec("CREATE TABLE c (id int PRIMARY KEY, name text)");
+    write(&db, "c.csv", "id,name\n1,a\n");
+    let search = db.url().split("options=").nth(1).unwrap().to_string();
+    // A unix-socket host, and the user and database from PGUSER / PGDATABASE.
+    let socket = format!("postgres:///?host=/var/run/postgresql&options={search}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_upsertx"))
+        .args(["c.csv", "--json", "--db", &socket])
+        .env("PGUSER", "root")
+        .env("PGDATABASE", "test")
+        .current_dir(db.dir())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(table(&db, "c", "id, name"), rows(&[&["1", "a"]]));
+    // A wrong password is refused without ever being printed.
+    let bad = "postgresql://nosuchuser:Secr3tPw@127.0.0.1:5432/test";
+    let run = common::upsertx_with_url(&db, &["c.csv"], bad);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("postgresql://nosuchuser:***@127.0.0.1:5432/test"), "{}", run.stderr);
+    assert!(!run.stderr.contains("Secr3tPw") && !run.stdout.contains("Secr3tPw"));
+}
+
+#[test]
+fn concurrent_loads_on_overlapping_keys_neither_deadlock_nor_lose_rows() {
+    let db = Postgres::new();
+    db.exec("CREATE TABLE k (id int PRIMARY KEY, who text)");
+    db.exec("INSERT INTO k SELECT g, 'base' FROM generate_series(1, 20000, 2) g");
+    // Two inputs over the same keys in opposite orders: a deadlock waiting to happen
+    // unless both apply rows in key order.
+    let mut up = String::from("id,who\n");
+    let mut down = String::from("id,who\n");
+    for i in 1..=20000 {
+        up.push_str(&format!("{i},up\n"));
+        down.push_str(&format!("{},down\n", 20001 - i));
+    }
+    write(&db, "up.csv", &up);
+    write(&db, "down.csv", &down);
+    for round in 0..3 {
+        let (url, dir) = (db.url(), db.dir().to_path_buf());
+        let spawn = |file: &'static str| {
+            let (url, dir) = (url.clone(), dir.clone());
+            move || {
+                std::process::Command::new(env!("CARGO_BIN_EXE_upsertx"))
+                    .args([file, "--table", "k", "--json", "--db", &url])
+                    .current_dir(dir)
+                    .output()
+                    .unwrap()
+            }
+        };
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(spawn("up.csv"));
+            let b = s.spawn(spawn("down.csv"));
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        for out in [&a, &b] {
+            assert!(out.status.success(), "round {round}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        assert_eq!(db.rows("SELECT count(*), count(DISTINCT who) FROM k"), rows(&[&["20000", "1"]]));
+    }
+}
