@@ -37,7 +37,9 @@ SQLITE_DDL = {
 }
 NULLABLE = {"note", "discount"}
 
-PG_URL = os.environ.get("UPSERTX_BENCH_PG", "postgres://root@127.0.0.1:5432/test")
+# Plain TCP for both sides: libpq (psql) would otherwise negotiate TLS with a server that
+# has ssl = on, and the bench compares loading engines, not ciphers.
+PG_URL = os.environ.get("UPSERTX_BENCH_PG", "postgres://root@127.0.0.1:5432/test?sslmode=disable")
 PG_DDL = {
     "customers": "CREATE TABLE customers (id bigint PRIMARY KEY, name text NOT NULL)",
     "orders": (

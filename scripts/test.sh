@@ -28,7 +28,8 @@ wait_for() { # wait_for DESCRIPTION COMMAND...
 
 ensure_postgres() {
   if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
-    apt_install postgresql
+    # ssl-cert gives the server its (snakeoil) certificate, so ssl = on for the TLS tests.
+    apt_install postgresql ssl-cert ca-certificates
     local conf; conf=$(ls -d /etc/postgresql/*/main | head -1)
     # Tests connect over TCP as root without a password, as on the development machines.
     as_root sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$conf/pg_hba.conf"

@@ -133,6 +133,45 @@ fn urls_as_libpq_users_write_them() {
 }
 
 #[test]
+fn tls_modes_as_libpq() {
+    let db = Postgres::new();
+    let ssl = db.rows("SELECT current_setting('ssl'), current_setting('ssl_cert_file')");
+    assert_eq!(ssl[0][0], "on", "the test server must have ssl = on (Debian's default, snakeoil certificate)");
+    let cert = ssl[0][1].clone();
+    db.exec("CREATE TABLE c (id int PRIMARY KEY, name text)");
+    write(&db, "c.csv", "id,name\n1,a\n");
+    let search = db.url().split("options=").nth(1).unwrap().to_string();
+    let url = |host: &str, tls: &str| format!("postgres://root@{host}:5432/test?options={search}&{tls}");
+    let ok = |u: String| {
+        let run = common::upsertx_with_url(&db, &["c.csv", "--json"], &u);
+        assert_eq!(run.code, 0, "{u}: {}", run.stderr);
+    };
+    let fails = |u: String, code: i32, needle: &str| {
+        let run = common::upsertx_with_url(&db, &["c.csv"], &u);
+        run.fails(code, &[needle]);
+    };
+    ok(url("127.0.0.1", "sslmode=disable"));
+    ok(url("127.0.0.1", "sslmode=require"));
+    // The chain only: the certificate names localhost, not 127.0.0.1.
+    ok(url("127.0.0.1", &format!("sslmode=verify-ca&sslrootcert={cert}")));
+    fails(url("127.0.0.1", &format!("sslmode=verify-full&sslrootcert={cert}")), 1, "not valid for name \"127.0.0.1\"");
+    ok(url("localhost", &format!("sslmode=verify-full&sslrootcert={cert}")));
+    // Roots that did not sign the server's certificate (the public CA bundle).
+    let public_cas = "/etc/ssl/certs/ca-certificates.crt";
+    fails(url("localhost", &format!("sslmode=verify-full&sslrootcert={public_cas}")), 1, "invalid peer certificate");
+    fails(url("localhost", "sslmode=sometimes"), 2, "sslmode=sometimes is not one of");
+    // libpq's key=value form.
+    let kv = format!("host=localhost port=5432 user=root dbname=test sslmode=verify-full sslrootcert={cert}");
+    let run = common::upsertx_with_url(
+        &db,
+        &["c.csv", "--table", &format!("{}.c", search.trim_start_matches("-csearch_path%3D")), "--json"],
+        &kv,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(table(&db, "c", "id, name"), rows(&[&["1", "a"]]));
+}
+
+#[test]
 fn concurrent_loads_on_overlapping_keys_neither_deadlock_nor_lose_rows() {
     let db = Postgres::new();
     db.exec("CREATE TABLE k (id int PRIMARY KEY, who text)");

@@ -40,6 +40,7 @@ mod report;
 mod schema;
 mod source;
 mod spec;
+mod tls;
 mod url;
 mod value;
 

@@ -20,6 +20,13 @@ pub enum SqliteTarget {
 
 impl DbUrl {
     pub fn parse(url: &str) -> Result<DbUrl> {
+        // libpq's key=value form: `host=db user=ann dbname=app sslmode=require`.
+        let first = url.split_whitespace().next().unwrap_or_default();
+        if !url.contains("://")
+            && first.split_once('=').is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        {
+            return Ok(DbUrl::Postgres(url.to_owned()));
+        }
         let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase()).unwrap_or_default();
         match scheme.as_str() {
             "sqlite" | "sqlite3" => {
@@ -47,7 +54,7 @@ impl DbUrl {
     }
 }
 
-fn percent_decode(s: &str) -> Result<String> {
+pub(crate) fn percent_decode(s: &str) -> Result<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -35,6 +35,20 @@ pub(crate) fn message(e: &postgres::Error) -> String {
     }
 }
 
+/// A connection error with its cause (TLS failures hide theirs one level down).
+fn connect_message(e: &postgres::Error) -> String {
+    let mut text = message(e);
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// Quotes an identifier for PostgreSQL.
 pub(crate) fn q(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -86,18 +100,112 @@ fn config(url: &str) -> Result<Config> {
     Ok(config)
 }
 
+/// libpq's `sslmode`, which rust-postgres only knows in part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SslMode {
+    Disable,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+/// Takes `sslmode` and `sslrootcert` out of a URL (or key=value string), so the rest can
+/// go to rust-postgres; `PGSSLMODE` / `PGSSLROOTCERT` fill in what is absent.
+fn split_tls(url: &str) -> Result<(String, SslMode, Option<std::path::PathBuf>)> {
+    let (mut mode, mut root) = (None, None);
+    let mut take = |key: &str, value: &str| -> Result<bool> {
+        match key {
+            "sslmode" => {
+                mode = Some(match value {
+                    "disable" => SslMode::Disable,
+                    "allow" | "prefer" => SslMode::Prefer,
+                    "require" => SslMode::Require,
+                    "verify-ca" => SslMode::VerifyCa,
+                    "verify-full" => SslMode::VerifyFull,
+                    other => {
+                        return Err(Error::Usage(format!(
+                            "sslmode={other} is not one of disable, allow, prefer, require, verify-ca, verify-full"
+                        )))
+                    }
+                })
+            }
+            "sslrootcert" => root = Some(std::path::PathBuf::from(value)),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    };
+    // The environment first: what the URL says overrides it.
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if let Some(m) = env("PGSSLMODE") {
+        take("sslmode", &m)?;
+    }
+    if let Some(r) = env("PGSSLROOTCERT") {
+        take("sslrootcert", &r)?;
+    }
+    let rest = if url.contains("://") {
+        match url.split_once('?') {
+            Some((base, query)) => {
+                let mut kept = Vec::new();
+                for pair in query.split('&') {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    if !take(k, &crate::url::percent_decode(v)?)? {
+                        kept.push(pair);
+                    }
+                }
+                if kept.is_empty() {
+                    base.to_string()
+                } else {
+                    format!("{base}?{}", kept.join("&"))
+                }
+            }
+            None => url.to_string(),
+        }
+    } else {
+        let mut kept = Vec::new();
+        for word in url.split_whitespace() {
+            let (k, v) = word.split_once('=').unwrap_or((word, ""));
+            if !take(k, v)? {
+                kept.push(word);
+            }
+        }
+        kept.join(" ")
+    };
+    Ok((rest, mode.unwrap_or(SslMode::Prefer), root))
+}
+
 impl PgConnection {
     pub(crate) fn open(url: &str) -> Result<Self> {
-        let config = config(url)?;
-        if matches!(config.get_ssl_mode(), postgres::config::SslMode::Require) {
-            return Err(Error::Usage(format!(
-                "{}: sslmode=require is not supported yet (TLS comes in a later version)",
-                crate::url::redact(url)
-            )));
+        use crate::tls::{client_config, Verify};
+        use postgres::config::SslMode as PgSsl;
+        let (rest, mode, root) = split_tls(url)?;
+        let mut config = config(&rest).map_err(|e| match e {
+            Error::Usage(_) => Error::Usage(format!("{}: not a valid PostgreSQL URL", crate::url::redact(url))),
+            other => other,
+        })?;
+        // As libpq: `require` with a root certificate file checks the chain.
+        let verify = match mode {
+            SslMode::Disable => None,
+            SslMode::Prefer => Some(Verify::Nothing),
+            SslMode::Require if root.is_some() => Some(Verify::Chain),
+            SslMode::Require => Some(Verify::Nothing),
+            SslMode::VerifyCa => Some(Verify::Chain),
+            SslMode::VerifyFull => Some(Verify::Full),
+        };
+        config.ssl_mode(match mode {
+            SslMode::Disable => PgSsl::Disable,
+            SslMode::Prefer => PgSsl::Prefer,
+            _ => PgSsl::Require,
+        });
+        let context = || format!("connecting to PostgreSQL at {}", crate::url::redact(url));
+        let client = match verify {
+            None => config.connect(NoTls),
+            Some(v) => {
+                let tls = tokio_postgres_rustls::MakeRustlsConnect::new(client_config(v, root.as_deref())?);
+                config.connect(tls)
+            }
         }
-        let client = config
-            .connect(NoTls)
-            .map_err(|e| Error::db(format!("connecting to PostgreSQL at {}", crate::url::redact(url)), message(&e)))?;
+        .map_err(|e| Error::db(context(), connect_message(&e)))?;
         Ok(PgConnection { client, target: None, order: merge::KeyOrder::default() })
     }
 
