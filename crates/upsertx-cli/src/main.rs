@@ -33,6 +33,14 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     key: Vec<String>,
 
+    /// Key on this unique constraint or index, by name.
+    #[arg(long, value_name = "NAME")]
+    constraint: Option<String>,
+
+    /// Key on the partial unique index with this condition (e.g. "deleted_at IS NULL").
+    #[arg(long, value_name = "CONDITION")]
+    key_where: Option<String>,
+
     /// What to do with rows whose key already exists.
     #[arg(long, value_name = "update|ignore|error", default_value = "update", value_parser = parse::<OnConflict>)]
     on_conflict: OnConflict,
@@ -114,6 +122,8 @@ fn run(args: Args) -> Result<(), upsertx::Error> {
     let spec = Spec {
         table: args.table,
         key: (!args.key.is_empty()).then_some(args.key),
+        constraint: args.constraint,
+        key_where: args.key_where,
         on_conflict: args.on_conflict,
         update,
         always_update: args.always_update,

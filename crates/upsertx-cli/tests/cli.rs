@@ -358,6 +358,36 @@ pub fn database_url_comes_from_the_environment(db: &dyn TestDb) {
     assert!(String::from_utf8_lossy(&out.stderr).contains("pass --db URL or set DATABASE_URL"));
 }
 
+pub fn named_constraints_and_partial_unique_indexes(db: &dyn TestDb) {
+    db.exec(&format!(
+        "CREATE TABLE acct ({}, code VARCHAR(10), email VARCHAR(50), deleted_at VARCHAR(30), name VARCHAR(50))",
+        db.auto_id("id")
+    ));
+    db.exec("CREATE UNIQUE INDEX acct_code ON acct (code)");
+    db.exec("CREATE UNIQUE INDEX acct_live_email ON acct (email) WHERE deleted_at IS NULL");
+    db.exec("INSERT INTO acct (code, email, deleted_at, name) VALUES ('A', 'a@x', '2020-01-01', 'old a'), ('B', 'a@x', NULL, 'live a')");
+    // --constraint picks the key by name.
+    write(db, "acct.csv", "code,name\nB,B2\nC,C1\n");
+    assert_eq!(upsertx(db, &["acct.csv", "--constraint", "acct_code", "--json"], None).counts(), (1, 1, 0, 0, 0));
+    // The partial index keys only the live rows: the soft-deleted a@x is not touched.
+    write(db, "live.csv", "email,name\na@x,live a2\n");
+    let run = upsertx(
+        db,
+        &["live.csv", "--table", "acct", "--key", "email", "--key-where", "deleted_at IS NULL", "--json"],
+        None,
+    );
+    assert_eq!(run.counts(), (0, 1, 0, 0, 0));
+    assert_eq!(
+        db.rows("SELECT id, email, name FROM acct WHERE email = 'a@x' ORDER BY id"),
+        rows(&[&["1", "a@x", "old a"], &["2", "a@x", "live a2"]])
+    );
+    upsertx(db, &["live.csv", "--table", "acct", "--key", "email"], None).fails(1, &["is partial", "--key-where"]);
+    upsertx(db, &["live.csv", "--table", "acct", "--key", "email", "--key-where", "deleted_at IS NOT NULL"], None)
+        .fails(1, &["no partial unique index on (\"email\")"]);
+    upsertx(db, &["acct.csv", "--constraint", "nope"], None)
+        .fails(1, &["no unique constraint or index named \"nope\""]);
+}
+
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -395,4 +425,5 @@ scenarios!(
     collision_on_another_unique_key_fails_and_writes_nothing,
     header_names_match_ignoring_case,
     database_url_comes_from_the_environment,
+    named_constraints_and_partial_unique_indexes,
 );

@@ -94,6 +94,18 @@ impl Upsert {
         self
     }
 
+    /// Key on the unique constraint or index called `name`.
+    pub fn constraint(mut self, name: impl Into<String>) -> Upsert {
+        self.spec.constraint = Some(name.into());
+        self
+    }
+
+    /// Key on the partial unique index whose condition is `condition`.
+    pub fn key_where(mut self, condition: impl Into<String>) -> Upsert {
+        self.spec.key_where = Some(condition.into());
+        self
+    }
+
     pub fn on_conflict(mut self, action: OnConflict) -> Upsert {
         self.spec.on_conflict = action;
         self

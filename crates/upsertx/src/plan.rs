@@ -71,9 +71,14 @@ impl Plan {
             )));
         }
 
-        let key_names: Vec<String> = match &spec.key {
-            Some(k) => k.clone(),
-            None => match table.primary_key() {
+        let named = match &spec.constraint {
+            Some(name) => Some(find_named(&table, name)?),
+            None => None,
+        };
+        let key_names: Vec<String> = match (&spec.key, &named) {
+            (Some(k), _) => k.clone(),
+            (None, Some(uk)) => uk.columns.clone(),
+            (None, None) => match table.primary_key() {
                 Some(pk) => pk.columns.clone(),
                 None => {
                     return Err(Error::Schema(format!(
@@ -102,7 +107,8 @@ impl Plan {
             columns[pc].is_key = true;
             key.push(pc);
         }
-        let key_constraint = find_unique(&table, &key.iter().map(|&i| columns[i].name.clone()).collect::<Vec<_>>())?;
+        let key_names: Vec<String> = key.iter().map(|&i| columns[i].name.clone()).collect();
+        let key_constraint = find_unique(&table, &key_names, named.as_ref(), spec.key_where.as_deref())?;
 
         let named = |list: &[String], flag: &str| -> Result<Vec<usize>> {
             list.iter()
@@ -158,28 +164,85 @@ fn show_value(v: &Value) -> String {
     }
 }
 
-/// The primary key or unique constraint whose columns are exactly `key` (in any order).
-fn find_unique(table: &Table, key: &[String]) -> Result<UniqueKey> {
+fn cols_text(cols: &[String]) -> String {
+    cols.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ")
+}
+
+/// The unique constraint or index called `name` (exactly, else ignoring case).
+fn find_named(table: &Table, name: &str) -> Result<UniqueKey> {
+    let found = table
+        .keys
+        .iter()
+        .find(|k| k.name.as_deref() == Some(name))
+        .or_else(|| table.keys.iter().find(|k| k.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name))));
+    found.cloned().ok_or_else(|| {
+        let names: Vec<String> = table.keys.iter().filter_map(|k| k.name.as_deref().map(quote_ident)).collect();
+        Error::Schema(format!(
+            "table {} has no unique constraint or index named {} (it has: {})",
+            quote_ident(&table.name),
+            quote_ident(name),
+            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+        ))
+    })
+}
+
+/// The unique constraint or index that backs the key: exactly the key's columns (in any
+/// order); when `key_where` is given, the partial index with that condition.
+fn find_unique(table: &Table, key: &[String], named: Option<&UniqueKey>, key_where: Option<&str>) -> Result<UniqueKey> {
     let same = |k: &UniqueKey| k.columns.len() == key.len() && key.iter().all(|c| k.columns.contains(c));
-    if let Some(k) = table.keys.iter().find(|k| same(k) && !k.partial) {
+    let cols = cols_text(key);
+    let matches = |k: &UniqueKey, w: &str| {
+        k.predicate.as_deref().map(crate::schema::normalize_predicate) == Some(crate::schema::normalize_predicate(w))
+    };
+    if let Some(uk) = named {
+        let name = quote_ident(uk.name.as_deref().unwrap_or_default());
+        if !same(uk) {
+            return Err(Error::Usage(format!(
+                "--constraint {name} is on ({}), not on the key ({cols})",
+                cols_text(&uk.columns)
+            )));
+        }
+        return match (&uk.predicate, key_where) {
+            (None, None) => Ok(uk.clone()),
+            (Some(p), None) => Err(Error::Schema(format!(
+                "{name} is a partial unique index (WHERE {p}): pass --key-where \"{p}\" to key on it"
+            ))),
+            (None, Some(w)) => Err(Error::Usage(format!("--key-where {w:?}: {name} is not a partial index"))),
+            (Some(p), Some(w)) if !matches(uk, w) => {
+                Err(Error::Schema(format!("--key-where {w:?} is not the condition of {name} (WHERE {p})")))
+            }
+            _ => Ok(uk.clone()),
+        };
+    }
+    if let Some(w) = key_where {
+        if let Some(k) = table.keys.iter().find(|k| same(k) && matches(k, w)) {
+            return Ok(k.clone());
+        }
+        let partial: Vec<String> = table
+            .keys
+            .iter()
+            .filter(|k| same(k))
+            .filter_map(|k| k.predicate.as_ref().map(|p| format!("WHERE {p}")))
+            .collect();
+        return Err(Error::Schema(format!(
+            "no partial unique index on ({cols}) of table {} has the condition {w:?} (those on ({cols}): {})",
+            quote_ident(&table.name),
+            if partial.is_empty() { "none".to_string() } else { partial.join("; ") }
+        )));
+    }
+    if let Some(k) = table.keys.iter().find(|k| same(k) && !k.is_partial()) {
         return Ok(k.clone());
     }
-    let cols = key.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
-    if table.keys.iter().any(|k| same(k) && k.partial) {
+    if let Some(p) = table.keys.iter().filter(|k| same(k)).find_map(|k| k.predicate.as_ref()) {
         return Err(Error::Schema(format!(
-            "the only unique index on ({cols}) of table {} is partial (it has a WHERE clause), so it cannot key an upsert",
+            "the only unique index on ({cols}) of table {} is partial (WHERE {p}): pass --key-where \"{p}\" to key on it",
             quote_ident(&table.name)
         )));
     }
     let known = if table.keys.is_empty() {
         "it has none".to_string()
     } else {
-        table
-            .keys
-            .iter()
-            .map(|k| format!("({})", k.columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ")))
-            .collect::<Vec<_>>()
-            .join(", ")
+        table.keys.iter().map(|k| format!("({})", cols_text(&k.columns))).collect::<Vec<_>>().join(", ")
     };
     Err(Error::Schema(format!(
         "no primary key or unique constraint of table {} is exactly ({cols}) (its keys: {known}); an upsert key must be unique: add a unique index on ({cols}) or choose another --key",

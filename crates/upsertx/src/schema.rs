@@ -33,8 +33,9 @@ pub struct UniqueKey {
     /// The collation of each column where it is not the default (SQLite).
     pub collations: Vec<Option<String>>,
     pub primary: bool,
-    /// A partial index (`WHERE ...`): unique only over part of the table.
-    pub partial: bool,
+    /// A partial index's condition (`deleted_at IS NULL`), as the database shows it:
+    /// the key is unique only over the rows it holds for.
+    pub predicate: Option<String>,
 }
 
 /// A target table as reflected from the database.
@@ -45,6 +46,21 @@ pub struct Table {
     pub columns: Vec<Column>,
     /// The primary key first (if any), then the unique constraints and indexes.
     pub keys: Vec<UniqueKey>,
+}
+
+impl UniqueKey {
+    pub fn is_partial(&self) -> bool {
+        self.predicate.is_some()
+    }
+}
+
+/// A predicate in a form where spacing, case, quotes and parentheses do not matter, to
+/// compare what the user typed with what the database shows.
+pub(crate) fn normalize_predicate(p: &str) -> String {
+    p.chars()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '(' | ')' | '"' | '`'))
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 impl Table {

@@ -65,6 +65,11 @@ pub struct Spec {
     pub table: Option<String>,
     /// Conflict key columns. `None`: the table's primary key.
     pub key: Option<Vec<String>>,
+    /// The unique constraint or index to key on, by name (its columns are the key).
+    pub constraint: Option<String>,
+    /// The condition of the partial unique index to key on (`deleted_at IS NULL`); it
+    /// must match the index's own condition.
+    pub key_where: Option<String>,
     pub on_conflict: OnConflict,
     pub update: UpdateColumns,
     /// Rewrite matched rows even when no updated column differs.

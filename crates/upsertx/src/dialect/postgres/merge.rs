@@ -168,8 +168,14 @@ fn list(idx: &[usize], f: impl Fn(usize) -> String, sep: &str) -> String {
 }
 
 /// `t."a" = s.c0 AND ...` over the key.
+/// `t."a" = s.c0 AND ...` over the key; for a partial unique index, only the rows its
+/// condition holds for (the condition as the server deparses it, never user text).
 fn key_match(plan: &Plan) -> String {
-    list(&plan.key, |i| format!("t.{} = s.{}", q(&plan.columns[i].name), stage_col(i)), " AND ")
+    let keys = list(&plan.key, |i| format!("t.{} = s.{}", q(&plan.columns[i].name), stage_col(i)), " AND ");
+    match &plan.key_constraint.predicate {
+        Some(p) => format!("{keys} AND {p}"),
+        None => keys,
+    }
 }
 
 /// How a column's new value is compared with its current one: `IS DISTINCT FROM`,
@@ -272,7 +278,11 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &KeyO
     let all: Vec<usize> = (0..plan.columns.len()).collect();
     let names = list(&all, |i| q(&plan.columns[i].name), ", ");
     let values = list(&all, |i| source_value(plan, i), ", ");
-    let conflict_cols = list(&plan.key, |i| q(&plan.columns[i].name), ", ");
+    let mut conflict_cols = list(&plan.key, |i| q(&plan.columns[i].name), ", ");
+    if let Some(p) = &plan.key_constraint.predicate {
+        // The arbiter of a partial unique index: (columns) WHERE its condition.
+        conflict_cols = format!("{conflict_cols}) WHERE ({p}");
+    }
     let set = list(&plan.update, |i| format!("{0} = EXCLUDED.{0}", q(&plan.columns[i].name)), ", ");
     let changed = list(&plan.update, |i| differs(plan, i, &format!("EXCLUDED.{}", q(&plan.columns[i].name))), " OR ");
     let guard = if plan.spec.always_update { String::new() } else { format!(" WHERE {changed}") };

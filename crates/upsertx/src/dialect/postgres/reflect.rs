@@ -109,7 +109,7 @@ pub(crate) fn table(client: &mut Client, name: &str) -> Result<Option<(Table, Re
         .collect();
     let rows = client
         .query(
-            "SELECT coalesce(con.conname, ic.relname)::text, i.indisprimary, i.indpred IS NOT NULL,
+            "SELECT coalesce(con.conname, ic.relname)::text, i.indisprimary, pg_get_expr(i.indpred, i.indrelid),
                     i.indexprs IS NOT NULL,
                     ARRAY(SELECT a.attname::text FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
                           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.n)
@@ -131,7 +131,7 @@ pub(crate) fn table(client: &mut Client, name: &str) -> Result<Option<(Table, Re
                 collations: vec![None; columns.len()],
                 columns,
                 primary: r.get(1),
-                partial: r.get(2),
+                predicate: r.get(2),
             }
         })
         .collect();

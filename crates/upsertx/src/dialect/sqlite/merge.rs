@@ -31,12 +31,19 @@ fn stage_col(i: usize) -> String {
 }
 
 /// `"a" = s.c0 AND "b" = s.c1` for the key.
+/// `t."a" = s.c0 AND ...` over the key; for a partial unique index, only the rows its
+/// condition holds for (the condition as the database shows it, never user text).
 fn key_match(plan: &Plan, target: &str) -> String {
-    plan.key
+    let mut sql = plan
+        .key
         .iter()
         .map(|&i| format!("{target}.{} = s.{}", q(&plan.columns[i].name), stage_col(i)))
         .collect::<Vec<_>>()
-        .join(" AND ")
+        .join(" AND ");
+    if let Some(p) = &plan.key_constraint.predicate {
+        sql.push_str(&format!(" AND ({p})"));
+    }
+    sql
 }
 
 fn target(plan: &Plan) -> String {
@@ -219,7 +226,7 @@ fn unique_violation(conn: &rusqlite::Connection, plan: &Plan, e: rusqlite::Error
         return Error::db(ctx, e);
     }
     let t = target(plan);
-    for uk in plan.table.keys.iter().filter(|k| **k != plan.key_constraint && !k.partial) {
+    for uk in plan.table.keys.iter().filter(|k| **k != plan.key_constraint && !k.is_partial()) {
         let Some(cols) =
             uk.columns.iter().map(|c| plan.columns.iter().position(|pc| &pc.name == c)).collect::<Option<Vec<usize>>>()
         else {

@@ -38,6 +38,33 @@ fn db(table: &str, e: rusqlite::Error) -> Error {
     Error::db(format!("reading the definition of table {}", quote_ident(table)), e)
 }
 
+/// The `WHERE` condition of a partial index, from its `CREATE INDEX` statement.
+fn index_predicate(conn: &rusqlite::Connection, index: &str) -> rusqlite::Result<Option<String>> {
+    let sql: Option<String> =
+        conn.query_row("SELECT sql FROM main.sqlite_schema WHERE type = 'index' AND name = ?1", [index], |r| r.get(0))?;
+    let Some(sql) = sql else { return Ok(None) };
+    // After the column list's closing parenthesis comes `WHERE <condition>`.
+    let (mut depth, mut quote, mut end) = (0, None, None);
+    for (i, c) in sql.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'' | '`' | '[') => quote = Some(if c == '[' { ']' } else { c }),
+            (None, '(') => depth += 1,
+            (None, ')') => {
+                depth -= 1;
+                if depth == 0 {
+                    end = Some(i + 1);
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let rest = end.map(|e| sql[e..].trim()).unwrap_or_default();
+    Ok(rest.get(..5).filter(|w| w.eq_ignore_ascii_case("where")).map(|_| rest[5..].trim().to_string()))
+}
+
 pub(crate) fn table(conn: &rusqlite::Connection, name: &str) -> Result<Option<Table>> {
     let found: Option<(String, String)> = conn
         .query_row(
@@ -102,7 +129,7 @@ pub(crate) fn table(conn: &rusqlite::Connection, name: &str) -> Result<Option<Ta
             collations: vec![None; cols.len()],
             columns: cols,
             primary: true,
-            partial: false,
+            predicate: None,
         });
     }
     let mut stmt = conn
@@ -136,7 +163,8 @@ pub(crate) fn table(conn: &rusqlite::Connection, name: &str) -> Result<Option<Ta
             }
             continue;
         }
-        keys.push(UniqueKey { name: Some(index), columns: cols, collations: colls, primary: false, partial });
+        let predicate = if partial { index_predicate(conn, &index).map_err(|e| db(&name, e))? } else { None };
+        keys.push(UniqueKey { name: Some(index), columns: cols, collations: colls, primary: false, predicate });
     }
     Ok(Some(Table { name, columns, keys }))
 }
