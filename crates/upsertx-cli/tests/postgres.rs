@@ -209,3 +209,29 @@ fn concurrent_loads_on_overlapping_keys_neither_deadlock_nor_lose_rows() {
         assert_eq!(db.rows("SELECT count(*), count(DISTINCT who) FROM k"), rows(&[&["20000", "1"]]));
     }
 }
+
+#[test]
+fn arrays_from_json_and_from_literals() {
+    let db = Postgres::new();
+    db.exec("CREATE TABLE a (id int PRIMARY KEY, nums int[], tags text[], grid int[][])");
+    write(
+        &db,
+        "a.ndjson",
+        "{\"id\": 1, \"nums\": [1, null, 3], \"tags\": [\"a b\", \"c\\\"d\", \"\"], \"grid\": [[1, 2], [3, 4]]}\n\
+         {\"id\": 2, \"nums\": [], \"tags\": null, \"grid\": null}\n",
+    );
+    assert_eq!(upsertx(&db, &["a.ndjson", "--json"], None).counts(), (2, 0, 0, 0, 0));
+    assert_eq!(
+        table(&db, "a", "id, nums, tags, grid"),
+        rows(&[&["1", "{1,NULL,3}", "{\"a b\",\"c\\\"d\",\"\"}", "{{1,2},{3,4}}"], &["2", "{}", "NULL", "NULL"]])
+    );
+    // Arrays compare as unchanged on a rerun.
+    assert_eq!(upsertx(&db, &["a.ndjson", "--json"], None).counts(), (0, 0, 2, 0, 0));
+    // In CSV: PostgreSQL's own literal, or JSON array text.
+    write(&db, "a.csv", "id,nums,tags\n3,\"{4,5}\",\"[\"\"x\"\"]\"\n");
+    assert_eq!(upsertx(&db, &["a.csv", "--json"], None).counts(), (1, 0, 0, 0, 0));
+    assert_eq!(db.rows("SELECT nums, tags FROM a WHERE id = 3"), rows(&[&["{4,5}", "{x}"]]));
+    write(&db, "bad.ndjson", "{\"id\": 4, \"nums\": [1, \"two\"]}\n");
+    upsertx(&db, &["bad.ndjson", "--table", "a"], None)
+        .fails(1, &["bad.ndjson: row 1, column \"nums\"", "element 2: not an integer"]);
+}

@@ -21,6 +21,13 @@ pub fn convert(ty: &SqlType, raw: RawRef<'_>) -> Result<Value, String> {
 
 fn from_text(ty: &SqlType, s: &str) -> Result<Value, String> {
     match ty {
+        // `[1, 2]` (JSON text in a CSV field) is converted; `{1,2}` is PostgreSQL's own
+        // literal and goes as it is, for the server to parse.
+        SqlType::Array(elem) if s.trim_start().starts_with('[') => match serde_json::from_str::<Json>(s) {
+            Ok(Json::Array(items)) => array_literal(elem, &items).map(Value::Text),
+            _ => Err("not a valid JSON array".into()),
+        },
+        SqlType::Array(_) => Ok(Value::Text(s.to_owned())),
         SqlType::Text { max_chars } => {
             if let Some(max) = max_chars {
                 let n = s.chars().count();
@@ -62,6 +69,7 @@ fn from_text(ty: &SqlType, s: &str) -> Result<Value, String> {
 
 fn from_json(ty: &SqlType, j: &Json) -> Result<Value, String> {
     match (ty, j) {
+        (SqlType::Array(elem), Json::Array(items)) => array_literal(elem, items).map(Value::Text),
         (SqlType::Integer { bits }, Json::Number(n)) => {
             if let Some(i) = n.as_i64() {
                 check_bits(i, *bits).map(Value::Int)
@@ -86,6 +94,47 @@ fn from_json(ty: &SqlType, j: &Json) -> Result<Value, String> {
         (_, Json::Array(_) | Json::Object(_)) => Err(format!("a JSON {} is not a {}", json_kind(j), ty.describe())),
         (_, _) => Err(format!("not a {}", ty.describe())),
     }
+}
+
+/// A PostgreSQL array literal from a JSON array, each element checked against the
+/// element type: `{1,NULL,3}`, `{"a b","c\"d"}`, nested arrays for more dimensions.
+fn array_literal(elem: &SqlType, items: &[Json]) -> Result<String, String> {
+    let mut out = String::from("{");
+    for (n, item) in items.iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        let value = match item {
+            Json::Array(inner) => {
+                out.push_str(&array_literal(elem, inner)?);
+                continue;
+            }
+            _ => convert(elem, RawRef::Json(item)).map_err(|e| format!("element {}: {e}", n + 1))?,
+        };
+        match value {
+            Value::Null => out.push_str("NULL"),
+            Value::Bool(b) => out.push_str(if b { "t" } else { "f" }),
+            Value::Int(i) => out.push_str(&i.to_string()),
+            Value::Real(f) => out.push_str(&f.to_string()),
+            Value::Text(t) => {
+                out.push('"');
+                for c in t.chars() {
+                    if c == '"' || c == '\\' {
+                        out.push('\\');
+                    }
+                    out.push(c);
+                }
+                out.push('"');
+            }
+            Value::Blob(b) => {
+                out.push_str("\"\\\\x");
+                out.extend(b.iter().map(|x| format!("{x:02x}")));
+                out.push('"');
+            }
+        }
+    }
+    out.push('}');
+    Ok(out)
 }
 
 fn json_kind(j: &Json) -> &'static str {
@@ -415,6 +464,22 @@ mod tests {
         assert!(text(SqlType::Uuid, "a0eebc99").is_err());
         assert_eq!(text(SqlType::Numeric, "10"), Ok(Value::Int(10)));
         assert_eq!(text(SqlType::Numeric, "10.25"), Ok(Value::Real(10.25)));
+    }
+
+    #[test]
+    fn arrays_become_postgres_literals() {
+        let ints = SqlType::Array(Box::new(SqlType::Integer { bits: 32 }));
+        let j: Json = serde_json::json!([1, null, 3]);
+        assert_eq!(convert(&ints, RawRef::Json(&j)), Ok(Value::Text("{1,NULL,3}".into())));
+        let j: Json = serde_json::json!([[1, 2], [3, 4]]);
+        assert_eq!(convert(&ints, RawRef::Json(&j)), Ok(Value::Text("{{1,2},{3,4}}".into())));
+        let j: Json = serde_json::json!([1, "x"]);
+        assert_eq!(convert(&ints, RawRef::Json(&j)), Err("element 2: not an integer".into()));
+        let texts = SqlType::Array(Box::new(SqlType::Text { max_chars: None }));
+        let j: Json = serde_json::json!(["a b", "c\"d", "e\\f"]);
+        assert_eq!(convert(&texts, RawRef::Json(&j)), Ok(Value::Text(r#"{"a b","c\"d","e\\f"}"#.into())));
+        assert_eq!(convert(&texts, RawRef::Text("[\"x\"]")), Ok(Value::Text(r#"{"x"}"#.into())));
+        assert_eq!(convert(&texts, RawRef::Text("{x,y}")), Ok(Value::Text("{x,y}".into())));
     }
 
     #[test]

@@ -51,6 +51,8 @@ pub enum SqlType {
     Json,
     /// No declared type (SQLite): any value is stored as given.
     Any,
+    /// An array (PostgreSQL), from a JSON array or an array literal such as `{1,2}`.
+    Array(Box<SqlType>),
     /// A type upsertx does not check itself (PostgreSQL interval, inet, arrays...): the
     /// value goes to the database as text and the database parses it.
     Other,
@@ -74,6 +76,7 @@ impl SqlType {
             SqlType::Uuid => "UUID".into(),
             SqlType::Json => "JSON".into(),
             SqlType::Any | SqlType::Other => "value".into(),
+            SqlType::Array(elem) => format!("array of {}", elem.describe()),
         }
     }
 }

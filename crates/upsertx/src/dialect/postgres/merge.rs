@@ -60,7 +60,7 @@ pub(crate) fn ddl_type(ty: &SqlType) -> &'static str {
         SqlType::Integer { .. } => "bigint",
         SqlType::Real { .. } => "double precision",
         SqlType::Numeric | SqlType::Decimal => "numeric",
-        SqlType::Text { .. } | SqlType::Any | SqlType::Other => "text",
+        SqlType::Text { .. } | SqlType::Any | SqlType::Other | SqlType::Array(_) => "text",
         SqlType::Blob => "bytea",
         SqlType::Date => "date",
         SqlType::Time => "time",

@@ -81,10 +81,12 @@ pub(crate) fn table(client: &mut Client, name: &str) -> Result<Option<(Table, Re
             "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull,
                     a.atthasdef OR a.attidentity <> '', a.attgenerated <> '',
                     bt.typname::text, bt.typtype::text, CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END,
-                    a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%', false)
+                    a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%', false),
+                    et.typname::text, et.typtype::text
              FROM pg_attribute a
              JOIN pg_type t ON t.oid = a.atttypid
              JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+             LEFT JOIN pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A'
              LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
              WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
              ORDER BY a.attnum",
@@ -97,7 +99,11 @@ pub(crate) fn table(client: &mut Client, name: &str) -> Result<Option<(Table, Re
             let (typname, typtype): (String, String) = (r.get(5), r.get(6));
             Column {
                 name: r.get(0),
-                ty: sql_type(&typname, &typtype, r.get(7)),
+                ty: match r.get::<_, Option<String>>(9) {
+                    // An array: its elements are checked against the element type.
+                    Some(elem) => SqlType::Array(Box::new(sql_type(&elem, &r.get::<_, String>(10), -1))),
+                    None => sql_type(&typname, &typtype, r.get(7)),
+                },
                 declared: r.get(1),
                 native: if typtype == "e" { "enum".into() } else { typname },
                 not_null: r.get(2),

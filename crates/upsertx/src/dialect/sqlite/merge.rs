@@ -64,7 +64,7 @@ pub(crate) fn ddl_type(ty: &SqlType) -> &'static str {
         SqlType::Timestamp => "TIMESTAMP",
         SqlType::TimestampTz => "TIMESTAMP",
         SqlType::Uuid => "TEXT",
-        SqlType::Any | SqlType::Other => "",
+        SqlType::Any | SqlType::Other | SqlType::Array(_) => "",
     }
 }
 
