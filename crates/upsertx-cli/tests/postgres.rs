@@ -235,3 +235,33 @@ fn arrays_from_json_and_from_literals() {
     upsertx(&db, &["bad.ndjson", "--table", "a"], None)
         .fails(1, &["bad.ndjson: row 1, column \"nums\"", "element 2: not an integer"]);
 }
+
+#[test]
+fn create_maps_inferred_types_to_postgres_types() {
+    let db = Postgres::new();
+    write(
+        &db,
+        "new.ndjson",
+        "{\"id\": 1, \"code\": \"007\", \"n\": 2.5, \"ok\": true, \"day\": \"2024-01-01\", \"at\": \"2024-01-01 10:00:00\", \"doc\": {\"a\": 1}}\n",
+    );
+    assert_eq!(upsertx(&db, &["new.ndjson", "--key", "id", "--create", "--json"], None).counts(), (1, 0, 0, 0, 0));
+    assert_eq!(
+        db.rows(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull FROM pg_attribute a
+             WHERE a.attrelid = 'new'::regclass AND a.attnum > 0 ORDER BY a.attnum"
+        ),
+        rows(&[
+            &["id", "bigint", "t"],
+            &["code", "text", "f"],
+            &["n", "double precision", "f"],
+            &["ok", "boolean", "f"],
+            &["day", "date", "f"],
+            &["at", "timestamp without time zone", "f"],
+            &["doc", "jsonb", "f"],
+        ])
+    );
+    assert_eq!(
+        db.rows("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'new'::regclass"),
+        rows(&[&["PRIMARY KEY (id)"]])
+    );
+}
