@@ -308,12 +308,15 @@ pub fn usage_errors_exit_2(db: &dyn TestDb) {
     upsertx(db, &["customers.txt"], None).fails(2, &["no such file"]);
     write(db, "customers.txt", "id\n1\n");
     upsertx(db, &["customers.txt"], None).fails(2, &["--format"]);
-    let run = common::upsertx_with_url(db, &["customers.csv"], "mysql://ann:s3cret@localhost/db");
-    run.fails(2, &["mysql://ann:***@localhost/db", "not supported yet"]);
+    let run = common::upsertx_with_url(db, &["customers.csv"], "oracle://ann:s3cret@localhost/db");
+    run.fails(2, &["oracle://ann:***@localhost/db", "unknown database URL scheme"]);
     assert!(!run.stderr.contains("s3cret") && !run.stdout.contains("s3cret"));
     // A server that cannot be reached: a database error (1), still without the password.
     let run = common::upsertx_with_url(db, &["customers.csv"], "postgres://ann:s3cret@127.0.0.1:1/db");
     run.fails(1, &["connecting to PostgreSQL at postgres://ann:***@127.0.0.1:1/db"]);
+    assert!(!run.stderr.contains("s3cret") && !run.stdout.contains("s3cret"));
+    let run = common::upsertx_with_url(db, &["customers.csv"], "mysql://ann:s3cret@127.0.0.1:1/db");
+    run.fails(1, &["connecting to MySQL at mysql://ann:***@127.0.0.1:1/db"]);
     assert!(!run.stderr.contains("s3cret") && !run.stdout.contains("s3cret"));
 }
 
@@ -358,17 +361,27 @@ pub fn database_url_comes_from_the_environment(db: &dyn TestDb) {
     assert!(String::from_utf8_lossy(&out.stderr).contains("pass --db URL or set DATABASE_URL"));
 }
 
-pub fn named_constraints_and_partial_unique_indexes(db: &dyn TestDb) {
+fn acct(db: &dyn TestDb) {
     db.exec(&format!(
         "CREATE TABLE acct ({}, code VARCHAR(10), email VARCHAR(50), deleted_at VARCHAR(30), name VARCHAR(50))",
         db.auto_id("id")
     ));
     db.exec("CREATE UNIQUE INDEX acct_code ON acct (code)");
-    db.exec("CREATE UNIQUE INDEX acct_live_email ON acct (email) WHERE deleted_at IS NULL");
     db.exec("INSERT INTO acct (code, email, deleted_at, name) VALUES ('A', 'a@x', '2020-01-01', 'old a'), ('B', 'a@x', NULL, 'live a')");
+}
+
+pub fn named_unique_constraints(db: &dyn TestDb) {
+    acct(db);
     // --constraint picks the key by name.
     write(db, "acct.csv", "code,name\nB,B2\nC,C1\n");
     assert_eq!(upsertx(db, &["acct.csv", "--constraint", "acct_code", "--json"], None).counts(), (1, 1, 0, 0, 0));
+    upsertx(db, &["acct.csv", "--constraint", "nope"], None)
+        .fails(1, &["no unique constraint or index named \"nope\""]);
+}
+
+pub fn partial_unique_indexes(db: &dyn TestDb) {
+    acct(db);
+    db.exec("CREATE UNIQUE INDEX acct_live_email ON acct (email) WHERE deleted_at IS NULL");
     // The partial index keys only the live rows: the soft-deleted a@x is not touched.
     write(db, "live.csv", "email,name\na@x,live a2\n");
     let run = upsertx(
@@ -384,22 +397,27 @@ pub fn named_constraints_and_partial_unique_indexes(db: &dyn TestDb) {
     upsertx(db, &["live.csv", "--table", "acct", "--key", "email"], None).fails(1, &["is partial", "--key-where"]);
     upsertx(db, &["live.csv", "--table", "acct", "--key", "email", "--key-where", "deleted_at IS NOT NULL"], None)
         .fails(1, &["no partial unique index on (\"email\")"]);
-    upsertx(db, &["acct.csv", "--constraint", "nope"], None)
-        .fails(1, &["no unique constraint or index named \"nope\""]);
 }
 
+/// One `#[test]` per scenario in a module per database.
 macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test] fn $name() { super::$name(&super::common::Sqlite::new()); })*
-        }
-        mod postgres {
-            $(#[test] fn $name() { super::$name(&super::common::Postgres::new()); })*
+    ($module:ident: $db:path => $($name:ident),* $(,)?) => {
+        mod $module {
+            $(#[test] fn $name() { crate::$name(&$db()); })*
         }
     };
 }
 
-scenarios!(
+/// The scenarios every dialect runs.
+macro_rules! every_dialect {
+    ($($name:ident),* $(,)?) => {
+        scenarios!(sqlite: crate::common::Sqlite::new => $($name),*);
+        scenarios!(postgres: crate::common::Postgres::new => $($name),*);
+        scenarios!(mariadb: crate::common::Mariadb::new => $($name),*);
+    };
+}
+
+every_dialect!(
     text_key_that_exists_is_updated,
     rerunning_the_same_file_changes_nothing,
     duplicate_keys_last_wins_by_default,
@@ -425,5 +443,11 @@ scenarios!(
     collision_on_another_unique_key_fails_and_writes_nothing,
     header_names_match_ignoring_case,
     database_url_comes_from_the_environment,
-    named_constraints_and_partial_unique_indexes,
+    named_unique_constraints,
 );
+
+/// MySQL and MariaDB have no partial indexes.
+mod partial_indexes {
+    scenarios!(sqlite: crate::common::Sqlite::new => partial_unique_indexes);
+    scenarios!(postgres: crate::common::Postgres::new => partial_unique_indexes);
+}

@@ -10,6 +10,8 @@ pub enum DbUrl {
     Sqlite(SqliteTarget),
     /// `postgres://` or `postgresql://`, or a libpq `key=value` string, kept whole.
     Postgres(String),
+    /// `mysql://` or `mariadb://`, kept whole.
+    Mysql(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,12 +44,9 @@ impl DbUrl {
                 Ok(DbUrl::Sqlite(SqliteTarget::File(PathBuf::from(percent_decode(path)?))))
             }
             "postgres" | "postgresql" => Ok(DbUrl::Postgres(url.to_owned())),
-            "mysql" | "mariadb" => Err(Error::Usage(format!(
-                "{}: {scheme} is not supported yet (supported: sqlite, postgres)",
-                redact(url)
-            ))),
+            "mysql" | "mariadb" => Ok(DbUrl::Mysql(url.to_owned())),
             _ => Err(Error::Usage(format!(
-                "{}: unknown database URL scheme (expected sqlite://PATH or postgres://...)",
+                "{}: unknown database URL scheme (expected sqlite://PATH, postgres://... or mysql://...)",
                 redact(url)
             ))),
         }
@@ -108,8 +107,7 @@ mod tests {
 
     #[test]
     fn other_schemes_say_so_without_the_password() {
-        let err = DbUrl::parse("mysql://u:hunter2@localhost/db").unwrap_err().to_string();
-        assert_eq!(err, "mysql://u:***@localhost/db: mysql is not supported yet (supported: sqlite, postgres)");
+        assert_eq!(DbUrl::parse("mariadb://u:p@h/db").unwrap(), DbUrl::Mysql("mariadb://u:p@h/db".into()));
         let err = DbUrl::parse("oracle://u:hunter2@h/db").unwrap_err().to_string();
         assert!(!err.contains("hunter2") && err.contains("unknown database URL scheme"));
         assert_eq!(redact("mysql://u:p@ss:w@h:3306/d?x=1"), "mysql://u:***@h:3306/d?x=1");

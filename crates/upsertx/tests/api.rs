@@ -100,7 +100,7 @@ fn progress_is_reported_and_json_sources_work() {
 
 #[test]
 fn usage_errors_are_marked_as_such() {
-    let err = Upsert::new("mysql://root:pw@localhost/x").table("t").run(csv("id\n1\n")).unwrap_err();
+    let err = Upsert::new("oracle://root:pw@localhost/x").table("t").run(csv("id\n1\n")).unwrap_err();
     assert!(err.is_usage());
     assert!(!err.to_string().contains(":pw@"), "{err}");
     let err = Upsert::new("sqlite::memory:").run(Source::reader("x", &b"id\n1\n"[..])).unwrap_err();

@@ -147,6 +147,81 @@ impl TestDb for Postgres {
     }
 }
 
+/// MariaDB (or MySQL): each test in a database of its own (see `UPSERTX_TEST_MYSQL`).
+pub struct Mariadb {
+    dir: tempfile::TempDir,
+    base: String,
+    database: String,
+    conn: std::cell::RefCell<mysql::Conn>,
+}
+
+/// The server the MariaDB tests use: `UPSERTX_TEST_MYSQL`, by default the local test
+/// server that scripts/test.sh makes ready.
+pub fn mysql_base_url() -> String {
+    std::env::var("UPSERTX_TEST_MYSQL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+}
+
+impl Mariadb {
+    pub fn new() -> Mariadb {
+        use mysql::prelude::Queryable;
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let base = mysql_base_url();
+        let database = format!("t_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        let opts = mysql::Opts::from_url(&base).expect("UPSERTX_TEST_MYSQL");
+        let mut conn = mysql::Conn::new(opts)
+            .unwrap_or_else(|e| panic!("MariaDB test server at {base}: {e} (scripts/test.sh starts it)"));
+        conn.query_drop(format!(
+            "DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database} CHARACTER SET utf8mb4; USE {database}"
+        ))
+        .unwrap();
+        Mariadb { dir: tempfile::tempdir().unwrap(), base, database, conn: std::cell::RefCell::new(conn) }
+    }
+}
+
+impl Drop for Mariadb {
+    fn drop(&mut self) {
+        use mysql::prelude::Queryable;
+        let _ = self.conn.borrow_mut().query_drop(format!("DROP DATABASE IF EXISTS {}", self.database));
+    }
+}
+
+impl TestDb for Mariadb {
+    fn url(&self) -> String {
+        let server = self.base.rsplit_once('/').map_or(self.base.as_str(), |(s, _)| s);
+        format!("{server}/{}", self.database)
+    }
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+    fn exec(&self, sql: &str) {
+        use mysql::prelude::Queryable;
+        self.conn.borrow_mut().query_drop(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        use mysql::prelude::Queryable;
+        let rows: Vec<mysql::Row> = self.conn.borrow_mut().query(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        rows.into_iter()
+            .map(|r| {
+                r.unwrap()
+                    .into_iter()
+                    .map(|v| match v {
+                        mysql::Value::NULL => "NULL".to_string(),
+                        mysql::Value::Bytes(b) => String::from_utf8_lossy(&b).into_owned(),
+                        other => other.as_sql(true),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+    fn q(&self, ident: &str) -> String {
+        format!("`{}`", ident.replace('`', "``"))
+    }
+    fn auto_id(&self, name: &str) -> String {
+        format!("{} INT AUTO_INCREMENT PRIMARY KEY", self.q(name))
+    }
+}
+
 /// What one run of the binary did.
 #[derive(Debug)]
 pub struct Run {

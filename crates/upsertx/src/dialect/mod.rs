@@ -5,6 +5,7 @@
 //! `create_table` when asked), `create_stage`, `stage` for each batch, `merge`, then
 //! `commit` (or `rollback` on any error and for dry runs).
 
+mod mysql;
 mod postgres;
 mod sqlite;
 
@@ -56,5 +57,6 @@ pub fn connect(url: &str, create: bool) -> Result<Box<dyn Connection>> {
     match DbUrl::parse(url)? {
         DbUrl::Sqlite(target) => Ok(Box::new(sqlite::SqliteConnection::open(&target, create)?)),
         DbUrl::Postgres(url) => Ok(Box::new(self::postgres::PgConnection::open(&url)?)),
+        DbUrl::Mysql(url) => Ok(Box::new(self::mysql::MyConnection::open(&url)?)),
     }
 }
