@@ -51,6 +51,100 @@ PG_DDL = {
 }
 
 
+MY_URL = os.environ.get("UPSERTX_BENCH_MYSQL", "mysql://root@127.0.0.1:3306/test")
+MY_ARGS = ["-h", "127.0.0.1", "-P", "3306", "-u", "root", "test"]
+MY_DDL = {
+    "customers": "CREATE TABLE customers (id BIGINT PRIMARY KEY, name VARCHAR(255) NOT NULL)",
+    "orders": (
+        "CREATE TABLE orders (id BIGINT PRIMARY KEY, customer_id BIGINT NOT NULL, status VARCHAR(20) NOT NULL, "
+        "amount DOUBLE NOT NULL, quantity INT NOT NULL, is_paid BOOLEAN NOT NULL, created_at DATETIME NOT NULL, "
+        "updated_at DATETIME NOT NULL, note VARCHAR(255), discount DOUBLE, region VARCHAR(20) NOT NULL)"
+    ),
+}
+
+
+def mariadb(sql):
+    """Runs SQL through the mariadb client (not timed); returns stdout."""
+    proc = subprocess.run(["mariadb", "--local-infile=1", "-N", "-B"] + MY_ARGS, input=sql, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"mariadb failed: {proc.stderr}")
+    return proc.stdout
+
+
+def mysql_script(table, csv_path, into=None):
+    """The hand-written optimum: LOAD DATA LOCAL INFILE into a temporary table, one
+    INSERT ... SELECT ... ON DUPLICATE KEY UPDATE."""
+    into = into or table
+    cols = gen.HEADERS[table]
+    ddl = MY_DDL[table].split("(", 1)[1].rsplit(")", 1)[0].replace(" PRIMARY KEY", "")
+    load_cols = ", ".join(f"@{c}" if c in NULLABLE else c for c in cols)
+    nullifs = ", ".join(f"{c} = NULLIF(@{c}, '')" for c in cols if c in NULLABLE)
+    sets = ", ".join(f"{c} = VALUES({c})" for c in cols if c != "id")
+    return "\n".join([
+        "START TRANSACTION;",
+        f"CREATE TEMPORARY TABLE stage ({ddl});",
+        f"LOAD DATA LOCAL INFILE '{csv_path}' INTO TABLE stage FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' "
+        f"LINES TERMINATED BY '\\n' IGNORE 1 LINES ({load_cols})" + (f" SET {nullifs}" if nullifs else "") + ";",
+        f"INSERT INTO {into} SELECT * FROM stage ON DUPLICATE KEY UPDATE {sets};",
+        "COMMIT;",
+    ]) + "\n"
+
+
+def my_prepare(table, base, batch):
+    for state, files in (("empty", []), ("base", [base]), ("applied", [base, batch])):
+        tpl = f"bench_{table}_{state}"
+        mariadb(f"DROP TABLE IF EXISTS {tpl}; " + MY_DDL[table].replace(f"TABLE {table}", f"TABLE {tpl}") + ";")
+        for f in files:
+            mariadb(mysql_script(table, f, into=tpl))
+
+
+def my_reset(table, state):
+    mariadb(f"DROP TABLE IF EXISTS {table}; {MY_DDL[table]}; INSERT INTO {table} SELECT * FROM bench_{table}_{state}; "
+            f"ANALYZE TABLE {table};")
+
+
+def my_checksum(table):
+    count = mariadb(f"SELECT COUNT(*) FROM {table}").strip()
+    checksum = mariadb(f"CHECKSUM TABLE {table}").split()[-1]
+    return f"{count} rows, checksum {checksum}"
+
+
+def my_methods(table):
+    return {
+        "upsertx": lambda f: ([UPSERTX, f, "--db", MY_URL, "--table", table, "--json", "-q"], None),
+        "mariadb client (LOAD DATA + ON DUPLICATE KEY)": lambda f: (["mariadb", "--local-infile=1"] + MY_ARGS, mysql_script(table, f)),
+    }
+
+
+def bench_mysql(args, data):
+    results = []
+    for table in gen.HEADERS:
+        base = os.path.join(data, f"{table}_base_{args.rows}.csv")
+        batch = os.path.join(data, f"{table}_batch_{args.rows}.csv")
+        my_prepare(table, base, batch)
+        for scenario, state, input_file in (("load", "empty", base), ("upsert", "base", batch), ("rerun", "applied", batch)):
+            expected = None
+            for method, make in my_methods(table).items():
+                times, rss = [], []
+                for _ in range(args.repeat):
+                    my_reset(table, state)
+                    argv, stdin_text = make(input_file)
+                    seconds, peak, _ = run_process(argv, stdin_text)
+                    times.append(seconds)
+                    rss.append(peak)
+                checksum = my_checksum(table)
+                if expected is None:
+                    expected = checksum
+                elif checksum != expected:
+                    sys.exit(f"correctness guard: {method} left {checksum}, upsertx left {expected} ({table}/{scenario})")
+                results.append({"database": "mariadb", "table": table, "scenario": scenario, "method": method,
+                                "seconds": statistics.median(times), "runs": times, "peak_mib": max(rss),
+                                "rows": args.rows, "checksum": checksum})
+                print(f"  mariadb {table:9} {scenario:6} {method:40} {statistics.median(times):8.3f}s", file=sys.stderr)
+        mariadb(f"DROP TABLE IF EXISTS {table}, bench_{table}_empty, bench_{table}_base, bench_{table}_applied;")
+    return results
+
+
 def psql(sql, stdin_text=None):
     """Runs SQL through psql (not timed); returns stdout."""
     env = dict(os.environ, PGOPTIONS="-c client_min_messages=warning")
@@ -251,7 +345,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, default=10_000)
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--db", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
+    p.add_argument("--db", default="sqlite,postgres,mariadb", help="comma-separated: sqlite, postgres, mariadb")
     args = p.parse_args()
     data = os.path.join(HERE, "data")
     print(f"generating {args.rows:,}-row data in {data}", file=sys.stderr)
@@ -262,6 +356,8 @@ def main():
         results += bench_sqlite(args, data)
     if "postgres" in dbs:
         results += bench_postgres(args, data)
+    if "mariadb" in dbs:
+        results += bench_mysql(args, data)
     text = render(results, args)
     out = os.path.join(HERE, "results", f"results_{args.rows}")
     with open(out + ".md", "w") as f:

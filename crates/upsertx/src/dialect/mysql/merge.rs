@@ -273,6 +273,9 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
     let db = |e: mysql::Error| Error::db(ctx.clone(), e);
     let staged: u64 = conn.query_first(format!("SELECT COUNT(*) FROM {STAGE}")).map_err(db)?.unwrap_or(0);
     check_other_keys(conn, plan, target)?;
+    if plan.spec.on_conflict != OnConflict::Error && one_statement_is_safe(plan) {
+        return merge_in_one_statement(conn, plan, target, staged);
+    }
     let on = key_match(plan);
     let equal = all_equal(plan);
     let (matched, unchanged): (u64, u64) = conn
@@ -328,6 +331,59 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
         }
         OnConflict::Ignore => MergeCounts { staged, inserted, updated: 0, unchanged: 0, ignored: matched },
         OnConflict::Error => MergeCounts { staged, inserted, ..Default::default() },
+    })
+}
+
+/// `INSERT ... ON DUPLICATE KEY UPDATE` is safe against the target only when it cannot
+/// fire on another unique key (the load's key is the table's only one) and cannot burn
+/// auto-increment values (no auto-increment column is missing from the input).
+fn one_statement_is_safe(plan: &Plan) -> bool {
+    plan.table.keys.len() == 1
+        && plan.table.keys[0] == plan.key_constraint
+        && !plan.table.columns.iter().any(|c| c.sequence_default && !plan.columns.iter().any(|p| p.name == c.name))
+}
+
+/// One `INSERT ... SELECT ... ORDER BY key ON DUPLICATE KEY UPDATE`, counted exactly:
+/// the table's row count before and after (this transaction's snapshot) gives the
+/// inserts; affected rows are 1 per insert and 2 per changed row (MySQL skips rows
+/// whose values are all equal), which gives the updates; the rest were unchanged.
+fn merge_in_one_statement(conn: &mut Conn, plan: &Plan, target: &str, staged: u64) -> Result<MergeCounts> {
+    let ctx = format!("merging into table {}", quote_ident(&plan.table.name));
+    let db = |e: mysql::Error| Error::db(ctx.clone(), e);
+    let all: Vec<usize> = (0..plan.columns.len()).collect();
+    let names = list(&all, |i| q(&plan.columns[i].name), ", ");
+    let values = list(&all, |i| format!("s.{}", stage_col(i)), ", ");
+    let keys = list(&plan.key, |i| format!("s.{}", stage_col(i)), ", ");
+    let set = match plan.spec.on_conflict {
+        OnConflict::Update if !plan.update.is_empty() => {
+            list(&plan.update, |i| format!("{0} = VALUES({0})", q(&plan.columns[i].name)), ", ")
+        }
+        _ => {
+            let k = q(&plan.columns[plan.key[0]].name);
+            format!("{k} = {k}")
+        }
+    };
+    let count = format!("SELECT COUNT(*) FROM {target}");
+    let before: u64 = conn.query_first(&count).map_err(db)?.unwrap_or(0);
+    conn.query_drop(format!(
+        "INSERT INTO {target} ({names}) SELECT {values} FROM {STAGE} AS s ORDER BY {keys} ON DUPLICATE KEY UPDATE {set}"
+    ))
+    .map_err(db)?;
+    let affected = conn.affected_rows();
+    let after: u64 = conn.query_first(&count).map_err(db)?.unwrap_or(0);
+    crate::engine::trace("merged");
+    conn.query_drop(format!("DROP TEMPORARY TABLE {STAGE}")).map_err(db)?;
+    let inserted = after.saturating_sub(before);
+    let matched = staged.saturating_sub(inserted);
+    Ok(match plan.spec.on_conflict {
+        OnConflict::Update if plan.spec.always_update => {
+            MergeCounts { staged, inserted, updated: matched, unchanged: 0, ignored: 0 }
+        }
+        OnConflict::Update => {
+            let updated = (affected.saturating_sub(inserted) / 2).min(matched);
+            MergeCounts { staged, inserted, updated, unchanged: matched - updated, ignored: 0 }
+        }
+        _ => MergeCounts { staged, inserted, updated: 0, unchanged: 0, ignored: matched },
     })
 }
 
