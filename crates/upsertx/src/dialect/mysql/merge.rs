@@ -141,17 +141,7 @@ fn show(v: &Value) -> Option<String> {
 pub(crate) fn stage(conn: &mut Conn, plan: &Plan, batch: &Batch) -> Result<()> {
     let width = plan.columns.len();
     let per_statement = (MAX_PLACEHOLDERS / (width + 1)).clamp(1, MAX_ROWS_PER_STATEMENT);
-    let on_duplicate = match plan.spec.duplicates {
-        Duplicates::Last => {
-            let mut sets = vec!["ord = VALUES(ord)".to_string()];
-            sets.extend(
-                (0..width).filter(|i| !plan.columns[*i].is_key).map(|i| format!("{0} = VALUES({0})", stage_col(i))),
-            );
-            format!(" ON DUPLICATE KEY UPDATE {}", sets.join(", "))
-        }
-        Duplicates::First => " ON DUPLICATE KEY UPDATE ord = ord".to_string(),
-        Duplicates::Error => String::new(),
-    };
+    let on_duplicate = on_duplicate(plan);
     let placeholders = format!("({})", vec!["?"; width + 1].join(", "));
     let mut start = 0;
     while start < batch.rows.len() {
@@ -177,6 +167,98 @@ pub(crate) fn stage(conn: &mut Conn, plan: &Plan, batch: &Batch) -> Result<()> {
         start += n;
     }
     Ok(())
+}
+
+/// The server or client does not allow `LOAD DATA LOCAL INFILE`.
+pub(crate) struct LoadDataRefused;
+
+/// Stages a batch with `LOAD DATA LOCAL INFILE`, streamed from memory: tab-separated,
+/// `\N` for NULL, backslash escapes. `REPLACE` keeps the last of duplicate keys, `IGNORE`
+/// the first. Under LOCAL the server reports bad values as warnings rather than errors
+/// (it cannot stop the stream), so any warning after the load fails it, naming the row.
+pub(crate) fn load_data(
+    conn: &mut Conn,
+    plan: &Plan,
+    batch: &Batch,
+    infile: &std::sync::Mutex<Vec<u8>>,
+) -> std::result::Result<Result<()>, LoadDataRefused> {
+    let width = plan.columns.len();
+    {
+        let mut buf = infile.lock().expect("staging buffer");
+        buf.clear();
+        for (r, (row, line)) in batch.rows.iter().enumerate() {
+            buf.extend_from_slice(row.to_string().as_bytes());
+            for i in 0..width {
+                buf.push(b'\t');
+                let v = &batch.values[r * width + i];
+                match bind(plan, i, v) {
+                    Ok(mysql::Value::NULL) => buf.extend_from_slice(b"\\N"),
+                    Ok(mysql::Value::Int(n)) => buf.extend_from_slice(n.to_string().as_bytes()),
+                    Ok(mysql::Value::Double(f)) => buf.extend_from_slice(f.to_string().as_bytes()),
+                    Ok(mysql::Value::Bytes(b)) => escape(&mut buf, &b),
+                    Ok(other) => escape(&mut buf, other.as_sql(true).trim_matches('\'').as_bytes()),
+                    Err(reason) => {
+                        return Ok(Err(Error::Value {
+                            at: Location { input: plan.input.clone(), row: *row, line: *line },
+                            column: plan.columns[i].name.clone(),
+                            value: show(v),
+                            reason,
+                        }))
+                    }
+                }
+            }
+            buf.push(b'\n');
+        }
+    }
+    let mode = match plan.spec.duplicates {
+        Duplicates::Last => "REPLACE ",
+        Duplicates::First | Duplicates::Error => "IGNORE ",
+    };
+    let columns = std::iter::once("ord".to_string()).chain((0..width).map(stage_col)).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "LOAD DATA LOCAL INFILE 'upsertx-stage' {mode}INTO TABLE {STAGE} CHARACTER SET utf8mb4
+         FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({columns})"
+    );
+    match conn.query_drop(&sql) {
+        Ok(()) => {}
+        // LOCAL INFILE disabled: 1148 (older servers), 4166 (MariaDB 10.6+), 3948 (MySQL 8),
+        // 2068 (the client).
+        Err(mysql::Error::MySqlError(e)) if matches!(e.code, 1148 | 4166 | 3948 | 2068) => return Err(LoadDataRefused),
+        Err(mysql::Error::DriverError(_)) => return Err(LoadDataRefused),
+        // Strict mode can refuse a value outright ("... at row N" is the row of this load).
+        Err(e) => return Ok(Err(stage_error(conn, plan, batch, 0, batch.rows.len(), e))),
+    }
+    if conn.warnings() == 0 {
+        return Ok(Ok(()));
+    }
+    let warnings: Vec<(String, u32, String)> = match conn.query("SHOW WARNINGS") {
+        Ok(w) => w,
+        Err(e) => return Ok(Err(Error::db("staging rows", e))),
+    };
+    for (level, code, message) in warnings {
+        // IGNORE turns later duplicates into warnings: that is the first-wins policy. Notes
+        // (a decimal rounded to its column's scale) pass, as they do for INSERT.
+        if level == "Note" || (code == 1062 && plan.spec.duplicates == Duplicates::First) {
+            continue;
+        }
+        let e = mysql::Error::MySqlError(mysql::MySqlError { state: String::new(), code: code as u16, message });
+        return Ok(Err(stage_error(conn, plan, batch, 0, batch.rows.len(), e)));
+    }
+    Ok(Ok(()))
+}
+
+/// LOAD DATA's escapes for one field.
+fn escape(out: &mut Vec<u8>, bytes: &[u8]) {
+    for &b in bytes {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            0 => out.extend_from_slice(b"\\0"),
+            _ => out.push(b),
+        }
+    }
 }
 
 /// Names the input row of a failed staging statement: a duplicate key (found row by
@@ -205,7 +287,10 @@ fn stage_error(conn: &mut Conn, plan: &Plan, batch: &Batch, start: usize, n: usi
             if let Ok(Some(first)) =
                 conn.exec_first::<i64, _, _>(format!("SELECT ord FROM {STAGE} WHERE {cond}"), params)
             {
-                return Error::DuplicateKey { at: at(r), key: plan.show_key(&key), first_row: first as u64 };
+                // LOAD DATA ... IGNORE kept the first occurrence: that row is not its own duplicate.
+                if first as u64 != batch.rows[r].0 {
+                    return Error::DuplicateKey { at: at(r), key: plan.show_key(&key), first_row: first as u64 };
+                }
             }
         }
     }
@@ -332,6 +417,23 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
         OnConflict::Ignore => MergeCounts { staged, inserted, updated: 0, unchanged: 0, ignored: matched },
         OnConflict::Error => MergeCounts { staged, inserted, ..Default::default() },
     })
+}
+
+/// The staging statements' duplicate-key clause: the later row's values (last wins), a
+/// no-op (first wins), or none (the duplicate-key error, explained with both rows).
+fn on_duplicate(plan: &Plan) -> String {
+    let width = plan.columns.len();
+    match plan.spec.duplicates {
+        Duplicates::Last => {
+            let mut sets = vec!["ord = VALUES(ord)".to_string()];
+            sets.extend(
+                (0..width).filter(|i| !plan.columns[*i].is_key).map(|i| format!("{0} = VALUES({0})", stage_col(i))),
+            );
+            format!(" ON DUPLICATE KEY UPDATE {}", sets.join(", "))
+        }
+        Duplicates::First => " ON DUPLICATE KEY UPDATE ord = ord".to_string(),
+        Duplicates::Error => String::new(),
+    }
 }
 
 /// `INSERT ... ON DUPLICATE KEY UPDATE` is safe against the target only when it cannot

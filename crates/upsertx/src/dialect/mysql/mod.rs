@@ -21,6 +21,10 @@ use mysql::{Conn, Opts, OptsBuilder, SslOpts};
 pub(crate) struct MyConnection {
     conn: Conn,
     target: Option<(String, String)>,
+    /// The rows the next `LOAD DATA LOCAL INFILE` streams (filled by `stage`).
+    infile: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    /// False once the server (or client) has refused LOCAL INFILE: multi-row INSERTs then.
+    load_data: bool,
 }
 
 /// Quotes an identifier for MySQL.
@@ -77,7 +81,15 @@ impl MyConnection {
         let opts = Opts::from_url(&rest).map_err(|e| {
             Error::Usage(format!("{redacted}: not a valid MySQL URL ({})", crate::url::redact(&e.to_string())))
         })?;
-        let mut builder = OptsBuilder::from_opts(opts).local_infile_handler(None);
+        let infile = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let source = infile.clone();
+        let handler = mysql::LocalInfileHandler::new(move |_name, out| {
+            use std::io::Write;
+            let data = source.lock().map_err(|_| std::io::Error::other("staging buffer poisoned"))?;
+            out.write_all(&data)?;
+            out.flush()
+        });
+        let mut builder = OptsBuilder::from_opts(opts).local_infile_handler(Some(handler));
         if mode != SslMode::Disabled {
             let mut ssl = SslOpts::default()
                 .with_danger_accept_invalid_certs(mode == SslMode::Required && ca.is_none())
@@ -94,7 +106,7 @@ impl MyConnection {
                  SESSION time_zone = '+00:00'",
         )
         .map_err(|e| Error::db("configuring the MySQL session", e))?;
-        Ok(MyConnection { conn, target: None })
+        Ok(MyConnection { conn, target: None, infile, load_data: true })
     }
 
     fn exec(&mut self, context: &str, sql: &str) -> Result<()> {
@@ -126,6 +138,12 @@ impl Connection for MyConnection {
     }
 
     fn stage(&mut self, plan: &Plan, batch: &Batch) -> Result<()> {
+        if self.load_data {
+            match merge::load_data(&mut self.conn, plan, batch, &self.infile) {
+                Err(merge::LoadDataRefused) => self.load_data = false,
+                Ok(result) => return result,
+            }
+        }
         merge::stage(&mut self.conn, plan, batch)
     }
 

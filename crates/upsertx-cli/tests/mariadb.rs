@@ -1,0 +1,51 @@
+//! MariaDB beyond the scenarios every dialect shares (those are in cli.rs).
+
+mod common;
+
+use common::{rows, table, upsertx, write, Mariadb, TestDb};
+
+#[test]
+fn strict_types_and_explicit_time_zones() {
+    let db = Mariadb::new();
+    db.exec(
+        "CREATE TABLE t (id INT PRIMARY KEY, price DECIMAL(6,2), qty TINYINT UNSIGNED, size ENUM('s','m','l'),
+                         code CHAR(3), at DATETIME(6), ts TIMESTAMP(6) NULL, raw VARBINARY(8), ok BOOLEAN)",
+    );
+    // A decimal rounded to its scale is a note, not an error; an offset is converted for
+    // TIMESTAMP (an instant, UTC) and dropped for DATETIME (a wall time).
+    write(
+        &db,
+        "t.csv",
+        "id,price,qty,size,code,at,ts,raw,ok\n1,1.005,255,m,abc,2024-01-01T10:00:00+02:00,2024-01-01T10:00:00+02:00,\\x00ff,true\n",
+    );
+    assert_eq!(upsertx(&db, &["t.csv", "--json"], None).counts(), (1, 0, 0, 0, 0));
+    db.exec("SET time_zone = '+00:00'");
+    assert_eq!(
+        db.rows("SELECT price, qty, size, code, at, ts, HEX(raw), ok FROM t"),
+        rows(&[&["1.01", "255", "m", "abc", "2024-01-01 10:00:00.000000", "2024-01-01 08:00:00.000000", "00FF", "1"]])
+    );
+    // What strict mode refuses names its row and column, and nothing is written.
+    for (line, needle) in [
+        ("2,1,256,m,abc,,,,0", "column \"qty\": \"256\": out of range"),
+        ("2,1,-1,m,abc,,,,0", "column \"qty\": \"-1\": Out of range value"),
+        ("2,1,1,xl,abc,,,,0", "column \"size\": \"xl\": Data truncated"),
+        ("2,10000,1,m,abc,,,,0", "column \"price\": \"10000\": Out of range value"),
+        ("2,1,1,m,abcd,,,,0", "column \"code\": \"abcd\": 4 characters is longer than the column's limit of 3"),
+    ] {
+        write(&db, "bad.csv", &format!("id,price,qty,size,code,at,ts,raw,ok\n3,1,1,s,x,,,,0\n{line}\n"));
+        upsertx(&db, &["bad.csv", "--table", "t"], None).fails(1, &["bad.csv: row 2", needle]);
+    }
+    assert_eq!(table(&db, "t", "id"), rows(&[&["1"]]));
+}
+
+#[test]
+fn database_qualified_table_names() {
+    let db = Mariadb::new();
+    let other = format!("{}_x", db.url().rsplit('/').next().unwrap());
+    db.exec(&format!("CREATE DATABASE {other}; CREATE TABLE {other}.events (id INT PRIMARY KEY, kind VARCHAR(10))"));
+    write(&db, "events.csv", "id,kind\n1,click\n");
+    let qualified = format!("{other}.events");
+    assert_eq!(upsertx(&db, &["events.csv", "--table", &qualified, "--json"], None).counts(), (1, 0, 0, 0, 0));
+    assert_eq!(db.rows(&format!("SELECT id, kind FROM {other}.events")), rows(&[&["1", "click"]]));
+    db.exec(&format!("DROP DATABASE {other}"));
+}
