@@ -117,32 +117,8 @@ def my_methods(table):
 
 
 def bench_mysql(args, data):
-    results = []
-    for table in gen.HEADERS:
-        base = os.path.join(data, f"{table}_base_{args.rows}.csv")
-        batch = os.path.join(data, f"{table}_batch_{args.rows}.csv")
-        my_prepare(table, base, batch)
-        for scenario, state, input_file in (("load", "empty", base), ("upsert", "base", batch), ("rerun", "applied", batch)):
-            expected = None
-            for method, make in my_methods(table).items():
-                times, rss = [], []
-                for _ in range(args.repeat):
-                    my_reset(table, state)
-                    argv, stdin_text = make(input_file)
-                    seconds, peak, _ = run_process(argv, stdin_text)
-                    times.append(seconds)
-                    rss.append(peak)
-                checksum = my_checksum(table)
-                if expected is None:
-                    expected = checksum
-                elif checksum != expected:
-                    sys.exit(f"correctness guard: {method} left {checksum}, upsertx left {expected} ({table}/{scenario})")
-                results.append({"database": "mariadb", "table": table, "scenario": scenario, "method": method,
-                                "seconds": statistics.median(times), "runs": times, "peak_mib": max(rss),
-                                "rows": args.rows, "checksum": checksum})
-                print(f"  mariadb {table:9} {scenario:6} {method:40} {statistics.median(times):8.3f}s", file=sys.stderr)
-        mariadb(f"DROP TABLE IF EXISTS {table}, bench_{table}_empty, bench_{table}_base, bench_{table}_applied;")
-    return results
+    return bench_server(args, data, "mariadb", my_prepare, my_reset, my_checksum, my_methods,
+                        lambda t: mariadb(f"DROP TABLE IF EXISTS {t}, bench_{t}_empty, bench_{t}_base, bench_{t}_applied;"))
 
 
 def psql(sql, stdin_text=None):
@@ -198,31 +174,38 @@ def pg_methods(table):
 
 
 def bench_postgres(args, data):
+    return bench_server(args, data, "postgres", pg_prepare, pg_reset, pg_checksum, pg_methods,
+                        lambda t: psql(f"DROP TABLE IF EXISTS {t}, bench_{t}_empty, bench_{t}_base, bench_{t}_applied"))
+
+
+def bench_server(args, data, database, prepare, reset, checksum_of, methods, cleanup):
+    """Every method on every scenario of a server database: the table is rebuilt from a
+    template before each run, and checksummed after each method."""
     results = []
     for table in gen.HEADERS:
         base = os.path.join(data, f"{table}_base_{args.rows}.csv")
         batch = os.path.join(data, f"{table}_batch_{args.rows}.csv")
-        pg_prepare(table, base, batch)
+        prepare(table, base, batch)
         for scenario, state, input_file in (("load", "empty", base), ("upsert", "base", batch), ("rerun", "applied", batch)):
             expected = None
-            for method, make in pg_methods(table).items():
+            for method, make in methods(table).items():
                 times, rss = [], []
                 for _ in range(args.repeat):
-                    pg_reset(table, state)
+                    reset(table, state)
                     argv, stdin_text = make(input_file)
                     seconds, peak, _ = run_process(argv, stdin_text)
                     times.append(seconds)
                     rss.append(peak)
-                checksum = pg_checksum(table)
+                checksum = checksum_of(table)
                 if expected is None:
                     expected = checksum
                 elif checksum != expected:
                     sys.exit(f"correctness guard: {method} left {checksum}, upsertx left {expected} ({table}/{scenario})")
-                results.append({"database": "postgres", "table": table, "scenario": scenario, "method": method,
+                results.append({"database": database, "table": table, "scenario": scenario, "method": method,
                                 "seconds": statistics.median(times), "runs": times, "peak_mib": max(rss),
                                 "rows": args.rows, "checksum": checksum})
-                print(f"  postgres {table:9} {scenario:6} {method:40} {statistics.median(times):8.3f}s", file=sys.stderr)
-        psql(f"DROP TABLE IF EXISTS {table}, bench_{table}_empty, bench_{table}_base, bench_{table}_applied")
+                print(f"  {database} {table:9} {scenario:6} {method:40} {statistics.median(times):8.3f}s", file=sys.stderr)
+        cleanup(table)
     return results
 
 

@@ -140,6 +140,16 @@ impl Plan {
         Ok(Plan { table, input: input.to_owned(), columns, key, key_constraint, update, spec: spec.clone() })
     }
 
+    /// A value of column `column` read back from the database as text, typed as the
+    /// column's kind so messages show numbers unquoted.
+    pub fn typed_value(&self, column: usize, text: Option<String>) -> Value {
+        match (text, &self.columns[column].ty) {
+            (None, _) => Value::Null,
+            (Some(t), SqlType::Integer { .. }) => t.parse().map_or(Value::Text(t), Value::Int),
+            (Some(t), _) => Value::Text(t),
+        }
+    }
+
     /// Shows a key for messages: `("id")=(5)`, `("a", "b")=('x', 2)`.
     pub fn show_key(&self, values: &[Value]) -> String {
         self.show_columns(&self.key, values)

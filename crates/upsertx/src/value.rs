@@ -12,6 +12,20 @@ pub enum Value {
     Blob(Vec<u8>),
 }
 
+impl Value {
+    /// The value as text for messages (`None` for NULL; bytes as `\x` hex).
+    pub(crate) fn shown(&self) -> Option<String> {
+        match self {
+            Value::Null => None,
+            Value::Bool(b) => Some(b.to_string()),
+            Value::Int(i) => Some(i.to_string()),
+            Value::Real(f) => Some(f.to_string()),
+            Value::Text(s) => Some(s.clone()),
+            Value::Blob(b) => Some(format!("\\x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())),
+        }
+    }
+}
+
 /// What a target column accepts, as far as checking input values goes. Each dialect
 /// maps its declared types onto these when it reflects a table, and back to DDL when
 /// it creates one.

@@ -15,6 +15,11 @@ use crate::schema::{Column, Table};
 use crate::url::DbUrl;
 use crate::value::Value;
 
+/// Joins `f(i)` for each index: the building block of generated column lists.
+pub(crate) fn list(idx: &[usize], f: impl Fn(usize) -> String, sep: &str) -> String {
+    idx.iter().map(|&i| f(i)).collect::<Vec<_>>().join(sep)
+}
+
 /// Rows checked and ready for staging, row-major.
 #[derive(Debug, Default)]
 pub struct Batch {

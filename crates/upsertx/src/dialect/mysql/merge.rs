@@ -19,7 +19,7 @@
 
 use super::q;
 use crate::convert::{format_micros, to_micros_and_offset};
-use crate::dialect::{Batch, MergeCounts};
+use crate::dialect::{list, Batch, MergeCounts};
 use crate::error::{quote_ident, Error, Location, Result};
 use crate::plan::Plan;
 use crate::schema::Column;
@@ -34,10 +34,6 @@ const MAX_ROWS_PER_STATEMENT: usize = 2_000;
 
 fn stage_col(i: usize) -> String {
     format!("c{i}")
-}
-
-fn list(idx: &[usize], f: impl Fn(usize) -> String, sep: &str) -> String {
-    idx.iter().map(|&i| f(i)).collect::<Vec<_>>().join(sep)
 }
 
 fn column<'a>(plan: &'a Plan, name: &str) -> Option<&'a Column> {
@@ -127,17 +123,6 @@ fn bind(plan: &Plan, i: usize, v: &Value) -> std::result::Result<mysql::Value, S
     })
 }
 
-fn show(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Int(i) => Some(i.to_string()),
-        Value::Real(f) => Some(f.to_string()),
-        Value::Text(s) => Some(s.clone()),
-        Value::Blob(b) => Some(format!("\\x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())),
-    }
-}
-
 pub(crate) fn stage(conn: &mut Conn, plan: &Plan, batch: &Batch) -> Result<()> {
     let width = plan.columns.len();
     let per_statement = (MAX_PLACEHOLDERS / (width + 1)).clamp(1, MAX_ROWS_PER_STATEMENT);
@@ -156,7 +141,7 @@ pub(crate) fn stage(conn: &mut Conn, plan: &Plan, batch: &Batch) -> Result<()> {
                 params.push(bind(plan, i, v).map_err(|reason| Error::Value {
                     at: Location { input: plan.input.clone(), row, line },
                     column: plan.columns[i].name.clone(),
-                    value: show(v),
+                    value: v.shown(),
                     reason,
                 })?);
             }
@@ -201,7 +186,7 @@ pub(crate) fn load_data(
                         return Ok(Err(Error::Value {
                             at: Location { input: plan.input.clone(), row: *row, line: *line },
                             column: plan.columns[i].name.clone(),
-                            value: show(v),
+                            value: v.shown(),
                             reason,
                         }))
                     }
@@ -305,7 +290,7 @@ fn stage_error(conn: &mut Conn, plan: &Plan, batch: &Batch, start: usize, n: usi
         (Some(r), Some(c)) => Error::Value {
             at: at(r),
             column: plan.columns[c].name.clone(),
-            value: show(&batch.values[r * width + c]),
+            value: batch.values[r * width + c].shown(),
             reason: message.split(" for column").next().unwrap_or(&message).to_string(),
         },
         (Some(r), None) => Error::Input { at: at(r), reason: message },
@@ -344,15 +329,6 @@ fn all_equal(plan: &Plan) -> String {
     )
 }
 
-/// A value read back as text, shown as its column's kind (numbers unquoted).
-fn typed(plan: &Plan, column: usize, text: Option<String>) -> Value {
-    match (text, &plan.columns[column].ty) {
-        (None, _) => Value::Null,
-        (Some(t), SqlType::Integer { .. }) => t.parse().map_or(Value::Text(t), Value::Int),
-        (Some(t), _) => Value::Text(t),
-    }
-}
-
 pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeCounts> {
     let ctx = format!("merging into table {}", quote_ident(&plan.table.name));
     let db = |e: mysql::Error| Error::db(ctx.clone(), e);
@@ -377,7 +353,7 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
         let row: Option<mysql::Row> = conn.query_first(sql).map_err(db)?;
         if let Some(row) = row {
             let ord: i64 = row.get(0).unwrap_or(0);
-            let key = (0..plan.key.len()).map(|n| typed(plan, plan.key[n], row.get(n + 1))).collect::<Vec<_>>();
+            let key = (0..plan.key.len()).map(|n| plan.typed_value(plan.key[n], row.get(n + 1))).collect::<Vec<_>>();
             return Err(Error::KeyExists {
                 at: Location { input: plan.input.clone(), row: ord as u64, line: None },
                 key: plan.show_key(&key),
@@ -526,7 +502,8 @@ fn check_other_keys(conn: &mut Conn, plan: &Plan, target: &str) -> Result<()> {
             }
         }
         if let Some((row, first, values)) = found {
-            let shown_values: Vec<Value> = (0..cols.len()).map(|n| typed(plan, cols[n], values.get(n + 1))).collect();
+            let shown_values: Vec<Value> =
+                (0..cols.len()).map(|n| plan.typed_value(cols[n], values.get(n + 1))).collect();
             let what = match first {
                 Some(first) => {
                     format!("also on input row {first} with a different key (unique index {})", quote_ident(&name))

@@ -24,7 +24,7 @@
 
 use super::copy::{self, Kind};
 use super::{message, q};
-use crate::dialect::{Batch, MergeCounts};
+use crate::dialect::{list, Batch, MergeCounts};
 use crate::error::{Error, Location, Result};
 use crate::plan::Plan;
 use crate::schema::Column;
@@ -115,7 +115,7 @@ pub(crate) fn stage(client: &mut Client, plan: &Plan, batch: &Batch) -> Result<(
             return Err(Error::Value {
                 at: Location { input: plan.input.clone(), row: *row, line: *line },
                 column: plan.columns[i].name.clone(),
-                value: show(&values[i]),
+                value: values[i].shown(),
                 reason,
             });
         }
@@ -127,17 +127,6 @@ pub(crate) fn stage(client: &mut Client, plan: &Plan, batch: &Batch) -> Result<(
         writer.finish()
     })();
     sent.map(|_| ()).map_err(|e| copy_error(plan, batch, &e))
-}
-
-fn show(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Int(i) => Some(i.to_string()),
-        Value::Real(f) => Some(f.to_string()),
-        Value::Text(s) => Some(s.clone()),
-        Value::Blob(b) => Some(format!("\\x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())),
-    }
 }
 
 /// Maps a COPY error's "line N, column cI" back to the input row and column.
@@ -153,7 +142,7 @@ fn copy_error(plan: &Plan, batch: &Batch, e: &postgres::Error) -> Error {
         (Some((l, (row, line))), Some(c)) if c < plan.columns.len() => Error::Value {
             at: Location { input: plan.input.clone(), row: *row, line: *line },
             column: plan.columns[c].name.clone(),
-            value: show(&batch.values[(l - 1) * plan.columns.len() + c]),
+            value: batch.values[(l - 1) * plan.columns.len() + c].shown(),
             reason: message(e),
         },
         (Some((_, (row, line))), _) => {
@@ -161,10 +150,6 @@ fn copy_error(plan: &Plan, batch: &Batch, e: &postgres::Error) -> Error {
         }
         _ => Error::db("staging rows", message(e)),
     }
-}
-
-fn list(idx: &[usize], f: impl Fn(usize) -> String, sep: &str) -> String {
-    idx.iter().map(|&i| f(i)).collect::<Vec<_>>().join(sep)
 }
 
 /// `t."a" = s.c0 AND ...` over the key.
@@ -432,7 +417,7 @@ fn explain(client: &mut Client, plan: &Plan, e: &postgres::Error, ctx: &str, tar
         if let Ok(Some(r)) = client.query_opt(&sql, &[]) {
             let row: i64 = r.get(0);
             let first: Option<i64> = r.get(1);
-            let values: Vec<Value> = (0..cols.len()).map(|i| typed(plan, cols[i], r.get(i + 2))).collect();
+            let values: Vec<Value> = (0..cols.len()).map(|i| plan.typed_value(cols[i], r.get(i + 2))).collect();
             let what = match first {
                 Some(first) => format!("also on input row {first} with a different key ({what})"),
                 None => what,
@@ -450,15 +435,6 @@ fn explain(client: &mut Client, plan: &Plan, e: &postgres::Error, ctx: &str, tar
     fallback
 }
 
-/// A value read back as text, shown as its column's kind (numbers unquoted).
-fn typed(plan: &Plan, column: usize, text: Option<String>) -> Value {
-    match (text, &plan.columns[column].ty) {
-        (None, _) => Value::Null,
-        (Some(t), SqlType::Integer { .. }) => t.parse().map_or(Value::Text(t), Value::Int),
-        (Some(t), _) => Value::Text(t),
-    }
-}
-
 fn check_no_duplicates(client: &mut Client, plan: &Plan, keys: &str) -> Result<()> {
     let vals = list(&plan.key, |i| format!("{}::text", stage_col(i)), ", ");
     let sql = format!(
@@ -467,7 +443,7 @@ fn check_no_duplicates(client: &mut Client, plan: &Plan, keys: &str) -> Result<(
     );
     let found = client.query_opt(&sql, &[]).map_err(|e| Error::db("checking for duplicate keys", message(&e)))?;
     if let Some(r) = found {
-        let key: Vec<Value> = (0..plan.key.len()).map(|i| typed(plan, plan.key[i], r.get(i + 2))).collect();
+        let key: Vec<Value> = (0..plan.key.len()).map(|i| plan.typed_value(plan.key[i], r.get(i + 2))).collect();
         return Err(Error::DuplicateKey {
             at: Location { input: plan.input.clone(), row: r.get::<_, i64>(0) as u64, line: None },
             key: plan.show_key(&key),
@@ -485,7 +461,7 @@ fn check_no_existing(client: &mut Client, plan: &Plan, target: &str, src: &str) 
     );
     let found = client.query_opt(&sql, &[]).map_err(|e| Error::db("checking for existing keys", message(&e)))?;
     if let Some(r) = found {
-        let key: Vec<Value> = (0..plan.key.len()).map(|i| typed(plan, plan.key[i], r.get(i + 1))).collect();
+        let key: Vec<Value> = (0..plan.key.len()).map(|i| plan.typed_value(plan.key[i], r.get(i + 1))).collect();
         return Err(Error::KeyExists {
             at: Location { input: plan.input.clone(), row: r.get::<_, i64>(0) as u64, line: None },
             key: plan.show_key(&key),
