@@ -20,6 +20,28 @@ pub(crate) fn list(idx: &[usize], f: impl Fn(usize) -> String, sep: &str) -> Str
     idx.iter().map(|&i| f(i)).collect::<Vec<_>>().join(sep)
 }
 
+/// `CREATE TABLE <name> (<columns>, PRIMARY KEY (<key>))` for `--create`: `name` comes
+/// quoted (and qualified) by the dialect, `q` quotes a column, `ty` gives a column's type
+/// (told whether the column is part of the key).
+pub(crate) fn create_table_sql(
+    name: &str,
+    columns: &[Column],
+    key: &[String],
+    q: fn(&str) -> String,
+    ty: impl Fn(&Column, bool) -> &'static str,
+) -> String {
+    let mut defs: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            let is_key = key.contains(&c.name);
+            let not_null = if is_key { " NOT NULL" } else { "" };
+            format!("{} {}{not_null}", q(&c.name), ty(c, is_key)).trim_end().to_owned()
+        })
+        .collect();
+    defs.push(format!("PRIMARY KEY ({})", list(&(0..key.len()).collect::<Vec<_>>(), |i| q(&key[i]), ", ")));
+    format!("CREATE TABLE {name} ({})", defs.join(", "))
+}
+
 /// Rows checked and ready for staging, row-major.
 #[derive(Debug, Default)]
 pub struct Batch {

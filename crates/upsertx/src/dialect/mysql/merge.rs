@@ -57,20 +57,11 @@ pub(crate) fn ddl_type(ty: &SqlType) -> &'static str {
 }
 
 pub(crate) fn create_table_sql(table: &str, columns: &[Column], key: &[String]) -> String {
-    let mut defs: Vec<String> = columns
-        .iter()
-        .map(|c| {
-            // A key must be indexable: text keys become VARCHAR.
-            let ty = match (&c.ty, key.contains(&c.name)) {
-                (SqlType::Text { .. } | SqlType::Uuid, true) => "VARCHAR(255)",
-                (t, _) => ddl_type(t),
-            };
-            let not_null = if key.contains(&c.name) { " NOT NULL" } else { "" };
-            format!("{} {ty}{not_null}", q(&c.name))
-        })
-        .collect();
-    defs.push(format!("PRIMARY KEY ({})", key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ")));
-    format!("CREATE TABLE {} ({})", q(table), defs.join(", "))
+    crate::dialect::create_table_sql(&q(table), columns, key, q, |c, is_key| match (&c.ty, is_key) {
+        // A key must be indexable: text keys become VARCHAR.
+        (SqlType::Text { .. } | SqlType::Uuid, true) => "VARCHAR(255)",
+        (t, _) => ddl_type(t),
+    })
 }
 
 pub(crate) fn stage_table_sql(plan: &Plan) -> String {

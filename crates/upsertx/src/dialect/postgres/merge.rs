@@ -72,15 +72,7 @@ pub(crate) fn ddl_type(ty: &SqlType) -> &'static str {
 }
 
 pub(crate) fn create_table_sql(table: &str, columns: &[Column], key: &[String]) -> String {
-    let mut defs: Vec<String> = columns
-        .iter()
-        .map(|c| {
-            let not_null = if key.contains(&c.name) { " NOT NULL" } else { "" };
-            format!("{} {}{not_null}", q(&c.name), ddl_type(&c.ty))
-        })
-        .collect();
-    defs.push(format!("PRIMARY KEY ({})", key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ")));
-    format!("CREATE TABLE {} ({})", table, defs.join(", "))
+    crate::dialect::create_table_sql(table, columns, key, q, |c, _| ddl_type(&c.ty))
 }
 
 pub(crate) fn stage_table_sql(plan: &Plan) -> String {
