@@ -26,6 +26,18 @@ import gen
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 UPSERTX = os.path.join(ROOT, "target", "release", "upsertx")
+VENV_PYTHON = os.path.join(HERE, ".venv", "bin", "python")
+RECIPES = os.path.join(HERE, "recipes.py")
+# session.merge takes seconds per ten thousand rows: it only runs on small sizes.
+MERGE_MAX_ROWS = 10_000
+
+
+def python_methods(url, table, rows):
+    """The SQLAlchemy recipes (bench/recipes.py), for a SQLAlchemy URL."""
+    names = {"upsert": "SQLAlchemy chunked dialect upsert", "bulk": "SQLAlchemy bulk mappings"}
+    if rows <= MERGE_MAX_ROWS:
+        names["merge"] = "SQLAlchemy session.merge"
+    return {label: (lambda f, m=m: ([VENV_PYTHON, RECIPES, m, url(), table, f], None)) for m, label in names.items()}
 
 SQLITE_DDL = {
     "customers": "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
@@ -109,8 +121,9 @@ def my_checksum(table):
     return f"{count} rows, checksum {checksum}"
 
 
-def my_methods(table):
-    return {
+def my_methods(table, rows):
+    url = MY_URL.replace("mysql://", "mysql+pymysql://")
+    return python_methods(lambda: url, table, rows) | {
         "upsertx": lambda f: ([UPSERTX, f, "--db", MY_URL, "--table", table, "--json", "-q"], None),
         "mariadb client (LOAD DATA + ON DUPLICATE KEY)": lambda f: (["mariadb", "--local-infile=1"] + MY_ARGS, mysql_script(table, f)),
     }
@@ -166,8 +179,9 @@ def psql_script(table, csv_path, into=None):
     ]) + "\n"
 
 
-def pg_methods(table):
-    return {
+def pg_methods(table, rows):
+    url = PG_URL.replace("postgres://", "postgresql+psycopg2://")
+    return python_methods(lambda: url, table, rows) | {
         "upsertx": lambda f: ([UPSERTX, f, "--db", PG_URL, "--table", table, "--json", "-q"], None),
         "psql (\\copy + ON CONFLICT)": lambda f: (["psql", PG_URL, "-v", "ON_ERROR_STOP=1", "-qX"], psql_script(table, f)),
     }
@@ -188,7 +202,7 @@ def bench_server(args, data, database, prepare, reset, checksum_of, methods, cle
         prepare(table, base, batch)
         for scenario, state, input_file in (("load", "empty", base), ("upsert", "base", batch), ("rerun", "applied", batch)):
             expected = None
-            for method, make in methods(table).items():
+            for method, make in sorted(methods(table, args.rows).items(), key=lambda m: m[0] != "upsertx"):
                 times, rss = [], []
                 for _ in range(args.repeat):
                     reset(table, state)
@@ -228,7 +242,10 @@ def sqlite_checksum(db, table):
     h = hashlib.md5()
     n = 0
     for row in con.execute(f"SELECT * FROM {table} ORDER BY id"):
-        h.update(repr(tuple(round(v, 6) if isinstance(v, float) else v for v in row)).encode())
+        # SQLAlchemy writes SQLite datetimes with microseconds: the same instant.
+        norm = tuple(round(v, 6) if isinstance(v, float) else
+                     v[:-7] if isinstance(v, str) and len(v) == 26 and v.endswith(".000000") else v for v in row)
+        h.update(repr(norm).encode())
         n += 1
     con.close()
     return f"{n} rows, md5 {h.hexdigest()[:12]}"
@@ -268,11 +285,15 @@ def sqlite3_script(db, table, csv_path):
     ]) + "\n"
 
 
-def sqlite_methods(table):
-    return {
+def sqlite_methods(table, rows):
+    methods = {
         "upsertx": lambda db, f: ([UPSERTX, f, "--db", f"sqlite://{db}", "--table", table, "--json", "-q"], None),
         "sqlite3 shell (.import + ON CONFLICT)": lambda db, f: (["sqlite3", db], sqlite3_script(db, table, f)),
     }
+    db_path = os.path.join(HERE, "results", "work", "run.db")
+    for label, make in python_methods(lambda: f"sqlite:///{db_path}", table, rows).items():
+        methods[label] = lambda db, f, make=make: make(f)
+    return methods
 
 
 def bench_sqlite(args, data):
@@ -285,7 +306,7 @@ def bench_sqlite(args, data):
         states = sqlite_states(work, table, base, batch)
         for scenario, state, input_file in (("load", "empty", base), ("upsert", "base", batch), ("rerun", "applied", batch)):
             expected = None
-            for method, make in sqlite_methods(table).items():
+            for method, make in sqlite_methods(table, args.rows).items():
                 times, rss = [], []
                 db = os.path.join(work, "run.db")
                 for _ in range(args.repeat):

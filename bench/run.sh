@@ -8,4 +8,10 @@ cd "$(dirname "$0")/.."
 cargo build --release --quiet
 command -v sqlite3 >/dev/null || { echo "bench: installing the sqlite3 shell" >&2; apt-get install -y -qq sqlite3 >/dev/null; }
 [ -x /usr/bin/time ] || { echo "bench: installing GNU time" >&2; apt-get install -y -qq time >/dev/null; }
+# The Python recipes run in the bench's own virtualenv, from PyPI; nothing global.
+if [ ! -x bench/.venv/bin/python ]; then
+  echo "bench: creating bench/.venv" >&2
+  python3 -m venv bench/.venv
+fi
+bench/.venv/bin/pip install -q -r bench/requirements.txt
 exec python3 bench/bench.py "$@"
