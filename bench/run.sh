@@ -14,4 +14,8 @@ if [ ! -x bench/.venv/bin/python ]; then
   python3 -m venv bench/.venv
 fi
 bench/.venv/bin/pip install -q -r bench/requirements.txt
-exec python3 bench/bench.py "$@"
+python3 bench/bench.py "$@"
+# The chart of the run just made (the results JSON of the --rows given, 10000 by default).
+rows=10000
+while [ $# -gt 0 ]; do [ "$1" = --rows ] && rows=$2; shift; done
+bench/.venv/bin/python bench/chart.py "bench/results/results_${rows}.json"
