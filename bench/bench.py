@@ -34,7 +34,7 @@ MERGE_MAX_ROWS = 10_000
 
 def python_methods(url, table, rows):
     """The SQLAlchemy recipes (bench/recipes.py), for a SQLAlchemy URL."""
-    names = {"upsert": "SQLAlchemy chunked dialect upsert", "bulk": "SQLAlchemy bulk mappings"}
+    names = {"upsert": "SQLAlchemy chunked dialect upsert", "bulk": "SQLAlchemy bulk mappings", "pangres": "pangres (pandas)"}
     if rows <= MERGE_MAX_ROWS:
         names["merge"] = "SQLAlchemy session.merge"
     return {label: (lambda f, m=m: ([VENV_PYTHON, RECIPES, m, url(), table, f], None)) for m, label in names.items()}

@@ -10,6 +10,8 @@
 - upsert: the dialect's INSERT ... ON CONFLICT DO UPDATE (SQLite, PostgreSQL) or
           ON DUPLICATE KEY UPDATE (MySQL/MariaDB), in chunks sized from the database's
           bind-parameter limit.
+- pangres: pandas.read_csv, the key as the DataFrame's index, then
+          pangres.upsert(if_row_exists="update").
 
 Values are converted with each column's Python type, as pandas-reading code would.
 """
@@ -91,6 +93,12 @@ def main():
                 else:
                     stmt = stmt.on_conflict_do_update(index_elements=key, set_={c: stmt.excluded[c] for c in others})
                 conn.execute(stmt)
+    elif method == "pangres":
+        import pandas as pd
+        import pangres
+
+        df = pd.DataFrame(rows).set_index(key)
+        pangres.upsert(con=engine, df=df, table_name=table_name, if_row_exists="update", create_table=False)
     else:
         sys.exit(f"unknown method {method}")
 
