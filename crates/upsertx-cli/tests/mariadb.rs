@@ -26,8 +26,8 @@ fn strict_types_and_explicit_time_zones() {
     );
     // What strict mode refuses names its row and column, and nothing is written.
     for (line, needle) in [
-        ("2,1,256,m,abc,,,,0", "column \"qty\": \"256\": out of range"),
-        ("2,1,-1,m,abc,,,,0", "column \"qty\": \"-1\": Out of range value"),
+        ("2,1,256,m,abc,,,,0", "column \"qty\": \"256\": out of range for an unsigned 8-bit integer (0 to 255)"),
+        ("2,1,-1,m,abc,,,,0", "column \"qty\": \"-1\": out of range for an unsigned 8-bit integer"),
         ("2,1,1,xl,abc,,,,0", "column \"size\": \"xl\": Data truncated"),
         ("2,10000,1,m,abc,,,,0", "column \"price\": \"10000\": Out of range value"),
         ("2,1,1,m,abcd,,,,0", "column \"code\": \"abcd\": 4 characters is longer than the column's limit of 3"),

@@ -44,6 +44,9 @@ fn from_text(ty: &SqlType, s: &str) -> Result<Value, String> {
             check(is_timestamp(s), s, "not a valid timestamp (expected ISO 8601, e.g. 2024-05-01T12:30:00+02:00)")
         }
         SqlType::Integer { bits } => parse_integer(s.trim(), *bits).map(Value::Int),
+        SqlType::Unsigned { bits } => {
+            parse_integer(s.trim(), 64).and_then(|i| check_unsigned(i, *bits)).map(Value::Int)
+        }
         SqlType::Real { nan } => parse_real(s.trim(), *nan).map(Value::Real),
         SqlType::Numeric => {
             let t = s.trim();
@@ -70,6 +73,9 @@ fn from_text(ty: &SqlType, s: &str) -> Result<Value, String> {
 fn from_json(ty: &SqlType, j: &Json) -> Result<Value, String> {
     match (ty, j) {
         (SqlType::Array(elem), Json::Array(items)) => array_literal(elem, items).map(Value::Text),
+        (SqlType::Unsigned { bits }, Json::Number(n)) => {
+            parse_integer(&n.to_string(), 64).and_then(|i| check_unsigned(i, *bits)).map(Value::Int)
+        }
         (SqlType::Integer { bits }, Json::Number(n)) => {
             if let Some(i) = n.as_i64() {
                 check_bits(i, *bits).map(Value::Int)
@@ -150,6 +156,14 @@ fn check(ok: bool, s: &str, reason: &str) -> Result<Value, String> {
         Ok(Value::Text(s.to_owned()))
     } else {
         Err(reason.to_owned())
+    }
+}
+
+fn check_unsigned(i: i64, bits: u8) -> Result<i64, String> {
+    if i >= 0 && (bits >= 63 || i < (1i64 << bits)) {
+        Ok(i)
+    } else {
+        Err(format!("out of range for an unsigned {bits}-bit integer (0 to {})", (1u64 << bits.min(63)) - 1))
     }
 }
 
@@ -441,6 +455,10 @@ mod tests {
         assert_eq!(text(int(), "1.5"), Err("not an integer (it has a fraction)".into()));
         assert_eq!(text(int(), "inf"), Err("not an integer".into()));
         assert!(text(SqlType::Integer { bits: 16 }, "40000").unwrap_err().contains("out of range"));
+        let byte = || SqlType::Unsigned { bits: 8 };
+        assert_eq!(text(byte(), "255"), Ok(Value::Int(255)));
+        assert_eq!(text(byte(), "256"), Err("out of range for an unsigned 8-bit integer (0 to 255)".into()));
+        assert_eq!(text(byte(), "-1"), Err("out of range for an unsigned 8-bit integer (0 to 255)".into()));
     }
 
     #[test]

@@ -145,7 +145,9 @@ impl Plan {
     pub fn typed_value(&self, column: usize, text: Option<String>) -> Value {
         match (text, &self.columns[column].ty) {
             (None, _) => Value::Null,
-            (Some(t), SqlType::Integer { .. }) => t.parse().map_or(Value::Text(t), Value::Int),
+            (Some(t), SqlType::Integer { .. } | SqlType::Unsigned { .. }) => {
+                t.parse().map_or(Value::Text(t), Value::Int)
+            }
             (Some(t), _) => Value::Text(t),
         }
     }

@@ -36,6 +36,10 @@ pub enum SqlType {
     Integer {
         bits: u8,
     },
+    /// A whole number from 0 to 2^bits - 1 (MySQL's UNSIGNED integer types).
+    Unsigned {
+        bits: u8,
+    },
     /// A binary floating point number; `nan`: whether NaN can be stored.
     Real {
         nan: bool,
@@ -78,6 +82,7 @@ impl SqlType {
         match self {
             SqlType::Boolean => "boolean".into(),
             SqlType::Integer { bits } => format!("{bits}-bit integer"),
+            SqlType::Unsigned { bits } => format!("unsigned {bits}-bit integer"),
             SqlType::Real { .. } => "floating point number".into(),
             SqlType::Numeric | SqlType::Decimal => "number".into(),
             SqlType::Text { max_chars: Some(n) } => format!("text of at most {n} characters"),

@@ -43,7 +43,7 @@ fn column<'a>(plan: &'a Plan, name: &str) -> Option<&'a Column> {
 pub(crate) fn ddl_type(ty: &SqlType) -> &'static str {
     match ty {
         SqlType::Boolean => "BOOLEAN",
-        SqlType::Integer { .. } => "BIGINT",
+        SqlType::Integer { .. } | SqlType::Unsigned { .. } => "BIGINT",
         SqlType::Real { .. } => "DOUBLE",
         SqlType::Numeric | SqlType::Decimal => "DECIMAL(65,30)",
         SqlType::Text { .. } | SqlType::Any | SqlType::Other | SqlType::Array(_) => "TEXT",

@@ -49,7 +49,7 @@ pub(crate) fn resolve(conn: &mut Conn, name: &str) -> Result<Option<(String, Str
 /// The dialect-neutral type of a column, from DATA_TYPE and COLUMN_TYPE.
 fn sql_type(data_type: &str, column_type: &str, max_chars: Option<u64>) -> SqlType {
     let unsigned = column_type.contains("unsigned");
-    let int = |bits: u8| SqlType::Integer { bits: if unsigned { bits + 1 } else { bits } };
+    let int = |bits: u8| if unsigned { SqlType::Unsigned { bits } } else { SqlType::Integer { bits } };
     match data_type {
         "tinyint" if column_type.starts_with("tinyint(1)") => SqlType::Boolean,
         "bool" | "boolean" => SqlType::Boolean,

@@ -57,7 +57,7 @@ pub(crate) fn ddl_type(ty: &SqlType) -> &'static str {
         SqlType::Boolean => "boolean",
         SqlType::Integer { bits: 16 } => "smallint",
         SqlType::Integer { bits: 32 } => "integer",
-        SqlType::Integer { .. } => "bigint",
+        SqlType::Integer { .. } | SqlType::Unsigned { .. } => "bigint",
         SqlType::Real { .. } => "double precision",
         SqlType::Numeric | SqlType::Decimal => "numeric",
         SqlType::Text { .. } | SqlType::Any | SqlType::Other | SqlType::Array(_) => "text",

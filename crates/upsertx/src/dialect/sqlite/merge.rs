@@ -53,7 +53,7 @@ fn target(plan: &Plan) -> String {
 pub(crate) fn ddl_type(ty: &SqlType) -> &'static str {
     match ty {
         SqlType::Boolean => "BOOLEAN",
-        SqlType::Integer { .. } => "INTEGER",
+        SqlType::Integer { .. } | SqlType::Unsigned { .. } => "INTEGER",
         SqlType::Real { .. } => "REAL",
         SqlType::Numeric | SqlType::Decimal => "NUMERIC",
         // JSON is stored as TEXT: a declared JSON type would have NUMERIC affinity.
