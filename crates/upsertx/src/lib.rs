@@ -71,7 +71,8 @@ pub struct Upsert {
 }
 
 impl Upsert {
-    /// A load into the database at `url` (`sqlite://path.db`, `sqlite:///abs/path.db`).
+    /// A load into the database at `url`: `sqlite://path.db`, `sqlite:///abs/path.db`,
+    /// `postgres://user:pw@host/db` (or a libpq `key=value` string), `mysql://user:pw@host/db`.
     pub fn new(url: impl Into<String>) -> Upsert {
         Upsert { url: url.into(), spec: Spec::default(), progress: None }
     }
