@@ -32,6 +32,18 @@ RECIPES = os.path.join(HERE, "recipes.py")
 MERGE_MAX_ROWS = 10_000
 
 
+SLING = os.path.join(HERE, ".venv", "lib", "python3.11", "site-packages", "sling_linux_amd64", "bin", "sling-linux-amd64")
+
+
+def sling_method(url, obj):
+    """sling (the sling-linux-amd64 package from PyPI) in incremental mode with a primary
+    key; its `_sling_loaded_at` column is switched off so the table content is comparable."""
+    home = os.path.join(HERE, "results", "work", "slinghome")
+    return lambda f: (["env", f"UPSERTX_TARGET={url}", "SLING_LOADED_AT_COLUMN=false", f"SLING_HOME_DIR={home}", SLING,
+                       "run", "--src-stream", f"file://{os.path.abspath(f)}", "--tgt-conn", "UPSERTX_TARGET",
+                       "--tgt-object", obj, "--mode", "incremental", "--primary-key", "id"], None)
+
+
 def python_methods(url, table, rows):
     """The SQLAlchemy recipes (bench/recipes.py), for a SQLAlchemy URL."""
     names = {"upsert": "SQLAlchemy chunked dialect upsert", "bulk": "SQLAlchemy bulk mappings", "pangres": "pangres (pandas)"}
@@ -124,6 +136,7 @@ def my_checksum(table):
 def my_methods(table, rows):
     url = MY_URL.replace("mysql://", "mysql+pymysql://")
     return python_methods(lambda: url, table, rows) | {
+        "sling (incremental)": sling_method(MY_URL, f"test.{table}"),
         "upsertx": lambda f: ([UPSERTX, f, "--db", MY_URL, "--table", table, "--json", "-q"], None),
         "mariadb client (LOAD DATA + ON DUPLICATE KEY)": lambda f: (["mariadb", "--local-infile=1"] + MY_ARGS, mysql_script(table, f)),
     }
@@ -182,6 +195,7 @@ def psql_script(table, csv_path, into=None):
 def pg_methods(table, rows):
     url = PG_URL.replace("postgres://", "postgresql+psycopg2://")
     return python_methods(lambda: url, table, rows) | {
+        "sling (incremental)": sling_method(PG_URL.replace("postgres://", "postgresql://"), f"public.{table}"),
         "upsertx": lambda f: ([UPSERTX, f, "--db", PG_URL, "--table", table, "--json", "-q"], None),
         "psql (\\copy + ON CONFLICT)": lambda f: (["psql", PG_URL, "-v", "ON_ERROR_STOP=1", "-qX"], psql_script(table, f)),
     }
@@ -203,24 +217,48 @@ def bench_server(args, data, database, prepare, reset, checksum_of, methods, cle
         for scenario, state, input_file in (("load", "empty", base), ("upsert", "base", batch), ("rerun", "applied", batch)):
             expected = None
             for method, make in sorted(methods(table, args.rows).items(), key=lambda m: m[0] != "upsertx"):
-                times, rss = [], []
-                for _ in range(args.repeat):
-                    reset(table, state)
-                    argv, stdin_text = make(input_file)
-                    seconds, peak, _ = run_process(argv, stdin_text)
-                    times.append(seconds)
-                    rss.append(peak)
+                runs = timed_runs(method, args.repeat, lambda: reset(table, state), lambda: make(input_file))
+                if runs is None:
+                    results.append({"database": database, "table": table, "scenario": scenario, "method": method,
+                                    "failed": True, "rows": args.rows})
+                    continue
+                times, rss = runs
                 checksum = checksum_of(table)
                 if expected is None:
                     expected = checksum
-                elif checksum != expected:
-                    sys.exit(f"correctness guard: {method} left {checksum}, upsertx left {expected} ({table}/{scenario})")
+                differs = expected is not None and checksum != expected
+                if differs:
+                    print(f"  CORRECTNESS GUARD: {method} left {checksum}, upsertx left {expected} ({table}/{scenario})",
+                          file=sys.stderr)
                 results.append({"database": database, "table": table, "scenario": scenario, "method": method,
                                 "seconds": statistics.median(times), "runs": times, "peak_mib": max(rss),
-                                "rows": args.rows, "checksum": checksum})
+                                "rows": args.rows, "checksum": checksum, "differs": differs})
                 print(f"  {database} {table:9} {scenario:6} {method:40} {statistics.median(times):8.3f}s", file=sys.stderr)
         cleanup(table)
     return results
+
+
+class MethodFailed(Exception):
+    """A method's process failed. Fatal for upsertx; recorded and shown for the others."""
+
+
+def timed_runs(method, repeat, prepare, make):
+    """Runs a method `repeat` times (prepare() before each); returns (times, rss) or None
+    when a method other than upsertx fails (reported on stderr)."""
+    times, rss = [], []
+    for _ in range(repeat):
+        prepare()
+        argv, stdin_text = make()
+        try:
+            seconds, peak, _ = run_process(argv, stdin_text)
+        except MethodFailed as e:
+            if method == "upsertx":
+                sys.exit(str(e))
+            print(f"  METHOD FAILED: {method}: {str(e).splitlines()[-1] if str(e).splitlines() else e}", file=sys.stderr)
+            return None
+        times.append(seconds)
+        rss.append(peak)
+    return times, rss
 
 
 def run_process(argv, stdin_text=None):
@@ -231,7 +269,7 @@ def run_process(argv, stdin_text=None):
                           stdin=None if stdin_text else subprocess.DEVNULL, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
-        sys.exit(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stderr}")
+        raise MethodFailed(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
     with open(rss_file) as f:
         peak_kib = int(f.read().split()[-1])
     return seconds, peak_kib / 1024, proc.stdout
@@ -291,7 +329,9 @@ def sqlite_methods(table, rows):
         "sqlite3 shell (.import + ON CONFLICT)": lambda db, f: (["sqlite3", db], sqlite3_script(db, table, f)),
     }
     db_path = os.path.join(HERE, "results", "work", "run.db")
-    for label, make in python_methods(lambda: f"sqlite:///{db_path}", table, rows).items():
+    others = python_methods(lambda: f"sqlite:///{db_path}", table, rows)
+    others["sling (incremental)"] = sling_method(f"sqlite://{db_path}", f"main.{table}")
+    for label, make in others.items():
         methods[label] = lambda db, f, make=make: make(f)
     return methods
 
@@ -307,22 +347,23 @@ def bench_sqlite(args, data):
         for scenario, state, input_file in (("load", "empty", base), ("upsert", "base", batch), ("rerun", "applied", batch)):
             expected = None
             for method, make in sqlite_methods(table, args.rows).items():
-                times, rss = [], []
                 db = os.path.join(work, "run.db")
-                for _ in range(args.repeat):
-                    shutil.copy(states[state], db)
-                    argv, stdin_text = make(db, input_file)
-                    seconds, peak, out = run_process(argv, stdin_text)
-                    times.append(seconds)
-                    rss.append(peak)
+                runs = timed_runs(method, args.repeat, lambda: shutil.copy(states[state], db), lambda: make(db, input_file))
+                if runs is None:
+                    results.append({"database": "sqlite", "table": table, "scenario": scenario, "method": method,
+                                    "failed": True, "rows": args.rows})
+                    continue
+                times, rss = runs
                 checksum = sqlite_checksum(db, table)
                 if expected is None:
                     expected = checksum
-                elif checksum != expected:
-                    sys.exit(f"correctness guard: {method} left {checksum}, upsertx left {expected} ({table}/{scenario})")
+                differs = expected is not None and checksum != expected
+                if differs:
+                    print(f"  CORRECTNESS GUARD: {method} left {checksum}, upsertx left {expected} ({table}/{scenario})",
+                          file=sys.stderr)
                 results.append({"database": "sqlite", "table": table, "scenario": scenario, "method": method,
                                 "seconds": statistics.median(times), "runs": times, "peak_mib": max(rss),
-                                "rows": args.rows, "checksum": checksum})
+                                "rows": args.rows, "checksum": checksum, "differs": differs})
                 print(f"  sqlite {table:9} {scenario:6} {method:40} {statistics.median(times):8.3f}s", file=sys.stderr)
     return results
 
@@ -338,8 +379,12 @@ def render(results, args):
         ours = next(r["seconds"] for r in rows if r["method"] == "upsertx")
         lines += [f"## {database} / {table} / {scenario}", "",
                   "| method | seconds | rows/s | ratio to upsertx | peak RSS MiB |", "|---|---:|---:|---:|---:|"]
-        for r in sorted(rows, key=lambda r: r["seconds"]):
-            lines.append(f"| {r['method']} | {r['seconds']:.3f} | {r['rows'] / r['seconds']:,.0f} | "
+        for r in sorted(rows, key=lambda r: r.get("seconds", float("inf"))):
+            if r.get("failed"):
+                lines.append(f"| {r['method']} (**failed**, see the run's log) | | | | |")
+                continue
+            name = r["method"] + (" (**different table content**)" if r.get("differs") else "")
+            lines.append(f"| {name} | {r['seconds']:.3f} | {r['rows'] / r['seconds']:,.0f} | "
                          f"{r['seconds'] / ours:.2f} | {r['peak_mib']:.0f} |")
         lines.append("")
     return "\n".join(lines)

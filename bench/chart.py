@@ -36,7 +36,7 @@ def main(path):
         for n, method in enumerate(methods):
             values = []
             for s in scenarios:
-                hit = [r for r in mine if r["method"] == method and r["scenario"] == s]
+                hit = [r for r in mine if r["method"] == method and r["scenario"] == s and not r.get("failed")]
                 values.append(rows / hit[0]["seconds"] if hit else 0)
             xs = [i + n * width for i in range(len(scenarios))]
             ax.bar(xs, values, width, label=method, color=color(method, n))

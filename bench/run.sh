@@ -14,6 +14,8 @@ if [ ! -x bench/.venv/bin/python ]; then
   python3 -m venv bench/.venv
 fi
 bench/.venv/bin/pip install -q -r bench/requirements.txt
+# pip does not keep the executable bit of the binary the sling package ships.
+chmod +x bench/.venv/lib/python3*/site-packages/sling_linux_amd64/bin/sling-linux-amd64
 python3 bench/bench.py "$@"
 # The chart of the run just made (the results JSON of the --rows given, 10000 by default).
 rows=10000
