@@ -9,9 +9,10 @@
 //! 1. other unique keys are checked: a row whose value for another unique index is
 //!    already held by a row with a different key (or by another input row) fails the
 //!    load, naming the row, instead of updating or replacing the wrong row;
-//! 2. one query counts the matched keys and, among them, the unchanged rows (NULL-safe
-//!    `<=>`, text compared as bytes so case changes are seen under `_ci` collations);
-//! 3. `UPDATE target JOIN stage ... WHERE NOT (all equal)` writes the changed rows;
+//! 2. one query counts the matched keys;
+//! 3. `UPDATE target JOIN stage ... WHERE NOT (all equal)` writes the changed rows (NULL-safe
+//!    `<=>`, text compared as bytes so case changes are seen under `_ci` collations); its
+//!    row count is `updated`, and the other matched rows were unchanged;
 //! 4. `INSERT INTO target SELECT ... WHERE NOT EXISTS (key in target)` adds the new keys.
 //!
 //! `ON DUPLICATE KEY UPDATE` and `INSERT IGNORE` are never used against the target: the
@@ -330,12 +331,10 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
     }
     let on = key_match(plan);
     let equal = all_equal(plan);
-    let (matched, unchanged): (u64, u64) = conn
-        .query_first(format!(
-            "SELECT COUNT(*), CAST(COALESCE(SUM({equal}), 0) AS UNSIGNED) FROM {STAGE} AS s JOIN {target} AS t ON {on}"
-        ))
+    let matched: u64 = conn
+        .query_first(format!("SELECT COUNT(*) FROM {STAGE} AS s JOIN {target} AS t ON {on}"))
         .map_err(db)?
-        .unwrap_or((0, 0));
+        .unwrap_or(0);
     crate::engine::trace("classified");
 
     if plan.spec.on_conflict == OnConflict::Error && matched > 0 {
@@ -376,9 +375,7 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
     conn.query_drop(format!("DROP TEMPORARY TABLE {STAGE}")).map_err(db)?;
     Ok(match plan.spec.on_conflict {
         OnConflict::Update => {
-            // `unchanged` was counted before writing; the UPDATE's own row count is what
-            // happened, and the two agree unless another writer changed rows meanwhile.
-            let _ = unchanged;
+            // The UPDATE's own row count (rows that differed) is what happened.
             MergeCounts { staged, inserted, updated, unchanged: matched.saturating_sub(updated), ignored: 0 }
         }
         OnConflict::Ignore => MergeCounts { staged, inserted, updated: 0, unchanged: 0, ignored: matched },
