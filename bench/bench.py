@@ -323,49 +323,33 @@ def sqlite3_script(db, table, csv_path):
     ]) + "\n"
 
 
+SQLITE_WORK = os.path.join(HERE, "results", "work")
+SQLITE_RUN_DB = os.path.join(SQLITE_WORK, "run.db")
+
+
 def sqlite_methods(table, rows):
+    db = SQLITE_RUN_DB
     methods = {
-        "upsertx": lambda db, f: ([UPSERTX, f, "--db", f"sqlite://{db}", "--table", table, "--json", "-q"], None),
-        "sqlite3 shell (.import + ON CONFLICT)": lambda db, f: (["sqlite3", db], sqlite3_script(db, table, f)),
+        "upsertx": lambda f: ([UPSERTX, f, "--db", f"sqlite://{db}", "--table", table, "--json", "-q"], None),
+        "sqlite3 shell (.import + ON CONFLICT)": lambda f: (["sqlite3", db], sqlite3_script(db, table, f)),
     }
-    db_path = os.path.join(HERE, "results", "work", "run.db")
-    others = python_methods(lambda: f"sqlite:///{db_path}", table, rows)
-    others["sling (incremental)"] = sling_method(f"sqlite://{db_path}", f"main.{table}")
-    for label, make in others.items():
-        methods[label] = lambda db, f, make=make: make(f)
+    methods |= python_methods(lambda: f"sqlite:///{db}", table, rows)
+    methods["sling (incremental)"] = sling_method(f"sqlite://{db}", f"main.{table}")
     return methods
 
 
 def bench_sqlite(args, data):
-    results = []
-    work = os.path.join(HERE, "results", "work")
-    os.makedirs(work, exist_ok=True)
-    for table in gen.HEADERS:
-        base = os.path.join(data, f"{table}_base_{args.rows}.csv")
-        batch = os.path.join(data, f"{table}_batch_{args.rows}.csv")
-        states = sqlite_states(work, table, base, batch)
-        for scenario, state, input_file in (("load", "empty", base), ("upsert", "base", batch), ("rerun", "applied", batch)):
-            expected = None
-            for method, make in sqlite_methods(table, args.rows).items():
-                db = os.path.join(work, "run.db")
-                runs = timed_runs(method, args.repeat, lambda: shutil.copy(states[state], db), lambda: make(db, input_file))
-                if runs is None:
-                    results.append({"database": "sqlite", "table": table, "scenario": scenario, "method": method,
-                                    "failed": True, "rows": args.rows})
-                    continue
-                times, rss = runs
-                checksum = sqlite_checksum(db, table)
-                if expected is None:
-                    expected = checksum
-                differs = expected is not None and checksum != expected
-                if differs:
-                    print(f"  CORRECTNESS GUARD: {method} left {checksum}, upsertx left {expected} ({table}/{scenario})",
-                          file=sys.stderr)
-                results.append({"database": "sqlite", "table": table, "scenario": scenario, "method": method,
-                                "seconds": statistics.median(times), "runs": times, "peak_mib": max(rss),
-                                "rows": args.rows, "checksum": checksum, "differs": differs})
-                print(f"  sqlite {table:9} {scenario:6} {method:40} {statistics.median(times):8.3f}s", file=sys.stderr)
-    return results
+    """SQLite through the same loop as the servers: each run starts from a copy of a
+    template database file."""
+    os.makedirs(SQLITE_WORK, exist_ok=True)
+    states = {}
+
+    def prepare(table, base, batch):
+        states[table] = sqlite_states(SQLITE_WORK, table, base, batch)
+
+    return bench_server(args, data, "sqlite", prepare,
+                        lambda table, state: shutil.copy(states[table][state], SQLITE_RUN_DB),
+                        lambda table: sqlite_checksum(SQLITE_RUN_DB, table), sqlite_methods, lambda table: None)
 
 
 def render(results, args):
