@@ -414,6 +414,8 @@ macro_rules! every_dialect {
         scenarios!(sqlite: crate::common::Sqlite::new => $($name),*);
         scenarios!(postgres: crate::common::Postgres::new => $($name),*);
         scenarios!(mariadb: crate::common::Mariadb::new => $($name),*);
+        // The same server, staging by INSERTs instead of LOAD DATA LOCAL INFILE.
+        scenarios!(mariadb_inserts: crate::common::Mariadb::without_local_infile => $($name),*);
     };
 }
 

@@ -152,6 +152,8 @@ pub struct Mariadb {
     dir: tempfile::TempDir,
     base: String,
     database: String,
+    /// Appended to the URL the binary gets (`?local-infile=0` for the INSERT transport).
+    query: &'static str,
     conn: std::cell::RefCell<mysql::Conn>,
 }
 
@@ -163,6 +165,15 @@ pub fn mysql_base_url() -> String {
 
 impl Mariadb {
     pub fn new() -> Mariadb {
+        Mariadb::with_query("")
+    }
+
+    /// upsertx staging by multi-row INSERTs, as when the server refuses `LOAD DATA LOCAL`.
+    pub fn without_local_infile() -> Mariadb {
+        Mariadb::with_query("?local-infile=0")
+    }
+
+    fn with_query(query: &'static str) -> Mariadb {
         use mysql::prelude::Queryable;
         use std::sync::atomic::{AtomicU32, Ordering};
         static N: AtomicU32 = AtomicU32::new(0);
@@ -175,7 +186,7 @@ impl Mariadb {
             "DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database} CHARACTER SET utf8mb4; USE {database}"
         ))
         .unwrap();
-        Mariadb { dir: tempfile::tempdir().unwrap(), base, database, conn: std::cell::RefCell::new(conn) }
+        Mariadb { dir: tempfile::tempdir().unwrap(), base, database, query, conn: std::cell::RefCell::new(conn) }
     }
 }
 
@@ -189,7 +200,7 @@ impl Drop for Mariadb {
 impl TestDb for Mariadb {
     fn url(&self) -> String {
         let server = self.base.rsplit_once('/').map_or(self.base.as_str(), |(s, _)| s);
-        format!("{server}/{}", self.database)
+        format!("{server}/{}{}", self.database, self.query)
     }
     fn dir(&self) -> &Path {
         self.dir.path()

@@ -2,14 +2,20 @@
 //!
 //! - `reflect.rs`: the table, its columns (with collations) and unique indexes, from
 //!   information_schema.
-//! - `merge.rs`: the keyed staging table, and the merge that never lets
-//!   `ON DUPLICATE KEY UPDATE` pick the wrong unique key (it is not used on the target).
+//! - `stage.rs`: the keyed temporary staging table, filled by `LOAD DATA LOCAL INFILE`
+//!   streamed from memory (sorted by key when the key is made of integers), or by
+//!   multi-row INSERTs when LOCAL INFILE is refused.
+//! - `merge.rs`: the merge, which lets `ON DUPLICATE KEY UPDATE` touch the target only
+//!   when it cannot pick the wrong unique key.
 //!
 //! The session is pinned to strict SQL mode (no silent truncation, no zero dates) and
 //! to UTC (`time_zone = '+00:00'`), so no value depends on the server's defaults.
 
 mod merge;
 mod reflect;
+mod stage;
+#[cfg(test)]
+mod tests;
 
 use super::{Batch, Connection, MergeCounts};
 use crate::error::{Error, Result};
@@ -21,10 +27,7 @@ use mysql::{Conn, Opts, OptsBuilder, SslOpts};
 pub(crate) struct MyConnection {
     conn: Conn,
     target: Option<(String, String)>,
-    /// The rows the next `LOAD DATA LOCAL INFILE` streams (filled by `stage`).
-    infile: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-    /// False once the server (or client) has refused LOCAL INFILE: multi-row INSERTs then.
-    load_data: bool,
+    stager: stage::Stager,
 }
 
 /// Quotes an identifier for MySQL.
@@ -41,10 +44,19 @@ enum SslMode {
     VerifyIdentity,
 }
 
-/// Reads `ssl-mode` and `ssl-ca` out of the URL (the rest goes to the mysql crate).
-fn split_tls(url: &str) -> Result<(String, SslMode, Option<std::path::PathBuf>)> {
-    let (mut mode, mut ca) = (SslMode::Disabled, None);
-    let Some((base, query)) = url.split_once('?') else { return Ok((url.to_owned(), mode, ca)) };
+/// What upsertx reads out of the URL's query itself (the rest goes to the mysql crate).
+struct UrlOptions {
+    ssl_mode: SslMode,
+    ssl_ca: Option<std::path::PathBuf>,
+    /// `local-infile=0`: never stage with `LOAD DATA LOCAL INFILE`.
+    local_infile: bool,
+}
+
+/// Splits `ssl-mode`, `ssl-ca` and `local-infile` out of the URL.
+fn split_options(url: &str) -> Result<(String, UrlOptions)> {
+    let (mut mode, mut ca, mut local_infile) = (SslMode::Disabled, None, true);
+    let options = |mode, ca, local_infile| UrlOptions { ssl_mode: mode, ssl_ca: ca, local_infile };
+    let Some((base, query)) = url.split_once('?') else { return Ok((url.to_owned(), options(mode, ca, local_infile))) };
     let mut kept = Vec::new();
     for pair in query.split('&') {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -63,11 +75,18 @@ fn split_tls(url: &str) -> Result<(String, SslMode, Option<std::path::PathBuf>)>
                 }
             }
             "ssl-ca" | "sslrootcert" => ca = Some(std::path::PathBuf::from(crate::url::percent_decode(v)?)),
+            "local-infile" => {
+                local_infile = match v.to_ascii_lowercase().as_str() {
+                    "1" | "true" | "on" => true,
+                    "0" | "false" | "off" => false,
+                    other => return Err(Error::Usage(format!("local-infile={other} is not one of 1, 0, true, false"))),
+                }
+            }
             _ => kept.push(pair),
         }
     }
     let rest = if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) };
-    Ok((rest, mode, ca))
+    Ok((rest, options(mode, ca, local_infile)))
 }
 
 impl MyConnection {
@@ -77,19 +96,13 @@ impl MyConnection {
             Some((_, rest)) => format!("mysql://{rest}"),
             None => url.to_owned(),
         };
-        let (rest, mode, ca) = split_tls(&url)?;
+        let (rest, options) = split_options(&url)?;
+        let (mode, ca) = (options.ssl_mode, options.ssl_ca);
         let opts = Opts::from_url(&rest).map_err(|e| {
             Error::Usage(format!("{redacted}: not a valid MySQL URL ({})", crate::url::redact(&e.to_string())))
         })?;
-        let infile = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let source = infile.clone();
-        let handler = mysql::LocalInfileHandler::new(move |_name, out| {
-            use std::io::Write;
-            let data = source.lock().map_err(|_| std::io::Error::other("staging buffer poisoned"))?;
-            out.write_all(&data)?;
-            out.flush()
-        });
-        let mut builder = OptsBuilder::from_opts(opts).local_infile_handler(Some(handler));
+        let stager = stage::Stager::new(options.local_infile);
+        let mut builder = OptsBuilder::from_opts(opts).local_infile_handler(Some(stager.infile_handler()));
         if mode != SslMode::Disabled {
             let mut ssl = SslOpts::default()
                 .with_danger_accept_invalid_certs(mode == SslMode::Required && ca.is_none())
@@ -106,7 +119,7 @@ impl MyConnection {
                  SESSION time_zone = '+00:00'",
         )
         .map_err(|e| Error::db("configuring the MySQL session", e))?;
-        Ok(MyConnection { conn, target: None, infile, load_data: true })
+        Ok(MyConnection { conn, target: None, stager })
     }
 
     fn exec(&mut self, context: &str, sql: &str) -> Result<()> {
@@ -134,20 +147,15 @@ impl Connection for MyConnection {
     }
 
     fn create_stage(&mut self, plan: &Plan) -> Result<()> {
-        self.exec("creating the staging table", &merge::stage_table_sql(plan))
+        self.stager.create(&mut self.conn, plan)
     }
 
     fn stage(&mut self, plan: &Plan, batch: &Batch) -> Result<()> {
-        if self.load_data {
-            match merge::load_data(&mut self.conn, plan, batch, &self.infile) {
-                Err(merge::LoadDataRefused) => self.load_data = false,
-                Ok(result) => return result,
-            }
-        }
-        merge::stage(&mut self.conn, plan, batch)
+        self.stager.push(&mut self.conn, plan, batch)
     }
 
     fn merge(&mut self, plan: &Plan) -> Result<MergeCounts> {
+        self.stager.finish(&mut self.conn, plan)?;
         let (schema, name) = self.target.clone().expect("reflect runs before merge");
         merge::merge(&mut self.conn, plan, &format!("{}.{}", q(&schema), q(&name)))
     }

@@ -1,0 +1,477 @@
+//! Staging for MySQL and MariaDB: the rows go into a temporary table keyed like the
+//! target (same column types, the key's collations), whose primary key applies the
+//! duplicates policy as the rows arrive.
+//!
+//! Each row is encoded once, as a `LOAD DATA` line, into a [`Run`]. When every key column
+//! is an integer, a run gathers up to [`RUN_BYTES`] of rows and is sent sorted by key
+//! (then by input order): InnoDB appends to the keyed stage instead of splitting pages at
+//! random, which more than halves the staging time of shuffled input, and the merge then
+//! reads the stage in key order. Other keys (text, whose order and equality follow the
+//! column's collation) are sent batch by batch in input order.
+//!
+//! The transport is `LOAD DATA LOCAL INFILE` streamed from memory; when the server refuses
+//! it (or the URL says `local-infile=0`), prepared multi-row INSERTs of the same fields,
+//! sized from the 65,535-placeholder limit.
+//!
+//! Duplicates within the input: the rows of one key always arrive in input order, so
+//! `REPLACE` (or `ON DUPLICATE KEY UPDATE` with the new values) keeps the last, `IGNORE`
+//! the first; for `--duplicates error`, the ignored rows are found afterwards by their
+//! `ord` missing from the stage.
+//!
+//! Bad values: the server reports them as warnings (`LOAD DATA LOCAL`, `INSERT IGNORE`)
+//! or as strict-mode errors, "at row N" of the statement; any of them fails the load,
+//! naming the input row, column and value. Notes (a decimal rounded to its column's
+//! scale) pass.
+
+use crate::convert::{format_micros, to_micros_and_offset};
+use crate::dialect::{list, Batch};
+use crate::error::{Error, Location, Result};
+use crate::plan::Plan;
+use crate::spec::Duplicates;
+use crate::value::{SqlType, Value};
+use mysql::prelude::Queryable;
+use mysql::Conn;
+use std::io::Write;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+pub(crate) const STAGE: &str = "upsertx_stage";
+const MAX_PLACEHOLDERS: usize = 65_535;
+const MAX_ROWS_PER_STATEMENT: usize = 2_000;
+/// The encoded rows a sorted run gathers before it is sent. Client memory stays within
+/// this plus the run's index (about 40 bytes a row), whatever the size of the input.
+const RUN_BYTES: usize = 128 << 20;
+
+/// The stage's name for plan column `i` (`ord` holds the input row number).
+pub(crate) fn stage_col(i: usize) -> String {
+    format!("c{i}")
+}
+
+pub(crate) fn stage_table_sql(plan: &Plan) -> String {
+    let defs: Vec<String> = plan
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let declared = plan
+                .table
+                .columns
+                .iter()
+                .find(|t| t.name == c.name)
+                .map(|t| t.declared.clone())
+                .unwrap_or_else(|| "TEXT".into());
+            let collate = plan
+                .key
+                .iter()
+                .position(|&k| k == i)
+                .and_then(|pos| plan.key_constraint.collations.get(pos).cloned().flatten())
+                .map(|c| format!(" COLLATE {c}"))
+                .unwrap_or_default();
+            let null = if c.is_key { " NOT NULL" } else { " NULL" };
+            format!("{} {declared}{collate}{null}", stage_col(i))
+        })
+        .collect();
+    format!(
+        "DROP TEMPORARY TABLE IF EXISTS {STAGE}; CREATE TEMPORARY TABLE {STAGE} (ord BIGINT NOT NULL, {}, PRIMARY KEY ({}))",
+        defs.join(", "),
+        list(&plan.key, stage_col, ", ")
+    )
+}
+
+/// Where one row's line starts in [`Run::lines`], and the input row it came from.
+struct RunRow {
+    start: usize,
+    row: u64,
+    line: Option<u64>,
+}
+
+/// Rows encoded as `LOAD DATA` lines (`ord`, then the plan's columns; tab-separated,
+/// `\N` for NULL, backslash escapes), waiting to be sent.
+#[derive(Default)]
+struct Run {
+    lines: Vec<u8>,
+    /// In input order.
+    rows: Vec<RunRow>,
+    /// Per row, 8 order-preserving bytes per key column (sorted runs only).
+    keys: Vec<u8>,
+    /// The order the rows are sent in: indexes into `rows`.
+    order: Vec<u32>,
+}
+
+impl Run {
+    fn line(&self, i: usize) -> &[u8] {
+        let end = self.rows.get(i + 1).map_or(self.lines.len(), |r| r.start);
+        &self.lines[self.rows[i].start..end]
+    }
+
+    /// Field `f` of row `i` (field 0 is `ord`), unescaped; `None` for NULL.
+    fn field(&self, i: usize, f: usize) -> Option<Vec<u8>> {
+        let line = self.line(i);
+        let raw = line.strip_suffix(b"\n").unwrap_or(line).split(|&b| b == b'\t').nth(f)?;
+        (raw != b"\\N").then(|| unescape(raw))
+    }
+
+    fn at(&self, plan: &Plan, i: usize) -> Location {
+        Location { input: plan.input.clone(), row: self.rows[i].row, line: self.rows[i].line }
+    }
+
+    /// Encodes the batch's rows (and, for a sorted run, their keys).
+    fn push(&mut self, plan: &Plan, batch: &Batch, sorted: bool) -> Result<()> {
+        let width = plan.columns.len();
+        for (r, &(row, line)) in batch.rows.iter().enumerate() {
+            self.rows.push(RunRow { start: self.lines.len(), row, line });
+            let _ = write!(self.lines, "{row}");
+            for i in 0..width {
+                self.lines.push(b'\t');
+                let v = &batch.values[r * width + i];
+                encode(&mut self.lines, plan, i, v).map_err(|reason| Error::Value {
+                    at: Location { input: plan.input.clone(), row, line },
+                    column: plan.columns[i].name.clone(),
+                    value: v.shown(),
+                    reason,
+                })?;
+            }
+            self.lines.push(b'\n');
+            if sorted {
+                for &k in &plan.key {
+                    let n = if let Value::Int(n) = batch.values[r * width + k] { n } else { 0 };
+                    self.keys.extend_from_slice(&((n as u64) ^ (1 << 63)).to_be_bytes());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the sending order: by key, then input order (so the rows of one key keep
+    /// their input order), or input order alone.
+    fn arrange(&mut self, plan: &Plan, sorted: bool) {
+        self.order = (0..self.rows.len() as u32).collect();
+        if sorted {
+            let w = 8 * plan.key.len();
+            let keys = &self.keys;
+            let key = |i: u32| &keys[i as usize * w..(i as usize + 1) * w];
+            self.order.sort_unstable_by(|&a, &b| key(a).cmp(key(b)).then(a.cmp(&b)));
+        }
+    }
+
+    fn clear(&mut self) {
+        self.lines.clear();
+        self.rows.clear();
+        self.keys.clear();
+        self.order.clear();
+    }
+}
+
+/// One value as a `LOAD DATA` field. Timestamps are normalized to
+/// `YYYY-MM-DD HH:MM:SS.ffffff`: a `timestamp` column gets the UTC instant (the session
+/// is pinned to UTC), a `datetime` keeps the wall time and drops an offset.
+fn encode(out: &mut Vec<u8>, plan: &Plan, i: usize, v: &Value) -> std::result::Result<(), String> {
+    match v {
+        Value::Null => out.extend_from_slice(b"\\N"),
+        Value::Bool(b) => out.push(if *b { b'1' } else { b'0' }),
+        Value::Int(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::Real(f) => {
+            let _ = write!(out, "{f}");
+        }
+        Value::Blob(b) => escape(out, b),
+        Value::Text(s) => match plan.columns[i].ty {
+            SqlType::Timestamp | SqlType::TimestampTz => {
+                let (local, offset) = to_micros_and_offset(s)?;
+                let micros = if plan.columns[i].ty == SqlType::TimestampTz {
+                    local - offset.unwrap_or(0) * 1_000_000
+                } else {
+                    local
+                };
+                out.extend_from_slice(format_micros(micros).as_bytes())
+            }
+            _ => escape(out, s.as_bytes()),
+        },
+    }
+    Ok(())
+}
+
+/// `LOAD DATA`'s escapes for one field.
+fn escape(out: &mut Vec<u8>, bytes: &[u8]) {
+    for &b in bytes {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            0 => out.extend_from_slice(b"\\0"),
+            _ => out.push(b),
+        }
+    }
+}
+
+fn unescape(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut bytes = raw.iter();
+    while let Some(&b) = bytes.next() {
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        out.push(match bytes.next() {
+            Some(b't') => b'\t',
+            Some(b'n') => b'\n',
+            Some(b'r') => b'\r',
+            Some(b'0') => 0,
+            Some(&c) => c,
+            None => b'\\',
+        });
+    }
+    out
+}
+
+/// A field as a statement parameter: integers as integers, the rest as the text sent
+/// to `LOAD DATA` (the server converts it to the column's type in both cases).
+fn param(plan: &Plan, field: usize, value: Option<Vec<u8>>) -> mysql::Value {
+    let integer =
+        field == 0 || matches!(plan.columns[field - 1].ty, SqlType::Integer { .. } | SqlType::Unsigned { .. });
+    match value {
+        None => mysql::Value::NULL,
+        Some(v) => match std::str::from_utf8(&v).ok().and_then(|s| s.parse::<i64>().ok()) {
+            Some(n) if integer => mysql::Value::Int(n),
+            _ => mysql::Value::Bytes(v),
+        },
+    }
+}
+
+/// Stages a load's rows: see the module's documentation.
+pub(crate) struct Stager {
+    run: Arc<Mutex<Run>>,
+    /// False when the URL says `local-infile=0`, or once the server has refused it.
+    pub(super) load_data: bool,
+    sorted: bool,
+    /// [`RUN_BYTES`]; smaller in tests, to cross run boundaries with a few rows.
+    pub(super) run_bytes: usize,
+}
+
+impl Stager {
+    pub(crate) fn new(load_data: bool) -> Stager {
+        Stager { run: Arc::default(), load_data, sorted: false, run_bytes: RUN_BYTES }
+    }
+
+    /// What `LOAD DATA LOCAL INFILE` reads: the current run, in its sending order.
+    pub(crate) fn infile_handler(&self) -> mysql::LocalInfileHandler {
+        let run = self.run.clone();
+        mysql::LocalInfileHandler::new(move |_name, out| {
+            let run = run.lock().map_err(|_| std::io::Error::other("staging buffer poisoned"))?;
+            for &i in &run.order {
+                out.write_all(run.line(i as usize))?;
+            }
+            out.flush()
+        })
+    }
+
+    fn run(&self) -> MutexGuard<'_, Run> {
+        self.run.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Creates the stage, and finds out (with an empty load) whether `LOAD DATA LOCAL`
+    /// is allowed, before any row depends on it.
+    pub(crate) fn create(&mut self, conn: &mut Conn, plan: &Plan) -> Result<()> {
+        conn.query_drop(stage_table_sql(plan)).map_err(|e| Error::db("creating the staging table", e))?;
+        self.sorted =
+            plan.key.iter().all(|&i| matches!(plan.columns[i].ty, SqlType::Integer { .. } | SqlType::Unsigned { .. }));
+        self.run().clear();
+        if self.load_data {
+            match conn.query_drop(load_data_sql(plan)) {
+                Ok(()) => {}
+                Err(e) if refuses_local_infile(&e) => self.load_data = false,
+                Err(e) => return Err(Error::db("staging rows", e)),
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn push(&mut self, conn: &mut Conn, plan: &Plan, batch: &Batch) -> Result<()> {
+        let full = {
+            let mut run = self.run();
+            run.push(plan, batch, self.sorted)?;
+            !self.sorted || run.lines.len() >= self.run_bytes
+        };
+        if full {
+            self.flush(conn, plan)?;
+        }
+        Ok(())
+    }
+
+    /// Sends what is left: call once every batch is pushed.
+    pub(crate) fn finish(&mut self, conn: &mut Conn, plan: &Plan) -> Result<()> {
+        self.flush(conn, plan)
+    }
+
+    fn flush(&mut self, conn: &mut Conn, plan: &Plan) -> Result<()> {
+        if self.run().rows.is_empty() {
+            return Ok(());
+        }
+        self.run().arrange(plan, self.sorted);
+        let sent = if self.load_data { self.send_load_data(conn, plan) } else { self.send_inserts(conn, plan) };
+        self.run().clear();
+        crate::engine::trace("sent a run");
+        sent
+    }
+
+    fn send_load_data(&mut self, conn: &mut Conn, plan: &Plan) -> Result<()> {
+        match conn.query_drop(load_data_sql(plan)) {
+            Ok(()) => self.check_warnings(conn, plan, 0),
+            Err(e) => Err(self.refused(conn, plan, 0, e)),
+        }
+    }
+
+    fn send_inserts(&mut self, conn: &mut Conn, plan: &Plan) -> Result<()> {
+        let fields = plan.columns.len() + 1;
+        let per_statement = (MAX_PLACEHOLDERS / fields).clamp(1, MAX_ROWS_PER_STATEMENT);
+        let placeholders = format!("({})", vec!["?"; fields].join(", "));
+        let (ignore, on_duplicate) = match plan.spec.duplicates {
+            Duplicates::Last => {
+                let sets = std::iter::once("ord".to_string())
+                    .chain((0..plan.columns.len()).filter(|i| !plan.columns[*i].is_key).map(stage_col))
+                    .map(|c| format!("{c} = VALUES({c})"));
+                ("", format!(" ON DUPLICATE KEY UPDATE {}", sets.collect::<Vec<_>>().join(", ")))
+            }
+            Duplicates::First => ("", " ON DUPLICATE KEY UPDATE ord = ord".to_string()),
+            // Duplicates become warnings, found by `find_duplicate`.
+            Duplicates::Error => ("IGNORE ", String::new()),
+        };
+        let total = self.run().order.len();
+        let mut start = 0;
+        while start < total {
+            let n = per_statement.min(total - start);
+            let params: Vec<mysql::Value> = {
+                let run = self.run();
+                run.order[start..start + n]
+                    .iter()
+                    .flat_map(|&i| (0..fields).map(|f| param(plan, f, run.field(i as usize, f))).collect::<Vec<_>>())
+                    .collect()
+            };
+            let sql = format!(
+                "INSERT {ignore}INTO {STAGE} VALUES {}{on_duplicate}",
+                vec![placeholders.as_str(); n].join(", ")
+            );
+            if let Err(e) = conn.exec_drop(&sql, params) {
+                return Err(self.refused(conn, plan, start, e));
+            }
+            self.check_warnings(conn, plan, start)?;
+            start += n;
+        }
+        Ok(())
+    }
+
+    /// Fails on the first warning of the last statement (rows sent from `offset` of
+    /// the run's order on), but for notes and the duplicates `IGNORE` is meant to drop.
+    fn check_warnings(&mut self, conn: &mut Conn, plan: &Plan, offset: usize) -> Result<()> {
+        if conn.warnings() == 0 {
+            return Ok(());
+        }
+        let warnings: Vec<(String, u32, String)> =
+            conn.query("SHOW WARNINGS").map_err(|e| Error::db("staging rows", e))?;
+        for (level, code, message) in warnings {
+            if level == "Note" || (code == 1062 && plan.spec.duplicates == Duplicates::First) {
+                continue;
+            }
+            return Err(self.explain(conn, plan, offset, code as u16, message));
+        }
+        Ok(())
+    }
+
+    fn refused(&mut self, conn: &mut Conn, plan: &Plan, offset: usize, e: mysql::Error) -> Error {
+        match e {
+            mysql::Error::MySqlError(m) => self.explain(conn, plan, offset, m.code, m.message),
+            e => Error::db("staging rows", e),
+        }
+    }
+
+    /// Names the input row of a value the server refused "at row N" of a statement
+    /// (whose first row is `offset` in the run's order), or of a duplicate key.
+    fn explain(&mut self, conn: &mut Conn, plan: &Plan, offset: usize, code: u16, message: String) -> Error {
+        if code == 1062 && plan.spec.duplicates == Duplicates::Error {
+            if let Some(e) = self.find_duplicate(conn, plan) {
+                return e;
+            }
+        }
+        let run = self.run();
+        // "Out of range value for column 'c3' at row 2" and the like.
+        let row = message.rsplit("at row ").next().and_then(|s| s.trim().parse::<usize>().ok());
+        let col = message
+            .split("column '")
+            .nth(1)
+            .and_then(|s| s.strip_prefix('c'))
+            .and_then(|s| s.split('\'').next().and_then(|d| d.parse::<usize>().ok()));
+        let row = row.and_then(|r| run.order.get((offset + r).checked_sub(1)?)).map(|&i| i as usize);
+        match (row, col.filter(|c| *c < plan.columns.len())) {
+            (Some(i), Some(c)) => Error::Value {
+                at: run.at(plan, i),
+                column: plan.columns[c].name.clone(),
+                value: run.field(i, c + 1).map(|v| String::from_utf8_lossy(&v).into_owned()),
+                reason: message.split(" for column").next().unwrap_or(&message).to_string(),
+            },
+            (Some(i), None) => Error::Input { at: run.at(plan, i), reason: message },
+            _ => Error::db("staging rows", message),
+        }
+    }
+
+    /// The first row of the run (in input order) that `IGNORE` dropped as a duplicate:
+    /// its `ord` is missing from the stage, and the row holding its key is the first.
+    fn find_duplicate(&mut self, conn: &mut Conn, plan: &Plan) -> Option<Error> {
+        let run = self.run();
+        let (lo, hi) = (run.rows.first()?.row, run.rows.last()?.row);
+        let kept: std::collections::HashSet<u64> =
+            conn.query(format!("SELECT ord FROM {STAGE} WHERE ord BETWEEN {lo} AND {hi}")).ok()?.into_iter().collect();
+        let i = (0..run.rows.len()).find(|&i| !kept.contains(&run.rows[i].row))?;
+        let key: Vec<Option<Vec<u8>>> = plan.key.iter().map(|&c| run.field(i, c + 1)).collect();
+        let cond = list(&plan.key, |c| format!("{} = ?", stage_col(c)), " AND ");
+        let params: Vec<mysql::Value> =
+            plan.key.iter().zip(&key).map(|(&c, v)| param(plan, c + 1, v.clone())).collect();
+        let first: u64 = conn.exec_first(format!("SELECT ord FROM {STAGE} WHERE {cond}"), params).ok()??;
+        let shown: Vec<Value> = plan
+            .key
+            .iter()
+            .zip(key)
+            .map(|(&c, v)| plan.typed_value(c, v.map(|v| String::from_utf8_lossy(&v).into_owned())))
+            .collect();
+        Some(Error::DuplicateKey { at: run.at(plan, i), key: plan.show_key(&shown), first_row: first })
+    }
+}
+
+/// `REPLACE` keeps the last of duplicate keys, `IGNORE` the first (and, for
+/// `--duplicates error`, leaves the others to be found).
+fn load_data_sql(plan: &Plan) -> String {
+    let mode = match plan.spec.duplicates {
+        Duplicates::Last => "REPLACE ",
+        Duplicates::First | Duplicates::Error => "IGNORE ",
+    };
+    let columns =
+        std::iter::once("ord".to_string()).chain((0..plan.columns.len()).map(stage_col)).collect::<Vec<_>>().join(", ");
+    format!(
+        "LOAD DATA LOCAL INFILE 'upsertx-stage' {mode}INTO TABLE {STAGE} CHARACTER SET utf8mb4
+         FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({columns})"
+    )
+}
+
+/// LOCAL INFILE disabled: 1148 (older servers), 4166 (MariaDB 10.6+), 3948 (MySQL 8),
+/// 2068 (the client).
+fn refuses_local_infile(e: &mysql::Error) -> bool {
+    match e {
+        mysql::Error::MySqlError(e) => matches!(e.code, 1148 | 4166 | 3948 | 2068),
+        mysql::Error::DriverError(_) => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_round_trip() {
+        for s in ["", "plain", "tab\there", "new\nline\r", "back\\slash", "\\\\", "\\t literal", "nul\0", "end\\"] {
+            let mut out = Vec::new();
+            escape(&mut out, s.as_bytes());
+            assert_eq!(unescape(&out), s.as_bytes(), "{s:?} as {:?}", String::from_utf8_lossy(&out));
+        }
+    }
+}
