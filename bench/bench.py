@@ -216,7 +216,8 @@ def bench_server(args, data, database, prepare, reset, checksum_of, methods, cle
         prepare(table, base, batch)
         for scenario, state, input_file in (("load", "empty", base), ("upsert", "base", batch), ("rerun", "applied", batch)):
             expected = None
-            for method, make in sorted(methods(table, args.rows).items(), key=lambda m: m[0] != "upsertx"):
+            chosen = {m: make for m, make in methods(table, args.rows).items() if selected(m, args.methods)}
+            for method, make in sorted(chosen.items(), key=lambda m: m[0] != "upsertx"):
                 runs = timed_runs(method, args.repeat, lambda: reset(table, state), lambda: make(input_file))
                 if runs is None:
                     results.append({"database": database, "table": table, "scenario": scenario, "method": method,
@@ -236,6 +237,12 @@ def bench_server(args, data, database, prepare, reset, checksum_of, methods, cle
                 print(f"  {database} {table:9} {scenario:6} {method:40} {statistics.median(times):8.3f}s", file=sys.stderr)
         cleanup(table)
     return results
+
+
+def selected(method, wanted):
+    """upsertx always runs (it is what the others are compared with); the others when
+    --methods is not given or one of its words occurs in their name."""
+    return method == "upsertx" or not wanted or any(w.lower() in method.lower() for w in wanted.split(","))
 
 
 class MethodFailed(Exception):
@@ -379,8 +386,11 @@ def main():
     p.add_argument("--rows", type=int, default=10_000)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--db", default="sqlite,postgres,mariadb", help="comma-separated: sqlite, postgres, mariadb")
+    p.add_argument("--methods", default="", help="comma-separated words: run only the methods whose name holds one "
+                   "(e.g. 'client,psql,shell' for the hand-written SQL anchors); upsertx always runs")
     args = p.parse_args()
     data = os.path.join(HERE, "data")
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     print(f"generating {args.rows:,}-row data in {data}", file=sys.stderr)
     gen.generate(data, args.rows)
     results = []

@@ -37,8 +37,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub(crate) const STAGE: &str = "upsertx_stage";
 const MAX_PLACEHOLDERS: usize = 65_535;
 const MAX_ROWS_PER_STATEMENT: usize = 2_000;
-/// The encoded rows a sorted run gathers before it is sent. Client memory stays within
-/// this plus the run's index (about 40 bytes a row), whatever the size of the input.
+/// What a sorted run may hold (its encoded rows and their index) before it is sent:
+/// client memory stays within this, whatever the size of the input.
 const RUN_BYTES: usize = 128 << 20;
 
 /// The stage's name for plan column `i` (`ord` holds the input row number).
@@ -77,11 +77,12 @@ pub(crate) fn stage_table_sql(plan: &Plan) -> String {
     )
 }
 
-/// Where one row's line starts in [`Run::lines`], and the input row it came from.
+/// Where one row's line starts in [`Run::lines`], and the input row (and line, 0 when
+/// the format has none) it came from.
 struct RunRow {
     start: usize,
     row: u64,
-    line: Option<u64>,
+    line: u64,
 }
 
 /// Rows encoded as `LOAD DATA` lines (`ord`, then the plan's columns; tab-separated,
@@ -111,14 +112,15 @@ impl Run {
     }
 
     fn at(&self, plan: &Plan, i: usize) -> Location {
-        Location { input: plan.input.clone(), row: self.rows[i].row, line: self.rows[i].line }
+        let RunRow { row, line, .. } = self.rows[i];
+        Location { input: plan.input.clone(), row, line: (line > 0).then_some(line) }
     }
 
     /// Encodes the batch's rows (and, for a sorted run, their keys).
     fn push(&mut self, plan: &Plan, batch: &Batch, sorted: bool) -> Result<()> {
         let width = plan.columns.len();
         for (r, &(row, line)) in batch.rows.iter().enumerate() {
-            self.rows.push(RunRow { start: self.lines.len(), row, line });
+            self.rows.push(RunRow { start: self.lines.len(), row, line: line.unwrap_or(0) });
             let _ = write!(self.lines, "{row}");
             for i in 0..width {
                 self.lines.push(b'\t');
@@ -151,6 +153,12 @@ impl Run {
             let key = |i: u32| &keys[i as usize * w..(i as usize + 1) * w];
             self.order.sort_unstable_by(|&a, &b| key(a).cmp(key(b)).then(a.cmp(&b)));
         }
+    }
+
+    /// Client memory the run holds: its lines and, per row, its index entry, key and place
+    /// in the order.
+    fn bytes(&self, plan: &Plan) -> usize {
+        self.lines.len() + self.rows.len() * (std::mem::size_of::<RunRow>() + 8 * plan.key.len() + 4)
     }
 
     fn clear(&mut self) {
@@ -289,9 +297,9 @@ impl Stager {
 
     pub(crate) fn push(&mut self, conn: &mut Conn, plan: &Plan, batch: &Batch) -> Result<()> {
         let full = {
-            let mut run = self.run();
+            let mut run = self.run.lock().unwrap_or_else(|e| e.into_inner());
             run.push(plan, batch, self.sorted)?;
-            !self.sorted || run.lines.len() >= self.run_bytes
+            !self.sorted || run.bytes(plan) >= self.run_bytes
         };
         if full {
             self.flush(conn, plan)?;
@@ -309,6 +317,7 @@ impl Stager {
             return Ok(());
         }
         self.run().arrange(plan, self.sorted);
+        crate::engine::trace("sorted a run");
         let sent = if self.load_data { self.send_load_data(conn, plan) } else { self.send_inserts(conn, plan) };
         self.run().clear();
         crate::engine::trace("sent a run");
