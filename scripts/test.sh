@@ -62,11 +62,45 @@ ensure_mariadb() {
   mariadb -h 127.0.0.1 -P 3306 -u root -e 'CREATE DATABASE IF NOT EXISTS test' || die "cannot connect to MariaDB as root@127.0.0.1"
 }
 
+# A second MariaDB, with TLS, on 127.0.0.1:3307 for the TLS tests (the main server has no
+# certificate, and enabling one would mean restarting it): its own data directory and a
+# throwaway CA in $TLS_DIR, shared by every checkout on this machine. The server
+# certificate names only `localhost`, so the tests can check host-name verification.
+TLS_DIR=${UPSERTX_TEST_MYSQL_TLS_DIR:-/tmp/upsertx-mariadb-tls}
+ensure_mariadb_tls() {
+  if [ -f "$TLS_DIR/certs/ca.pem" ] && mariadb -h 127.0.0.1 -P 3307 -u root --ssl -e 'SELECT 1' >/dev/null 2>&1; then
+    return 0
+  fi
+  say "starting a TLS-enabled MariaDB on 127.0.0.1:3307 ($TLS_DIR)"
+  pkill -f -- "--datadir=$TLS_DIR/data" 2>/dev/null && sleep 2 || true
+  command -v openssl >/dev/null || apt_install openssl
+  rm -rf "$TLS_DIR" && mkdir -p "$TLS_DIR/data" "$TLS_DIR/certs"
+  (
+    cd "$TLS_DIR/certs"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=upsertx test CA" -keyout ca.key -out ca.pem
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr
+    printf 'subjectAltName=DNS:localhost\n' >san.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 -extfile san.ext -out server.pem
+  ) >"$TLS_DIR/certs.log" 2>&1 || die "could not make the TLS test certificates (see $TLS_DIR/certs.log)"
+  local user; user=$(id -un)
+  mariadb-install-db --no-defaults --user="$user" --datadir="$TLS_DIR/data" --auth-root-authentication-method=normal \
+    --skip-test-db >"$TLS_DIR/install.log" 2>&1 || die "mariadb-install-db failed (see $TLS_DIR/install.log)"
+  start-stop-daemon --start --background --pidfile "$TLS_DIR/daemon.pid" --make-pidfile --exec /usr/sbin/mariadbd -- \
+    --no-defaults --user="$user" --datadir="$TLS_DIR/data" --port=3307 --bind-address=127.0.0.1 \
+    --socket="$TLS_DIR/mysqld.sock" --pid-file="$TLS_DIR/mysqld.pid" --log-error="$TLS_DIR/error.log" \
+    --innodb-buffer-pool-size=32M --ssl-ca="$TLS_DIR/certs/ca.pem" --ssl-cert="$TLS_DIR/certs/server.pem" \
+    --ssl-key="$TLS_DIR/certs/server.key"
+  wait_for "the TLS MariaDB on 127.0.0.1:3307 (see $TLS_DIR/error.log)" mariadb -h 127.0.0.1 -P 3307 -u root --ssl -e 'SELECT 1'
+  mariadb -h 127.0.0.1 -P 3307 -u root -e 'CREATE DATABASE IF NOT EXISTS test' || die "cannot use the TLS MariaDB"
+}
+
 command -v cargo >/dev/null || die "cargo is not installed (https://rustup.rs)"
 cargo nextest --version >/dev/null 2>&1 || { say "installing cargo-nextest"; cargo install --locked cargo-nextest; }
 
 ensure_postgres
 ensure_mariadb
+ensure_mariadb_tls
+export UPSERTX_TEST_MYSQL_TLS_CA="$TLS_DIR/certs/ca.pem"
 
 say "formatting check"
 cargo fmt --all -- --check

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{rows, table, upsertx, write, Mariadb, TestDb};
+use common::{rows, table, upsertx, upsertx_with_url, write, Mariadb, TestDb};
 
 #[test]
 fn strict_types_and_explicit_time_zones() {
@@ -48,4 +48,54 @@ fn database_qualified_table_names() {
     assert_eq!(upsertx(&db, &["events.csv", "--table", &qualified, "--json"], None).counts(), (1, 0, 0, 0, 0));
     assert_eq!(db.rows(&format!("SELECT id, kind FROM {other}.events")), rows(&[&["1", "click"]]));
     db.exec(&format!("DROP DATABASE {other}"));
+}
+
+/// TLS as the mysql client's `ssl-mode`, against a real TLS server: scripts/test.sh starts
+/// a second MariaDB on 127.0.0.1:3307 with a throwaway CA (`UPSERTX_TEST_MYSQL_TLS_CA`)
+/// whose server certificate names only `localhost`.
+#[test]
+fn tls_modes_against_a_tls_server() {
+    let ca =
+        std::env::var("UPSERTX_TEST_MYSQL_TLS_CA").unwrap_or_else(|_| "/tmp/upsertx-mariadb-tls/certs/ca.pem".into());
+    assert!(std::path::Path::new(&ca).exists(), "{ca} is missing: scripts/test.sh makes the TLS test server");
+    let db = Mariadb::on("mysql://root@127.0.0.1:3307/test");
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY, name TEXT)");
+    write(&db, "t.csv", "id,name\n1,a\n2,b\n");
+    let name = db.url().rsplit('/').next().unwrap().to_string();
+    let accepted = || -> u64 { db.rows("SHOW GLOBAL STATUS LIKE 'Ssl_accepts'")[0][1].parse().unwrap() };
+    let url = |host: &str, query: &str| format!("mysql://root@{host}:3307/{name}?{query}");
+
+    let mut inserted = 2;
+    for (host, query) in [
+        ("127.0.0.1", "ssl-mode=REQUIRED".to_string()),
+        ("127.0.0.1", format!("ssl-mode=VERIFY_CA&ssl-ca={ca}")),
+        ("localhost", format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}")),
+    ] {
+        let before = accepted();
+        let run = upsertx_with_url(&db, &["t.csv", "--json"], &url(host, &query));
+        assert_eq!(run.counts(), (inserted, 0, 2 - inserted, 0, 0), "{query}: {}", run.stderr);
+        assert!(accepted() > before, "{query}: the connection was not encrypted");
+        inserted = 0;
+    }
+    // A certificate the roots do not vouch for, or for another name, is refused before
+    // anything is sent (and the password never shows).
+    let refused = |host: &str, query: &str, needle: &str| {
+        let url = url(host, query).replace("root@", "root:s3cret@");
+        let run = upsertx_with_url(&db, &["t.csv"], &url);
+        run.fails(1, &["connecting to MySQL", needle]);
+        assert!(!run.stderr.contains("s3cret"), "{}", run.stderr);
+    };
+    refused("127.0.0.1", "ssl-mode=VERIFY_CA", "invalid peer certificate: UnknownIssuer");
+    refused(
+        "127.0.0.1",
+        &format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}"),
+        "certificate not valid for name \"127.0.0.1\"",
+    );
+    // And a server without TLS is not silently used in clear.
+    let plain = Mariadb::new();
+    plain.exec("CREATE TABLE t (id INT PRIMARY KEY, name TEXT)");
+    write(&plain, "t.csv", "id,name\n1,a\n");
+    let plain_url = format!("{}?ssl-mode=REQUIRED", plain.url());
+    upsertx_with_url(&plain, &["t.csv"], &plain_url).fails(1, &["secure connection"]);
+    assert_eq!(table(&plain, "t", "id"), Vec::<Vec<String>>::new());
 }

@@ -173,11 +173,19 @@ impl Mariadb {
         Mariadb::with_query("?local-infile=0")
     }
 
+    /// A database of its own on another server (`mysql://user@host:port/db`).
+    pub fn on(base: &str) -> Mariadb {
+        Mariadb::at(base.to_string(), "")
+    }
+
     fn with_query(query: &'static str) -> Mariadb {
+        Mariadb::at(mysql_base_url(), query)
+    }
+
+    fn at(base: String, query: &'static str) -> Mariadb {
         use mysql::prelude::Queryable;
         use std::sync::atomic::{AtomicU32, Ordering};
         static N: AtomicU32 = AtomicU32::new(0);
-        let base = mysql_base_url();
         let database = format!("t_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
         let opts = mysql::Opts::from_url(&base).expect("UPSERTX_TEST_MYSQL");
         let mut conn = mysql::Conn::new(opts)

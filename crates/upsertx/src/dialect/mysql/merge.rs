@@ -14,8 +14,8 @@
 //! `INSERT IGNORE` is never used against the target: it swallows truncation and
 //! bad-date errors.
 
-use super::q;
 use super::stage::{stage_col, STAGE};
+use super::{db_error, q};
 use crate::dialect::{list, MergeCounts};
 use crate::error::{quote_ident, Error, Location, Result};
 use crate::plan::Plan;
@@ -86,7 +86,7 @@ fn all_equal(plan: &Plan) -> String {
 
 pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeCounts> {
     let ctx = format!("merging into table {}", quote_ident(&plan.table.name));
-    let db = |e: mysql::Error| Error::db(ctx.clone(), e);
+    let db = |e: mysql::Error| db_error(ctx.clone(), e);
     check_other_keys(conn, plan, target)?;
     if plan.spec.on_conflict != OnConflict::Error && one_statement_is_safe(plan) {
         return merge_in_one_statement(conn, plan, target);
@@ -162,7 +162,7 @@ fn one_statement_is_safe(plan: &Plan) -> bool {
 /// affected - 2D, updated = D, and the other matched rows were unchanged.
 fn merge_in_one_statement(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeCounts> {
     let ctx = format!("merging into table {}", quote_ident(&plan.table.name));
-    let db = |e: mysql::Error| Error::db(ctx.clone(), e);
+    let db = |e: mysql::Error| db_error(ctx.clone(), e);
     let all: Vec<usize> = (0..plan.columns.len()).collect();
     let names = list(&all, |i| q(&plan.columns[i].name), ", ");
     let values = list(&all, |i| format!("s.{}", stage_col(i)), ", ");
@@ -210,7 +210,7 @@ fn parse_insert_info(info: &str) -> Option<(u64, u64)> {
 /// Fails on the first input row whose value for a unique key other than the load's is
 /// held by a row with another key, or by another input row.
 fn check_other_keys(conn: &mut Conn, plan: &Plan, target: &str) -> Result<()> {
-    let db = |e: mysql::Error| Error::db("checking the other unique keys", e);
+    let db = |e: mysql::Error| db_error("checking the other unique keys", e);
     for uk in plan.table.keys.iter().filter(|k| **k != plan.key_constraint) {
         let Some(cols) =
             uk.columns.iter().map(|c| plan.columns.iter().position(|p| &p.name == c)).collect::<Option<Vec<usize>>>()

@@ -30,6 +30,20 @@ pub(crate) struct MyConnection {
     stager: stage::Stager,
 }
 
+/// A database error with the mysql crate's message, without its `MySqlError { ... }`
+/// wrapping: "ERROR 1146 (42S02): Table 'test.x' doesn't exist", "invalid peer
+/// certificate: UnknownIssuer".
+pub(crate) fn db_error(context: impl Into<String>, e: mysql::Error) -> Error {
+    let text = e.to_string();
+    let inner = text
+        .split_once(" { ")
+        .filter(|(head, _)| head.ends_with("Error") && !head.contains(' '))
+        .and_then(|(_, rest)| rest.strip_suffix(" }"))
+        .unwrap_or(&text);
+    let inner = inner.strip_prefix("IO error: `").and_then(|s| s.strip_suffix('\'')).unwrap_or(inner);
+    Error::db(context, inner)
+}
+
 /// Quotes an identifier for MySQL.
 pub(crate) fn q(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
@@ -112,18 +126,17 @@ impl MyConnection {
             }
             builder = builder.ssl_opts(ssl);
         }
-        let mut conn =
-            Conn::new(builder).map_err(|e| Error::db(format!("connecting to MySQL at {redacted}"), e.to_string()))?;
+        let mut conn = Conn::new(builder).map_err(|e| db_error(format!("connecting to MySQL at {redacted}"), e))?;
         conn.query_drop(
             "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION',
                  SESSION time_zone = '+00:00'",
         )
-        .map_err(|e| Error::db("configuring the MySQL session", e))?;
+        .map_err(|e| db_error("configuring the MySQL session", e))?;
         Ok(MyConnection { conn, target: None, stager })
     }
 
     fn exec(&mut self, context: &str, sql: &str) -> Result<()> {
-        self.conn.query_drop(sql).map_err(|e| Error::db(context, e))
+        self.conn.query_drop(sql).map_err(|e| db_error(context, e))
     }
 }
 

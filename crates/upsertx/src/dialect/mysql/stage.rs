@@ -23,6 +23,7 @@
 //! naming the input row, column and value. Notes (a decimal rounded to its column's
 //! scale) pass.
 
+use super::db_error;
 use crate::convert::{format_micros, to_micros_and_offset};
 use crate::dialect::{list, Batch};
 use crate::error::{Error, Location, Result};
@@ -281,7 +282,7 @@ impl Stager {
     /// Creates the stage, and finds out (with an empty load) whether `LOAD DATA LOCAL`
     /// is allowed, before any row depends on it.
     pub(crate) fn create(&mut self, conn: &mut Conn, plan: &Plan) -> Result<()> {
-        conn.query_drop(stage_table_sql(plan)).map_err(|e| Error::db("creating the staging table", e))?;
+        conn.query_drop(stage_table_sql(plan)).map_err(|e| db_error("creating the staging table", e))?;
         self.sorted =
             plan.key.iter().all(|&i| matches!(plan.columns[i].ty, SqlType::Integer { .. } | SqlType::Unsigned { .. }));
         self.run().clear();
@@ -289,7 +290,7 @@ impl Stager {
             match conn.query_drop(load_data_sql(plan)) {
                 Ok(()) => {}
                 Err(e) if refuses_local_infile(&e) => self.load_data = false,
-                Err(e) => return Err(Error::db("staging rows", e)),
+                Err(e) => return Err(db_error("staging rows", e)),
             }
         }
         Ok(())
@@ -377,7 +378,7 @@ impl Stager {
             return Ok(());
         }
         let warnings: Vec<(String, u32, String)> =
-            conn.query("SHOW WARNINGS").map_err(|e| Error::db("staging rows", e))?;
+            conn.query("SHOW WARNINGS").map_err(|e| db_error("staging rows", e))?;
         for (level, code, message) in warnings {
             if level == "Note" || (code == 1062 && plan.spec.duplicates == Duplicates::First) {
                 continue;
@@ -390,7 +391,7 @@ impl Stager {
     fn refused(&mut self, conn: &mut Conn, plan: &Plan, offset: usize, e: mysql::Error) -> Error {
         match e {
             mysql::Error::MySqlError(m) => self.explain(conn, plan, offset, m.code, m.message),
-            e => Error::db("staging rows", e),
+            e => db_error("staging rows", e),
         }
     }
 
