@@ -25,7 +25,8 @@ use crate::value::{SqlType, Value};
 use mysql::prelude::Queryable;
 use mysql::Conn;
 
-fn column<'a>(plan: &'a Plan, name: &str) -> Option<&'a Column> {
+/// The table column behind a plan column's name.
+pub(super) fn column<'a>(plan: &'a Plan, name: &str) -> Option<&'a Column> {
     plan.table.columns.iter().find(|c| c.name == name)
 }
 

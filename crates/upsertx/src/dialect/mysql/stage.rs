@@ -24,6 +24,7 @@
 //! scale) pass.
 
 use super::db_error;
+use super::merge::column;
 use crate::convert::{format_micros, to_micros_and_offset};
 use crate::dialect::{list, Batch};
 use crate::error::{Error, Location, Result};
@@ -53,13 +54,7 @@ pub(crate) fn stage_table_sql(plan: &Plan) -> String {
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let declared = plan
-                .table
-                .columns
-                .iter()
-                .find(|t| t.name == c.name)
-                .map(|t| t.declared.clone())
-                .unwrap_or_else(|| "TEXT".into());
+            let declared = column(plan, &c.name).map(|t| t.declared.clone()).unwrap_or_else(|| "TEXT".into());
             let collate = plan
                 .key
                 .iter()
@@ -237,15 +232,25 @@ fn unescape(raw: &[u8]) -> Vec<u8> {
 /// A field as a statement parameter: integers as integers, the rest as the text sent
 /// to `LOAD DATA` (the server converts it to the column's type in both cases).
 fn param(plan: &Plan, field: usize, value: Option<Vec<u8>>) -> mysql::Value {
-    let integer =
-        field == 0 || matches!(plan.columns[field - 1].ty, SqlType::Integer { .. } | SqlType::Unsigned { .. });
+    let integer = field == 0 || is_integer(&plan.columns[field - 1].ty);
     match value {
         None => mysql::Value::NULL,
-        Some(v) => match std::str::from_utf8(&v).ok().and_then(|s| s.parse::<i64>().ok()) {
-            Some(n) if integer => mysql::Value::Int(n),
-            _ => mysql::Value::Bytes(v),
+        Some(v) if integer => match std::str::from_utf8(&v).ok().and_then(|s| s.parse::<i64>().ok()) {
+            Some(n) => mysql::Value::Int(n),
+            None => mysql::Value::Bytes(v),
         },
+        Some(v) => mysql::Value::Bytes(v),
     }
+}
+
+fn is_integer(ty: &SqlType) -> bool {
+    matches!(ty, SqlType::Integer { .. } | SqlType::Unsigned { .. })
+}
+
+/// Runs are sorted on the client when every key column is an integer: the client's
+/// order and equality are then the server's.
+fn sorted(plan: &Plan) -> bool {
+    plan.key.iter().all(|&i| is_integer(&plan.columns[i].ty))
 }
 
 /// Stages a load's rows: see the module's documentation.
@@ -253,14 +258,13 @@ pub(crate) struct Stager {
     run: Arc<Mutex<Run>>,
     /// False when the URL says `local-infile=0`, or once the server has refused it.
     pub(super) load_data: bool,
-    sorted: bool,
     /// [`RUN_BYTES`]; smaller in tests, to cross run boundaries with a few rows.
     pub(super) run_bytes: usize,
 }
 
 impl Stager {
     pub(crate) fn new(load_data: bool) -> Stager {
-        Stager { run: Arc::default(), load_data, sorted: false, run_bytes: RUN_BYTES }
+        Stager { run: Arc::default(), load_data, run_bytes: RUN_BYTES }
     }
 
     /// What `LOAD DATA LOCAL INFILE` reads: the current run, in its sending order.
@@ -283,8 +287,6 @@ impl Stager {
     /// is allowed, before any row depends on it.
     pub(crate) fn create(&mut self, conn: &mut Conn, plan: &Plan) -> Result<()> {
         conn.query_drop(stage_table_sql(plan)).map_err(|e| db_error("creating the staging table", e))?;
-        self.sorted =
-            plan.key.iter().all(|&i| matches!(plan.columns[i].ty, SqlType::Integer { .. } | SqlType::Unsigned { .. }));
         self.run().clear();
         if self.load_data {
             match conn.query_drop(load_data_sql(plan)) {
@@ -298,9 +300,9 @@ impl Stager {
 
     pub(crate) fn push(&mut self, conn: &mut Conn, plan: &Plan, batch: &Batch) -> Result<()> {
         let full = {
-            let mut run = self.run.lock().unwrap_or_else(|e| e.into_inner());
-            run.push(plan, batch, self.sorted)?;
-            !self.sorted || run.bytes(plan) >= self.run_bytes
+            let mut run = self.run();
+            run.push(plan, batch, sorted(plan))?;
+            !sorted(plan) || run.bytes(plan) >= self.run_bytes
         };
         if full {
             self.flush(conn, plan)?;
@@ -317,7 +319,7 @@ impl Stager {
         if self.run().rows.is_empty() {
             return Ok(());
         }
-        self.run().arrange(plan, self.sorted);
+        self.run().arrange(plan, sorted(plan));
         crate::engine::trace("sorted a run");
         let sent = if self.load_data { self.send_load_data(conn, plan) } else { self.send_inserts(conn, plan) };
         self.run().clear();
