@@ -28,20 +28,27 @@ ROOT = os.path.dirname(HERE)
 UPSERTX = os.path.join(ROOT, "target", "release", "upsertx")
 VENV_PYTHON = os.path.join(HERE, ".venv", "bin", "python")
 RECIPES = os.path.join(HERE, "recipes.py")
-# session.merge takes seconds per ten thousand rows: it only runs on small sizes.
+# session.merge takes seconds per ten thousand rows: it only runs on small sizes. So does
+# sling's upsert into MariaDB (22 to 35 s for 10,000 rows, where its load takes 0.5 s).
 MERGE_MAX_ROWS = 10_000
+SLING_MYSQL_MAX_ROWS = 10_000
 
 
 SLING = os.path.join(HERE, ".venv", "lib", "python3.11", "site-packages", "sling_linux_amd64", "bin", "sling-linux-amd64")
 
 
-def sling_method(url, obj):
+def sling_method(url, obj, columns=None):
     """sling (the sling-linux-amd64 package from PyPI) in incremental mode with a primary
-    key; its `_sling_loaded_at` column is switched off so the table content is comparable."""
+    key; its `_sling_loaded_at` column is switched off so the table content is comparable.
+    `columns` is sling's `--columns` type map, for what its CSV inference gets wrong."""
     home = os.path.join(HERE, "results", "work", "slinghome")
+    cast = ["--columns", json.dumps(columns)] if columns else []
+    # Without empty_as_null sling stores the CSV's empty text fields as '' where every
+    # other method stores NULL.
     return lambda f: (["env", f"UPSERTX_TARGET={url}", "SLING_LOADED_AT_COLUMN=false", f"SLING_HOME_DIR={home}", SLING,
-                       "run", "--src-stream", f"file://{os.path.abspath(f)}", "--tgt-conn", "UPSERTX_TARGET",
-                       "--tgt-object", obj, "--mode", "incremental", "--primary-key", "id"], None)
+                       "run", "--src-stream", f"file://{os.path.abspath(f)}", "--src-options", '{"empty_as_null": true}',
+                       "--tgt-conn", "UPSERTX_TARGET", "--tgt-object", obj, "--mode", "incremental",
+                       "--primary-key", "id"] + cast, None)
 
 
 def python_methods(url, table, rows):
@@ -135,8 +142,10 @@ def my_checksum(table):
 
 def my_methods(table, rows):
     url = MY_URL.replace("mysql://", "mysql+pymysql://")
-    return python_methods(lambda: url, table, rows) | {
-        "sling (incremental)": sling_method(MY_URL, f"test.{table}"),
+    methods = python_methods(lambda: url, table, rows)
+    if rows <= SLING_MYSQL_MAX_ROWS:
+        methods["sling (incremental)"] = sling_method(MY_URL, f"test.{table}")
+    return methods | {
         "upsertx": lambda f: ([UPSERTX, f, "--db", MY_URL, "--table", table, "--json", "-q"], None),
         "mariadb client (LOAD DATA + ON DUPLICATE KEY)": lambda f: (["mariadb", "--local-infile=1"] + MY_ARGS, mysql_script(table, f)),
     }
@@ -195,7 +204,11 @@ def psql_script(table, csv_path, into=None):
 def pg_methods(table, rows):
     url = PG_URL.replace("postgres://", "postgresql+psycopg2://")
     return python_methods(lambda: url, table, rows) | {
-        "sling (incremental)": sling_method(PG_URL.replace("postgres://", "postgresql://"), f"public.{table}"),
+        # sling infers the 0/1 column as bigint and its UPDATE into a boolean column fails
+        # ("column is_paid is of type boolean but expression is of type bigint"): a user
+        # would add the cast, so the bench does.
+        "sling (incremental)": sling_method(PG_URL.replace("postgres://", "postgresql://"), f"public.{table}",
+                                            {"is_paid": "bool"} if table == "orders" else None),
         "upsertx": lambda f: ([UPSERTX, f, "--db", PG_URL, "--table", table, "--json", "-q"], None),
         "psql (\\copy + ON CONFLICT)": lambda f: (["psql", PG_URL, "-v", "ON_ERROR_STOP=1", "-qX"], psql_script(table, f)),
     }
@@ -235,7 +248,33 @@ def bench_server(args, data, database, prepare, reset, checksum_of, methods, cle
                                 "seconds": statistics.median(times), "runs": times, "peak_mib": max(rss),
                                 "rows": args.rows, "checksum": checksum, "differs": differs})
                 print(f"  {database} {table:9} {scenario:6} {method:40} {statistics.median(times):8.3f}s", file=sys.stderr)
+        if table == "customers" and args.memory:
+            results += memory_runs(args, data, database, lambda: reset(table, "empty"), methods(table, args.rows)["upsertx"],
+                                  lambda: checksum_of(table))
         cleanup(table)
+    return results
+
+
+MEMORY_FACTORS = (1, 4)
+
+
+def memory_runs(args, data, database, reset, upsertx, checksum):
+    """Peak RSS of upsertx loading --rows and 4x --rows shuffled `customers` rows into an
+    empty table: the figure that shows memory does not grow with the input."""
+    results = []
+    for factor in MEMORY_FACTORS:
+        rows = args.rows * factor
+        reset()
+        try:
+            seconds, peak, _ = run_process(*upsertx(gen.shuffled_customers(data, rows)))
+        except MethodFailed as e:
+            sys.exit(str(e))
+        if not checksum().startswith(f"{rows} rows"):
+            sys.exit(f"memory run: upsertx left {checksum()} after loading {rows} rows into {database}")
+        results.append({"database": database, "table": "customers", "scenario": "memory", "method": "upsertx",
+                        "seconds": seconds, "peak_mib": peak, "rows": rows})
+        print(f"  {database} memory: {rows:,} shuffled customers rows, peak RSS {peak:.0f} MiB ({seconds:.1f}s)",
+              file=sys.stderr)
     return results
 
 
@@ -282,14 +321,23 @@ def run_process(argv, stdin_text=None):
     return seconds, peak_kib / 1024, proc.stdout
 
 
+def same_instant(text):
+    """SQLite keeps datetimes as text, and the methods spell the same instant differently:
+    SQLAlchemy adds `.000000`, sling adds the UTC offset `+00:00`. Both read back as the
+    input's `YYYY-MM-DD HH:MM:SS`."""
+    if len(text) >= 19 and text[4] == "-" and text[10] == " " and text[13] == ":":
+        for suffix in ("+00:00", ".000000"):
+            if text.endswith(suffix):
+                text = text[:-len(suffix)]
+    return text
+
+
 def sqlite_checksum(db, table):
     con = sqlite3.connect(db)
     h = hashlib.md5()
     n = 0
     for row in con.execute(f"SELECT * FROM {table} ORDER BY id"):
-        # SQLAlchemy writes SQLite datetimes with microseconds: the same instant.
-        norm = tuple(round(v, 6) if isinstance(v, float) else
-                     v[:-7] if isinstance(v, str) and len(v) == 26 and v.endswith(".000000") else v for v in row)
+        norm = tuple(round(v, 6) if isinstance(v, float) else same_instant(v) if isinstance(v, str) else v for v in row)
         h.update(repr(norm).encode())
         n += 1
     con.close()
@@ -365,6 +413,8 @@ def render(results, args):
              f"median of {args.repeat} runs; ratio = method time / upsertx time (above 1: upsertx is faster).", ""]
     groups = {}
     for r in results:
+        if r["scenario"] == "memory":
+            continue
         groups.setdefault((r["database"], r["table"], r["scenario"]), []).append(r)
     for (database, table, scenario), rows in groups.items():
         ours = next(r["seconds"] for r in rows if r["method"] == "upsertx")
@@ -378,6 +428,13 @@ def render(results, args):
             lines.append(f"| {name} | {r['seconds']:.3f} | {r['rows'] / r['seconds']:,.0f} | "
                          f"{r['seconds'] / ours:.2f} | {r['peak_mib']:.0f} |")
         lines.append("")
+    memory = [r for r in results if r["scenario"] == "memory"]
+    if memory:
+        lines += ["## upsertx peak memory", "",
+                  "Shuffled `customers` rows loaded into an empty table, one run each.", "",
+                  "| database | rows | seconds | peak RSS MiB |", "|---|---:|---:|---:|"]
+        lines += [f"| {r['database']} | {r['rows']:,} | {r['seconds']:.2f} | {r['peak_mib']:.0f} |" for r in memory]
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -388,6 +445,8 @@ def main():
     p.add_argument("--db", default="sqlite,postgres,mariadb", help="comma-separated: sqlite, postgres, mariadb")
     p.add_argument("--methods", default="", help="comma-separated words: run only the methods whose name holds one "
                    "(e.g. 'client,psql,shell' for the hand-written SQL anchors); upsertx always runs")
+    p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
+                   help="also measure upsertx's peak RSS on --rows and 4x --rows shuffled customers rows (default: on)")
     args = p.parse_args()
     data = os.path.join(HERE, "data")
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)

@@ -70,6 +70,18 @@ def generate(out, rows):
         write(batch_path, HEADERS[table], (make(i, 1) for i in ids))
 
 
+def shuffled_customers(out, rows):
+    """`customers` rows 1..rows in shuffled order: the memory scenario's input (a load into
+    an empty table that cannot lean on the input's order). Returns the file's path."""
+    path = os.path.join(out, f"customers_shuffled_{rows}.csv")
+    if not os.path.exists(path):
+        os.makedirs(out, exist_ok=True)
+        ids = list(range(1, rows + 1))
+        random.Random(11).shuffle(ids)
+        write(path, HEADERS["customers"], (customer(i, 0) for i in ids))
+    return path
+
+
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--rows", type=int, default=10_000)
