@@ -98,7 +98,11 @@ def main():
         import pangres
 
         df = pd.DataFrame(rows).set_index(key)
-        pangres.upsert(con=engine, df=df, table_name=table_name, if_row_exists="update", create_table=False)
+        # pangres sends one statement for the whole frame unless told a chunk size: past
+        # SQLite's bind-parameter limit that fails ("too many SQL variables").
+        chunk = max(1, PARAM_LIMITS.get(engine.dialect.name, 32_766) // len(table.columns))
+        pangres.upsert(con=engine, df=df, table_name=table_name, if_row_exists="update", create_table=False,
+                       chunksize=chunk)
     else:
         sys.exit(f"unknown method {method}")
 
