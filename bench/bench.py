@@ -223,7 +223,7 @@ def bench_server(args, data, database, prepare, reset, checksum_of, methods, cle
     """Every method on every scenario of a server database: the table is rebuilt from a
     template before each run, and checksummed after each method."""
     results = []
-    for table in gen.HEADERS:
+    for table in args.tables.split(","):
         base = os.path.join(data, f"{table}_base_{args.rows}.csv")
         batch = os.path.join(data, f"{table}_batch_{args.rows}.csv")
         prepare(table, base, batch)
@@ -445,9 +445,12 @@ def main():
     p.add_argument("--db", default="sqlite,postgres,mariadb", help="comma-separated: sqlite, postgres, mariadb")
     p.add_argument("--methods", default="", help="comma-separated words: run only the methods whose name holds one "
                    "(e.g. 'client,psql,shell' for the hand-written SQL anchors); upsertx always runs")
+    p.add_argument("--tables", default="customers,orders", help="comma-separated: customers, orders")
     p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
                    help="also measure upsertx's peak RSS on --rows and 4x --rows shuffled customers rows (default: on)")
     args = p.parse_args()
+    if unknown := set(args.tables.split(",")) - set(gen.HEADERS):
+        p.error(f"unknown table {', '.join(sorted(unknown))} (customers, orders)")
     data = os.path.join(HERE, "data")
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     print(f"generating {args.rows:,}-row data in {data}", file=sys.stderr)
