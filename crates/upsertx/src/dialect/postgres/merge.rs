@@ -144,7 +144,6 @@ fn copy_error(plan: &Plan, batch: &Batch, e: &postgres::Error) -> Error {
     }
 }
 
-/// `t."a" = s.c0 AND ...` over the key.
 /// `t."a" = s.c0 AND ...` over the key; for a partial unique index, only the rows its
 /// condition holds for (the condition as the server deparses it, never user text).
 fn key_match(plan: &Plan) -> String {
@@ -264,9 +263,7 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &KeyO
     let changed = list(&plan.update, |i| differs(plan, i, &format!("EXCLUDED.{}", q(&plan.columns[i].name))), " OR ");
     let guard = if plan.spec.always_update { String::new() } else { format!(" WHERE {changed}") };
     // Inserting a row that already exists would burn a sequence value for an absent
-    // serial/identity column: then update first and insert only the new keys.
-    let gap_free =
-        plan.table.columns.iter().any(|c| c.sequence_default && !plan.columns.iter().any(|p| p.name == c.name));
+    // serial/identity column (`gap_free`): then update first and insert only the new keys.
     let only_new = if gap_free {
         format!(" WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {})", key_match(plan))
     } else {
