@@ -438,14 +438,18 @@ def render(results, args):
     return "\n".join(lines)
 
 
+DEFAULT_DBS = "sqlite,postgres,mariadb"
+DEFAULT_TABLES = "customers,orders"
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, default=10_000)
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--db", default="sqlite,postgres,mariadb", help="comma-separated: sqlite, postgres, mariadb")
+    p.add_argument("--db", default=DEFAULT_DBS, help="comma-separated: sqlite, postgres, mariadb")
     p.add_argument("--methods", default="", help="comma-separated words: run only the methods whose name holds one "
                    "(e.g. 'client,psql,shell' for the hand-written SQL anchors); upsertx always runs")
-    p.add_argument("--tables", default="customers,orders", help="comma-separated: customers, orders")
+    p.add_argument("--tables", default=DEFAULT_TABLES, help="comma-separated: customers, orders")
     p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
                    help="also measure upsertx's peak RSS on --rows and 4x --rows shuffled customers rows (default: on)")
     args = p.parse_args()
@@ -464,12 +468,20 @@ def main():
     if "mariadb" in dbs:
         results += bench_mysql(args, data)
     text = render(results, args)
-    out = os.path.join(HERE, "results", f"results_{args.rows}")
+    # A partial run (some databases, tables or methods) gets a name of its own, so that it
+    # does not overwrite the full run of the same size.
+    parts = [args.db.replace(",", "+") if args.db != DEFAULT_DBS else "",
+             args.tables.replace(",", "+") if args.tables != DEFAULT_TABLES else "",
+             args.methods.replace(",", "+").replace(" ", "") if args.methods else ""]
+    suffix = "".join(f"_{p}" for p in parts if p)
+    out = os.path.join(HERE, "results", f"results_{args.rows}{suffix}")
     with open(out + ".md", "w") as f:
         f.write(text)
     with open(out + ".json", "w") as f:
         json.dump(results, f, indent=1)
     print(text)
+    with open(os.path.join(HERE, "results", ".last"), "w") as f:
+        f.write(out + ".json")
     print(f"written: {out}.md, {out}.json", file=sys.stderr)
 
 

@@ -14,12 +14,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def color(method, n):
-    """upsertx red, hand-written SQL grey, the Python recipes in cool colours."""
+def color(method):
+    """upsertx red, hand-written SQL grey, the others one colour each, the same in every panel."""
     if method == "upsertx":
         return "tab:red"
-    if "SQLAlchemy" in method or "pangres" in method or "sling" in method:
-        return ["tab:blue", "tab:cyan", "tab:green", "tab:purple", "tab:olive"][n % 5]
+    for word, c in (("session.merge", "tab:brown"), ("bulk", "tab:cyan"), ("chunked", "tab:green"),
+                    ("pangres", "tab:purple"), ("sling", "tab:olive")):
+        if word in method:
+            return c
     return "dimgray"
 
 
@@ -40,14 +42,16 @@ def main(path):
                 hit = [r for r in mine if r["method"] == method and r["scenario"] == s and not r.get("failed")]
                 values.append(rows / hit[0]["seconds"] if hit else 0)
             xs = [i + n * width for i in range(len(scenarios))]
-            ax.bar(xs, values, width, label=method, color=color(method, n))
+            ax.bar(xs, values, width, label=method, color=color(method))
         ax.set_xticks([i + 0.4 - width / 2 for i in range(len(scenarios))], scenarios)
         ax.set_yscale("log")
         ax.set_ylabel("rows/s")
         ax.set_title(f"{database} / {table}, {rows:,} rows")
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
-    out = os.path.join(os.path.dirname(path), f"chart_{rows}.png")
+    # results_<name>.json -> chart_<name>.png
+    name = os.path.basename(path).removeprefix("results_").removesuffix(".json")
+    out = os.path.join(os.path.dirname(path), f"chart_{name}.png")
     fig.savefig(out, dpi=90)
     print(f"written: {out}", file=sys.stderr)
 

@@ -17,7 +17,5 @@ bench/.venv/bin/pip install -q -r bench/requirements.txt
 # pip does not keep the executable bit of the binary the sling package ships.
 chmod +x bench/.venv/lib/python3*/site-packages/sling_linux_amd64/bin/sling-linux-amd64
 python3 bench/bench.py "$@"
-# The chart of the run just made (the results JSON of the --rows given, 10000 by default).
-rows=10000
-while [ $# -gt 0 ]; do [ "$1" = --rows ] && rows=$2; shift; done
-bench/.venv/bin/python bench/chart.py "bench/results/results_${rows}.json"
+# The chart of the run just made (bench.py names its results JSON in results/.last).
+bench/.venv/bin/python bench/chart.py "$(cat bench/results/.last)"
