@@ -2,7 +2,7 @@
 //! columns written on conflict. Dialect-neutral: dialects turn a [`Plan`] into SQL.
 
 use crate::error::{quote_ident, Error, Result};
-use crate::schema::{Table, UniqueKey};
+use crate::schema::{Column, Table, UniqueKey};
 use crate::spec::{Spec, UpdateColumns};
 use crate::value::{SqlType, Value};
 
@@ -36,6 +36,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The table column behind plan column `i` (plan columns carry the table's spelling).
+    pub fn table_column(&self, i: usize) -> Option<&Column> {
+        self.table.columns.iter().find(|c| c.name == self.columns[i].name)
+    }
+
     pub fn new(table: Table, input: &str, input_columns: &[String], spec: &Spec) -> Result<Plan> {
         let mut columns = Vec::with_capacity(input_columns.len());
         let mut unknown = Vec::new();

@@ -25,11 +25,6 @@ use crate::value::{SqlType, Value};
 use mysql::prelude::Queryable;
 use mysql::Conn;
 
-/// The table column behind a plan column's name.
-pub(super) fn column<'a>(plan: &'a Plan, name: &str) -> Option<&'a Column> {
-    plan.table.columns.iter().find(|c| c.name == name)
-}
-
 pub(crate) fn ddl_type(ty: &SqlType) -> &'static str {
     match ty {
         SqlType::Boolean => "BOOLEAN",
@@ -61,7 +56,7 @@ fn key_match(plan: &Plan) -> String {
 
 fn is_text(plan: &Plan, i: usize) -> bool {
     matches!(
-        column(plan, &plan.columns[i].name).map(|c| c.native.as_str()),
+        plan.table_column(i).map(|c| c.native.as_str()),
         Some("char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum" | "set")
     )
 }

@@ -24,7 +24,6 @@
 //! scale) pass.
 
 use super::db_error;
-use super::merge::column;
 use crate::convert::{format_micros, to_micros_and_offset};
 use crate::dialect::{list, Batch};
 use crate::error::{Error, Location, Result};
@@ -54,7 +53,7 @@ pub(crate) fn stage_table_sql(plan: &Plan) -> String {
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let declared = column(plan, &c.name).map(|t| t.declared.clone()).unwrap_or_else(|| "TEXT".into());
+            let declared = plan.table_column(i).map(|t| t.declared.clone()).unwrap_or_else(|| "TEXT".into());
             let collate = plan
                 .key
                 .iter()

@@ -41,15 +41,17 @@ fn stage_col(i: usize) -> String {
 }
 
 fn kinds(plan: &Plan) -> Vec<Kind> {
-    plan.columns.iter().map(|c| Kind::of(&native(plan, &c.name))).collect()
+    (0..plan.columns.len()).map(|i| Kind::of(native(plan, i))).collect()
 }
 
-fn native(plan: &Plan, column: &str) -> String {
-    plan.table.columns.iter().find(|c| c.name == column).map(|c| c.native.clone()).unwrap_or_default()
+/// The native type of plan column `i`'s table column.
+fn native(plan: &Plan, i: usize) -> &str {
+    plan.table_column(i).map_or("", |c| c.native.as_str())
 }
 
-fn declared(plan: &Plan, column: &str) -> String {
-    plan.table.columns.iter().find(|c| c.name == column).map(|c| c.declared.clone()).unwrap_or_default()
+/// The declared type of plan column `i`'s table column.
+fn declared(plan: &Plan, i: usize) -> &str {
+    plan.table_column(i).map_or("", |c| c.declared.as_str())
 }
 
 pub(crate) fn ddl_type(ty: &SqlType) -> &'static str {
@@ -76,16 +78,9 @@ pub(crate) fn create_table_sql(table: &str, columns: &[Column], key: &[String]) 
 }
 
 pub(crate) fn stage_table_sql(plan: &Plan) -> String {
-    let defs: Vec<String> = plan
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let ty = if Kind::of(&native(plan, &c.name)) == Kind::AsText {
-                "text".to_string()
-            } else {
-                declared(plan, &c.name)
-            };
+    let defs: Vec<String> = (0..plan.columns.len())
+        .map(|i| {
+            let ty = if Kind::of(native(plan, i)) == Kind::AsText { "text" } else { declared(plan, i) };
             format!("{} {ty}", stage_col(i))
         })
         .collect();
@@ -158,7 +153,7 @@ fn key_match(plan: &Plan) -> String {
 /// through text for types without an equality operator (json, xml, geometric...).
 fn differs(plan: &Plan, i: usize, new: &str) -> String {
     let col = q(&plan.columns[i].name);
-    match native(plan, &plan.columns[i].name).as_str() {
+    match native(plan, i) {
         "json" | "xml" | "point" | "line" | "lseg" | "box" | "path" | "polygon" | "circle" => {
             format!("t.{col}::text IS DISTINCT FROM {new}::text")
         }
@@ -168,9 +163,8 @@ fn differs(plan: &Plan, i: usize, new: &str) -> String {
 
 /// The staged value of column `i` as the target's type.
 fn source_value(plan: &Plan, i: usize) -> String {
-    let c = &plan.columns[i];
-    if Kind::of(&native(plan, &c.name)) == Kind::AsText {
-        format!("s.{}::{}", stage_col(i), declared(plan, &c.name))
+    if Kind::of(native(plan, i)) == Kind::AsText {
+        format!("s.{}::{}", stage_col(i), declared(plan, i))
     } else {
         format!("s.{}", stage_col(i))
     }
