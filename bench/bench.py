@@ -264,13 +264,12 @@ def memory_runs(args, data, database, reset, upsertx, checksum):
     results = []
     for factor in MEMORY_FACTORS:
         rows = args.rows * factor
-        reset()
-        try:
-            seconds, peak, _ = run_process(*upsertx(gen.shuffled_customers(data, rows)))
-        except MethodFailed as e:
-            sys.exit(str(e))
-        if not checksum().startswith(f"{rows} rows"):
-            sys.exit(f"memory run: upsertx left {checksum()} after loading {rows} rows into {database}")
+        path = gen.shuffled_customers(data, rows)
+        # timed_runs resets the table first and stops the bench if upsertx fails.
+        (seconds,), (peak,) = timed_runs("upsertx", 1, reset, lambda: upsertx(path))
+        left = checksum()
+        if not left.startswith(f"{rows} rows"):
+            sys.exit(f"memory run: upsertx left {left} after loading {rows} rows into {database}")
         results.append({"database": database, "table": "customers", "scenario": "memory", "method": "upsertx",
                         "seconds": seconds, "peak_mib": peak, "rows": rows})
         print(f"  {database} memory: {rows:,} shuffled customers rows, peak RSS {peak:.0f} MiB ({seconds:.1f}s)",
