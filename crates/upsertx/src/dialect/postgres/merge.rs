@@ -18,9 +18,17 @@
 //!
 //! When a column absent from the input draws its default from a sequence (serial,
 //! identity), `INSERT ... ON CONFLICT` would burn a value for every row that turns out
-//! to exist. Then the merge first updates the existing rows (`UPDATE ... FROM src`),
-//! and inserts only the keys not found (`WHERE NOT EXISTS`), still `ON CONFLICT` for
-//! rows a concurrent writer inserted meanwhile.
+//! to exist. Then the merge first locks the existing rows in key order (`SELECT ...
+//! FOR UPDATE`, remembering which input rows matched), updates them (`UPDATE ... FROM
+//! src`), and inserts only the input rows that matched nothing, still `ON CONFLICT DO
+//! UPDATE` for keys a concurrent writer inserted meanwhile. The lock is what makes this
+//! safe: each statement reads the committed rows of its own moment, so a key inserted
+//! by another load after the UPDATE began would otherwise be neither updated (the
+//! UPDATE did not see it) nor inserted (the INSERT would see it and skip it).
+//!
+//! Under `--on-conflict error` the INSERT has no `ON CONFLICT` and no filter: a key
+//! committed by another load after the check fails the load with a unique violation,
+//! reported as that key existing.
 
 use super::copy::{self, Kind};
 use super::{message, q};
@@ -35,6 +43,8 @@ use std::io::Write;
 
 const STAGE: &str = "pg_temp.upsertx_stage";
 const SRC: &str = "pg_temp.upsertx_src";
+/// The `ord`s of the input rows the gap-free path found (and locked) in the target.
+const MATCHED: &str = "pg_temp.upsertx_matched";
 
 fn stage_col(i: usize) -> String {
     format!("c{i}")
@@ -85,7 +95,7 @@ pub(crate) fn stage_table_sql(plan: &Plan) -> String {
         })
         .collect();
     format!(
-        "DROP TABLE IF EXISTS {SRC}; DROP TABLE IF EXISTS {STAGE};
+        "DROP TABLE IF EXISTS {MATCHED}; DROP TABLE IF EXISTS {SRC}; DROP TABLE IF EXISTS {STAGE};
          CREATE TEMP TABLE upsertx_stage (ord bigint NOT NULL, {}) ON COMMIT DROP",
         defs.join(", ")
     )
@@ -258,35 +268,25 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &KeyO
     let guard = if plan.spec.always_update { String::new() } else { format!(" WHERE {changed}") };
     // Inserting a row that already exists would burn a sequence value for an absent
     // serial/identity column (`gap_free`): then update first and insert only the new keys.
-    let only_new = if gap_free {
-        format!(" WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {})", key_match(plan))
-    } else {
-        String::new()
-    };
-
+    let mut only_new = String::new();
     let mut pre_updated = 0;
     let on_conflict = match plan.spec.on_conflict {
         OnConflict::Update if !plan.update.is_empty() => {
             if gap_free {
-                let set_from =
-                    list(&plan.update, |i| format!("{} = {}", q(&plan.columns[i].name), source_value(plan, i)), ", ");
-                let changed_from = list(&plan.update, |i| differs(plan, i, &source_value(plan, i)), " OR ");
-                let guard_from = if plan.spec.always_update { String::new() } else { format!(" AND ({changed_from})") };
-                pre_updated = run(
-                    client,
-                    plan,
-                    &format!(
-                        "UPDATE {target} AS t SET {set_from} FROM {src} AS s WHERE {}{guard_from}",
-                        key_match(plan)
-                    ),
-                    &ctx,
-                    target,
-                    src,
-                )? as u64;
+                pre_updated = update_first(client, plan, target, src, &ctx)?;
+                only_new = format!(" WHERE NOT EXISTS (SELECT 1 FROM {MATCHED} AS m WHERE m.ord = s.ord)");
             }
             format!("ON CONFLICT ({conflict_cols}) DO UPDATE SET {set}{guard}")
         }
-        OnConflict::Update | OnConflict::Ignore => format!("ON CONFLICT ({conflict_cols}) DO NOTHING"),
+        OnConflict::Update | OnConflict::Ignore => {
+            // Rows that exist are left alone: skipping those this statement sees
+            // spares their sequence values; ON CONFLICT covers the ones it does not.
+            if gap_free {
+                only_new = format!(" WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {})", key_match(plan));
+            }
+            format!("ON CONFLICT ({conflict_cols}) DO NOTHING")
+        }
+        // No filter: a key that appeared since the check is a unique violation.
         OnConflict::Error => String::new(),
     };
     let insert = format!("INSERT INTO {target} AS t ({names}) SELECT {values} FROM {src} AS s{only_new} {on_conflict}");
@@ -314,6 +314,25 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &KeyO
         OnConflict::Ignore => MergeCounts { staged, inserted, updated: 0, unchanged: 0, ignored: matched },
         OnConflict::Error => MergeCounts { staged, inserted, ..Default::default() },
     })
+}
+
+/// The gap-free path's first half: locks the target rows the input matches, in key
+/// order, remembering which input rows they were (`MATCHED`), then updates the changed
+/// ones. Returns the number of rows updated.
+fn update_first(client: &mut Client, plan: &Plan, target: &str, src: &str, ctx: &str) -> Result<u64> {
+    let keys = list(&plan.key, |i| format!("s.{}", stage_col(i)), ", ");
+    client
+        .batch_execute(&format!(
+            "CREATE TEMP TABLE upsertx_matched ON COMMIT DROP AS
+             SELECT s.ord FROM {src} AS s JOIN {target} AS t ON {} ORDER BY {keys} FOR UPDATE OF t;
+             CREATE UNIQUE INDEX ON {MATCHED} (ord); ANALYZE {MATCHED}",
+            key_match(plan)
+        ))
+        .map_err(|e| Error::db(format!("{ctx} (locking the existing rows)"), message(&e)))?;
+    let set = list(&plan.update, |i| format!("{} = {}", q(&plan.columns[i].name), source_value(plan, i)), ", ");
+    let changed = list(&plan.update, |i| differs(plan, i, &source_value(plan, i)), " OR ");
+    let guard = if plan.spec.always_update { String::new() } else { format!(" AND ({changed})") };
+    run(client, plan, &format!("UPDATE {target} AS t SET {set} FROM {src} AS s WHERE {}{guard}", key_match(plan)), ctx, target, src)
 }
 
 fn tracks_counts(client: &mut Client) -> Result<bool> {
@@ -364,6 +383,10 @@ fn explain(client: &mut Client, plan: &Plan, e: &postgres::Error, ctx: &str, tar
     };
     if client.batch_execute("ROLLBACK TO SAVEPOINT upsertx_merge").is_err() {
         return fallback;
+    }
+    if plan.spec.on_conflict == OnConflict::Error && plan.key_constraint.name.as_deref() == Some(constraint.as_str()) {
+        // Another load committed one of the keys after the check: name it.
+        return check_no_existing(client, plan, target, src).err().unwrap_or(fallback);
     }
     let Some(uk) = plan.table.keys.iter().find(|k| k.name.as_deref() == Some(constraint.as_str())) else {
         return fallback;
