@@ -104,6 +104,9 @@ struct Outcome {
     code: i32,
     counts: Option<Counts>,
     stderr: String,
+    /// A plain INSERT by another program: when it fails (a key upsertx inserted first),
+    /// its transaction simply did not happen.
+    foreign: bool,
 }
 
 fn start(db: &dyn TestDb, table: &str, load: &Load, mode: Mode) -> Child {
@@ -136,7 +139,7 @@ fn finish(child: Child) -> Outcome {
         (n("inserted"), n("updated"), n("unchanged"), n("ignored"))
     });
     assert!(!stderr.contains("panicked"), "{stderr}");
-    Outcome { code, counts, stderr }
+    Outcome { code, counts, stderr, foreign: false }
 }
 
 /// Every order of `0..n`.
@@ -161,7 +164,7 @@ fn orders(n: usize) -> Vec<Vec<usize>> {
 fn check_serializable(table: &str, initial: &Model, final_: &Model, loads: &[Load], outcomes: &[Outcome], mode: Mode) {
     let ok: Vec<usize> = (0..loads.len()).filter(|&i| outcomes[i].code == 0).collect();
     for (i, o) in outcomes.iter().enumerate() {
-        if o.code != 0 {
+        if o.code != 0 && !o.foreign {
             assert_eq!(o.code, 1, "load {}: {}", loads[i].who, o.stderr);
             // Under `error` a loser names the key it found; otherwise nothing may fail.
             assert_eq!(mode, Mode::Error, "load {} failed: {}", loads[i].who, o.stderr);
@@ -223,22 +226,47 @@ fn seed(db: &dyn TestDb, table: &str, ids: impl IntoIterator<Item = i64>, who: &
     m
 }
 
+/// What commits while load A waits: another upsertx load, or a plain INSERT of the
+/// same rows by some other program (which waits for no lock of upsertx's own).
+enum Writer {
+    Load,
+    Sql,
+}
+
 /// Load A waits on a row lock held by another session, inside its merge; meanwhile
-/// load B runs (and commits, unless it has to wait for A); then the lock is released.
-fn forced(db: &dyn TestDb, table: &str, mode: Mode, seed_ids: Vec<i64>, lock: &str, a: Load, b: Load) {
-    let initial = seed(db, table, seed_ids, "seed");
+/// writer B runs (and commits, unless it has to wait for A); then the lock is released.
+fn forced(db: &dyn TestDb, table: &str, mode: Mode, lock: &str, a: Load, b: Load, writer: Writer) {
+    let initial = seed(db, table, 1..=10, "seed");
     let mut holder = db.session();
     holder.exec(db.begin());
     holder.exec(lock);
     let child_a = start(db, table, &a, mode);
     let a_waits = wait_until("load A to wait for the lock", Duration::from_secs(30), || db.lock_waiters() >= 1);
-    let mut child_b = start(db, table, &b, mode);
-    // B either finishes (it needs none of A's rows) or waits for A: either way, go on.
-    wait_until("load B to finish or wait", Duration::from_secs(30), || {
-        child_b.try_wait().unwrap().is_some() || db.lock_waiters() >= 2
+    let (outcome_a, outcome_b) = std::thread::scope(|scope| {
+        let b_done = match writer {
+            Writer::Load => {
+                let child = start(db, table, &b, mode);
+                scope.spawn(move || finish(child))
+            }
+            Writer::Sql => {
+                let values: Vec<String> = b.ids.iter().map(|id| format!("({id}, '{}')", b.who)).collect();
+                let sql = format!("INSERT INTO {} (id, who) VALUES {}", db.q(table), values.join(", "));
+                let mut session = db.session();
+                let n = b.ids.len() as u64;
+                scope.spawn(move || match session.try_exec(&sql) {
+                    Ok(()) => Outcome { code: 0, counts: Some((n, 0, 0, 0)), stderr: String::new(), foreign: true },
+                    Err(e) => Outcome { code: 1, counts: None, stderr: e, foreign: true },
+                })
+            }
+        };
+        // B either finishes (it needs none of A's rows) or waits for A: go on.
+        wait_until("writer B to finish or wait", Duration::from_secs(30), || {
+            b_done.is_finished() || db.lock_waiters() >= 2
+        });
+        holder.exec("ROLLBACK");
+        (finish(child_a), b_done.join().unwrap())
     });
-    holder.exec("ROLLBACK");
-    let outcomes = [finish(child_a), finish(child_b)];
+    let outcomes = [outcome_a, outcome_b];
     assert!(a_waits, "load A never waited for the held lock: {outcomes:?}");
     let final_ = actual(db, table);
     check_serializable(table, &initial, &final_, &[a, b], &outcomes, mode);
@@ -248,15 +276,17 @@ fn forced(db: &dyn TestDb, table: &str, mode: Mode, seed_ids: Vec<i64>, lock: &s
 fn forced_interleavings(db: &dyn TestDb) {
     for table in tables(db) {
         let lock1 = format!("SELECT who FROM {} WHERE id = 1 FOR UPDATE", db.q(table));
-        // Update: A (1-20) waits on row 1 while B (11-20) inserts and commits.
-        forced(db, table, Mode::Update, (1..=10).collect(), &lock1, Load::new("A", 1..=20), Load::new("B", 11..=20));
-        // Ignore and error: the held lock is an uncommitted insert of key 11 (ignoring
-        // an existing row takes no lock), so A waits on it while B (12-20) commits keys
-        // A was about to insert.
+        // A held row lock on an existing row, or an uncommitted insert of key 11 (ignoring
+        // an existing row takes no lock); A (1-20, or 11-20 under `error`) waits on it
+        // while B (11-20 or 12-20) commits keys A was about to insert.
         let insert11 = format!("INSERT INTO {} (id, who) VALUES (11, 'held')", db.q(table));
-        for mode in [Mode::Ignore, Mode::Error, Mode::Update] {
-            let a = if mode == Mode::Error { Load::new("A", 11..=20) } else { Load::new("A", 1..=20) };
-            forced(db, table, mode, (1..=10).collect(), &insert11, a, Load::new("B", 12..=20));
+        for writer in [Writer::Load, Writer::Sql] {
+            let w = || if matches!(writer, Writer::Load) { Writer::Load } else { Writer::Sql };
+            forced(db, table, Mode::Update, &lock1, Load::new("A", 1..=20), Load::new("B", 11..=20), w());
+            for mode in [Mode::Ignore, Mode::Error, Mode::Update] {
+                let a = if mode == Mode::Error { Load::new("A", 11..=20) } else { Load::new("A", 1..=20) };
+                forced(db, table, mode, &insert11, a, Load::new("B", 12..=20), w());
+            }
         }
     }
 }

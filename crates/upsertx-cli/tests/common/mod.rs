@@ -34,26 +34,29 @@ pub trait TestDb {
 }
 
 /// A second connection, for statements between the steps of a concurrent scenario.
-pub trait Session {
-    fn exec(&mut self, sql: &str);
+pub trait Session: Send {
+    fn try_exec(&mut self, sql: &str) -> Result<(), String>;
+    fn exec(&mut self, sql: &str) {
+        self.try_exec(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
 }
 
 impl Session for rusqlite::Connection {
-    fn exec(&mut self, sql: &str) {
-        self.execute_batch(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    fn try_exec(&mut self, sql: &str) -> Result<(), String> {
+        self.execute_batch(sql).map_err(|e| e.to_string())
     }
 }
 
 impl Session for postgres::Client {
-    fn exec(&mut self, sql: &str) {
-        self.batch_execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    fn try_exec(&mut self, sql: &str) -> Result<(), String> {
+        self.batch_execute(sql).map_err(|e| e.to_string())
     }
 }
 
 impl Session for mysql::Conn {
-    fn exec(&mut self, sql: &str) {
+    fn try_exec(&mut self, sql: &str) -> Result<(), String> {
         use mysql::prelude::Queryable;
-        self.query_drop(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        self.query_drop(sql).map_err(|e| e.to_string())
     }
 }
 

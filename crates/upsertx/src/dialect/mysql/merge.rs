@@ -6,10 +6,16 @@
 //! 2. when `ON DUPLICATE KEY UPDATE` cannot fire on another unique key nor burn
 //!    auto-increment values, one `INSERT ... SELECT ... ON DUPLICATE KEY UPDATE` in key
 //!    order, counted from its affected rows and the server's `Duplicates:` figure;
-//! 3. otherwise one query counts the matched keys, `UPDATE target JOIN stage ... WHERE
-//!    NOT (all equal)` writes the changed rows (NULL-safe `<=>`, text compared as bytes
-//!    so case changes are seen under `_ci` collations; its row count is `updated`), and
-//!    `INSERT INTO target SELECT ... WHERE NOT EXISTS (key in target)` adds the new keys.
+//! 3. otherwise `UPDATE target JOIN stage ... WHERE NOT (all equal)` writes the changed
+//!    rows (NULL-safe `<=>`, text compared as bytes so case changes are seen under `_ci`
+//!    collations; its row count is `updated`), and `INSERT INTO target SELECT ... WHERE
+//!    NOT EXISTS (key in target)` adds the new keys; the other staged rows matched and
+//!    were unchanged. Both are locking reads under repeatable read (pinned at connect):
+//!    they see the latest committed rows, and the UPDATE's next-key locks keep other
+//!    transactions from inserting one of the load's keys in between, so no row can be
+//!    skipped by both. Under `--on-conflict error` the INSERT has no filter: a key
+//!    committed by another load since the (locking) check is a duplicate-key error,
+//!    reported as that key existing.
 //!
 //! `INSERT IGNORE` is never used against the target: it swallows truncation and
 //! bad-date errors.
@@ -90,33 +96,27 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
     let staged: u64 = conn.query_first(format!("SELECT COUNT(*) FROM {STAGE}")).map_err(db)?.unwrap_or(0);
     let on = key_match(plan);
     let equal = all_equal(plan);
-    let matched: u64 = conn
-        .query_first(format!("SELECT COUNT(*) FROM {STAGE} AS s JOIN {target} AS t ON {on}"))
-        .map_err(db)?
-        .unwrap_or(0);
-    crate::engine::trace("classified");
 
-    if plan.spec.on_conflict == OnConflict::Error && matched > 0 {
-        let keys = list(&plan.key, |i| format!("CAST(s.{} AS CHAR)", stage_col(i)), ", ");
-        let sql = format!("SELECT s.ord, {keys} FROM {STAGE} AS s JOIN {target} AS t ON {on} ORDER BY s.ord LIMIT 1");
-        let row: Option<mysql::Row> = conn.query_first(sql).map_err(db)?;
-        if let Some(row) = row {
-            let ord: i64 = row.get(0).unwrap_or(0);
-            let key = (0..plan.key.len()).map(|n| plan.typed_value(plan.key[n], row.get(n + 1))).collect::<Vec<_>>();
-            return Err(Error::KeyExists {
-                at: Location { input: plan.input.clone(), row: ord as u64, line: None },
-                key: plan.show_key(&key),
-                table: plan.table.name.clone(),
-            });
-        }
+    if plan.spec.on_conflict == OnConflict::Error {
+        check_no_existing(conn, plan, target)?;
     }
 
     let mut updated = 0;
     if plan.spec.on_conflict == OnConflict::Update && !plan.update.is_empty() {
+        // A locking read (repeatable read takes next-key locks): it sees the latest
+        // committed rows, and no other transaction can insert one of these keys until
+        // this one ends, so the INSERT below sees exactly the rows this UPDATE saw.
         let set = list(&plan.update, |i| format!("t.{} = s.{}", q(&plan.columns[i].name), stage_col(i)), ", ");
         let guard = if plan.spec.always_update { String::new() } else { format!(" WHERE NOT ({equal})") };
         conn.query_drop(format!("UPDATE {target} AS t JOIN {STAGE} AS s ON {on} SET {set}{guard}")).map_err(db)?;
-        updated = if plan.spec.always_update { matched } else { conn.affected_rows() };
+        updated = conn.affected_rows();
+        if plan.spec.always_update {
+            // Rows whose values are all equal are not counted as affected: count the matches.
+            updated = conn
+                .query_first(format!("SELECT COUNT(*) FROM {STAGE} AS s JOIN {target} AS t ON {on} FOR UPDATE"))
+                .map_err(db)?
+                .unwrap_or(0);
+        }
         crate::engine::trace("updated");
     }
 
@@ -124,22 +124,56 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
     let names = list(&all, |i| q(&plan.columns[i].name), ", ");
     let values = list(&all, |i| format!("s.{}", stage_col(i)), ", ");
     let keys = list(&plan.key, |i| format!("s.{}", stage_col(i)), ", ");
-    conn.query_drop(format!(
-        "INSERT INTO {target} ({names}) SELECT {values} FROM {STAGE} AS s
-         WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {on}) ORDER BY {keys}"
-    ))
-    .map_err(db)?;
+    // Under `error` no filter: a key another load committed since the check is a
+    // duplicate-key error, reported as that key existing.
+    let only_new = match plan.spec.on_conflict {
+        OnConflict::Error => String::new(),
+        _ => format!(" WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {on})"),
+    };
+    let inserting = conn.query_drop(format!(
+        "INSERT INTO {target} ({names}) SELECT {values} FROM {STAGE} AS s{only_new} ORDER BY {keys}"
+    ));
+    if let Err(e) = inserting {
+        if plan.spec.on_conflict == OnConflict::Error && is_duplicate_key(&e) {
+            check_no_existing(conn, plan, target)?;
+        }
+        return Err(db(e));
+    }
     let inserted = conn.affected_rows();
     crate::engine::trace("inserted");
     conn.query_drop(format!("DROP TEMPORARY TABLE {STAGE}")).map_err(db)?;
+    // Every staged row was updated, inserted, or found (locked) and left as it was.
+    let matched = staged - inserted;
     Ok(match plan.spec.on_conflict {
-        OnConflict::Update => {
-            // The UPDATE's own row count (rows that differed) is what happened.
-            MergeCounts { staged, inserted, updated, unchanged: matched.saturating_sub(updated), ignored: 0 }
-        }
+        OnConflict::Update => MergeCounts { staged, inserted, updated, unchanged: matched - updated, ignored: 0 },
         OnConflict::Ignore => MergeCounts { staged, inserted, updated: 0, unchanged: 0, ignored: matched },
         OnConflict::Error => MergeCounts { staged, inserted, ..Default::default() },
     })
+}
+
+fn is_duplicate_key(e: &mysql::Error) -> bool {
+    matches!(e, mysql::Error::MySqlError(m) if m.code == 1062)
+}
+
+/// Fails on the first staged row whose key is in the table, read with a lock (so rows
+/// another transaction committed are seen, and none can appear until this one ends).
+fn check_no_existing(conn: &mut Conn, plan: &Plan, target: &str) -> Result<()> {
+    let keys = list(&plan.key, |i| format!("CAST(s.{} AS CHAR)", stage_col(i)), ", ");
+    let sql = format!(
+        "SELECT s.ord, {keys} FROM {STAGE} AS s JOIN {target} AS t ON {} ORDER BY s.ord LIMIT 1 FOR UPDATE",
+        key_match(plan)
+    );
+    let row: Option<mysql::Row> = conn.query_first(sql).map_err(|e| db_error("checking for existing keys", e))?;
+    if let Some(row) = row {
+        let ord: i64 = row.get(0).unwrap_or(0);
+        let key = (0..plan.key.len()).map(|n| plan.typed_value(plan.key[n], row.get(n + 1))).collect::<Vec<_>>();
+        return Err(Error::KeyExists {
+            at: Location { input: plan.input.clone(), row: ord as u64, line: None },
+            key: plan.show_key(&key),
+            table: plan.table.name.clone(),
+        });
+    }
+    Ok(())
 }
 
 /// `INSERT ... ON DUPLICATE KEY UPDATE` is safe against the target only when it cannot

@@ -8,8 +8,9 @@
 //! - `merge.rs`: the merge, which lets `ON DUPLICATE KEY UPDATE` touch the target only
 //!   when it cannot pick the wrong unique key.
 //!
-//! The session is pinned to strict SQL mode (no silent truncation, no zero dates) and
-//! to UTC (`time_zone = '+00:00'`), so no value depends on the server's defaults.
+//! The session is pinned to strict SQL mode (no silent truncation, no zero dates), to
+//! UTC (`time_zone = '+00:00'`) and to repeatable read (the merge's locking reads rely
+//! on its next-key locks), so nothing depends on the server's defaults.
 
 mod merge;
 mod reflect;
@@ -28,6 +29,20 @@ pub(crate) struct MyConnection {
     conn: Conn,
     target: Option<(String, String)>,
     stager: stage::Stager,
+    /// The named lock held from the merge to the end of the transaction.
+    merge_lock: Option<String>,
+}
+
+/// The name of the lock that serialises upsertx merges into one table: at most 64
+/// characters (MySQL's limit), so long names are shortened to a stable hash.
+fn merge_lock_name(schema: &str, table: &str) -> String {
+    let full = format!("upsertx:{schema}.{table}");
+    if full.len() <= 64 {
+        return full;
+    }
+    // FNV-1a: the same name in every process and every build.
+    let hash = full.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
+    format!("upsertx:{hash:016x}")
 }
 
 /// A database error with the mysql crate's message, without its `MySqlError { ... }`
@@ -41,7 +56,16 @@ pub(crate) fn db_error(context: impl Into<String>, e: mysql::Error) -> Error {
         .and_then(|(_, rest)| rest.strip_suffix(" }"))
         .unwrap_or(&text);
     let inner = inner.strip_prefix("IO error: `").and_then(|s| s.strip_suffix('\'')).unwrap_or(inner);
-    Error::db(context, inner)
+    match &e {
+        mysql::Error::MySqlError(m) if m.code == 1213 || m.code == 1205 => Error::db(
+            context,
+            format!(
+                "{inner} (another transaction was writing the same rows; the load was rolled back and \
+                 nothing was written: run it again)"
+            ),
+        ),
+        _ => Error::db(context, inner),
+    }
 }
 
 /// Quotes an identifier for MySQL.
@@ -129,10 +153,40 @@ impl MyConnection {
         let mut conn = Conn::new(builder).map_err(|e| db_error(format!("connecting to MySQL at {redacted}"), e))?;
         conn.query_drop(
             "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION',
-                 SESSION time_zone = '+00:00'",
+                 SESSION time_zone = '+00:00';
+             SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
         )
         .map_err(|e| db_error("configuring the MySQL session", e))?;
-        Ok(MyConnection { conn, target: None, stager })
+        Ok(MyConnection { conn, target: None, stager, merge_lock: None })
+    }
+
+    /// Takes the named lock that makes upsertx loads into one table merge one after
+    /// another (staging still runs side by side). InnoDB's next-key locks would
+    /// otherwise deadlock two loads that insert new keys into the same gaps, and one of
+    /// them would fail for no fault of its input. Held until commit or rollback; the
+    /// server releases it if the connection dies.
+    fn lock_merges(&mut self, schema: &str, table: &str) -> Result<()> {
+        let name = merge_lock_name(schema, table);
+        // A day: a long merge of another load is a reason to wait, not to fail.
+        let got: Option<Option<i64>> = self
+            .conn
+            .exec_first("SELECT GET_LOCK(?, 86400)", (&name,))
+            .map_err(|e| db_error("waiting for another upsertx load into the same table", e))?;
+        if got.flatten() != Some(1) {
+            return Err(Error::db(
+                format!("merging into table {}", crate::error::quote_ident(table)),
+                "another upsertx load into the same table held its merge lock for a day",
+            ));
+        }
+        self.merge_lock = Some(name);
+        Ok(())
+    }
+
+    fn unlock_merges(&mut self) {
+        if let Some(name) = self.merge_lock.take() {
+            // Released with the connection anyway.
+            let _ = self.conn.exec_drop("DO RELEASE_LOCK(?)", (&name,));
+        }
     }
 
     fn exec(&mut self, context: &str, sql: &str) -> Result<()> {
@@ -170,14 +224,19 @@ impl Connection for MyConnection {
     fn merge(&mut self, plan: &Plan) -> Result<MergeCounts> {
         self.stager.finish(&mut self.conn, plan)?;
         let (schema, name) = self.target.clone().expect("reflect runs before merge");
+        self.lock_merges(&schema, &name)?;
         merge::merge(&mut self.conn, plan, &format!("{}.{}", q(&schema), q(&name)))
     }
 
     fn commit(&mut self) -> Result<()> {
-        self.exec("committing", "COMMIT")
+        let done = self.exec("committing", "COMMIT");
+        self.unlock_merges();
+        done
     }
 
     fn rollback(&mut self) -> Result<()> {
-        self.exec("rolling back", "ROLLBACK")
+        let done = self.exec("rolling back", "ROLLBACK");
+        self.unlock_merges();
+        done
     }
 }

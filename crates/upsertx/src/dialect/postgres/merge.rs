@@ -332,7 +332,14 @@ fn update_first(client: &mut Client, plan: &Plan, target: &str, src: &str, ctx: 
     let set = list(&plan.update, |i| format!("{} = {}", q(&plan.columns[i].name), source_value(plan, i)), ", ");
     let changed = list(&plan.update, |i| differs(plan, i, &source_value(plan, i)), " OR ");
     let guard = if plan.spec.always_update { String::new() } else { format!(" AND ({changed})") };
-    run(client, plan, &format!("UPDATE {target} AS t SET {set} FROM {src} AS s WHERE {}{guard}", key_match(plan)), ctx, target, src)
+    run(
+        client,
+        plan,
+        &format!("UPDATE {target} AS t SET {set} FROM {src} AS s WHERE {}{guard}", key_match(plan)),
+        ctx,
+        target,
+        src,
+    )
 }
 
 fn tracks_counts(client: &mut Client) -> Result<bool> {
