@@ -318,6 +318,42 @@ pub fn usage_errors_exit_2(db: &dyn TestDb) {
     let run = common::upsertx_with_url(db, &["customers.csv"], "mysql://ann:s3cret@127.0.0.1:1/db");
     run.fails(1, &["connecting to MySQL at mysql://ann:***@127.0.0.1:1/db"]);
     assert!(!run.stderr.contains("s3cret") && !run.stdout.contains("s3cret"));
+    // Every other place a password can hide (the probe found each printed).
+    for url in [
+        "host=127.0.0.1 port=1 user=ann password=s3cret dbname=db",
+        "postgres://ann@127.0.0.1:1/db?password=s3cret",
+        "mysql://ann@127.0.0.1:1/db?password=s3cret",
+        "postgres://ann:s3/cret@127.0.0.1:1/db",
+        "postgres://ann:s3#cret@127.0.0.1:1/db",
+        "mysql://ann:s3/cret@127.0.0.1:1/db",
+        "ann:s3cret@127.0.0.1",
+    ] {
+        let run = common::upsertx_with_url(db, &["customers.csv"], url);
+        assert!(run.code == 1 || run.code == 2, "{url}: {}", run.stderr);
+        assert!(run.stderr.contains("***"), "{url}: {}", run.stderr);
+        for secret in ["s3cret", "cret"] {
+            assert!(!run.stderr.contains(secret) && !run.stdout.contains(secret), "{url}: {}", run.stderr);
+        }
+    }
+}
+
+/// Numbers beyond a float column's range are refused, never stored as Infinity or 0.
+pub fn out_of_range_floats_are_refused(db: &dyn TestDb) {
+    db.exec("CREATE TABLE m (id INTEGER PRIMARY KEY, x DOUBLE PRECISION)");
+    for v in ["1e309", "-1e309", "1e-400"] {
+        write(db, "m.csv", &format!("id,x\n1,1.5\n2,{v}\n"));
+        upsertx(db, &["m.csv"], None).fails(1, &["m.csv: row 2", "column \"x\"", v, "out of range"]);
+    }
+    // JSON numbers too big for a double are refused by the JSON parser itself.
+    // (JSON underflow, 1e-400, still reads as 0: serde_json keeps no number text.)
+    write(db, "m.json", "[{\"id\": 1, \"x\": 2}, {\"id\": 2, \"x\": 1e309}]");
+    upsertx(db, &["m.json", "--table", "m"], None).fails(1, &["m.json: row 2", "number out of range"]);
+    assert!(table(db, "m", "id").is_empty(), "nothing written");
+    // MySQL stores no infinity; the others keep one spelled out.
+    let mysql = db.q("x").starts_with('`');
+    let input = if mysql { "id,x\n1,1e308\n2,0.0\n" } else { "id,x\n1,1e308\n2,0.0\n3,-Infinity\n" };
+    write(db, "m.csv", input);
+    assert_eq!(upsertx(db, &["m.csv", "--json"], None).counts().0, if mysql { 2 } else { 3 });
 }
 
 pub fn collision_on_another_unique_key_fails_and_writes_nothing(db: &dyn TestDb) {
@@ -420,6 +456,7 @@ macro_rules! every_dialect {
 }
 
 every_dialect!(
+    out_of_range_floats_are_refused,
     text_key_that_exists_is_updated,
     rerunning_the_same_file_changes_nothing,
     duplicate_keys_last_wins_by_default,

@@ -39,6 +39,18 @@ fn strict_types_and_explicit_time_zones() {
 }
 
 #[test]
+fn float_is_range_checked_naming_the_input_column() {
+    let db = Mariadb::new();
+    db.exec("CREATE TABLE r (id INT PRIMARY KEY, x FLOAT)");
+    for v in ["1e39", "3.5e38", "1e-50"] {
+        write(&db, "r.csv", &format!("id,x\n1,1\n2,{v}\n"));
+        upsertx(&db, &["r.csv"], None)
+            .fails(1, &["r.csv: row 2", "column \"x\"", v, "out of range for a 32-bit float"]);
+    }
+    assert!(table(&db, "r", "id").is_empty());
+}
+
+#[test]
 fn database_qualified_table_names() {
     let db = Mariadb::new();
     let other = format!("{}_x", db.url().rsplit('/').next().unwrap());

@@ -81,6 +81,20 @@ fn values_the_server_refuses_name_their_row_and_column() {
 }
 
 #[test]
+fn real_is_range_checked_as_a_32_bit_float() {
+    let db = Postgres::new();
+    db.exec("CREATE TABLE r (id int PRIMARY KEY, x real)");
+    for v in ["1e39", "3.5e38", "1e-50", "-1e39"] {
+        write(&db, "r.csv", &format!("id,x\n1,1\n2,{v}\n"));
+        upsertx(&db, &["r.csv"], None)
+            .fails(1, &["r.csv: row 2", "column \"x\"", v, "out of range for a 32-bit float"]);
+    }
+    assert!(table(&db, "r", "id").is_empty());
+    write(&db, "r.csv", "id,x\n1,3.4e38\n2,1e-40\n");
+    assert_eq!(upsertx(&db, &["r.csv", "--json"], None).counts(), (2, 0, 0, 0, 0));
+}
+
+#[test]
 fn schema_qualified_tables_and_search_path() {
     let db = Postgres::new();
     let schema = format!("{}_analytics", db.url().rsplit("%3D").next().unwrap());

@@ -47,13 +47,18 @@ fn from_text(ty: &SqlType, s: &str) -> Result<Value, String> {
         SqlType::Unsigned { bits } => {
             parse_integer(s.trim(), 64).and_then(|i| check_unsigned(i, *bits)).map(Value::Int)
         }
-        SqlType::Real { nan } => parse_real(s.trim(), *nan).map(Value::Real),
+        SqlType::Real { nan, single } => {
+            parse_real(s.trim(), *nan).and_then(|f| check_real_range(s.trim(), f, *single)).map(Value::Real)
+        }
         SqlType::Numeric => {
             let t = s.trim();
             if let Ok(i) = t.parse::<i64>() {
                 Ok(Value::Int(i))
             } else {
-                parse_real(t, false).map(Value::Real).map_err(|_| "not a number".to_string())
+                parse_real(t, false)
+                    .map_err(|_| "not a number".to_string())
+                    .and_then(|f| check_real_range(t, f, false))
+                    .map(Value::Real)
             }
         }
         SqlType::Boolean => parse_bool(s.trim()).map(Value::Bool),
@@ -83,7 +88,10 @@ fn from_json(ty: &SqlType, j: &Json) -> Result<Value, String> {
                 parse_integer(&n.to_string(), *bits).map(Value::Int)
             }
         }
-        (SqlType::Real { .. }, Json::Number(n)) => n.as_f64().map(Value::Real).ok_or_else(|| "not a number".into()),
+        (SqlType::Real { single, .. }, Json::Number(n)) => match n.as_f64() {
+            Some(f) => check_real_range(&n.to_string(), f, *single).map(Value::Real),
+            None => Err("not a number".into()),
+        },
         (SqlType::Decimal | SqlType::Other, Json::Number(n)) => from_text(ty, &n.to_string()),
         (SqlType::Numeric | SqlType::Any, Json::Number(n)) => Ok(match n.as_i64() {
             Some(i) => Value::Int(i),
@@ -196,6 +204,24 @@ pub(crate) fn parse_integer(s: &str, bits: u8) -> Result<i64, String> {
 
 fn looks_numeric(s: &str) -> bool {
     s.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'-' || b == b'+' || b == b'.')
+}
+
+/// A number written out in digits must fit the column's float without becoming
+/// infinite or zero (as PostgreSQL's own input refuses `1e39` for `real`, `1e309` and
+/// `1e-400` for `double precision`); `Infinity` spelled out stays infinite.
+fn check_real_range(s: &str, f: f64, single: bool) -> Result<f64, String> {
+    let written = looks_numeric(s) && !s.to_ascii_lowercase().contains("inf");
+    let nonzero = s.split(['e', 'E']).next().is_some_and(|m| m.bytes().any(|b| (b'1'..=b'9').contains(&b)));
+    let (stored_infinite, stored_zero, kind) = if single {
+        let g = f as f32;
+        (g.is_infinite(), g == 0.0, "a 32-bit float (real)")
+    } else {
+        (f.is_infinite(), f == 0.0, "a 64-bit float (double precision)")
+    };
+    if written && (stored_infinite || (stored_zero && nonzero)) {
+        return Err(format!("out of range for {kind}"));
+    }
+    Ok(f)
 }
 
 pub(crate) fn parse_real(s: &str, nan_ok: bool) -> Result<f64, String> {
@@ -502,10 +528,41 @@ mod tests {
 
     #[test]
     fn reals_refuse_nan_and_words() {
-        assert_eq!(text(SqlType::Real { nan: false }, "1.5"), Ok(Value::Real(1.5)));
-        assert!(text(SqlType::Real { nan: false }, "NaN").is_err());
-        assert!(matches!(text(SqlType::Real { nan: true }, "NaN"), Ok(Value::Real(f)) if f.is_nan()));
-        assert!(text(SqlType::Real { nan: false }, "one").is_err());
+        let double = SqlType::Real { nan: false, single: false };
+        let single = SqlType::Real { nan: true, single: true };
+        assert_eq!(text(double.clone(), "1.5"), Ok(Value::Real(1.5)));
+        assert!(text(double.clone(), "NaN").is_err());
+        assert!(matches!(text(single.clone(), "NaN"), Ok(Value::Real(f)) if f.is_nan()));
+        assert!(text(double.clone(), "one").is_err());
+        // Out of range: never stored as Infinity or 0 (the probe's values).
+        for (ty, v) in [
+            (&single, "1e39"),
+            (&single, "3.5e38"),
+            (&single, "1e-50"),
+            (&double, "1e309"),
+            (&double, "-1e309"),
+            (&double, "1e-400"),
+        ] {
+            assert_eq!(
+                text(ty.clone(), v),
+                Err(format!(
+                    "out of range for {}",
+                    if ty == &single { "a 32-bit float (real)" } else { "a 64-bit float (double precision)" }
+                )),
+                "{v}"
+            );
+        }
+        for (ty, v) in [
+            (&single, "3.4e38"),
+            (&single, "1e-40"),
+            (&double, "1e308"),
+            (&double, "0.000"),
+            (&double, "-0e5"),
+            (&double, "Infinity"),
+            (&double, "-inf"),
+        ] {
+            assert!(text(ty.clone(), v).is_ok(), "{v}");
+        }
         assert_eq!(text(SqlType::Decimal, "-12.50"), Ok(Value::Text("-12.50".into())));
         assert_eq!(text(SqlType::Decimal, "1e-3"), Ok(Value::Text("1e-3".into())));
         assert!(text(SqlType::Decimal, "1.2.3").is_err() && text(SqlType::Decimal, ".").is_err());

@@ -128,7 +128,7 @@ pub fn infer_columns(reader: &mut dyn RowReader) -> Result<Vec<Column>> {
             let ty = match s {
                 s if !s.any => SqlType::Text { max_chars: None },
                 s if s.int => SqlType::Integer { bits: 64 },
-                s if s.real => SqlType::Real { nan: false },
+                s if s.real => SqlType::Real { nan: false, single: false },
                 s if s.boolean => SqlType::Boolean,
                 s if s.date => SqlType::Date,
                 s if s.timestamp => SqlType::Timestamp,

@@ -78,18 +78,72 @@ pub(crate) fn percent_decode(s: &str) -> Result<String> {
 /// assert_eq!(upsertx::redact_url("sqlite://data.db"), "sqlite://data.db");
 /// ```
 pub fn redact(url: &str) -> String {
-    let Some(start) = url.find("://").map(|i| i + 3) else {
+    redact_parameters(&redact_userinfo(url))
+}
+
+/// `scheme://user:password@host...` (or `user:password@host` without a scheme): the
+/// password is everything from the first `:` of the user part to the last `@`, so a
+/// password holding `/`, `#`, `?` or `@` is hidden whole (a query value holding an
+/// `@` may be hidden with it: better too much than too little).
+fn redact_userinfo(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[start..];
+    let Some(at) = rest.rfind('@') else {
         return url.to_owned();
     };
-    let authority_end = url[start..].find(['/', '?', '#']).map_or(url.len(), |i| start + i);
-    let authority = &url[start..authority_end];
-    let Some(at) = authority.rfind('@') else {
-        return url.to_owned();
-    };
-    match authority[..at].find(':') {
-        Some(colon) => format!("{}{}:***{}", &url[..start], &authority[..colon], &url[start + at..]),
+    match rest[..at].find(':') {
+        // Without a scheme, `user:secret@host` only; not libpq's `key=value ...`.
+        Some(_) if start == 0 && rest[..at].contains([' ', '=']) => url.to_owned(),
+        Some(colon) => format!("{}{}:***{}", &url[..start], &rest[..colon], &rest[at..]),
         None => url.to_owned(),
     }
+}
+
+/// `password=...` (any key ending in `password`, any case) as a URL query parameter
+/// or a libpq `key=value` pair, quoted or not: the value becomes `***`.
+fn redact_parameters(url: &str) -> String {
+    let lower = url.to_ascii_lowercase();
+    let mut out = String::with_capacity(url.len());
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(found) = lower[from..].find("password") {
+        let key_end = from + found + "password".len();
+        from = key_end;
+        // The key ends here: `password=` or `password = ` (libpq allows spaces).
+        let after = &url[key_end..];
+        let Some(eq) = after.find(|c: char| c != ' ').filter(|&i| after[i..].starts_with('=')) else {
+            continue;
+        };
+        let mut value_start = key_end + eq + 1;
+        value_start += url[value_start..].len() - url[value_start..].trim_start_matches(' ').len();
+        let value = &url[value_start..];
+        let value_len = if let Some(quoted) = value.strip_prefix('\'') {
+            // libpq: 'quoted value' with \' and \\ escapes.
+            let mut end = quoted.len();
+            let mut chars = quoted.char_indices();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        chars.next();
+                    }
+                    '\'' => {
+                        end = i + 1;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            1 + end
+        } else {
+            value.find(['&', ' ', '\t', '\n', '#']).unwrap_or(value.len())
+        };
+        out.push_str(&url[copied..value_start]);
+        out.push_str("***");
+        copied = value_start + value_len;
+        from = copied;
+    }
+    out.push_str(&url[copied..]);
+    out
 }
 
 #[cfg(test)]
@@ -111,5 +165,33 @@ mod tests {
         let err = DbUrl::parse("oracle://u:hunter2@h/db").unwrap_err().to_string();
         assert!(!err.contains("hunter2") && err.contains("unknown database URL scheme"));
         assert_eq!(redact("mysql://u:p@ss:w@h:3306/d?x=1"), "mysql://u:***@h:3306/d?x=1");
+    }
+
+    /// Every form the probe found printing a password.
+    #[test]
+    fn passwords_never_survive_redaction() {
+        for (url, secret) in [
+            ("host=db user=ann password=s3cret dbname=x", "s3cret"),
+            ("host=db password = 's3 \\'cret' dbname=x", "cret"),
+            ("postgres://ann@db/x?password=s3cret&sslmode=disable", "s3cret"),
+            ("mysql://ann@db/x?PASSWORD=s3cret", "s3cret"),
+            ("postgres://ann:s3/cret@db/x", "cret"),
+            ("postgres://ann:s3#cret@db/x", "cret"),
+            ("postgres://ann:s3?cr@et@db/x", "cret"),
+            ("ann:s3cret@db", "s3cret"),
+            ("postgres://ann:s3cret@db/x?sslpassword=k3y", "k3y"),
+        ] {
+            let shown = redact(url);
+            assert!(!shown.contains(secret), "{url} -> {shown}");
+            assert!(shown.contains("***"), "{url} -> {shown}");
+        }
+        assert_eq!(redact("host=db user=ann password=s3cret dbname=x"), "host=db user=ann password=*** dbname=x");
+        assert_eq!(
+            redact("postgres://ann@db/x?password=s&sslmode=disable"),
+            "postgres://ann@db/x?password=***&sslmode=disable"
+        );
+        assert_eq!(redact("postgres://ann:s3/cret@db/x"), "postgres://ann:***@db/x");
+        assert_eq!(redact("ann:s3cret@db"), "ann:***@db");
+        assert_eq!(redact("sqlite://data.db"), "sqlite://data.db");
     }
 }

@@ -40,9 +40,11 @@ pub enum SqlType {
     Unsigned {
         bits: u8,
     },
-    /// A binary floating point number; `nan`: whether NaN can be stored.
+    /// A binary floating point number; `nan`: whether NaN can be stored; `single`: a
+    /// 32-bit float (PostgreSQL `real`, MySQL `FLOAT`), else 64-bit.
     Real {
         nan: bool,
+        single: bool,
     },
     /// A number, whole or not, stored as SQLite stores NUMERIC (integer when whole).
     Numeric,

@@ -20,7 +20,7 @@ pub(crate) fn sql_type(declared: &str) -> SqlType {
     } else if d.trim().is_empty() {
         SqlType::Any
     } else if d.contains("REAL") || d.contains("FLOA") || d.contains("DOUB") {
-        SqlType::Real { nan: false }
+        SqlType::Real { nan: false, single: false }
     } else if d.starts_with("DATETIME") || d.starts_with("TIMESTAMP") {
         SqlType::Timestamp
     } else if d.starts_with("DATE") {
