@@ -305,6 +305,16 @@ pub fn usage_errors_exit_2(db: &dyn TestDb) {
     customers(db);
     write(db, "customers.csv", "id\n1\n");
     upsertx(db, &["customers.csv", "--on-conflict", "merge"], None).fails(2, &["conflict action"]);
+    for (action, flags) in [
+        ("ignore", &["--always-update"][..]),
+        ("ignore", &["--update", "name"][..]),
+        ("error", &["--always-update"][..]),
+        ("error", &["--no-update", "name"][..]),
+    ] {
+        let mut args = vec!["customers.csv", "--on-conflict", action];
+        args.extend_from_slice(flags);
+        upsertx(db, &args, None).fails(2, &[flags[0], &format!("--on-conflict {action} never updates")]);
+    }
     upsertx(db, &["customers.txt"], None).fails(2, &["no such file"]);
     write(db, "customers.txt", "id\n1\n");
     upsertx(db, &["customers.txt"], None).fails(2, &["--format"]);

@@ -20,6 +20,7 @@ const BATCHES_IN_FLIGHT: usize = 4;
 
 pub(crate) fn run(url: &str, spec: &Spec, source: Source, progress: &mut dyn FnMut(Progress)) -> Result<Report> {
     let started = Instant::now();
+    spec.validate()?;
     let table = match (&spec.table, source.stem()) {
         (Some(t), _) => t.clone(),
         (None, Some(stem)) => stem,

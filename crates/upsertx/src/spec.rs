@@ -1,5 +1,6 @@
 //! What the user asked for: the table, the key, and the policies of one load.
 
+use crate::error::{Error, Result};
 use std::str::FromStr;
 
 /// What to do with an input row whose key already exists in the table.
@@ -79,4 +80,29 @@ pub struct Spec {
     pub create: bool,
     /// Do everything, then roll back: the report says what would happen.
     pub dry_run: bool,
+}
+
+impl Spec {
+    /// Refuses options that contradict each other (a usage error): under `ignore` and
+    /// `error` no existing row is ever written, so the options that say how to write
+    /// one would be silently meaningless.
+    pub(crate) fn validate(&self) -> Result<()> {
+        let action = match self.on_conflict {
+            OnConflict::Update => return Ok(()),
+            OnConflict::Ignore => "ignore",
+            OnConflict::Error => "error",
+        };
+        let writes = match (&self.update, self.always_update) {
+            (_, true) => Some("--always-update"),
+            (UpdateColumns::Only(_), _) => Some("--update"),
+            (UpdateColumns::AllBut(_), _) => Some("--no-update"),
+            (UpdateColumns::All, false) => None,
+        };
+        match writes {
+            Some(flag) => Err(Error::Usage(format!(
+                "{flag} says how to update existing rows, but --on-conflict {action} never updates one"
+            ))),
+            None => Ok(()),
+        }
+    }
 }
