@@ -347,6 +347,32 @@ pub fn usage_errors_exit_2(db: &dyn TestDb) {
     }
 }
 
+/// A NOT NULL column without a default that the input leaves out: existing rows are
+/// still updated; only a new key fails, naming its row and the column.
+pub fn required_column_missing_from_the_input(db: &dyn TestDb) {
+    db.exec("CREATE TABLE acct (id INTEGER PRIMARY KEY, name VARCHAR(20) NOT NULL, owner VARCHAR(20) NOT NULL)");
+    db.exec("INSERT INTO acct (id, name, owner) VALUES (1, 'a', 'ann'), (2, 'b', 'bob')");
+    write(db, "acct.csv", "id,name\n1,A\n2,b\n");
+    assert_eq!(upsertx(db, &["acct.csv", "--json"], None).counts(), (0, 1, 1, 0, 0));
+    write(db, "acct.csv", "id,name\n");
+    assert_eq!(upsertx(db, &["acct.csv", "--json"], None).counts(), (0, 0, 0, 0, 0));
+    write(db, "acct.csv", "id,name\n2,zz\n");
+    assert_eq!(upsertx(db, &["acct.csv", "--json", "--on-conflict", "ignore"], None).counts(), (0, 0, 0, 1, 0));
+    write(db, "acct.csv", "id,name\n1,A2\n3,c\n");
+    for mode in ["update", "ignore"] {
+        upsertx(db, &["acct.csv", "--on-conflict", mode], None).fails(
+            1,
+            &[
+                "acct.csv: row 2",
+                "column \"owner\"",
+                "key (\"id\")=(3) is not in table \"acct\"",
+                "NOT NULL, no default",
+            ],
+        );
+    }
+    assert_eq!(table(db, "acct", "id, name, owner"), rows(&[&["1", "A", "ann"], &["2", "b", "bob"]]));
+}
+
 /// Numbers beyond a float column's range are refused, never stored as Infinity or 0.
 pub fn out_of_range_floats_are_refused(db: &dyn TestDb) {
     db.exec("CREATE TABLE m (id INTEGER PRIMARY KEY, x DOUBLE PRECISION)");
@@ -466,6 +492,7 @@ macro_rules! every_dialect {
 }
 
 every_dialect!(
+    required_column_missing_from_the_input,
     out_of_range_floats_are_refused,
     text_key_that_exists_is_updated,
     rerunning_the_same_file_changes_nothing,

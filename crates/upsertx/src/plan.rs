@@ -1,7 +1,7 @@
 //! Planning: matching the input's columns to the table's, resolving the key and the
 //! columns written on conflict. Dialect-neutral: dialects turn a [`Plan`] into SQL.
 
-use crate::error::{quote_ident, Error, Result};
+use crate::error::{quote_ident, Error, Location, Result};
 use crate::schema::{Column, Table, UniqueKey};
 use crate::spec::{Spec, UpdateColumns};
 use crate::value::{SqlType, Value};
@@ -154,6 +154,32 @@ impl Plan {
                 t.parse().map_or(Value::Text(t), Value::Int)
             }
             (Some(t), _) => Value::Text(t),
+        }
+    }
+
+    /// A column every new row needs but the input lacks: NOT NULL, no default, not
+    /// generated. Existing rows can still be updated without it; a new key cannot be
+    /// inserted (see [`Plan::new_row_needs`]).
+    pub(crate) fn missing_required(&self) -> Option<&Column> {
+        self.table
+            .columns
+            .iter()
+            .find(|c| c.not_null && !c.has_default && !c.generated && !self.columns.iter().any(|p| p.name == c.name))
+    }
+
+    /// The error for input row `row`, whose key is new, when `column` is required and
+    /// missing from the input.
+    pub(crate) fn new_row_needs(&self, column: &Column, row: u64, key: &[Value]) -> Error {
+        Error::Value {
+            at: Location { input: self.input.clone(), row, line: None },
+            column: column.name.clone(),
+            value: None,
+            reason: format!(
+                "key {} is not in table {}, and a new row needs this column (NOT NULL, no default), which the \
+                 input does not have; rows whose key exists are updated without it",
+                self.show_key(key),
+                quote_ident(&self.table.name)
+            ),
         }
     }
 

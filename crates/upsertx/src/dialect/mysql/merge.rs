@@ -90,7 +90,8 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
     let ctx = format!("merging into table {}", quote_ident(&plan.table.name));
     let db = |e: mysql::Error| db_error(ctx.clone(), e);
     check_other_keys(conn, plan, target)?;
-    if plan.spec.on_conflict != OnConflict::Error && one_statement_is_safe(plan) {
+    let missing = plan.missing_required();
+    if plan.spec.on_conflict != OnConflict::Error && missing.is_none() && one_statement_is_safe(plan) {
         return merge_in_one_statement(conn, plan, target);
     }
     let staged: u64 = conn.query_first(format!("SELECT COUNT(*) FROM {STAGE}")).map_err(db)?.unwrap_or(0);
@@ -118,6 +119,20 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
                 .unwrap_or(0);
         }
         crate::engine::trace("updated");
+    }
+
+    if let Some(column) = missing {
+        // A new row cannot be inserted without it (strict mode refuses even an empty
+        // INSERT ... SELECT): name the first new key, else there is nothing to insert.
+        if let Some((row, key)) = first_new_row(conn, plan, target)? {
+            return Err(plan.new_row_needs(column, row, &key));
+        }
+        conn.query_drop(format!("DROP TEMPORARY TABLE {STAGE}")).map_err(db)?;
+        return Ok(match plan.spec.on_conflict {
+            OnConflict::Update => MergeCounts { staged, updated, unchanged: staged - updated, ..Default::default() },
+            OnConflict::Ignore => MergeCounts { staged, ignored: staged, ..Default::default() },
+            OnConflict::Error => MergeCounts { staged, ..Default::default() },
+        });
     }
 
     let all: Vec<usize> = (0..plan.columns.len()).collect();
@@ -153,6 +168,22 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
 
 fn is_duplicate_key(e: &mysql::Error) -> bool {
     matches!(e, mysql::Error::MySqlError(m) if m.code == 1062)
+}
+
+/// The first staged row whose key is not in the table (a locking read: the latest
+/// committed rows), with its key.
+fn first_new_row(conn: &mut Conn, plan: &Plan, target: &str) -> Result<Option<(u64, Vec<Value>)>> {
+    let keys = list(&plan.key, |i| format!("CAST(s.{} AS CHAR)", stage_col(i)), ", ");
+    let absent = list(&plan.key, |i| format!("t.{} IS NULL", q(&plan.columns[i].name)), " AND ");
+    let sql = format!(
+        "SELECT s.ord, {keys} FROM {STAGE} AS s LEFT JOIN {target} AS t ON {} WHERE {absent} ORDER BY s.ord LIMIT 1 FOR UPDATE",
+        key_match(plan)
+    );
+    let row: Option<mysql::Row> = conn.query_first(sql).map_err(|e| db_error("looking for new keys", e))?;
+    Ok(row.map(|row| {
+        let key = (0..plan.key.len()).map(|n| plan.typed_value(plan.key[n], row.get(n + 1))).collect();
+        (row.get::<i64, _>(0).unwrap_or(0) as u64, key)
+    }))
 }
 
 /// Fails on the first staged row whose key is in the table, read with a lock (so rows

@@ -226,6 +226,9 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &KeyO
     let keys = list(&plan.key, stage_col, ", ");
     let gap_free =
         plan.table.columns.iter().any(|c| c.sequence_default && !plan.columns.iter().any(|p| p.name == c.name));
+    // A required column the input lacks: PostgreSQL checks NOT NULL on an INSERT's row
+    // before looking for a conflict, so existing rows must be updated, not upserted.
+    let missing = plan.missing_required();
     let (src, staged) = if order.sorted {
         (STAGE, order.rows)
     } else {
@@ -272,7 +275,7 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &KeyO
     let mut pre_updated = 0;
     let on_conflict = match plan.spec.on_conflict {
         OnConflict::Update if !plan.update.is_empty() => {
-            if gap_free {
+            if gap_free || missing.is_some() {
                 pre_updated = update_first(client, plan, target, src, &ctx)?;
                 only_new = format!(" WHERE NOT EXISTS (SELECT 1 FROM {MATCHED} AS m WHERE m.ord = s.ord)");
             }
@@ -289,6 +292,21 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &KeyO
         // No filter: a key that appeared since the check is a unique violation.
         OnConflict::Error => String::new(),
     };
+    if let Some(column) = missing {
+        // Every row must exist already: name the first that does not; else nothing is
+        // left to insert.
+        if let Some((row, key)) = first_new_row(client, plan, target, src)? {
+            return Err(plan.new_row_needs(column, row, &key));
+        }
+        crate::engine::trace("merged");
+        return Ok(match plan.spec.on_conflict {
+            OnConflict::Update => {
+                MergeCounts { staged, inserted: 0, updated: pre_updated, unchanged: staged - pre_updated, ignored: 0 }
+            }
+            OnConflict::Ignore => MergeCounts { staged, ignored: staged, ..Default::default() },
+            OnConflict::Error => MergeCounts { staged, ..Default::default() },
+        });
+    }
     let insert = format!("INSERT INTO {target} AS t ({names}) SELECT {values} FROM {src} AS s{only_new} {on_conflict}");
     let (inserted, updated) = if tracks_counts(client)? {
         // The command tag counts inserted + updated rows; this transaction's table
@@ -464,6 +482,20 @@ fn check_no_duplicates(client: &mut Client, plan: &Plan, keys: &str) -> Result<(
         });
     }
     Ok(())
+}
+
+/// The first input row whose key is not in the table, with its key.
+fn first_new_row(client: &mut Client, plan: &Plan, target: &str, src: &str) -> Result<Option<(u64, Vec<Value>)>> {
+    let vals = list(&plan.key, |i| format!("s.{}::text", stage_col(i)), ", ");
+    let sql = format!(
+        "SELECT s.ord, {vals} FROM {src} AS s WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {}) ORDER BY s.ord LIMIT 1",
+        key_match(plan)
+    );
+    let found = client.query_opt(&sql, &[]).map_err(|e| Error::db("looking for new keys", message(&e)))?;
+    Ok(found.map(|r| {
+        let key = (0..plan.key.len()).map(|i| plan.typed_value(plan.key[i], r.get(i + 1))).collect();
+        (r.get::<_, i64>(0) as u64, key)
+    }))
 }
 
 fn check_no_existing(client: &mut Client, plan: &Plan, target: &str, src: &str) -> Result<()> {

@@ -147,23 +147,7 @@ pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCou
     let t = target(plan);
 
     if plan.spec.on_conflict == OnConflict::Error {
-        let key_cols: Vec<String> = plan.key.iter().map(|&i| format!("s.{}", stage_col(i))).collect();
-        let sql = format!(
-            "SELECT s.ord, {} FROM {STAGE} AS s WHERE EXISTS (SELECT 1 FROM {t} AS t WHERE {}) ORDER BY s.ord LIMIT 1",
-            key_cols.join(", "),
-            key_match(plan, "t")
-        );
-        let hit = conn
-            .query_row(&sql, [], |r| {
-                let row: i64 = r.get(0)?;
-                let key = (0..plan.key.len())
-                    .map(|i| sqlite_value(r.get_ref(i + 1)?))
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok((row as u64, key))
-            })
-            .optional()
-            .map_err(db)?;
-        if let Some((row, key)) = hit {
+        if let Some((row, key)) = first_row(conn, plan, "EXISTS").map_err(db)? {
             return Err(Error::KeyExists {
                 at: Location { input: plan.input.clone(), row, line: None },
                 key: plan.show_key(&key),
@@ -190,6 +174,13 @@ pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCou
         crate::engine::trace("updated");
     }
 
+    if let Some(column) = plan.missing_required() {
+        // A new row cannot be inserted without it: name the first new key.
+        if let Some((row, key)) = first_row(conn, plan, "NOT EXISTS").map_err(db)? {
+            return Err(plan.new_row_needs(column, row, &key));
+        }
+    }
+
     let names: Vec<String> = plan.columns.iter().map(|c| q(&c.name)).collect();
     let vals: Vec<String> = (0..plan.columns.len()).map(|i| format!("s.{}", stage_col(i))).collect();
     let sql = format!(
@@ -208,6 +199,24 @@ pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCou
         OnConflict::Ignore => MergeCounts { staged, inserted, updated: 0, unchanged: 0, ignored: matched },
         OnConflict::Error => MergeCounts { staged, inserted, ..Default::default() },
     })
+}
+
+/// The first staged row (and its key) for which `EXISTS` or `NOT EXISTS` a target row
+/// with its key.
+fn first_row(conn: &rusqlite::Connection, plan: &Plan, exists: &str) -> rusqlite::Result<Option<(u64, Vec<Value>)>> {
+    let key_cols: Vec<String> = plan.key.iter().map(|&i| format!("s.{}", stage_col(i))).collect();
+    let sql = format!(
+        "SELECT s.ord, {} FROM {STAGE} AS s WHERE {exists} (SELECT 1 FROM {} AS t WHERE {}) ORDER BY s.ord LIMIT 1",
+        key_cols.join(", "),
+        target(plan),
+        key_match(plan, "t")
+    );
+    conn.query_row(&sql, [], |r| {
+        let row: i64 = r.get(0)?;
+        let key = (0..plan.key.len()).map(|i| sqlite_value(r.get_ref(i + 1)?)).collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok((row as u64, key))
+    })
+    .optional()
 }
 
 /// Explains a unique-constraint failure of the merge by finding the first input row
