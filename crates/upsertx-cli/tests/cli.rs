@@ -373,6 +373,24 @@ pub fn required_column_missing_from_the_input(db: &dyn TestDb) {
     assert_eq!(table(db, "acct", "id, name, owner"), rows(&[&["1", "A", "ann"], &["2", "b", "bob"]]));
 }
 
+/// Two input columns for one table column (a case variant in a CSV header, a key twice
+/// in a JSON object) fail the load instead of one silently overwriting the other.
+pub fn one_table_column_twice_in_the_input_is_refused(db: &dyn TestDb) {
+    customers(db);
+    write(db, "customers.csv", "id,name,NAME\n1,a,b\n");
+    upsertx(db, &["customers.csv"], None)
+        .fails(1, &["input columns \"name\" and \"NAME\" both match column \"name\" of table \"customers\""]);
+    write(db, "customers.json", "[{\"id\": 1, \"name\": \"a\"}, {\"id\": 2, \"name\": 99, \"name\": 98}]");
+    upsertx(db, &["customers.json"], None).fails(1, &["customers.json: row 2", "the key \"name\" appears twice"]);
+    // A long list of unknown columns is cut short.
+    let header: Vec<String> = (0..40).map(|i| format!("extra{i}")).collect();
+    write(db, "customers.csv", &format!("id,{}\n", header.join(",")));
+    let run = upsertx(db, &["customers.csv"], None);
+    run.fails(1, &["\"extra19\", and 20 more not in table"]);
+    assert!(run.stderr.len() < 1000, "{}", run.stderr);
+    assert_eq!(table(db, "customers", "id, name"), rows(&[&["1", "Ada"], &["2", "Grace"]]));
+}
+
 /// Numbers beyond a float column's range are refused, never stored as Infinity or 0.
 pub fn out_of_range_floats_are_refused(db: &dyn TestDb) {
     db.exec("CREATE TABLE m (id INTEGER PRIMARY KEY, x DOUBLE PRECISION)");
@@ -492,6 +510,7 @@ macro_rules! every_dialect {
 }
 
 every_dialect!(
+    one_table_column_twice_in_the_input_is_refused,
     required_column_missing_from_the_input,
     out_of_range_floats_are_refused,
     text_key_that_exists_is_updated,

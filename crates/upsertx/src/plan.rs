@@ -55,6 +55,15 @@ impl Plan {
                             quote_ident(&table.name)
                         )));
                     }
+                    if let Some(other) = columns.iter().find(|p: &&PlanColumn| p.name == col.name) {
+                        return Err(Error::Schema(format!(
+                            "{input}: input columns {} and {} both match column {} of table {}: keep one",
+                            quote_ident(&input_columns[other.input]),
+                            quote_ident(name),
+                            quote_ident(&col.name),
+                            quote_ident(&table.name)
+                        )));
+                    }
                     columns.push(PlanColumn {
                         name: col.name.clone(),
                         input: i,
@@ -70,9 +79,9 @@ impl Plan {
             return Err(Error::Schema(format!(
                 "{input}: column{} {} not in table {} (its columns: {})",
                 if unknown.len() > 1 { "s" } else { "" },
-                unknown.join(", "),
+                capped(&unknown),
                 quote_ident(&table.name),
-                table.columns.iter().map(|c| quote_ident(&c.name)).collect::<Vec<_>>().join(", ")
+                capped(&table.columns.iter().map(|c| quote_ident(&c.name)).collect::<Vec<_>>())
             )));
         }
 
@@ -193,6 +202,16 @@ impl Plan {
         let names: Vec<String> = columns.iter().map(|&i| quote_ident(&self.columns[i].name)).collect();
         let vals: Vec<String> = values.iter().map(show_value).collect();
         format!("({})=({})", names.join(", "), vals.join(", "))
+    }
+}
+
+/// A list for a message, cut after 20 names: a 5,000-column table must not make a
+/// 44 KB error.
+fn capped(names: &[String]) -> String {
+    const SHOWN: usize = 20;
+    match names.len().checked_sub(SHOWN) {
+        Some(more) if more > 0 => format!("{}, and {more} more", names[..SHOWN].join(", ")),
+        _ => names.join(", "),
     }
 }
 

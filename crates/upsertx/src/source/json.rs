@@ -106,8 +106,8 @@ impl<R: BufRead + Send> JsonReader<R> {
             Some(b) => return self.fail(format!("expected a JSON object, found {:?}", b as char)),
         }
         self.scan_object()?;
-        match serde_json::from_slice::<Map<String, Value>>(&self.scratch) {
-            Ok(map) => Ok(Some(map)),
+        match serde_json::from_slice::<Object>(&self.scratch) {
+            Ok(Object(map)) => Ok(Some(map)),
             Err(e) => self.fail(format!("invalid JSON: {e}")),
         }
     }
@@ -192,6 +192,34 @@ impl<R: BufRead + Send> RowReader for JsonReader<R> {
 
     fn position(&self) -> (u64, Option<u64>) {
         (self.row, None)
+    }
+}
+
+/// A JSON object whose keys must be distinct: `serde_json::Map` keeps the last of two
+/// equal keys without a word, which would silently drop a value.
+struct Object(Map<String, Value>);
+
+impl<'de> serde::Deserialize<'de> for Object {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Object, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = Object;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> std::result::Result<Object, A::Error> {
+                let mut map = Map::new();
+                while let Some(key) = a.next_key::<String>()? {
+                    let value: Value = a.next_value()?;
+                    if map.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format!("the key {key:?} appears twice in one object")));
+                    }
+                    map.insert(key, value);
+                }
+                Ok(Object(map))
+            }
+        }
+        d.deserialize_map(Keys)
     }
 }
 
