@@ -24,7 +24,10 @@
 //! UPDATE` for keys a concurrent writer inserted meanwhile. The lock is what makes this
 //! safe: each statement reads the committed rows of its own moment, so a key inserted
 //! by another load after the UPDATE began would otherwise be neither updated (the
-//! UPDATE did not see it) nor inserted (the INSERT would see it and skip it).
+//! UPDATE did not see it) nor inserted (the INSERT would see it and skip it). Such
+//! two-phase merges into one table take turns (a transaction-level advisory lock):
+//! each phase is in key order, but the two together are not, and two loads would
+//! deadlock.
 //!
 //! Under `--on-conflict error` the INSERT has no `ON CONFLICT` and no filter: a key
 //! committed by another load after the check fails the load with a unique violation,
@@ -339,6 +342,15 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &KeyO
 /// ones. Returns the number of rows updated.
 fn update_first(client: &mut Client, plan: &Plan, target: &str, src: &str, ctx: &str) -> Result<u64> {
     let keys = list(&plan.key, |i| format!("s.{}", stage_col(i)), ", ");
+    // Two phases (existing keys, then new ones) each in key order are not one key
+    // order: two loads would deadlock (A holds 1001 and waits for 500, which B, holding
+    // 1001, inserts later). So these merges into one table take turns, until commit.
+    // The table's name is in the statement's text (not a parameter), so that
+    // pg_stat_activity shows which table a waiting load waits for.
+    let name = target.replace('\'', "''");
+    client
+        .batch_execute(&format!("SELECT pg_advisory_xact_lock(hashtext('upsertx:' || '{name}'::regclass::oid::text))"))
+        .map_err(|e| Error::db(format!("{ctx} (waiting for another upsertx load into the same table)"), message(&e)))?;
     client
         .batch_execute(&format!(
             "CREATE TEMP TABLE upsertx_matched ON COMMIT DROP AS

@@ -26,7 +26,13 @@ pub(crate) struct PgConnection {
 
 /// The text of a postgres error, with the server's detail when there is one.
 pub(crate) fn message(e: &postgres::Error) -> String {
+    use postgres::error::SqlState;
     match e.as_db_error() {
+        Some(db) if [SqlState::T_R_DEADLOCK_DETECTED, SqlState::LOCK_NOT_AVAILABLE].contains(db.code()) => format!(
+            "{} (another transaction was writing the same rows; the load was rolled back and nothing was \
+             written: run it again)",
+            db.message()
+        ),
         Some(db) => match db.detail() {
             Some(detail) => format!("{} ({detail})", db.message()),
             None => db.message().to_string(),
