@@ -391,6 +391,18 @@ pub fn one_table_column_twice_in_the_input_is_refused(db: &dyn TestDb) {
     assert_eq!(table(db, "customers", "id, name"), rows(&[&["1", "Ada"], &["2", "Grace"]]));
 }
 
+/// Tables named like upsertx's own staging tables load like any other.
+pub fn tables_named_like_internal_ones(db: &dyn TestDb) {
+    for name in ["upsertx_stage", "UPSERTX_STAGE_2", "upsertx_src", "upsertx_matched"] {
+        write(db, "t.csv", "id,v\n1,a\n2,b\n");
+        let run = upsertx(db, &["t.csv", "--table", name, "--key", "id", "--create", "--json"], None);
+        assert_eq!(run.counts(), (2, 0, 0, 0, 0), "{name}");
+        write(db, "t.csv", "id,v\n2,B\n3,c\n");
+        assert_eq!(upsertx(db, &["t.csv", "--table", name, "--json"], None).counts(), (1, 1, 0, 0, 0), "{name}");
+        assert_eq!(table(db, name, "id, v"), rows(&[&["1", "a"], &["2", "B"], &["3", "c"]]), "{name}");
+    }
+}
+
 /// Numbers beyond a float column's range are refused, never stored as Infinity or 0.
 pub fn out_of_range_floats_are_refused(db: &dyn TestDb) {
     db.exec("CREATE TABLE m (id INTEGER PRIMARY KEY, x DOUBLE PRECISION)");
@@ -510,6 +522,7 @@ macro_rules! every_dialect {
 }
 
 every_dialect!(
+    tables_named_like_internal_ones,
     one_table_column_twice_in_the_input_is_refused,
     required_column_missing_from_the_input,
     out_of_range_floats_are_refused,

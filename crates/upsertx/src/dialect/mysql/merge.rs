@@ -20,7 +20,7 @@
 //! `INSERT IGNORE` is never used against the target: it swallows truncation and
 //! bad-date errors.
 
-use super::stage::{stage_col, STAGE};
+use super::stage::{stage_col, stage_name};
 use super::{db_error, q};
 use crate::dialect::{list, MergeCounts};
 use crate::error::{quote_ident, Error, Location, Result};
@@ -87,6 +87,7 @@ fn all_equal(plan: &Plan) -> String {
 }
 
 pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeCounts> {
+    let stage = stage_name(plan);
     let ctx = format!("merging into table {}", quote_ident(&plan.table.name));
     let db = |e: mysql::Error| db_error(ctx.clone(), e);
     check_other_keys(conn, plan, target)?;
@@ -94,7 +95,7 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
     if plan.spec.on_conflict != OnConflict::Error && missing.is_none() && one_statement_is_safe(plan) {
         return merge_in_one_statement(conn, plan, target);
     }
-    let staged: u64 = conn.query_first(format!("SELECT COUNT(*) FROM {STAGE}")).map_err(db)?.unwrap_or(0);
+    let staged: u64 = conn.query_first(format!("SELECT COUNT(*) FROM {stage}")).map_err(db)?.unwrap_or(0);
     let on = key_match(plan);
     let equal = all_equal(plan);
 
@@ -109,12 +110,12 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
         // this one ends, so the INSERT below sees exactly the rows this UPDATE saw.
         let set = list(&plan.update, |i| format!("t.{} = s.{}", q(&plan.columns[i].name), stage_col(i)), ", ");
         let guard = if plan.spec.always_update { String::new() } else { format!(" WHERE NOT ({equal})") };
-        conn.query_drop(format!("UPDATE {target} AS t JOIN {STAGE} AS s ON {on} SET {set}{guard}")).map_err(db)?;
+        conn.query_drop(format!("UPDATE {target} AS t JOIN {stage} AS s ON {on} SET {set}{guard}")).map_err(db)?;
         updated = conn.affected_rows();
         if plan.spec.always_update {
             // Rows whose values are all equal are not counted as affected: count the matches.
             updated = conn
-                .query_first(format!("SELECT COUNT(*) FROM {STAGE} AS s JOIN {target} AS t ON {on} FOR UPDATE"))
+                .query_first(format!("SELECT COUNT(*) FROM {stage} AS s JOIN {target} AS t ON {on} FOR UPDATE"))
                 .map_err(db)?
                 .unwrap_or(0);
         }
@@ -127,7 +128,7 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
         if let Some((row, key)) = first_new_row(conn, plan, target)? {
             return Err(plan.new_row_needs(column, row, &key));
         }
-        conn.query_drop(format!("DROP TEMPORARY TABLE {STAGE}")).map_err(db)?;
+        conn.query_drop(format!("DROP TEMPORARY TABLE {stage}")).map_err(db)?;
         return Ok(match plan.spec.on_conflict {
             OnConflict::Update => MergeCounts { staged, updated, unchanged: staged - updated, ..Default::default() },
             OnConflict::Ignore => MergeCounts { staged, ignored: staged, ..Default::default() },
@@ -146,7 +147,7 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
         _ => format!(" WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {on})"),
     };
     let inserting = conn.query_drop(format!(
-        "INSERT INTO {target} ({names}) SELECT {values} FROM {STAGE} AS s{only_new} ORDER BY {keys}"
+        "INSERT INTO {target} ({names}) SELECT {values} FROM {stage} AS s{only_new} ORDER BY {keys}"
     ));
     if let Err(e) = inserting {
         if plan.spec.on_conflict == OnConflict::Error && is_duplicate_key(&e) {
@@ -156,7 +157,7 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
     }
     let inserted = conn.affected_rows();
     crate::engine::trace("inserted");
-    conn.query_drop(format!("DROP TEMPORARY TABLE {STAGE}")).map_err(db)?;
+    conn.query_drop(format!("DROP TEMPORARY TABLE {stage}")).map_err(db)?;
     // Every staged row was updated, inserted, or found (locked) and left as it was.
     let matched = staged - inserted;
     Ok(match plan.spec.on_conflict {
@@ -173,10 +174,11 @@ fn is_duplicate_key(e: &mysql::Error) -> bool {
 /// The first staged row whose key is not in the table (a locking read: the latest
 /// committed rows), with its key.
 fn first_new_row(conn: &mut Conn, plan: &Plan, target: &str) -> Result<Option<(u64, Vec<Value>)>> {
+    let stage = stage_name(plan);
     let keys = list(&plan.key, |i| format!("CAST(s.{} AS CHAR)", stage_col(i)), ", ");
     let absent = list(&plan.key, |i| format!("t.{} IS NULL", q(&plan.columns[i].name)), " AND ");
     let sql = format!(
-        "SELECT s.ord, {keys} FROM {STAGE} AS s LEFT JOIN {target} AS t ON {} WHERE {absent} ORDER BY s.ord LIMIT 1 FOR UPDATE",
+        "SELECT s.ord, {keys} FROM {stage} AS s LEFT JOIN {target} AS t ON {} WHERE {absent} ORDER BY s.ord LIMIT 1 FOR UPDATE",
         key_match(plan)
     );
     let row: Option<mysql::Row> = conn.query_first(sql).map_err(|e| db_error("looking for new keys", e))?;
@@ -189,9 +191,10 @@ fn first_new_row(conn: &mut Conn, plan: &Plan, target: &str) -> Result<Option<(u
 /// Fails on the first staged row whose key is in the table, read with a lock (so rows
 /// another transaction committed are seen, and none can appear until this one ends).
 fn check_no_existing(conn: &mut Conn, plan: &Plan, target: &str) -> Result<()> {
+    let stage = stage_name(plan);
     let keys = list(&plan.key, |i| format!("CAST(s.{} AS CHAR)", stage_col(i)), ", ");
     let sql = format!(
-        "SELECT s.ord, {keys} FROM {STAGE} AS s JOIN {target} AS t ON {} ORDER BY s.ord LIMIT 1 FOR UPDATE",
+        "SELECT s.ord, {keys} FROM {stage} AS s JOIN {target} AS t ON {} ORDER BY s.ord LIMIT 1 FOR UPDATE",
         key_match(plan)
     );
     let row: Option<mysql::Row> = conn.query_first(sql).map_err(|e| db_error("checking for existing keys", e))?;
@@ -222,6 +225,7 @@ fn one_statement_is_safe(plan: &Plan) -> bool {
 /// equal) and the affected rows (1 per insert, 2 per changed row). So inserted =
 /// affected - 2D, updated = D, and the other matched rows were unchanged.
 fn merge_in_one_statement(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeCounts> {
+    let stage = stage_name(plan);
     let ctx = format!("merging into table {}", quote_ident(&plan.table.name));
     let db = |e: mysql::Error| db_error(ctx.clone(), e);
     let all: Vec<usize> = (0..plan.columns.len()).collect();
@@ -238,7 +242,7 @@ fn merge_in_one_statement(conn: &mut Conn, plan: &Plan, target: &str) -> Result<
         }
     };
     conn.query_drop(format!(
-        "INSERT INTO {target} ({names}) SELECT {values} FROM {STAGE} AS s ORDER BY {keys} ON DUPLICATE KEY UPDATE {set}"
+        "INSERT INTO {target} ({names}) SELECT {values} FROM {stage} AS s ORDER BY {keys} ON DUPLICATE KEY UPDATE {set}"
     ))
     .map_err(db)?;
     let affected = conn.affected_rows();
@@ -246,7 +250,7 @@ fn merge_in_one_statement(conn: &mut Conn, plan: &Plan, target: &str) -> Result<
     let (staged, changed) = parse_insert_info(&info)
         .ok_or_else(|| Error::db(ctx.clone(), format!("the server did not report its row counts ({info:?})")))?;
     crate::engine::trace("merged");
-    conn.query_drop(format!("DROP TEMPORARY TABLE {STAGE}")).map_err(db)?;
+    conn.query_drop(format!("DROP TEMPORARY TABLE {stage}")).map_err(db)?;
     let inserted = affected.saturating_sub(2 * changed);
     let matched = staged.saturating_sub(inserted);
     Ok(match plan.spec.on_conflict {
@@ -271,6 +275,7 @@ fn parse_insert_info(info: &str) -> Option<(u64, u64)> {
 /// Fails on the first input row whose value for a unique key other than the load's is
 /// held by a row with another key, or by another input row.
 fn check_other_keys(conn: &mut Conn, plan: &Plan, target: &str) -> Result<()> {
+    let stage = stage_name(plan);
     let db = |e: mysql::Error| db_error("checking the other unique keys", e);
     for uk in plan.table.keys.iter().filter(|k| **k != plan.key_constraint) {
         let Some(cols) =
@@ -282,7 +287,7 @@ fn check_other_keys(conn: &mut Conn, plan: &Plan, target: &str) -> Result<()> {
         let shown = list(&cols, |i| format!("CAST(s.{} AS CHAR)", stage_col(i)), ", ");
         let same = list(&cols, |i| format!("t.{} = s.{}", q(&plan.columns[i].name), stage_col(i)), " AND ");
         let sql = format!(
-            "SELECT s.ord, {shown} FROM {STAGE} AS s JOIN {target} AS t ON {same} WHERE NOT ({}) ORDER BY s.ord LIMIT 1",
+            "SELECT s.ord, {shown} FROM {stage} AS s JOIN {target} AS t ON {same} WHERE NOT ({}) ORDER BY s.ord LIMIT 1",
             key_match(plan)
         );
         let hit: Option<mysql::Row> = conn.query_first(sql).map_err(db)?;
@@ -293,13 +298,13 @@ fn check_other_keys(conn: &mut Conn, plan: &Plan, target: &str) -> Result<()> {
             let not_null = list(&cols, |i| format!("{} IS NOT NULL", stage_col(i)), " AND ");
             let dup: Option<mysql::Row> = conn
                 .query_first(format!(
-                    "SELECT MIN(ord), MAX(ord) FROM {STAGE} WHERE {not_null} GROUP BY {raw} HAVING COUNT(*) > 1 ORDER BY MAX(ord) LIMIT 1"
+                    "SELECT MIN(ord), MAX(ord) FROM {stage} WHERE {not_null} GROUP BY {raw} HAVING COUNT(*) > 1 ORDER BY MAX(ord) LIMIT 1"
                 ))
                 .map_err(db)?;
             if let Some(dup) = dup {
                 let (first, last): (i64, i64) = (dup.get(0).unwrap_or(0), dup.get(1).unwrap_or(0));
                 let row: Option<mysql::Row> = conn
-                    .query_first(format!("SELECT s.ord, {shown} FROM {STAGE} AS s WHERE s.ord = {last}"))
+                    .query_first(format!("SELECT s.ord, {shown} FROM {stage} AS s WHERE s.ord = {last}"))
                     .map_err(db)?;
                 found = row.map(|r| (last as u64, Some(first), r));
             }

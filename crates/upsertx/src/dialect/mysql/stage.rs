@@ -36,6 +36,16 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub(crate) const STAGE: &str = "upsertx_stage";
+
+/// The staging table's name for this load. A temporary table hides a table of the same
+/// name in its database, so a target itself named `upsertx_stage` gets another stage.
+pub(crate) fn stage_name(plan: &Plan) -> &'static str {
+    if plan.table.name.eq_ignore_ascii_case(STAGE) {
+        "upsertx_stage_2"
+    } else {
+        STAGE
+    }
+}
 const MAX_PLACEHOLDERS: usize = 65_535;
 const MAX_ROWS_PER_STATEMENT: usize = 2_000;
 /// What a sorted run may hold (its encoded rows and their index) before it is sent:
@@ -48,6 +58,7 @@ pub(crate) fn stage_col(i: usize) -> String {
 }
 
 pub(crate) fn stage_table_sql(plan: &Plan) -> String {
+    let stage = stage_name(plan);
     let defs: Vec<String> = plan
         .columns
         .iter()
@@ -66,7 +77,7 @@ pub(crate) fn stage_table_sql(plan: &Plan) -> String {
         })
         .collect();
     format!(
-        "DROP TEMPORARY TABLE IF EXISTS {STAGE}; CREATE TEMPORARY TABLE {STAGE} (ord BIGINT NOT NULL, {}, PRIMARY KEY ({}))",
+        "DROP TEMPORARY TABLE IF EXISTS {stage}; CREATE TEMPORARY TABLE {stage} (ord BIGINT NOT NULL, {}, PRIMARY KEY ({}))",
         defs.join(", "),
         list(&plan.key, stage_col, ", ")
     )
@@ -334,6 +345,7 @@ impl Stager {
     }
 
     fn send_inserts(&mut self, conn: &mut Conn, plan: &Plan) -> Result<()> {
+        let stage = stage_name(plan);
         let fields = plan.columns.len() + 1;
         let per_statement = (MAX_PLACEHOLDERS / fields).clamp(1, MAX_ROWS_PER_STATEMENT);
         let placeholders = format!("({})", vec!["?"; fields].join(", "));
@@ -360,7 +372,7 @@ impl Stager {
                     .collect()
             };
             let sql = format!(
-                "INSERT {ignore}INTO {STAGE} VALUES {}{on_duplicate}",
+                "INSERT {ignore}INTO {stage} VALUES {}{on_duplicate}",
                 vec![placeholders.as_str(); n].join(", ")
             );
             if let Err(e) = conn.exec_drop(&sql, params) {
@@ -428,16 +440,17 @@ impl Stager {
     /// The first row of the run (in input order) that `IGNORE` dropped as a duplicate:
     /// its `ord` is missing from the stage, and the row holding its key is the first.
     fn find_duplicate(&mut self, conn: &mut Conn, plan: &Plan) -> Option<Error> {
+        let stage = stage_name(plan);
         let run = self.run();
         let (lo, hi) = (run.rows.first()?.row, run.rows.last()?.row);
         let kept: std::collections::HashSet<u64> =
-            conn.query(format!("SELECT ord FROM {STAGE} WHERE ord BETWEEN {lo} AND {hi}")).ok()?.into_iter().collect();
+            conn.query(format!("SELECT ord FROM {stage} WHERE ord BETWEEN {lo} AND {hi}")).ok()?.into_iter().collect();
         let i = (0..run.rows.len()).find(|&i| !kept.contains(&run.rows[i].row))?;
         let key: Vec<Option<Vec<u8>>> = plan.key.iter().map(|&c| run.field(i, c + 1)).collect();
         let cond = list(&plan.key, |c| format!("{} = ?", stage_col(c)), " AND ");
         let params: Vec<mysql::Value> =
             plan.key.iter().zip(&key).map(|(&c, v)| param(plan, c + 1, v.clone())).collect();
-        let first: u64 = conn.exec_first(format!("SELECT ord FROM {STAGE} WHERE {cond}"), params).ok()??;
+        let first: u64 = conn.exec_first(format!("SELECT ord FROM {stage} WHERE {cond}"), params).ok()??;
         let shown: Vec<Value> = plan
             .key
             .iter()
@@ -451,6 +464,7 @@ impl Stager {
 /// `REPLACE` keeps the last of duplicate keys, `IGNORE` the first (and, for
 /// `--duplicates error`, leaves the others to be found).
 fn load_data_sql(plan: &Plan) -> String {
+    let stage = stage_name(plan);
     let mode = match plan.spec.duplicates {
         Duplicates::Last => "REPLACE ",
         Duplicates::First | Duplicates::Error => "IGNORE ",
@@ -458,7 +472,7 @@ fn load_data_sql(plan: &Plan) -> String {
     let columns =
         std::iter::once("ord".to_string()).chain((0..plan.columns.len()).map(stage_col)).collect::<Vec<_>>().join(", ");
     format!(
-        "LOAD DATA LOCAL INFILE 'upsertx-stage' {mode}INTO TABLE {STAGE} CHARACTER SET utf8mb4
+        "LOAD DATA LOCAL INFILE 'upsertx-stage' {mode}INTO TABLE {stage} CHARACTER SET utf8mb4
          FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({columns})"
     )
 }
