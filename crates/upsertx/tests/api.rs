@@ -106,3 +106,32 @@ fn usage_errors_are_marked_as_such() {
     let err = Upsert::new("sqlite::memory:").run(Source::reader("x", &b"id\n1\n"[..])).unwrap_err();
     assert!(err.is_usage(), "no table and no format: {err}");
 }
+
+/// A new SQLite file is kept only when a load commits: a failed or dry-run `--create`
+/// (or a missing input) leaves no empty database behind.
+#[test]
+fn a_failed_or_dry_run_create_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    let url = format!("sqlite://{}", path.display());
+    let input = || Source::reader("c.csv", "id,n\n1,2\n".as_bytes()).format(Format::Csv);
+    let attempts: Vec<upsertx::Result<upsertx::Report>> = vec![
+        Upsert::new(&url).table("c").create(true).run(input()),
+        Upsert::new(&url).table("c").key(["nope"]).create(true).run(input()),
+        Upsert::new(&url).table("c").create(true).run(Source::path(dir.path().join("missing.csv"))),
+        Upsert::new(&url).table("c").key(["id"]).create(true).dry_run(true).run(input()),
+    ];
+    for (i, attempt) in attempts.iter().enumerate() {
+        assert_eq!(attempt.is_ok(), i == 3, "attempt {i}: {attempt:?}");
+        assert!(!path.exists(), "attempt {i} left {}", path.display());
+    }
+    let report = Upsert::new(&url).table("c").key(["id"]).create(true).run(input()).unwrap();
+    assert_eq!((report.inserted, report.created), (1, true));
+    assert!(path.exists());
+    // A missing folder is named as such, with or without --create.
+    let nested = format!("sqlite://{}", dir.path().join("nope/new.db").display());
+    for create in [false, true] {
+        let err = Upsert::new(&nested).table("c").key(["id"]).create(create).run(input()).unwrap_err();
+        assert!(err.to_string().contains("nope does not exist"), "{err}");
+    }
+}

@@ -17,6 +17,23 @@ use rusqlite::{OpenFlags, ToSql};
 
 pub(crate) struct SqliteConnection {
     conn: rusqlite::Connection,
+    /// The database file this session created (it did not exist): removed again unless
+    /// a load commits, so a failed or dry-run `--create` leaves nothing behind.
+    created_file: Option<std::path::PathBuf>,
+    committed: bool,
+}
+
+impl Drop for SqliteConnection {
+    fn drop(&mut self) {
+        if let (Some(path), false) = (&self.created_file, self.committed) {
+            // Unlinking an open file is fine: nothing more is written to it.
+            for suffix in ["", "-journal", "-wal", "-shm"] {
+                let mut name = path.clone().into_os_string();
+                name.push(suffix);
+                let _ = std::fs::remove_file(name);
+            }
+        }
+    }
 }
 
 impl SqliteConnection {
@@ -26,6 +43,20 @@ impl SqliteConnection {
         if create {
             flags |= OpenFlags::SQLITE_OPEN_CREATE;
         }
+        if let SqliteTarget::File(path) = target {
+            let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+            if let Some(folder) = folder.filter(|f| !f.is_dir()) {
+                return Err(Error::Schema(format!(
+                    "SQLite database {}: the folder {} does not exist",
+                    path.display(),
+                    folder.display()
+                )));
+            }
+        }
+        let created_file = match target {
+            SqliteTarget::File(path) if !path.exists() => Some(path.clone()),
+            _ => None,
+        };
         let conn = match target {
             SqliteTarget::Memory => {
                 rusqlite::Connection::open_in_memory().map_err(|e| Error::db("opening SQLite database", e))?
@@ -46,7 +77,7 @@ impl SqliteConnection {
             "PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; PRAGMA temp_store = FILE; PRAGMA temp.cache_size = -65536;",
         )
         .map_err(|e| Error::db("configuring the SQLite session", e))?;
-        Ok(SqliteConnection { conn })
+        Ok(SqliteConnection { conn, created_file, committed: false })
     }
 
     fn exec(&self, context: &str, sql: &str) -> Result<()> {
@@ -101,7 +132,9 @@ impl Connection for SqliteConnection {
     }
 
     fn commit(&mut self) -> Result<()> {
-        self.exec("committing", "COMMIT")
+        self.exec("committing", "COMMIT")?;
+        self.committed = true;
+        Ok(())
     }
 
     fn rollback(&mut self) -> Result<()> {
