@@ -21,7 +21,9 @@ struct Args {
     /// Input file, or - for standard input (then --format is required).
     input: String,
 
-    /// Database URL: sqlite://relative/path.db or sqlite:///absolute/path.db.
+    /// Database URL: sqlite://relative/path.db, sqlite:///absolute/path.db,
+    /// postgres://user:password@host:5432/db (or libpq's "host=... dbname=..."),
+    /// mysql://user:password@host:3306/db (or mariadb://).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     db: Option<String>,
 

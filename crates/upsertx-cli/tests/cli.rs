@@ -559,3 +559,14 @@ mod partial_indexes {
     scenarios!(sqlite: crate::common::Sqlite::new => partial_unique_indexes);
     scenarios!(postgres: crate::common::Postgres::new => partial_unique_indexes);
 }
+
+/// `--help` names every kind of database URL, not only SQLite's.
+#[test]
+fn help_names_every_database_url() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_upsertx")).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for scheme in ["sqlite://", "postgres://", "mysql://", "host=... dbname="] {
+        assert!(help.contains(scheme), "--help lacks {scheme}: {help}");
+    }
+}

@@ -279,3 +279,14 @@ fn create_maps_inferred_types_to_postgres_types() {
         rows(&[&["PRIMARY KEY (id)"]])
     );
 }
+
+#[test]
+fn a_missing_database_is_said_once() {
+    let db = Postgres::new();
+    write(&db, "c.csv", "id\n1\n");
+    let server = common::pg_base_url();
+    let url = format!("{}/upsertx_no_such_db", server.rsplit_once('/').unwrap().0);
+    let run = common::upsertx_with_url(&db, &["c.csv"], &url);
+    run.fails(1, &["database \"upsertx_no_such_db\" does not exist"]);
+    assert_eq!(run.stderr.matches("does not exist").count(), 1, "{}", run.stderr);
+}

@@ -31,6 +31,8 @@ pub(crate) struct MyConnection {
     stager: stage::Stager,
     /// The named lock held from the merge to the end of the transaction.
     merge_lock: Option<String>,
+    /// `host:port`, for messages.
+    server: String,
 }
 
 /// The name of the lock that serialises upsertx merges into one table: at most 64
@@ -64,9 +66,25 @@ pub(crate) fn db_error(context: impl Into<String>, e: mysql::Error) -> Error {
                  nothing was written: run it again)"
             ),
         ),
+        mysql::Error::CodecError(_) => Error::db(context, format!("{LOST} ({inner})")),
+        mysql::Error::IoError(io)
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::UnexpectedEof
+            ) =>
+        {
+            Error::db(context, format!("{LOST} ({inner})"))
+        }
         _ => Error::db(context, inner),
     }
 }
+
+/// How a connection that dies mid-load is reported (the server address is added by
+/// [`MyConnection::at_server`]); the server rolls the transaction back.
+const LOST: &str = "the connection to the server was lost";
 
 /// Quotes an identifier for MySQL.
 pub(crate) fn q(name: &str) -> String {
@@ -140,6 +158,7 @@ impl MyConnection {
             Error::Usage(format!("{redacted}: not a valid MySQL URL ({})", crate::url::redact(&e.to_string())))
         })?;
         let stager = stage::Stager::new(options.local_infile);
+        let server = format!("{}:{}", opts.get_ip_or_hostname(), opts.get_tcp_port());
         let mut builder = OptsBuilder::from_opts(opts).local_infile_handler(Some(stager.infile_handler()));
         if mode != SslMode::Disabled {
             let mut ssl = SslOpts::default()
@@ -157,7 +176,7 @@ impl MyConnection {
              SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
         )
         .map_err(|e| db_error("configuring the MySQL session", e))?;
-        Ok(MyConnection { conn, target: None, stager, merge_lock: None })
+        Ok(MyConnection { conn, target: None, stager, merge_lock: None, server })
     }
 
     /// Takes the named lock that makes upsertx loads into one table merge one after
@@ -189,6 +208,21 @@ impl MyConnection {
         }
     }
 
+    /// Names the server in a lost-connection error: "... lost to 127.0.0.1:3306 ...".
+    fn at_server<T>(&self, result: Result<T>) -> Result<T> {
+        result.map_err(|e| match e {
+            Error::Database { context, message } if message.starts_with(LOST) => Error::Database {
+                context,
+                message: format!(
+                    "the connection to the server at {} was lost{}; nothing was committed",
+                    self.server,
+                    &message[LOST.len()..]
+                ),
+            },
+            other => other,
+        })
+    }
+
     fn exec(&mut self, context: &str, sql: &str) -> Result<()> {
         self.conn.query_drop(sql).map_err(|e| db_error(context, e))
     }
@@ -214,24 +248,29 @@ impl Connection for MyConnection {
     }
 
     fn create_stage(&mut self, plan: &Plan) -> Result<()> {
-        self.stager.create(&mut self.conn, plan)
+        let done = self.stager.create(&mut self.conn, plan);
+        self.at_server(done)
     }
 
     fn stage(&mut self, plan: &Plan, batch: &Batch) -> Result<()> {
-        self.stager.push(&mut self.conn, plan, batch)
+        let done = self.stager.push(&mut self.conn, plan, batch);
+        self.at_server(done)
     }
 
     fn merge(&mut self, plan: &Plan) -> Result<MergeCounts> {
-        self.stager.finish(&mut self.conn, plan)?;
-        let (schema, name) = self.target.clone().expect("reflect runs before merge");
-        self.lock_merges(&schema, &name)?;
-        merge::merge(&mut self.conn, plan, &format!("{}.{}", q(&schema), q(&name)))
+        let done = (|| {
+            self.stager.finish(&mut self.conn, plan)?;
+            let (schema, name) = self.target.clone().expect("reflect runs before merge");
+            self.lock_merges(&schema, &name)?;
+            merge::merge(&mut self.conn, plan, &format!("{}.{}", q(&schema), q(&name)))
+        })();
+        self.at_server(done)
     }
 
     fn commit(&mut self) -> Result<()> {
         let done = self.exec("committing", "COMMIT");
         self.unlock_merges();
-        done
+        self.at_server(done)
     }
 
     fn rollback(&mut self) -> Result<()> {

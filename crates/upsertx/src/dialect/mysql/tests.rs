@@ -119,3 +119,18 @@ fn a_value_refused_in_a_later_run_names_its_row() {
         assert_eq!(db.rows(), [(1, "s".into()), (9, "s".into())]);
     }
 }
+
+/// A connection the server drops mid-load (a restart, a KILL) is reported as lost, with
+/// the server's address, not as the driver's `CodecError { IO error: Broken pipe }`.
+#[test]
+fn a_lost_connection_names_the_server() {
+    let mut db = TestDatabase::new("lost");
+    let mut load = MyConnection::open(&db.url).unwrap();
+    load.begin().unwrap();
+    let id: u64 = load.conn.query_first("SELECT CONNECTION_ID()").unwrap().unwrap();
+    db.conn.query_drop(format!("KILL CONNECTION {id}")).unwrap();
+    let err = load.commit().unwrap_err().to_string();
+    let server = db.url.split('@').nth(1).and_then(|s| s.split('/').next()).unwrap();
+    assert!(err.contains(&format!("the connection to the server at {server} was lost")), "{err}");
+    assert!(err.contains("nothing was committed") && !err.contains("CodecError"), "{err}");
+}

@@ -47,7 +47,8 @@ fn connect_message(e: &postgres::Error) -> String {
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
         let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
+        // The server's error again, with its severity ("FATAL: ..."), says nothing new.
+        if !text.contains(&cause_text) && !cause_text.contains(&text) {
             text = format!("{text}: {cause_text}");
         }
         source = cause.source();
