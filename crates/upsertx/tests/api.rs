@@ -135,3 +135,16 @@ fn a_failed_or_dry_run_create_leaves_no_file() {
         assert!(err.to_string().contains("nope does not exist"), "{err}");
     }
 }
+
+/// The README's library example is the example program, word for word.
+#[test]
+fn the_readme_example_is_the_example_program() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let program = std::fs::read_to_string(format!("{root}/crates/upsertx/examples/load_csv.rs")).unwrap();
+    let body = &program[program.find("use upsertx").unwrap()..];
+    assert!(
+        readme.contains(&format!("```rust\n{body}```")),
+        "README's library example differs from examples/load_csv.rs"
+    );
+}
