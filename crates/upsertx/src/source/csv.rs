@@ -3,7 +3,8 @@
 //! Hand-written because the convention needs what the `csv` crate (and `arrow-csv`,
 //! built on it) does not expose: whether a field was quoted. An empty unquoted field is
 //! NULL and a quoted empty field `""` is the empty string. Quoted fields may hold
-//! delimiters, doubled quotes and newlines. Blank lines are skipped. Rows are counted
+//! delimiters, doubled quotes and newlines. A quote anywhere else (`ab"c`, `"ab"c`) is
+//! an error: readers disagree on what it means. Blank lines are skipped. Rows are counted
 //! from 1 after the header; lines are physical lines of the file.
 
 use super::{check_columns, RawRef, RowReader};
@@ -108,6 +109,27 @@ impl<R: BufRead + Send> CsvReader<R> {
                     break;
                 } else if b == b'"' && at_start {
                     (in_quotes, quoted, at_start) = (true, true, false);
+                } else if b == b'"' || quoted {
+                    // `ab"c`, or `"ab"c`: PostgreSQL's CSV would read a different value
+                    // (or none), other tools yet another; refuse rather than guess.
+                    let start = self.fields.last().map_or(0, |f| f.0);
+                    let so_far = String::from_utf8_lossy(&bytes[start..]).into_owned();
+                    let reason = if quoted {
+                        "text after the closing quote of a quoted field"
+                    } else {
+                        "a quote inside an unquoted field"
+                    };
+                    self.row += 1;
+                    let column = self.columns.get(self.fields.len()).map_or_else(
+                        || format!("field {}", self.fields.len() + 1),
+                        |c| format!("column {}", crate::error::quote_ident(c)),
+                    );
+                    return Err(Error::Input {
+                        at: self.location(),
+                        reason: format!(
+                            "{column}: {reason} (after {so_far:?}): quote the whole field and double each quote in it"
+                        ),
+                    });
                 } else {
                     at_start = false;
                     bytes.push(b);
@@ -211,5 +233,28 @@ mod tests {
         assert!(err.contains("row 1 (line 2): a quoted field is not closed"), "{err}");
         let err = rows("a,a\n").unwrap_err().to_string();
         assert!(err.contains("appears twice"), "{err}");
+    }
+
+    /// The probe's stray quotes: refused, naming row, line, column and the text so far.
+    #[test]
+    fn stray_quotes_are_refused() {
+        for (input, needle) in [
+            (
+                "id,s\n1,x\n2,ab\"c\n",
+                "t.csv: row 2 (line 3): column \"s\": a quote inside an unquoted field (after \"ab\")",
+            ),
+            (
+                "id,s\n1,a\"b\"c\n",
+                "t.csv: row 1 (line 2): column \"s\": a quote inside an unquoted field (after \"a\")",
+            ),
+            ("id,s\n1,\"ab\"c\n", "column \"s\": text after the closing quote of a quoted field (after \"ab\")"),
+            ("i\"d,s\n", "field 1: a quote inside an unquoted field"),
+        ] {
+            let err = rows(input).unwrap_err().to_string();
+            assert!(err.contains(needle), "{input:?}: {err}");
+        }
+        // Quotes inside a quoted field, doubled, are fine.
+        let (_, ok) = rows("id,s\n1,\"a\"\"b\"\n").unwrap();
+        assert_eq!(ok, vec![vec![Some("1".to_string()), Some("a\"b".to_string())]]);
     }
 }
