@@ -35,6 +35,8 @@ mod convert;
 mod dialect;
 mod engine;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 mod plan;
 mod report;
 mod schema;

@@ -86,17 +86,31 @@ pub fn redact(url: &str) -> String {
 /// password holding `/`, `#`, `?` or `@` is hidden whole (a query value holding an
 /// `@` may be hidden with it: better too much than too little).
 fn redact_userinfo(url: &str) -> String {
-    let start = url.find("://").map_or(0, |i| i + 3);
+    // A scheme is letters, digits, `+ - .` before `://`; anything else (a `:` of a
+    // password, say) means there is none.
+    let start = url
+        .find("://")
+        .filter(|&i| i > 0 && url[..i].chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)))
+        .map_or(0, |i| i + 3);
+    if start == 0 && is_key_value(url) {
+        // libpq's `key=value ...`: its password is a parameter.
+        return url.to_owned();
+    }
     let rest = &url[start..];
     let Some(at) = rest.rfind('@') else {
         return url.to_owned();
     };
     match rest[..at].find(':') {
-        // Without a scheme, `user:secret@host` only; not libpq's `key=value ...`.
-        Some(_) if start == 0 && rest[..at].contains([' ', '=']) => url.to_owned(),
         Some(colon) => format!("{}{}:***{}", &url[..start], &rest[..colon], &rest[at..]),
         None => url.to_owned(),
     }
+}
+
+/// libpq's connection string form: it starts with `keyword=` (or `keyword =`).
+pub(crate) fn is_key_value(url: &str) -> bool {
+    let t = url.trim_start();
+    let key_len = t.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(t.len());
+    key_len > 0 && t[key_len..].trim_start_matches(' ').starts_with('=')
 }
 
 /// `password=...` (any key ending in `password`, any case) as a URL query parameter
@@ -135,7 +149,7 @@ fn redact_parameters(url: &str) -> String {
             }
             1 + end
         } else {
-            value.find(['&', ' ', '\t', '\n', '#']).unwrap_or(value.len())
+            value.find(|c: char| c == '&' || c.is_whitespace()).unwrap_or(value.len())
         };
         out.push_str(&url[copied..value_start]);
         out.push_str("***");

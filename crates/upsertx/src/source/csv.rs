@@ -153,6 +153,16 @@ impl<R: BufRead + Send> CsvReader<R> {
         }
         self.fields.push((bytes.len(), quoted));
         match String::from_utf8(bytes) {
+            // Fields are joined without their delimiters: a character split by one
+            // (`\xc3,\xa9`) is whole in the joined text but broken in both fields.
+            Ok(text) if self.fields.iter().any(|&(end, _)| !text.is_char_boundary(end)) => {
+                let at = self.fields.iter().position(|&(end, _)| !text.is_char_boundary(end)).unwrap_or(0);
+                self.row += 1;
+                return Err(Error::Input {
+                    at: self.location(),
+                    reason: format!("invalid UTF-8 at the end of field {} of the row", at + 1),
+                });
+            }
             Ok(text) => self.text = text,
             Err(e) => {
                 self.row += 1;
@@ -233,6 +243,17 @@ mod tests {
         assert!(err.contains("row 1 (line 2): a quoted field is not closed"), "{err}");
         let err = rows("a,a\n").unwrap_err().to_string();
         assert!(err.contains("appears twice"), "{err}");
+    }
+
+    /// Found by fuzzing: a delimiter between the two bytes of `é` panicked (a field cut
+    /// inside a character).
+    #[test]
+    fn a_character_split_by_a_delimiter_is_invalid_utf8() {
+        let mut input = b"a,b\nx\xc3".to_vec();
+        input.extend_from_slice(b",\xa9\n");
+        let mut r = CsvReader::new(input.as_slice(), "t.csv".into(), b',').unwrap();
+        let err = r.advance().unwrap_err().to_string();
+        assert_eq!(err, "t.csv: row 1 (line 2): invalid UTF-8 at the end of field 1 of the row");
     }
 
     /// The probe's stray quotes: refused, naming row, line, column and the text so far.

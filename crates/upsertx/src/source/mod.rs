@@ -2,8 +2,8 @@
 //! under a fixed list of column names; the engine checks them against the target's
 //! column types (see [`crate::convert`]) before anything reaches the database.
 
-mod csv;
-mod json;
+pub(crate) mod csv;
+pub(crate) mod json;
 
 use crate::error::{Error, Result};
 use std::fs::File;
