@@ -284,13 +284,14 @@ fn parse_blob(s: &str) -> Result<Vec<u8>, String> {
     let Some(hex) = s.strip_prefix("\\x") else {
         return Ok(s.as_bytes().to_vec());
     };
+    if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        // Checked first: slicing text with a multi-byte character in pairs would panic.
+        return Err("not valid hex after \\x".into());
+    }
     if hex.len() % 2 != 0 {
         return Err("hex bytes need an even number of digits".into());
     }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| "not valid hex after \\x".to_string()))
-        .collect()
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|e| e.to_string())).collect()
 }
 
 fn digits(s: &[u8]) -> Option<u32> {
@@ -469,6 +470,15 @@ mod tests {
 
     fn text(ty: SqlType, s: &str) -> Result<Value, String> {
         convert(&ty, RawRef::Text(s))
+    }
+
+    /// Found by fuzzing: a multi-byte character after `\\x` panicked.
+    #[test]
+    fn blob_hex_with_a_non_ascii_character_is_refused() {
+        assert_eq!(text(SqlType::Blob, "\\x\u{ff}z"), Err("not valid hex after \\x".to_string()));
+        assert_eq!(text(SqlType::Blob, "\\xé1"), Err("not valid hex after \\x".to_string()));
+        assert_eq!(text(SqlType::Blob, "\\x0"), Err("hex bytes need an even number of digits".to_string()));
+        assert_eq!(text(SqlType::Blob, "\\xDEad"), Ok(Value::Blob(vec![0xde, 0xad])));
     }
 
     #[test]

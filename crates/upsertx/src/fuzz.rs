@@ -87,27 +87,30 @@ pub fn redact_urls(data: &[u8]) {
     if secret.len() < 4 {
         return;
     }
-    let forms = [
-        format!("postgres://ann:{secret}@db.example:5432/app"),
-        format!("mysql://ann:{secret}@db.example/app?ssl-mode=REQUIRED"),
-        format!("postgres://ann@db.example/app?password={secret}&sslmode=disable"),
-        format!("host=db.example user=ann password={secret} dbname=app"),
-        format!("host=db.example password='{secret}' dbname=app"),
-        format!("ann:{secret}@db.example"),
-    ];
-    for url in forms {
+    let forms = |secret: &str| {
+        [
+            format!("postgres://ann:{secret}@db.example:5432/app"),
+            format!("mysql://ann:{secret}@db.example/app?ssl-mode=REQUIRED"),
+            format!("postgres://ann@db.example/app?password={secret}&sslmode=disable"),
+            format!("host=db.example user=ann password={secret} dbname=app"),
+            format!("host=db.example password='{secret}' dbname=app"),
+            format!("ann:{secret}@db.example"),
+        ]
+    };
+    // The same URLs with a harmless password: where their text already holds the secret
+    // (a secret of `mysq` is in `mysql://`), seeing it proves nothing.
+    let placeholder = forms("QqQq");
+    for (url, plain) in forms(&secret).into_iter().zip(placeholder) {
         // `ann://x@host` is a URL with scheme `ann` and user `x`, not a password.
         if url.starts_with("ann:") && secret.starts_with("//") {
             continue;
         }
         let shown = crate::url::redact(&url);
-        let without = url.replacen(&secret, "", 1);
-        // Only meaningful when the secret is not also part of the rest of the URL.
-        if !without.contains(&secret) {
+        if !crate::url::redact(&plain).contains(&secret) {
             assert!(!shown.contains(&secret), "{url:?} was shown as {shown:?}");
         }
-        if let Err(e) = crate::url::DbUrl::parse(&url) {
-            if !without.contains(&secret) {
+        if let (Err(e), Err(plain_e)) = (crate::url::DbUrl::parse(&url), crate::url::DbUrl::parse(&plain)) {
+            if !plain_e.to_string().contains(&secret) {
                 assert!(!e.to_string().contains(&secret), "{url:?}: {e}");
             }
         }
