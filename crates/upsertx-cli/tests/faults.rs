@@ -139,3 +139,141 @@ fn mariadb_kill_while_staging() {
 fn mariadb_kill_while_merging() {
     killed_while_merging(&Mariadb::new());
 }
+
+/// A MariaDB server of this test's own (the shared test servers serve other tests at the
+/// same time), in a temporary data directory, on a free port: restarted mid-load.
+struct OwnServer {
+    dir: tempfile::TempDir,
+    port: u16,
+    server: Option<Child>,
+}
+
+impl OwnServer {
+    fn new() -> OwnServer {
+        let dir = tempfile::tempdir().unwrap();
+        let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+        let out = Command::new("mariadb-install-db")
+            .args(["--no-defaults", "--auth-root-authentication-method=normal", "--skip-test-db"])
+            .arg(format!("--user={}", user.trim()))
+            .arg(format!("--datadir={}", dir.path().join("data").display()))
+            .output()
+            .expect("mariadb-install-db (scripts/test.sh installs MariaDB)");
+        assert!(out.status.success(), "mariadb-install-db: {}", String::from_utf8_lossy(&out.stderr));
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut server = OwnServer { dir, port, server: None };
+        server.start();
+        server
+    }
+
+    fn start(&mut self) {
+        let d = self.dir.path();
+        let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+        let child = Command::new("/usr/sbin/mariadbd")
+            .arg("--no-defaults")
+            .arg(format!("--user={}", user.trim()))
+            .arg(format!("--datadir={}", d.join("data").display()))
+            .arg(format!("--port={}", self.port))
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--socket={}", d.join("sock").display()))
+            .arg(format!("--pid-file={}", d.join("pid").display()))
+            .arg(format!("--log-error={}", d.join("error.log").display()))
+            .arg("--innodb-buffer-pool-size=32M")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mariadbd");
+        self.server = Some(child);
+        let started = Instant::now();
+        while mysql::Conn::new(mysql::Opts::from_url(&self.url("mysql")).unwrap()).is_err() {
+            let log = std::fs::read_to_string(d.join("error.log")).unwrap_or_default();
+            assert!(started.elapsed() < Duration::from_secs(60), "mariadbd did not start: {log}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The server dies at once (`kill -9`), as in a crash.
+    fn crash(&mut self) {
+        if let Some(mut child) = self.server.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    fn url(&self, database: &str) -> String {
+        format!("mysql://root@127.0.0.1:{}/{database}", self.port)
+    }
+
+    fn query(&self, sql: &str) -> Vec<(i64, String)> {
+        use mysql::prelude::Queryable;
+        let mut conn = mysql::Conn::new(mysql::Opts::from_url(&self.url("test")).unwrap()).unwrap();
+        conn.query(sql).unwrap()
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        self.crash();
+    }
+}
+
+/// The server crashes while the load waits inside its merge: the load fails saying the
+/// connection was lost (naming the server, never a password), the restarted server has
+/// the table as it was, and the same load run again succeeds.
+#[test]
+fn mariadb_server_crash_during_the_merge() {
+    use mysql::prelude::Queryable;
+    let mut server = OwnServer::new();
+    let mut admin = mysql::Conn::new(mysql::Opts::from_url(&server.url("mysql")).unwrap()).unwrap();
+    admin
+        .query_drop(
+            "CREATE DATABASE test; CREATE TABLE test.f (id INTEGER PRIMARY KEY, v VARCHAR(20));
+             INSERT INTO test.f VALUES (1, 'old'), (2, 'old'), (3, 'keep')",
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("id,v\n");
+    for i in 1..=ROWS {
+        csv.push_str(&format!("{i},new{}\n", i % 7));
+    }
+    std::fs::write(dir.path().join("big.csv"), csv).unwrap();
+    let run = |url: &str| {
+        Command::new(env!("CARGO_BIN_EXE_upsertx"))
+            .args(["big.csv", "--table", "f", "--json", "--db", url])
+            .current_dir(dir.path())
+            .env_remove("DATABASE_URL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let before = server.query("SELECT id, v FROM f ORDER BY id");
+    admin.query_drop("START TRANSACTION").unwrap();
+    admin.query_drop("SELECT v FROM test.f WHERE id = 3 FOR UPDATE").unwrap();
+    let load = run(&server.url("test"));
+    let started = Instant::now();
+    loop {
+        let waiting: Option<i64> = admin
+            .query_first("SELECT COUNT(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'")
+            .unwrap();
+        if waiting == Some(1) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the load never waited for the held row");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    server.crash();
+    let out = load.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("the connection to the server at 127.0.0.1:{} was lost", server.port)),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked") && !stderr.contains("CodecError"), "{stderr}");
+    server.start();
+    assert_eq!(server.query("SELECT id, v FROM f ORDER BY id"), before);
+    let again = run(&server.url("test")).wait_with_output().unwrap();
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(server.query("SELECT COUNT(*), '' FROM f"), vec![(ROWS, String::new())]);
+}
