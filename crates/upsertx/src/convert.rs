@@ -88,10 +88,12 @@ fn from_json(ty: &SqlType, j: &Json) -> Result<Value, String> {
                 parse_integer(&n.to_string(), *bits).map(Value::Int)
             }
         }
-        (SqlType::Real { single, .. }, Json::Number(n)) => match n.as_f64() {
-            Some(f) => check_real_range(&n.to_string(), f, *single).map(Value::Real),
-            None => Err("not a number".into()),
-        },
+        // The number's own text (serde_json's arbitrary_precision keeps it): `1e309` and
+        // `1e-400` are seen for what they are, not as infinity or 0.
+        (SqlType::Real { single, .. }, Json::Number(n)) => {
+            let t = n.to_string();
+            parse_real(&t, false).and_then(|f| check_real_range(&t, f, *single)).map(Value::Real)
+        }
         (SqlType::Decimal | SqlType::Other, Json::Number(n)) => from_text(ty, &n.to_string()),
         (SqlType::Numeric | SqlType::Any, Json::Number(n)) => Ok(match n.as_i64() {
             Some(i) => Value::Int(i),
