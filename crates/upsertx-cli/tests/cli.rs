@@ -358,6 +358,8 @@ pub fn required_column_missing_from_the_input(db: &dyn TestDb) {
     assert_eq!(upsertx(db, &["acct.csv", "--json"], None).counts(), (0, 0, 0, 0, 0));
     write(db, "acct.csv", "id,name\n2,zz\n");
     assert_eq!(upsertx(db, &["acct.csv", "--json", "--on-conflict", "ignore"], None).counts(), (0, 0, 0, 1, 0));
+    write(db, "acct.csv", "id,name\n1,A\n2,b\n");
+    assert_eq!(upsertx(db, &["acct.csv", "--json", "--always-update"], None).counts(), (0, 2, 0, 0, 0));
     write(db, "acct.csv", "id,name\n1,A2\n3,c\n");
     for mode in ["update", "ignore"] {
         upsertx(db, &["acct.csv", "--on-conflict", mode], None).fails(
@@ -434,6 +436,10 @@ pub fn collision_on_another_unique_key_fails_and_writes_nothing(db: &dyn TestDb)
     upsertx(db, &["members.csv"], None)
         .fails(1, &["members.csv: row 2", "(\"email\")=('d@x') is also on input row 1 with a different key"]);
     assert_eq!(table(db, "members", "id, email, name"), rows(&[&["1", "a@x", "A"], &["2", "b@x", "B"]]));
+    // --always-update through the path that updates, then inserts (MySQL: another
+    // unique key rules out ON DUPLICATE KEY UPDATE): an equal row counts as updated.
+    write(db, "members.csv", "id,email,name\n1,a@x,A\n6,f@x,F\n");
+    assert_eq!(upsertx(db, &["members.csv", "--json", "--always-update"], None).counts(), (1, 1, 0, 0, 0));
 }
 
 pub fn header_names_match_ignoring_case(db: &dyn TestDb) {
