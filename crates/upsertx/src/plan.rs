@@ -176,6 +176,15 @@ impl Plan {
             .find(|c| c.not_null && !c.has_default && !c.generated && !self.columns.iter().any(|p| p.name == c.name))
     }
 
+    /// The error for input row `row` under `--on-conflict error`: its key is in the table.
+    pub(crate) fn key_exists(&self, row: u64, key: &[Value]) -> Error {
+        Error::KeyExists {
+            at: Location { input: self.input.clone(), row, line: None },
+            key: self.show_key(key),
+            table: self.table.name.clone(),
+        }
+    }
+
     /// The error for input row `row`, whose key is new, when `column` is required and
     /// missing from the input.
     pub(crate) fn new_row_needs(&self, column: &Column, row: u64, key: &[Value]) -> Error {

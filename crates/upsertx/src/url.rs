@@ -22,11 +22,7 @@ pub enum SqliteTarget {
 
 impl DbUrl {
     pub fn parse(url: &str) -> Result<DbUrl> {
-        // libpq's key=value form: `host=db user=ann dbname=app sslmode=require`.
-        let first = url.split_whitespace().next().unwrap_or_default();
-        if !url.contains("://")
-            && first.split_once('=').is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-        {
+        if !url.contains("://") && is_key_value(url) {
             return Ok(DbUrl::Postgres(url.to_owned()));
         }
         let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase()).unwrap_or_default();
@@ -106,11 +102,11 @@ fn redact_userinfo(url: &str) -> String {
     }
 }
 
-/// libpq's connection string form: it starts with `keyword=` (or `keyword =`).
-pub(crate) fn is_key_value(url: &str) -> bool {
-    let t = url.trim_start();
-    let key_len = t.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(t.len());
-    key_len > 0 && t[key_len..].trim_start_matches(' ').starts_with('=')
+/// libpq's key=value form, `host=db user=ann dbname=app sslmode=require`: its first
+/// word is `keyword=...`.
+fn is_key_value(url: &str) -> bool {
+    let first = url.split_whitespace().next().unwrap_or_default();
+    first.split_once('=').is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
 }
 
 /// `password=...` (any key ending in `password`, any case) as a URL query parameter

@@ -104,31 +104,30 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
     }
 
     let mut updated = 0;
-    if plan.spec.on_conflict == OnConflict::Update && !plan.update.is_empty() {
+    let writes = plan.spec.on_conflict == OnConflict::Update && !plan.update.is_empty();
+    if writes {
         // A locking read (repeatable read takes next-key locks): it sees the latest
         // committed rows, and no other transaction can insert one of these keys until
         // this one ends, so the INSERT below sees exactly the rows this UPDATE saw.
         let set = list(&plan.update, |i| format!("t.{} = s.{}", q(&plan.columns[i].name), stage_col(i)), ", ");
         let guard = if plan.spec.always_update { String::new() } else { format!(" WHERE NOT ({equal})") };
         conn.query_drop(format!("UPDATE {target} AS t JOIN {stage} AS s ON {on} SET {set}{guard}")).map_err(db)?;
+        // Under --always-update rows whose values were all equal are written but not
+        // counted as affected: then every matched row counts (derived below).
         updated = conn.affected_rows();
-        if plan.spec.always_update {
-            // Rows whose values are all equal are not counted as affected: count the matches.
-            updated = conn
-                .query_first(format!("SELECT COUNT(*) FROM {stage} AS s JOIN {target} AS t ON {on} FOR UPDATE"))
-                .map_err(db)?
-                .unwrap_or(0);
-        }
         crate::engine::trace("updated");
     }
 
     if let Some(column) = missing {
         // A new row cannot be inserted without it (strict mode refuses even an empty
         // INSERT ... SELECT): name the first new key, else there is nothing to insert.
-        if let Some((row, key)) = first_new_row(conn, plan, target)? {
+        if let Some((row, key)) = first_row(conn, plan, target, false)? {
             return Err(plan.new_row_needs(column, row, &key));
         }
         conn.query_drop(format!("DROP TEMPORARY TABLE {stage}")).map_err(db)?;
+        if writes && plan.spec.always_update {
+            updated = staged;
+        }
         return Ok(match plan.spec.on_conflict {
             OnConflict::Update => MergeCounts { staged, updated, unchanged: staged - updated, ..Default::default() },
             OnConflict::Ignore => MergeCounts { staged, ignored: staged, ..Default::default() },
@@ -160,6 +159,9 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
     conn.query_drop(format!("DROP TEMPORARY TABLE {stage}")).map_err(db)?;
     // Every staged row was updated, inserted, or found (locked) and left as it was.
     let matched = staged - inserted;
+    if writes && plan.spec.always_update {
+        updated = matched;
+    }
     Ok(match plan.spec.on_conflict {
         OnConflict::Update => MergeCounts { staged, inserted, updated, unchanged: matched - updated, ignored: 0 },
         OnConflict::Ignore => MergeCounts { staged, inserted, updated: 0, unchanged: 0, ignored: matched },
@@ -171,43 +173,32 @@ fn is_duplicate_key(e: &mysql::Error) -> bool {
     matches!(e, mysql::Error::MySqlError(m) if m.code == 1062)
 }
 
-/// The first staged row whose key is not in the table (a locking read: the latest
-/// committed rows), with its key.
-fn first_new_row(conn: &mut Conn, plan: &Plan, target: &str) -> Result<Option<(u64, Vec<Value>)>> {
+/// The first staged row (and its key) whose key is in the table (`existing`), or is
+/// not; a locking read, so rows another transaction committed are seen, and none can
+/// appear or vanish until this one ends.
+fn first_row(conn: &mut Conn, plan: &Plan, target: &str, existing: bool) -> Result<Option<(u64, Vec<Value>)>> {
     let stage = stage_name(plan);
     let keys = list(&plan.key, |i| format!("CAST(s.{} AS CHAR)", stage_col(i)), ", ");
-    let absent = list(&plan.key, |i| format!("t.{} IS NULL", q(&plan.columns[i].name)), " AND ");
-    let sql = format!(
-        "SELECT s.ord, {keys} FROM {stage} AS s LEFT JOIN {target} AS t ON {} WHERE {absent} ORDER BY s.ord LIMIT 1 FOR UPDATE",
-        key_match(plan)
-    );
-    let row: Option<mysql::Row> = conn.query_first(sql).map_err(|e| db_error("looking for new keys", e))?;
+    let join = if existing {
+        format!("JOIN {target} AS t ON {}", key_match(plan))
+    } else {
+        let absent = list(&plan.key, |i| format!("t.{} IS NULL", q(&plan.columns[i].name)), " AND ");
+        format!("LEFT JOIN {target} AS t ON {} WHERE {absent}", key_match(plan))
+    };
+    let sql = format!("SELECT s.ord, {keys} FROM {stage} AS s {join} ORDER BY s.ord LIMIT 1 FOR UPDATE");
+    let row: Option<mysql::Row> = conn.query_first(sql).map_err(|e| db_error("looking up the input's keys", e))?;
     Ok(row.map(|row| {
         let key = (0..plan.key.len()).map(|n| plan.typed_value(plan.key[n], row.get(n + 1))).collect();
         (row.get::<i64, _>(0).unwrap_or(0) as u64, key)
     }))
 }
 
-/// Fails on the first staged row whose key is in the table, read with a lock (so rows
-/// another transaction committed are seen, and none can appear until this one ends).
+/// Fails on the first staged row whose key is in the table.
 fn check_no_existing(conn: &mut Conn, plan: &Plan, target: &str) -> Result<()> {
-    let stage = stage_name(plan);
-    let keys = list(&plan.key, |i| format!("CAST(s.{} AS CHAR)", stage_col(i)), ", ");
-    let sql = format!(
-        "SELECT s.ord, {keys} FROM {stage} AS s JOIN {target} AS t ON {} ORDER BY s.ord LIMIT 1 FOR UPDATE",
-        key_match(plan)
-    );
-    let row: Option<mysql::Row> = conn.query_first(sql).map_err(|e| db_error("checking for existing keys", e))?;
-    if let Some(row) = row {
-        let ord: i64 = row.get(0).unwrap_or(0);
-        let key = (0..plan.key.len()).map(|n| plan.typed_value(plan.key[n], row.get(n + 1))).collect::<Vec<_>>();
-        return Err(Error::KeyExists {
-            at: Location { input: plan.input.clone(), row: ord as u64, line: None },
-            key: plan.show_key(&key),
-            table: plan.table.name.clone(),
-        });
+    match first_row(conn, plan, target, true)? {
+        Some((row, key)) => Err(plan.key_exists(row, &key)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// `INSERT ... ON DUPLICATE KEY UPDATE` is safe against the target only when it cannot

@@ -298,7 +298,7 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &KeyO
     if let Some(column) = missing {
         // Every row must exist already: name the first that does not; else nothing is
         // left to insert.
-        if let Some((row, key)) = first_new_row(client, plan, target, src)? {
+        if let Some((row, key)) = first_row(client, plan, target, src, "NOT EXISTS")? {
             return Err(plan.new_row_needs(column, row, &key));
         }
         crate::engine::trace("merged");
@@ -496,14 +496,21 @@ fn check_no_duplicates(client: &mut Client, plan: &Plan, keys: &str) -> Result<(
     Ok(())
 }
 
-/// The first input row whose key is not in the table, with its key.
-fn first_new_row(client: &mut Client, plan: &Plan, target: &str, src: &str) -> Result<Option<(u64, Vec<Value>)>> {
+/// The first input row (and its key) for which a target row with its key `EXISTS` or
+/// `NOT EXISTS`.
+fn first_row(
+    client: &mut Client,
+    plan: &Plan,
+    target: &str,
+    src: &str,
+    exists: &str,
+) -> Result<Option<(u64, Vec<Value>)>> {
     let vals = list(&plan.key, |i| format!("s.{}::text", stage_col(i)), ", ");
     let sql = format!(
-        "SELECT s.ord, {vals} FROM {src} AS s WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {}) ORDER BY s.ord LIMIT 1",
+        "SELECT s.ord, {vals} FROM {src} AS s WHERE {exists} (SELECT 1 FROM {target} AS t WHERE {}) ORDER BY s.ord LIMIT 1",
         key_match(plan)
     );
-    let found = client.query_opt(&sql, &[]).map_err(|e| Error::db("looking for new keys", message(&e)))?;
+    let found = client.query_opt(&sql, &[]).map_err(|e| Error::db("looking up the input's keys", message(&e)))?;
     Ok(found.map(|r| {
         let key = (0..plan.key.len()).map(|i| plan.typed_value(plan.key[i], r.get(i + 1))).collect();
         (r.get::<_, i64>(0) as u64, key)
@@ -511,19 +518,8 @@ fn first_new_row(client: &mut Client, plan: &Plan, target: &str, src: &str) -> R
 }
 
 fn check_no_existing(client: &mut Client, plan: &Plan, target: &str, src: &str) -> Result<()> {
-    let vals = list(&plan.key, |i| format!("s.{}::text", stage_col(i)), ", ");
-    let sql = format!(
-        "SELECT s.ord, {vals} FROM {src} AS s WHERE EXISTS (SELECT 1 FROM {target} AS t WHERE {}) ORDER BY s.ord LIMIT 1",
-        key_match(plan)
-    );
-    let found = client.query_opt(&sql, &[]).map_err(|e| Error::db("checking for existing keys", message(&e)))?;
-    if let Some(r) = found {
-        let key: Vec<Value> = (0..plan.key.len()).map(|i| plan.typed_value(plan.key[i], r.get(i + 1))).collect();
-        return Err(Error::KeyExists {
-            at: Location { input: plan.input.clone(), row: r.get::<_, i64>(0) as u64, line: None },
-            key: plan.show_key(&key),
-            table: plan.table.name.clone(),
-        });
+    match first_row(client, plan, target, src, "EXISTS")? {
+        Some((row, key)) => Err(plan.key_exists(row, &key)),
+        None => Ok(()),
     }
-    Ok(())
 }

@@ -148,11 +148,7 @@ pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCou
 
     if plan.spec.on_conflict == OnConflict::Error {
         if let Some((row, key)) = first_row(conn, plan, "EXISTS").map_err(db)? {
-            return Err(Error::KeyExists {
-                at: Location { input: plan.input.clone(), row, line: None },
-                key: plan.show_key(&key),
-                table: plan.table.name.clone(),
-            });
+            return Err(plan.key_exists(row, &key));
         }
     }
 
