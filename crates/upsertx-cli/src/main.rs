@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 use upsertx::{Duplicates, Format, OnConflict, Progress, Source, Spec, UpdateColumns, Upsert};
 
-/// Load rows from a file into a SQL table: insert new keys, update existing ones,
+/// Load rows from a file (CSV, TSV, JSON, NDJSON, Parquet, Arrow IPC) into a SQL table: insert new keys, update existing ones,
 /// all in one transaction, with an exact report of what changed.
 #[derive(Parser, Debug)]
 #[command(name = "upsertx", version, max_term_width = 100)]
@@ -72,8 +72,9 @@ struct Args {
     #[arg(long)]
     dry_run: bool,
 
-    /// Input format [default: from the file extension].
-    #[arg(long, value_name = "csv|tsv|ndjson|json", value_parser = parse::<Format>)]
+    /// Input format [default: from the file extension: .csv, .tsv, .ndjson/.jsonl, .json,
+    /// .parquet, .arrow/.feather/.ipc].
+    #[arg(long, value_name = "csv|tsv|ndjson|json|parquet|arrow", value_parser = parse::<Format>)]
     format: Option<Format>,
 
     /// Print the report as one JSON object on stdout.

@@ -1,15 +1,14 @@
 //! One load from start to end: read and check rows on one thread, stage and merge
 //! them on this one, all in one transaction.
 
-use crate::convert::convert;
-use crate::dialect::{self, Batch, Connection};
-use crate::error::{quote_ident, Error, Location, Result};
+use crate::check::{self, Batch};
+use crate::dialect::{self, Connection};
+use crate::error::{quote_ident, Error, Result};
 use crate::plan::{Plan, PlanColumn};
 use crate::report::Report;
-use crate::schema::infer_columns;
-use crate::source::{RowReader, Source};
+use crate::schema::{columns_of, infer_columns};
+use crate::source::{Input, Source};
 use crate::spec::Spec;
-use crate::value::Value;
 use crate::Progress;
 use std::sync::mpsc;
 use std::time::Instant;
@@ -59,6 +58,7 @@ fn load(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Report> {
     let mut created = false;
+    let mut opened = None;
     let target = match conn.reflect(table)? {
         Some(t) => t,
         None if spec.create => {
@@ -68,9 +68,18 @@ fn load(
                     quote_ident(table)
                 )));
             };
-            source.make_rereadable()?;
-            let mut reader = source.open()?;
-            let columns = infer_columns(&mut *reader)?;
+            // A typed input carries its column types; text is read once to infer them.
+            if !source.is_typed() {
+                source.make_rereadable()?;
+            }
+            let columns = match source.open()? {
+                Input::Batches(b) => {
+                    let columns = columns_of(source.name(), b.schema())?;
+                    opened = Some(Input::Batches(b));
+                    columns
+                }
+                Input::Rows(mut rows) => infer_columns(&mut *rows)?,
+            };
             let mut key_cols = Vec::new();
             for k in key {
                 match columns.iter().find(|c| &c.name == k) {
@@ -98,7 +107,10 @@ fn load(
     };
 
     trace("table ready");
-    let reader = source.open()?;
+    let reader = match opened {
+        Some(input) => input,
+        None => source.open()?,
+    };
     let plan = Plan::new(target, source.name(), reader.columns(), spec)?;
     conn.create_stage(&plan)?;
 
@@ -163,14 +175,15 @@ pub(crate) fn trace(what: &str) {
 
 /// Reads rows, checks every value against its column, and sends batches until the
 /// input ends, an error occurs (sent as the last message), or the receiver is gone.
-fn read_batches(
-    mut reader: Box<dyn RowReader>,
-    columns: &[PlanColumn],
-    input: &str,
-    tx: &mpsc::SyncSender<Result<Batch>>,
-) {
+fn read_batches(mut input: Input, columns: &[PlanColumn], name: &str, tx: &mpsc::SyncSender<Result<Batch>>) {
     loop {
-        match next_batch(&mut *reader, columns, input) {
+        let next = match &mut input {
+            Input::Rows(rows) => check::check_rows(&mut **rows, columns, name, BATCH_ROWS),
+            Input::Batches(batches) => batches
+                .next_batch(BATCH_ROWS)
+                .and_then(|b| b.map(|(first, b)| check::arrow::check_batch(&b, first, columns, name)).transpose()),
+        };
+        match next {
             Ok(Some(batch)) => {
                 if tx.send(Ok(batch)).is_err() {
                     return;
@@ -183,37 +196,4 @@ fn read_batches(
             }
         }
     }
-}
-
-fn next_batch(reader: &mut dyn RowReader, columns: &[PlanColumn], input: &str) -> Result<Option<Batch>> {
-    let mut batch =
-        Batch { values: Vec::with_capacity(BATCH_ROWS * columns.len()), rows: Vec::with_capacity(BATCH_ROWS) };
-    while batch.rows.len() < BATCH_ROWS && reader.advance()? {
-        let (row, line) = reader.position();
-        for c in columns {
-            let raw = reader.value(c.input);
-            let problem = match convert(&c.ty, raw) {
-                Ok(Value::Null) if c.is_key => Some(
-                    "NULL in a key column (NULL never matches an existing key, so the row would be duplicated)"
-                        .to_string(),
-                ),
-                Ok(Value::Null) if c.not_null => Some("NULL in a NOT NULL column".to_string()),
-                Ok(v) => {
-                    batch.values.push(v);
-                    None
-                }
-                Err(reason) => Some(reason),
-            };
-            if let Some(reason) = problem {
-                return Err(Error::Value {
-                    at: Location { input: input.to_owned(), row, line },
-                    column: c.name.clone(),
-                    value: raw.shown(),
-                    reason,
-                });
-            }
-        }
-        batch.rows.push((row, line));
-    }
-    Ok((!batch.rows.is_empty()).then_some(batch))
 }

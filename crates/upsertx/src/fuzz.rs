@@ -2,7 +2,7 @@
 //! short run in the tests (`tests/fuzz_short.rs`, on stable Rust): each takes arbitrary
 //! bytes and must never panic. Not part of the supported API.
 
-use crate::convert::convert;
+use crate::check::convert;
 use crate::source::csv::CsvReader;
 use crate::source::json::JsonReader;
 use crate::source::{RawRef, RowReader};

@@ -31,7 +31,7 @@
 //! a session-private table; one set-based merge applies them and counts exactly.
 //! Each database is a dialect behind one small trait (`src/dialect/`).
 
-mod convert;
+mod check;
 mod dialect;
 mod engine;
 mod error;
@@ -51,6 +51,13 @@ pub use report::Report;
 pub use source::{Format, Source};
 pub use spec::{Duplicates, OnConflict, Spec, UpdateColumns};
 pub use url::redact as redact_url;
+
+/// The Arrow crates upsertx reads typed input with, re-exported so that a caller builds
+/// its [`Source::arrow`] batches with the same versions.
+pub mod arrow {
+    pub use arrow_array as array;
+    pub use arrow_schema as schema;
+}
 
 /// What a load is doing, for progress displays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,9 +1,11 @@
-//! The reflected table model every dialect fills in, and type inference for `--create`.
+//! The reflected table model every dialect fills in, the Arrow types that map onto it,
+//! and type inference for `--create`.
 
-use crate::convert::{is_date, is_timestamp};
+use crate::check::{is_date, is_timestamp};
 use crate::error::Result;
 use crate::source::{RawRef, RowReader};
 use crate::value::SqlType;
+use arrow_schema::{DataType, Schema};
 
 /// A column of the target table.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +48,22 @@ pub struct Table {
     pub columns: Vec<Column>,
     /// The primary key first (if any), then the unique constraints and indexes.
     pub keys: Vec<UniqueKey>,
+}
+
+impl Column {
+    /// A nullable column without a default: what `--create` makes.
+    pub(crate) fn new(name: impl Into<String>, ty: SqlType) -> Column {
+        Column {
+            name: name.into(),
+            ty,
+            declared: String::new(),
+            native: String::new(),
+            not_null: false,
+            has_default: false,
+            generated: false,
+            sequence_default: false,
+        }
+    }
 }
 
 impl UniqueKey {
@@ -135,18 +153,55 @@ pub fn infer_columns(reader: &mut dyn RowReader) -> Result<Vec<Column>> {
                 s if s.structured => SqlType::Json,
                 _ => SqlType::Text { max_chars: None },
             };
-            Column {
-                name: name.clone(),
-                ty,
-                declared: String::new(),
-                native: String::new(),
-                not_null: false,
-                has_default: false,
-                generated: false,
-                sequence_default: false,
-            }
+            Column::new(name, ty)
         })
         .collect())
+}
+
+/// The columns `--create` makes for a typed (Arrow) input: each column's type from its
+/// Arrow type, no inference pass.
+pub(crate) fn columns_of(input: &str, schema: &Schema) -> Result<Vec<Column>> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| match sql_type(f.data_type()) {
+            Ok(ty) => Ok(Column::new(f.name(), ty)),
+            Err(e) => Err(crate::error::Error::Schema(format!(
+                "{input}: column {}: {e}, so --create cannot choose its SQL type: create the table first",
+                crate::error::quote_ident(f.name())
+            ))),
+        })
+        .collect()
+}
+
+/// The SQL type `--create` gives a column of this Arrow type, or why it has none.
+pub(crate) fn sql_type(ty: &DataType) -> Result<SqlType, String> {
+    Ok(match ty {
+        DataType::Boolean => SqlType::Boolean,
+        DataType::Int8 | DataType::Int16 | DataType::UInt8 => SqlType::Integer { bits: 16 },
+        DataType::Int32 | DataType::UInt16 => SqlType::Integer { bits: 32 },
+        DataType::Int64 | DataType::UInt32 | DataType::UInt64 => SqlType::Integer { bits: 64 },
+        DataType::Float16 | DataType::Float32 => SqlType::Real { nan: false, single: true },
+        DataType::Float64 => SqlType::Real { nan: false, single: false },
+        DataType::Decimal32(..) | DataType::Decimal64(..) | DataType::Decimal128(..) | DataType::Decimal256(..) => {
+            SqlType::Decimal
+        }
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => SqlType::Text { max_chars: None },
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => SqlType::Blob,
+        DataType::Date32 | DataType::Date64 => SqlType::Date,
+        DataType::Time32(_) | DataType::Time64(_) => SqlType::Time,
+        DataType::Timestamp(_, None) => SqlType::Timestamp,
+        DataType::Timestamp(_, Some(_)) => SqlType::TimestampTz,
+        DataType::List(_)
+        | DataType::LargeList(_)
+        | DataType::ListView(_)
+        | DataType::LargeListView(_)
+        | DataType::FixedSizeList(..)
+        | DataType::Struct(_)
+        | DataType::Map(..) => SqlType::Json,
+        DataType::Dictionary(_, values) => sql_type(values)?,
+        other => return Err(format!("Arrow type {other} is not supported")),
+    })
 }
 
 fn observe_text(s: &mut Seen, t: &str) {

@@ -9,11 +9,11 @@ mod mysql;
 mod postgres;
 mod sqlite;
 
+pub(crate) use crate::check::Batch;
 use crate::error::Result;
 use crate::plan::Plan;
 use crate::schema::{Column, Table};
 use crate::url::DbUrl;
-use crate::value::Value;
 
 /// Joins `f(i)` for each index: the building block of generated column lists.
 pub(crate) fn list(idx: &[usize], f: impl Fn(usize) -> String, sep: &str) -> String {
@@ -40,15 +40,6 @@ pub(crate) fn create_table_sql(
         .collect();
     defs.push(format!("PRIMARY KEY ({})", list(&(0..key.len()).collect::<Vec<_>>(), |i| q(&key[i]), ", ")));
     format!("CREATE TABLE {name} ({})", defs.join(", "))
-}
-
-/// Rows checked and ready for staging, row-major.
-#[derive(Debug, Default)]
-pub struct Batch {
-    /// `rows.len() * width` values, in the plan's column order.
-    pub values: Vec<Value>,
-    /// Each row's number in the input, and the line it starts on (if any).
-    pub rows: Vec<(u64, Option<u64>)>,
 }
 
 /// What a merge did. `staged` counts distinct keys after de-duplication.

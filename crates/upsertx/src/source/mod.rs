@@ -1,9 +1,17 @@
-//! Readers: where rows come from. Each input format yields rows of [`RawRef`] values
-//! under a fixed list of column names; the engine checks them against the target's
-//! column types (see [`crate::convert`]) before anything reaches the database.
+//! Readers: where rows come from. Text formats (CSV, TSV, JSON) yield rows of
+//! [`RawRef`] values under a fixed list of column names; typed formats (Parquet, Arrow
+//! IPC, any Arrow `RecordBatchReader`) yield Arrow record batches. The check step
+//! ([`crate::check`]) holds both against the target's column types before anything
+//! reaches the database.
 
+pub(crate) mod arrow;
 pub(crate) mod csv;
 pub(crate) mod json;
+#[cfg(feature = "parquet")]
+pub(crate) mod parquet;
+
+pub(crate) use self::arrow::BatchReader;
+use arrow_array::RecordBatchReader;
 
 use crate::error::{Error, Result};
 use std::fs::File;
@@ -22,7 +30,14 @@ pub enum Format {
     Ndjson,
     /// A JSON array of objects. Objects one after another are accepted too.
     Json,
+    /// Apache Parquet (read by row group). Needs the `parquet` cargo feature (on by default).
+    Parquet,
+    /// Arrow IPC: the file format (Feather v2) or the stream format.
+    Arrow,
 }
+
+/// The names `--format` takes, for messages.
+const FORMATS: &str = "csv, tsv, ndjson, json, parquet, arrow";
 
 impl Format {
     /// The format a file name's extension implies, if any.
@@ -33,6 +48,8 @@ impl Format {
             "tsv" | "tab" => Some(Format::Tsv),
             "ndjson" | "jsonl" => Some(Format::Ndjson),
             "json" => Some(Format::Json),
+            "parquet" | "pq" => Some(Format::Parquet),
+            "arrow" | "arrows" | "feather" | "ipc" => Some(Format::Arrow),
             _ => None,
         }
     }
@@ -46,7 +63,9 @@ impl std::str::FromStr for Format {
             "tsv" => Ok(Format::Tsv),
             "ndjson" | "jsonl" => Ok(Format::Ndjson),
             "json" => Ok(Format::Json),
-            other => Err(format!("unknown format {other:?} (expected one of: csv, tsv, ndjson, json)")),
+            "parquet" => Ok(Format::Parquet),
+            "arrow" | "ipc" | "feather" => Ok(Format::Arrow),
+            other => Err(format!("unknown format {other:?} (expected one of: {FORMATS})")),
         }
     }
 }
@@ -88,9 +107,27 @@ enum Origin {
     Stdin,
     Reader(Option<Box<dyn Read + Send>>),
     Spooled(tempfile::NamedTempFile),
+    Batches(Option<Box<dyn RecordBatchReader + Send>>),
 }
 
-/// Where the rows of a load come from: a file, standard input, or any reader.
+/// An opened input: rows of text or JSON values, or typed record batches.
+pub(crate) enum Input {
+    Rows(Box<dyn RowReader>),
+    Batches(BatchReader),
+}
+
+impl Input {
+    /// The input's column names, in input order.
+    pub(crate) fn columns(&self) -> &[String] {
+        match self {
+            Input::Rows(r) => r.columns(),
+            Input::Batches(b) => b.columns(),
+        }
+    }
+}
+
+/// Where the rows of a load come from: a file, standard input, any reader, or Arrow
+/// record batches.
 ///
 /// ```
 /// use upsertx::{Format, Source};
@@ -122,6 +159,33 @@ impl Source {
         Source { origin: Origin::Reader(Some(Box::new(reader))), name: name.into(), format: None }
     }
 
+    /// Arrow record batches from any [`RecordBatchReader`] (a DataFrame handed over by
+    /// a binding, an Arrow IPC reader, a query result), named `name` in messages. Their
+    /// values are checked against the table's column types as strictly as text is, and
+    /// `create` takes the column types from the schema.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use upsertx::arrow::array::{Int64Array, RecordBatch, RecordBatchIterator, StringArray};
+    /// use upsertx::{Source, Upsert};
+    ///
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = format!("sqlite://{}", dir.path().join("demo.db").display());
+    /// let batch = RecordBatch::try_from_iter([
+    ///     ("id", Arc::new(Int64Array::from(vec![1, 2])) as _),
+    ///     ("name", Arc::new(StringArray::from(vec![Some("Ada"), None])) as _),
+    /// ])
+    /// .unwrap();
+    /// let schema = batch.schema();
+    /// let batches = RecordBatchIterator::new([Ok(batch)], schema);
+    /// let report = Upsert::new(&db).table("people").key(["id"]).create(true).run(Source::arrow("people", batches))?;
+    /// assert_eq!(report.inserted, 2);
+    /// # Ok::<(), upsertx::Error>(())
+    /// ```
+    pub fn arrow(name: impl Into<String>, reader: impl RecordBatchReader + Send + 'static) -> Source {
+        Source { origin: Origin::Batches(Some(Box::new(reader))), name: name.into(), format: Some(Format::Arrow) }
+    }
+
     /// Sets the input format explicitly.
     pub fn format(mut self, format: Format) -> Source {
         self.format = Some(format);
@@ -148,22 +212,28 @@ impl Source {
         match &self.origin {
             Origin::Path(p) => Format::from_path(p).ok_or_else(|| {
                 Error::Usage(format!(
-                    "{}: cannot tell the format from the file name; pass --format csv|tsv|ndjson|json",
+                    "{}: cannot tell the format from the file name; pass --format (one of: {FORMATS})",
                     self.name
                 ))
             }),
-            _ => Err(Error::Usage(format!(
-                "{}: the input format must be given (--format csv|tsv|ndjson|json)",
-                self.name
-            ))),
+            _ => {
+                Err(Error::Usage(format!("{}: the input format must be given (--format: one of {FORMATS})", self.name)))
+            }
         }
+    }
+
+    /// Whether the input carries its own column types (Parquet, Arrow): then `create`
+    /// needs no inference pass.
+    pub(crate) fn is_typed(&self) -> bool {
+        matches!(self.format, Some(Format::Parquet | Format::Arrow))
+            || matches!(&self.origin, Origin::Path(p) if matches!(Format::from_path(p), Some(Format::Parquet | Format::Arrow)))
     }
 
     /// Makes the source readable twice (for type inference, then the load) by copying a
     /// stream into a temporary file. Files are left as they are.
     pub(crate) fn make_rereadable(&mut self) -> Result<()> {
         let mut input: Box<dyn Read + Send> = match &mut self.origin {
-            Origin::Path(_) | Origin::Spooled(_) => return Ok(()),
+            Origin::Path(_) | Origin::Spooled(_) | Origin::Batches(_) => return Ok(()),
             Origin::Stdin => Box::new(std::io::stdin()),
             Origin::Reader(r) => r.take().ok_or_else(|| Error::Io(format!("{}: already read", self.name)))?,
         };
@@ -173,22 +243,53 @@ impl Source {
         Ok(())
     }
 
-    /// Opens the input and reads its header (CSV) or first object (JSON).
-    pub(crate) fn open(&mut self) -> Result<Box<dyn RowReader>> {
+    /// Opens the input and reads its header (CSV), first object (JSON) or schema.
+    pub(crate) fn open(&mut self) -> Result<Input> {
         let format = self.resolved_format()?;
+        let name = self.name.clone();
+        if let Origin::Batches(b) = &mut self.origin {
+            let reader = b.take().ok_or_else(|| Error::Io(format!("{name}: already read")))?;
+            return Ok(Input::Batches(BatchReader::new(name, reader)?));
+        }
+        if format == Format::Parquet {
+            return self.open_parquet();
+        }
         let input: Box<dyn Read + Send> = match &mut self.origin {
             Origin::Path(p) => Box::new(File::open(&*p).map_err(|e| self.io_error(e))?),
             Origin::Spooled(f) => Box::new(f.reopen().map_err(|e| self.io_error(e))?),
             Origin::Stdin => Box::new(std::io::stdin()),
             Origin::Reader(r) => r.take().ok_or_else(|| Error::Io(format!("{}: already read", self.name)))?,
+            Origin::Batches(_) => unreachable!("handled above"),
         };
         let input = BufReader::with_capacity(256 * 1024, input);
-        let name = self.name.clone();
         Ok(match format {
-            Format::Csv => Box::new(csv::CsvReader::new(input, name, b',')?),
-            Format::Tsv => Box::new(csv::CsvReader::new(input, name, b'\t')?),
-            Format::Ndjson | Format::Json => Box::new(json::JsonReader::new(input, name)?),
+            Format::Csv => Input::Rows(Box::new(csv::CsvReader::new(input, name, b',')?)),
+            Format::Tsv => Input::Rows(Box::new(csv::CsvReader::new(input, name, b'\t')?)),
+            Format::Ndjson | Format::Json => Input::Rows(Box::new(json::JsonReader::new(input, name)?)),
+            Format::Arrow => Input::Batches(arrow::ipc(name, input)?),
+            Format::Parquet => unreachable!("handled above"),
         })
+    }
+
+    /// Parquet needs a file it can seek in: a stream is copied into a temporary file first.
+    #[cfg(feature = "parquet")]
+    fn open_parquet(&mut self) -> Result<Input> {
+        self.make_rereadable()?;
+        let file = match &self.origin {
+            Origin::Path(p) => File::open(p),
+            Origin::Spooled(f) => f.reopen(),
+            _ => unreachable!("make_rereadable leaves a file"),
+        }
+        .map_err(|e| self.io_error(e))?;
+        Ok(Input::Batches(parquet::open(self.name.clone(), file)?))
+    }
+
+    #[cfg(not(feature = "parquet"))]
+    fn open_parquet(&mut self) -> Result<Input> {
+        Err(Error::Usage(format!(
+            "{}: this build of upsertx reads no Parquet (it was built without the `parquet` cargo feature)",
+            self.name
+        )))
     }
 
     fn io_error(&self, e: std::io::Error) -> Error {

@@ -24,7 +24,7 @@
 //! scale) pass.
 
 use super::db_error;
-use crate::convert::{format_micros, to_micros_and_offset};
+use crate::check::{format_micros, to_micros_and_offset};
 use crate::dialect::{list, Batch};
 use crate::error::{Error, Location, Result};
 use crate::plan::Plan;

@@ -3,7 +3,7 @@
 //! Writing it ourselves means a column's encoding follows its base type, so domains and
 //! enums need no client-side type objects.
 
-use crate::convert::{parse_uuid, to_days, to_micros_and_offset};
+use crate::check::{parse_uuid, to_days, to_micros_and_offset};
 use crate::value::Value;
 
 /// How one staged column is sent.
@@ -109,7 +109,7 @@ fn write_value(out: &mut Vec<u8>, kind: Kind, value: &Value) -> Result<(), Strin
 }
 
 fn time_micros(s: &str) -> Result<i64, String> {
-    crate::convert::time_of_day_micros(s.trim()).ok_or_else(|| "not a valid time".to_string())
+    crate::check::time_of_day_micros(s.trim()).ok_or_else(|| "not a valid time".to_string())
 }
 
 /// The binary form of a decimal: base-10000 digits around the decimal point.

@@ -1,11 +1,68 @@
-//! Checking one input value against its target column type.
+//! The check step: every input value against its target column's type, into batches
+//! ready for staging.
 //!
 //! This is where "007" stays text for a text column, where `abc` is refused for an
-//! integer column, and where `2024-02-30` is refused for a date column. The caller
-//! wraps the returned reason with the input, row and column.
+//! integer column, and where `2024-02-30` is refused for a date column. Text and JSON
+//! rows are checked here; typed (Arrow) columns in [`arrow`]. A bad value becomes an
+//! error naming the input, row, line, column and value.
 
-use crate::source::RawRef;
+pub(crate) mod arrow;
+
+use crate::error::{Error, Location, Result};
+use crate::plan::PlanColumn;
+use crate::source::{RawRef, RowReader};
 use crate::value::{SqlType, Value};
+
+/// Rows checked and ready for staging, row-major.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// `rows.len() * width` values, in the plan's column order.
+    pub values: Vec<Value>,
+    /// Each row's number in the input, and the line it starts on (if any).
+    pub rows: Vec<(u64, Option<u64>)>,
+}
+
+/// The rules every checked value meets whatever its source: no NULL in a key column
+/// (NULL never matches an existing key, so the row would be duplicated), none in a
+/// NOT NULL column.
+pub(crate) fn accept(c: &PlanColumn, value: Result<Value, String>) -> Result<Value, String> {
+    match value? {
+        Value::Null if c.is_key => {
+            Err("NULL in a key column (NULL never matches an existing key, so the row would be duplicated)".into())
+        }
+        Value::Null if c.not_null => Err("NULL in a NOT NULL column".into()),
+        v => Ok(v),
+    }
+}
+
+/// Reads and checks up to `max` rows; `None` at the end of the input.
+pub(crate) fn check_rows(
+    reader: &mut dyn RowReader,
+    columns: &[PlanColumn],
+    input: &str,
+    max: usize,
+) -> Result<Option<Batch>> {
+    let mut batch = Batch { values: Vec::with_capacity(max * columns.len()), rows: Vec::with_capacity(max) };
+    while batch.rows.len() < max && reader.advance()? {
+        let (row, line) = reader.position();
+        for c in columns {
+            let raw = reader.value(c.input);
+            match accept(c, convert(&c.ty, raw)) {
+                Ok(v) => batch.values.push(v),
+                Err(reason) => {
+                    return Err(Error::Value {
+                        at: Location { input: input.to_owned(), row, line },
+                        column: c.name.clone(),
+                        value: raw.shown(),
+                        reason,
+                    })
+                }
+            }
+        }
+        batch.rows.push((row, line));
+    }
+    Ok((!batch.rows.is_empty()).then_some(batch))
+}
 use serde_json::Value as Json;
 
 /// Converts one raw input value for a column of type `ty`. `Err` holds the reason.
