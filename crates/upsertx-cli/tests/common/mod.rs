@@ -363,6 +363,11 @@ pub fn write(db: &dyn TestDb, name: &str, content: &str) -> PathBuf {
 
 /// Runs `upsertx ARGS --db URL` in the database's directory, feeding `stdin` if given.
 pub fn upsertx(db: &dyn TestDb, args: &[&str], stdin: Option<&str>) -> Run {
+    upsertx_bytes(db, args, stdin.map(str::as_bytes))
+}
+
+/// [`upsertx`] with binary standard input.
+pub fn upsertx_bytes(db: &dyn TestDb, args: &[&str], stdin: Option<&[u8]>) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_upsertx"));
     cmd.args(args).arg("--db").arg(db.url()).current_dir(db.dir()).env_remove("DATABASE_URL");
     cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
@@ -371,7 +376,7 @@ pub fn upsertx(db: &dyn TestDb, args: &[&str], stdin: Option<&str>) -> Run {
     if let Some(input) = stdin {
         // upsertx may exit before reading stdin (a usage error): a broken pipe is fine,
         // the exit status and stderr tell what happened.
-        if let Err(e) = child.stdin.take().unwrap().write_all(input.as_bytes()) {
+        if let Err(e) = child.stdin.take().unwrap().write_all(input) {
             assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
         }
     }
@@ -381,6 +386,12 @@ pub fn upsertx(db: &dyn TestDb, args: &[&str], stdin: Option<&str>) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// Which database a test runs on: `sqlite`, `postgres` or `mysql`, from its URL.
+pub fn dialect(db: &dyn TestDb) -> &'static str {
+    let url = db.url();
+    ["sqlite", "postgres", "mysql"].into_iter().find(|d| url.starts_with(d)).expect("a known URL scheme")
 }
 
 /// Shorthand for a table's rows ordered by its first column.

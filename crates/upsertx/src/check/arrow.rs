@@ -297,3 +297,75 @@ fn list(items: &dyn Array) -> Result<Cell<'static>, String> {
         .collect::<Result<Vec<_>, String>>()
         .map(|v| Cell::Nested(Json::Array(v)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(ty: SqlType, cell: Cell<'_>) -> Result<Value, String> {
+        convert_cell(&ty, &cell)
+    }
+
+    #[test]
+    fn integers_are_range_checked_and_floats_must_be_whole() {
+        assert_eq!(check(SqlType::Integer { bits: 16 }, Cell::Int(32_767)), Ok(Value::Int(32_767)));
+        assert!(check(SqlType::Integer { bits: 16 }, Cell::Int(32_768)).unwrap_err().contains("16-bit"));
+        assert!(check(SqlType::Unsigned { bits: 8 }, Cell::Int(-1)).unwrap_err().contains("unsigned"));
+        assert_eq!(check(SqlType::Integer { bits: 64 }, Cell::Float(3.0)), Ok(Value::Int(3)));
+        assert!(check(SqlType::Integer { bits: 64 }, Cell::Float(2.5)).unwrap_err().contains("fraction"));
+        assert!(check(SqlType::Integer { bits: 64 }, Cell::UInt(u64::MAX)).unwrap_err().contains("out of range"));
+        assert!(check(SqlType::Integer { bits: 64 }, Cell::Bool(true)).unwrap_err().contains("a boolean is not"));
+    }
+
+    #[test]
+    fn floats_fit_their_column() {
+        assert!(check(SqlType::Real { nan: true, single: true }, Cell::Float(1e39)).unwrap_err().contains("32-bit"));
+        assert!(check(SqlType::Real { nan: true, single: true }, Cell::Float(1e-50)).unwrap_err().contains("32-bit"));
+        assert_eq!(check(SqlType::Real { nan: true, single: false }, Cell::Float(1e39)), Ok(Value::Real(1e39)));
+        assert!(check(SqlType::Real { nan: false, single: false }, Cell::Float(f64::NAN)).unwrap_err().contains("NaN"));
+    }
+
+    #[test]
+    fn decimals_keep_their_digits() {
+        let d = || Cell::Decimal("12345678901234567890.12".into());
+        assert_eq!(check(SqlType::Decimal, d()), Ok(Value::Text("12345678901234567890.12".into())));
+        assert_eq!(check(SqlType::Text { max_chars: None }, d()), Ok(Value::Text("12345678901234567890.12".into())));
+        assert_eq!(check(SqlType::Decimal, Cell::Int(7)), Ok(Value::Text("7".into())));
+    }
+
+    #[test]
+    fn temporal_values_become_iso_text() {
+        let noon = 19_844 * 86_400_000_000 + 43_200_000_000;
+        assert_eq!(
+            check(SqlType::TimestampTz, Cell::Timestamp { micros: noon, zoned: true }),
+            Ok(Value::Text("2024-05-01 12:00:00+00:00".into()))
+        );
+        assert_eq!(
+            check(SqlType::Timestamp, Cell::Timestamp { micros: noon + 5, zoned: false }),
+            Ok(Value::Text("2024-05-01 12:00:00.000005".into()))
+        );
+        assert_eq!(check(SqlType::Date, Cell::Date(19_844)), Ok(Value::Text("2024-05-01".into())));
+        assert_eq!(check(SqlType::Timestamp, Cell::Date(19_844)), Ok(Value::Text("2024-05-01 00:00:00".into())));
+        assert_eq!(
+            check(SqlType::Date, Cell::Timestamp { micros: 19_844 * 86_400_000_000, zoned: false }),
+            Ok(Value::Text("2024-05-01".into()))
+        );
+        assert!(check(SqlType::Date, Cell::Timestamp { micros: noon, zoned: false })
+            .unwrap_err()
+            .contains("time of day"));
+        assert!(check(SqlType::Date, Cell::Date(MAX_DAY + 1)).unwrap_err().contains("years 1 to 9999"));
+        assert!(check(SqlType::Integer { bits: 64 }, Cell::Date(1)).unwrap_err().contains("a date or time"));
+        assert_eq!(check(SqlType::Time, Cell::Time(45_000_500_000)), Ok(Value::Text("12:30:00.500000".into())));
+    }
+
+    #[test]
+    fn bytes_and_uuids() {
+        let id = [0x12u8, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0];
+        assert_eq!(
+            check(SqlType::Uuid, Cell::Bytes(&id)),
+            Ok(Value::Text("12345678-9abc-def0-1234-56789abcdef0".into()))
+        );
+        assert_eq!(check(SqlType::Blob, Cell::Bytes(&[1, 2])), Ok(Value::Blob(vec![1, 2])));
+        assert!(check(SqlType::Text { max_chars: None }, Cell::Bytes(&[0xff])).unwrap_err().contains("not UTF-8"));
+    }
+}

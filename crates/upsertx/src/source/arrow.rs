@@ -64,18 +64,45 @@ impl BatchReader {
     }
 }
 
-/// The Arrow IPC file format starts with this; the stream format does not.
+/// The Arrow IPC file format starts with this (then zeros up to the writer's alignment);
+/// the stream format does not.
 const FILE_MAGIC: &[u8] = b"ARROW1";
 
-/// Reads an Arrow IPC file or stream, telling them apart by the file's magic bytes.
-/// An IPC file is its 8-byte preamble, then the stream format, then a footer: reading
-/// it as a stream keeps it streaming (stdin works too) and never needs the footer.
+/// Reads an Arrow IPC file (through its footer) or stream from a file.
+pub(crate) fn ipc_file(name: String, mut file: std::fs::File) -> Result<BatchReader> {
+    use std::io::{Read, Seek};
+    let bad = |e: &dyn std::fmt::Display| Error::Source { input: name.clone(), reason: e.to_string() };
+    let mut head = [0u8; 6];
+    let is_file = file.read_exact(&mut head).is_ok() && head == FILE_MAGIC;
+    file.rewind().map_err(|e| bad(&e))?;
+    if !is_file {
+        return ipc(name, std::io::BufReader::with_capacity(256 * 1024, file));
+    }
+    let reader = arrow_ipc::reader::FileReader::try_new_buffered(file, None)
+        .map_err(|e| bad(&format!("not a readable Arrow IPC file ({e})")))?;
+    BatchReader::new(name, Box::new(reader))
+}
+
+/// Reads an Arrow IPC stream, or an IPC file read front to back (standard input): a file
+/// is its magic and padding, then the stream format, then a footer that is not needed.
 pub(crate) fn ipc(name: String, mut input: impl BufRead + Send + 'static) -> Result<BatchReader> {
     let bad = |e: &dyn std::fmt::Display| Error::Source { input: name.clone(), reason: e.to_string() };
     let head = input.fill_buf().map_err(|e| bad(&e))?;
+    if head.is_empty() {
+        return Err(bad(&"the input is empty (an Arrow IPC stream starts with its schema)"));
+    }
     if head.starts_with(FILE_MAGIC) {
-        let mut preamble = [0u8; 8];
-        input.read_exact(&mut preamble).map_err(|e| bad(&e))?;
+        input.consume(FILE_MAGIC.len());
+        // The padding: zeros up to the writer's alignment (8 or 64 bytes).
+        loop {
+            let buf = input.fill_buf().map_err(|e| bad(&e))?;
+            let zeros = buf.iter().take_while(|&&b| b == 0).count();
+            let more = zeros == buf.len() && !buf.is_empty();
+            input.consume(zeros);
+            if !more {
+                break;
+            }
+        }
     }
     let reader = arrow_ipc::reader::StreamReader::try_new(input, None)
         .map_err(|e| bad(&format!("not an Arrow IPC file or stream ({e})")))?;

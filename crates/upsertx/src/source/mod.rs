@@ -254,6 +254,11 @@ impl Source {
         if format == Format::Parquet {
             return self.open_parquet();
         }
+        if format == Format::Arrow {
+            if let Some(file) = self.file()? {
+                return Ok(Input::Batches(arrow::ipc_file(name, file)?));
+            }
+        }
         let input: Box<dyn Read + Send> = match &mut self.origin {
             Origin::Path(p) => Box::new(File::open(&*p).map_err(|e| self.io_error(e))?),
             Origin::Spooled(f) => Box::new(f.reopen().map_err(|e| self.io_error(e))?),
@@ -271,16 +276,21 @@ impl Source {
         })
     }
 
+    /// The input opened as a file, when it is one.
+    fn file(&self) -> Result<Option<File>> {
+        match &self.origin {
+            Origin::Path(p) => File::open(p).map(Some),
+            Origin::Spooled(f) => f.reopen().map(Some),
+            _ => return Ok(None),
+        }
+        .map_err(|e| self.io_error(e))
+    }
+
     /// Parquet needs a file it can seek in: a stream is copied into a temporary file first.
     #[cfg(feature = "parquet")]
     fn open_parquet(&mut self) -> Result<Input> {
         self.make_rereadable()?;
-        let file = match &self.origin {
-            Origin::Path(p) => File::open(p),
-            Origin::Spooled(f) => f.reopen(),
-            _ => unreachable!("make_rereadable leaves a file"),
-        }
-        .map_err(|e| self.io_error(e))?;
+        let file = self.file()?.expect("make_rereadable leaves a file");
         Ok(Input::Batches(parquet::open(self.name.clone(), file)?))
     }
 
