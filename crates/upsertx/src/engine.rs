@@ -1,15 +1,17 @@
 //! One load from start to end: read and check rows on one thread, stage and merge
 //! them on this one, all in one transaction.
 
+use crate::check::infer::infer_columns;
 use crate::check::{self, Batch};
 use crate::dialect::{self, Connection};
 use crate::error::{quote_ident, Error, Result};
 use crate::plan::{Plan, PlanColumn};
+use crate::report::Progress;
 use crate::report::Report;
-use crate::schema::{columns_of, infer_columns};
+use crate::schema::columns_of;
 use crate::source::{Input, Source};
 use crate::spec::Spec;
-use crate::Progress;
+use crate::trace::trace;
 use std::sync::mpsc;
 use std::time::Instant;
 
@@ -162,15 +164,6 @@ fn load(
         dry_run: spec.dry_run,
         elapsed_ms: 0,
     })
-}
-
-/// Phase timings on stderr when `UPSERTX_TRACE` is set (for profiling, not a stable format).
-pub(crate) fn trace(what: &str) {
-    use std::sync::OnceLock;
-    static START: OnceLock<Option<Instant>> = OnceLock::new();
-    if let Some(start) = START.get_or_init(|| std::env::var_os("UPSERTX_TRACE").map(|_| Instant::now())) {
-        eprintln!("[{:8.3}s] {what}", start.elapsed().as_secs_f64());
-    }
 }
 
 /// Reads rows, checks every value against its column, and sends batches until the

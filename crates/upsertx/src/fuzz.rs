@@ -105,11 +105,11 @@ pub fn redact_urls(data: &[u8]) {
         if url.starts_with("ann:") && secret.starts_with("//") {
             continue;
         }
-        let shown = crate::url::redact(&url);
-        if !crate::url::redact(&plain).contains(&secret) {
+        let shown = crate::net::url::redact(&url);
+        if !crate::net::url::redact(&plain).contains(&secret) {
             assert!(!shown.contains(&secret), "{url:?} was shown as {shown:?}");
         }
-        if let (Err(e), Err(plain_e)) = (crate::url::DbUrl::parse(&url), crate::url::DbUrl::parse(&plain)) {
+        if let (Err(e), Err(plain_e)) = (crate::net::url::DbUrl::parse(&url), crate::net::url::DbUrl::parse(&plain)) {
             if !plain_e.to_string().contains(&secret) {
                 assert!(!e.to_string().contains(&secret), "{url:?}: {e}");
             }

@@ -37,35 +37,26 @@ mod engine;
 mod error;
 #[doc(hidden)]
 pub mod fuzz;
+mod net;
 mod plan;
 mod report;
 mod schema;
 mod source;
 mod spec;
-mod tls;
-mod url;
+mod trace;
 mod value;
 
 pub use error::{Error, Location, Result};
-pub use report::Report;
+pub use net::url::redact as redact_url;
+pub use report::{Progress, Report};
 pub use source::{Format, Source};
 pub use spec::{Duplicates, OnConflict, Spec, UpdateColumns};
-pub use url::redact as redact_url;
 
 /// The Arrow crates upsertx reads typed input with, re-exported so that a caller builds
 /// its [`Source::arrow`] batches with the same versions.
 pub mod arrow {
     pub use arrow_array as array;
     pub use arrow_schema as schema;
-}
-
-/// What a load is doing, for progress displays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Progress {
-    /// This many rows have been read, checked and staged so far.
-    Staged(u64),
-    /// All rows are staged; the merge into the table is running.
-    Merging,
 }
 
 /// A load, configured step by step, then [`run`](Upsert::run).

@@ -57,3 +57,12 @@ impl fmt::Display for Report {
         Ok(())
     }
 }
+
+/// What a load is doing, for progress displays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// This many rows have been read, checked and staged so far.
+    Staged(u64),
+    /// All rows are staged; the merge into the table is running.
+    Merging,
+}

@@ -7,6 +7,7 @@
 //! error naming the input, row, line, column and value.
 
 pub(crate) mod arrow;
+pub(crate) mod infer;
 
 use crate::error::{Error, Location, Result};
 use crate::plan::PlanColumn;

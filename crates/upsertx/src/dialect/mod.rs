@@ -11,9 +11,9 @@ mod sqlite;
 
 pub(crate) use crate::check::Batch;
 use crate::error::Result;
+use crate::net::url::DbUrl;
 use crate::plan::Plan;
 use crate::schema::{Column, Table};
-use crate::url::DbUrl;
 
 /// Joins `f(i)` for each index: the building block of generated column lists.
 pub(crate) fn list(idx: &[usize], f: impl Fn(usize) -> String, sep: &str) -> String {

@@ -115,7 +115,7 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
         // Under --always-update rows whose values were all equal are written but not
         // counted as affected: then every matched row counts (derived below).
         updated = conn.affected_rows();
-        crate::engine::trace("updated");
+        crate::trace::trace("updated");
     }
 
     if let Some(column) = missing {
@@ -155,7 +155,7 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
         return Err(db(e));
     }
     let inserted = conn.affected_rows();
-    crate::engine::trace("inserted");
+    crate::trace::trace("inserted");
     conn.query_drop(format!("DROP TEMPORARY TABLE {stage}")).map_err(db)?;
     // Every staged row was updated, inserted, or found (locked) and left as it was.
     let matched = staged - inserted;
@@ -240,7 +240,7 @@ fn merge_in_one_statement(conn: &mut Conn, plan: &Plan, target: &str) -> Result<
     let info = conn.info_str().into_owned();
     let (staged, changed) = parse_insert_info(&info)
         .ok_or_else(|| Error::db(ctx.clone(), format!("the server did not report its row counts ({info:?})")))?;
-    crate::engine::trace("merged");
+    crate::trace::trace("merged");
     conn.query_drop(format!("DROP TEMPORARY TABLE {stage}")).map_err(db)?;
     let inserted = affected.saturating_sub(2 * changed);
     let matched = staged.saturating_sub(inserted);

@@ -330,10 +330,10 @@ impl Stager {
             return Ok(());
         }
         self.run().arrange(plan, sorted(plan));
-        crate::engine::trace("sorted a run");
+        crate::trace::trace("sorted a run");
         let sent = if self.load_data { self.send_load_data(conn, plan) } else { self.send_inserts(conn, plan) };
         self.run().clear();
-        crate::engine::trace("sent a run");
+        crate::trace::trace("sent a run");
         sent
     }
 

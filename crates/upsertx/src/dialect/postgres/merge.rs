@@ -255,7 +255,7 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &KeyO
         // The gap-free path joins the source with the table: give the planner numbers.
         client.batch_execute(&format!("ANALYZE {src}")).map_err(|e| Error::db(&ctx, message(&e)))?;
     }
-    crate::engine::trace("de-duplicated");
+    crate::trace::trace("de-duplicated");
 
     if plan.spec.on_conflict == OnConflict::Error {
         check_no_existing(client, plan, target, src)?;
@@ -301,7 +301,7 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &KeyO
         if let Some((row, key)) = first_row(client, plan, target, src, "NOT EXISTS")? {
             return Err(plan.new_row_needs(column, row, &key));
         }
-        crate::engine::trace("merged");
+        crate::trace::trace("merged");
         return Ok(match plan.spec.on_conflict {
             OnConflict::Update => {
                 MergeCounts { staged, inserted: 0, updated: pre_updated, unchanged: staged - pre_updated, ignored: 0 }
@@ -327,7 +327,7 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &KeyO
         let row = query_one(client, plan, &sql, &ctx, target, src)?;
         (row.0 as u64, row.1 as u64)
     };
-    crate::engine::trace("merged");
+    crate::trace::trace("merged");
     let updated = updated + pre_updated;
     let matched = staged - inserted;
     Ok(match plan.spec.on_conflict {

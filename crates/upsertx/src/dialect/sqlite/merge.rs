@@ -167,7 +167,7 @@ pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCou
             sql.push_str(&format!(" AND ({})", differs.join(" OR ")));
         }
         updated = conn.execute(&sql, []).map_err(|e| unique_violation(conn, plan, e, &ctx))? as u64;
-        crate::engine::trace("updated");
+        crate::trace::trace("updated");
     }
 
     if let Some(column) = plan.missing_required() {
@@ -186,7 +186,7 @@ pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCou
         key_match(plan, "t")
     );
     let inserted = conn.execute(&sql, []).map_err(|e| unique_violation(conn, plan, e, &ctx))? as u64;
-    crate::engine::trace("inserted");
+    crate::trace::trace("inserted");
     conn.execute_batch(&format!("DROP TABLE {STAGE}")).map_err(db)?;
 
     let matched = staged - inserted;

@@ -8,9 +8,9 @@ mod reflect;
 
 use super::{Batch, Connection, MergeCounts};
 use crate::error::{Error, Result};
+use crate::net::url::SqliteTarget;
 use crate::plan::Plan;
 use crate::schema::{Column, Table};
-use crate::url::SqliteTarget;
 use crate::value::Value;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{OpenFlags, ToSql};
