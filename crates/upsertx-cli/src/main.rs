@@ -15,11 +15,23 @@ use upsertx::{Duplicates, Format, OnConflict, Progress, Source, Spec, UpdateColu
 #[command(name = "upsertx", version, max_term_width = 100)]
 #[command(
     after_help = "Exit status: 0 on success, 1 on a data or database error (nothing is written), 2 on a usage error.\n\
-Example: upsertx examples/customers.csv --db sqlite://demo.db --key id --create"
+Example: upsertx examples/customers.csv --db sqlite://demo.db --key id --create\n\
+Another database as the source: upsertx --from-db postgres://app@db/shop --query \"SELECT * FROM orders\" --db sqlite://copy.db --table orders --key id --create"
 )]
 struct Args {
     /// Input file, or - for standard input (then --format is required).
-    input: String,
+    #[arg(required_unless_present = "from_db", conflicts_with = "from_db")]
+    input: Option<String>,
+
+    /// Read the rows of --query from this database instead of a file (a URL as for
+    /// --db: sqlite://, postgres://, mysql://), with their types.
+    #[arg(long, value_name = "URL", requires = "query")]
+    from_db: Option<String>,
+
+    /// The query whose rows are loaded (with --from-db), e.g. "SELECT * FROM orders
+    /// WHERE updated_at > '2026-11-01'".
+    #[arg(long, value_name = "SQL", requires = "from_db")]
+    query: Option<String>,
 
     /// Database URL: sqlite://relative/path.db, sqlite:///absolute/path.db,
     /// postgres://user:password@host:5432/db (or libpq's "host=... dbname=..."),
@@ -105,14 +117,17 @@ fn run(args: Args) -> Result<(), upsertx::Error> {
     let db = args.db.ok_or_else(|| {
         upsertx::Error::Usage("no database: pass --db URL or set DATABASE_URL (e.g. sqlite://data.db)".into())
     })?;
-    let mut source = if args.input == "-" {
-        Source::stdin()
-    } else {
-        let path = PathBuf::from(&args.input);
-        if !path.exists() {
-            return Err(upsertx::Error::Usage(format!("{}: no such file", args.input)));
+    let mut source = match (args.input.as_deref(), args.from_db, args.query) {
+        (_, Some(url), Some(sql)) => Source::query(url, sql),
+        (Some("-"), _, _) => Source::stdin(),
+        (Some(input), _, _) => {
+            let path = PathBuf::from(input);
+            if !path.exists() {
+                return Err(upsertx::Error::Usage(format!("{input}: no such file")));
+            }
+            Source::path(path)
         }
-        Source::path(path)
+        _ => unreachable!("clap requires an input or --from-db with --query"),
     };
     if let Some(f) = args.format {
         source = source.format(f);

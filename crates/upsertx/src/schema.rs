@@ -98,13 +98,33 @@ impl Table {
     }
 }
 
+/// The field metadata key that names the SQL type behind a column whose Arrow type says
+/// less: a query source's exact decimals (`decimal`), SQLite's dates (`date`, `time`,
+/// `timestamp`), JSON text (`json`), UUIDs (`uuid`).
+pub(crate) const SQL_TYPE_KEY: &str = "upsertx.sql_type";
+
+/// The SQL type a field's metadata names: [`SQL_TYPE_KEY`], or Arrow's canonical
+/// extension types `arrow.json` and `arrow.uuid`.
+fn sql_type_named(f: &arrow_schema::Field) -> Option<SqlType> {
+    let named = f.metadata().get(SQL_TYPE_KEY).or_else(|| f.metadata().get("ARROW:extension:name"))?;
+    Some(match named.as_str() {
+        "decimal" => SqlType::Decimal,
+        "date" => SqlType::Date,
+        "time" => SqlType::Time,
+        "timestamp" => SqlType::Timestamp,
+        "json" | "arrow.json" => SqlType::Json,
+        "uuid" | "arrow.uuid" => SqlType::Uuid,
+        _ => return None,
+    })
+}
+
 /// The columns `--create` makes for a typed (Arrow) input: each column's type from its
 /// Arrow type, no inference pass.
 pub(crate) fn columns_of(input: &str, schema: &Schema) -> Result<Vec<Column>> {
     schema
         .fields()
         .iter()
-        .map(|f| match sql_type(f.data_type()) {
+        .map(|f| match sql_type_named(f).map_or_else(|| sql_type(f.data_type()), Ok) {
             Ok(ty) => Ok(Column::new(f.name(), ty)),
             Err(e) => Err(crate::error::Error::Schema(format!(
                 "{input}: column {}: {e}, so --create cannot choose its SQL type: create the table first",

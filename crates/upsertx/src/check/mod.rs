@@ -445,14 +445,7 @@ pub(crate) fn to_days(s: &str) -> Result<i64, String> {
         return Err("not a valid date".into());
     }
     let n = |r: std::ops::Range<usize>| s[r].parse::<i64>().unwrap_or(0);
-    let (y, m, d) = (n(0..4), n(5..7), n(8..10));
-    // Howard Hinnant's days_from_civil.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Ok(era * 146_097 + doe - 719_468)
+    Ok(crate::value::days_from_civil(n(0..4), n(5..7), n(8..10)))
 }
 
 /// Microseconds since midnight of `HH:MM[:SS[.fraction]]` (fractions past 6 digits are cut).

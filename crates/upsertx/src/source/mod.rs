@@ -6,6 +6,7 @@
 
 pub(crate) mod arrow;
 pub(crate) mod csv;
+pub(crate) mod database;
 pub(crate) mod json;
 #[cfg(feature = "parquet")]
 pub(crate) mod parquet;
@@ -108,6 +109,11 @@ enum Origin {
     Reader(Option<Box<dyn Read + Send>>),
     Spooled(tempfile::NamedTempFile),
     Batches(Option<Box<dyn RecordBatchReader + Send>>),
+    /// The rows of a query on another database.
+    Query {
+        url: String,
+        sql: String,
+    },
 }
 
 /// An opened input: rows of text or JSON values, or typed record batches.
@@ -186,6 +192,36 @@ impl Source {
         Source { origin: Origin::Batches(Some(Box::new(reader))), name: name.into(), format: Some(Format::Arrow) }
     }
 
+    /// The rows of a query on another database (`sqlite://`, `postgres://`,
+    /// `mysql://` URLs, as for the target), streamed with the types the database reports:
+    /// never the whole result in memory. Errors name the query's row numbers.
+    ///
+    /// ```
+    /// use upsertx::{Source, Upsert};
+    ///
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let source = format!("sqlite://{}", dir.path().join("shop.db").display());
+    /// # let warehouse = format!("sqlite://{}", dir.path().join("warehouse.db").display());
+    /// # let csv = "id,name,price\n1,tea,2.50\n2,cake,4\n";
+    /// # Upsert::new(&source).table("products").key(["id"]).create(true)
+    /// #     .run(Source::reader("p.csv", csv.as_bytes()).format(upsertx::Format::Csv))?;
+    /// let report = Upsert::new(&warehouse)
+    ///     .table("products")
+    ///     .key(["id"])
+    ///     .create(true)
+    ///     .run(Source::query(&source, "SELECT id, name, price FROM products WHERE price > 3"))?;
+    /// assert_eq!(report.inserted, 1);
+    /// # Ok::<(), upsertx::Error>(())
+    /// ```
+    pub fn query(url: impl Into<String>, sql: impl Into<String>) -> Source {
+        let url = url.into();
+        Source {
+            name: format!("query on {}", crate::net::url::redact(&url)),
+            origin: Origin::Query { url, sql: sql.into() },
+            format: Some(Format::Arrow),
+        }
+    }
+
     /// Sets the input format explicitly.
     pub fn format(mut self, format: Format) -> Source {
         self.format = Some(format);
@@ -233,7 +269,7 @@ impl Source {
     /// stream into a temporary file. Files are left as they are.
     pub(crate) fn make_rereadable(&mut self) -> Result<()> {
         let mut input: Box<dyn Read + Send> = match &mut self.origin {
-            Origin::Path(_) | Origin::Spooled(_) | Origin::Batches(_) => return Ok(()),
+            Origin::Path(_) | Origin::Spooled(_) | Origin::Batches(_) | Origin::Query { .. } => return Ok(()),
             Origin::Stdin => Box::new(std::io::stdin()),
             Origin::Reader(r) => r.take().ok_or_else(|| Error::Io(format!("{}: already read", self.name)))?,
         };
@@ -247,9 +283,13 @@ impl Source {
     pub(crate) fn open(&mut self) -> Result<Input> {
         let format = self.resolved_format()?;
         let name = self.name.clone();
-        if let Origin::Batches(b) = &mut self.origin {
-            let reader = b.take().ok_or_else(|| Error::Io(format!("{name}: already read")))?;
-            return Ok(Input::Batches(BatchReader::new(name, reader)?));
+        match &mut self.origin {
+            Origin::Batches(b) => {
+                let reader = b.take().ok_or_else(|| Error::Io(format!("{name}: already read")))?;
+                return Ok(Input::Batches(BatchReader::new(name, reader)?));
+            }
+            Origin::Query { url, sql } => return Ok(Input::Batches(database::query(url, sql)?)),
+            _ => {}
         }
         if format == Format::Parquet {
             return self.open_parquet();
@@ -264,7 +304,7 @@ impl Source {
             Origin::Spooled(f) => Box::new(f.reopen().map_err(|e| self.io_error(e))?),
             Origin::Stdin => Box::new(std::io::stdin()),
             Origin::Reader(r) => r.take().ok_or_else(|| Error::Io(format!("{}: already read", self.name)))?,
-            Origin::Batches(_) => unreachable!("handled above"),
+            Origin::Batches(_) | Origin::Query { .. } => unreachable!("handled above"),
         };
         let input = BufReader::with_capacity(256 * 1024, input);
         Ok(match format {
