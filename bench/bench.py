@@ -25,7 +25,9 @@ import gen
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-UPSERTX = os.path.join(ROOT, "target", "release", "upsertx")
+# cargo's own rule: CARGO_TARGET_DIR when set (relative to the repository root), else target/.
+UPSERTX = os.path.join(ROOT, os.environ.get("CARGO_TARGET_DIR") or "target", "release", "upsertx")
+PARQUET = os.path.join(HERE, "parquet.py")
 VENV_PYTHON = os.path.join(HERE, ".venv", "bin", "python")
 RECIPES = os.path.join(HERE, "recipes.py")
 # session.merge takes seconds per ten thousand rows: it only runs on small sizes. So does
@@ -68,9 +70,11 @@ SQLITE_DDL = {
 }
 NULLABLE = {"note", "discount"}
 
-# Plain TCP for both sides: libpq (psql) would otherwise negotiate TLS with a server that
-# has ssl = on, and the bench compares loading engines, not ciphers.
-PG_URL = os.environ.get("UPSERTX_BENCH_PG", "postgres://root@127.0.0.1:5432/test?sslmode=disable")
+# As users connect: libpq's default sslmode (prefer) negotiates TLS with a server that has
+# ssl = on, for psql, psycopg2 and upsertx alike. `postgres-notls` runs every method with
+# sslmode=disable instead. Set-up statements (not timed) use the plain URL.
+PG_URL = os.environ.get("UPSERTX_BENCH_PG", "postgres://root@127.0.0.1:5432/test")
+PG_NOTLS_URL = PG_URL + ("&" if "?" in PG_URL else "?") + "sslmode=disable"
 PG_DDL = {
     "customers": "CREATE TABLE customers (id bigint PRIMARY KEY, name text NOT NULL)",
     "orders": (
@@ -103,17 +107,18 @@ def mariadb(sql):
 
 
 def mysql_script(table, csv_path, into=None):
-    """The hand-written optimum: LOAD DATA LOCAL INFILE into a temporary table, one
-    INSERT ... SELECT ... ON DUPLICATE KEY UPDATE."""
+    """The hand-written optimum: LOAD DATA LOCAL INFILE into a temporary table keyed like
+    the target (CREATE TEMPORARY TABLE ... LIKE), one INSERT ... SELECT ... ON DUPLICATE
+    KEY UPDATE."""
     into = into or table
     cols = gen.HEADERS[table]
-    ddl = MY_DDL[table].split("(", 1)[1].rsplit(")", 1)[0].replace(" PRIMARY KEY", "")
     load_cols = ", ".join(f"@{c}" if c in NULLABLE else c for c in cols)
     nullifs = ", ".join(f"{c} = NULLIF(@{c}, '')" for c in cols if c in NULLABLE)
     sets = ", ".join(f"{c} = VALUES({c})" for c in cols if c != "id")
     return "\n".join([
         "START TRANSACTION;",
-        f"CREATE TEMPORARY TABLE stage ({ddl});",
+        # A stage keyed like the target, as users write it.
+        f"CREATE TEMPORARY TABLE stage LIKE {into};",
         f"LOAD DATA LOCAL INFILE '{csv_path}' INTO TABLE stage FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' "
         f"LINES TERMINATED BY '\\n' IGNORE 1 LINES ({load_cols})" + (f" SET {nullifs}" if nullifs else "") + ";",
         f"INSERT INTO {into} SELECT * FROM stage ON DUPLICATE KEY UPDATE {sets};",
@@ -147,6 +152,7 @@ def my_methods(table, rows):
         methods["sling (incremental)"] = sling_method(MY_URL, f"test.{table}")
     return methods | {
         "upsertx": lambda f: ([UPSERTX, f, "--db", MY_URL, "--table", table, "--json", "-q"], None),
+        "upsertx (Parquet)": lambda f: ([UPSERTX, parquet_of(f), "--db", MY_URL, "--table", table, "--json", "-q"], None),
         "mariadb client (LOAD DATA + ON DUPLICATE KEY)": lambda f: (["mariadb", "--local-infile=1"] + MY_ARGS, mysql_script(table, f)),
     }
 
@@ -159,8 +165,8 @@ def bench_mysql(args, data):
 def psql(sql, stdin_text=None):
     """Runs SQL through psql (not timed); returns stdout."""
     env = dict(os.environ, PGOPTIONS="-c client_min_messages=warning")
-    proc = subprocess.run(["psql", PG_URL, "-v", "ON_ERROR_STOP=1", "-qAtX", "-c", sql] if stdin_text is None
-                          else ["psql", PG_URL, "-v", "ON_ERROR_STOP=1", "-qAtX"],
+    proc = subprocess.run(["psql", PG_NOTLS_URL, "-v", "ON_ERROR_STOP=1", "-qAtX", "-c", sql] if stdin_text is None
+                          else ["psql", PG_NOTLS_URL, "-v", "ON_ERROR_STOP=1", "-qAtX"],
                           input=stdin_text, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         sys.exit(f"psql failed: {proc.stderr}")
@@ -168,12 +174,24 @@ def psql(sql, stdin_text=None):
 
 
 def pg_prepare(table, base, batch):
-    """Template tables bench_<table>_<state> to reset the table from before each run."""
-    for state, files in (("empty", []), ("base", [base]), ("applied", [base, batch])):
+    """Template tables bench_<table>_<state> to reset the table from before each run, and
+    bench_<table>_src_<base|batch> holding each input, the source of `--from-db`."""
+    for state, files in (("empty", []), ("base", [base]), ("applied", [base, batch]),
+                         ("src_base", [base]), ("src_batch", [batch])):
         tpl = f"bench_{table}_{state}"
         psql(f"DROP TABLE IF EXISTS {tpl}; " + PG_DDL[table].replace(f"TABLE {table}", f"TABLE {tpl}"))
         for f in files:
             psql(None, psql_script(table, f, into=tpl))
+
+
+def source_table(table, csv_path):
+    """The table that holds the same rows as an input file (see pg_prepare)."""
+    return f"bench_{table}_src_{'base' if '_base_' in os.path.basename(csv_path) else 'batch'}"
+
+
+def parquet_of(csv_path):
+    """The Parquet twin of an input file (written by parquet.py)."""
+    return csv_path[:-len(".csv")] + ".parquet"
 
 
 def pg_reset(table, state):
@@ -201,22 +219,39 @@ def psql_script(table, csv_path, into=None):
     ]) + "\n"
 
 
-def pg_methods(table, rows):
-    url = PG_URL.replace("postgres://", "postgresql+psycopg2://")
+def pg_methods(table, rows, pg_url):
+    url = pg_url.replace("postgres://", "postgresql+psycopg2://")
+    sling_url = pg_url.replace("postgres://", "postgresql://")
     return python_methods(lambda: url, table, rows) | {
         # sling infers the 0/1 column as bigint and its UPDATE into a boolean column fails
         # ("column is_paid is of type boolean but expression is of type bigint"): a user
         # would add the cast, so the bench does.
-        "sling (incremental)": sling_method(PG_URL.replace("postgres://", "postgresql://"), f"public.{table}",
+        "sling (incremental)": sling_method(sling_url, f"public.{table}",
                                             {"is_paid": "bool"} if table == "orders" else None),
-        "upsertx": lambda f: ([UPSERTX, f, "--db", PG_URL, "--table", table, "--json", "-q"], None),
-        "psql (\\copy + ON CONFLICT)": lambda f: (["psql", PG_URL, "-v", "ON_ERROR_STOP=1", "-qX"], psql_script(table, f)),
+        "upsertx": lambda f: ([UPSERTX, f, "--db", pg_url, "--table", table, "--json", "-q"], None),
+        "psql (\\copy + ON CONFLICT)": lambda f: (["psql", pg_url, "-v", "ON_ERROR_STOP=1", "-qX"], psql_script(table, f)),
+        # The same rows from Parquet, and the hand-written Python route for Parquet.
+        "upsertx (Parquet)": lambda f: ([UPSERTX, parquet_of(f), "--db", pg_url, "--table", table, "--json", "-q"], None),
+        "pyarrow + ADBC (adbc_ingest + ON CONFLICT), Parquet": lambda f: (
+            [VENV_PYTHON, RECIPES, "adbc", pg_url, table, parquet_of(f)], None),
+        # Another PostgreSQL table as the source: the same rows as the file.
+        "upsertx (--from-db postgres)": lambda f: (
+            [UPSERTX, "--from-db", pg_url, "--query", f"SELECT * FROM {source_table(table, f)}", "--db", pg_url,
+             "--table", table, "--json", "-q"], None),
+        "sling (--src-conn postgres)": lambda f: (
+            ["env", f"UPSERTX_SOURCE={sling_url}", f"UPSERTX_TARGET={sling_url}", "SLING_LOADED_AT_COLUMN=false",
+             f"SLING_HOME_DIR={os.path.join(HERE, 'results', 'work', 'slinghome')}", SLING, "run",
+             "--src-conn", "UPSERTX_SOURCE", "--src-stream", f"public.{source_table(table, f)}",
+             "--tgt-conn", "UPSERTX_TARGET", "--tgt-object", f"public.{table}", "--mode", "incremental",
+             "--primary-key", "id"], None),
     }
 
 
-def bench_postgres(args, data):
-    return bench_server(args, data, "postgres", pg_prepare, pg_reset, pg_checksum, pg_methods,
-                        lambda t: psql(f"DROP TABLE IF EXISTS {t}, bench_{t}_empty, bench_{t}_base, bench_{t}_applied"))
+def bench_postgres(args, data, database, pg_url):
+    return bench_server(args, data, database, pg_prepare, pg_reset, pg_checksum,
+                        lambda table, rows: pg_methods(table, rows, pg_url),
+                        lambda t: psql(f"DROP TABLE IF EXISTS {t}, bench_{t}_empty, bench_{t}_base, bench_{t}_applied, "
+                                       f"bench_{t}_src_base, bench_{t}_src_batch"))
 
 
 def bench_server(args, data, database, prepare, reset, checksum_of, methods, cleanup):
@@ -248,7 +283,7 @@ def bench_server(args, data, database, prepare, reset, checksum_of, methods, cle
                                 "seconds": statistics.median(times), "runs": times, "peak_mib": max(rss),
                                 "rows": args.rows, "checksum": checksum, "differs": differs})
                 print(f"  {database} {table:9} {scenario:6} {method:40} {statistics.median(times):8.3f}s", file=sys.stderr)
-        if table == "customers" and args.memory:
+        if table == "customers" and args.memory and "-" not in database:  # not again per variant
             results += memory_runs(args, data, database, lambda: reset(table, "empty"), methods(table, args.rows)["upsertx"],
                                   lambda: checksum_of(table))
         cleanup(table)
@@ -343,14 +378,16 @@ def sqlite_checksum(db, table):
     return f"{n} rows, md5 {h.hexdigest()[:12]}"
 
 
-def sqlite_states(work, table, base, batch):
-    """Template databases: empty, holding the base load, holding base + batch."""
+def sqlite_states(work, table, base, batch, journal):
+    """Template databases: empty, holding the base load, holding base + batch; in the
+    journal mode every method then runs in (WAL persists in the file)."""
     states = {}
     for name, files in (("empty", []), ("base", [base]), ("applied", [base, batch])):
         path = os.path.join(work, f"{table}_{name}.db")
         if os.path.exists(path):
             os.remove(path)
         con = sqlite3.connect(path)
+        con.execute(f"PRAGMA journal_mode = {journal}")
         con.execute(SQLITE_DDL[table])
         for f in files:
             subprocess.run(["sqlite3", path], input=sqlite3_script(path, table, f), text=True, check=True,
@@ -363,7 +400,8 @@ def sqlite_states(work, table, base, batch):
 def sqlite3_script(db, table, csv_path):
     """The hand-written optimum: .import into a temp table, one INSERT ... ON CONFLICT."""
     cols = gen.HEADERS[table]
-    ddl = SQLITE_DDL[table].split("(", 1)[1].rsplit(")", 1)[0].replace(" PRIMARY KEY", "").replace(" NOT NULL", "")
+    # A stage keyed like the target (its rows then leave it in key order).
+    ddl = SQLITE_DDL[table].split("(", 1)[1].rsplit(")", 1)[0].replace(" NOT NULL", "")
     select = ", ".join(f"NULLIF({c}, '')" if c in NULLABLE else c for c in cols)
     sets = ", ".join(f"{c} = excluded.{c}" for c in cols if c != "id")
     return "\n".join([
@@ -385,6 +423,8 @@ def sqlite_methods(table, rows):
     db = SQLITE_RUN_DB
     methods = {
         "upsertx": lambda f: ([UPSERTX, f, "--db", f"sqlite://{db}", "--table", table, "--json", "-q"], None),
+        "upsertx (Parquet)": lambda f: ([UPSERTX, parquet_of(f), "--db", f"sqlite://{db}", "--table", table, "--json", "-q"],
+                                        None),
         "sqlite3 shell (.import + ON CONFLICT)": lambda f: (["sqlite3", db], sqlite3_script(db, table, f)),
     }
     methods |= python_methods(lambda: f"sqlite:///{db}", table, rows)
@@ -392,16 +432,17 @@ def sqlite_methods(table, rows):
     return methods
 
 
-def bench_sqlite(args, data):
+def bench_sqlite(args, data, database, journal):
     """SQLite through the same loop as the servers: each run starts from a copy of a
-    template database file."""
+    template database file. Every method runs with SQLite's defaults (synchronous FULL)
+    in the file's journal mode: `delete` (the default) or `wal`."""
     os.makedirs(SQLITE_WORK, exist_ok=True)
     states = {}
 
     def prepare(table, base, batch):
-        states[table] = sqlite_states(SQLITE_WORK, table, base, batch)
+        states[table] = sqlite_states(SQLITE_WORK, table, base, batch, journal)
 
-    return bench_server(args, data, "sqlite", prepare,
+    return bench_server(args, data, database, prepare,
                         lambda table, state: shutil.copy(states[table][state], SQLITE_RUN_DB),
                         lambda table: sqlite_checksum(SQLITE_RUN_DB, table), sqlite_methods, lambda table: None)
 
@@ -438,6 +479,7 @@ def render(results, args):
 
 
 DEFAULT_DBS = "sqlite,postgres,mariadb"
+ALL_DBS = "sqlite,sqlite-wal,postgres,postgres-notls,mariadb"
 DEFAULT_TABLES = "customers,orders"
 
 
@@ -445,7 +487,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, default=10_000)
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--db", default=DEFAULT_DBS, help="comma-separated: sqlite, postgres, mariadb")
+    p.add_argument("--db", default=DEFAULT_DBS, help="comma-separated: sqlite, sqlite-wal, postgres (TLS as the server "
+                   "offers it), postgres-notls, mariadb; or all")
     p.add_argument("--methods", default="", help="comma-separated words: run only the methods whose name holds one "
                    "(e.g. 'client,psql,shell' for the hand-written SQL anchors); upsertx always runs")
     p.add_argument("--tables", default=DEFAULT_TABLES, help="comma-separated: customers, orders")
@@ -458,12 +501,22 @@ def main():
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     print(f"generating {args.rows:,}-row data in {data}", file=sys.stderr)
     gen.generate(data, args.rows)
+    # The Parquet twins of the inputs, written by pyarrow in the bench's virtualenv.
+    subprocess.run([VENV_PYTHON, PARQUET, data, str(args.rows)], check=True)
     results = []
+    if args.db == "all":
+        args.db = ALL_DBS
     dbs = args.db.split(",")
+    if unknown := set(dbs) - set(ALL_DBS.split(",")):
+        p.error(f"unknown database {', '.join(sorted(unknown))} ({ALL_DBS})")
     if "sqlite" in dbs:
-        results += bench_sqlite(args, data)
+        results += bench_sqlite(args, data, "sqlite", "delete")
+    if "sqlite-wal" in dbs:
+        results += bench_sqlite(args, data, "sqlite-wal", "wal")
     if "postgres" in dbs:
-        results += bench_postgres(args, data)
+        results += bench_postgres(args, data, "postgres", PG_URL)
+    if "postgres-notls" in dbs:
+        results += bench_postgres(args, data, "postgres-notls", PG_NOTLS_URL)
     if "mariadb" in dbs:
         results += bench_mysql(args, data)
     text = render(results, args)

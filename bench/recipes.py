@@ -12,6 +12,9 @@
           bind-parameter limit.
 - pangres: pandas.read_csv, the key as the DataFrame's index, then
           pangres.upsert(if_row_exists="update").
+- adbc:   (PostgreSQL, a Parquet file, a libpq URL) the hand-written Arrow route:
+          pyarrow.parquet.read_table, ADBC's adbc_ingest (binary COPY) into a temporary
+          table, then one INSERT ... ON CONFLICT DO UPDATE, in one transaction.
 
 Values are converted with each column's Python type, as pandas-reading code would.
 """
@@ -50,8 +53,26 @@ def read(path, table):
             yield {k: (None if v == "" and k in nullable else convert[k](v)) for k, v in row.items()}
 
 
+def adbc(url, table_name, path):
+    import adbc_driver_postgresql.dbapi
+    import pyarrow.parquet as pq
+
+    data = pq.read_table(path)
+    cols = data.column_names
+    quoted = ", ".join(f'"{c}"' for c in cols)
+    sets = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in cols if c != "id")
+    with adbc_driver_postgresql.dbapi.connect(url) as conn:
+        with conn.cursor() as cur:
+            cur.adbc_ingest("upsertx_bench_stage", data, mode="create", temporary=True)
+            cur.execute(f'INSERT INTO "{table_name}" ({quoted}) SELECT {quoted} FROM upsertx_bench_stage '
+                        f'ON CONFLICT (id) DO UPDATE SET {sets}')
+        conn.commit()
+
+
 def main():
     method, url, table_name, path = sys.argv[1:5]
+    if method == "adbc":
+        return adbc(url, table_name, path)
     engine = create_engine(url)
     base = automap_base()
     base.prepare(autoload_with=engine, reflection_options={"only": [table_name]})
