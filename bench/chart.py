@@ -29,7 +29,9 @@ def main(path):
     # The memory scenario (upsertx alone, other sizes) is a table, not a bar.
     results = [r for r in json.load(open(path)) if r["scenario"] != "memory"]
     rows = results[0]["rows"]
-    panels = sorted({(r["database"], r["table"]) for r in results}, key=lambda p: (["sqlite", "postgres", "mariadb"].index(p[0]), p[1]))
+    order = ["sqlite", "sqlite-wal", "postgres", "postgres-notls", "mariadb"]
+    panels = sorted({(r["database"], r["table"]) for r in results},
+                    key=lambda p: (order.index(p[0]) if p[0] in order else len(order), p[0], p[1]))
     scenarios = ["load", "upsert", "rerun"]
     fig, axes = plt.subplots(len(panels), 1, figsize=(10, 3.2 * len(panels)), squeeze=False)
     for ax, (database, table) in zip(axes[:, 0], panels):

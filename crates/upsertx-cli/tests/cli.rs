@@ -1,6 +1,7 @@
 //! End-to-end tests of the `upsertx` command line against real databases. Each
 //! scenario runs once per dialect (see the `scenarios!` list at the bottom).
 
+#[macro_use]
 mod common;
 
 use common::{rows, table, upsertx, write, TestDb};
@@ -506,26 +507,6 @@ pub fn partial_unique_indexes(db: &dyn TestDb) {
     upsertx(db, &["live.csv", "--table", "acct", "--key", "email"], None).fails(1, &["is partial", "--key-where"]);
     upsertx(db, &["live.csv", "--table", "acct", "--key", "email", "--key-where", "deleted_at IS NOT NULL"], None)
         .fails(1, &["no partial unique index on (\"email\")"]);
-}
-
-/// One `#[test]` per scenario in a module per database.
-macro_rules! scenarios {
-    ($module:ident: $db:path => $($name:ident),* $(,)?) => {
-        mod $module {
-            $(#[test] fn $name() { crate::$name(&$db()); })*
-        }
-    };
-}
-
-/// The scenarios every dialect runs.
-macro_rules! every_dialect {
-    ($($name:ident),* $(,)?) => {
-        scenarios!(sqlite: crate::common::Sqlite::new => $($name),*);
-        scenarios!(postgres: crate::common::Postgres::new => $($name),*);
-        scenarios!(mariadb: crate::common::Mariadb::new => $($name),*);
-        // The same server, staging by INSERTs instead of LOAD DATA LOCAL INFILE.
-        scenarios!(mariadb_inserts: crate::common::Mariadb::without_local_infile => $($name),*);
-    };
 }
 
 every_dialect!(

@@ -10,7 +10,9 @@ use arrow_schema::{DataType, Schema};
 pub struct Column {
     pub name: String,
     pub ty: SqlType,
-    /// The type as the database declares it (`VARCHAR(20)`, `numeric(10,2)`).
+    /// The type as the database declares it (`VARCHAR(20)`, `numeric(10,2)`); for a
+    /// column `--create` is about to make, a type every database spells alike, or empty
+    /// for the dialect's own choice from `ty`.
     pub declared: String,
     /// The database's own name of the underlying type (for a PostgreSQL domain, its base
     /// type), for the dialect's use: `int4`, `jsonb`, `_text`...
@@ -125,7 +127,21 @@ pub(crate) fn columns_of(input: &str, schema: &Schema) -> Result<Vec<Column>> {
         .fields()
         .iter()
         .map(|f| match sql_type_named(f).map_or_else(|| sql_type(f.data_type()), Ok) {
-            Ok(ty) => Ok(Column::new(f.name(), ty)),
+            Ok(ty) => {
+                let mut column = Column::new(f.name(), ty);
+                // A decimal keeps its precision and scale where every database can
+                // declare them (MySQL: at most 65 digits, 30 after the point).
+                if let DataType::Decimal32(p, s)
+                | DataType::Decimal64(p, s)
+                | DataType::Decimal128(p, s)
+                | DataType::Decimal256(p, s) = f.data_type()
+                {
+                    if *p <= 65 && (0..=30).contains(s) && i16::from(*s) <= i16::from(*p) {
+                        column.declared = format!("DECIMAL({p},{s})");
+                    }
+                }
+                Ok(column)
+            }
             Err(e) => Err(crate::error::Error::Schema(format!(
                 "{input}: column {}: {e}, so --create cannot choose its SQL type: create the table first",
                 crate::error::quote_ident(f.name())

@@ -10,6 +10,17 @@ pub enum Value {
     Real(f64),
     Text(String),
     Blob(Vec<u8>),
+    /// A calendar date from typed input, as days since 1970-01-01 (years 1 to 9999).
+    /// Dates in text input stay [`Value::Text`]: SQLite stores them as written.
+    Date(i32),
+    /// A time of day from typed input, in microseconds since midnight.
+    Time(i64),
+    /// A timestamp from typed input, in microseconds since 1970-01-01 (years 1 to 9999):
+    /// a wall time, or with `zoned` an instant in UTC.
+    Timestamp {
+        micros: i64,
+        zoned: bool,
+    },
 }
 
 impl Value {
@@ -22,8 +33,77 @@ impl Value {
             Value::Real(f) => Some(f.to_string()),
             Value::Text(s) => Some(s.clone()),
             Value::Blob(b) => Some(format!("\\x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())),
+            Value::Date(_) | Value::Time(_) | Value::Timestamp { .. } => self.temporal_text(),
         }
     }
+
+    /// A typed date, time or timestamp as ISO 8601 text (`2024-05-01`, `12:30:00.5`,
+    /// `2024-05-01 12:30:00`, with `+00:00` for an instant); `None` for other values.
+    pub(crate) fn temporal_text(&self) -> Option<String> {
+        let mut out = String::with_capacity(32);
+        match *self {
+            Value::Date(days) => push_date(&mut out, days as i64),
+            Value::Time(micros) => push_time(&mut out, micros),
+            Value::Timestamp { micros, zoned } => {
+                push_date(&mut out, micros.div_euclid(MICROS_PER_DAY));
+                out.push(' ');
+                push_time(&mut out, micros.rem_euclid(MICROS_PER_DAY));
+                if zoned {
+                    out.push_str("+00:00");
+                }
+            }
+            _ => return None,
+        }
+        Some(out)
+    }
+}
+
+pub(crate) const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// `YYYY-MM-DD` of days since 1970-01-01 (years 1 to 9999; Howard Hinnant's
+/// civil_from_days), written without `format!`: it runs for every typed date.
+pub(crate) fn push_date(out: &mut String, days: i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    push_digits(out, y, 4);
+    out.push('-');
+    push_digits(out, m, 2);
+    out.push('-');
+    push_digits(out, d, 2);
+}
+
+/// `HH:MM:SS[.ffffff]` of microseconds since midnight.
+pub(crate) fn push_time(out: &mut String, micros: i64) {
+    let (secs, frac) = (micros / 1_000_000, micros % 1_000_000);
+    push_digits(out, secs / 3600, 2);
+    out.push(':');
+    push_digits(out, secs / 60 % 60, 2);
+    out.push(':');
+    push_digits(out, secs % 60, 2);
+    if frac != 0 {
+        out.push('.');
+        push_digits(out, frac, 6);
+    }
+}
+
+/// `n` (0 or more) in at least `width` digits.
+fn push_digits(out: &mut String, n: i64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let (mut n, mut i) = (n.unsigned_abs(), buf.len());
+    while n > 0 {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    let start = i.min(buf.len() - width);
+    out.extend(buf[start..].iter().map(|&b| b as char));
 }
 
 /// What a target column accepts, as far as checking input values goes. Each dialect

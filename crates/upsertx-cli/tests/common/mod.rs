@@ -4,6 +4,30 @@
 
 #![allow(dead_code)]
 
+/// One `#[test]` per scenario in a module per database: `scenarios!(sqlite:
+/// crate::common::Sqlite::new => a, b)`.
+#[allow(unused_macros)]
+macro_rules! scenarios {
+    ($module:ident: $db:path => $($name:ident),* $(,)?) => {
+        mod $module {
+            $(#[test] fn $name() { crate::$name(&$db()); })*
+        }
+    };
+}
+
+/// The scenarios every database runs (MariaDB twice: staging by `LOAD DATA LOCAL
+/// INFILE` and by INSERTs).
+#[allow(unused_macros)]
+macro_rules! every_dialect {
+    ($($name:ident),* $(,)?) => {
+        scenarios!(sqlite: crate::common::Sqlite::new => $($name),*);
+        scenarios!(postgres: crate::common::Postgres::new => $($name),*);
+        scenarios!(mariadb: crate::common::Mariadb::new => $($name),*);
+        // The same server, staging by INSERTs instead of LOAD DATA LOCAL INFILE.
+        scenarios!(mariadb_inserts: crate::common::Mariadb::without_local_infile => $($name),*);
+    };
+}
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -11,7 +11,7 @@ use super::{accept, convert, from_text, Batch};
 use crate::error::{Error, Location, Result};
 use crate::plan::PlanColumn;
 use crate::source::RawRef;
-use crate::value::{SqlType, Value};
+use crate::value::{SqlType, Value, MICROS_PER_DAY};
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
 use arrow_array::{Array, RecordBatch};
@@ -60,15 +60,10 @@ impl Cell<'_> {
             Cell::Decimal(d) => d.clone(),
             Cell::Text(s) => (*s).to_owned(),
             Cell::Bytes(b) => format!("\\x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
-            Cell::Date(days) => super::format_micros(days * 86_400_000_000)[..10].to_owned(),
-            Cell::Time(micros) => super::format_micros(*micros)[11..].to_owned(),
+            Cell::Date(days) => return Value::Date(*days as i32).temporal_text(),
+            Cell::Time(micros) => return Value::Time(*micros).temporal_text(),
             Cell::Timestamp { micros, zoned } => {
-                let t = super::format_micros(*micros);
-                if *zoned {
-                    t + "+00:00"
-                } else {
-                    t
-                }
+                return Value::Timestamp { micros: *micros, zoned: *zoned }.temporal_text()
             }
             Cell::Nested(j) => j.to_string(),
         })
@@ -148,14 +143,21 @@ fn convert_cell(ty: &SqlType, cell: &Cell<'_>) -> Result<Value, String> {
         (_, Cell::Date(d) | Cell::Timestamp { micros: d, .. }) if !in_years(cell, *d) => {
             Err("out of range: upsertx writes years 1 to 9999".into())
         }
+        // Dates and times stay typed: no text to format here and parse again when staged.
+        (SqlType::Date, Cell::Date(d)) => Ok(Value::Date(*d as i32)),
         // pandas has no date type: dates arrive as timestamps at midnight.
-        (SqlType::Date, Cell::Timestamp { micros, zoned: false }) if micros.rem_euclid(86_400_000_000) == 0 => {
-            from_text(ty, &Cell::Date(micros.div_euclid(86_400_000_000)).text().unwrap_or_default())
+        (SqlType::Date, Cell::Timestamp { micros, zoned: false }) if micros.rem_euclid(MICROS_PER_DAY) == 0 => {
+            Ok(Value::Date(micros.div_euclid(MICROS_PER_DAY) as i32))
         }
         (SqlType::Date, Cell::Timestamp { .. }) => Err("a timestamp with a time of day is not a date".into()),
-        (SqlType::Timestamp | SqlType::TimestampTz, Cell::Date(_)) => {
-            from_text(ty, &format!("{} 00:00:00", cell.text().unwrap_or_default()))
+        (SqlType::Timestamp | SqlType::TimestampTz, Cell::Date(d)) => {
+            Ok(Value::Timestamp { micros: d * MICROS_PER_DAY, zoned: false })
         }
+        (SqlType::Timestamp | SqlType::TimestampTz, Cell::Timestamp { micros, zoned }) => {
+            Ok(Value::Timestamp { micros: *micros, zoned: *zoned })
+        }
+        (SqlType::Time, Cell::Time(t)) if (0..=MICROS_PER_DAY).contains(t) => Ok(Value::Time(*t)),
+        (SqlType::Time, Cell::Time(_)) => Err("not a time of day (outside 00:00 to 24:00)".into()),
         (_, Cell::Date(_) | Cell::Time(_) | Cell::Timestamp { .. })
             if !takes_text(ty)
                 && !matches!(ty, SqlType::Date | SqlType::Time | SqlType::Timestamp | SqlType::TimestampTz) =>
@@ -174,7 +176,7 @@ fn takes_text(ty: &SqlType) -> bool {
 
 fn in_years(cell: &Cell<'_>, n: i64) -> bool {
     let day = match cell {
-        Cell::Timestamp { .. } => n.div_euclid(86_400_000_000),
+        Cell::Timestamp { .. } => n.div_euclid(MICROS_PER_DAY),
         _ => n,
     };
     (MIN_DAY..=MAX_DAY).contains(&day)
@@ -334,28 +336,36 @@ mod tests {
     }
 
     #[test]
-    fn temporal_values_become_iso_text() {
-        let noon = 19_844 * 86_400_000_000 + 43_200_000_000;
+    fn temporal_values_stay_typed() {
+        let noon = 19_844 * MICROS_PER_DAY + 43_200_000_000;
+        let zoned = check(SqlType::TimestampTz, Cell::Timestamp { micros: noon, zoned: true }).unwrap();
+        assert_eq!(zoned, Value::Timestamp { micros: noon, zoned: true });
+        assert_eq!(zoned.temporal_text().unwrap(), "2024-05-01 12:00:00+00:00");
+        let wall = check(SqlType::Timestamp, Cell::Timestamp { micros: noon + 5, zoned: false }).unwrap();
+        assert_eq!(wall.temporal_text().unwrap(), "2024-05-01 12:00:00.000005");
+        assert_eq!(check(SqlType::Date, Cell::Date(19_844)), Ok(Value::Date(19_844)));
+        assert_eq!(Value::Date(19_844).temporal_text().unwrap(), "2024-05-01");
+        assert_eq!(Value::Date(-719_162).temporal_text().unwrap(), "0001-01-01");
+        assert_eq!(Value::Date(2_932_896).temporal_text().unwrap(), "9999-12-31");
         assert_eq!(
-            check(SqlType::TimestampTz, Cell::Timestamp { micros: noon, zoned: true }),
-            Ok(Value::Text("2024-05-01 12:00:00+00:00".into()))
+            check(SqlType::Timestamp, Cell::Date(19_844)),
+            Ok(Value::Timestamp { micros: 19_844 * MICROS_PER_DAY, zoned: false })
         );
+        // pandas dates: timestamps at midnight.
         assert_eq!(
-            check(SqlType::Timestamp, Cell::Timestamp { micros: noon + 5, zoned: false }),
-            Ok(Value::Text("2024-05-01 12:00:00.000005".into()))
-        );
-        assert_eq!(check(SqlType::Date, Cell::Date(19_844)), Ok(Value::Text("2024-05-01".into())));
-        assert_eq!(check(SqlType::Timestamp, Cell::Date(19_844)), Ok(Value::Text("2024-05-01 00:00:00".into())));
-        assert_eq!(
-            check(SqlType::Date, Cell::Timestamp { micros: 19_844 * 86_400_000_000, zoned: false }),
-            Ok(Value::Text("2024-05-01".into()))
+            check(SqlType::Date, Cell::Timestamp { micros: 19_844 * MICROS_PER_DAY, zoned: false }),
+            Ok(Value::Date(19_844))
         );
         assert!(check(SqlType::Date, Cell::Timestamp { micros: noon, zoned: false })
             .unwrap_err()
             .contains("time of day"));
         assert!(check(SqlType::Date, Cell::Date(MAX_DAY + 1)).unwrap_err().contains("years 1 to 9999"));
         assert!(check(SqlType::Integer { bits: 64 }, Cell::Date(1)).unwrap_err().contains("a date or time"));
-        assert_eq!(check(SqlType::Time, Cell::Time(45_000_500_000)), Ok(Value::Text("12:30:00.500000".into())));
+        assert_eq!(check(SqlType::Time, Cell::Time(45_000_500_000)), Ok(Value::Time(45_000_500_000)));
+        assert_eq!(Value::Time(45_000_500_000).temporal_text().unwrap(), "12:30:00.500000");
+        assert!(check(SqlType::Time, Cell::Time(-1)).is_err());
+        // Into text columns they are written as ISO text.
+        assert_eq!(check(SqlType::Text { max_chars: None }, Cell::Date(19_844)), Ok(Value::Text("2024-05-01".into())));
     }
 
     #[test]

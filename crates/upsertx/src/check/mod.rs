@@ -200,6 +200,11 @@ fn array_literal(elem: &SqlType, items: &[Json]) -> Result<String, String> {
                 }
                 out.push('"');
             }
+            Value::Date(_) | Value::Time(_) | Value::Timestamp { .. } => {
+                out.push('"');
+                out.push_str(&value.temporal_text().unwrap_or_default());
+                out.push('"');
+            }
             Value::Blob(b) => {
                 out.push_str("\"\\\\x");
                 out.extend(b.iter().map(|x| format!("{x:02x}")));
@@ -496,25 +501,7 @@ pub(crate) fn to_micros_and_offset(s: &str) -> Result<(i64, Option<i64>), String
 
 /// `YYYY-MM-DD HH:MM:SS[.ffffff]` for microseconds since 1970-01-01.
 pub(crate) fn format_micros(micros: i64) -> String {
-    let days = micros.div_euclid(86_400_000_000);
-    let rest = micros.rem_euclid(86_400_000_000);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    let (secs, frac) = (rest / 1_000_000, rest % 1_000_000);
-    let time = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
-    if frac == 0 {
-        format!("{y:04}-{m:02}-{d:02} {time}")
-    } else {
-        format!("{y:04}-{m:02}-{d:02} {time}.{frac:06}")
-    }
+    Value::Timestamp { micros, zoned: false }.temporal_text().unwrap_or_default()
 }
 
 #[cfg(test)]

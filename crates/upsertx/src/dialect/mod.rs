@@ -5,8 +5,11 @@
 //! `create_table` when asked), `create_stage`, `stage` for each batch, `merge`, then
 //! `commit` (or `rollback` on any error and for dry runs).
 
+#[cfg(feature = "mysql")]
 mod mysql;
+#[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub(crate) use crate::check::Batch;
@@ -22,7 +25,8 @@ pub(crate) fn list(idx: &[usize], f: impl Fn(usize) -> String, sep: &str) -> Str
 
 /// `CREATE TABLE <name> (<columns>, PRIMARY KEY (<key>))` for `--create`: `name` comes
 /// quoted (and qualified) by the dialect, `q` quotes a column, `ty` gives a column's type
-/// (told whether the column is part of the key).
+/// (told whether the column is part of the key), unless the column carries a type every
+/// database spells alike (`DECIMAL(10,2)` from a typed source).
 pub(crate) fn create_table_sql(
     name: &str,
     columns: &[Column],
@@ -35,7 +39,8 @@ pub(crate) fn create_table_sql(
         .map(|c| {
             let is_key = key.contains(&c.name);
             let not_null = if is_key { " NOT NULL" } else { "" };
-            format!("{} {}{not_null}", q(&c.name), ty(c, is_key)).trim_end().to_owned()
+            let ty = if c.declared.is_empty() { ty(c, is_key) } else { &c.declared };
+            format!("{} {ty}{not_null}", q(&c.name)).trim_end().to_owned()
         })
         .collect();
     defs.push(format!("PRIMARY KEY ({})", list(&(0..key.len()).collect::<Vec<_>>(), |i| q(&key[i]), ", ")));
@@ -73,8 +78,16 @@ pub trait Connection {
 /// Opens a session for `url`. `create`: the database itself may be created (SQLite).
 pub fn connect(url: &str, create: bool) -> Result<Box<dyn Connection>> {
     match DbUrl::parse(url)? {
+        #[cfg(feature = "sqlite")]
         DbUrl::Sqlite(target) => Ok(Box::new(sqlite::SqliteConnection::open(&target, create)?)),
+        #[cfg(feature = "postgres")]
         DbUrl::Postgres(url) => Ok(Box::new(self::postgres::PgConnection::open(&url)?)),
+        #[cfg(feature = "mysql")]
         DbUrl::Mysql(url) => Ok(Box::new(self::mysql::MyConnection::open(&url)?)),
+        #[allow(unreachable_patterns)]
+        other => {
+            let _ = create;
+            Err(other.not_built())
+        }
     }
 }

@@ -21,6 +21,19 @@ pub enum SqliteTarget {
 }
 
 impl DbUrl {
+    /// The error for a database this build of upsertx was compiled without.
+    #[allow(dead_code)] // with every database feature on, nothing is missing
+    pub(crate) fn not_built(&self) -> Error {
+        let (name, feature) = match self {
+            DbUrl::Sqlite(_) => ("SQLite", "sqlite"),
+            DbUrl::Postgres(_) => ("PostgreSQL", "postgres"),
+            DbUrl::Mysql(_) => ("MySQL/MariaDB", "mysql"),
+        };
+        Error::Usage(format!(
+            "this build of upsertx has no {name} support (it was built without the cargo feature `{feature}`)"
+        ))
+    }
+
     pub fn parse(url: &str) -> Result<DbUrl> {
         if !url.contains("://") && is_key_value(url) {
             return Ok(DbUrl::Postgres(url.to_owned()));

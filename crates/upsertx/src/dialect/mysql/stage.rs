@@ -189,6 +189,9 @@ fn encode(out: &mut Vec<u8>, plan: &Plan, i: usize, v: &Value) -> std::result::R
             let _ = write!(out, "{f}");
         }
         Value::Blob(b) => escape(out, b),
+        // Typed: a wall time, or an instant in UTC, which the session's time zone is.
+        Value::Date(_) | Value::Time(_) => out.extend_from_slice(v.temporal_text().unwrap_or_default().as_bytes()),
+        Value::Timestamp { micros, .. } => out.extend_from_slice(format_micros(*micros).as_bytes()),
         Value::Text(s) => match plan.columns[i].ty {
             SqlType::Timestamp | SqlType::TimestampTz => {
                 let (local, offset) = to_micros_and_offset(s)?;

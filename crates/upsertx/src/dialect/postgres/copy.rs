@@ -93,6 +93,12 @@ fn write_value(out: &mut Vec<u8>, kind: Kind, value: &Value) -> Result<(), Strin
         }
         (Kind::Bytea, Value::Blob(b)) => field(out, b),
         (Kind::Uuid, Value::Text(s)) => field(out, &parse_uuid(s.trim())?),
+        (Kind::Date, Value::Date(d)) => field(out, &((*d as i64 - PG_EPOCH_DAYS) as i32).to_be_bytes()),
+        (Kind::Time, Value::Time(t)) => field(out, &t.to_be_bytes()),
+        // A typed timestamp is already a wall time, or an instant in UTC.
+        (Kind::Timestamp | Kind::TimestampTz, Value::Timestamp { micros, .. }) => {
+            field(out, &(micros - PG_EPOCH_DAYS * 86_400_000_000).to_be_bytes())
+        }
         (Kind::Date, Value::Text(s)) => field(out, &((to_days(s)? - PG_EPOCH_DAYS) as i32).to_be_bytes()),
         (Kind::Time, Value::Text(s)) => field(out, &time_micros(s)?.to_be_bytes()),
         (Kind::Timestamp | Kind::TimestampTz, Value::Text(s)) => {

@@ -99,6 +99,10 @@ impl ToSql for Value {
             Value::Real(f) => ValueRef::Real(*f),
             Value::Text(s) => ValueRef::Text(s.as_bytes()),
             Value::Blob(b) => ValueRef::Blob(b),
+            // SQLite keeps dates and times as ISO 8601 text.
+            Value::Date(_) | Value::Time(_) | Value::Timestamp { .. } => {
+                return Ok(ToSqlOutput::Owned(rusqlite::types::Value::Text(self.temporal_text().unwrap_or_default())))
+            }
         }))
     }
 }

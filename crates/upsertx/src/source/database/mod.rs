@@ -7,8 +7,11 @@
 //! batches of [`BATCH_ROWS`] rows through a channel of two, so memory stays bounded
 //! and the query's reading overlaps the checking.
 
+#[cfg(feature = "mysql")]
 mod mysql;
+#[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 use super::arrow::BatchReader;
@@ -43,10 +46,18 @@ pub(crate) fn query(url: &str, sql: &str) -> Result<BatchReader> {
         .name("upsertx-query".into())
         .spawn(move || {
             let out = Out { tx: &tx, name: &thread_name };
-            let done = match target {
+            let done: Result<()> = match target {
+                #[cfg(feature = "sqlite")]
                 DbUrl::Sqlite(t) => sqlite::run(&t, &sql, &out),
+                #[cfg(feature = "postgres")]
                 DbUrl::Postgres(_) => postgres::run(&url, &sql, &out),
+                #[cfg(feature = "mysql")]
                 DbUrl::Mysql(_) => mysql::run(&url, &sql, &out),
+                #[allow(unreachable_patterns)]
+                other => {
+                    let _ = (&url, &sql, &out);
+                    Err(other.not_built())
+                }
             };
             if let Err(e) = done {
                 let _ = tx.send(Err(e));
