@@ -34,6 +34,9 @@ RECIPES = os.path.join(HERE, "recipes.py")
 # sling's upsert into MariaDB (22 to 35 s for 10,000 rows, where its load takes 0.5 s).
 MERGE_MAX_ROWS = 10_000
 SLING_MYSQL_MAX_ROWS = 10_000
+# Run once whatever --repeat says: at 40x to 500x upsertx's time their median changes no
+# conclusion, and repeating them was half of the quick run's time.
+RUN_ONCE = {"SQLAlchemy session.merge", "sling (incremental)"}
 
 
 SLING = os.path.join(HERE, ".venv", "lib", "python3.11", "site-packages", "sling_linux_amd64", "bin", "sling-linux-amd64")
@@ -266,7 +269,8 @@ def bench_server(args, data, database, prepare, reset, checksum_of, methods, cle
             expected = None
             chosen = {m: make for m, make in methods(table, args.rows).items() if selected(m, args.methods)}
             for method, make in sorted(chosen.items(), key=lambda m: m[0] != "upsertx"):
-                runs = timed_runs(method, args.repeat, lambda: reset(table, state), lambda: make(input_file))
+                repeat = 1 if method in RUN_ONCE else args.repeat
+                runs = timed_runs(method, repeat, lambda: reset(table, state), lambda: make(input_file))
                 if runs is None:
                     results.append({"database": database, "table": table, "scenario": scenario, "method": method,
                                     "failed": True, "rows": args.rows})

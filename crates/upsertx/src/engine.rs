@@ -6,8 +6,7 @@ use crate::check::{self, Batch};
 use crate::dialect::{self, Connection};
 use crate::error::{quote_ident, Error, Result};
 use crate::plan::{Plan, PlanColumn};
-use crate::report::Progress;
-use crate::report::Report;
+use crate::report::{Progress, Report};
 use crate::schema::columns_of;
 use crate::source::{Input, Source};
 use crate::spec::Spec;
@@ -170,13 +169,7 @@ fn load(
 /// input ends, an error occurs (sent as the last message), or the receiver is gone.
 fn read_batches(mut input: Input, columns: &[PlanColumn], name: &str, tx: &mpsc::SyncSender<Result<Batch>>) {
     loop {
-        let next = match &mut input {
-            Input::Rows(rows) => check::check_rows(&mut **rows, columns, name, BATCH_ROWS),
-            Input::Batches(batches) => batches
-                .next_batch(BATCH_ROWS)
-                .and_then(|b| b.map(|(first, b)| check::arrow::check_batch(&b, first, columns, name)).transpose()),
-        };
-        match next {
+        match check::next_batch(&mut input, columns, name, BATCH_ROWS) {
             Ok(Some(batch)) => {
                 if tx.send(Ok(batch)).is_err() {
                     return;

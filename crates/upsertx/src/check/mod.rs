@@ -11,7 +11,7 @@ pub(crate) mod infer;
 
 use crate::error::{Error, Location, Result};
 use crate::plan::PlanColumn;
-use crate::source::{RawRef, RowReader};
+use crate::source::{Input, RawRef, RowReader};
 use crate::value::{SqlType, Value};
 
 /// Rows checked and ready for staging, row-major.
@@ -36,13 +36,19 @@ pub(crate) fn accept(c: &PlanColumn, value: Result<Value, String>) -> Result<Val
     }
 }
 
-/// Reads and checks up to `max` rows; `None` at the end of the input.
-pub(crate) fn check_rows(
-    reader: &mut dyn RowReader,
-    columns: &[PlanColumn],
-    input: &str,
-    max: usize,
-) -> Result<Option<Batch>> {
+/// Reads and checks up to `max` rows of any input; `None` at its end.
+pub(crate) fn next_batch(input: &mut Input, columns: &[PlanColumn], name: &str, max: usize) -> Result<Option<Batch>> {
+    match input {
+        Input::Rows(rows) => check_rows(&mut **rows, columns, name, max),
+        Input::Batches(batches) => match batches.next_batch(max)? {
+            Some((first, batch)) => arrow::check_batch(&batch, first, columns, name).map(Some),
+            None => Ok(None),
+        },
+    }
+}
+
+/// Reads and checks up to `max` rows of text or JSON; `None` at the end of the input.
+fn check_rows(reader: &mut dyn RowReader, columns: &[PlanColumn], input: &str, max: usize) -> Result<Option<Batch>> {
     let mut batch = Batch { values: Vec::with_capacity(max * columns.len()), rows: Vec::with_capacity(max) };
     while batch.rows.len() < max && reader.advance()? {
         let (row, line) = reader.position();
