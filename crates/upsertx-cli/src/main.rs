@@ -9,8 +9,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 use upsertx::{Duplicates, Format, OnConflict, Progress, Source, Spec, UpdateColumns, Upsert};
 
-/// Load rows from a file (CSV, TSV, JSON, NDJSON, Parquet, Arrow IPC) into a SQL table: insert new keys, update existing ones,
-/// all in one transaction, with an exact report of what changed.
+/// Load rows from a file (CSV, TSV, JSON, NDJSON, Parquet, Arrow IPC) or another
+/// database's query into a SQL table: insert new keys, update existing ones, all in one
+/// transaction, with an exact report of what changed.
 #[derive(Parser, Debug)]
 #[command(name = "upsertx", version, max_term_width = 100)]
 #[command(

@@ -214,6 +214,23 @@ fn refused_values_mariadb_to_postgres() {
     refused_values_name_the_query_row(&Mariadb::new(), &Postgres::new());
 }
 
+/// SQLite lets any value into any column: one that does not fit its declared type is
+/// named by the query's row and column, and nothing is written.
+#[test]
+fn sqlite_values_that_do_not_fit_their_declared_type() {
+    let (src, dst) = (Sqlite::new(), Postgres::new());
+    src.exec("CREATE TABLE src (id INTEGER PRIMARY KEY, n INTEGER)");
+    src.exec("INSERT INTO src VALUES (1, 10), (2, 'abc'), (3, 30)");
+    dst.exec("CREATE TABLE dst (id bigint PRIMARY KEY, n bigint)");
+    let run = load(&src, &dst, "SELECT id, n FROM src ORDER BY id", &[]);
+    run.fails(
+        1,
+        &["query on sqlite://", ": row 2, column \"n\": \"abc\": a text in a column the database declares as integer"],
+    );
+    assert!(!run.stderr.contains("External error"), "{}", run.stderr);
+    assert!(dst.rows("SELECT id FROM dst").is_empty(), "nothing written");
+}
+
 #[test]
 fn usage_errors() {
     usage(&Postgres::new(), &Sqlite::new());

@@ -44,6 +44,11 @@ impl BatchReader {
             }
             match self.inner.next() {
                 None => return Ok(None),
+                // A query source's own error (a value its column cannot hold, a lost
+                // connection) comes through as it was made.
+                Some(Err(arrow_schema::ArrowError::ExternalError(e))) if e.is::<Error>() => {
+                    return Err(*e.downcast::<Error>().expect("checked by is"))
+                }
                 Some(Err(e)) => {
                     return Err(Error::Input {
                         at: crate::error::Location { input: self.name.clone(), row: self.rows + 1, line: None },

@@ -155,6 +155,21 @@ impl Kind {
         }
     }
 
+    /// For messages.
+    fn describe(&self) -> &'static str {
+        match self {
+            Kind::Bool => "boolean",
+            Kind::Int16 | Kind::Int32 | Kind::Int64 | Kind::UInt64 => "integer",
+            Kind::Float32 | Kind::Float64 => "floating point",
+            Kind::Decimal(..) => "decimal",
+            Kind::Text { .. } => "text",
+            Kind::Bytes => "binary",
+            Kind::Date => "date",
+            Kind::Time => "time",
+            Kind::Timestamp | Kind::TimestampTz => "timestamp",
+        }
+    }
+
     fn builder(&self) -> Box<dyn ArrayBuilder> {
         let n = BATCH_ROWS;
         match self {
@@ -243,7 +258,9 @@ impl Columns {
             (Kind::Date, Val::Date(x)) => put!(Date32Builder, x),
             (Kind::Time, Val::Time(x)) => put!(Time64MicrosecondBuilder, x),
             (Kind::Timestamp | Kind::TimestampTz, Val::Timestamp(x)) => put!(TimestampMicrosecondBuilder, x),
-            (kind, v) => return Err(format!("a {} where the query's column is {kind:?}", val_kind(&v))),
+            (kind, v) => {
+                return Err(format!("a {} in a column the database declares as {}", val_kind(&v), kind.describe()))
+            }
         }
         Ok(())
     }
