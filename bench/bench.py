@@ -288,8 +288,9 @@ def bench_server(args, data, database, prepare, reset, checksum_of, methods, cle
                                 "rows": args.rows, "checksum": checksum, "differs": differs})
                 print(f"  {database} {table:9} {scenario:6} {method:40} {statistics.median(times):8.3f}s", file=sys.stderr)
         if table == "customers" and args.memory and "-" not in database:  # not again per variant
-            results += memory_runs(args, data, database, lambda: reset(table, "empty"), methods(table, args.rows)["upsertx"],
-                                  lambda: checksum_of(table))
+            every = methods(table, args.rows)
+            results += memory_runs(args, data, database, lambda: reset(table, "empty"),
+                                  {m: every[m] for m in ("upsertx", "upsertx (Parquet)")}, lambda: checksum_of(table))
         cleanup(table)
     return results
 
@@ -297,22 +298,25 @@ def bench_server(args, data, database, prepare, reset, checksum_of, methods, cle
 MEMORY_FACTORS = (1, 4)
 
 
-def memory_runs(args, data, database, reset, upsertx, checksum):
+def memory_runs(args, data, database, reset, sources, checksum):
     """Peak RSS of upsertx loading --rows and 4x --rows shuffled `customers` rows into an
-    empty table: the figure that shows memory does not grow with the input."""
+    empty table, from CSV and from Parquet (`sources`: method name -> make): the figure
+    that shows memory does not grow with the input."""
     results = []
     for factor in MEMORY_FACTORS:
         rows = args.rows * factor
         path = gen.shuffled_customers(data, rows)
-        # timed_runs resets the table first and stops the bench if upsertx fails.
-        (seconds,), (peak,) = timed_runs("upsertx", 1, reset, lambda: upsertx(path))
-        left = checksum()
-        if not left.startswith(f"{rows} rows"):
-            sys.exit(f"memory run: upsertx left {left} after loading {rows} rows into {database}")
-        results.append({"database": database, "table": "customers", "scenario": "memory", "method": "upsertx",
-                        "seconds": seconds, "peak_mib": peak, "rows": rows})
-        print(f"  {database} memory: {rows:,} shuffled customers rows, peak RSS {peak:.0f} MiB ({seconds:.1f}s)",
-              file=sys.stderr)
+        subprocess.run([VENV_PYTHON, PARQUET, "--file", path, "customers"], check=True)
+        for method, make in sources.items():
+            # timed_runs resets the table first and stops the bench if upsertx fails.
+            (seconds,), (peak,) = timed_runs("upsertx", 1, reset, lambda: make(path))
+            left = checksum()
+            if not left.startswith(f"{rows} rows"):
+                sys.exit(f"memory run: {method} left {left} after loading {rows} rows into {database}")
+            results.append({"database": database, "table": "customers", "scenario": "memory", "method": method,
+                            "seconds": seconds, "peak_mib": peak, "rows": rows})
+            print(f"  {database} memory: {method}, {rows:,} shuffled customers rows, peak RSS {peak:.0f} MiB "
+                  f"({seconds:.1f}s)", file=sys.stderr)
     return results
 
 
@@ -476,8 +480,9 @@ def render(results, args):
     if memory:
         lines += ["## upsertx peak memory", "",
                   "Shuffled `customers` rows loaded into an empty table, one run each.", "",
-                  "| database | rows | seconds | peak RSS MiB |", "|---|---:|---:|---:|"]
-        lines += [f"| {r['database']} | {r['rows']:,} | {r['seconds']:.2f} | {r['peak_mib']:.0f} |" for r in memory]
+                  "| database | source | rows | seconds | peak RSS MiB |", "|---|---|---:|---:|---:|"]
+        lines += [f"| {r['database']} | {r['method']} | {r['rows']:,} | {r['seconds']:.2f} | {r['peak_mib']:.0f} |"
+                  for r in memory]
         lines.append("")
     return "\n".join(lines)
 

@@ -3,7 +3,8 @@
 tables type them (an empty field is NULL), written by pyarrow with its default codec
 (snappy), as a pandas or pyarrow user would write them.
 
-    python parquet.py DATA_DIR ROWS
+    python parquet.py DATA_DIR ROWS        the base and batch files of every table
+    python parquet.py --file CSV TABLE     one file of TABLE's shape
 """
 import os
 import sys
@@ -24,17 +25,23 @@ TYPES = {
 }
 
 
+def twin(src, table):
+    """Writes SRC's Parquet twin beside it (unless it is already newer)."""
+    out = src[:-len(".csv")] + ".parquet"
+    if os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(src):
+        return
+    convert = pacsv.ConvertOptions(column_types=TYPES[table], strings_can_be_null=True,
+                                   true_values=["1"], false_values=["0"])
+    pq.write_table(pacsv.read_csv(src, convert_options=convert), out)
+
+
 def main():
+    if sys.argv[1] == "--file":
+        return twin(sys.argv[2], sys.argv[3])
     data, rows = sys.argv[1], int(sys.argv[2])
     for table in gen.HEADERS:
         for kind in ("base", "batch"):
-            src = os.path.join(data, f"{table}_{kind}_{rows}.csv")
-            out = src[:-len(".csv")] + ".parquet"
-            if os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(src):
-                continue
-            convert = pacsv.ConvertOptions(column_types=TYPES[table], strings_can_be_null=True,
-                                           true_values=["1"], false_values=["0"])
-            pq.write_table(pacsv.read_csv(src, convert_options=convert), out)
+            twin(os.path.join(data, f"{table}_{kind}_{rows}.csv"), table)
 
 
 if __name__ == "__main__":
