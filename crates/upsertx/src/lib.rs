@@ -1,8 +1,9 @@
 //! # upsertx
 //!
-//! Bulk upsert: load rows from CSV, TSV, NDJSON or JSON into a SQL table, inserting new
-//! keys and updating existing ones, in one transaction, with an exact report of what
-//! changed.
+//! Bulk upsert: load rows from CSV, TSV, NDJSON, JSON, Parquet or Arrow IPC files, from
+//! Arrow record batches ([`Source::arrow`]) or from a query on another database
+//! ([`Source::query`]) into a SQL table, inserting new keys and updating existing ones,
+//! in one transaction, with an exact report of what changed.
 //!
 //! ```
 //! use upsertx::{Source, Upsert};
@@ -26,10 +27,11 @@
 //! # Ok::<(), upsertx::Error>(())
 //! ```
 //!
-//! The flow, one direction: a reader ([`Source`]) yields rows; each value is checked
-//! against the target column's type on a reader thread; checked rows are staged into
-//! a session-private table; one set-based merge applies them and counts exactly.
-//! Each database is a dialect behind one small trait (`src/dialect/`).
+//! The flow, one direction: a reader ([`Source`]) yields rows of text or typed Arrow
+//! batches; each value is checked against the target column's type on a reader thread
+//! (`src/check/`); checked rows are staged into a session-private table; one set-based
+//! merge applies them and counts exactly. Each database is a dialect behind one small
+//! trait (`src/dialect/`), its sessions opened in `src/net/`.
 
 // A build with some databases left out (cargo features) leaves helpers that only the
 // others use: not worth a cfg on each.
