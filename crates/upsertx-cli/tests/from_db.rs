@@ -225,7 +225,7 @@ fn sqlite_values_that_do_not_fit_their_declared_type() {
     let run = load(&src, &dst, "SELECT id, n FROM src ORDER BY id", &[]);
     run.fails(
         1,
-        &["query on sqlite://", ": row 2, column \"n\": \"abc\": a text in a column the database declares as integer"],
+        &["query on sqlite://", ": row 2, column \"n\": \"abc\": text in a column the database declares as integer"],
     );
     assert!(!run.stderr.contains("External error"), "{}", run.stderr);
     assert!(dst.rows("SELECT id FROM dst").is_empty(), "nothing written");

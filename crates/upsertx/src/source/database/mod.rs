@@ -259,7 +259,7 @@ impl Columns {
             (Kind::Time, Val::Time(x)) => put!(Time64MicrosecondBuilder, x),
             (Kind::Timestamp | Kind::TimestampTz, Val::Timestamp(x)) => put!(TimestampMicrosecondBuilder, x),
             (kind, v) => {
-                return Err(format!("a {} in a column the database declares as {}", val_kind(&v), kind.describe()))
+                return Err(format!("{} in a column the database declares as {}", val_kind(&v), kind.describe()))
             }
         }
         Ok(())
@@ -310,18 +310,19 @@ fn append_null(b: &mut dyn std::any::Any, kind: &Kind) {
     }
 }
 
+/// What a value is, for messages ("an integer in a column the database declares as boolean").
 fn val_kind(v: &Val<'_>) -> &'static str {
     match v {
         Val::Null => "NULL",
-        Val::Bool(_) => "boolean",
-        Val::Int(_) | Val::UInt(_) => "integer",
-        Val::Float(_) => "float",
-        Val::Decimal(_) => "decimal",
+        Val::Bool(_) => "a boolean",
+        Val::Int(_) | Val::UInt(_) => "an integer",
+        Val::Float(_) => "a float",
+        Val::Decimal(_) => "a decimal",
         Val::Text(_) => "text",
-        Val::Bytes(_) => "blob",
-        Val::Date(_) => "date",
-        Val::Time(_) => "time",
-        Val::Timestamp(_) => "timestamp",
+        Val::Bytes(_) => "a blob",
+        Val::Date(_) => "a date",
+        Val::Time(_) => "a time",
+        Val::Timestamp(_) => "a timestamp",
     }
 }
 
