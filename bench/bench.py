@@ -188,8 +188,13 @@ def pg_prepare(table, base, batch):
 
 
 def source_table(table, csv_path):
-    """The table that holds the same rows as an input file (see pg_prepare)."""
-    return f"bench_{table}_src_{'base' if '_base_' in os.path.basename(csv_path) else 'batch'}"
+    """The table that holds the same rows as an input file (see pg_prepare; the memory
+    scenario's shuffled rows: memory_runs)."""
+    name = os.path.basename(csv_path)
+    return f"bench_{table}_src_{'base' if '_base_' in name else 'shuffled' if '_shuffled_' in name else 'batch'}"
+
+
+FROM_DB = "upsertx (--from-db postgres)"
 
 
 def parquet_of(csv_path):
@@ -290,7 +295,8 @@ def bench_server(args, data, database, prepare, reset, checksum_of, methods, cle
         if table == "customers" and args.memory and "-" not in database:  # not again per variant
             every = methods(table, args.rows)
             results += memory_runs(args, data, database, lambda: reset(table, "empty"),
-                                  {m: every[m] for m in ("upsertx", "upsertx (Parquet)")}, lambda: checksum_of(table))
+                                  {m: every[m] for m in ("upsertx", "upsertx (Parquet)", FROM_DB) if m in every},
+                                  lambda: checksum_of(table))
         cleanup(table)
     return results
 
@@ -307,6 +313,11 @@ def memory_runs(args, data, database, reset, sources, checksum):
         rows = args.rows * factor
         path = gen.shuffled_customers(data, rows)
         subprocess.run([VENV_PYTHON, PARQUET, "--file", path, "customers"], check=True)
+        if FROM_DB in sources:
+            # The same rows in a PostgreSQL table, for the query source.
+            src = source_table("customers", path)
+            psql(f"DROP TABLE IF EXISTS {src}; " + PG_DDL["customers"].replace("TABLE customers", f"TABLE {src}"))
+            psql(None, psql_script("customers", path, into=src))
         for method, make in sources.items():
             # timed_runs resets the table first and stops the bench if upsertx fails.
             (seconds,), (peak,) = timed_runs("upsertx", 1, reset, lambda: make(path))
@@ -317,6 +328,8 @@ def memory_runs(args, data, database, reset, sources, checksum):
                             "seconds": seconds, "peak_mib": peak, "rows": rows})
             print(f"  {database} memory: {method}, {rows:,} shuffled customers rows, peak RSS {peak:.0f} MiB "
                   f"({seconds:.1f}s)", file=sys.stderr)
+        if FROM_DB in sources:
+            psql(f"DROP TABLE IF EXISTS {source_table('customers', path)}")
     return results
 
 
