@@ -231,7 +231,7 @@ fn show_value(v: &Value) -> String {
         Value::Int(i) => i.to_string(),
         Value::Real(f) => f.to_string(),
         Value::Text(s) => format!("'{}'", s.replace('\'', "''")),
-        Value::Blob(b) => format!("\\x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
+        Value::Blob(b) => crate::value::blob_text(b),
         Value::Date(_) | Value::Time(_) | Value::Timestamp { .. } => {
             format!("'{}'", v.temporal_text().unwrap_or_default())
         }

@@ -32,7 +32,7 @@ impl Value {
             Value::Int(i) => Some(i.to_string()),
             Value::Real(f) => Some(f.to_string()),
             Value::Text(s) => Some(s.clone()),
-            Value::Blob(b) => Some(format!("\\x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())),
+            Value::Blob(b) => Some(blob_text(b)),
             Value::Date(_) | Value::Time(_) | Value::Timestamp { .. } => self.temporal_text(),
         }
     }
@@ -190,4 +190,20 @@ pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+/// Bytes as lower-case hex digits.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Bytes as text in messages and input: `\x` and hex digits, as PostgreSQL writes bytea.
+pub(crate) fn blob_text(bytes: &[u8]) -> String {
+    format!("\\x{}", hex(bytes))
+}
+
+/// The 16 bytes of a UUID in its usual spelling, `12345678-9abc-def0-1234-56789abcdef0`.
+pub(crate) fn uuid_text(bytes: &[u8]) -> String {
+    let h = hex(bytes);
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
 }

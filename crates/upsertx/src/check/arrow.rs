@@ -11,7 +11,7 @@ use super::{accept, convert, from_text, Batch};
 use crate::error::{Error, Location, Result};
 use crate::plan::PlanColumn;
 use crate::source::RawRef;
-use crate::value::{SqlType, Value, MICROS_PER_DAY};
+use crate::value::{uuid_text, SqlType, Value, MICROS_PER_DAY};
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
 use arrow_array::{Array, RecordBatch};
@@ -44,6 +44,9 @@ enum Cell<'a> {
     Nested(Json),
 }
 
+/// Why a date outside them is refused.
+const OUT_OF_YEARS: &str = "out of range: upsertx writes years 1 to 9999";
+
 /// The first and last day upsertx writes (years 1 to 9999, as every target stores).
 const MIN_DAY: i64 = -719_162;
 const MAX_DAY: i64 = 2_932_896;
@@ -59,7 +62,7 @@ impl Cell<'_> {
             Cell::Float(f) => f.to_string(),
             Cell::Decimal(d) => d.clone(),
             Cell::Text(s) => (*s).to_owned(),
-            Cell::Bytes(b) => format!("\\x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
+            Cell::Bytes(b) => crate::value::blob_text(b),
             Cell::Date(days) => return Value::Date(*days as i32).temporal_text(),
             Cell::Time(micros) => return Value::Time(*micros).temporal_text(),
             Cell::Timestamp { micros, zoned } => {
@@ -140,9 +143,7 @@ fn convert_cell(ty: &SqlType, cell: &Cell<'_>) -> Result<Value, String> {
             Err(_) => Err(format!("bytes that are not UTF-8 text are not a {}", ty.describe())),
         },
         (_, Cell::Bytes(_)) => Err(format!("bytes are not a {}", ty.describe())),
-        (_, Cell::Date(d) | Cell::Timestamp { micros: d, .. }) if !in_years(cell, *d) => {
-            Err("out of range: upsertx writes years 1 to 9999".into())
-        }
+        (_, Cell::Date(d) | Cell::Timestamp { micros: d, .. }) if !in_years(cell, *d) => Err(OUT_OF_YEARS.into()),
         // Dates and times stay typed: no text to format here and parse again when staged.
         (SqlType::Date, Cell::Date(d)) => Ok(Value::Date(*d as i32)),
         // pandas has no date type: dates arrive as timestamps at midnight.
@@ -194,11 +195,6 @@ fn real(f: f64, nan_ok: bool, single: bool) -> Result<Value, String> {
     Ok(Value::Real(f))
 }
 
-fn uuid_text(b: &[u8]) -> String {
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
-}
-
 /// Value `i` of `array`. `Err` for an Arrow type upsertx does not read.
 fn cell(array: &dyn Array, i: usize) -> Result<Cell<'_>, String> {
     if array.is_null(i) {
@@ -211,7 +207,7 @@ fn cell(array: &dyn Array, i: usize) -> Result<Cell<'_>, String> {
         // Past 6 digits a fraction is cut, as in text input.
         TimeUnit::Nanosecond => Some(v.div_euclid(1_000)),
     };
-    let out_of_range = || "out of range: upsertx writes years 1 to 9999".to_string();
+    let out_of_range = || OUT_OF_YEARS.to_string();
     Ok(match array.data_type() {
         DataType::Null => Cell::Null,
         DataType::Boolean => Cell::Bool(array.as_boolean().value(i)),

@@ -213,7 +213,7 @@ fn array_literal(elem: &SqlType, items: &[Json]) -> Result<String, String> {
             }
             Value::Blob(b) => {
                 out.push_str("\"\\\\x");
-                out.extend(b.iter().map(|x| format!("{x:02x}")));
+                out.push_str(&crate::value::hex(&b));
                 out.push('"');
             }
         }

@@ -182,18 +182,7 @@ fn decode<'a>(ty: &Type, b: &'a [u8]) -> std::result::Result<Decoded<'a>, String
             i64::MAX | i64::MIN => return Err("infinity is not a timestamp upsertx can write".into()),
             t => Val::Timestamp(t + EPOCH_MICROS),
         },
-        Type::UUID => {
-            let u = be(16)?;
-            let hex: String = u.iter().map(|x| format!("{x:02x}")).collect();
-            return Ok(Decoded::Text(format!(
-                "{}-{}-{}-{}-{}",
-                &hex[..8],
-                &hex[8..12],
-                &hex[12..16],
-                &hex[16..20],
-                &hex[20..]
-            )));
-        }
+        Type::UUID => return Ok(Decoded::Text(crate::value::uuid_text(be(16)?))),
         // jsonb's binary form is a version byte, then the text.
         Type::JSONB => Val::Text(std::str::from_utf8(b.get(1..).unwrap_or_default()).map_err(|e| e.to_string())?),
         _ => Val::Text(std::str::from_utf8(b).map_err(|e| e.to_string())?),

@@ -69,7 +69,7 @@ fn shown(v: ValueRef<'_>) -> Option<String> {
         ValueRef::Integer(x) => Some(x.to_string()),
         ValueRef::Real(x) => Some(x.to_string()),
         ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
-        ValueRef::Blob(b) => Some(format!("\\x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())),
+        ValueRef::Blob(b) => Some(crate::value::blob_text(b)),
     }
 }
 
