@@ -156,13 +156,13 @@ impl Plan {
 
     /// A value of column `column` read back from the database as text, typed as the
     /// column's kind so messages show numbers unquoted.
-    pub fn typed_value(&self, column: usize, text: Option<String>) -> Value {
+    pub fn typed_value(&self, column: usize, text: Option<String>) -> Value<'static> {
         match (text, &self.columns[column].ty) {
             (None, _) => Value::Null,
             (Some(t), SqlType::Integer { .. } | SqlType::Unsigned { .. }) => {
-                t.parse().map_or(Value::Text(t), Value::Int)
+                t.parse().map_or_else(|_| Value::text(t), Value::Int)
             }
-            (Some(t), _) => Value::Text(t),
+            (Some(t), _) => Value::text(t),
         }
     }
 
@@ -177,7 +177,7 @@ impl Plan {
     }
 
     /// The error for input row `row` under `--on-conflict error`: its key is in the table.
-    pub(crate) fn key_exists(&self, row: u64, key: &[Value]) -> Error {
+    pub(crate) fn key_exists(&self, row: u64, key: &[Value<'_>]) -> Error {
         Error::KeyExists {
             at: Location { input: self.input.clone(), row, line: None },
             key: self.show_key(key),
@@ -187,7 +187,7 @@ impl Plan {
 
     /// The error for input row `row`, whose key is new, when `column` is required and
     /// missing from the input.
-    pub(crate) fn new_row_needs(&self, column: &Column, row: u64, key: &[Value]) -> Error {
+    pub(crate) fn new_row_needs(&self, column: &Column, row: u64, key: &[Value<'_>]) -> Error {
         Error::Value {
             at: Location { input: self.input.clone(), row, line: None },
             column: column.name.clone(),
@@ -202,12 +202,12 @@ impl Plan {
     }
 
     /// Shows a key for messages: `("id")=(5)`, `("a", "b")=('x', 2)`.
-    pub fn show_key(&self, values: &[Value]) -> String {
+    pub fn show_key(&self, values: &[Value<'_>]) -> String {
         self.show_columns(&self.key, values)
     }
 
     /// Shows columns (indexes into `columns`) and their values for messages.
-    pub fn show_columns(&self, columns: &[usize], values: &[Value]) -> String {
+    pub fn show_columns(&self, columns: &[usize], values: &[Value<'_>]) -> String {
         let names: Vec<String> = columns.iter().map(|&i| quote_ident(&self.columns[i].name)).collect();
         let vals: Vec<String> = values.iter().map(show_value).collect();
         format!("({})=({})", names.join(", "), vals.join(", "))
@@ -224,7 +224,7 @@ fn capped(names: &[String]) -> String {
     }
 }
 
-fn show_value(v: &Value) -> String {
+fn show_value(v: &Value<'_>) -> String {
     match v {
         Value::Null => "NULL".into(),
         Value::Bool(b) => b.to_string(),

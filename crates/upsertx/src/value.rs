@@ -1,15 +1,18 @@
 //! Typed values and the dialect-neutral column types they are checked against.
 
-/// One typed value on its way to the database. Readers produce these after checking
-/// the input against the target column's [`SqlType`]; dialects bind or stream them.
+use std::borrow::Cow;
+
+/// One typed value on its way to the database: what the check makes of an input value
+/// (borrowing its text where it can) and what a stager reads from a checked column
+/// ([`crate::check::Column::get`]). `Value<'static>` owns its text.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+pub enum Value<'a> {
     Null,
     Bool(bool),
     Int(i64),
     Real(f64),
-    Text(String),
-    Blob(Vec<u8>),
+    Text(Cow<'a, str>),
+    Blob(Cow<'a, [u8]>),
     /// A calendar date from typed input, as days since 1970-01-01 (years 1 to 9999).
     /// Dates in text input stay [`Value::Text`]: SQLite stores them as written.
     Date(i32),
@@ -23,7 +26,27 @@ pub enum Value {
     },
 }
 
-impl Value {
+impl Value<'_> {
+    /// The value with its text and bytes owned.
+    pub(crate) fn into_owned(self) -> Value<'static> {
+        match self {
+            Value::Text(s) => Value::Text(Cow::Owned(s.into_owned())),
+            Value::Blob(b) => Value::Blob(Cow::Owned(b.into_owned())),
+            Value::Null => Value::Null,
+            Value::Bool(b) => Value::Bool(b),
+            Value::Int(i) => Value::Int(i),
+            Value::Real(f) => Value::Real(f),
+            Value::Date(d) => Value::Date(d),
+            Value::Time(t) => Value::Time(t),
+            Value::Timestamp { micros, zoned } => Value::Timestamp { micros, zoned },
+        }
+    }
+
+    /// Owned text.
+    pub(crate) fn text(s: String) -> Value<'static> {
+        Value::Text(Cow::Owned(s))
+    }
+
     /// The value as text for messages (`None` for NULL; bytes as `\x` hex).
     pub(crate) fn shown(&self) -> Option<String> {
         match self {
@@ -31,7 +54,7 @@ impl Value {
             Value::Bool(b) => Some(b.to_string()),
             Value::Int(i) => Some(i.to_string()),
             Value::Real(f) => Some(f.to_string()),
-            Value::Text(s) => Some(s.clone()),
+            Value::Text(s) => Some(s.to_string()),
             Value::Blob(b) => Some(blob_text(b)),
             Value::Date(_) | Value::Time(_) | Value::Timestamp { .. } => self.temporal_text(),
         }

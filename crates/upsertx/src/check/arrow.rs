@@ -7,16 +7,17 @@
 //! stays a wall time (UTC for a `timestamptz` column, as text without an offset is); a
 //! timestamp with a time zone is an instant, written in UTC with `+00:00`.
 
-use super::{accept, convert, from_text, Batch};
+use super::{accept, convert, from_text, Batch, Column, ColumnBuilder};
 use crate::error::{Error, Location, Result};
 use crate::plan::PlanColumn;
 use crate::source::RawRef;
 use crate::value::{uuid_text, SqlType, Value, MICROS_PER_DAY};
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
-use arrow_array::{Array, RecordBatch};
+use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
 use serde_json::Value as Json;
+use std::borrow::Cow;
 
 /// One value of an Arrow array, as the checks see it.
 #[derive(Debug)]
@@ -90,15 +91,20 @@ impl Cell<'_> {
 /// Checks rows `first_row..` of a record batch (numbered from 1 in the input) against
 /// the plan's columns, into a batch ready for staging.
 pub(crate) fn check_batch(batch: &RecordBatch, first_row: u64, columns: &[PlanColumn], input: &str) -> Result<Batch> {
-    let (n, width) = (batch.num_rows(), columns.len());
-    let mut values = vec![Value::Null; n * width];
-    for (ci, c) in columns.iter().enumerate() {
-        let array = batch.column(c.input).as_ref();
+    let n = batch.num_rows();
+    let mut checked = Vec::with_capacity(columns.len());
+    for c in columns {
+        let array = batch.column(c.input);
+        if let Some(same) = as_is(c, array) {
+            checked.push(same);
+            continue;
+        }
         // A dictionary (pandas categorical, polars enum) is read through its keys.
         let (array, keys) = match array.as_any_dictionary_opt() {
             Some(d) => (d.values().as_ref(), Some((d.normalized_keys(), d.logical_nulls()))),
-            None => (array, None),
+            None => (array.as_ref(), None),
         };
+        let mut builder = ColumnBuilder::new(n);
         for r in 0..n {
             let (at, null) = match &keys {
                 Some((k, nulls)) => (k[r], nulls.as_ref().is_some_and(|b| b.is_null(r))),
@@ -112,20 +118,46 @@ pub(crate) fn check_batch(batch: &RecordBatch, first_row: u64, columns: &[PlanCo
             };
             let cell = if null { Cell::Null } else { cell(array, at).map_err(|e| fail(None, e))? };
             match accept(c, convert_cell(&c.ty, &cell)) {
-                Ok(v) => values[r * width + ci] = v,
+                Ok(v) => builder.push(v),
                 Err(reason) => return Err(fail(cell.text(), reason)),
             }
         }
+        checked.push(builder.finish());
     }
-    Ok(Batch { values, rows: (0..n as u64).map(|r| (first_row + r, None)).collect() })
+    Ok(Batch { columns: checked, rows: (0..n as u64).map(|r| (first_row + r, None)).collect() })
+}
+
+/// The input's own array, when every value in it is already what the check would make
+/// of it: 64-bit integers into a 64-bit integer column, 64-bit floats into a double,
+/// booleans into a boolean, strings into unlimited text. No copy, no per-value work.
+fn as_is(c: &PlanColumn, array: &ArrayRef) -> Option<Column> {
+    // NULLs where they are refused are reported by the row-by-row path.
+    if array.null_count() > 0 && (c.is_key || c.not_null) {
+        return None;
+    }
+    Some(match (&c.ty, array.data_type()) {
+        (SqlType::Integer { bits: 64 }, DataType::Int64) => Column::Int(array.as_primitive::<Int64Type>().clone()),
+        (SqlType::Real { nan, single: false }, DataType::Float64) => {
+            let a = array.as_primitive::<Float64Type>();
+            if !nan && a.iter().any(|f| f.is_some_and(f64::is_nan)) {
+                return None;
+            }
+            Column::Real(a.clone())
+        }
+        (SqlType::Boolean, DataType::Boolean) => Column::Bool(array.as_boolean().clone()),
+        (SqlType::Text { max_chars: None } | SqlType::Other | SqlType::Any, DataType::Utf8) => {
+            Column::Text(array.as_string::<i32>().clone())
+        }
+        _ => return None,
+    })
 }
 
 /// Converts one typed value for a column of type `ty`.
-fn convert_cell(ty: &SqlType, cell: &Cell<'_>) -> Result<Value, String> {
+fn convert_cell<'a>(ty: &SqlType, cell: &Cell<'a>) -> Result<Value<'a>, String> {
     match (ty, cell) {
         (_, Cell::Null) => Ok(Value::Null),
         (_, Cell::Text(s)) => convert(ty, RawRef::Text(s)),
-        (_, Cell::Nested(j)) => convert(ty, RawRef::Json(j)),
+        (_, Cell::Nested(j)) => convert(ty, RawRef::Json(j)).map(Value::into_owned),
         (SqlType::Boolean, Cell::Bool(b)) => Ok(Value::Bool(*b)),
         (SqlType::Any, Cell::Bool(b)) => Ok(Value::Int(*b as i64)),
         (_, Cell::Bool(_)) if !takes_text(ty) => Err(format!("a boolean is not a {}", ty.describe())),
@@ -136,8 +168,8 @@ fn convert_cell(ty: &SqlType, cell: &Cell<'_>) -> Result<Value, String> {
         (SqlType::Real { single, .. }, Cell::UInt(u)) => real(*u as f64, true, *single),
         (SqlType::Real { nan, single }, Cell::Float(f)) => real(*f, *nan, *single),
         (SqlType::Numeric | SqlType::Any, Cell::Float(f)) if f.is_finite() => Ok(Value::Real(*f)),
-        (SqlType::Blob | SqlType::Any, Cell::Bytes(b)) => Ok(Value::Blob(b.to_vec())),
-        (SqlType::Uuid, Cell::Bytes(b)) if b.len() == 16 => Ok(Value::Text(uuid_text(b))),
+        (SqlType::Blob | SqlType::Any, Cell::Bytes(b)) => Ok(Value::Blob(Cow::Borrowed(b))),
+        (SqlType::Uuid, Cell::Bytes(b)) if b.len() == 16 => Ok(Value::text(uuid_text(b))),
         (SqlType::Text { .. } | SqlType::Json | SqlType::Other, Cell::Bytes(b)) => match std::str::from_utf8(b) {
             Ok(s) => from_text(ty, s),
             Err(_) => Err(format!("bytes that are not UTF-8 text are not a {}", ty.describe())),
@@ -166,7 +198,7 @@ fn convert_cell(ty: &SqlType, cell: &Cell<'_>) -> Result<Value, String> {
             Err(format!("a date or time is not a {}", ty.describe()))
         }
         // Everything else is checked as its text would be in a CSV field.
-        _ => from_text(ty, &cell.text().unwrap_or_default()),
+        _ => from_text(ty, &cell.text().unwrap_or_default()).map(Value::into_owned),
     }
 }
 
@@ -185,7 +217,7 @@ fn in_years(cell: &Cell<'_>, n: i64) -> bool {
 
 /// A float for a float column: NaN only where the database stores it, and a 32-bit
 /// column only takes what a 32-bit float can hold.
-fn real(f: f64, nan_ok: bool, single: bool) -> Result<Value, String> {
+fn real(f: f64, nan_ok: bool, single: bool) -> Result<Value<'static>, String> {
     if f.is_nan() && !nan_ok {
         return Err("NaN cannot be stored in this database".into());
     }
@@ -300,8 +332,8 @@ fn list(items: &dyn Array) -> Result<Cell<'static>, String> {
 mod tests {
     use super::*;
 
-    fn check(ty: SqlType, cell: Cell<'_>) -> Result<Value, String> {
-        convert_cell(&ty, &cell)
+    fn check(ty: SqlType, cell: Cell<'_>) -> Result<Value<'static>, String> {
+        convert_cell(&ty, &cell).map(Value::into_owned)
     }
 
     #[test]
@@ -371,7 +403,7 @@ mod tests {
             check(SqlType::Uuid, Cell::Bytes(&id)),
             Ok(Value::Text("12345678-9abc-def0-1234-56789abcdef0".into()))
         );
-        assert_eq!(check(SqlType::Blob, Cell::Bytes(&[1, 2])), Ok(Value::Blob(vec![1, 2])));
+        assert_eq!(check(SqlType::Blob, Cell::Bytes(&[1, 2])), Ok(Value::Blob(vec![1, 2].into())));
         assert!(check(SqlType::Text { max_chars: None }, Cell::Bytes(&[0xff])).unwrap_err().contains("not UTF-8"));
     }
 }

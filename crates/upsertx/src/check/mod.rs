@@ -7,26 +7,22 @@
 //! error naming the input, row, line, column and value.
 
 pub(crate) mod arrow;
+mod column;
 pub(crate) mod infer;
+
+pub(crate) use column::ColumnBuilder;
+pub use column::{Batch, Column};
 
 use crate::error::{Error, Location, Result};
 use crate::plan::PlanColumn;
 use crate::source::{Input, RawRef, RowReader};
 use crate::value::{SqlType, Value};
-
-/// Rows checked and ready for staging, row-major.
-#[derive(Debug, Default)]
-pub struct Batch {
-    /// `rows.len() * width` values, in the plan's column order.
-    pub values: Vec<Value>,
-    /// Each row's number in the input, and the line it starts on (if any).
-    pub rows: Vec<(u64, Option<u64>)>,
-}
+use std::borrow::Cow;
 
 /// The rules every checked value meets whatever its source: no NULL in a key column
 /// (NULL never matches an existing key, so the row would be duplicated), none in a
 /// NOT NULL column.
-pub(crate) fn accept(c: &PlanColumn, value: Result<Value, String>) -> Result<Value, String> {
+pub(crate) fn accept<'a>(c: &PlanColumn, value: Result<Value<'a>, String>) -> Result<Value<'a>, String> {
     match value? {
         Value::Null if c.is_key => {
             Err("NULL in a key column (NULL never matches an existing key, so the row would be duplicated)".into())
@@ -49,13 +45,14 @@ pub(crate) fn next_batch(input: &mut Input, columns: &[PlanColumn], name: &str, 
 
 /// Reads and checks up to `max` rows of text or JSON; `None` at the end of the input.
 fn check_rows(reader: &mut dyn RowReader, columns: &[PlanColumn], input: &str, max: usize) -> Result<Option<Batch>> {
-    let mut batch = Batch { values: Vec::with_capacity(max * columns.len()), rows: Vec::with_capacity(max) };
-    while batch.rows.len() < max && reader.advance()? {
+    let mut builders: Vec<ColumnBuilder> = columns.iter().map(|_| ColumnBuilder::new(max)).collect();
+    let mut rows = Vec::with_capacity(max);
+    while rows.len() < max && reader.advance()? {
         let (row, line) = reader.position();
-        for c in columns {
+        for (c, b) in columns.iter().zip(&mut builders) {
             let raw = reader.value(c.input);
             match accept(c, convert(&c.ty, raw)) {
-                Ok(v) => batch.values.push(v),
+                Ok(v) => b.push(v),
                 Err(reason) => {
                     return Err(Error::Value {
                         at: Location { input: input.to_owned(), row, line },
@@ -66,14 +63,14 @@ fn check_rows(reader: &mut dyn RowReader, columns: &[PlanColumn], input: &str, m
                 }
             }
         }
-        batch.rows.push((row, line));
+        rows.push((row, line));
     }
-    Ok((!batch.rows.is_empty()).then_some(batch))
+    Ok((!rows.is_empty()).then(|| Batch { columns: builders.into_iter().map(ColumnBuilder::finish).collect(), rows }))
 }
 use serde_json::Value as Json;
 
 /// Converts one raw input value for a column of type `ty`. `Err` holds the reason.
-pub fn convert(ty: &SqlType, raw: RawRef<'_>) -> Result<Value, String> {
+pub fn convert<'a>(ty: &SqlType, raw: RawRef<'a>) -> Result<Value<'a>, String> {
     match raw {
         RawRef::Null => Ok(Value::Null),
         RawRef::Text(s) => from_text(ty, s),
@@ -83,15 +80,16 @@ pub fn convert(ty: &SqlType, raw: RawRef<'_>) -> Result<Value, String> {
     }
 }
 
-fn from_text(ty: &SqlType, s: &str) -> Result<Value, String> {
+fn from_text<'a>(ty: &SqlType, s: &'a str) -> Result<Value<'a>, String> {
+    let borrowed = || Value::Text(Cow::Borrowed(s));
     match ty {
         // `[1, 2]` (JSON text in a CSV field) is converted; `{1,2}` is PostgreSQL's own
         // literal and goes as it is, for the server to parse.
         SqlType::Array(elem) if s.trim_start().starts_with('[') => match serde_json::from_str::<Json>(s) {
-            Ok(Json::Array(items)) => array_literal(elem, &items).map(Value::Text),
+            Ok(Json::Array(items)) => array_literal(elem, &items).map(Value::text),
             _ => Err("not a valid JSON array".into()),
         },
-        SqlType::Array(_) => Ok(Value::Text(s.to_owned())),
+        SqlType::Array(_) => Ok(borrowed()),
         SqlType::Text { max_chars } => {
             if let Some(max) = max_chars {
                 let n = s.chars().count();
@@ -99,11 +97,11 @@ fn from_text(ty: &SqlType, s: &str) -> Result<Value, String> {
                     return Err(format!("{n} characters is longer than the column's limit of {max}"));
                 }
             }
-            Ok(Value::Text(s.to_owned()))
+            Ok(borrowed())
         }
-        SqlType::Any | SqlType::Other => Ok(Value::Text(s.to_owned())),
-        SqlType::Decimal => parse_decimal(s.trim()).map(Value::Text),
-        SqlType::Uuid => parse_uuid(s.trim()).map(|_| Value::Text(s.trim().to_owned())),
+        SqlType::Any | SqlType::Other => Ok(borrowed()),
+        SqlType::Decimal => parse_decimal(s.trim()).map(|t| Value::Text(Cow::Borrowed(t))),
+        SqlType::Uuid => parse_uuid(s.trim()).map(|_| Value::Text(Cow::Borrowed(s.trim()))),
         SqlType::TimestampTz => {
             check(is_timestamp(s), s, "not a valid timestamp (expected ISO 8601, e.g. 2024-05-01T12:30:00+02:00)")
         }
@@ -132,16 +130,17 @@ fn from_text(ty: &SqlType, s: &str) -> Result<Value, String> {
             check(is_timestamp(s), s, "not a valid timestamp (expected ISO 8601, e.g. 2024-05-01T12:30:00Z)")
         }
         SqlType::Json => match serde_json::from_str::<serde::de::IgnoredAny>(s) {
-            Ok(_) => Ok(Value::Text(s.to_owned())),
+            Ok(_) => Ok(borrowed()),
             Err(e) => Err(format!("not valid JSON ({e})")),
         },
-        SqlType::Blob => Ok(Value::Blob(parse_blob(s)?)),
+        SqlType::Blob => parse_blob(s).map(Value::Blob),
     }
 }
 
-fn from_json(ty: &SqlType, j: &Json) -> Result<Value, String> {
+fn from_json<'a>(ty: &SqlType, j: &'a Json) -> Result<Value<'a>, String> {
+    let owned_text = |t: String| from_text(ty, &t).map(Value::into_owned);
     match (ty, j) {
-        (SqlType::Array(elem), Json::Array(items)) => array_literal(elem, items).map(Value::Text),
+        (SqlType::Array(elem), Json::Array(items)) => array_literal(elem, items).map(Value::text),
         (SqlType::Unsigned { bits }, Json::Number(n)) => {
             parse_integer(&n.to_string(), 64).and_then(|i| check_unsigned(i, *bits)).map(Value::Int)
         }
@@ -158,7 +157,7 @@ fn from_json(ty: &SqlType, j: &Json) -> Result<Value, String> {
             let t = n.to_string();
             parse_real(&t, false).and_then(|f| check_real_range(&t, f, *single)).map(Value::Real)
         }
-        (SqlType::Decimal | SqlType::Other, Json::Number(n)) => from_text(ty, &n.to_string()),
+        (SqlType::Decimal | SqlType::Other, Json::Number(n)) => owned_text(n.to_string()),
         (SqlType::Numeric | SqlType::Any, Json::Number(n)) => Ok(match n.as_i64() {
             Some(i) => Value::Int(i),
             None => Value::Real(n.as_f64().unwrap_or(f64::NAN)),
@@ -170,7 +169,7 @@ fn from_json(ty: &SqlType, j: &Json) -> Result<Value, String> {
             _ => Err("not a boolean (expected true/false or 1/0)".into()),
         },
         (SqlType::Any, Json::Bool(b)) => Ok(Value::Int(*b as i64)),
-        (SqlType::Text { .. } | SqlType::Json | SqlType::Any, _) => from_text(ty, &j.to_string()),
+        (SqlType::Text { .. } | SqlType::Json | SqlType::Any, _) => owned_text(j.to_string()),
         (_, Json::Array(_) | Json::Object(_)) => Err(format!("a JSON {} is not a {}", json_kind(j), ty.describe())),
         (_, _) => Err(format!("not a {}", ty.describe())),
     }
@@ -230,9 +229,9 @@ fn json_kind(j: &Json) -> &'static str {
     }
 }
 
-fn check(ok: bool, s: &str, reason: &str) -> Result<Value, String> {
+fn check<'a>(ok: bool, s: &'a str, reason: &str) -> Result<Value<'a>, String> {
     if ok {
-        Ok(Value::Text(s.to_owned()))
+        Ok(Value::Text(Cow::Borrowed(s)))
     } else {
         Err(reason.to_owned())
     }
@@ -314,10 +313,14 @@ pub(crate) fn parse_bool(s: &str) -> Result<bool, String> {
 
 /// An exact decimal: optional sign, digits with an optional point, optional exponent;
 /// `NaN` and `Infinity` as PostgreSQL spells them. Returned as given.
-pub(crate) fn parse_decimal(s: &str) -> Result<String, String> {
-    let lower = s.to_ascii_lowercase();
-    if matches!(lower.as_str(), "nan" | "infinity" | "+infinity" | "-infinity" | "inf" | "+inf" | "-inf") {
-        return Ok(s.to_owned());
+pub(crate) fn parse_decimal(s: &str) -> Result<&str, String> {
+    if s.len() <= 9
+        && matches!(
+            s.to_ascii_lowercase().as_str(),
+            "nan" | "infinity" | "+infinity" | "-infinity" | "inf" | "+inf" | "-inf"
+        )
+    {
+        return Ok(s);
     }
     let body = s.strip_prefix(['-', '+']).unwrap_or(s);
     let (mantissa, exp) = match body.find(['e', 'E']) {
@@ -333,7 +336,7 @@ pub(crate) fn parse_decimal(s: &str) -> Result<String, String> {
     if (int.is_empty() && frac.is_empty()) || !digits_ok(int) || !digits_ok(frac) || !exp_ok {
         return Err("not a number".into());
     }
-    Ok(s.to_owned())
+    Ok(s)
 }
 
 /// The 16 bytes of a UUID written as 32 hex digits, with or without dashes and braces.
@@ -351,9 +354,9 @@ pub(crate) fn parse_uuid(s: &str) -> Result<[u8; 16], String> {
     Ok(out)
 }
 
-fn parse_blob(s: &str) -> Result<Vec<u8>, String> {
+fn parse_blob(s: &str) -> Result<Cow<'_, [u8]>, String> {
     let Some(hex) = s.strip_prefix("\\x") else {
-        return Ok(s.as_bytes().to_vec());
+        return Ok(Cow::Borrowed(s.as_bytes()));
     };
     if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         // Checked first: slicing text with a multi-byte character in pairs would panic.
@@ -362,7 +365,11 @@ fn parse_blob(s: &str) -> Result<Vec<u8>, String> {
     if hex.len() % 2 != 0 {
         return Err("hex bytes need an even number of digits".into());
     }
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|e| e.to_string())).collect()
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<u8>, String>>()
+        .map(Cow::Owned)
 }
 
 fn digits(s: &[u8]) -> Option<u32> {
@@ -514,7 +521,7 @@ pub(crate) fn format_micros(micros: i64) -> String {
 mod tests {
     use super::*;
 
-    fn text(ty: SqlType, s: &str) -> Result<Value, String> {
+    fn text(ty: SqlType, s: &str) -> Result<Value<'_>, String> {
         convert(&ty, RawRef::Text(s))
     }
 
@@ -524,7 +531,7 @@ mod tests {
         assert_eq!(text(SqlType::Blob, "\\x\u{ff}z"), Err("not valid hex after \\x".to_string()));
         assert_eq!(text(SqlType::Blob, "\\xé1"), Err("not valid hex after \\x".to_string()));
         assert_eq!(text(SqlType::Blob, "\\x0"), Err("hex bytes need an even number of digits".to_string()));
-        assert_eq!(text(SqlType::Blob, "\\xDEad"), Ok(Value::Blob(vec![0xde, 0xad])));
+        assert_eq!(text(SqlType::Blob, "\\xDEad"), Ok(Value::Blob(vec![0xde, 0xad].into())));
     }
 
     #[test]
@@ -651,6 +658,6 @@ mod tests {
         assert!(convert(&SqlType::Integer { bits: 64 }, RawRef::Json(&j)).is_err());
         let n: Json = serde_json::json!(3.0);
         assert_eq!(convert(&SqlType::Integer { bits: 64 }, RawRef::Json(&n)), Ok(Value::Int(3)));
-        assert_eq!(convert(&SqlType::Blob, RawRef::Text("\\x00ff")), Ok(Value::Blob(vec![0, 255])));
+        assert_eq!(convert(&SqlType::Blob, RawRef::Text("\\x00ff")), Ok(Value::Blob(vec![0, 255].into())));
     }
 }

@@ -176,7 +176,7 @@ fn is_duplicate_key(e: &mysql::Error) -> bool {
 /// The first staged row (and its key) whose key is in the table (`existing`), or is
 /// not; a locking read, so rows another transaction committed are seen, and none can
 /// appear or vanish until this one ends.
-fn first_row(conn: &mut Conn, plan: &Plan, target: &str, existing: bool) -> Result<Option<(u64, Vec<Value>)>> {
+fn first_row(conn: &mut Conn, plan: &Plan, target: &str, existing: bool) -> Result<Option<(u64, Vec<Value<'static>>)>> {
     let stage = stage_name(plan);
     let keys = list(&plan.key, |i| format!("CAST(s.{} AS CHAR)", stage_col(i)), ", ");
     let join = if existing {
@@ -301,7 +301,7 @@ fn check_other_keys(conn: &mut Conn, plan: &Plan, target: &str) -> Result<()> {
             }
         }
         if let Some((row, first, values)) = found {
-            let shown_values: Vec<Value> =
+            let shown_values: Vec<Value<'static>> =
                 (0..cols.len()).map(|n| plan.typed_value(cols[n], values.get(n + 1))).collect();
             let what = match first {
                 Some(first) => {

@@ -130,8 +130,8 @@ impl Run {
             let _ = write!(self.lines, "{row}");
             for i in 0..width {
                 self.lines.push(b'\t');
-                let v = &batch.values[r * width + i];
-                encode(&mut self.lines, plan, i, v).map_err(|reason| Error::Value {
+                let v = batch.value(r, i);
+                encode(&mut self.lines, plan, i, &v).map_err(|reason| Error::Value {
                     at: Location { input: plan.input.clone(), row, line },
                     column: plan.columns[i].name.clone(),
                     value: v.shown(),
@@ -141,7 +141,7 @@ impl Run {
             self.lines.push(b'\n');
             if sorted {
                 for &k in &plan.key {
-                    let n = if let Value::Int(n) = batch.values[r * width + k] { n } else { 0 };
+                    let n = if let Value::Int(n) = batch.value(r, k) { n } else { 0 };
                     self.keys.extend_from_slice(&((n as u64) ^ (1 << 63)).to_be_bytes());
                 }
             }

@@ -62,13 +62,12 @@ fn load(
     conn.create_stage(&plan)?;
     let mut row = 0;
     for rows in batches {
-        let mut batch = Batch::default();
+        let mut values = Vec::new();
         for (id, size) in rows.iter() {
             row += 1;
-            batch.values.extend([Value::Int(*id), Value::Text(size.to_string())]);
-            batch.rows.push((row, Some(row + 1)));
+            values.push((row, Some(row + 1), vec![Value::Int(*id), Value::text(size.to_string())]));
         }
-        conn.stage(&plan, &batch)?;
+        conn.stage(&plan, &Batch::from_rows(values))?;
     }
     let counts = conn.merge(&plan)?;
     conn.commit()?;

@@ -3,6 +3,7 @@
 //! Writing it ourselves means a column's encoding follows its base type, so domains and
 //! enums need no client-side type objects.
 
+use crate::check::Batch;
 use crate::check::{parse_uuid, to_days, to_micros_and_offset};
 use crate::value::Value;
 
@@ -58,13 +59,19 @@ pub(crate) const TRAILER: &[u8] = &[0xff, 0xff];
 /// Microseconds between 1970-01-01 and PostgreSQL's epoch, 2000-01-01.
 const PG_EPOCH_DAYS: i64 = 10_957;
 
-/// Appends one row: the ordinal, then the values.
-pub(crate) fn write_row(out: &mut Vec<u8>, ord: i64, kinds: &[Kind], values: &[Value]) -> Result<(), (usize, String)> {
-    out.extend_from_slice(&((values.len() + 1) as i16).to_be_bytes());
+/// Appends row `r` of the batch: the ordinal, then the values (one per kind).
+pub(crate) fn write_row(
+    out: &mut Vec<u8>,
+    ord: i64,
+    kinds: &[Kind],
+    batch: &Batch,
+    r: usize,
+) -> Result<(), (usize, String)> {
+    out.extend_from_slice(&((kinds.len() + 1) as i16).to_be_bytes());
     out.extend_from_slice(&8i32.to_be_bytes());
     out.extend_from_slice(&ord.to_be_bytes());
-    for (i, (kind, value)) in kinds.iter().zip(values).enumerate() {
-        write_value(out, *kind, value).map_err(|e| (i, e))?;
+    for (i, kind) in kinds.iter().enumerate() {
+        write_value(out, *kind, &batch.value(r, i)).map_err(|e| (i, e))?;
     }
     Ok(())
 }
@@ -74,7 +81,7 @@ fn field(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-fn write_value(out: &mut Vec<u8>, kind: Kind, value: &Value) -> Result<(), String> {
+fn write_value(out: &mut Vec<u8>, kind: Kind, value: &Value<'_>) -> Result<(), String> {
     let mismatch = || format!("internal: cannot send {value:?} as {kind:?}");
     match (kind, value) {
         (_, Value::Null) => out.extend_from_slice(&(-1i32).to_be_bytes()),

@@ -105,17 +105,15 @@ pub(crate) fn stage_table_sql(plan: &Plan) -> String {
 }
 
 pub(crate) fn stage(client: &mut Client, plan: &Plan, batch: &Batch) -> Result<()> {
-    let width = plan.columns.len();
     let kinds = kinds(plan);
-    let mut buf = Vec::with_capacity(batch.rows.len() * (width * 12 + 16) + 32);
+    let mut buf = Vec::with_capacity(batch.rows.len() * (kinds.len() * 12 + 16) + 32);
     buf.extend_from_slice(copy::HEADER);
     for (r, (row, line)) in batch.rows.iter().enumerate() {
-        let values = &batch.values[r * width..(r + 1) * width];
-        if let Err((i, reason)) = copy::write_row(&mut buf, *row as i64, &kinds, values) {
+        if let Err((i, reason)) = copy::write_row(&mut buf, *row as i64, &kinds, batch, r) {
             return Err(Error::Value {
                 at: Location { input: plan.input.clone(), row: *row, line: *line },
                 column: plan.columns[i].name.clone(),
-                value: values[i].shown(),
+                value: batch.value(r, i).shown(),
                 reason,
             });
         }
@@ -142,7 +140,7 @@ fn copy_error(plan: &Plan, batch: &Batch, e: &postgres::Error) -> Error {
         (Some((l, (row, line))), Some(c)) if c < plan.columns.len() => Error::Value {
             at: Location { input: plan.input.clone(), row: *row, line: *line },
             column: plan.columns[c].name.clone(),
-            value: batch.values[(l - 1) * plan.columns.len() + c].shown(),
+            value: batch.value(l - 1, c).shown(),
             reason: message(e),
         },
         (Some((_, (row, line))), _) => {
@@ -199,7 +197,6 @@ impl Default for KeyOrder {
 
 impl KeyOrder {
     pub(crate) fn observe(&mut self, plan: &Plan, batch: &Batch) {
-        let width = plan.columns.len();
         self.rows += batch.rows.len() as u64;
         if !self.sorted {
             return;
@@ -208,7 +205,7 @@ impl KeyOrder {
             let key: Option<Vec<i64>> = plan
                 .key
                 .iter()
-                .map(|&i| match batch.values[r * width + i] {
+                .map(|&i| match batch.value(r, i) {
                     Value::Int(v) => Some(v),
                     _ => None,
                 })
@@ -460,7 +457,8 @@ fn explain(client: &mut Client, plan: &Plan, e: &postgres::Error, ctx: &str, tar
         if let Ok(Some(r)) = client.query_opt(&sql, &[]) {
             let row: i64 = r.get(0);
             let first: Option<i64> = r.get(1);
-            let values: Vec<Value> = (0..cols.len()).map(|i| plan.typed_value(cols[i], r.get(i + 2))).collect();
+            let values: Vec<Value<'static>> =
+                (0..cols.len()).map(|i| plan.typed_value(cols[i], r.get(i + 2))).collect();
             let what = match first {
                 Some(first) => format!("also on input row {first} with a different key ({what})"),
                 None => what,
@@ -486,7 +484,8 @@ fn check_no_duplicates(client: &mut Client, plan: &Plan, keys: &str) -> Result<(
     );
     let found = client.query_opt(&sql, &[]).map_err(|e| Error::db("checking for duplicate keys", message(&e)))?;
     if let Some(r) = found {
-        let key: Vec<Value> = (0..plan.key.len()).map(|i| plan.typed_value(plan.key[i], r.get(i + 2))).collect();
+        let key: Vec<Value<'static>> =
+            (0..plan.key.len()).map(|i| plan.typed_value(plan.key[i], r.get(i + 2))).collect();
         return Err(Error::DuplicateKey {
             at: Location { input: plan.input.clone(), row: r.get::<_, i64>(0) as u64, line: None },
             key: plan.show_key(&key),
@@ -504,7 +503,7 @@ fn first_row(
     target: &str,
     src: &str,
     exists: &str,
-) -> Result<Option<(u64, Vec<Value>)>> {
+) -> Result<Option<(u64, Vec<Value<'static>>)>> {
     let vals = list(&plan.key, |i| format!("s.{}::text", stage_col(i)), ", ");
     let sql = format!(
         "SELECT s.ord, {vals} FROM {src} AS s WHERE {exists} (SELECT 1 FROM {target} AS t WHERE {}) ORDER BY s.ord LIMIT 1",

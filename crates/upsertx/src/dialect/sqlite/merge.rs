@@ -104,17 +104,16 @@ pub(crate) fn stage(conn: &rusqlite::Connection, plan: &Plan, batch: &Batch) -> 
     let sql = format!("{verb} INTO {STAGE} VALUES ({})", params.join(", "));
     let mut stmt = conn.prepare_cached(&sql).map_err(|e| Error::db("staging rows", e))?;
     for (r, (row, line)) in batch.rows.iter().enumerate() {
-        let values = &batch.values[r * width..(r + 1) * width];
         let bound = (|| {
             stmt.raw_bind_parameter(1, *row as i64)?;
-            for (i, v) in values.iter().enumerate() {
-                stmt.raw_bind_parameter(i + 2, v)?;
+            for i in 0..width {
+                stmt.raw_bind_parameter(i + 2, batch.value(r, i))?;
             }
             stmt.raw_execute()
         })();
         if let Err(e) = bound {
             let at = Location { input: plan.input.clone(), row: *row, line: *line };
-            let key: Vec<Value> = plan.key.iter().map(|&i| values[i].clone()).collect();
+            let key: Vec<Value> = plan.key.iter().map(|&i| batch.value(r, i)).collect();
             if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) {
                 let first_row = first_row_of(conn, plan, &key)?.unwrap_or(0);
                 return Err(Error::DuplicateKey { at, key: plan.show_key(&key), first_row });
@@ -126,7 +125,7 @@ pub(crate) fn stage(conn: &rusqlite::Connection, plan: &Plan, batch: &Batch) -> 
 }
 
 /// The input row at which a staged key was first seen.
-fn first_row_of(conn: &rusqlite::Connection, plan: &Plan, key: &[Value]) -> Result<Option<u64>> {
+fn first_row_of(conn: &rusqlite::Connection, plan: &Plan, key: &[Value<'_>]) -> Result<Option<u64>> {
     let cond: Vec<String> =
         plan.key.iter().enumerate().map(|(n, &i)| format!("{} = ?{}", stage_col(i), n + 1)).collect();
     conn.query_row(
@@ -199,7 +198,11 @@ pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCou
 
 /// The first staged row (and its key) for which `EXISTS` or `NOT EXISTS` a target row
 /// with its key.
-fn first_row(conn: &rusqlite::Connection, plan: &Plan, exists: &str) -> rusqlite::Result<Option<(u64, Vec<Value>)>> {
+fn first_row(
+    conn: &rusqlite::Connection,
+    plan: &Plan,
+    exists: &str,
+) -> rusqlite::Result<Option<(u64, Vec<Value<'static>>)>> {
     let key_cols: Vec<String> = plan.key.iter().map(|&i| format!("s.{}", stage_col(i))).collect();
     let sql = format!(
         "SELECT s.ord, {} FROM {STAGE} AS s WHERE {exists} (SELECT 1 FROM {} AS t WHERE {}) ORDER BY s.ord LIMIT 1",
@@ -286,13 +289,13 @@ fn unique_violation(conn: &rusqlite::Connection, plan: &Plan, e: rusqlite::Error
     Error::db(ctx, e)
 }
 
-fn sqlite_value(v: rusqlite::types::ValueRef<'_>) -> rusqlite::Result<Value> {
+fn sqlite_value(v: rusqlite::types::ValueRef<'_>) -> rusqlite::Result<Value<'static>> {
     use rusqlite::types::ValueRef as V;
     Ok(match v {
         V::Null => Value::Null,
         V::Integer(i) => Value::Int(i),
         V::Real(f) => Value::Real(f),
-        V::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
-        V::Blob(b) => Value::Blob(b.to_vec()),
+        V::Text(t) => Value::text(String::from_utf8_lossy(t).into_owned()),
+        V::Blob(b) => Value::Blob(b.to_vec().into()),
     })
 }
