@@ -3,13 +3,13 @@
 
 use crate::check::infer::infer_columns;
 use crate::check::{self, Batch};
-use crate::dialect::{self, Connection};
 use crate::error::{quote_ident, Error, Result};
 use crate::plan::{Plan, PlanColumn};
 use crate::report::{Progress, Report};
 use crate::schema::columns_of;
 use crate::source::{Input, Source};
 use crate::spec::Spec;
+use crate::target::{self, Connection};
 use crate::trace::trace;
 use std::sync::mpsc;
 use std::time::Instant;
@@ -30,7 +30,7 @@ pub(crate) fn run(url: &str, spec: &Spec, source: Source, progress: &mut dyn FnM
         return Err(Error::Usage("the table name is empty".into()));
     }
     source.resolved_format()?;
-    let mut conn = dialect::connect(url, spec.create)?;
+    let mut conn = target::connect(url, spec.create)?;
     conn.begin()?;
     match load(&mut *conn, &table, spec, source, progress) {
         Ok(mut report) => {

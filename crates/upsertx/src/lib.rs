@@ -30,15 +30,14 @@
 //! The flow, one direction: a reader ([`Source`]) yields rows of text or typed Arrow
 //! batches; each value is checked against the target column's type on a reader thread
 //! (`src/check/`); checked rows are staged into a session-private table; one set-based
-//! merge applies them and counts exactly. Each database is a dialect behind one small
-//! trait (`src/dialect/`), its sessions opened in `src/net/`.
+//! merge applies them and counts exactly. Each database is a target behind one small
+//! trait (`src/target/`, a folder per database), its sessions opened in `src/net/`.
 
 // A build with some databases left out (cargo features) leaves helpers that only the
 // others use: not worth a cfg on each.
 #![cfg_attr(not(all(feature = "sqlite", feature = "postgres", feature = "mysql")), allow(dead_code))]
 
 mod check;
-mod dialect;
 mod engine;
 mod error;
 #[doc(hidden)]
@@ -49,6 +48,7 @@ mod report;
 mod schema;
 mod source;
 mod spec;
+mod target;
 mod trace;
 mod value;
 

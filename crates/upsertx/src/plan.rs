@@ -201,6 +201,35 @@ impl Plan {
         }
     }
 
+    /// The error for input row `row` whose columns `cols` (holding `values`) are unique
+    /// under another index than the load's key (`index` names it: `unique index "u"`,
+    /// `constraint "c"`; empty when it has no name): their values are already used by
+    /// another row of the table, or, with `first`, by input row `first` under another
+    /// key. Such a row can be neither inserted nor updated.
+    pub(crate) fn other_key_conflict(
+        &self,
+        row: u64,
+        cols: &[usize],
+        values: &[Value<'_>],
+        first: Option<u64>,
+        index: &str,
+    ) -> Error {
+        let index = if index.is_empty() { String::new() } else { format!(" ({index})") };
+        let what = match first {
+            Some(first) => format!("also on input row {first} with a different key{index}"),
+            None => format!("already used by another row of table {}{index}", quote_ident(&self.table.name)),
+        };
+        let key: Vec<String> = self.key.iter().map(|&i| quote_ident(&self.columns[i].name)).collect();
+        Error::Conflict {
+            at: Location { input: self.input.clone(), row, line: None },
+            reason: format!(
+                "{} is {what}; the load's key is ({}), so the row can be neither inserted nor updated",
+                self.show_columns(cols, values),
+                key.join(", ")
+            ),
+        }
+    }
+
     /// Shows a key for messages: `("id")=(5)`, `("a", "b")=('x', 2)`.
     pub fn show_key(&self, values: &[Value<'_>]) -> String {
         self.show_columns(&self.key, values)

@@ -1,9 +1,5 @@
-//! Staging and merging for PostgreSQL.
-//!
-//! Rows are streamed by binary COPY (one COPY per batch) into a temporary table typed
-//! like the target, with the input row number as `ord`: type errors the server finds
-//! (a domain's CHECK, numeric precision) name their COPY line, which maps back to the
-//! input row. Then, in the load's transaction:
+//! Merging the stage (see `stage.rs`) into a PostgreSQL table, in the load's
+//! transaction:
 //!
 //! 1. `CREATE TEMP TABLE src AS SELECT DISTINCT ON (key) ... ORDER BY key, ord DESC`
 //!    (ASC for `--duplicates first`) de-duplicates on the server and writes the rows in
@@ -33,131 +29,19 @@
 //! committed by another load after the check fails the load with a unique violation,
 //! reported as that key existing.
 
-use super::copy::{self, Kind};
+use super::copy::Kind;
+use super::stage::{declared, native, KeyOrder, MATCHED, SRC, STAGE};
 use super::{message, q};
-use crate::dialect::{list, Batch, MergeCounts};
 use crate::error::{Error, Location, Result};
 use crate::plan::Plan;
-use crate::schema::Column;
 use crate::spec::{Duplicates, OnConflict};
-use crate::value::{SqlType, Value};
+use crate::target::sql::{self, list, stage_col};
+use crate::target::MergeCounts;
+use crate::value::Value;
 use postgres::Client;
-use std::io::Write;
 
-const STAGE: &str = "pg_temp.upsertx_stage";
-const SRC: &str = "pg_temp.upsertx_src";
-/// The `ord`s of the input rows the gap-free path found (and locked) in the target.
-const MATCHED: &str = "pg_temp.upsertx_matched";
-
-fn stage_col(i: usize) -> String {
-    format!("c{i}")
-}
-
-fn kinds(plan: &Plan) -> Vec<Kind> {
-    (0..plan.columns.len()).map(|i| Kind::of(native(plan, i))).collect()
-}
-
-/// The native type of plan column `i`'s table column.
-fn native(plan: &Plan, i: usize) -> &str {
-    plan.table_column(i).map_or("", |c| c.native.as_str())
-}
-
-/// The declared type of plan column `i`'s table column.
-fn declared(plan: &Plan, i: usize) -> &str {
-    plan.table_column(i).map_or("", |c| c.declared.as_str())
-}
-
-pub(crate) fn ddl_type(ty: &SqlType) -> &'static str {
-    match ty {
-        SqlType::Boolean => "boolean",
-        SqlType::Integer { bits: 16 } => "smallint",
-        SqlType::Integer { bits: 32 } => "integer",
-        SqlType::Integer { .. } | SqlType::Unsigned { .. } => "bigint",
-        SqlType::Real { .. } => "double precision",
-        SqlType::Numeric | SqlType::Decimal => "numeric",
-        SqlType::Text { .. } | SqlType::Any | SqlType::Other | SqlType::Array(_) => "text",
-        SqlType::Blob => "bytea",
-        SqlType::Date => "date",
-        SqlType::Time => "time",
-        SqlType::Timestamp => "timestamp",
-        SqlType::TimestampTz => "timestamptz",
-        SqlType::Json => "jsonb",
-        SqlType::Uuid => "uuid",
-    }
-}
-
-pub(crate) fn create_table_sql(table: &str, columns: &[Column], key: &[String]) -> String {
-    crate::dialect::create_table_sql(table, columns, key, q, |c, _| ddl_type(&c.ty))
-}
-
-pub(crate) fn stage_table_sql(plan: &Plan) -> String {
-    let defs: Vec<String> = (0..plan.columns.len())
-        .map(|i| {
-            let ty = if Kind::of(native(plan, i)) == Kind::AsText { "text" } else { declared(plan, i) };
-            format!("{} {ty}", stage_col(i))
-        })
-        .collect();
-    format!(
-        "DROP TABLE IF EXISTS {MATCHED}; DROP TABLE IF EXISTS {SRC}; DROP TABLE IF EXISTS {STAGE};
-         CREATE TEMP TABLE upsertx_stage (ord bigint NOT NULL, {}) ON COMMIT DROP",
-        defs.join(", ")
-    )
-}
-
-pub(crate) fn stage(client: &mut Client, plan: &Plan, batch: &Batch) -> Result<()> {
-    let kinds = kinds(plan);
-    let mut buf = Vec::with_capacity(batch.rows.len() * (kinds.len() * 12 + 16) + 32);
-    buf.extend_from_slice(copy::HEADER);
-    for (r, (row, line)) in batch.rows.iter().enumerate() {
-        if let Err((i, reason)) = copy::write_row(&mut buf, *row as i64, &kinds, batch, r) {
-            return Err(Error::Value {
-                at: Location { input: plan.input.clone(), row: *row, line: *line },
-                column: plan.columns[i].name.clone(),
-                value: batch.value(r, i).shown(),
-                reason,
-            });
-        }
-    }
-    buf.extend_from_slice(copy::TRAILER);
-    let sent = (|| {
-        let mut writer = client.copy_in(&format!("COPY {STAGE} FROM STDIN (FORMAT binary)"))?;
-        writer.write_all(&buf).map_err(|e| std::io::Error::other(e.to_string())).ok();
-        writer.finish()
-    })();
-    sent.map(|_| ()).map_err(|e| copy_error(plan, batch, &e))
-}
-
-/// Maps a COPY error's "line N, column cI" back to the input row and column.
-fn copy_error(plan: &Plan, batch: &Batch, e: &postgres::Error) -> Error {
-    let where_ = e.as_db_error().and_then(|d| d.where_()).unwrap_or_default();
-    let line =
-        where_.split("line ").nth(1).and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok());
-    let column = where_
-        .split("column c")
-        .nth(1)
-        .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok());
-    match (line.and_then(|l| batch.rows.get(l.wrapping_sub(1)).map(|r| (l, r))), column) {
-        (Some((l, (row, line))), Some(c)) if c < plan.columns.len() => Error::Value {
-            at: Location { input: plan.input.clone(), row: *row, line: *line },
-            column: plan.columns[c].name.clone(),
-            value: batch.value(l - 1, c).shown(),
-            reason: message(e),
-        },
-        (Some((_, (row, line))), _) => {
-            Error::Input { at: Location { input: plan.input.clone(), row: *row, line: *line }, reason: message(e) }
-        }
-        _ => Error::db("staging rows", message(e)),
-    }
-}
-
-/// `t."a" = s.c0 AND ...` over the key; for a partial unique index, only the rows its
-/// condition holds for (the condition as the server deparses it, never user text).
 fn key_match(plan: &Plan) -> String {
-    let keys = list(&plan.key, |i| format!("t.{} = s.{}", q(&plan.columns[i].name), stage_col(i)), " AND ");
-    match &plan.key_constraint.predicate {
-        Some(p) => format!("{keys} AND {p}"),
-        None => keys,
-    }
+    sql::key_match(plan, q)
 }
 
 /// How a column's new value is compared with its current one: `IS DISTINCT FROM`,
@@ -178,46 +62,6 @@ fn source_value(plan: &Plan, i: usize) -> String {
         format!("s.{}::{}", stage_col(i), declared(plan, i))
     } else {
         format!("s.{}", stage_col(i))
-    }
-}
-
-/// Tracks, while staging, whether the keys arrive as strictly increasing whole numbers.
-#[derive(Debug)]
-pub(crate) struct KeyOrder {
-    last: Option<Vec<i64>>,
-    sorted: bool,
-    rows: u64,
-}
-
-impl Default for KeyOrder {
-    fn default() -> Self {
-        KeyOrder { last: None, sorted: true, rows: 0 }
-    }
-}
-
-impl KeyOrder {
-    pub(crate) fn observe(&mut self, plan: &Plan, batch: &Batch) {
-        self.rows += batch.rows.len() as u64;
-        if !self.sorted {
-            return;
-        }
-        for r in 0..batch.rows.len() {
-            let key: Option<Vec<i64>> = plan
-                .key
-                .iter()
-                .map(|&i| match batch.value(r, i) {
-                    Value::Int(v) => Some(v),
-                    _ => None,
-                })
-                .collect();
-            match key {
-                Some(k) if self.last.as_ref().is_none_or(|last| k > *last) => self.last = Some(k),
-                _ => {
-                    self.sorted = false;
-                    return;
-                }
-            }
-        }
     }
 }
 
@@ -434,43 +278,26 @@ fn explain(client: &mut Client, plan: &Plan, e: &postgres::Error, ctx: &str, tar
     let same_src = list(&cols, |i| format!("d.{c} = s.{c}", c = stage_col(i)), " AND ");
     let same_key_src = list(&plan.key, |i| format!("d.{c} = s.{c}", c = stage_col(i)), " AND ");
     let probes = [
-        (
-            format!(
-                "SELECT s.ord, NULL::bigint, {vals} FROM {src} AS s WHERE EXISTS (SELECT 1 FROM {} AS t WHERE {} AND NOT ({}))
-                 ORDER BY s.ord LIMIT 1",
-                target,
-                list(&cols, |i| format!("t.{} = s.{}", q(&plan.columns[i].name), stage_col(i)), " AND "),
-                key_match(plan)
-            ),
-            format!("already used by another row of table {} (constraint {})", q(&plan.table.name), q(&constraint)),
+        format!(
+            "SELECT s.ord, NULL::bigint, {vals} FROM {src} AS s WHERE EXISTS (SELECT 1 FROM {} AS t WHERE {} AND NOT ({}))
+             ORDER BY s.ord LIMIT 1",
+            target,
+            list(&cols, |i| format!("t.{} = s.{}", q(&plan.columns[i].name), stage_col(i)), " AND "),
+            key_match(plan)
         ),
-        (
-            format!(
-                "SELECT s.ord, (SELECT min(d.ord) FROM {src} AS d WHERE {same_src} AND NOT ({same_key_src})), {vals}
-                 FROM {src} AS s WHERE EXISTS (SELECT 1 FROM {src} AS d WHERE {same_src} AND NOT ({same_key_src}) AND d.ord < s.ord)
-                 ORDER BY s.ord LIMIT 1"
-            ),
-            format!("constraint {}", q(&constraint)),
+        format!(
+            "SELECT s.ord, (SELECT min(d.ord) FROM {src} AS d WHERE {same_src} AND NOT ({same_key_src})), {vals}
+             FROM {src} AS s WHERE EXISTS (SELECT 1 FROM {src} AS d WHERE {same_src} AND NOT ({same_key_src}) AND d.ord < s.ord)
+             ORDER BY s.ord LIMIT 1"
         ),
     ];
-    for (sql, what) in probes {
+    for sql in probes {
         if let Ok(Some(r)) = client.query_opt(&sql, &[]) {
-            let row: i64 = r.get(0);
-            let first: Option<i64> = r.get(1);
+            let (row, first): (i64, Option<i64>) = (r.get(0), r.get(1));
             let values: Vec<Value<'static>> =
                 (0..cols.len()).map(|i| plan.typed_value(cols[i], r.get(i + 2))).collect();
-            let what = match first {
-                Some(first) => format!("also on input row {first} with a different key ({what})"),
-                None => what,
-            };
-            return Error::Conflict {
-                at: Location { input: plan.input.clone(), row: row as u64, line: None },
-                reason: format!(
-                    "{} is {what}; the load's key is ({}), so the row can be neither inserted nor updated",
-                    plan.show_columns(&cols, &values),
-                    list(&plan.key, |i| q(&plan.columns[i].name), ", ")
-                ),
-            };
+            let index = format!("constraint {}", q(&constraint));
+            return plan.other_key_conflict(row as u64, &cols, &values, first.map(|f| f as u64), &index);
         }
     }
     fallback

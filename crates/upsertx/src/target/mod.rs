@@ -1,5 +1,7 @@
-//! The dialect seam: what each database must do. Everything dialect-neutral
-//! (reading, checking values, planning, reporting) lives outside, once.
+//! The target database: what each one must do, one folder per database
+//! (`mod.rs` the session and its [`Connection`], `reflect.rs`, `ddl.rs`, `stage.rs`,
+//! `merge.rs`), and the SQL they all write alike in [`sql`]. Everything
+//! database-neutral (reading, checking values, planning, reporting) lives outside, once.
 //!
 //! A load drives a [`Connection`] in this order: `begin`, `reflect` (and
 //! `create_table` when asked), `create_stage`, `stage` for each batch, `merge`, then
@@ -9,6 +11,7 @@
 mod mysql;
 #[cfg(feature = "postgres")]
 mod postgres;
+pub(crate) mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -17,35 +20,6 @@ use crate::error::Result;
 use crate::net::url::DbUrl;
 use crate::plan::Plan;
 use crate::schema::{Column, Table};
-
-/// Joins `f(i)` for each index: the building block of generated column lists.
-pub(crate) fn list(idx: &[usize], f: impl Fn(usize) -> String, sep: &str) -> String {
-    idx.iter().map(|&i| f(i)).collect::<Vec<_>>().join(sep)
-}
-
-/// `CREATE TABLE <name> (<columns>, PRIMARY KEY (<key>))` for `--create`: `name` comes
-/// quoted (and qualified) by the dialect, `q` quotes a column, `ty` gives a column's type
-/// (told whether the column is part of the key), unless the column carries a type every
-/// database spells alike (`DECIMAL(10,2)` from a typed source).
-pub(crate) fn create_table_sql(
-    name: &str,
-    columns: &[Column],
-    key: &[String],
-    q: fn(&str) -> String,
-    ty: impl Fn(&Column, bool) -> &'static str,
-) -> String {
-    let mut defs: Vec<String> = columns
-        .iter()
-        .map(|c| {
-            let is_key = key.contains(&c.name);
-            let not_null = if is_key { " NOT NULL" } else { "" };
-            let ty = if c.declared.is_empty() { ty(c, is_key) } else { &c.declared };
-            format!("{} {ty}{not_null}", q(&c.name)).trim_end().to_owned()
-        })
-        .collect();
-    defs.push(format!("PRIMARY KEY ({})", list(&(0..key.len()).collect::<Vec<_>>(), |i| q(&key[i]), ", ")));
-    format!("CREATE TABLE {name} ({})", defs.join(", "))
-}
 
 /// What a merge did. `staged` counts distinct keys after de-duplication.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

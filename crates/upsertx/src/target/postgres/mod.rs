@@ -2,12 +2,15 @@
 //!
 //! - `reflect.rs`: table resolution (search_path, schema-qualified names), columns with
 //!   their base types (domains, enums), unique indexes and constraints.
-//! - `copy.rs`: the binary COPY format the stage is written in.
-//! - `merge.rs`: the staging table, server-side de-duplication, and the merge.
+//! - `ddl.rs`: `CREATE TABLE` for `--create`.
+//! - `stage.rs`: the staging table, filled by binary COPY (`copy.rs`: the format).
+//! - `merge.rs`: server-side de-duplication, and the merge.
 
 mod copy;
+mod ddl;
 mod merge;
 mod reflect;
+mod stage;
 
 use super::{Batch, Connection, MergeCounts};
 use crate::error::{Error, Result};
@@ -21,18 +24,16 @@ pub(crate) struct PgConnection {
     /// The resolved target: schema and name, for qualified SQL.
     target: Option<(String, String)>,
     /// Whether the keys staged so far are whole numbers in strictly increasing order.
-    order: merge::KeyOrder,
+    order: stage::KeyOrder,
 }
 
 /// Quotes an identifier for PostgreSQL.
-pub(crate) fn q(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
+pub(crate) use super::sql::double_quoted as q;
 
 impl PgConnection {
     pub(crate) fn open(url: &str) -> Result<Self> {
         let client = crate::net::postgres::connect(url)?;
-        Ok(PgConnection { client, target: None, order: merge::KeyOrder::default() })
+        Ok(PgConnection { client, target: None, order: stage::KeyOrder::default() })
     }
 
     fn exec(&mut self, context: &str, sql: &str) -> Result<()> {
@@ -66,17 +67,17 @@ impl Connection for PgConnection {
                 name = format!("{}.{}", q(schema), q(rest));
             }
         }
-        let sql = merge::create_table_sql(&name, columns, key);
+        let sql = ddl::create_table_sql(&name, columns, key);
         self.exec(&format!("creating table {}", q(table)), &sql)
     }
 
     fn create_stage(&mut self, plan: &Plan) -> Result<()> {
-        self.exec("creating the staging table", &merge::stage_table_sql(plan))
+        self.exec("creating the staging table", &stage::stage_table_sql(plan))
     }
 
     fn stage(&mut self, plan: &Plan, batch: &Batch) -> Result<()> {
         self.order.observe(plan, batch);
-        merge::stage(&mut self.client, plan, batch)
+        stage::stage(&mut self.client, plan, batch)
     }
 
     fn merge(&mut self, plan: &Plan) -> Result<MergeCounts> {

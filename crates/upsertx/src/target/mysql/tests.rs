@@ -3,10 +3,11 @@
 //! normally holds 128 MiB of rows; here each batch is a run of its own.
 
 use super::MyConnection;
-use crate::dialect::{Batch, Connection, MergeCounts};
+use crate::check::Batch;
 use crate::error::Error;
 use crate::plan::Plan;
 use crate::spec::{Duplicates, Spec};
+use crate::target::{Connection, MergeCounts};
 use crate::value::Value;
 use mysql::prelude::Queryable;
 

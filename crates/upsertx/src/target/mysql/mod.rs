@@ -2,6 +2,7 @@
 //!
 //! - `reflect.rs`: the table, its columns (with collations) and unique indexes, from
 //!   information_schema.
+//! - `ddl.rs`: `CREATE TABLE` for `--create`.
 //! - `stage.rs`: the keyed temporary staging table, filled by `LOAD DATA LOCAL INFILE`
 //!   streamed from memory (sorted by key when the key is made of integers), or by
 //!   multi-row INSERTs when LOCAL INFILE is refused.
@@ -12,6 +13,7 @@
 //! UTC (`time_zone = '+00:00'`) and to repeatable read (the merge's locking reads rely
 //! on its next-key locks), so nothing depends on the server's defaults.
 
+mod ddl;
 mod merge;
 mod reflect;
 mod stage;
@@ -129,7 +131,7 @@ impl Connection for MyConnection {
     fn create_table(&mut self, table: &str, columns: &[Column], key: &[String]) -> Result<()> {
         // MySQL commits DDL implicitly: a load that fails after this leaves the (empty)
         // table behind. Said in the README.
-        let sql = merge::create_table_sql(table, columns, key);
+        let sql = ddl::create_table_sql(table, columns, key);
         self.exec(&format!("creating table {}", crate::error::quote_ident(table)), &sql)
     }
 

@@ -20,44 +20,19 @@
 //! `INSERT IGNORE` is never used against the target: it swallows truncation and
 //! bad-date errors.
 
-use super::stage::{stage_col, stage_name};
+use super::stage::stage_name;
 use super::{db_error, q};
-use crate::dialect::{list, MergeCounts};
-use crate::error::{quote_ident, Error, Location, Result};
+use crate::error::{quote_ident, Error, Result};
 use crate::plan::Plan;
-use crate::schema::Column;
 use crate::spec::OnConflict;
-use crate::value::{SqlType, Value};
+use crate::target::sql::{self, list, stage_col};
+use crate::target::MergeCounts;
+use crate::value::Value;
 use mysql::prelude::Queryable;
 use mysql::Conn;
 
-pub(crate) fn ddl_type(ty: &SqlType) -> &'static str {
-    match ty {
-        SqlType::Boolean => "BOOLEAN",
-        SqlType::Integer { .. } | SqlType::Unsigned { .. } => "BIGINT",
-        SqlType::Real { .. } => "DOUBLE",
-        SqlType::Numeric | SqlType::Decimal => "DECIMAL(65,30)",
-        SqlType::Text { .. } | SqlType::Any | SqlType::Other | SqlType::Array(_) => "TEXT",
-        SqlType::Blob => "LONGBLOB",
-        SqlType::Date => "DATE",
-        SqlType::Time => "TIME(6)",
-        SqlType::Timestamp | SqlType::TimestampTz => "DATETIME(6)",
-        SqlType::Json => "JSON",
-        SqlType::Uuid => "CHAR(36)",
-    }
-}
-
-pub(crate) fn create_table_sql(table: &str, columns: &[Column], key: &[String]) -> String {
-    crate::dialect::create_table_sql(&q(table), columns, key, q, |c, is_key| match (&c.ty, is_key) {
-        // A key must be indexable: text keys become VARCHAR.
-        (SqlType::Text { .. } | SqlType::Uuid, true) => "VARCHAR(255)",
-        (t, _) => ddl_type(t),
-    })
-}
-
-/// `t.k = s.c0 AND ...` over the key.
 fn key_match(plan: &Plan) -> String {
-    list(&plan.key, |i| format!("t.{} = s.{}", q(&plan.columns[i].name), stage_col(i)), " AND ")
+    sql::key_match(plan, q)
 }
 
 fn is_text(plan: &Plan, i: usize) -> bool {
@@ -303,26 +278,8 @@ fn check_other_keys(conn: &mut Conn, plan: &Plan, target: &str) -> Result<()> {
         if let Some((row, first, values)) = found {
             let shown_values: Vec<Value<'static>> =
                 (0..cols.len()).map(|n| plan.typed_value(cols[n], values.get(n + 1))).collect();
-            let what = match first {
-                Some(first) => {
-                    format!("also on input row {first} with a different key (unique index {})", quote_ident(&name))
-                }
-                None => {
-                    format!(
-                        "already used by another row of table {} (unique index {})",
-                        quote_ident(&plan.table.name),
-                        quote_ident(&name)
-                    )
-                }
-            };
-            return Err(Error::Conflict {
-                at: Location { input: plan.input.clone(), row, line: None },
-                reason: format!(
-                    "{} is {what}; the load's key is ({}), so the row can be neither inserted nor updated",
-                    plan.show_columns(&cols, &shown_values),
-                    list(&plan.key, |i| quote_ident(&plan.columns[i].name), ", ")
-                ),
-            });
+            let index = format!("unique index {}", quote_ident(&name));
+            return Err(plan.other_key_conflict(row, &cols, &shown_values, first.map(|f| f as u64), &index));
         }
     }
     Ok(())

@@ -1,19 +1,21 @@
 //! SQLite: the embedded default.
 //!
 //! - `reflect.rs`: table, columns, primary key and unique indexes from the pragmas.
-//! - `merge.rs`: the staging table and the set-based merge with exact counts.
+//! - `ddl.rs`: `CREATE TABLE` for `--create`.
+//! - `stage.rs`: the keyed staging table, filled by one prepared INSERT.
+//! - `merge.rs`: the set-based merge with exact counts.
 
+mod ddl;
 mod merge;
 mod reflect;
+mod stage;
 
 use super::{Batch, Connection, MergeCounts};
 use crate::error::{Error, Result};
 use crate::net::url::SqliteTarget;
 use crate::plan::Plan;
 use crate::schema::{Column, Table};
-use crate::value::Value;
-use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{OpenFlags, ToSql};
+use rusqlite::OpenFlags;
 
 pub(crate) struct SqliteConnection {
     conn: rusqlite::Connection,
@@ -86,26 +88,7 @@ impl SqliteConnection {
 }
 
 /// Quotes an identifier for SQLite.
-pub(crate) fn q(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-impl ToSql for Value<'_> {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Borrowed(match self {
-            Value::Null => ValueRef::Null,
-            Value::Bool(b) => ValueRef::Integer(*b as i64),
-            Value::Int(i) => ValueRef::Integer(*i),
-            Value::Real(f) => ValueRef::Real(*f),
-            Value::Text(s) => ValueRef::Text(s.as_bytes()),
-            Value::Blob(b) => ValueRef::Blob(b),
-            // SQLite keeps dates and times as ISO 8601 text.
-            Value::Date(_) | Value::Time(_) | Value::Timestamp { .. } => {
-                return Ok(ToSqlOutput::Owned(rusqlite::types::Value::Text(self.temporal_text().unwrap_or_default())))
-            }
-        }))
-    }
-}
+pub(crate) use super::sql::double_quoted as q;
 
 impl Connection for SqliteConnection {
     fn begin(&mut self) -> Result<()> {
@@ -119,16 +102,16 @@ impl Connection for SqliteConnection {
     }
 
     fn create_table(&mut self, table: &str, columns: &[Column], key: &[String]) -> Result<()> {
-        let sql = merge::create_table_sql(table, columns, key);
+        let sql = ddl::create_table_sql(table, columns, key);
         self.exec(&format!("creating table {}", q(table)), &sql)
     }
 
     fn create_stage(&mut self, plan: &Plan) -> Result<()> {
-        self.exec("creating the staging table", &merge::stage_table_sql(plan))
+        self.exec("creating the staging table", &stage::stage_table_sql(plan))
     }
 
     fn stage(&mut self, plan: &Plan, batch: &Batch) -> Result<()> {
-        merge::stage(&self.conn, plan, batch)
+        stage::stage(&self.conn, plan, batch)
     }
 
     fn merge(&mut self, plan: &Plan) -> Result<MergeCounts> {

@@ -24,11 +24,12 @@
 //! scale) pass.
 
 use super::db_error;
+use crate::check::Batch;
 use crate::check::{format_micros, to_micros_and_offset};
-use crate::dialect::{list, Batch};
 use crate::error::{Error, Location, Result};
 use crate::plan::Plan;
 use crate::spec::Duplicates;
+use crate::target::sql::{list, stage_col};
 use crate::value::{SqlType, Value};
 use mysql::prelude::Queryable;
 use mysql::Conn;
@@ -51,11 +52,6 @@ const MAX_ROWS_PER_STATEMENT: usize = 2_000;
 /// What a sorted run may hold (its encoded rows and their index) before it is sent:
 /// client memory stays within this, whatever the size of the input.
 const RUN_BYTES: usize = 128 << 20;
-
-/// The stage's name for plan column `i` (`ord` holds the input row number).
-pub(crate) fn stage_col(i: usize) -> String {
-    format!("c{i}")
-}
 
 pub(crate) fn stage_table_sql(plan: &Plan) -> String {
     let stage = stage_name(plan);

@@ -1,0 +1,55 @@
+//! The SQL every database writes alike, written once: column lists, the staged
+//! columns' names, the key match between the target and the stage, and CREATE TABLE.
+//! A database passes in only what it spells its own way (its identifier quoting, its
+//! type names).
+
+use crate::plan::Plan;
+use crate::schema::Column;
+
+/// Quotes an identifier with double quotes (PostgreSQL, SQLite, and every message).
+pub(crate) use crate::error::quote_ident as double_quoted;
+
+/// Joins `f(i)` for each index: the building block of generated column lists.
+pub(crate) fn list(idx: &[usize], f: impl Fn(usize) -> String, sep: &str) -> String {
+    idx.iter().map(|&i| f(i)).collect::<Vec<_>>().join(sep)
+}
+
+/// `CREATE TABLE <name> (<columns>, PRIMARY KEY (<key>))` for `--create`: `name` comes
+/// quoted (and qualified) by the dialect, `q` quotes a column, `ty` gives a column's type
+/// (told whether the column is part of the key), unless the column carries a type every
+/// database spells alike (`DECIMAL(10,2)` from a typed source).
+pub(crate) fn create_table_sql(
+    name: &str,
+    columns: &[Column],
+    key: &[String],
+    q: fn(&str) -> String,
+    ty: impl Fn(&Column, bool) -> &'static str,
+) -> String {
+    let mut defs: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            let is_key = key.contains(&c.name);
+            let not_null = if is_key { " NOT NULL" } else { "" };
+            let ty = if c.declared.is_empty() { ty(c, is_key) } else { &c.declared };
+            format!("{} {ty}{not_null}", q(&c.name)).trim_end().to_owned()
+        })
+        .collect();
+    defs.push(format!("PRIMARY KEY ({})", list(&(0..key.len()).collect::<Vec<_>>(), |i| q(&key[i]), ", ")));
+    format!("CREATE TABLE {name} ({})", defs.join(", "))
+}
+
+/// The stage's name for plan column `i` (`ord` holds the input row number).
+pub(crate) fn stage_col(i: usize) -> String {
+    format!("c{i}")
+}
+
+/// `t."a" = s.c0 AND ...` over the load's key, `t` the target's alias and `s` the
+/// stage's; for a partial unique index, only the rows its condition holds for (the
+/// condition as the database shows it, never user text).
+pub(crate) fn key_match(plan: &Plan, q: fn(&str) -> String) -> String {
+    let keys = list(&plan.key, |i| format!("t.{} = s.{}", q(&plan.columns[i].name), stage_col(i)), " AND ");
+    match &plan.key_constraint.predicate {
+        Some(p) => format!("{keys} AND ({p})"),
+        None => keys,
+    }
+}

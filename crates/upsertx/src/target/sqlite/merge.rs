@@ -1,0 +1,169 @@
+//! Merging the stage (see `stage.rs`, already de-duplicated and in key order) into a
+//! SQLite table, in the load's transaction:
+//!
+//! 1. `UPDATE target SET ... FROM stage WHERE key matches AND some column differs`
+//!    (NULL-safe `IS NOT`, binary collation): its change count is `updated`;
+//! 2. `INSERT INTO target SELECT ... FROM stage WHERE NOT EXISTS (key in target)`:
+//!    its change count is `inserted`.
+//!
+//! Only rows known to be new are inserted, so the target's generated ids never skip,
+//! and rows updated through another unique key keep theirs. Everything else follows:
+//! matched = staged - inserted, unchanged = matched - updated.
+
+use super::q;
+use super::stage::STAGE;
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use crate::spec::OnConflict;
+use crate::target::sql::{self, list, stage_col};
+use crate::target::MergeCounts;
+use crate::value::Value;
+use rusqlite::{ErrorCode, OptionalExtension};
+
+fn key_match(plan: &Plan) -> String {
+    sql::key_match(plan, q)
+}
+
+fn target(plan: &Plan) -> String {
+    format!("main.{}", q(&plan.table.name))
+}
+
+pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCounts> {
+    let ctx = format!("merging into table {}", q(&plan.table.name));
+    let db = |e: rusqlite::Error| Error::db(ctx.clone(), e);
+    let staged: i64 = conn.query_row(&format!("SELECT count(*) FROM {STAGE}"), [], |r| r.get(0)).map_err(db)?;
+    let staged = staged as u64;
+    let t = target(plan);
+
+    if plan.spec.on_conflict == OnConflict::Error {
+        if let Some((row, key)) = first_row(conn, plan, "EXISTS").map_err(db)? {
+            return Err(plan.key_exists(row, &key));
+        }
+    }
+
+    let mut updated = 0;
+    if plan.spec.on_conflict == OnConflict::Update && !plan.update.is_empty() {
+        let set: Vec<String> =
+            plan.update.iter().map(|&i| format!("{} = s.{}", q(&plan.columns[i].name), stage_col(i))).collect();
+        let mut sql = format!("UPDATE {t} AS t SET {} FROM {STAGE} AS s WHERE {}", set.join(", "), key_match(plan));
+        if !plan.spec.always_update {
+            let differs: Vec<String> = plan
+                .update
+                .iter()
+                .map(|&i| format!("t.{} IS NOT s.{} COLLATE BINARY", q(&plan.columns[i].name), stage_col(i)))
+                .collect();
+            sql.push_str(&format!(" AND ({})", differs.join(" OR ")));
+        }
+        updated = conn.execute(&sql, []).map_err(|e| unique_violation(conn, plan, e, &ctx))? as u64;
+        crate::trace::trace("updated");
+    }
+
+    if let Some(column) = plan.missing_required() {
+        // A new row cannot be inserted without it: name the first new key.
+        if let Some((row, key)) = first_row(conn, plan, "NOT EXISTS").map_err(db)? {
+            return Err(plan.new_row_needs(column, row, &key));
+        }
+    }
+
+    let names: Vec<String> = plan.columns.iter().map(|c| q(&c.name)).collect();
+    let vals: Vec<String> = (0..plan.columns.len()).map(|i| format!("s.{}", stage_col(i))).collect();
+    let sql = format!(
+        "INSERT INTO {t} ({}) SELECT {} FROM {STAGE} AS s WHERE NOT EXISTS (SELECT 1 FROM {t} AS t WHERE {})",
+        names.join(", "),
+        vals.join(", "),
+        key_match(plan)
+    );
+    let inserted = conn.execute(&sql, []).map_err(|e| unique_violation(conn, plan, e, &ctx))? as u64;
+    crate::trace::trace("inserted");
+    conn.execute_batch(&format!("DROP TABLE {STAGE}")).map_err(db)?;
+
+    let matched = staged - inserted;
+    Ok(match plan.spec.on_conflict {
+        OnConflict::Update => MergeCounts { staged, inserted, updated, unchanged: matched - updated, ignored: 0 },
+        OnConflict::Ignore => MergeCounts { staged, inserted, updated: 0, unchanged: 0, ignored: matched },
+        OnConflict::Error => MergeCounts { staged, inserted, ..Default::default() },
+    })
+}
+
+/// The first staged row (and its key) for which `EXISTS` or `NOT EXISTS` a target row
+/// with its key.
+fn first_row(
+    conn: &rusqlite::Connection,
+    plan: &Plan,
+    exists: &str,
+) -> rusqlite::Result<Option<(u64, Vec<Value<'static>>)>> {
+    let key_cols: Vec<String> = plan.key.iter().map(|&i| format!("s.{}", stage_col(i))).collect();
+    let sql = format!(
+        "SELECT s.ord, {} FROM {STAGE} AS s WHERE {exists} (SELECT 1 FROM {} AS t WHERE {}) ORDER BY s.ord LIMIT 1",
+        key_cols.join(", "),
+        target(plan),
+        key_match(plan)
+    );
+    conn.query_row(&sql, [], |r| {
+        let row: i64 = r.get(0)?;
+        let key = (0..plan.key.len()).map(|i| sqlite_value(r.get_ref(i + 1)?)).collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok((row as u64, key))
+    })
+    .optional()
+}
+
+/// Explains a unique-constraint failure of the merge by finding the first input row
+/// that collides on a unique key other than the load's key: with an existing row of
+/// another key, or with another input row. Runs only after a failure.
+fn unique_violation(conn: &rusqlite::Connection, plan: &Plan, e: rusqlite::Error, ctx: &str) -> Error {
+    if e.sqlite_error_code() != Some(ErrorCode::ConstraintViolation) {
+        return Error::db(ctx, e);
+    }
+    let t = target(plan);
+    for uk in plan.table.keys.iter().filter(|k| **k != plan.key_constraint && !k.is_partial()) {
+        let Some(cols) =
+            uk.columns.iter().map(|c| plan.columns.iter().position(|pc| &pc.name == c)).collect::<Option<Vec<usize>>>()
+        else {
+            continue;
+        };
+        let vals = list(&cols, |i| format!("s.{}", stage_col(i)), ", ");
+        let raw = list(&cols, stage_col, ", ");
+        let same = list(&cols, |i| format!("t.{} = s.{}", q(&plan.columns[i].name), stage_col(i)), " AND ");
+        let dup = list(&cols, |i| format!("d.{c} = s.{c}", c = stage_col(i)), " AND ");
+        // Only on this failure path: an index, so the input-against-input probe is not quadratic.
+        let _ = conn.execute_batch(&format!("CREATE INDEX IF NOT EXISTS temp.upsertx_diag ON upsertx_stage ({raw})"));
+        let index = uk.name.as_deref().map(|n| format!("unique index {}", q(n))).unwrap_or_default();
+        let probes = [
+            format!(
+                "SELECT s.ord, {vals} FROM {STAGE} AS s JOIN {t} AS t ON {same} WHERE NOT ({}) ORDER BY s.ord LIMIT 1",
+                key_match(plan)
+            ),
+            format!(
+                "SELECT s.ord, {vals}, (SELECT min(d.ord) FROM {STAGE} AS d WHERE {dup}) FROM {STAGE} AS s
+                 WHERE EXISTS (SELECT 1 FROM {STAGE} AS d WHERE {dup} AND d.ord < s.ord) ORDER BY s.ord LIMIT 1"
+            ),
+        ];
+        for sql in probes {
+            let found = conn
+                .query_row(&sql, [], |r| {
+                    let v = (0..cols.len())
+                        .map(|i| sqlite_value(r.get_ref(i + 1)?))
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    let other: Option<i64> =
+                        if r.as_ref().column_count() > cols.len() + 1 { r.get(cols.len() + 1)? } else { None };
+                    Ok((r.get::<_, i64>(0)? as u64, v, other))
+                })
+                .optional();
+            if let Ok(Some((row, values, first))) = found {
+                return plan.other_key_conflict(row, &cols, &values, first.map(|f| f as u64), &index);
+            }
+        }
+    }
+    Error::db(ctx, e)
+}
+
+fn sqlite_value(v: rusqlite::types::ValueRef<'_>) -> rusqlite::Result<Value<'static>> {
+    use rusqlite::types::ValueRef as V;
+    Ok(match v {
+        V::Null => Value::Null,
+        V::Integer(i) => Value::Int(i),
+        V::Real(f) => Value::Real(f),
+        V::Text(t) => Value::text(String::from_utf8_lossy(t).into_owned()),
+        V::Blob(b) => Value::Blob(b.to_vec().into()),
+    })
+}
