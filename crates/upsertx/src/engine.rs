@@ -16,7 +16,7 @@ use std::time::Instant;
 
 const BATCH_ROWS: usize = 4096;
 /// Batches in flight between the reader and the database: bounds memory.
-const BATCHES_IN_FLIGHT: usize = 4;
+const BATCHES_IN_FLIGHT: usize = 2;
 
 pub(crate) fn run(url: &str, spec: &Spec, source: Source, progress: &mut dyn FnMut(Progress)) -> Result<Report> {
     let started = Instant::now();

@@ -7,7 +7,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::fs::File;
 
 /// Rows per batch read from a row group.
-const BATCH_ROWS: usize = 8192;
+const BATCH_ROWS: usize = 4096;
 
 pub(crate) fn open(name: String, file: File) -> Result<BatchReader> {
     let bad = |e: parquet::errors::ParquetError| Error::Source {
