@@ -227,14 +227,16 @@ fn update_first(client: &mut Client, plan: &Plan, target: &str, src: &str, ctx: 
 /// table no longer empty). Nothing is locked when the table holds rows.
 fn empty_and_locked(client: &mut Client, target: &str, ctx: &str) -> Result<bool> {
     let probe = format!("SELECT NOT EXISTS (SELECT 1 FROM {target})");
-    let mut empty = || client.query_one(&probe, &[]).map(|r| r.get::<_, bool>(0));
-    if !empty().map_err(|e| Error::db(ctx, message(&e)))? {
+    let empty = |client: &mut Client| -> Result<bool> {
+        client.query_one(&probe, &[]).map(|r| r.get(0)).map_err(|e| Error::db(ctx, message(&e)))
+    };
+    if !empty(client)? {
         return Ok(false);
     }
     client
         .batch_execute(&format!("LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE"))
         .map_err(|e| Error::db(format!("{ctx} (locking the empty table)"), message(&e)))?;
-    client.query_one(&probe, &[]).map(|r| r.get(0)).map_err(|e| Error::db(ctx, message(&e)))
+    empty(client)
 }
 
 fn tracks_counts(client: &mut Client) -> Result<bool> {
