@@ -224,7 +224,7 @@ fn update_first(client: &mut Client, plan: &Plan, target: &str, src: &str, ctx: 
 /// Whether the table is empty, and stays so until this load commits: probed, then (when
 /// empty) locked against other writers and probed again. `SHARE ROW EXCLUSIVE` lets
 /// readers go on; writers, other loads included, wait for the commit (and then find the
-/// table no longer empty). Nothing is locked when the table holds rows.
+/// table no longer empty). Nothing stays locked when the table holds rows.
 fn empty_and_locked(client: &mut Client, target: &str, ctx: &str) -> Result<bool> {
     let probe = format!("SELECT NOT EXISTS (SELECT 1 FROM {target})");
     let empty = |client: &mut Client| -> Result<bool> {
@@ -233,10 +233,18 @@ fn empty_and_locked(client: &mut Client, target: &str, ctx: &str) -> Result<bool
     if !empty(client)? {
         return Ok(false);
     }
+    // Under a savepoint: when rows arrived meanwhile, rolling back to it releases the
+    // lock, so a table holding rows is not kept locked (the gap-free path's advisory lock
+    // taken later by this load, and the UPDATE of another load holding that lock, would
+    // otherwise wait for each other).
     client
-        .batch_execute(&format!("LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE"))
+        .batch_execute(&format!("SAVEPOINT upsertx_empty; LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE"))
         .map_err(|e| Error::db(format!("{ctx} (locking the empty table)"), message(&e)))?;
-    empty(client)
+    if empty(client)? {
+        return Ok(true);
+    }
+    client.batch_execute("ROLLBACK TO SAVEPOINT upsertx_empty").map_err(|e| Error::db(ctx, message(&e)))?;
+    Ok(false)
 }
 
 fn tracks_counts(client: &mut Client) -> Result<bool> {
