@@ -20,6 +20,7 @@ use crate::error::Result;
 use crate::net::url::DbUrl;
 use crate::plan::Plan;
 use crate::schema::{Column, Table};
+use crate::spec::OnConflict;
 
 /// What a merge did. `staged` counts distinct keys after de-duplication.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +30,24 @@ pub struct MergeCounts {
     pub updated: u64,
     pub unchanged: u64,
     pub ignored: u64,
+}
+
+impl MergeCounts {
+    /// The counts of a merge that staged `staged` distinct keys, inserted `inserted` of
+    /// them and updated `updated`: the rest matched an existing row, and are unchanged
+    /// (`--on-conflict update`) or ignored (`ignore`; `error` lets none match). Every
+    /// database's merge reports through this, so the rule is written once.
+    pub(crate) fn derive(on_conflict: OnConflict, staged: u64, inserted: u64, updated: u64) -> MergeCounts {
+        // Saturating: a server's row counts are never trusted to underflow.
+        let matched = staged.saturating_sub(inserted);
+        match on_conflict {
+            OnConflict::Update => {
+                MergeCounts { staged, inserted, updated, unchanged: matched.saturating_sub(updated), ignored: 0 }
+            }
+            OnConflict::Ignore => MergeCounts { staged, inserted, ignored: matched, ..Default::default() },
+            OnConflict::Error => MergeCounts { staged, inserted, ..Default::default() },
+        }
+    }
 }
 
 /// One database session of one load.

@@ -103,11 +103,7 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
         if writes && plan.spec.always_update {
             updated = staged;
         }
-        return Ok(match plan.spec.on_conflict {
-            OnConflict::Update => MergeCounts { staged, updated, unchanged: staged - updated, ..Default::default() },
-            OnConflict::Ignore => MergeCounts { staged, ignored: staged, ..Default::default() },
-            OnConflict::Error => MergeCounts { staged, ..Default::default() },
-        });
+        return Ok(MergeCounts::derive(plan.spec.on_conflict, staged, 0, updated));
     }
 
     let all: Vec<usize> = (0..plan.columns.len()).collect();
@@ -137,11 +133,7 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
     if writes && plan.spec.always_update {
         updated = matched;
     }
-    Ok(match plan.spec.on_conflict {
-        OnConflict::Update => MergeCounts { staged, inserted, updated, unchanged: matched - updated, ignored: 0 },
-        OnConflict::Ignore => MergeCounts { staged, inserted, updated: 0, unchanged: 0, ignored: matched },
-        OnConflict::Error => MergeCounts { staged, inserted, ..Default::default() },
-    })
+    Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated))
 }
 
 fn is_duplicate_key(e: &mysql::Error) -> bool {
@@ -219,16 +211,12 @@ fn merge_in_one_statement(conn: &mut Conn, plan: &Plan, target: &str) -> Result<
     conn.query_drop(format!("DROP TEMPORARY TABLE {stage}")).map_err(db)?;
     let inserted = affected.saturating_sub(2 * changed);
     let matched = staged.saturating_sub(inserted);
-    Ok(match plan.spec.on_conflict {
-        OnConflict::Update if plan.spec.always_update => {
-            MergeCounts { staged, inserted, updated: matched, unchanged: 0, ignored: 0 }
-        }
-        OnConflict::Update => {
-            let updated = changed.min(matched);
-            MergeCounts { staged, inserted, updated, unchanged: matched - updated, ignored: 0 }
-        }
-        _ => MergeCounts { staged, inserted, updated: 0, unchanged: 0, ignored: matched },
-    })
+    let updated = match plan.spec.on_conflict {
+        OnConflict::Update if plan.spec.always_update => matched,
+        OnConflict::Update => changed.min(matched),
+        _ => 0,
+    };
+    Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated))
 }
 
 /// `Records: 3  Duplicates: 1  Warnings: 0` (an `INSERT ... SELECT`'s info) as

@@ -116,7 +116,7 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &KeyO
         let insert = format!("INSERT INTO {target} AS t ({names}) SELECT {values} FROM {src} AS s");
         let inserted = run(client, plan, &insert, &ctx, target, src)?;
         crate::trace::trace("merged (into an empty table)");
-        return Ok(MergeCounts { staged, inserted, ..Default::default() });
+        return Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, 0));
     }
     let set = list(&plan.update, |i| format!("{0} = EXCLUDED.{0}", q(&plan.columns[i].name)), ", ");
     let changed = list(&plan.update, |i| differs(plan, i, &format!("EXCLUDED.{}", q(&plan.columns[i].name))), " OR ");
@@ -151,13 +151,7 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &KeyO
             return Err(plan.new_row_needs(column, row, &key));
         }
         crate::trace::trace("merged");
-        return Ok(match plan.spec.on_conflict {
-            OnConflict::Update => {
-                MergeCounts { staged, inserted: 0, updated: pre_updated, unchanged: staged - pre_updated, ignored: 0 }
-            }
-            OnConflict::Ignore => MergeCounts { staged, ignored: staged, ..Default::default() },
-            OnConflict::Error => MergeCounts { staged, ..Default::default() },
-        });
+        return Ok(MergeCounts::derive(plan.spec.on_conflict, staged, 0, pre_updated));
     }
     let insert = format!("INSERT INTO {target} AS t ({names}) SELECT {values} FROM {src} AS s{only_new} {on_conflict}");
     let (inserted, updated) = if tracks_counts(client)? {
@@ -178,12 +172,7 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &KeyO
     };
     crate::trace::trace("merged");
     let updated = updated + pre_updated;
-    let matched = staged - inserted;
-    Ok(match plan.spec.on_conflict {
-        OnConflict::Update => MergeCounts { staged, inserted, updated, unchanged: matched - updated, ignored: 0 },
-        OnConflict::Ignore => MergeCounts { staged, inserted, updated: 0, unchanged: 0, ignored: matched },
-        OnConflict::Error => MergeCounts { staged, inserted, ..Default::default() },
-    })
+    Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated))
 }
 
 /// The gap-free path's first half: locks the target rows the input matches, in key

@@ -77,12 +77,7 @@ pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCou
     crate::trace::trace("inserted");
     conn.execute_batch(&format!("DROP TABLE {STAGE}")).map_err(db)?;
 
-    let matched = staged - inserted;
-    Ok(match plan.spec.on_conflict {
-        OnConflict::Update => MergeCounts { staged, inserted, updated, unchanged: matched - updated, ignored: 0 },
-        OnConflict::Ignore => MergeCounts { staged, inserted, updated: 0, unchanged: 0, ignored: matched },
-        OnConflict::Error => MergeCounts { staged, inserted, ..Default::default() },
-    })
+    Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated))
 }
 
 /// The first staged row (and its key) for which `EXISTS` or `NOT EXISTS` a target row
