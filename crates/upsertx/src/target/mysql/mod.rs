@@ -26,6 +26,7 @@ pub(crate) use crate::net::mysql::db_error;
 use crate::net::mysql::LOST;
 use crate::plan::Plan;
 use crate::schema::{Column, Table};
+use crate::spec::Duplicates;
 use mysql::prelude::Queryable;
 use mysql::Conn;
 
@@ -73,6 +74,9 @@ impl MyConnection {
     /// them would fail for no fault of its input. Held until commit or rollback; the
     /// server releases it if the connection dies.
     fn lock_merges(&mut self, schema: &str, table: &str) -> Result<()> {
+        if self.merge_lock.is_some() {
+            return Ok(());
+        }
         let name = merge_lock_name(schema, table);
         // A day: a long merge of another load is a reason to wait, not to fail.
         let got: Option<Option<i64>> = self
@@ -111,6 +115,44 @@ impl MyConnection {
         })
     }
 
+    /// Sends the rows straight into the target instead of the stage when nothing can
+    /// tell the two apart: the target is empty and stays so for others until commit
+    /// (this load holds the merge lock, and `SELECT ... FOR UPDATE` on the empty table
+    /// locks its whole key range), the load's key is its only unique key, it has no
+    /// triggers, rows go by `LOAD DATA`, and the input's duplicates need no report. The
+    /// merge (an `INSERT ... SELECT` as long as the staging itself) is then skipped:
+    /// MariaDB's first insert into an empty table takes its bulk path.
+    fn straight_into_target(&mut self, plan: &Plan) -> Result<()> {
+        if !self.stager.load_data
+            || plan.spec.duplicates == Duplicates::Error
+            || plan.missing_required().is_some()
+            || plan.table.keys.len() != 1
+        {
+            return Ok(());
+        }
+        let (schema, name) = self.target.clone().expect("reflect runs before staging");
+        let target = format!("{}.{}", q(&schema), q(&name));
+        let ctx = "looking at the target table";
+        let probe = |conn: &mut Conn, sql: String| -> Result<bool> {
+            conn.query_first::<u8, _>(sql).map(|r| r.is_some()).map_err(|e| db_error(ctx, e))
+        };
+        let triggers: Option<u8> = self
+            .conn
+            .exec_first(
+                "SELECT 1 FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ? LIMIT 1",
+                (&schema, &name),
+            )
+            .map_err(|e| db_error(ctx, e))?;
+        if triggers.is_some() || probe(&mut self.conn, format!("SELECT 1 FROM {target} LIMIT 1"))? {
+            return Ok(());
+        }
+        self.lock_merges(&schema, &name)?;
+        if !probe(&mut self.conn, format!("SELECT 1 FROM {target} LIMIT 1 FOR UPDATE"))? {
+            self.stager.into_target = Some(target);
+        }
+        Ok(())
+    }
+
     fn exec(&mut self, context: &str, sql: &str) -> Result<()> {
         self.conn.query_drop(sql).map_err(|e| db_error(context, e))
     }
@@ -136,7 +178,7 @@ impl Connection for MyConnection {
     }
 
     fn create_stage(&mut self, plan: &Plan) -> Result<()> {
-        let done = self.stager.create(&mut self.conn, plan);
+        let done = self.stager.create(&mut self.conn, plan).and_then(|()| self.straight_into_target(plan));
         self.at_server(done)
     }
 
@@ -148,6 +190,15 @@ impl Connection for MyConnection {
     fn merge(&mut self, plan: &Plan) -> Result<MergeCounts> {
         let done = (|| {
             self.stager.finish(&mut self.conn, plan)?;
+            if let Some(target) = self.stager.into_target.clone() {
+                // The table was empty: every row in it is one of this load's keys.
+                let staged: Option<u64> = self
+                    .conn
+                    .query_first(format!("SELECT COUNT(*) FROM {target}"))
+                    .map_err(|e| db_error("counting the loaded rows", e))?;
+                let staged = staged.unwrap_or(0);
+                return Ok(MergeCounts::derive(plan.spec.on_conflict, staged, staged, 0));
+            }
             let (schema, name) = self.target.clone().expect("reflect runs before merge");
             self.lock_merges(&schema, &name)?;
             merge::merge(&mut self.conn, plan, &format!("{}.{}", q(&schema), q(&name)))

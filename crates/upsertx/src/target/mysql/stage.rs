@@ -269,11 +269,14 @@ pub(crate) struct Stager {
     pub(super) load_data: bool,
     /// [`RUN_BYTES`]; smaller in tests, to cross run boundaries with a few rows.
     pub(super) run_bytes: usize,
+    /// The target itself (quoted), when the rows go straight into it: an empty table,
+    /// locked until commit (see `MyConnection::create_stage`).
+    pub(super) into_target: Option<String>,
 }
 
 impl Stager {
     pub(crate) fn new(load_data: bool) -> Stager {
-        Stager { run: Arc::default(), load_data, run_bytes: RUN_BYTES }
+        Stager { run: Arc::default(), load_data, run_bytes: RUN_BYTES, into_target: None }
     }
 
     /// What `LOAD DATA LOCAL INFILE` reads: the current run, in its sending order.
@@ -297,8 +300,9 @@ impl Stager {
     pub(crate) fn create(&mut self, conn: &mut Conn, plan: &Plan) -> Result<()> {
         conn.query_drop(stage_table_sql(plan)).map_err(|e| db_error("creating the staging table", e))?;
         self.run().clear();
+        self.into_target = None;
         if self.load_data {
-            match conn.query_drop(load_data_sql(plan)) {
+            match conn.query_drop(load_data_sql(plan, None)) {
                 Ok(()) => {}
                 Err(e) if refuses_local_infile(&e) => self.load_data = false,
                 Err(e) => return Err(db_error("staging rows", e)),
@@ -337,7 +341,7 @@ impl Stager {
     }
 
     fn send_load_data(&mut self, conn: &mut Conn, plan: &Plan) -> Result<()> {
-        match conn.query_drop(load_data_sql(plan)) {
+        match conn.query_drop(load_data_sql(plan, self.into_target.as_deref())) {
             Ok(()) => self.check_warnings(conn, plan, 0),
             Err(e) => Err(self.refused(conn, plan, 0, e)),
         }
@@ -416,13 +420,15 @@ impl Stager {
             }
         }
         let run = self.run();
-        // "Out of range value for column 'c3' at row 2" and the like.
+        // "Out of range value for column 'c3' at row 2" and the like (the column's own
+        // name when the rows go straight into the target).
         let row = message.rsplit("at row ").next().and_then(|s| s.trim().parse::<usize>().ok());
-        let col = message
-            .split("column '")
-            .nth(1)
-            .and_then(|s| s.strip_prefix('c'))
-            .and_then(|s| s.split('\'').next().and_then(|d| d.parse::<usize>().ok()));
+        let col = message.split("column '").nth(1).and_then(|s| s.split('\'').next()).and_then(|name| {
+            match name.strip_prefix('c').and_then(|d| d.parse::<usize>().ok()) {
+                Some(i) if self.into_target.is_none() => Some(i),
+                _ => plan.columns.iter().position(|c| c.name.eq_ignore_ascii_case(name)),
+            }
+        });
         let row = row.and_then(|r| run.order.get((offset + r).checked_sub(1)?)).map(|&i| i as usize);
         match (row, col.filter(|c| *c < plan.columns.len())) {
             (Some(i), Some(c)) => Error::Value {
@@ -462,16 +468,21 @@ impl Stager {
 
 /// `REPLACE` keeps the last of duplicate keys, `IGNORE` the first (and, for
 /// `--duplicates error`, leaves the others to be found).
-fn load_data_sql(plan: &Plan) -> String {
-    let stage = stage_name(plan);
+/// `LOAD DATA` of a run into the stage, or `into` the target itself (`ord` then goes
+/// into a variable, and the plan's columns by their names).
+fn load_data_sql(plan: &Plan, into: Option<&str>) -> String {
     let mode = match plan.spec.duplicates {
         Duplicates::Last => "REPLACE ",
         Duplicates::First | Duplicates::Error => "IGNORE ",
     };
+    let (table, ord, column): (&str, &str, &dyn Fn(usize) -> String) = match into {
+        None => (stage_name(plan), "ord", &stage_col),
+        Some(target) => (target, "@ord", &|i| super::q(&plan.columns[i].name)),
+    };
     let columns =
-        std::iter::once("ord".to_string()).chain((0..plan.columns.len()).map(stage_col)).collect::<Vec<_>>().join(", ");
+        std::iter::once(ord.to_string()).chain((0..plan.columns.len()).map(column)).collect::<Vec<_>>().join(", ");
     format!(
-        "LOAD DATA LOCAL INFILE 'upsertx-stage' {mode}INTO TABLE {stage} CHARACTER SET utf8mb4
+        "LOAD DATA LOCAL INFILE 'upsertx-stage' {mode}INTO TABLE {table} CHARACTER SET utf8mb4
          FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({columns})"
     )
 }
