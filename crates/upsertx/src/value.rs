@@ -64,20 +64,25 @@ impl Value<'_> {
     /// `2024-05-01 12:30:00`, with `+00:00` for an instant); `None` for other values.
     pub(crate) fn temporal_text(&self) -> Option<String> {
         let mut out = String::with_capacity(32);
+        self.push_temporal(&mut out).then_some(out)
+    }
+
+    /// Appends [`Value::temporal_text`] to `out`; false (nothing written) for other values.
+    pub(crate) fn push_temporal(&self, out: &mut String) -> bool {
         match *self {
-            Value::Date(days) => push_date(&mut out, days as i64),
-            Value::Time(micros) => push_time(&mut out, micros),
+            Value::Date(days) => push_date(out, days as i64),
+            Value::Time(micros) => push_time(out, micros),
             Value::Timestamp { micros, zoned } => {
-                push_date(&mut out, micros.div_euclid(MICROS_PER_DAY));
+                push_date(out, micros.div_euclid(MICROS_PER_DAY));
                 out.push(' ');
-                push_time(&mut out, micros.rem_euclid(MICROS_PER_DAY));
+                push_time(out, micros.rem_euclid(MICROS_PER_DAY));
                 if zoned {
                     out.push_str("+00:00");
                 }
             }
-            _ => return None,
+            _ => return false,
         }
-        Some(out)
+        true
     }
 }
 

@@ -90,6 +90,26 @@ impl Column {
         v.unwrap_or(Value::Null)
     }
 
+    /// A date, time or timestamp column as ISO 8601 text in one string buffer (for a
+    /// database that keeps them as text: one formatting pass, no `String` per value);
+    /// `None` for other columns.
+    pub(crate) fn temporal_as_text(&self) -> Option<Column> {
+        if !matches!(self, Column::Date(_) | Column::Time(_) | Column::Timestamp(..)) {
+            return None;
+        }
+        let n = self.len();
+        let mut b = StringBuilder::with_capacity(n, n * 26);
+        let mut text = String::with_capacity(32);
+        for r in 0..n {
+            text.clear();
+            match self.get(r).push_temporal(&mut text) {
+                true => b.append_value(&text),
+                false => b.append_null(),
+            }
+        }
+        Some(Column::Text(b.finish()))
+    }
+
     pub(crate) fn len(&self) -> usize {
         match self {
             Column::Null(n) => *n,

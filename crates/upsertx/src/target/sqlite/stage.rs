@@ -5,7 +5,7 @@
 //! index in order.
 
 use super::q;
-use crate::check::Batch;
+use crate::check::{Batch, Column};
 use crate::error::{Error, Location, Result};
 use crate::plan::Plan;
 use crate::spec::Duplicates;
@@ -47,11 +47,14 @@ pub(crate) fn stage(conn: &rusqlite::Connection, plan: &Plan, batch: &Batch) -> 
     let params: Vec<String> = (1..=width + 1).map(|i| format!("?{i}")).collect();
     let sql = format!("{verb} INTO {STAGE} VALUES ({})", params.join(", "));
     let mut stmt = conn.prepare_cached(&sql).map_err(|e| Error::db("staging rows", e))?;
+    // SQLite keeps dates and times as text: format each typed column once, into one buffer.
+    let texts: Vec<Option<Column>> = batch.columns.iter().map(Column::temporal_as_text).collect();
+    let columns: Vec<&Column> = texts.iter().zip(&batch.columns).map(|(t, c)| t.as_ref().unwrap_or(c)).collect();
     for (r, (row, line)) in batch.rows.iter().enumerate() {
         let bound = (|| {
             stmt.raw_bind_parameter(1, *row as i64)?;
-            for i in 0..width {
-                stmt.raw_bind_parameter(i + 2, batch.value(r, i))?;
+            for (i, column) in columns.iter().enumerate() {
+                stmt.raw_bind_parameter(i + 2, column.get(r))?;
             }
             stmt.raw_execute()
         })();
