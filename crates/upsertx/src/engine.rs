@@ -18,7 +18,14 @@ const BATCH_ROWS: usize = 4096;
 /// Batches in flight between the reader and the database: bounds memory.
 const BATCHES_IN_FLIGHT: usize = 2;
 
-pub(crate) fn run(url: &str, spec: &Spec, source: Source, progress: &mut dyn FnMut(Progress)) -> Result<Report> {
+/// `progress` is told how far the load is, after each staged batch and before the
+/// merge; when it returns false the load stops there (nothing is written).
+pub(crate) fn run(
+    url: &str,
+    spec: &Spec,
+    source: Source,
+    progress: &mut dyn FnMut(Progress) -> bool,
+) -> Result<Report> {
     let started = Instant::now();
     spec.validate()?;
     let table = match (&spec.table, source.stem()) {
@@ -56,7 +63,7 @@ fn load(
     table: &str,
     spec: &Spec,
     mut source: Source,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut dyn FnMut(Progress) -> bool,
 ) -> Result<Report> {
     let mut created = false;
     let mut opened = None;
@@ -132,7 +139,10 @@ fn load(
         }) {
             Ok(n) => {
                 rows_read += n;
-                progress(Progress::Staged(rows_read));
+                if !progress(Progress::Staged(rows_read)) {
+                    failure = Some(Error::Interrupted);
+                    break;
+                }
             }
             Err(e) => {
                 failure = Some(e);
@@ -147,7 +157,9 @@ fn load(
     }
 
     trace(&format!("staged {rows_read} rows"));
-    progress(Progress::Merging);
+    if !progress(Progress::Merging) {
+        return Err(Error::Interrupted);
+    }
     let counts = conn.merge(&plan)?;
     trace("merged");
     Ok(Report {

@@ -77,6 +77,11 @@ pub enum Error {
     /// An I/O error outside any particular input (temporary files, threads).
     #[error("{0}")]
     Io(String),
+
+    /// The load was stopped before it committed ([`Upsert::stop_when`](crate::Upsert::stop_when)):
+    /// nothing was written.
+    #[error("interrupted: nothing was written")]
+    Interrupted,
 }
 
 impl Error {

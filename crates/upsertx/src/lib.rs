@@ -74,13 +74,14 @@ pub struct Upsert {
     url: String,
     spec: Spec,
     progress: Option<Box<dyn FnMut(Progress)>>,
+    stop: Option<Box<dyn FnMut() -> bool>>,
 }
 
 impl Upsert {
     /// A load into the database at `url`: `sqlite://path.db`, `sqlite:///abs/path.db`,
     /// `postgres://user:pw@host/db` (or a libpq `key=value` string), `mysql://user:pw@host/db`.
     pub fn new(url: impl Into<String>) -> Upsert {
-        Upsert { url: url.into(), spec: Spec::default(), progress: None }
+        Upsert { url: url.into(), spec: Spec::default(), progress: None, stop: None }
     }
 
     /// Replaces the whole specification.
@@ -153,13 +154,37 @@ impl Upsert {
         self
     }
 
+    /// Asked after each staged batch and before the merge: when it returns true, the
+    /// load stops there with [`Error::Interrupted`] and nothing is written (how the
+    /// Python package turns Ctrl-C into a rollback).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = format!("sqlite://{}", dir.path().join("demo.db").display());
+    /// use upsertx::{Error, Source, Upsert};
+    /// let csv = "id,name\n1,Ada\n";
+    /// let stopped = Upsert::new(&db)
+    ///     .table("people")
+    ///     .key(["id"])
+    ///     .create(true)
+    ///     .stop_when(|| true)
+    ///     .run(Source::reader("people.csv", csv.as_bytes()).format(upsertx::Format::Csv));
+    /// assert!(matches!(stopped, Err(Error::Interrupted)));
+    /// ```
+    pub fn stop_when(mut self, f: impl FnMut() -> bool + 'static) -> Upsert {
+        self.stop = Some(Box::new(f));
+        self
+    }
+
     /// Runs the load. On error nothing is written.
     pub fn run(mut self, source: Source) -> Result<Report> {
-        let mut none = |_| {};
-        let progress: &mut dyn FnMut(Progress) = match &mut self.progress {
-            Some(f) => f.as_mut(),
-            None => &mut none,
+        let (progress, stop) = (&mut self.progress, &mut self.stop);
+        let mut watch = |p: Progress| {
+            if let Some(f) = progress {
+                f(p);
+            }
+            !stop.as_mut().is_some_and(|stop| stop())
         };
-        engine::run(&self.url, &self.spec, source, progress)
+        engine::run(&self.url, &self.spec, source, &mut watch)
     }
 }

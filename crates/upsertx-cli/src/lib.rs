@@ -1,0 +1,191 @@
+//! `upsertx`: the command line. A thin client of the `upsertx` library: it parses
+//! arguments, shows progress on a terminal, and prints the report. The binary
+//! (`src/main.rs`) and the Python package's `upsertx` command both run [`main`].
+
+use clap::Parser;
+use indicatif::{HumanCount, ProgressBar, ProgressStyle};
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+use upsertx::{Duplicates, Format, OnConflict, Progress, Source, Spec, UpdateColumns, Upsert};
+
+/// Load rows from a file (CSV, TSV, JSON, NDJSON, Parquet, Arrow IPC) or another
+/// database's query into a SQL table: insert new keys, update existing ones, all in one
+/// transaction, with an exact report of what changed.
+#[derive(Parser, Debug)]
+#[command(name = "upsertx", version, max_term_width = 100)]
+#[command(
+    after_help = "Exit status: 0 on success, 1 on a data or database error (nothing is written), 2 on a usage error.\n\
+Example: upsertx examples/customers.csv --db sqlite://demo.db --key id --create\n\
+Another database as the source: upsertx --from-db postgres://app@db/shop --query \"SELECT * FROM orders\" --db sqlite://copy.db --table orders --key id --create"
+)]
+struct Args {
+    /// Input file, or - for standard input (then --format is required).
+    #[arg(required_unless_present = "from_db", conflicts_with = "from_db")]
+    input: Option<String>,
+
+    /// Read the rows of --query from this database instead of a file (a URL as for
+    /// --db: sqlite://, postgres://, mysql://), with their types.
+    #[arg(long, value_name = "URL", requires = "query")]
+    from_db: Option<String>,
+
+    /// The query whose rows are loaded (with --from-db), e.g. "SELECT * FROM orders
+    /// WHERE updated_at > '2026-11-01'".
+    #[arg(long, value_name = "SQL", requires = "from_db")]
+    query: Option<String>,
+
+    /// Database URL: sqlite://relative/path.db, sqlite:///absolute/path.db,
+    /// postgres://user:password@host:5432/db (or libpq's "host=... dbname=..."),
+    /// mysql://user:password@host:3306/db (or mariadb://).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    db: Option<String>,
+
+    /// Target table [default: the input file's stem].
+    #[arg(long)]
+    table: Option<String>,
+
+    /// Conflict key columns, comma-separated or repeated [default: the primary key].
+    #[arg(long, value_delimiter = ',')]
+    key: Vec<String>,
+
+    /// Key on this unique constraint or index, by name.
+    #[arg(long, value_name = "NAME")]
+    constraint: Option<String>,
+
+    /// Key on the partial unique index with this condition (e.g. "deleted_at IS NULL").
+    #[arg(long, value_name = "CONDITION")]
+    key_where: Option<String>,
+
+    /// What to do with rows whose key already exists.
+    #[arg(long, value_name = "update|ignore|error", default_value = "update", value_parser = parse::<OnConflict>)]
+    on_conflict: OnConflict,
+
+    /// Only these columns are written on conflict.
+    #[arg(long, value_delimiter = ',', value_name = "COLS", conflicts_with = "no_update")]
+    update: Vec<String>,
+
+    /// These columns are never written on conflict (e.g. created_at).
+    #[arg(long, value_delimiter = ',', value_name = "COLS")]
+    no_update: Vec<String>,
+
+    /// Rewrite matched rows even when no updated column differs.
+    #[arg(long)]
+    always_update: bool,
+
+    /// Which row wins when a key appears more than once in the input.
+    #[arg(long, value_name = "last|first|error", default_value = "last", value_parser = parse::<Duplicates>)]
+    duplicates: Duplicates,
+
+    /// Create the table when it is missing, with types inferred from the input and
+    /// --key as primary key.
+    #[arg(long)]
+    create: bool,
+
+    /// Do everything but commit: the report says what would happen.
+    #[arg(long)]
+    dry_run: bool,
+
+    /// Input format [default: from the file extension: .csv, .tsv, .ndjson/.jsonl, .json,
+    /// .parquet, .arrow/.feather/.ipc].
+    #[arg(long, value_name = "csv|tsv|ndjson|json|parquet|arrow", value_parser = parse::<Format>)]
+    format: Option<Format>,
+
+    /// Print the report as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+
+    /// No progress display.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn parse<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, String> {
+    s.parse()
+}
+
+/// Runs the command line with these arguments (the program's name first) and returns
+/// its exit status: 0 on success, 1 on a data or database error, 2 on a usage error.
+pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
+    let args = match Args::try_parse_from(args) {
+        Ok(args) => args,
+        Err(e) => {
+            // --help and --version print to stdout and succeed; usage errors exit 2.
+            let _ = e.print();
+            return e.exit_code() as u8;
+        }
+    };
+    match run(args) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("upsertx: error: {e}");
+            if e.is_usage() {
+                2
+            } else {
+                1
+            }
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), upsertx::Error> {
+    let db = args.db.ok_or_else(|| {
+        upsertx::Error::Usage("no database: pass --db URL or set DATABASE_URL (e.g. sqlite://data.db)".into())
+    })?;
+    let mut source = match (args.input.as_deref(), args.from_db, args.query) {
+        (_, Some(url), Some(sql)) => Source::query(url, sql),
+        (Some("-"), _, _) => Source::stdin(),
+        (Some(input), _, _) => {
+            let path = PathBuf::from(input);
+            if !path.exists() {
+                return Err(upsertx::Error::Usage(format!("{input}: no such file")));
+            }
+            Source::path(path)
+        }
+        _ => unreachable!("clap requires an input or --from-db with --query"),
+    };
+    if let Some(f) = args.format {
+        source = source.format(f);
+    }
+    let update = match (args.update.is_empty(), args.no_update.is_empty()) {
+        (false, _) => UpdateColumns::Only(args.update),
+        (true, false) => UpdateColumns::AllBut(args.no_update),
+        (true, true) => UpdateColumns::All,
+    };
+    let spec = Spec {
+        table: args.table,
+        key: (!args.key.is_empty()).then_some(args.key),
+        constraint: args.constraint,
+        key_where: args.key_where,
+        on_conflict: args.on_conflict,
+        update,
+        always_update: args.always_update,
+        duplicates: args.duplicates,
+        create: args.create,
+        dry_run: args.dry_run,
+    };
+    let mut upsert = Upsert::new(db).spec(spec);
+    let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"));
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    });
+    if let Some(bar) = bar.clone() {
+        upsert = upsert.on_progress(move |p| match p {
+            Progress::Staged(rows) => bar.set_message(format!("{} rows read and staged", HumanCount(rows))),
+            Progress::Merging => bar.set_message(format!("merging into the table ({})", bar.message())),
+        });
+    }
+    let result = upsert.run(source);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let report = result?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report).expect("a report serializes"));
+    } else {
+        println!("{report}");
+    }
+    Ok(())
+}
