@@ -1,0 +1,215 @@
+//! `upsertx._native`: the Rust side of the Python package. It turns what the Python
+//! layer (`upsertx/__init__.py`) hands over into a [`Source`] and a [`Spec`], runs the
+//! load with the GIL released, and turns the report or the error back into Python
+//! objects. Everything about *which* Python object is which (DataFrames, SQLAlchemy
+//! engines and tables) is decided in Python; here there are only three kinds of input:
+//! an Arrow C stream capsule, a path, and an iterator of NDJSON chunks.
+
+use arrow_array::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyStopIteration, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyCapsule, PyDict};
+use std::io::Read;
+use upsertx::{Duplicates, Error, Format, OnConflict, Progress, Report, Source, Spec, UpdateColumns, Upsert};
+
+create_exception!(_native, NativeError, PyException, "An upsertx error: args are (kind, message, details).");
+
+/// The details Python's exception classes carry, by kind.
+fn to_py_err(e: Error) -> PyErr {
+    let message = e.to_string();
+    let none = || (None, None, None, None, None);
+    let (kind, (row, line, column, value, reason)) = match e {
+        Error::Usage(_) => ("usage", none()),
+        Error::Value { at, column, value, reason } => {
+            ("value", (Some(at.row), at.line, Some(column), value, Some(reason)))
+        }
+        Error::Input { at, reason } => ("input", (Some(at.row), at.line, None, None, Some(reason))),
+        Error::Source { reason, .. } => ("source", (None, None, None, None, Some(reason))),
+        Error::DuplicateKey { at, .. } => ("duplicate_key", (Some(at.row), at.line, None, None, None)),
+        Error::KeyExists { at, .. } => ("key_exists", (Some(at.row), at.line, None, None, None)),
+        Error::Conflict { at, reason } => ("conflict", (Some(at.row), at.line, None, None, Some(reason))),
+        Error::Schema(_) => ("schema", none()),
+        Error::Database { .. } => ("database", none()),
+        Error::Io(_) => ("io", none()),
+        Error::Interrupted => ("interrupted", none()),
+    };
+    NativeError::new_err((kind, message, row, line, column, value, reason))
+}
+
+/// Reads NDJSON from a Python iterator of `bytes` chunks (the rows of a list or an
+/// iterator of dicts, encoded by the Python layer a chunk at a time).
+struct Chunks {
+    iter: Py<PyAny>,
+    chunk: Vec<u8>,
+    at: usize,
+    done: bool,
+}
+
+impl Read for Chunks {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.chunk.len() && !self.done {
+            Python::attach(|py| match self.iter.bind(py).call_method0("__next__") {
+                Ok(chunk) => {
+                    self.chunk = chunk.extract::<Vec<u8>>().map_err(|e| std::io::Error::other(e.to_string()))?;
+                    self.at = 0;
+                    Ok(())
+                }
+                Err(e) if e.is_instance_of::<PyStopIteration>(py) => {
+                    self.done = true;
+                    Ok(())
+                }
+                Err(e) => Err(std::io::Error::other(e.to_string())),
+            })?;
+        }
+        let n = out.len().min(self.chunk.len() - self.at);
+        out[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// Takes the Arrow C stream out of a `__arrow_c_stream__` capsule.
+fn stream_reader(capsule: &Bound<'_, PyAny>) -> PyResult<RecordBatchStreamReader> {
+    let capsule = capsule.cast::<PyCapsule>()?;
+    let named = capsule.name()?.is_some_and(|n| unsafe { n.as_cstr() }.to_bytes() == b"arrow_array_stream");
+    if !named {
+        return Err(PyValueError::new_err("expected an Arrow C stream capsule (\"arrow_array_stream\")"));
+    }
+    let pointer = capsule.pointer_checked(Some(c"arrow_array_stream"))?;
+    // Safety: the capsule holds an FFI_ArrowArrayStream (its name says so); from_raw
+    // moves the stream out and leaves a released one behind, which the capsule's
+    // destructor then ignores.
+    unsafe { RecordBatchStreamReader::from_raw(pointer.as_ptr() as *mut FFI_ArrowArrayStream) }
+        .map_err(|e| PyValueError::new_err(format!("reading the Arrow stream: {e}")))
+}
+
+fn parse<T: std::str::FromStr<Err = String>>(what: &str, s: Option<String>) -> PyResult<Option<T>> {
+    s.map(|s| s.parse::<T>().map_err(|e| NativeError::new_err(("usage", format!("{what}: {e}"), (), (), (), (), ()))))
+        .transpose()
+}
+
+fn report_dict<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("table", &r.table)?;
+    d.set_item("rows_read", r.rows_read)?;
+    d.set_item("inserted", r.inserted)?;
+    d.set_item("updated", r.updated)?;
+    d.set_item("unchanged", r.unchanged)?;
+    d.set_item("ignored", r.ignored)?;
+    d.set_item("duplicates", r.duplicates)?;
+    d.set_item("deleted", r.deleted)?;
+    d.set_item("created", r.created)?;
+    d.set_item("dry_run", r.dry_run)?;
+    d.set_item("elapsed_ms", r.elapsed_ms)?;
+    d.set_item("text", r.to_string())?;
+    Ok(d)
+}
+
+/// Runs one load. `kind` says what `data` is: `"stream"` (an Arrow C stream capsule),
+/// `"path"` (a file path), `"ndjson"` (an iterator of NDJSON `bytes` chunks) or
+/// `"query"` (`data` is the SQL, `from_db` its database). `progress`, when given, is
+/// called with the number of rows staged so far, then with `None` when the merge starts.
+#[pyfunction]
+#[pyo3(signature = (kind, data, name, db, *, from_db=None, table=None, key=None, constraint=None,
+    key_where=None, on_conflict=None, update=None, no_update=None, always_update=false,
+    duplicates=None, create=false, dry_run=false, format=None, progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn upsert<'py>(
+    py: Python<'py>,
+    kind: &str,
+    data: &Bound<'py, PyAny>,
+    name: String,
+    db: String,
+    from_db: Option<String>,
+    table: Option<String>,
+    key: Option<Vec<String>>,
+    constraint: Option<String>,
+    key_where: Option<String>,
+    on_conflict: Option<String>,
+    update: Option<Vec<String>>,
+    no_update: Option<Vec<String>>,
+    always_update: bool,
+    duplicates: Option<String>,
+    create: bool,
+    dry_run: bool,
+    format: Option<String>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let mut source = match kind {
+        "stream" => Source::arrow(name, stream_reader(data)?),
+        "path" => Source::path(data.extract::<std::path::PathBuf>()?),
+        "ndjson" => {
+            let iter = data.try_iter()?.into_any().unbind();
+            Source::reader(name, Chunks { iter, chunk: Vec::new(), at: 0, done: false }).format(Format::Ndjson)
+        }
+        "query" => Source::query(from_db.unwrap_or_default(), data.extract::<String>()?),
+        other => return Err(PyValueError::new_err(format!("unknown input kind {other:?}"))),
+    };
+    if let Some(f) = parse::<Format>("format", format)? {
+        source = source.format(f);
+    }
+    let spec = Spec {
+        table,
+        key,
+        constraint,
+        key_where,
+        on_conflict: parse::<OnConflict>("on_conflict", on_conflict)?.unwrap_or_default(),
+        update: match (update, no_update) {
+            (Some(only), _) => UpdateColumns::Only(only),
+            (None, Some(but)) => UpdateColumns::AllBut(but),
+            (None, None) => UpdateColumns::All,
+        },
+        always_update,
+        duplicates: parse::<Duplicates>("duplicates", duplicates)?.unwrap_or_default(),
+        create,
+        dry_run,
+    };
+    let result = py.detach(move || {
+        let mut upsert = Upsert::new(db).spec(spec);
+        if let Some(callback) = progress {
+            upsert = upsert.on_progress(move |p| {
+                Python::attach(|py| {
+                    let staged = match p {
+                        Progress::Staged(rows) => Some(rows),
+                        Progress::Merging => None,
+                    };
+                    // A failing progress display must not fail the load.
+                    if let Err(e) = callback.call1(py, (staged,)) {
+                        e.write_unraisable(py, None);
+                    }
+                })
+            });
+        }
+        // Ctrl-C: Python's handler only notes the signal while Rust runs; look at it
+        // between batches and stop there (the transaction rolls back).
+        upsert = upsert.stop_when(|| Python::attach(|py| py.check_signals().is_err()));
+        upsert.run(source)
+    });
+    match result {
+        Ok(report) => report_dict(py, &report),
+        Err(e) => Err(to_py_err(e)),
+    }
+}
+
+/// The `upsertx` command line (the same as the Rust binary); returns its exit status.
+#[pyfunction]
+fn cli(py: Python<'_>, argv: Vec<String>) -> u8 {
+    py.detach(move || upsertx_cli::main(argv))
+}
+
+/// Hides the password of a database URL, for messages.
+#[pyfunction]
+fn redact_url(url: &str) -> String {
+    upsertx::redact_url(url)
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(upsert, m)?)?;
+    m.add_function(wrap_pyfunction!(cli, m)?)?;
+    m.add_function(wrap_pyfunction!(redact_url, m)?)?;
+    m.add("NativeError", m.py().get_type::<NativeError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,186 @@
+"""upsertx: bulk upsert DataFrames, Arrow data, rows and files into SQL tables.
+
+    import upsertx
+    report = upsertx.upsert(df, "postgres://app@db/shop", "orders", key="id")
+    print(report.inserted, report.updated)
+
+New keys are inserted, existing keys updated (only when something changed), all in one
+transaction on SQLite, PostgreSQL or MySQL/MariaDB, with an exact report. The work is
+done by the same Rust engine as the ``upsertx`` command, with the GIL released.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
+
+from . import _native
+from ._errors import (
+    ConflictError,
+    DatabaseError,
+    DuplicateKeyError,
+    InvalidValueError,
+    KeyExistsError,
+    SchemaError,
+    UpsertError,
+    UsageError,
+    _raise_from_native,
+)
+from ._inputs import to_source
+from ._targets import db_url, table_name
+from ._progress import progress_callback
+
+__version__: str = _native.__version__
+
+__all__ = [
+    "upsert",
+    "Report",
+    "UpsertError",
+    "InvalidValueError",
+    "DuplicateKeyError",
+    "KeyExistsError",
+    "ConflictError",
+    "SchemaError",
+    "DatabaseError",
+    "UsageError",
+]
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a load did. Always ``rows_read == inserted + updated + unchanged + ignored +
+    duplicates``."""
+
+    table: str
+    #: Data rows read from the input.
+    rows_read: int
+    #: New keys written as new rows.
+    inserted: int
+    #: Existing rows rewritten.
+    updated: int
+    #: Existing rows whose updated columns were all equal already (not rewritten).
+    unchanged: int
+    #: Existing keys left alone by ``on_conflict="ignore"``.
+    ignored: int
+    #: Rows dropped because their key appeared again in the input.
+    duplicates: int
+    #: Rows deleted from the table.
+    deleted: int
+    #: The table was created by this load.
+    created: bool
+    #: Nothing was committed: the counts say what would have happened.
+    dry_run: bool
+    elapsed_ms: int
+    _text: str = ""
+
+    def to_dict(self) -> dict:
+        """The report as a plain dict (the same fields as the command line's ``--json``)."""
+        d = asdict(self)
+        d.pop("_text")
+        return d
+
+    def __str__(self) -> str:
+        return self._text
+
+
+def _names(value: Union[str, Sequence[str], None], what: str) -> Optional[list]:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    names = list(value)
+    if not all(isinstance(n, str) for n in names):
+        raise UsageError(f"{what} takes a column name or a list of column names")
+    return names
+
+
+def upsert(
+    data: Any,
+    db: Any,
+    table: Any = None,
+    *,
+    key: Union[str, Sequence[str], None] = None,
+    constraint: Optional[str] = None,
+    key_where: Optional[str] = None,
+    on_conflict: str = "update",
+    update: Optional[Sequence[str]] = None,
+    no_update: Optional[Sequence[str]] = None,
+    always_update: bool = False,
+    duplicates: str = "last",
+    create: bool = False,
+    dry_run: bool = False,
+    format: Optional[str] = None,
+    progress: bool = False,
+    from_db: Any = None,
+    query: Optional[str] = None,
+) -> Report:
+    """Upserts ``data`` into ``table`` of the database ``db``, in one transaction.
+
+    data: a polars or pyarrow object (anything with ``__arrow_c_stream__``, taken
+        without a copy), a pandas DataFrame (a named index becomes columns), a polars
+        LazyFrame, a list or iterator of dicts, or the path of a file the command line
+        reads (CSV, TSV, JSON, NDJSON, Parquet, Arrow IPC). ``None`` with ``from_db``
+        and ``query``: the rows of a query on another database.
+    db: a URL (``sqlite://path.db``, ``postgres://user:pw@host/db``,
+        ``mysql://user:pw@host/db``) or a SQLAlchemy ``Engine``, ``Connection`` or ``URL``.
+    table: a table name, or a SQLAlchemy ``Table`` or ORM model class. Default: the
+        file's stem for a path.
+
+    The keywords mean what the command line's options of the same name mean:
+    ``key`` (a name, ``"a,b"`` or a list; default the primary key), ``constraint``,
+    ``key_where``, ``on_conflict`` (``"update"``, ``"ignore"``, ``"error"``),
+    ``update`` / ``no_update`` (column lists), ``always_update``, ``duplicates``
+    (``"last"``, ``"first"``, ``"error"``), ``create``, ``dry_run``, ``format``,
+    ``from_db`` / ``query``. ``progress=True`` shows a progress bar on stderr
+    (tqdm's, in a notebook too, when tqdm is installed).
+
+    Returns a :class:`Report`; raises an :class:`UpsertError` subclass on failure, with
+    nothing written. Ctrl-C stops the load between batches and rolls it back.
+    """
+    if (from_db is None) != (query is None):
+        raise UsageError("from_db and query go together: the rows of query on the database from_db")
+    if from_db is not None:
+        if data is not None:
+            raise UsageError("pass either data or from_db with query, not both")
+        kind, payload, name = "query", query, "query"
+        source_db: Optional[str] = db_url(from_db)
+    else:
+        if data is None:
+            raise UsageError("no data: pass a DataFrame, rows, a path, or from_db with query")
+        kind, payload, name = to_source(data)
+        source_db = None
+    if update is not None and no_update is not None:
+        raise UsageError("update and no_update cannot be used together")
+    callback: Optional[Callable[[Optional[int]], None]] = None
+    bar = None
+    if progress:
+        bar, callback = progress_callback(data)
+    try:
+        result = _native.upsert(
+            kind,
+            payload,
+            name,
+            db_url(db),
+            from_db=source_db,
+            table=table_name(table),
+            key=_names(key, "key"),
+            constraint=constraint,
+            key_where=key_where,
+            on_conflict=on_conflict,
+            update=_names(update, "update"),
+            no_update=_names(no_update, "no_update"),
+            always_update=bool(always_update),
+            duplicates=duplicates,
+            create=bool(create),
+            dry_run=bool(dry_run),
+            format=format,
+            progress=callback,
+        )
+    except _native.NativeError as e:
+        _raise_from_native(e)
+    finally:
+        if bar is not None:
+            bar.close()
+    text = result.pop("text")
+    return Report(**result, _text=text)

@@ -1,0 +1,100 @@
+"""What the rows come from: anything exporting the Arrow C stream interface, a pandas
+DataFrame, a polars LazyFrame, a list or iterator of dicts, or a file path. Each becomes
+one of the three inputs the Rust side takes: an Arrow C stream capsule ("stream"), a path
+("path"), or NDJSON chunks ("ndjson")."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import json
+import math
+import os
+import uuid
+from typing import Any, Iterable, Iterator, Tuple
+
+from ._errors import UsageError
+
+#: Rows per NDJSON chunk handed to the engine from a list or iterator of dicts.
+_CHUNK_ROWS = 4096
+
+
+def _module(obj: Any) -> str:
+    return type(obj).__module__.split(".", 1)[0]
+
+
+def to_source(data: Any) -> Tuple[str, Any, str]:
+    """(kind, payload, name used in messages)."""
+    if isinstance(data, (str, os.PathLike)):
+        return "path", os.fspath(data), os.fspath(data)
+    if isinstance(data, (bytes, bytearray)):
+        raise UsageError("data takes a DataFrame, rows, or a path, not bytes")
+    module = _module(data)
+    if module == "polars" and type(data).__name__ == "LazyFrame":
+        data = _collect_lazy(data)
+    if module == "pandas" and type(data).__name__ == "DataFrame":
+        return "stream", _pandas_stream(data), "DataFrame"
+    if hasattr(data, "__arrow_c_stream__"):
+        return "stream", data.__arrow_c_stream__(), type(data).__name__
+    if isinstance(data, dict):
+        raise UsageError("data takes a list of dicts (one per row), not one dict")
+    if isinstance(data, Iterable) or isinstance(data, Iterator):
+        return "ndjson", _ndjson_chunks(iter(data)), "rows"
+    raise UsageError(
+        f"data takes a DataFrame (polars, pandas, pyarrow), Arrow data, a list or iterator of dicts, "
+        f"or a file path, not {type(data).__name__}")
+
+
+def _collect_lazy(lazy: Any) -> Any:
+    """A polars LazyFrame, collected by the streaming engine."""
+    try:
+        return lazy.collect(engine="streaming")
+    except TypeError:  # polars before 1.23
+        return lazy.collect(streaming=True)
+
+
+def _pandas_stream(df: Any) -> Any:
+    """A pandas DataFrame as an Arrow C stream, through pyarrow. A named index becomes
+    columns (as pangres does: the index is often the key); an unnamed one is left out."""
+    try:
+        import pyarrow as pa  # type: ignore
+    except ImportError:
+        raise UsageError("a pandas DataFrame needs pyarrow: pip install pyarrow") from None
+    named = any(name is not None for name in df.index.names)
+    table = pa.Table.from_pandas(df, preserve_index=named)
+    return table.__arrow_c_stream__()
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, (datetime.datetime, datetime.date, datetime.time)):
+        return v.isoformat()
+    if isinstance(v, decimal.Decimal):
+        return str(v)  # a string keeps every digit; the column's type reads it exactly
+    if isinstance(v, uuid.UUID):
+        return str(v)
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return "\\x" + bytes(v).hex()
+    if hasattr(v, "item"):  # numpy scalars
+        return v.item()
+    raise TypeError(f"a value of type {type(v).__name__} cannot be loaded")
+
+
+def _clean(v: Any) -> Any:
+    # NaN is "missing" in Python data: NULL, as for DataFrames.
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v
+
+
+def _ndjson_chunks(rows: Iterator[Any]) -> Iterator[bytes]:
+    encoder = json.JSONEncoder(default=_json_default, ensure_ascii=False, allow_nan=False)
+    lines = []
+    for n, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise UsageError(f"row {n}: expected a dict of column -> value, not {type(row).__name__}")
+        lines.append(encoder.encode({k: _clean(v) for k, v in row.items()}))
+        if len(lines) == _CHUNK_ROWS:
+            yield ("\n".join(lines) + "\n").encode()
+            lines = []
+    if lines:
+        yield ("\n".join(lines) + "\n").encode()
