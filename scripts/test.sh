@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of upsertx: unit tests, doc examples, and the end-to-end command-line
-# tests against real databases. SQLite is built in; PostgreSQL and MariaDB are made
+# Runs every test of upsertx: unit tests, doc examples, the end-to-end command-line
+# tests against real databases, and the Python package's tests (scripts/test-python.sh:
+# a wheel built with maturin into a virtualenv of its own, then pytest). SQLite is built in; PostgreSQL and MariaDB are made
 # ready here: installed with apt-get when missing (as root), started when stopped, and
 # set up for the tests (trust auth on 127.0.0.1, root user, database `test`). Any
 # failure stops the run loudly: no test is ever skipped for a missing server.
@@ -111,3 +112,4 @@ say "unit and end-to-end tests"
 cargo nextest run --workspace --no-fail-fast
 say "documentation examples"
 cargo test --workspace --doc
+scripts/test-python.sh

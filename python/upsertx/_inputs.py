@@ -66,7 +66,13 @@ def _pandas_stream(df: Any) -> Any:
 
 
 def _json_default(v: Any) -> Any:
-    if isinstance(v, (datetime.datetime, datetime.date, datetime.time)):
+    if isinstance(v, datetime.datetime):
+        # As typed timestamps are written: an instant in UTC, a space before the time
+        # (what SQLite, which keeps the text, then compares equal on a rerun).
+        if v.tzinfo is not None and v.utcoffset() is not None:
+            v = v.astimezone(datetime.timezone.utc)
+        return v.isoformat(sep=" ")
+    if isinstance(v, (datetime.date, datetime.time)):
         return v.isoformat()
     if isinstance(v, decimal.Decimal):
         return str(v)  # a string keeps every digit; the column's type reads it exactly

@@ -1,0 +1,88 @@
+"""Every kind of `db` and `table` upsert() takes: URLs, SQLAlchemy engines, connections
+and URLs (with SQLAlchemy's own meaning of sqlite:/// paths), Table objects and ORM
+models; and passwords never shown."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+import upsertx
+
+ROWS = [{"id": 1, "name": "Ada"}, {"id": 2, "name": "Grace"}]
+
+
+def make(db):
+    t = db.table()
+    db.execute(f"CREATE TABLE {t} (id BIGINT PRIMARY KEY, name VARCHAR(50) NOT NULL)")
+    return t
+
+
+def test_engine_connection_and_url(db):
+    t = make(db)
+    engine = sa.create_engine(db.sqlalchemy_url)
+    assert upsertx.upsert(ROWS, engine, t).inserted == 2
+    with engine.connect() as conn:
+        assert upsertx.upsert(ROWS, conn, t).unchanged == 2
+    assert upsertx.upsert(ROWS, engine.url, t).unchanged == 2
+    assert upsertx.upsert(ROWS, sa.make_url(db.sqlalchemy_url), t).unchanged == 2
+    # A SQLAlchemy URL as a string (a driver in the scheme): SQLAlchemy's meaning.
+    assert upsertx.upsert(ROWS, db.sqlalchemy_url.replace("sqlite:///", "sqlite+pysqlite:///"), t).unchanged == 2
+    engine.dispose()
+
+
+def test_sqlalchemy_sqlite_paths_keep_their_meaning(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # sqlite:///relative.db is relative to the working directory...
+    report = upsertx.upsert(ROWS, sa.create_engine("sqlite:///relative.db"), "t", key="id", create=True)
+    assert report.created and (tmp_path / "relative.db").exists()
+    # ...and sqlite:////absolute.db absolute.
+    absolute = tmp_path / "sub" / "absolute.db"
+    absolute.parent.mkdir()
+    report = upsertx.upsert(ROWS, sa.create_engine(f"sqlite:///{absolute}"), "t", key="id", create=True)
+    assert report.created and absolute.exists()
+
+
+def test_table_objects_and_orm_models(db):
+    t = make(db)
+    metadata = sa.MetaData()
+    table = sa.Table(t, metadata, sa.Column("id", sa.BigInteger, primary_key=True), sa.Column("name", sa.String(50)))
+    assert upsertx.upsert(ROWS, db.url, table).inserted == 2
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Person(Base):
+        __tablename__ = t
+        id: Mapped[int] = mapped_column(primary_key=True)
+        name: Mapped[str]
+
+    report = upsertx.upsert([{"id": 1, "name": "Ada L"}], db.url, Person)
+    assert (report.table, report.updated) == (t, 1)
+
+
+@pytest.mark.parametrize("kind", ["postgres", "mariadb"])
+def test_passwords_never_appear(kind):
+    secret = "s3cret-pw"
+    host = "127.0.0.1:5432/test" if kind == "postgres" else "127.0.0.1:3306/test"
+    scheme = "postgres" if kind == "postgres" else "mysql"
+    url = f"{scheme}://nobody:{secret}@{host}"
+    with pytest.raises(upsertx.DatabaseError) as err:
+        upsertx.upsert(ROWS, url, "t")
+    assert secret not in str(err.value) and "nobody" in str(err.value)
+    engine_url = sa.make_url(f"{'postgresql+psycopg2' if kind == 'postgres' else 'mysql+pymysql'}://nobody:{secret}@{host}")
+    with pytest.raises(upsertx.DatabaseError) as err:
+        upsertx.upsert(ROWS, engine_url, "t")
+    assert secret not in str(err.value)
+
+
+def test_unsupported_targets_are_usage_errors(tmp_path):
+    with pytest.raises(upsertx.UsageError):
+        upsertx.upsert(ROWS, sa.create_engine("sqlite://"), "t")  # in memory: not shareable
+    with pytest.raises(ValueError):
+        upsertx.upsert(ROWS, 42, "t")
+    with pytest.raises(upsertx.UsageError):
+        upsertx.upsert(ROWS, f"sqlite://{tmp_path}/x.db", sa.Table("t", sa.MetaData(), sa.Column("id", sa.Integer), schema="other"))

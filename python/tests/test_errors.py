@@ -1,0 +1,103 @@
+"""Failures are exceptions of their own classes with the CLI's messages, and leave the
+table as it was."""
+
+from __future__ import annotations
+
+import pytest
+
+import upsertx
+
+
+def make(db):
+    t = db.table()
+    db.execute(f"CREATE TABLE {t} (id BIGINT PRIMARY KEY, email VARCHAR(50) UNIQUE, n SMALLINT)",
+               f"INSERT INTO {t} VALUES (1, 'a@x', 1)")
+    return t
+
+
+def unchanged(db, t):
+    assert db.rows(f"SELECT id, email, n FROM {t} ORDER BY id") == [(1, "a@x", 1)]
+
+
+def test_invalid_value_names_row_column_value_and_reason(db):
+    t = make(db)
+    rows = [{"id": 2, "email": "b@x", "n": 5}, {"id": 3, "email": "c@x", "n": "lots"}]
+    with pytest.raises(upsertx.InvalidValueError) as err:
+        upsertx.upsert(rows, db.url, t)
+    e = err.value
+    assert isinstance(e, ValueError) and isinstance(e, upsertx.UpsertError)
+    assert (e.row, e.column, e.value, e.reason) == (2, "n", "lots", "not an integer")
+    assert str(e) == 'rows: row 2, column "n": "lots": not an integer'
+    unchanged(db, t)
+
+
+def test_invalid_value_in_a_file_has_its_line(db, tmp_path):
+    t = make(db)
+    csv = tmp_path / "in.csv"
+    csv.write_text('id,email,n\n2,b@x,5\n3,"c\n@x",abc\n')
+    with pytest.raises(upsertx.InvalidValueError) as err:
+        upsertx.upsert(csv, db.url, t)
+    assert (err.value.row, err.value.line, err.value.column, err.value.value) == (2, 3, "n", "abc")
+    unchanged(db, t)
+
+
+def test_typed_values_are_checked_too(db):
+    import polars as pl
+
+    t = make(db)
+    # SQLite's SMALLINT holds any integer; the servers' hold 16 bits.
+    n = ["1", "x"] if db.kind == "sqlite" else [1, 40000]
+    with pytest.raises(upsertx.InvalidValueError) as err:
+        upsertx.upsert(pl.DataFrame({"id": [2, 3], "n": n}), db.url, t)
+    assert (err.value.row, err.value.column, err.value.value) == (2, "n", n[1] if db.kind == "sqlite" else "40000")
+    unchanged(db, t)
+
+
+def test_duplicate_key(db):
+    t = make(db)
+    with pytest.raises(upsertx.DuplicateKeyError) as err:
+        upsertx.upsert([{"id": 2}, {"id": 2}], db.url, t, duplicates="error")
+    assert err.value.row == 2 and "duplicate key" in str(err.value)
+    unchanged(db, t)
+
+
+def test_key_exists(db):
+    t = make(db)
+    with pytest.raises(upsertx.KeyExistsError) as err:
+        upsertx.upsert([{"id": 5}, {"id": 1}], db.url, t, on_conflict="error")
+    assert err.value.row == 2 and "already exists" in str(err.value)
+    unchanged(db, t)
+
+
+def test_conflict_on_another_unique_key(db):
+    t = make(db)
+    with pytest.raises(upsertx.ConflictError) as err:
+        upsertx.upsert([{"id": 2, "email": "a@x"}], db.url, t)
+    assert err.value.row == 1
+    unchanged(db, t)
+
+
+def test_schema_errors(db):
+    t = make(db)
+    with pytest.raises(upsertx.SchemaError) as err:
+        upsertx.upsert([{"id": 1}], db.url, t + "_missing")
+    assert "does not exist" in str(err.value)
+    with pytest.raises(upsertx.SchemaError):
+        upsertx.upsert([{"id": 1, "nope": 2}], db.url, t)
+    unchanged(db, t)
+
+
+def test_usage_errors_are_value_errors(db):
+    t = make(db)
+    for kwargs in ({"on_conflict": "merge"}, {"duplicates": "newest"}, {"update": ["n"], "no_update": ["email"]},
+                   {"format": "xlsx"}):
+        with pytest.raises(upsertx.UsageError) as err:
+            upsertx.upsert([{"id": 1}], db.url, t, **kwargs)
+        assert isinstance(err.value, ValueError)
+    with pytest.raises(upsertx.UsageError):
+        upsertx.upsert(None, db.url, t)
+    with pytest.raises(upsertx.UsageError):
+        upsertx.upsert({"id": 1}, db.url, t)
+    with pytest.raises(upsertx.UsageError):
+        upsertx.upsert([{"id": 1}], db.url, t, key=[1])
+    unchanged(db, t)

@@ -1,0 +1,89 @@
+"""How a load behaves inside a Python program: other threads run while it loads (the GIL
+is released), Ctrl-C stops it and rolls it back, progress=True draws on stderr, and the
+package's `upsertx` command is the Rust command line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import polars as pl
+import pytest
+
+import upsertx
+
+
+def test_other_threads_run_during_a_load(db):
+    t = db.table()
+    db.execute(f"CREATE TABLE {t} (id BIGINT PRIMARY KEY, name VARCHAR(20), x BIGINT)")
+    n = 300_000
+    df = pl.DataFrame({"id": range(n), "name": [f"n{i}" for i in range(n)], "x": range(n)})
+    ticks = []
+    stop = threading.Event()
+
+    def ticker():
+        while not stop.is_set():
+            ticks.append(time.monotonic())
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=ticker)
+    thread.start()
+    started = time.monotonic()
+    try:
+        report = upsertx.upsert(df, db.url, t)
+    finally:
+        ended = time.monotonic()
+        stop.set()
+        thread.join()
+    assert report.inserted == n
+    during = [x for x in ticks if started < x < ended]
+    # With the GIL held for the whole load the ticker would not run at all in between.
+    assert ended - started > 0.05
+    assert len(during) >= 10, f"{len(during)} ticks in {ended - started:.2f}s"
+
+
+def test_ctrl_c_stops_the_load_and_rolls_back(db):
+    t = db.table()
+    db.execute(f"CREATE TABLE {t} (id BIGINT PRIMARY KEY, name VARCHAR(20))", f"INSERT INTO {t} VALUES (1, 'kept')")
+
+    def rows():
+        for i in range(1, 2_000_000):
+            if i % 4096 == 0:
+                time.sleep(0.005)  # a slow source: the interrupt lands mid-load
+            yield {"id": i, "name": f"new {i}"}
+
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        upsertx.upsert(rows(), db.url, t)
+    timer.cancel()
+    assert time.monotonic() - started < 30
+    assert db.rows(f"SELECT id, name FROM {t}") == [(1, "kept")]
+
+
+def test_progress_draws_on_stderr(db, capfd):
+    t = db.table()
+    db.execute(f"CREATE TABLE {t} (id BIGINT PRIMARY KEY)")
+    upsertx.upsert(pl.DataFrame({"id": range(10_000)}), db.url, t, progress=True)
+    err = capfd.readouterr().err
+    assert "upsertx" in err and "10,000" in err.replace("10000", "10,000")
+
+
+def test_the_upsertx_command(tmp_path):
+    csv = tmp_path / "people.csv"
+    csv.write_text("id,name\n1,Ada\n")
+    db = f"sqlite://{tmp_path}/cli.db"
+    command = os.path.join(os.path.dirname(sys.executable), "upsertx")
+    done = subprocess.run([command, str(csv), "--db", db, "--key", "id", "--create", "--json"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert '"inserted":1' in done.stdout
+    done = subprocess.run([command, str(csv), "--db", db, "--on-conflict", "nope"], capture_output=True, text=True)
+    assert done.returncode == 2 and "nope" in done.stderr
+    done = subprocess.run([sys.executable, "-m", "upsertx", "--version"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.startswith("upsertx ")
