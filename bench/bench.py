@@ -56,12 +56,19 @@ def sling_method(url, obj, columns=None):
                        "--primary-key", "id"] + cast, None)
 
 
-def python_methods(url, table, rows):
-    """The SQLAlchemy recipes (bench/recipes.py), for a SQLAlchemy URL."""
+def python_methods(url, table, rows, upsertx_url=None):
+    """The SQLAlchemy recipes (bench/recipes.py), for a SQLAlchemy URL; with
+    `upsertx_url`, also the Python package on a polars and a pandas DataFrame read from
+    the input's Parquet twin."""
     names = {"upsert": "SQLAlchemy chunked dialect upsert", "bulk": "SQLAlchemy bulk mappings", "pangres": "pangres (pandas)"}
     if rows <= MERGE_MAX_ROWS:
         names["merge"] = "SQLAlchemy session.merge"
-    return {label: (lambda f, m=m: ([VENV_PYTHON, RECIPES, m, url(), table, f], None)) for m, label in names.items()}
+    methods = {label: (lambda f, m=m: ([VENV_PYTHON, RECIPES, m, url(), table, f], None)) for m, label in names.items()}
+    if upsertx_url is not None:
+        for kind in ("polars", "pandas"):
+            methods[f"Python upsertx.upsert({kind} DataFrame)"] = (
+                lambda f, k=kind: ([VENV_PYTHON, RECIPES, f"upsertx-{k}", upsertx_url, table, parquet_of(f)], None))
+    return methods
 
 SQLITE_DDL = {
     "customers": "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
@@ -150,7 +157,7 @@ def my_checksum(table):
 
 def my_methods(table, rows):
     url = MY_URL.replace("mysql://", "mysql+pymysql://")
-    methods = python_methods(lambda: url, table, rows)
+    methods = python_methods(lambda: url, table, rows, MY_URL)
     if rows <= SLING_MYSQL_MAX_ROWS:
         methods["sling (incremental)"] = sling_method(MY_URL, f"test.{table}")
     return methods | {
@@ -230,7 +237,7 @@ def psql_script(table, csv_path, into=None):
 def pg_methods(table, rows, pg_url):
     url = pg_url.replace("postgres://", "postgresql+psycopg2://")
     sling_url = pg_url.replace("postgres://", "postgresql://")
-    return python_methods(lambda: url, table, rows) | {
+    return python_methods(lambda: url, table, rows, pg_url) | {
         # sling infers the 0/1 column as bigint and its UPDATE into a boolean column fails
         # ("column is_paid is of type boolean but expression is of type bigint"): a user
         # would add the cast, so the bench does.
@@ -240,7 +247,7 @@ def pg_methods(table, rows, pg_url):
         "psql (\\copy + ON CONFLICT)": lambda f: (["psql", pg_url, "-v", "ON_ERROR_STOP=1", "-qX"], psql_script(table, f)),
         # The same rows from Parquet, and the hand-written Python route for Parquet.
         "upsertx (Parquet)": lambda f: ([UPSERTX, parquet_of(f), "--db", pg_url, "--table", table, "--json", "-q"], None),
-        "pyarrow + ADBC (adbc_ingest + ON CONFLICT), Parquet": lambda f: (
+        "Python pyarrow + ADBC (adbc_ingest + ON CONFLICT), Parquet": lambda f: (
             [VENV_PYTHON, RECIPES, "adbc", pg_url, table, parquet_of(f)], None),
         # Another PostgreSQL table as the source: the same rows as the file.
         "upsertx (--from-db postgres)": lambda f: (
@@ -271,6 +278,8 @@ def bench_server(args, data, database, prepare, reset, checksum_of, methods, cle
         batch = os.path.join(data, f"{table}_batch_{args.rows}.csv")
         prepare(table, base, batch)
         for scenario, state, input_file in (("load", "empty", base), ("upsert", "base", batch), ("rerun", "applied", batch)):
+            if scenario not in args.scenarios.split(","):
+                continue
             expected = None
             chosen = {m: make for m, make in methods(table, args.rows).items() if selected(m, args.methods)}
             for method, make in sorted(chosen.items(), key=lambda m: m[0] != "upsertx"):
@@ -448,7 +457,9 @@ def sqlite_methods(table, rows):
                                         None),
         "sqlite3 shell (.import + ON CONFLICT)": lambda f: (["sqlite3", db], sqlite3_script(db, table, f)),
     }
-    methods |= python_methods(lambda: f"sqlite:///{db}", table, rows)
+    methods |= python_methods(lambda: f"sqlite:///{db}", table, rows, f"sqlite://{db}")
+    methods["Python pyarrow + ADBC (adbc_ingest + ON CONFLICT), Parquet"] = lambda f: (
+        [VENV_PYTHON, RECIPES, "adbc-sqlite", db, table, parquet_of(f)], None)
     methods["sling (incremental)"] = sling_method(f"sqlite://{db}", f"main.{table}")
     return methods
 
@@ -514,6 +525,7 @@ def main():
     p.add_argument("--methods", default="", help="comma-separated words: run only the methods whose name holds one "
                    "(e.g. 'client,psql,shell' for the hand-written SQL anchors); upsertx always runs")
     p.add_argument("--tables", default=DEFAULT_TABLES, help="comma-separated: customers, orders")
+    p.add_argument("--scenarios", default="load,upsert,rerun", help="comma-separated: load, upsert, rerun")
     p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
                    help="also measure upsertx's peak RSS on --rows and 4x --rows shuffled customers rows (default: on)")
     args = p.parse_args()
@@ -546,7 +558,8 @@ def main():
     # does not overwrite the full run of the same size.
     parts = [args.db.replace(",", "+") if args.db != DEFAULT_DBS else "",
              args.tables.replace(",", "+") if args.tables != DEFAULT_TABLES else "",
-             args.methods.replace(",", "+").replace(" ", "") if args.methods else ""]
+             args.methods.replace(",", "+").replace(" ", "") if args.methods else "",
+             args.scenarios.replace(",", "+") if args.scenarios != "load,upsert,rerun" else ""]
     suffix = "".join(f"_{p}" for p in parts if p)
     out = os.path.join(HERE, "results", f"results_{args.rows}{suffix}")
     with open(out + ".md", "w") as f:

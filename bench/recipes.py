@@ -15,6 +15,12 @@
 - adbc:   (PostgreSQL, a Parquet file, a libpq URL) the hand-written Arrow route:
           pyarrow.parquet.read_table, ADBC's adbc_ingest (binary COPY) into a temporary
           table, then one INSERT ... ON CONFLICT DO UPDATE, in one transaction.
+- adbc-sqlite: the same route on SQLite (adbc_driver_sqlite; a Parquet file, the
+          database file's path): ingest into a temporary table keyed like the target,
+          one INSERT ... ON CONFLICT DO UPDATE.
+- upsertx-polars / upsertx-pandas: (a Parquet file, an upsertx URL) the Python package
+          as its users call it: polars.read_parquet / pandas.read_parquet, then
+          upsertx.upsert(df, url, table). Prints the DataFrame's own size (MiB) on stdout.
 
 Values are converted with each column's Python type, as pandas-reading code would.
 """
@@ -53,26 +59,58 @@ def read(path, table):
             yield {k: (None if v == "" and k in nullable else convert[k](v)) for k, v in row.items()}
 
 
-def adbc(url, table_name, path):
-    import adbc_driver_postgresql.dbapi
+def adbc(driver, target, table_name, path):
+    """The ADBC route: `driver` is "postgresql" (target: a libpq URL) or "sqlite" (target:
+    the database file)."""
+    import importlib
+
     import pyarrow.parquet as pq
 
+    dbapi = importlib.import_module(f"adbc_driver_{driver}.dbapi")
     data = pq.read_table(path)
     cols = data.column_names
     quoted = ", ".join(f'"{c}"' for c in cols)
     sets = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in cols if c != "id")
-    with adbc_driver_postgresql.dbapi.connect(url) as conn:
+    sqlite = driver == "sqlite"
+    with dbapi.connect(target) as conn:
         with conn.cursor() as cur:
-            cur.adbc_ingest("upsertx_bench_stage", data, mode="create", temporary=True)
-            cur.execute(f'INSERT INTO "{table_name}" ({quoted}) SELECT {quoted} FROM upsertx_bench_stage '
-                        f'ON CONFLICT (id) DO UPDATE SET {sets}')
+            if sqlite:
+                # A stage keyed like the target (as the sqlite3 shell anchor's): its rows
+                # then leave it in key order.
+                stage_cols = ", ".join(f'"{c}" PRIMARY KEY' if c == "id" else f'"{c}"' for c in cols)
+                cur.execute(f"CREATE TEMP TABLE upsertx_bench_stage ({stage_cols})")
+            cur.adbc_ingest("upsertx_bench_stage", data, mode="append" if sqlite else "create", temporary=True)
+            # WHERE true: SQLite's parser needs it between SELECT ... FROM and ON CONFLICT.
+            cur.execute(f'INSERT INTO {"main." if sqlite else ""}"{table_name}" ({quoted}) SELECT {quoted} '
+                        f'FROM upsertx_bench_stage WHERE true ON CONFLICT (id) DO UPDATE SET {sets}')
         conn.commit()
+
+
+def upsertx_df(kind, url, table_name, path):
+    import upsertx
+
+    if kind == "polars":
+        import polars as pl
+
+        df = pl.read_parquet(path)
+        size = df.estimated_size()
+    else:
+        import pandas as pd
+
+        df = pd.read_parquet(path)
+        size = int(df.memory_usage(deep=True).sum())
+    upsertx.upsert(df, url, table_name)
+    print(f"dataframe_mib {size / 2**20:.1f}")
 
 
 def main():
     method, url, table_name, path = sys.argv[1:5]
     if method == "adbc":
-        return adbc(url, table_name, path)
+        return adbc("postgresql", url, table_name, path)
+    if method == "adbc-sqlite":
+        return adbc("sqlite", url, table_name, path)
+    if method.startswith("upsertx-"):
+        return upsertx_df(method.split("-", 1)[1], url, table_name, path)
     engine = create_engine(url)
     base = automap_base()
     base.prepare(autoload_with=engine, reflection_options={"only": [table_name]})

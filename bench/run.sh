@@ -14,6 +14,8 @@ if [ ! -x bench/.venv/bin/python ]; then
   python3 -m venv bench/.venv
 fi
 bench/.venv/bin/pip install -q -r bench/requirements.txt
+# The Python package, as its users install it (the wheel maturin builds).
+scripts/wheel.sh bench/.venv
 # pip does not keep the executable bit of the binary the sling package ships.
 chmod +x bench/.venv/lib/python3*/site-packages/sling_linux_amd64/bin/sling-linux-amd64
 python3 bench/bench.py "$@"

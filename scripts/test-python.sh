@@ -19,17 +19,7 @@ fi
   || die "installing the test requirements from PyPI failed"
 
 say "building the Python wheel (maturin, release)"
-wheels="${CARGO_TARGET_DIR:-$PWD/target}/wheels"
-rm -f "$wheels"/upsertx-*.whl
-(cd python && "../$VENV/bin/maturin" build --release --quiet -o "$wheels") || die "maturin build failed"
-wheel=$(ls "$wheels"/upsertx-*.whl)
-# Reinstalled only when the wheel's content changed.
-stamp="$VENV/.upsertx-wheel.sha256"
-sum=$(sha256sum "$wheel" | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel"
-  echo "$sum" >"$stamp"
-fi
+scripts/wheel.sh "$VENV" || die "building or installing the wheel failed"
 
 say "Python tests (pytest)"
 # From outside the source tree, so that `import upsertx` is the installed package.

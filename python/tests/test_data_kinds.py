@@ -142,3 +142,14 @@ def test_options_have_the_command_lines_meaning(db):
     assert report.updated == 1
     assert report.to_dict()["updated"] == 1 and "_text" not in report.to_dict()
     assert str(report).startswith(f'"{t}" loaded 1 rows')
+
+
+def test_a_large_pandas_frame_goes_in_slices(db):
+    # More rows than one slice, and a column that is all None in the first slice.
+    t = db.table()
+    db.execute(f"CREATE TABLE {t} (id BIGINT PRIMARY KEY, name VARCHAR(20))")
+    n = 150_000
+    names = [None] * 70_000 + [f"n{i}" for i in range(70_000, n)]
+    df = pd.DataFrame({"id": range(n), "name": names})
+    assert upsertx.upsert(df, db.url, t).inserted == n
+    assert db.rows(f"SELECT COUNT(*), COUNT(name), MAX(name) FROM {t}") == [(n, n - 70_000, "n99999")]

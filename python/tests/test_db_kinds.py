@@ -84,5 +84,25 @@ def test_unsupported_targets_are_usage_errors(tmp_path):
         upsertx.upsert(ROWS, sa.create_engine("sqlite://"), "t")  # in memory: not shareable
     with pytest.raises(ValueError):
         upsertx.upsert(ROWS, 42, "t")
-    with pytest.raises(upsertx.UsageError):
-        upsertx.upsert(ROWS, f"sqlite://{tmp_path}/x.db", sa.Table("t", sa.MetaData(), sa.Column("id", sa.Integer), schema="other"))
+
+
+def test_a_table_in_a_named_schema(db):
+    # A PostgreSQL schema, a MariaDB database; SQLite has none (upsertx attaches no other
+    # database file), so `main.t` there is a table of that name, which does not exist.
+    t = db.table()
+    schema = {"sqlite": "main", "postgres": f"{t}_schema", "mariadb": "test"}[db.kind]
+    if db.kind == "postgres":
+        db.execute(f"CREATE SCHEMA {schema}")
+    try:
+        db.execute(f"CREATE TABLE {schema}.{t} (id BIGINT PRIMARY KEY, name VARCHAR(50) NOT NULL)")
+        table = sa.Table(t, sa.MetaData(), sa.Column("id", sa.BigInteger, primary_key=True), sa.Column("name", sa.String),
+                         schema=schema)
+        if db.kind == "sqlite":
+            with pytest.raises(upsertx.SchemaError, match=f'table "main.{t}" does not exist'):
+                upsertx.upsert(ROWS, db.url, table)
+            return
+        assert upsertx.upsert(ROWS, db.url, table).inserted == 2
+        assert db.rows(f"SELECT id, name FROM {schema}.{t} ORDER BY id") == [(1, "Ada"), (2, "Grace")]
+    finally:
+        if db.kind == "postgres":
+            db.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -53,27 +53,17 @@ def test_typed_values_are_checked_too(db):
     unchanged(db, t)
 
 
-def test_duplicate_key(db):
+@pytest.mark.parametrize("rows, options, error, row, text", [
+    ([{"id": 2}, {"id": 2}], {"duplicates": "error"}, upsertx.DuplicateKeyError, 2, "duplicate key"),
+    ([{"id": 5}, {"id": 1}], {"on_conflict": "error"}, upsertx.KeyExistsError, 2, "already exists"),
+    # The same email as row 1 of the table, under another key.
+    ([{"id": 2, "email": "a@x"}], {}, upsertx.ConflictError, 1, "a@x"),
+], ids=["duplicate_key", "key_exists", "conflict"])
+def test_refused_rows(db, rows, options, error, row, text):
     t = make(db)
-    with pytest.raises(upsertx.DuplicateKeyError) as err:
-        upsertx.upsert([{"id": 2}, {"id": 2}], db.url, t, duplicates="error")
-    assert err.value.row == 2 and "duplicate key" in str(err.value)
-    unchanged(db, t)
-
-
-def test_key_exists(db):
-    t = make(db)
-    with pytest.raises(upsertx.KeyExistsError) as err:
-        upsertx.upsert([{"id": 5}, {"id": 1}], db.url, t, on_conflict="error")
-    assert err.value.row == 2 and "already exists" in str(err.value)
-    unchanged(db, t)
-
-
-def test_conflict_on_another_unique_key(db):
-    t = make(db)
-    with pytest.raises(upsertx.ConflictError) as err:
-        upsertx.upsert([{"id": 2, "email": "a@x"}], db.url, t)
-    assert err.value.row == 1
+    with pytest.raises(error) as err:
+        upsertx.upsert(rows, db.url, t, **options)
+    assert err.value.row == row and text in str(err.value)
     unchanged(db, t)
 
 

@@ -53,16 +53,30 @@ def _collect_lazy(lazy: Any) -> Any:
         return lazy.collect(streaming=True)
 
 
+#: Rows of a pandas DataFrame converted to Arrow at a time: the copy in Arrow is never
+#: more than this slice, whatever the DataFrame's size.
+_PANDAS_SLICE = 65_536
+
+
 def _pandas_stream(df: Any) -> Any:
-    """A pandas DataFrame as an Arrow C stream, through pyarrow. A named index becomes
-    columns (as pangres does: the index is often the key); an unnamed one is left out."""
+    """A pandas DataFrame as an Arrow C stream, through pyarrow, a slice at a time. A
+    named index becomes columns (as pangres does: the index is often the key); an
+    unnamed one is left out."""
     try:
         import pyarrow as pa  # type: ignore
     except ImportError:
         raise UsageError("a pandas DataFrame needs pyarrow: pip install pyarrow") from None
     named = any(name is not None for name in df.index.names)
-    table = pa.Table.from_pandas(df, preserve_index=named)
-    return table.__arrow_c_stream__()
+    # The whole frame's types, so that a column that is all None in one slice does not
+    # change type in the next.
+    schema = pa.Schema.from_pandas(df, preserve_index=named)
+
+    def batches() -> Iterator[Any]:
+        for start in range(0, len(df), _PANDAS_SLICE):
+            yield pa.RecordBatch.from_pandas(df.iloc[start:start + _PANDAS_SLICE], schema=schema,
+                                             preserve_index=named)
+
+    return pa.RecordBatchReader.from_batches(schema, batches()).__arrow_c_stream__()
 
 
 def _json_default(v: Any) -> Any:

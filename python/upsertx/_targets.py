@@ -89,8 +89,6 @@ def table_name(table: Any) -> Optional[str]:
     if not isinstance(name, str) or not hasattr(t, "columns"):
         raise UsageError(f"table takes a name or a SQLAlchemy Table or model, not {type(table).__name__}")
     schema = getattr(t, "schema", None)
-    if schema:
-        raise UsageError(
-            f"table {schema}.{name}: tables in a named schema are not supported yet; "
-            "load into the connection's default schema")
-    return name
+    # `schema.table` as the command line's --table takes it: a PostgreSQL schema, a
+    # MySQL/MariaDB database.
+    return f"{schema}.{name}" if schema else name
