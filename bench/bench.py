@@ -375,7 +375,9 @@ def timed_runs(method, repeat, prepare, make):
         # judged against it.
         for line in out.splitlines():
             if line.startswith("dataframe_mib "):
-                print(f"  {method}: DataFrame {float(line.split()[1]):.0f} MiB, peak RSS {peak:.0f} MiB", file=sys.stderr)
+                f = line.split()
+                print(f"  {method}: DataFrame {float(f[1]):.0f} MiB, RSS before the upsert {float(f[3]):.0f} MiB, "
+                      f"peak during it {float(f[5]):.0f} MiB, peak of the whole process {peak:.0f} MiB", file=sys.stderr)
         if seconds > SLOW_SECONDS and method != "upsertx":
             break  # a median of such runs changes no conclusion
     return times, rss

@@ -20,7 +20,8 @@
           one INSERT ... ON CONFLICT DO UPDATE.
 - upsertx-polars / upsertx-pandas: (a Parquet file, an upsertx URL) the Python package
           as its users call it: polars.read_parquet / pandas.read_parquet, then
-          upsertx.upsert(df, url, table). Prints the DataFrame's own size (MiB) on stdout.
+          upsertx.upsert(df, url, table). Prints the DataFrame's own size, the process's
+          RSS before the upsert and its peak during the upsert (MiB) on stdout.
 
 Values are converted with each column's Python type, as pandas-reading code would.
 """
@@ -99,8 +100,23 @@ def upsertx_df(kind, url, table_name, path):
 
         df = pd.read_parquet(path)
         size = int(df.memory_usage(deep=True).sum())
+    # The peak while upserting, apart from the read's own (polars and pandas both peak
+    # well above the DataFrame while reading Parquet): writing 5 to clear_refs resets
+    # the process's high-water mark (Linux).
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before = _status_mib("VmRSS")
     upsertx.upsert(df, url, table_name)
-    print(f"dataframe_mib {size / 2**20:.1f}")
+    print(f"dataframe_mib {size / 2**20:.1f} rss_before_upsert_mib {before:.1f} "
+          f"peak_during_upsert_mib {_status_mib('VmHWM'):.1f}")
+
+
+def _status_mib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def main():

@@ -6,6 +6,8 @@
 //! an Arrow C stream capsule, a path, and an iterator of NDJSON chunks.
 
 use arrow_array::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
+use arrow_array::{RecordBatch, RecordBatchReader};
+use arrow_schema::{ArrowError, SchemaRef};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyStopIteration, PyValueError};
 use pyo3::prelude::*;
@@ -69,6 +71,55 @@ impl Read for Chunks {
     }
 }
 
+/// Record batches from a Python iterator of objects that export `__arrow_c_stream__`
+/// (a polars LazyFrame's batches as it computes them): one object's stream after
+/// another, each taken when the previous one ends. The schema is the first one's.
+struct Streams {
+    iter: Py<PyAny>,
+    current: Option<RecordBatchStreamReader>,
+    schema: SchemaRef,
+}
+
+impl Streams {
+    fn new(iter: Py<PyAny>, py: Python<'_>) -> PyResult<Streams> {
+        let first =
+            next_stream(&iter, py)?.ok_or_else(|| PyValueError::new_err("the iterator of Arrow streams is empty"))?;
+        Ok(Streams { iter, schema: first.schema(), current: Some(first) })
+    }
+}
+
+/// The next object's Arrow stream; `None` at the iterator's end.
+fn next_stream(iter: &Py<PyAny>, py: Python<'_>) -> PyResult<Option<RecordBatchStreamReader>> {
+    match iter.bind(py).call_method0("__next__") {
+        Ok(object) => stream_reader(&object.call_method0("__arrow_c_stream__")?).map(Some),
+        Err(e) if e.is_instance_of::<PyStopIteration>(py) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+impl Iterator for Streams {
+    type Item = Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(batch) = self.current.as_mut().and_then(Iterator::next) {
+                return Some(batch);
+            }
+            match Python::attach(|py| next_stream(&self.iter, py)) {
+                Ok(Some(next)) => self.current = Some(next),
+                Ok(None) => return None,
+                Err(e) => return Some(Err(ArrowError::ExternalError(Box::new(e)))),
+            }
+        }
+    }
+}
+
+impl RecordBatchReader for Streams {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}
+
 /// Takes the Arrow C stream out of a `__arrow_c_stream__` capsule.
 fn stream_reader(capsule: &Bound<'_, PyAny>) -> PyResult<RecordBatchStreamReader> {
     let capsule = capsule.cast::<PyCapsule>()?;
@@ -107,7 +158,7 @@ fn report_dict<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>>
 }
 
 /// Runs one load. `kind` says what `data` is: `"stream"` (an Arrow C stream capsule),
-/// `"path"` (a file path), `"ndjson"` (an iterator of NDJSON `bytes` chunks) or
+/// `"streams"` (an iterator of objects exporting `__arrow_c_stream__`), `"path"` (a file path), `"ndjson"` (an iterator of NDJSON `bytes` chunks) or
 /// `"query"` (`data` is the SQL, `from_db` its database). `progress`, when given, is
 /// called with the number of rows staged so far, then with `None` when the merge starts.
 #[pyfunction]
@@ -138,6 +189,7 @@ fn upsert<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let mut source = match kind {
         "stream" => Source::arrow(name, stream_reader(data)?),
+        "streams" => Source::arrow(name, Streams::new(data.try_iter()?.into_any().unbind(), py)?),
         "path" => Source::path(data.extract::<std::path::PathBuf>()?),
         "ndjson" => {
             let iter = data.try_iter()?.into_any().unbind();

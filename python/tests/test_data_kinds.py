@@ -47,6 +47,18 @@ def test_polars_lazyframe(db):
     check(upsertx.upsert(lazy, db.url, t), db, t)
 
 
+def test_a_lazy_query_is_loaded_batch_by_batch(db):
+    t = people(db)
+    n = 300_000
+    lazy = pl.LazyFrame({"id": range(n)}).with_columns(
+        name=pl.format("n{}", pl.col("id")), score=pl.col("id").cast(pl.Float64) / 2)
+    report = upsertx.upsert(lazy.filter(pl.col("id") > 0), db.url, t)
+    assert (report.rows_read, report.inserted, report.updated) == (n - 1, n - 3, 2)
+    # An empty result still names its columns.
+    report = upsertx.upsert(lazy.filter(pl.col("id") < 0), db.url, t)
+    assert report.rows_read == 0
+
+
 def test_pyarrow_table_and_batch_reader(db):
     t = people(db)
     table = pa.Table.from_pylist(ROWS)

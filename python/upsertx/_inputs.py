@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import itertools
 import json
 import math
 import os
@@ -31,7 +32,7 @@ def to_source(data: Any) -> Tuple[str, Any, str]:
         raise UsageError("data takes a DataFrame, rows, or a path, not bytes")
     module = _module(data)
     if module == "polars" and type(data).__name__ == "LazyFrame":
-        data = _collect_lazy(data)
+        return _lazy_batches(data)
     if module == "pandas" and type(data).__name__ == "DataFrame":
         return "stream", _pandas_stream(data), "DataFrame"
     if hasattr(data, "__arrow_c_stream__"):
@@ -45,12 +46,19 @@ def to_source(data: Any) -> Tuple[str, Any, str]:
         f"or a file path, not {type(data).__name__}")
 
 
-def _collect_lazy(lazy: Any) -> Any:
-    """A polars LazyFrame, collected by the streaming engine."""
-    try:
-        return lazy.collect(engine="streaming")
-    except TypeError:  # polars before 1.23
-        return lazy.collect(streaming=True)
+def _lazy_batches(lazy: Any) -> Tuple[str, Any, str]:
+    """A polars LazyFrame, computed by the streaming engine a batch at a time
+    (``collect_batches``); collected whole by polars versions without it."""
+    if not hasattr(lazy, "collect_batches"):
+        try:
+            return "stream", lazy.collect(engine="streaming").__arrow_c_stream__(), "LazyFrame"
+        except TypeError:  # polars before 1.23
+            return "stream", lazy.collect(streaming=True).__arrow_c_stream__(), "LazyFrame"
+    batches = iter(lazy.collect_batches(engine="streaming"))
+    first = next(batches, None)
+    if first is None:  # no rows: an empty frame still has the columns
+        first = lazy.clear().collect()
+    return "streams", itertools.chain([first], batches), "LazyFrame"
 
 
 #: Rows of a pandas DataFrame converted to Arrow at a time: the copy in Arrow is never
