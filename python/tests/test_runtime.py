@@ -87,3 +87,24 @@ def test_the_upsertx_command(tmp_path):
     assert done.returncode == 2 and "nope" in done.stderr
     done = subprocess.run([sys.executable, "-m", "upsertx", "--version"], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0 and done.stdout.startswith("upsertx ")
+
+
+def test_ctrl_c_during_the_merge_still_rolls_back(db, monkeypatch):
+    t = db.table()
+    db.execute(f"CREATE TABLE {t} (id BIGINT PRIMARY KEY, name VARCHAR(20))")
+    upsertx.upsert(pl.DataFrame({"id": range(200_000), "name": ["old"] * 200_000}), db.url, t)
+    timers = []
+
+    def interrupt_once_merging(staged):
+        # Called with None when the merge starts: the signal lands while it runs.
+        if staged is None and not timers:
+            timers.append(threading.Timer(0.05, lambda: os.kill(os.getpid(), signal.SIGINT)))
+            timers[0].start()
+
+    # progress=True's hook, told when the merge starts.
+    monkeypatch.setattr(upsertx, "progress_callback", lambda data: (None, interrupt_once_merging))
+    changed = pl.DataFrame({"id": range(400_000), "name": ["new"] * 400_000})
+    with pytest.raises(KeyboardInterrupt):
+        upsertx.upsert(changed, db.url, t, progress=True)
+        time.sleep(1)  # a signal that came after the commit would land here instead
+    assert db.rows(f"SELECT COUNT(*), MIN(name), MAX(name) FROM {t}") == [(200_000, "old", "old")]

@@ -18,14 +18,29 @@ const BATCH_ROWS: usize = 4096;
 /// Batches in flight between the reader and the database: bounds memory.
 const BATCHES_IN_FLIGHT: usize = 2;
 
-/// `progress` is told how far the load is, after each staged batch and before the
-/// merge; when it returns false the load stops there (nothing is written).
-pub(crate) fn run(
-    url: &str,
-    spec: &Spec,
-    source: Source,
-    progress: &mut dyn FnMut(Progress) -> bool,
-) -> Result<Report> {
+/// The caller's view of a load: told how far it is, and asked whether to stop.
+pub(crate) struct Watch<'a> {
+    pub progress: &'a mut dyn FnMut(Progress),
+    /// Asked after each staged batch, before the merge and before the commit: true stops
+    /// the load there with [`Error::Interrupted`] (the transaction rolls back).
+    pub stop: &'a mut dyn FnMut() -> bool,
+}
+
+impl Watch<'_> {
+    fn report(&mut self, p: Progress) -> Result<()> {
+        (self.progress)(p);
+        self.check()
+    }
+
+    fn check(&mut self) -> Result<()> {
+        if (self.stop)() {
+            return Err(Error::Interrupted);
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn run(url: &str, spec: &Spec, source: Source, watch: &mut Watch<'_>) -> Result<Report> {
     let started = Instant::now();
     spec.validate()?;
     let table = match (&spec.table, source.stem()) {
@@ -39,7 +54,8 @@ pub(crate) fn run(
     source.resolved_format()?;
     let mut conn = target::connect(url, spec.create)?;
     conn.begin()?;
-    match load(&mut *conn, &table, spec, source, progress) {
+    // An interruption during the merge still rolls back: asked once more before COMMIT.
+    match load(&mut *conn, &table, spec, source, watch).and_then(|r| watch.check().map(|_| r)) {
         Ok(mut report) => {
             if spec.dry_run {
                 conn.rollback()?;
@@ -63,7 +79,7 @@ fn load(
     table: &str,
     spec: &Spec,
     mut source: Source,
-    progress: &mut dyn FnMut(Progress) -> bool,
+    watch: &mut Watch<'_>,
 ) -> Result<Report> {
     let mut created = false;
     let mut opened = None;
@@ -139,8 +155,8 @@ fn load(
         }) {
             Ok(n) => {
                 rows_read += n;
-                if !progress(Progress::Staged(rows_read)) {
-                    failure = Some(Error::Interrupted);
+                if let Err(e) = watch.report(Progress::Staged(rows_read)) {
+                    failure = Some(e);
                     break;
                 }
             }
@@ -157,9 +173,7 @@ fn load(
     }
 
     trace(&format!("staged {rows_read} rows"));
-    if !progress(Progress::Merging) {
-        return Err(Error::Interrupted);
-    }
+    watch.report(Progress::Merging)?;
     let counts = conn.merge(&plan)?;
     trace("merged");
     Ok(Report {

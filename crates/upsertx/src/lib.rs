@@ -154,9 +154,10 @@ impl Upsert {
         self
     }
 
-    /// Asked after each staged batch and before the merge: when it returns true, the
-    /// load stops there with [`Error::Interrupted`] and nothing is written (how the
-    /// Python package turns Ctrl-C into a rollback).
+    /// Asked after each staged batch, before the merge and before the commit: when it
+    /// returns true, the load stops there with [`Error::Interrupted`] and nothing is
+    /// written (how the Python package turns Ctrl-C into a rollback, even during the
+    /// merge).
     ///
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
@@ -178,12 +179,16 @@ impl Upsert {
 
     /// Runs the load. On error nothing is written.
     pub fn run(mut self, source: Source) -> Result<Report> {
-        let (progress, stop) = (&mut self.progress, &mut self.stop);
-        let mut watch = |p: Progress| {
-            if let Some(f) = progress {
-                f(p);
-            }
-            !stop.as_mut().is_some_and(|stop| stop())
+        let (mut no_progress, mut no_stop) = (|_| {}, || false);
+        let mut watch = engine::Watch {
+            progress: match &mut self.progress {
+                Some(f) => f.as_mut(),
+                None => &mut no_progress,
+            },
+            stop: match &mut self.stop {
+                Some(f) => f.as_mut(),
+                None => &mut no_stop,
+            },
         };
         engine::run(&self.url, &self.spec, source, &mut watch)
     }

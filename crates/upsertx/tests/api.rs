@@ -148,3 +148,33 @@ fn the_readme_example_is_the_example_program() {
         "README's library example differs from examples/load_csv.rs"
     );
 }
+
+#[test]
+fn a_stop_at_any_point_before_the_commit_writes_nothing() {
+    // One batch: asked after it is staged, before the merge, before the commit.
+    for stop_at in 1..=3 {
+        let db = Db::new("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO t VALUES (1, 'kept');");
+        let asked = Rc::new(Cell::new(0));
+        let counter = asked.clone();
+        let result = Upsert::new(db.url())
+            .table("t")
+            .stop_when(move || {
+                counter.set(counter.get() + 1);
+                counter.get() == stop_at
+            })
+            .run(csv("id,name\n1,changed\n2,new\n"));
+        assert!(matches!(result, Err(Error::Interrupted)), "stop at {stop_at}: {result:?}");
+        assert_eq!(asked.get(), stop_at);
+        assert_eq!(db.rows("SELECT id, name FROM t"), vec![(1, Some("kept".into()))]);
+    }
+    // Never stopped: asked three times, and the load commits.
+    let db = Db::new("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)");
+    let asked = Rc::new(Cell::new(0));
+    let counter = asked.clone();
+    let report = Upsert::new(db.url()).table("t").stop_when(move || {
+        counter.set(counter.get() + 1);
+        false
+    });
+    assert_eq!(report.run(csv("id,name\n2,new\n")).unwrap().inserted, 1);
+    assert_eq!(asked.get(), 3);
+}
