@@ -106,3 +106,24 @@ def test_a_table_in_a_named_schema(db):
     finally:
         if db.kind == "postgres":
             db.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def test_every_sqlalchemy_driver_name(db):
+    # The driver part names a Python DBAPI upsertx does not use: only the backend matters.
+    t = make(db)
+    other = {"sqlite": ["sqlite+pysqlite:///"], "postgres": ["postgresql+psycopg://", "postgresql://"],
+             "mariadb": ["mariadb+mariadbconnector://", "mysql+mysqldb://", "mariadb+pymysql://"]}[db.kind]
+    rest = db.sqlalchemy_url.split("://", 1)[1]
+    for scheme in other:
+        url = sa.make_url(scheme.split("://")[0] + "://" + rest)
+        assert upsertx.upsert(ROWS, url, t).rows_read == 2, scheme
+    assert db.rows(f"SELECT COUNT(*) FROM {t}") == [(2,)]
+
+
+def test_urls_keep_credentials_and_options():
+    from upsertx._targets import db_url
+
+    url = sa.make_url("postgresql+psycopg://app:p%40ss:w@db.example:6432/shop?sslmode=require")
+    assert db_url(url) == "postgres://app:p%40ss%3Aw@db.example:6432/shop?sslmode=require"
+    assert db_url(sa.make_url("mariadb+mariadbconnector://root@localhost/test")) == "mysql://root@localhost/test"
+    assert db_url("postgres://u@h/d") == "postgres://u@h/d"  # the command line's URLs pass as they are
