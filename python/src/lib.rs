@@ -13,6 +13,7 @@ use pyo3::exceptions::{PyException, PyStopIteration, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict};
 use std::io::Read;
+use std::sync::{Arc, Mutex};
 use upsertx::{Duplicates, Error, Format, OnConflict, Progress, Report, Source, Spec, UpdateColumns, Upsert};
 
 create_exception!(_native, NativeError, PyException, "An upsertx error: args are (kind, message, details).");
@@ -39,10 +40,22 @@ fn to_py_err(e: Error) -> PyErr {
     NativeError::new_err((kind, message, row, line, column, value, reason))
 }
 
+/// The exception a Python iterator raised while the engine read from it: the load fails
+/// and the caller gets that exception itself (a bug in a generator stays a bug in it),
+/// not an upsertx error about unreadable input.
+type Raised = Arc<Mutex<Option<PyErr>>>;
+
+fn keep(raised: &Raised, e: PyErr) -> String {
+    let text = e.to_string();
+    raised.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+    text
+}
+
 /// Reads NDJSON from a Python iterator of `bytes` chunks (the rows of a list or an
 /// iterator of dicts, encoded by the Python layer a chunk at a time).
 struct Chunks {
     iter: Py<PyAny>,
+    raised: Raised,
     chunk: Vec<u8>,
     at: usize,
     done: bool,
@@ -53,7 +66,8 @@ impl Read for Chunks {
         while self.at == self.chunk.len() && !self.done {
             Python::attach(|py| match self.iter.bind(py).call_method0("__next__") {
                 Ok(chunk) => {
-                    self.chunk = chunk.extract::<Vec<u8>>().map_err(|e| std::io::Error::other(e.to_string()))?;
+                    self.chunk =
+                        chunk.extract::<Vec<u8>>().map_err(|e| std::io::Error::other(keep(&self.raised, e)))?;
                     self.at = 0;
                     Ok(())
                 }
@@ -61,7 +75,7 @@ impl Read for Chunks {
                     self.done = true;
                     Ok(())
                 }
-                Err(e) => Err(std::io::Error::other(e.to_string())),
+                Err(e) => Err(std::io::Error::other(keep(&self.raised, e))),
             })?;
         }
         let n = out.len().min(self.chunk.len() - self.at);
@@ -76,15 +90,16 @@ impl Read for Chunks {
 /// another, each taken when the previous one ends. The schema is the first one's.
 struct Streams {
     iter: Py<PyAny>,
+    raised: Raised,
     current: Option<RecordBatchStreamReader>,
     schema: SchemaRef,
 }
 
 impl Streams {
-    fn new(iter: Py<PyAny>, py: Python<'_>) -> PyResult<Streams> {
+    fn new(iter: Py<PyAny>, raised: Raised, py: Python<'_>) -> PyResult<Streams> {
         let first =
             next_stream(&iter, py)?.ok_or_else(|| PyValueError::new_err("the iterator of Arrow streams is empty"))?;
-        Ok(Streams { iter, schema: first.schema(), current: Some(first) })
+        Ok(Streams { iter, raised, schema: first.schema(), current: Some(first) })
     }
 }
 
@@ -108,7 +123,7 @@ impl Iterator for Streams {
             match Python::attach(|py| next_stream(&self.iter, py)) {
                 Ok(Some(next)) => self.current = Some(next),
                 Ok(None) => return None,
-                Err(e) => return Some(Err(ArrowError::ExternalError(Box::new(e)))),
+                Err(e) => return Some(Err(ArrowError::ExternalError(keep(&self.raised, e).into()))),
             }
         }
     }
@@ -187,13 +202,15 @@ fn upsert<'py>(
     format: Option<String>,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let raised = Raised::default();
     let mut source = match kind {
         "stream" => Source::arrow(name, stream_reader(data)?),
-        "streams" => Source::arrow(name, Streams::new(data.try_iter()?.into_any().unbind(), py)?),
+        "streams" => Source::arrow(name, Streams::new(data.try_iter()?.into_any().unbind(), raised.clone(), py)?),
         "path" => Source::path(data.extract::<std::path::PathBuf>()?),
         "ndjson" => {
             let iter = data.try_iter()?.into_any().unbind();
-            Source::reader(name, Chunks { iter, chunk: Vec::new(), at: 0, done: false }).format(Format::Ndjson)
+            let chunks = Chunks { iter, raised: raised.clone(), chunk: Vec::new(), at: 0, done: false };
+            Source::reader(name, chunks).format(Format::Ndjson)
         }
         "query" => Source::query(from_db.unwrap_or_default(), data.extract::<String>()?),
         other => return Err(PyValueError::new_err(format!("unknown input kind {other:?}"))),
@@ -240,7 +257,10 @@ fn upsert<'py>(
     });
     match result {
         Ok(report) => report_dict(py, &report),
-        Err(e) => Err(to_py_err(e)),
+        Err(e) => match raised.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(python) => Err(python),
+            None => Err(to_py_err(e)),
+        },
     }
 }
 

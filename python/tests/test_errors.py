@@ -91,3 +91,21 @@ def test_usage_errors_are_value_errors(db):
     with pytest.raises(upsertx.UsageError):
         upsertx.upsert([{"id": 1}], db.url, t, key=[1])
     unchanged(db, t)
+
+
+def test_an_exception_in_the_callers_iterator_is_raised_as_it_is(db):
+    t = make(db)
+
+    def rows():
+        yield {"id": 2, "email": "b@x", "n": 2}
+        raise RuntimeError("the source broke")
+
+    with pytest.raises(RuntimeError, match="the source broke"):
+        upsertx.upsert(rows(), db.url, t)
+    with pytest.raises(TypeError, match="cannot be loaded"):
+        upsertx.upsert([{"id": 2, "email": object()}], db.url, t)
+    with pytest.raises(upsertx.UsageError, match="row 2: expected a dict"):
+        upsertx.upsert([{"id": 2}, 3], db.url, t)
+    with pytest.raises(upsertx.UsageError, match="no-such.csv: no such file"):
+        upsertx.upsert("no-such.csv", db.url, t)
+    unchanged(db, t)

@@ -27,7 +27,10 @@ def _module(obj: Any) -> str:
 def to_source(data: Any) -> Tuple[str, Any, str]:
     """(kind, payload, name used in messages)."""
     if isinstance(data, (str, os.PathLike)):
-        return "path", os.fspath(data), os.fspath(data)
+        path = os.fspath(data)
+        if not os.path.exists(path):
+            raise UsageError(f"{path}: no such file")  # as the command line says it
+        return "path", path, path
     if isinstance(data, (bytes, bytearray)):
         raise UsageError("data takes a DataFrame, rows, or a path, not bytes")
     module = _module(data)
