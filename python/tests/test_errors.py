@@ -88,6 +88,8 @@ def test_usage_errors_are_value_errors(db):
         upsertx.upsert(None, db.url, t)
     with pytest.raises(upsertx.UsageError):
         upsertx.upsert({"id": 1}, db.url, t)
+    with pytest.raises(upsertx.UsageError, match="empty list"):
+        upsertx.upsert([], db.url, t)
     with pytest.raises(upsertx.UsageError):
         upsertx.upsert([{"id": 1}], db.url, t, key=[1])
     unchanged(db, t)

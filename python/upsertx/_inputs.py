@@ -42,6 +42,10 @@ def to_source(data: Any) -> Tuple[str, Any, str]:
         return "stream", data.__arrow_c_stream__(), type(data).__name__
     if isinstance(data, dict):
         raise UsageError("data takes a list of dicts (one per row), not one dict")
+    if isinstance(data, (list, tuple)) and not data:
+        # No row names no column: nothing to check the table against.
+        raise UsageError("data is an empty list: no rows and no columns to load (an empty DataFrame "
+                         "loads 0 rows)")
     if isinstance(data, Iterable) or isinstance(data, Iterator):
         return "ndjson", _ndjson_chunks(iter(data)), "rows"
     raise UsageError(
