@@ -2,8 +2,9 @@
 //! layer (`upsertx/__init__.py`) hands over into a [`Source`] and a [`Spec`], runs the
 //! load with the GIL released, and turns the report or the error back into Python
 //! objects. Everything about *which* Python object is which (DataFrames, SQLAlchemy
-//! engines and tables) is decided in Python; here there are only three kinds of input:
-//! an Arrow C stream capsule, a path, and an iterator of NDJSON chunks.
+//! engines and tables) is decided in Python; here there are only a few kinds of input:
+//! an Arrow C stream capsule, an iterator of objects exporting such streams, a path, an
+//! iterator of NDJSON chunks, and a query on another database.
 
 use arrow_array::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
 use arrow_array::{RecordBatch, RecordBatchReader};
@@ -40,9 +41,10 @@ fn to_py_err(e: Error) -> PyErr {
     NativeError::new_err((kind, message, row, line, column, value, reason))
 }
 
-/// The exception a Python iterator raised while the engine read from it: the load fails
-/// and the caller gets that exception itself (a bug in a generator stays a bug in it),
-/// not an upsertx error about unreadable input.
+/// The exception Python raised while the engine ran (in the caller's iterator, or a
+/// signal handler's, such as Ctrl-C's KeyboardInterrupt): the load fails and the caller
+/// gets that exception itself (a bug in a generator stays a bug in it), not an upsertx
+/// error about unreadable input.
 type Raised = Arc<Mutex<Option<PyErr>>>;
 
 fn keep(raised: &Raised, e: PyErr) -> String {
@@ -234,6 +236,7 @@ fn upsert<'py>(
         create,
         dry_run,
     };
+    let interrupted = raised.clone();
     let result = py.detach(move || {
         let mut upsert = Upsert::new(db).spec(spec);
         if let Some(callback) = progress {
@@ -250,9 +253,11 @@ fn upsert<'py>(
                 })
             });
         }
-        // Ctrl-C: Python's handler only notes the signal while Rust runs; look at it
-        // between batches and stop there (the transaction rolls back).
-        upsert = upsert.stop_when(|| Python::attach(|py| py.check_signals().is_err()));
+        // Ctrl-C: Python's handler only notes the signal while Rust runs; run it after
+        // each batch, before the merge and before the commit, and stop there (the
+        // transaction rolls back) with the exception it raised.
+        upsert = upsert
+            .stop_when(move || Python::attach(|py| py.check_signals().map_err(|e| keep(&interrupted, e)).is_err()));
         upsert.run(source)
     });
     match result {

@@ -114,3 +114,31 @@ def test_ctrl_c_during_the_merge_still_rolls_back(db, monkeypatch):
         upsertx.upsert(changed, db.url, t, progress=True)
         time.sleep(1)  # a signal that came after the commit would land here instead
     assert db.rows(f"SELECT COUNT(*), MIN(name), MAX(name) FROM {t}") == [(200_000, "old", "old")]
+
+
+def test_a_signal_handlers_own_exception_stops_the_load(db):
+    t = db.table()
+    db.execute(f"CREATE TABLE {t} (id BIGINT PRIMARY KEY, name VARCHAR(20))", f"INSERT INTO {t} VALUES (1, 'kept')")
+
+    class Shutdown(Exception):
+        pass
+
+    def on_term(signum, frame):
+        raise Shutdown("asked to stop")
+
+    previous = signal.signal(signal.SIGUSR1, on_term)
+    try:
+        def rows():
+            for i in range(1, 2_000_000):
+                if i % 4096 == 0:
+                    time.sleep(0.005)
+                yield {"id": i, "name": f"new {i}"}
+
+        timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGUSR1))
+        timer.start()
+        with pytest.raises(Shutdown, match="asked to stop"):
+            upsertx.upsert(rows(), db.url, t)
+        timer.cancel()
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert db.rows(f"SELECT id, name FROM {t}") == [(1, "kept")]
