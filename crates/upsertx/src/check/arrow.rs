@@ -129,7 +129,8 @@ pub(crate) fn check_batch(batch: &RecordBatch, first_row: u64, columns: &[PlanCo
 
 /// The input's own array, when every value in it is already what the check would make
 /// of it: 64-bit integers into a 64-bit integer column, 64-bit floats into a double,
-/// booleans into a boolean, strings into unlimited text. No copy, no per-value work.
+/// booleans into a boolean, strings into unlimited text. No copy (large and view
+/// strings: one), no per-value work.
 fn as_is(c: &PlanColumn, array: &ArrayRef) -> Option<Column> {
     // NULLs where they are refused are reported by the row-by-row path.
     if array.null_count() > 0 && (c.is_key || c.not_null) {
@@ -147,6 +148,14 @@ fn as_is(c: &PlanColumn, array: &ArrayRef) -> Option<Column> {
         (SqlType::Boolean, DataType::Boolean) => Column::Bool(array.as_boolean().clone()),
         (SqlType::Text { max_chars: None } | SqlType::Other | SqlType::Any, DataType::Utf8) => {
             Column::Text(array.as_string::<i32>().clone())
+        }
+        // pandas' strings (large_string through pyarrow) and polars' (string_view): one
+        // copy into a string array, still nothing to check per value.
+        (SqlType::Text { max_chars: None } | SqlType::Other | SqlType::Any, DataType::LargeUtf8) => {
+            Column::Text(array.as_string::<i64>().iter().collect())
+        }
+        (SqlType::Text { max_chars: None } | SqlType::Other | SqlType::Any, DataType::Utf8View) => {
+            Column::Text(array.as_string_view().iter().collect())
         }
         _ => return None,
     })
