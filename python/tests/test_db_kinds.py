@@ -4,7 +4,6 @@ models; and passwords never shown."""
 
 from __future__ import annotations
 
-import os
 
 import pytest
 import sqlalchemy as sa

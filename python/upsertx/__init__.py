@@ -11,9 +11,8 @@ done by the same Rust engine as the ``upsertx`` command, with the GIL released.
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 from . import _native
 from ._errors import (

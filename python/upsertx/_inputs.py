@@ -46,7 +46,7 @@ def to_source(data: Any) -> Tuple[str, Any, str]:
         # No row names no column: nothing to check the table against.
         raise UsageError("data is an empty list: no rows and no columns to load (an empty DataFrame "
                          "loads 0 rows)")
-    if isinstance(data, Iterable) or isinstance(data, Iterator):
+    if isinstance(data, Iterable):
         return "ndjson", _ndjson_chunks(iter(data)), "rows"
     raise UsageError(
         f"data takes a DataFrame (polars, pandas, pyarrow), Arrow data, a list or iterator of dicts, "
