@@ -11,6 +11,8 @@
 mod mysql;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+pub(crate) mod sorted;
 pub(crate) mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;

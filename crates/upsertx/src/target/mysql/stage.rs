@@ -2,21 +2,22 @@
 //! target (same column types, the key's collations), whose primary key applies the
 //! duplicates policy as the rows arrive.
 //!
-//! Each row is encoded once, as a `LOAD DATA` line, into a [`Run`]. When every key column
-//! is an integer, a run gathers up to [`RUN_BYTES`] of rows and is sent sorted by key
-//! (then by input order): InnoDB appends to the keyed stage instead of splitting pages at
-//! random, which more than halves the staging time of shuffled input, and the merge then
-//! reads the stage in key order. Other keys (text, whose order and equality follow the
-//! column's collation) are sent batch by batch in input order.
+//! Each row is encoded once, as a `LOAD DATA` line. When every key column is an integer,
+//! the lines go through a [`Sorter`] (runs of [`RUN_BYTES`], spilled to temporary files)
+//! and are sent once every row is in, in key order, one row per key: InnoDB appends to
+//! the keyed stage instead of splitting pages at random, which more than halves the
+//! staging time of shuffled input, and the merge then reads the stage in key order.
+//! Other keys (text, whose order and equality follow the column's collation) are sent
+//! batch by batch in input order.
 //!
 //! The transport is `LOAD DATA LOCAL INFILE` streamed from memory; when the server refuses
 //! it (or the URL says `local-infile=0`), prepared multi-row INSERTs of the same fields,
 //! sized from the 65,535-placeholder limit.
 //!
-//! Duplicates within the input: the rows of one key always arrive in input order, so
-//! `REPLACE` (or `ON DUPLICATE KEY UPDATE` with the new values) keeps the last, `IGNORE`
-//! the first; for `--duplicates error`, the ignored rows are found afterwards by their
-//! `ord` missing from the stage.
+//! Duplicates within the input: sorted rows are de-duplicated by the sorter. Otherwise
+//! the rows of one key always arrive in input order, so `REPLACE` (or `ON DUPLICATE KEY
+//! UPDATE` with the new values) keeps the last, `IGNORE` the first; for `--duplicates
+//! error`, the ignored rows are found afterwards by their `ord` missing from the stage.
 //!
 //! Bad values: the server reports them as warnings (`LOAD DATA LOCAL`, `INSERT IGNORE`)
 //! or as strict-mode errors, "at row N" of the statement; any of them fails the load,
@@ -29,6 +30,7 @@ use crate::check::{format_micros, to_micros_and_offset};
 use crate::error::{Error, Location, Result};
 use crate::plan::Plan;
 use crate::spec::Duplicates;
+use crate::target::sorted::{batch_key, sortable, Sorter};
 use crate::target::sql::{list, stage_col};
 use crate::value::{SqlType, Value};
 use mysql::prelude::Queryable;
@@ -49,9 +51,10 @@ pub(crate) fn stage_name(plan: &Plan) -> &'static str {
 }
 const MAX_PLACEHOLDERS: usize = 65_535;
 const MAX_ROWS_PER_STATEMENT: usize = 2_000;
-/// What a sorted run may hold (its encoded rows and their index) before it is sent:
-/// client memory stays within this, whatever the size of the input.
-const RUN_BYTES: usize = 128 << 20;
+/// What a run may hold (its encoded rows and their index) before it is sorted and
+/// spilled, and what one statement sends: client memory stays within about this,
+/// whatever the size of the input.
+const RUN_BYTES: usize = 32 << 20;
 
 pub(crate) fn stage_table_sql(plan: &Plan) -> String {
     let stage = stage_name(plan);
@@ -88,16 +91,11 @@ struct RunRow {
 }
 
 /// Rows encoded as `LOAD DATA` lines (`ord`, then the plan's columns; tab-separated,
-/// `\N` for NULL, backslash escapes), waiting to be sent.
+/// `\N` for NULL, backslash escapes), waiting to be sent in this order.
 #[derive(Default)]
 struct Run {
     lines: Vec<u8>,
-    /// In input order.
     rows: Vec<RunRow>,
-    /// Per row, 8 order-preserving bytes per key column (sorted runs only).
-    keys: Vec<u8>,
-    /// The order the rows are sent in: indexes into `rows`.
-    order: Vec<u32>,
 }
 
 impl Run {
@@ -108,9 +106,7 @@ impl Run {
 
     /// Field `f` of row `i` (field 0 is `ord`), unescaped; `None` for NULL.
     fn field(&self, i: usize, f: usize) -> Option<Vec<u8>> {
-        let line = self.line(i);
-        let raw = line.strip_suffix(b"\n").unwrap_or(line).split(|&b| b == b'\t').nth(f)?;
-        (raw != b"\\N").then(|| unescape(raw))
+        field(self.line(i), f)
     }
 
     fn at(&self, plan: &Plan, i: usize) -> Location {
@@ -118,57 +114,45 @@ impl Run {
         Location { input: plan.input.clone(), row, line: (line > 0).then_some(line) }
     }
 
-    /// Encodes the batch's rows (and, for a sorted run, their keys).
-    fn push(&mut self, plan: &Plan, batch: &Batch, sorted: bool) -> Result<()> {
-        let width = plan.columns.len();
-        for (r, &(row, line)) in batch.rows.iter().enumerate() {
-            self.rows.push(RunRow { start: self.lines.len(), row, line: line.unwrap_or(0) });
-            let _ = write!(self.lines, "{row}");
-            for i in 0..width {
-                self.lines.push(b'\t');
-                let v = batch.value(r, i);
-                encode(&mut self.lines, plan, i, &v).map_err(|reason| Error::Value {
-                    at: Location { input: plan.input.clone(), row, line },
-                    column: plan.columns[i].name.clone(),
-                    value: v.shown(),
-                    reason,
-                })?;
-            }
-            self.lines.push(b'\n');
-            if sorted {
-                for &k in &plan.key {
-                    let n = if let Value::Int(n) = batch.value(r, k) { n } else { 0 };
-                    self.keys.extend_from_slice(&((n as u64) ^ (1 << 63)).to_be_bytes());
-                }
-            }
-        }
-        Ok(())
+    /// Adds one encoded line.
+    fn push(&mut self, row: u64, line: Option<u64>, encoded: &[u8]) {
+        self.rows.push(RunRow { start: self.lines.len(), row, line: line.unwrap_or(0) });
+        self.lines.extend_from_slice(encoded);
     }
 
-    /// Sets the sending order: by key, then input order (so the rows of one key keep
-    /// their input order), or input order alone.
-    fn arrange(&mut self, plan: &Plan, sorted: bool) {
-        self.order = (0..self.rows.len() as u32).collect();
-        if sorted {
-            let w = 8 * plan.key.len();
-            let keys = &self.keys;
-            let key = |i: u32| &keys[i as usize * w..(i as usize + 1) * w];
-            self.order.sort_unstable_by(|&a, &b| key(a).cmp(key(b)).then(a.cmp(&b)));
-        }
-    }
-
-    /// Client memory the run holds: its lines and, per row, its index entry, key and place
-    /// in the order.
-    fn bytes(&self, plan: &Plan) -> usize {
-        self.lines.len() + self.rows.len() * (std::mem::size_of::<RunRow>() + 8 * plan.key.len() + 4)
+    /// Client memory the run holds: its lines and their index.
+    fn bytes(&self) -> usize {
+        self.lines.len() + self.rows.len() * std::mem::size_of::<RunRow>()
     }
 
     fn clear(&mut self) {
         self.lines.clear();
         self.rows.clear();
-        self.keys.clear();
-        self.order.clear();
     }
+}
+
+/// Field `f` of an encoded line, unescaped; `None` for NULL.
+fn field(line: &[u8], f: usize) -> Option<Vec<u8>> {
+    let raw = line.strip_suffix(b"\n").unwrap_or(line).split(|&b| b == b'\t').nth(f)?;
+    (raw != b"\\N").then(|| unescape(raw))
+}
+
+/// Encodes row `r` of the batch as a `LOAD DATA` line.
+fn encode_row(out: &mut Vec<u8>, plan: &Plan, batch: &Batch, r: usize) -> Result<()> {
+    let (row, line) = batch.rows[r];
+    let _ = write!(out, "{row}");
+    for i in 0..plan.columns.len() {
+        out.push(b'\t');
+        let v = batch.value(r, i);
+        encode(out, plan, i, &v).map_err(|reason| Error::Value {
+            at: Location { input: plan.input.clone(), row, line },
+            column: plan.columns[i].name.clone(),
+            value: v.shown(),
+            reason,
+        })?;
+    }
+    out.push(b'\n');
+    Ok(())
 }
 
 /// One value as a `LOAD DATA` field. Timestamps are normalized to
@@ -256,15 +240,12 @@ fn is_integer(ty: &SqlType) -> bool {
     matches!(ty, SqlType::Integer { .. } | SqlType::Unsigned { .. })
 }
 
-/// Runs are sorted on the client when every key column is an integer: the client's
-/// order and equality are then the server's.
-fn sorted(plan: &Plan) -> bool {
-    plan.key.iter().all(|&i| is_integer(&plan.columns[i].ty))
-}
-
 /// Stages a load's rows: see the module's documentation.
 pub(crate) struct Stager {
+    /// The rows the next statement sends.
     run: Arc<Mutex<Run>>,
+    /// The load's rows in key order, when they are sent sorted.
+    sorter: Option<Sorter>,
     /// False when the URL says `local-infile=0`, or once the server has refused it.
     pub(super) load_data: bool,
     /// [`RUN_BYTES`]; smaller in tests, to cross run boundaries with a few rows.
@@ -276,17 +257,15 @@ pub(crate) struct Stager {
 
 impl Stager {
     pub(crate) fn new(load_data: bool) -> Stager {
-        Stager { run: Arc::default(), load_data, run_bytes: RUN_BYTES, into_target: None }
+        Stager { run: Arc::default(), sorter: None, load_data, run_bytes: RUN_BYTES, into_target: None }
     }
 
-    /// What `LOAD DATA LOCAL INFILE` reads: the current run, in its sending order.
+    /// What `LOAD DATA LOCAL INFILE` reads: the current run.
     pub(crate) fn infile_handler(&self) -> mysql::LocalInfileHandler {
         let run = self.run.clone();
         mysql::LocalInfileHandler::new(move |_name, out| {
             let run = run.lock().map_err(|_| std::io::Error::other("staging buffer poisoned"))?;
-            for &i in &run.order {
-                out.write_all(run.line(i as usize))?;
-            }
+            out.write_all(&run.lines)?;
             out.flush()
         })
     }
@@ -300,6 +279,7 @@ impl Stager {
     pub(crate) fn create(&mut self, conn: &mut Conn, plan: &Plan) -> Result<()> {
         conn.query_drop(stage_table_sql(plan)).map_err(|e| db_error("creating the staging table", e))?;
         self.run().clear();
+        self.sorter = sortable(plan).then(|| Sorter::new(8 * plan.key.len(), self.run_bytes));
         self.into_target = None;
         if self.load_data {
             match conn.query_drop(load_data_sql(plan, None)) {
@@ -312,19 +292,55 @@ impl Stager {
     }
 
     pub(crate) fn push(&mut self, conn: &mut Conn, plan: &Plan, batch: &Batch) -> Result<()> {
-        let full = {
-            let mut run = self.run();
-            run.push(plan, batch, sorted(plan))?;
-            !sorted(plan) || run.bytes(plan) >= self.run_bytes
-        };
-        if full {
-            self.flush(conn, plan)?;
+        if let Some(sorter) = &mut self.sorter {
+            let mut key = Vec::with_capacity(8 * plan.key.len());
+            for (r, &(row, line)) in batch.rows.iter().enumerate() {
+                batch_key(&mut key, plan, batch, r)?;
+                sorter.push(&key, row, line, |out| encode_row(out, plan, batch, r))?;
+            }
+            return Ok(());
         }
-        Ok(())
+        {
+            let mut run = self.run();
+            for r in 0..batch.rows.len() {
+                let start = run.lines.len();
+                let (row, line) = batch.rows[r];
+                encode_row(&mut run.lines, plan, batch, r)?;
+                run.rows.push(RunRow { start, row, line: line.unwrap_or(0) });
+            }
+        }
+        self.flush(conn, plan)
     }
 
-    /// Sends what is left: call once every batch is pushed.
+    /// Sends what is left: call once every batch is pushed. Sorted rows go in statements
+    /// of a quarter of [`RUN_BYTES`], one key after another, each key once.
     pub(crate) fn finish(&mut self, conn: &mut Conn, plan: &Plan) -> Result<()> {
+        let Some(sorter) = self.sorter.take() else { return self.flush(conn, plan) };
+        let duplicate = sorter.drain(plan.spec.duplicates, |r| {
+            let full = {
+                let mut run = self.run();
+                run.push(r.row, r.line, r.payload);
+                // A quarter of a run per statement: the run still in memory and the
+                // statement's rows together stay within about 1.25 runs.
+                run.bytes() >= self.run_bytes / 4
+            };
+            if full {
+                self.flush(conn, plan)?;
+            }
+            Ok(())
+        })?;
+        crate::trace::trace("sorted the rows");
+        if let Some(d) = duplicate {
+            let shown: Vec<Value> = plan
+                .key
+                .iter()
+                .map(|&c| {
+                    plan.typed_value(c, field(&d.payload, c + 1).map(|v| String::from_utf8_lossy(&v).into_owned()))
+                })
+                .collect();
+            let at = Location { input: plan.input.clone(), row: d.row, line: d.line };
+            return Err(Error::DuplicateKey { at, key: plan.show_key(&shown), first_row: d.first_row });
+        }
         self.flush(conn, plan)
     }
 
@@ -332,8 +348,6 @@ impl Stager {
         if self.run().rows.is_empty() {
             return Ok(());
         }
-        self.run().arrange(plan, sorted(plan));
-        crate::trace::trace("sorted a run");
         let sent = if self.load_data { self.send_load_data(conn, plan) } else { self.send_inserts(conn, plan) };
         self.run().clear();
         crate::trace::trace("sent a run");
@@ -363,15 +377,14 @@ impl Stager {
             // Duplicates become warnings, found by `find_duplicate`.
             Duplicates::Error => ("IGNORE ", String::new()),
         };
-        let total = self.run().order.len();
+        let total = self.run().rows.len();
         let mut start = 0;
         while start < total {
             let n = per_statement.min(total - start);
             let params: Vec<mysql::Value> = {
                 let run = self.run();
-                run.order[start..start + n]
-                    .iter()
-                    .flat_map(|&i| (0..fields).map(|f| param(plan, f, run.field(i as usize, f))).collect::<Vec<_>>())
+                (start..start + n)
+                    .flat_map(|i| (0..fields).map(|f| param(plan, f, run.field(i, f))).collect::<Vec<_>>())
                     .collect()
             };
             let sql = format!(
@@ -388,7 +401,7 @@ impl Stager {
     }
 
     /// Fails on the first warning of the last statement (rows sent from `offset` of
-    /// the run's order on), but for notes and the duplicates `IGNORE` is meant to drop.
+    /// the run on), but for notes and the duplicates `IGNORE` is meant to drop.
     fn check_warnings(&mut self, conn: &mut Conn, plan: &Plan, offset: usize) -> Result<()> {
         if conn.warnings() == 0 {
             return Ok(());
@@ -412,7 +425,7 @@ impl Stager {
     }
 
     /// Names the input row of a value the server refused "at row N" of a statement
-    /// (whose first row is `offset` in the run's order), or of a duplicate key.
+    /// (whose first row is `offset` in the run), or of a duplicate key.
     fn explain(&mut self, conn: &mut Conn, plan: &Plan, offset: usize, code: u16, message: String) -> Error {
         if code == 1062 && plan.spec.duplicates == Duplicates::Error {
             if let Some(e) = self.find_duplicate(conn, plan) {
@@ -429,7 +442,7 @@ impl Stager {
                 _ => plan.columns.iter().position(|c| c.name.eq_ignore_ascii_case(name)),
             }
         });
-        let row = row.and_then(|r| run.order.get((offset + r).checked_sub(1)?)).map(|&i| i as usize);
+        let row = row.and_then(|r| (offset + r).checked_sub(1)).filter(|&i| i < run.rows.len());
         match (row, col.filter(|c| *c < plan.columns.len())) {
             (Some(i), Some(c)) => Error::Value {
                 at: run.at(plan, i),

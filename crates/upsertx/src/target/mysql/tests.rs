@@ -1,6 +1,7 @@
 //! Staging across several sorted runs, against the real MariaDB test server
 //! (`UPSERTX_TEST_MYSQL`, by default the one scripts/test.sh makes ready). A run
-//! normally holds 128 MiB of rows; here each batch is a run of its own.
+//! normally holds 32 MiB of rows; here each row is a run of its own (spilled to a
+//! temporary file), and each statement sends one row.
 
 use super::MyConnection;
 use crate::check::Batch;
@@ -45,7 +46,7 @@ impl Drop for TestDatabase {
     }
 }
 
-/// Loads `batches` of (id, size) rows, numbered from 1, each batch a run of its own.
+/// Loads `batches` of (id, size) rows, numbered from 1, each row a run of its own.
 fn load(
     db: &TestDatabase,
     load_data: bool,
@@ -108,7 +109,7 @@ fn duplicates_across_runs_follow_the_input_order() {
 fn a_value_refused_in_a_later_run_names_its_row() {
     for load_data in [true, false] {
         let mut db = TestDatabase::new(if load_data { "bad_load" } else { "bad_ins" });
-        // The second run is sent as 3, 4, 8: the server's "at row 2" is input row 3.
+        // Sent one row per statement, in key order: 2, 3, 4 (refused: input row 3).
         let batches: &[&[(i64, &str)]] = &[&[(7, "s"), (2, "m")], &[(4, "xl"), (8, "m"), (3, "s")]];
         match load(&db, load_data, Duplicates::Last, batches) {
             Err(Error::Value { at, column, value, reason }) => {

@@ -9,6 +9,8 @@ mod ddl;
 mod merge;
 mod reflect;
 mod stage;
+#[cfg(test)]
+mod tests;
 
 use super::{Batch, Connection, MergeCounts};
 use crate::error::{Error, Result};
@@ -23,6 +25,7 @@ pub(crate) struct SqliteConnection {
     /// a load commits, so a failed or dry-run `--create` leaves nothing behind.
     created_file: Option<std::path::PathBuf>,
     committed: bool,
+    stager: stage::Stager,
 }
 
 impl Drop for SqliteConnection {
@@ -74,12 +77,10 @@ impl SqliteConnection {
             })?,
         };
         // Bounded caches: memory stays flat however large the input is. The staging
-        // table lives in a temporary file, not in memory.
-        conn.execute_batch(
-            "PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; PRAGMA temp_store = FILE; PRAGMA temp.cache_size = -65536;",
-        )
-        .map_err(|e| Error::db("configuring the SQLite session", e))?;
-        Ok(SqliteConnection { conn, created_file, committed: false })
+        // table lives in a temporary file, not in memory (its cache: `stage.rs`).
+        conn.execute_batch("PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; PRAGMA temp_store = FILE;")
+            .map_err(|e| Error::db("configuring the SQLite session", e))?;
+        Ok(SqliteConnection { conn, created_file, committed: false, stager: stage::Stager::default() })
     }
 
     fn exec(&self, context: &str, sql: &str) -> Result<()> {
@@ -107,14 +108,15 @@ impl Connection for SqliteConnection {
     }
 
     fn create_stage(&mut self, plan: &Plan) -> Result<()> {
-        self.exec("creating the staging table", &stage::stage_table_sql(plan))
+        self.stager.create(&self.conn, plan)
     }
 
     fn stage(&mut self, plan: &Plan, batch: &Batch) -> Result<()> {
-        stage::stage(&self.conn, plan, batch)
+        self.stager.push(&self.conn, plan, batch)
     }
 
     fn merge(&mut self, plan: &Plan) -> Result<MergeCounts> {
+        self.stager.finish(&self.conn, plan)?;
         merge::merge(&self.conn, plan)
     }
 

@@ -1,14 +1,14 @@
 //! Staging for SQLite: rows go into a temporary `WITHOUT ROWID` table whose primary
-//! key is the load's key, with one prepared INSERT reused per row. The primary key does
-//! the de-duplication while staging (`OR REPLACE`: last wins, `OR IGNORE`: first wins,
-//! plain: error) and leaves the stage in key order, so the merge walks the target's key
-//! index in order.
+//! key is the load's key, with one prepared INSERT reused per row, which leaves the
+//! stage in key order, so the merge walks the target's key index in order. See
+//! [`Stager`] for the order the rows arrive in and where duplicates are dropped.
 
 use super::q;
 use crate::check::{Batch, Column};
 use crate::error::{Error, Location, Result};
 use crate::plan::Plan;
 use crate::spec::Duplicates;
+use crate::target::sorted::{batch_key, sortable, Sorter};
 use crate::target::sql::stage_col;
 use crate::value::Value;
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -37,7 +37,157 @@ pub(crate) fn stage_table_sql(plan: &Plan) -> String {
     )
 }
 
-pub(crate) fn stage(conn: &rusqlite::Connection, plan: &Plan, batch: &Batch) -> Result<()> {
+/// Stages a load's rows: integer keys through a [`Sorter`], sent once every row is in,
+/// in key order, one per key (the stage then only appends, and needs little cache);
+/// other keys batch by batch, de-duplicated by the stage's primary key.
+pub(crate) struct Stager {
+    sorter: Option<Sorter>,
+    /// [`RUN_BYTES`]; smaller in tests, to cross run boundaries with a few rows.
+    pub(super) run_bytes: usize,
+}
+
+impl Default for Stager {
+    fn default() -> Stager {
+        Stager { sorter: None, run_bytes: RUN_BYTES }
+    }
+}
+
+/// What a run of sorted rows may hold before it is spilled to a temporary file.
+const RUN_BYTES: usize = 32 << 20;
+/// The stage's page cache when rows arrive in key order, and when they do not.
+const SORTED_STAGE_CACHE: usize = 8 << 20;
+const STAGE_CACHE: usize = 64 << 20;
+
+impl Stager {
+    pub(crate) fn create(&mut self, conn: &rusqlite::Connection, plan: &Plan) -> Result<()> {
+        // Rows arriving in key order only append to the stage: a small cache does.
+        let cache = if sortable(plan) { SORTED_STAGE_CACHE } else { STAGE_CACHE };
+        let sql = format!("PRAGMA temp.cache_size = -{}; {}", cache >> 10, stage_table_sql(plan));
+        conn.execute_batch(&sql).map_err(|e| Error::db("creating the staging table", e))?;
+        self.sorter = sortable(plan).then(|| Sorter::new(8 * plan.key.len(), self.run_bytes));
+        Ok(())
+    }
+
+    pub(crate) fn push(&mut self, conn: &rusqlite::Connection, plan: &Plan, batch: &Batch) -> Result<()> {
+        // SQLite keeps dates and times as text: format each typed column once, into one buffer.
+        let texts: Vec<Option<Column>> = batch.columns.iter().map(Column::temporal_as_text).collect();
+        let columns: Vec<&Column> = texts.iter().zip(&batch.columns).map(|(t, c)| t.as_ref().unwrap_or(c)).collect();
+        let Some(sorter) = &mut self.sorter else { return insert_batch(conn, plan, batch, &columns) };
+        let mut key = Vec::with_capacity(8 * plan.key.len());
+        for (r, &(row, line)) in batch.rows.iter().enumerate() {
+            batch_key(&mut key, plan, batch, r)?;
+            sorter.push(&key, row, line, |out| {
+                for c in &columns {
+                    encode(out, c.get(r));
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Stages the sorted rows: call once every batch is pushed.
+    pub(crate) fn finish(&mut self, conn: &rusqlite::Connection, plan: &Plan) -> Result<()> {
+        let Some(sorter) = self.sorter.take() else { return Ok(()) };
+        let params: Vec<String> = (1..=plan.columns.len() + 1).map(|i| format!("?{i}")).collect();
+        // One row per key arrives: a plain INSERT.
+        let sql = format!("INSERT INTO {STAGE} VALUES ({})", params.join(", "));
+        let mut stmt = conn.prepare(&sql).map_err(|e| Error::db("staging rows", e))?;
+        let duplicate = sorter.drain(plan.spec.duplicates, |r| {
+            let bound = (|| {
+                stmt.raw_bind_parameter(1, r.row as i64)?;
+                for (i, v) in decode(r.payload).enumerate() {
+                    stmt.raw_bind_parameter(i + 2, ToSqlOutput::Borrowed(v))?;
+                }
+                stmt.raw_execute()
+            })();
+            bound.map(|_| ()).map_err(|e| {
+                let at = Location { input: plan.input.clone(), row: r.row, line: r.line };
+                Error::db(format!("{at}: staging the row"), e)
+            })
+        })?;
+        crate::trace::trace("sorted the rows");
+        if let Some(d) = duplicate {
+            let values: Vec<ValueRef> = decode(&d.payload).collect();
+            let key: Vec<Value> = plan.key.iter().map(|&k| from_ref(values[k])).collect();
+            let at = Location { input: plan.input.clone(), row: d.row, line: d.line };
+            return Err(Error::DuplicateKey { at, key: plan.show_key(&key), first_row: d.first_row });
+        }
+        Ok(())
+    }
+}
+
+/// A staged value as the key shown in a message.
+fn from_ref(v: ValueRef<'_>) -> Value<'_> {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(n) => Value::Int(n),
+        ValueRef::Real(f) => Value::Real(f),
+        ValueRef::Text(t) => Value::text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.into()),
+    }
+}
+
+/// One value in a sorted row's payload: a tag byte, then 8 bytes for a number, or a
+/// length (4 bytes) and the bytes of a text or blob.
+fn encode(out: &mut Vec<u8>, v: Value<'_>) {
+    let mut bytes = |tag: u8, b: &[u8]| {
+        out.push(tag);
+        out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+        out.extend_from_slice(b);
+    };
+    match v {
+        Value::Null => out.push(0),
+        Value::Bool(b) => {
+            out.push(1);
+            out.extend_from_slice(&(b as i64).to_le_bytes());
+        }
+        Value::Int(n) => {
+            out.push(1);
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        Value::Real(f) => {
+            out.push(2);
+            out.extend_from_slice(&f.to_le_bytes());
+        }
+        Value::Text(s) => bytes(3, s.as_bytes()),
+        Value::Blob(b) => bytes(4, &b),
+        // Formatted as text by `temporal_as_text` before they get here; if not, as `to_sql`.
+        v @ (Value::Date(_) | Value::Time(_) | Value::Timestamp { .. }) => {
+            bytes(3, v.temporal_text().unwrap_or_default().as_bytes())
+        }
+    }
+}
+
+/// The values [`encode`] wrote, in order.
+fn decode(mut p: &[u8]) -> impl Iterator<Item = ValueRef<'_>> {
+    std::iter::from_fn(move || {
+        let (&tag, rest) = p.split_first()?;
+        let (value, rest) = match tag {
+            0 => (ValueRef::Null, rest),
+            1 | 2 => {
+                let (n, rest) = rest.split_at(8);
+                let n: [u8; 8] = n.try_into().ok()?;
+                let v = if tag == 1 {
+                    ValueRef::Integer(i64::from_le_bytes(n))
+                } else {
+                    ValueRef::Real(f64::from_le_bytes(n))
+                };
+                (v, rest)
+            }
+            _ => {
+                let (len, rest) = rest.split_at(4);
+                let (b, rest) = rest.split_at(u32::from_le_bytes(len.try_into().ok()?) as usize);
+                (if tag == 3 { ValueRef::Text(b) } else { ValueRef::Blob(b) }, rest)
+            }
+        };
+        p = rest;
+        Some(value)
+    })
+}
+
+/// Stages a batch as it comes, through the stage's primary key.
+fn insert_batch(conn: &rusqlite::Connection, plan: &Plan, batch: &Batch, columns: &[&Column]) -> Result<()> {
     let width = plan.columns.len();
     let verb = match plan.spec.duplicates {
         Duplicates::Last => "INSERT OR REPLACE",
@@ -47,9 +197,6 @@ pub(crate) fn stage(conn: &rusqlite::Connection, plan: &Plan, batch: &Batch) -> 
     let params: Vec<String> = (1..=width + 1).map(|i| format!("?{i}")).collect();
     let sql = format!("{verb} INTO {STAGE} VALUES ({})", params.join(", "));
     let mut stmt = conn.prepare_cached(&sql).map_err(|e| Error::db("staging rows", e))?;
-    // SQLite keeps dates and times as text: format each typed column once, into one buffer.
-    let texts: Vec<Option<Column>> = batch.columns.iter().map(Column::temporal_as_text).collect();
-    let columns: Vec<&Column> = texts.iter().zip(&batch.columns).map(|(t, c)| t.as_ref().unwrap_or(c)).collect();
     for (r, (row, line)) in batch.rows.iter().enumerate() {
         let bound = (|| {
             stmt.raw_bind_parameter(1, *row as i64)?;
