@@ -78,7 +78,7 @@ impl SqliteConnection {
         };
         // Bounded caches: memory stays flat however large the input is. The staging
         // table lives in a temporary file, not in memory (its cache: `stage.rs`).
-        conn.execute_batch("PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; PRAGMA temp_store = FILE;")
+        conn.execute_batch("PRAGMA busy_timeout = 10000; PRAGMA cache_size = -32768; PRAGMA temp_store = FILE;")
             .map_err(|e| Error::db("configuring the SQLite session", e))?;
         Ok(SqliteConnection { conn, created_file, committed: false, stager: stage::Stager::default() })
     }
