@@ -15,7 +15,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict};
 use std::io::Read;
 use std::sync::{Arc, Mutex};
-use upsertx::{Duplicates, Error, Format, OnConflict, Progress, Report, Source, Spec, UpdateColumns, Upsert};
+use upsertx::{
+    Duplicates, Error, Format, MaxDelete, OnConflict, Progress, Report, Source, Spec, UpdateColumns, Upsert,
+};
 
 create_exception!(_native, NativeError, PyException, "An upsertx error: args are (kind, message, details).");
 
@@ -36,6 +38,7 @@ fn to_py_err(e: Error) -> PyErr {
         Error::Schema(_) => ("schema", none()),
         Error::Database { .. } => ("database", none()),
         Error::Io(_) => ("io", none()),
+        Error::Refused(_) => ("refused", none()),
         Error::Interrupted => ("interrupted", none()),
     };
     NativeError::new_err((kind, message, row, line, column, value, reason))
@@ -181,7 +184,8 @@ fn report_dict<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>>
 #[pyfunction]
 #[pyo3(signature = (kind, data, name, db, *, from_db=None, table=None, key=None, constraint=None,
     key_where=None, on_conflict=None, update=None, no_update=None, always_update=false,
-    duplicates=None, create=false, dry_run=false, format=None, progress=None))]
+    duplicates=None, create=false, dry_run=false, delete_missing=false, scope=None, scope_where=None,
+    allow_empty=false, max_delete=None, format=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn upsert<'py>(
     py: Python<'py>,
@@ -201,6 +205,11 @@ fn upsert<'py>(
     duplicates: Option<String>,
     create: bool,
     dry_run: bool,
+    delete_missing: bool,
+    scope: Option<Vec<String>>,
+    scope_where: Option<String>,
+    allow_empty: bool,
+    max_delete: Option<String>,
     format: Option<String>,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
@@ -235,6 +244,11 @@ fn upsert<'py>(
         duplicates: parse::<Duplicates>("duplicates", duplicates)?.unwrap_or_default(),
         create,
         dry_run,
+        delete_missing,
+        scope: scope.unwrap_or_default(),
+        scope_where,
+        allow_empty,
+        max_delete: parse::<MaxDelete>("max_delete", max_delete)?,
     };
     let interrupted = raised.clone();
     let result = py.detach(move || {

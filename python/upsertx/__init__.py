@@ -21,6 +21,7 @@ from ._errors import (
     DuplicateKeyError,
     InvalidValueError,
     KeyExistsError,
+    RefusedError,
     SchemaError,
     UpsertError,
     UsageError,
@@ -42,6 +43,7 @@ __all__ = [
     "ConflictError",
     "SchemaError",
     "DatabaseError",
+    "RefusedError",
     "UsageError",
 ]
 
@@ -94,6 +96,13 @@ def _names(value: Union[str, Sequence[str], None], what: str) -> Optional[list]:
     return names
 
 
+def _max_delete(value: Union[int, str]) -> str:
+    """``max_delete`` as the command line takes it: a number of rows, or ``"5%"``."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise UsageError('max_delete takes a number of rows (1000) or a percentage ("5%")')
+    return str(value)
+
+
 def upsert(
     data: Any,
     db: Any,
@@ -109,6 +118,11 @@ def upsert(
     duplicates: str = "last",
     create: bool = False,
     dry_run: bool = False,
+    delete_missing: bool = False,
+    scope: Union[str, Sequence[str], None] = None,
+    scope_where: Optional[str] = None,
+    allow_empty: bool = False,
+    max_delete: Union[int, str, None] = None,
     format: Optional[str] = None,
     progress: bool = False,
     from_db: Any = None,
@@ -131,7 +145,9 @@ def upsert(
     ``key_where``, ``on_conflict`` (``"update"``, ``"ignore"``, ``"error"``),
     ``update`` / ``no_update`` (column lists), ``always_update``, ``duplicates``
     (``"last"``, ``"first"``, ``"error"``), ``create``, ``dry_run``, ``format``,
-    ``from_db`` / ``query``. ``progress=True`` shows a progress bar on stderr
+    ``from_db`` / ``query``; ``delete_missing`` with ``scope`` (a name, ``"a,b"`` or a
+    list), ``scope_where`` (your own SQL), ``allow_empty`` and ``max_delete`` (a number
+    of rows, or a percentage as ``"5%"``). ``progress=True`` shows a progress bar on stderr
     (tqdm's, in a notebook too, when tqdm is installed).
 
     Returns a :class:`Report`; raises an :class:`UpsertError` subclass on failure, with
@@ -173,6 +189,11 @@ def upsert(
             duplicates=duplicates,
             create=bool(create),
             dry_run=bool(dry_run),
+            delete_missing=bool(delete_missing),
+            scope=_names(scope, "scope"),
+            scope_where=scope_where,
+            allow_empty=bool(allow_empty),
+            max_delete=None if max_delete is None else _max_delete(max_delete),
             format=format,
             progress=callback,
         )

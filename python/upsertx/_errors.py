@@ -50,6 +50,11 @@ class DatabaseError(UpsertError):
     """The database refused a statement or could not be reached."""
 
 
+class RefusedError(UpsertError):
+    """A guard refused the load: ``delete_missing`` on an empty input without
+    ``allow_empty``, or more deletions than ``max_delete``."""
+
+
 class UsageError(UpsertError, ValueError):
     """The call itself is wrong: conflicting options, a bad URL, an unknown format."""
 
@@ -64,6 +69,7 @@ _BY_KIND = {
     "conflict": ConflictError,
     "schema": SchemaError,
     "database": DatabaseError,
+    "refused": RefusedError,
 }
 
 

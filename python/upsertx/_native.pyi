@@ -23,6 +23,11 @@ def upsert(
     duplicates: Optional[str] = ...,
     create: bool = ...,
     dry_run: bool = ...,
+    delete_missing: bool = ...,
+    scope: Optional[Sequence[str]] = ...,
+    scope_where: Optional[str] = ...,
+    allow_empty: bool = ...,
+    max_delete: Optional[str] = ...,
     format: Optional[str] = ...,
     progress: Optional[Callable[[Optional[int]], None]] = ...,
 ) -> dict: ...

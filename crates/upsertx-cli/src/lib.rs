@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
-use upsertx::{Duplicates, Format, OnConflict, Progress, Source, Spec, UpdateColumns, Upsert};
+use upsertx::{Duplicates, Format, MaxDelete, OnConflict, Progress, Source, Spec, UpdateColumns, Upsert};
 
 /// Load rows from a file (CSV, TSV, JSON, NDJSON, Parquet, Arrow IPC) or another
 /// database's query into a SQL table: insert new keys, update existing ones, all in one
@@ -85,6 +85,30 @@ struct Args {
     /// Do everything but commit: the report says what would happen.
     #[arg(long)]
     dry_run: bool,
+
+    /// After the upsert, delete the table's rows whose key is not in the input (within
+    /// --scope / --scope-where; without them, the whole table).
+    #[arg(long, help_heading = "Deleting what vanished")]
+    delete_missing: bool,
+
+    /// Only the table's rows whose values of these columns occur in the input (a
+    /// partition sync: loading region "eu" never touches "us").
+    #[arg(long, value_delimiter = ',', value_name = "COLS", help_heading = "Deleting what vanished")]
+    scope: Vec<String>,
+
+    /// Only the table's rows for which this SQL condition holds (your own SQL, used as
+    /// it is), e.g. "day >= '2026-11-28'".
+    #[arg(long, value_name = "SQL", help_heading = "Deleting what vanished")]
+    scope_where: Option<String>,
+
+    /// Let an empty input delete every row in scope (refused by default).
+    #[arg(long, help_heading = "Deleting what vanished")]
+    allow_empty: bool,
+
+    /// Refuse the load, nothing written, when it would delete more than N rows or P% of
+    /// the rows in scope.
+    #[arg(long, value_name = "N|P%", value_parser = parse::<MaxDelete>, help_heading = "Deleting what vanished")]
+    max_delete: Option<MaxDelete>,
 
     /// Input format [default: from the file extension: .csv, .tsv, .ndjson/.jsonl, .json,
     /// .parquet, .arrow/.feather/.ipc].
@@ -163,6 +187,11 @@ fn run(args: Args) -> Result<(), upsertx::Error> {
         duplicates: args.duplicates,
         create: args.create,
         dry_run: args.dry_run,
+        delete_missing: args.delete_missing,
+        scope: args.scope,
+        scope_where: args.scope_where,
+        allow_empty: args.allow_empty,
+        max_delete: args.max_delete,
     };
     let mut upsert = Upsert::new(db).spec(spec);
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {

@@ -8,7 +8,7 @@ use crate::plan::{Plan, PlanColumn};
 use crate::report::{Progress, Report};
 use crate::schema::columns_of;
 use crate::source::{Input, Source};
-use crate::spec::Spec;
+use crate::spec::{MaxDelete, Spec};
 use crate::target::{self, Connection};
 use crate::trace::trace;
 use std::sync::mpsc;
@@ -173,9 +173,30 @@ fn load(
     }
 
     trace(&format!("staged {rows_read} rows"));
+    conn.finish_stage(&plan)?;
     watch.report(Progress::Merging)?;
+    let mut in_scope = None;
+    if spec.delete_missing {
+        if rows_read == 0 && !spec.allow_empty {
+            return Err(Error::Refused(format!(
+                "{}: the input is empty, and --delete-missing would delete every row of table {}{}: nothing was \
+                 written (pass --allow-empty when an empty input is right)",
+                plan.input,
+                quote_ident(&plan.table.name),
+                if plan.scope.is_empty() && spec.scope_where.is_none() { "" } else { " in scope" }
+            )));
+        }
+        conn.prepare_delete(&plan)?;
+        if let Some(MaxDelete::Percent(_)) = spec.max_delete {
+            in_scope = Some(conn.count_in_scope(&plan)?);
+        }
+    }
     let counts = conn.merge(&plan)?;
     trace("merged");
+    let deleted = if spec.delete_missing { conn.delete_missing(&plan)? } else { 0 };
+    if let Some(max) = spec.max_delete {
+        check_max_delete(&plan, max, deleted, in_scope)?;
+    }
     Ok(Report {
         table: plan.table.name.clone(),
         rows_read,
@@ -184,11 +205,31 @@ fn load(
         unchanged: counts.unchanged,
         ignored: counts.ignored,
         duplicates: rows_read - counts.staged,
-        deleted: 0,
+        deleted,
         created,
         dry_run: spec.dry_run,
         elapsed_ms: 0,
     })
+}
+
+/// Refuses a load that deleted more than `--max-delete` allows (it rolls back): `in_scope`
+/// is how many rows the scope held before the load, for a percentage.
+fn check_max_delete(plan: &Plan, max: MaxDelete, deleted: u64, in_scope: Option<u64>) -> Result<()> {
+    let table = quote_ident(&plan.table.name);
+    let over = match (max, in_scope) {
+        (MaxDelete::Rows(n), _) if deleted > n => Some(format!("{deleted} rows of table {table}")),
+        (MaxDelete::Percent(p), Some(total)) if deleted as f64 > p / 100.0 * total as f64 => Some(format!(
+            "{deleted} of the {total} rows of table {table} in scope ({:.1}%)",
+            100.0 * deleted as f64 / total as f64
+        )),
+        _ => None,
+    };
+    match over {
+        Some(what) => Err(Error::Refused(format!(
+            "--delete-missing would delete {what}, more than --max-delete {max}: nothing was written"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Reads rows, checks every value against its column, and sends batches until the

@@ -74,6 +74,11 @@ pub enum Error {
     #[error("{context}: {message}")]
     Database { context: String, message: String },
 
+    /// A guard refused the load before anything was committed: `--delete-missing` on an
+    /// empty input without `--allow-empty`, or more deletions than `--max-delete`.
+    #[error("{0}")]
+    Refused(String),
+
     /// An I/O error outside any particular input (temporary files, threads).
     #[error("{0}")]
     Io(String),

@@ -56,7 +56,7 @@ pub use error::{Error, Location, Result};
 pub use net::url::redact as redact_url;
 pub use report::{Progress, Report};
 pub use source::{Format, Source};
-pub use spec::{Duplicates, OnConflict, Spec, UpdateColumns};
+pub use spec::{Duplicates, MaxDelete, OnConflict, Spec, UpdateColumns};
 
 /// The Arrow crates upsertx reads typed input with, re-exported so that a caller builds
 /// its [`Source::arrow`] batches with the same versions.
@@ -145,6 +145,59 @@ impl Upsert {
     /// Do everything but commit.
     pub fn dry_run(mut self, yes: bool) -> Upsert {
         self.spec.dry_run = yes;
+        self
+    }
+
+    /// After the upsert, delete the table's rows whose key is not in the input, within
+    /// the [`scope`](Upsert::scope) (by default the whole table). An empty input is
+    /// refused ([`Error::Refused`]) unless [`allow_empty`](Upsert::allow_empty).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = format!("sqlite://{}", dir.path().join("demo.db").display());
+    /// use upsertx::{Format, MaxDelete, Source, Upsert};
+    /// let csv = |text: &'static str| Source::reader("stock.csv", text.as_bytes()).format(Format::Csv);
+    /// Upsert::new(&db).table("stock").key(["sku"]).create(true)
+    ///     .run(csv("sku,region,qty\na,eu,1\nb,eu,2\nc,us,3\n"))?;
+    /// // Tonight's extract for region "eu" no longer has "b": it goes; "us" is not touched.
+    /// let report = Upsert::new(&db).table("stock")
+    ///     .delete_missing(true)
+    ///     .scope(["region"])
+    ///     .max_delete(MaxDelete::Percent(50.0))
+    ///     .run(csv("sku,region,qty\na,eu,1\n"))?;
+    /// assert_eq!((report.unchanged, report.deleted), (1, 1));
+    /// # Ok::<(), upsertx::Error>(())
+    /// ```
+    pub fn delete_missing(mut self, yes: bool) -> Upsert {
+        self.spec.delete_missing = yes;
+        self
+    }
+
+    /// Only the table's rows whose values of these columns occur in the input are
+    /// candidates for [`delete_missing`](Upsert::delete_missing) (a partition sync).
+    pub fn scope<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Upsert {
+        self.spec.scope = columns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Only the table's rows for which this SQL condition holds are candidates for
+    /// [`delete_missing`](Upsert::delete_missing). It is the caller's own SQL, written
+    /// into the statement as it is: never pass untrusted text.
+    pub fn scope_where(mut self, condition: impl Into<String>) -> Upsert {
+        self.spec.scope_where = Some(condition.into());
+        self
+    }
+
+    /// Let an empty input delete every row in scope.
+    pub fn allow_empty(mut self, yes: bool) -> Upsert {
+        self.spec.allow_empty = yes;
+        self
+    }
+
+    /// Refuse the load ([`Error::Refused`], nothing written) when it would delete more
+    /// rows than this.
+    pub fn max_delete(mut self, limit: MaxDelete) -> Upsert {
+        self.spec.max_delete = Some(limit);
         self
     }
 

@@ -32,6 +32,8 @@ pub struct Plan {
     pub key_constraint: UniqueKey,
     /// Indexes into `columns` of the columns written on conflict.
     pub update: Vec<usize>,
+    /// Indexes into `columns` of the `--scope` columns of `--delete-missing`.
+    pub scope: Vec<usize>,
     pub spec: Spec,
 }
 
@@ -151,7 +153,26 @@ impl Plan {
                 non_key.filter(|i| !but.contains(i)).collect()
             }
         };
-        Ok(Plan { table, input: input.to_owned(), columns, key, key_constraint, update, spec: spec.clone() })
+        let scope = spec
+            .scope
+            .iter()
+            .map(|n| {
+                let tc = table.find_column(n).map(|c| &table.columns[c].name);
+                match tc.and_then(|t| columns.iter().position(|c| &c.name == t)) {
+                    Some(i) => Ok(i),
+                    None if tc.is_some() => Err(Error::Usage(format!(
+                        "--scope: {} is not in the input {input}: the scope is the values the input holds",
+                        quote_ident(n)
+                    ))),
+                    None => Err(Error::Usage(format!(
+                        "--scope: {} is not a column of table {}",
+                        quote_ident(n),
+                        quote_ident(&table.name)
+                    ))),
+                }
+            })
+            .collect::<Result<Vec<usize>>>()?;
+        Ok(Plan { table, input: input.to_owned(), columns, key, key_constraint, update, scope, spec: spec.clone() })
     }
 
     /// A value of column `column` read back from the database as text, typed as the

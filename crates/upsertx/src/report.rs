@@ -20,7 +20,8 @@ pub struct Report {
     pub ignored: u64,
     /// Rows dropped because their key appeared again in the input.
     pub duplicates: u64,
-    /// Rows deleted from the table (always 0 for now: no delete mode exists yet).
+    /// Rows deleted from the table by `--delete-missing` (not counted in `rows_read`:
+    /// they are the table's rows the input lacks).
     pub deleted: u64,
     /// The table was created by this load.
     pub created: bool,
@@ -46,6 +47,9 @@ impl fmt::Display for Report {
         }
         if self.duplicates > 0 {
             write!(f, ", {} duplicate keys dropped", self.duplicates)?;
+        }
+        if self.deleted > 0 {
+            write!(f, ", {} deleted", self.deleted)?;
         }
         if self.created {
             write!(f, " (table created)")?;

@@ -59,6 +59,39 @@ pub enum UpdateColumns {
     AllBut(Vec<String>),
 }
 
+/// The most rows `--delete-missing` may delete before the load is refused.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MaxDelete {
+    /// At most this many rows.
+    Rows(u64),
+    /// At most this percentage (0 to 100) of the rows in scope before the load.
+    Percent(f64),
+}
+
+impl FromStr for MaxDelete {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let bad = || format!("--max-delete {s:?}: expected a number of rows (1000) or a percentage (5%)");
+        match t.strip_suffix('%') {
+            Some(p) => match p.trim().parse::<f64>() {
+                Ok(p) if (0.0..=100.0).contains(&p) => Ok(MaxDelete::Percent(p)),
+                _ => Err(bad()),
+            },
+            None => t.parse().map(MaxDelete::Rows).map_err(|_| bad()),
+        }
+    }
+}
+
+impl std::fmt::Display for MaxDelete {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MaxDelete::Rows(n) => write!(f, "{n}"),
+            MaxDelete::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
 /// The full description of one load, independent of where the rows come from.
 #[derive(Debug, Clone, Default)]
 pub struct Spec {
@@ -80,6 +113,22 @@ pub struct Spec {
     pub create: bool,
     /// Do everything, then roll back: the report says what would happen.
     pub dry_run: bool,
+    /// After the upsert, delete the table's rows whose key is not in the input, within
+    /// the scope ([`scope`](Spec::scope), [`scope_where`](Spec::scope_where); without
+    /// either, the whole table). Counted as `deleted`.
+    pub delete_missing: bool,
+    /// Only the table's rows whose values of these columns occur in the input (a
+    /// partition sync): loading region "eu" never deletes a row of region "us". A NULL
+    /// in a scope column matches nothing, as in SQL.
+    pub scope: Vec<String>,
+    /// Only the table's rows for which this condition holds: the caller's own SQL,
+    /// written into the statement as it is (like `key_where`).
+    pub scope_where: Option<String>,
+    /// With `delete_missing`, an empty input is refused (it would empty the scope)
+    /// unless this is set.
+    pub allow_empty: bool,
+    /// Refuse the load (nothing written) when it would delete more rows than this.
+    pub max_delete: Option<MaxDelete>,
 }
 
 impl Spec {
@@ -87,6 +136,17 @@ impl Spec {
     /// `error` no existing row is ever written, so the options that say how to write
     /// one would be silently meaningless.
     pub(crate) fn validate(&self) -> Result<()> {
+        if !self.delete_missing {
+            let needs = [
+                (!self.scope.is_empty(), "--scope"),
+                (self.scope_where.is_some(), "--scope-where"),
+                (self.allow_empty, "--allow-empty"),
+                (self.max_delete.is_some(), "--max-delete"),
+            ];
+            if let Some((_, flag)) = needs.iter().find(|(given, _)| *given) {
+                return Err(Error::Usage(format!("{flag} only applies with --delete-missing")));
+            }
+        }
         let action = match self.on_conflict {
             OnConflict::Update => return Ok(()),
             OnConflict::Ignore => "ignore",

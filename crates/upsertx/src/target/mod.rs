@@ -4,8 +4,9 @@
 //! database-neutral (reading, checking values, planning, reporting) lives outside, once.
 //!
 //! A load drives a [`Connection`] in this order: `begin`, `reflect` (and
-//! `create_table` when asked), `create_stage`, `stage` for each batch, `merge`, then
-//! `commit` (or `rollback` on any error and for dry runs).
+//! `create_table` when asked), `create_stage`, `stage` for each batch, `finish_stage`,
+//! (`prepare_delete` and `count_in_scope` for `--delete-missing`), `merge`
+//! (`delete_missing`), then `commit` (or `rollback` on any error and for dry runs).
 
 #[cfg(feature = "mysql")]
 mod mysql;
@@ -64,8 +65,21 @@ pub trait Connection {
     /// Stages one batch. Dialects that de-duplicate while staging apply
     /// `plan.spec.duplicates` here.
     fn stage(&mut self, plan: &Plan, batch: &Batch) -> Result<()>;
+    /// Finishes staging once every batch is in (stages that sort the rows send them now).
+    fn finish_stage(&mut self, _plan: &Plan) -> Result<()> {
+        Ok(())
+    }
+    /// `--delete-missing`, before the merge: records the `--scope` values the input holds
+    /// (from the stage) for [`count_in_scope`](Connection::count_in_scope) and
+    /// [`delete_missing`](Connection::delete_missing).
+    fn prepare_delete(&mut self, plan: &Plan) -> Result<()>;
+    /// The table's rows within the delete scope (before the merge, for `--max-delete P%`).
+    fn count_in_scope(&mut self, plan: &Plan) -> Result<u64>;
     /// Applies the staged rows to the table with exact counts.
     fn merge(&mut self, plan: &Plan) -> Result<MergeCounts>;
+    /// `--delete-missing`, after the merge: deletes the table's rows within the scope
+    /// whose key no input row has, in key order; returns how many.
+    fn delete_missing(&mut self, plan: &Plan) -> Result<u64>;
     fn commit(&mut self) -> Result<()>;
     fn rollback(&mut self) -> Result<()>;
 }

@@ -1,5 +1,6 @@
 //! The SQL every database writes alike, written once: column lists, the staged
-//! columns' names, the key match between the target and the stage, and CREATE TABLE.
+//! columns' names, the key match between the target and the stage, CREATE TABLE, and
+//! what `--delete-missing` deletes.
 //! A database passes in only what it spells its own way (its identifier quoting, its
 //! type names).
 
@@ -52,4 +53,44 @@ pub(crate) fn key_match(plan: &Plan, q: fn(&str) -> String) -> String {
         Some(p) => format!("{keys} AND ({p})"),
         None => keys,
     }
+}
+
+/// The name of the table holding the `--scope` values the input holds.
+pub(crate) const SCOPE: &str = "upsertx_scope";
+
+/// `SELECT DISTINCT` of the scope columns' staged values, each named as in the stage;
+/// `value(i)` is column `i` of the stage `s` as the target's type.
+pub(crate) fn scope_select(plan: &Plan, stage: &str, value: impl Fn(usize) -> String) -> String {
+    let cols = list(&plan.scope, |i| format!("{} AS {}", value(i), stage_col(i)), ", ");
+    format!("SELECT DISTINCT {cols} FROM {stage} AS s")
+}
+
+/// The target's rows (`t`) that `--delete-missing` may delete: their `--scope` values
+/// among those of the input (`scope`, filled by [`scope_select`]; a NULL matches
+/// nothing), the caller's `--scope-where` condition, and for a partial unique key its
+/// condition (a row outside it has no key to miss).
+pub(crate) fn in_scope(plan: &Plan, q: fn(&str) -> String, scope: &str) -> String {
+    let mut conds = Vec::new();
+    if !plan.scope.is_empty() {
+        let eq = list(&plan.scope, |i| format!("t.{} = p.{}", q(&plan.columns[i].name), stage_col(i)), " AND ");
+        conds.push(format!("EXISTS (SELECT 1 FROM {scope} AS p WHERE {eq})"));
+    }
+    if let Some(w) = &plan.spec.scope_where {
+        conds.push(format!("({w})"));
+    }
+    if let Some(p) = &plan.key_constraint.predicate {
+        conds.push(format!("({p})"));
+    }
+    if conds.is_empty() {
+        "1 = 1".into()
+    } else {
+        conds.join(" AND ")
+    }
+}
+
+/// The target's rows (`t`) whose key no staged row (`s`, `value(i)` its column `i` as
+/// the target's type) has.
+pub(crate) fn missing(plan: &Plan, q: fn(&str) -> String, stage: &str, value: impl Fn(usize) -> String) -> String {
+    let eq = list(&plan.key, |i| format!("t.{} = {}", q(&plan.columns[i].name), value(i)), " AND ");
+    format!("NOT EXISTS (SELECT 1 FROM {stage} AS s WHERE {eq})")
 }

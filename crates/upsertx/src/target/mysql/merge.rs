@@ -61,6 +61,14 @@ fn all_equal(plan: &Plan) -> String {
     )
 }
 
+/// Frees the stage once merged, unless `--delete-missing` still needs its keys.
+fn drop_stage(conn: &mut Conn, plan: &Plan) -> std::result::Result<(), mysql::Error> {
+    if plan.spec.delete_missing {
+        return Ok(());
+    }
+    conn.query_drop(format!("DROP TEMPORARY TABLE {}", stage_name(plan)))
+}
+
 pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeCounts> {
     let stage = stage_name(plan);
     let ctx = format!("merging into table {}", quote_ident(&plan.table.name));
@@ -99,7 +107,7 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
         if let Some((row, key)) = first_row(conn, plan, target, false)? {
             return Err(plan.new_row_needs(column, row, &key));
         }
-        conn.query_drop(format!("DROP TEMPORARY TABLE {stage}")).map_err(db)?;
+        drop_stage(conn, plan).map_err(db)?;
         if writes && plan.spec.always_update {
             updated = staged;
         }
@@ -127,7 +135,7 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
     }
     let inserted = conn.affected_rows();
     crate::trace::trace("inserted");
-    conn.query_drop(format!("DROP TEMPORARY TABLE {stage}")).map_err(db)?;
+    drop_stage(conn, plan).map_err(db)?;
     // Every staged row was updated, inserted, or found (locked) and left as it was.
     let matched = staged - inserted;
     if writes && plan.spec.always_update {
@@ -208,7 +216,7 @@ fn merge_in_one_statement(conn: &mut Conn, plan: &Plan, target: &str) -> Result<
     let (staged, changed) = parse_insert_info(&info)
         .ok_or_else(|| Error::db(ctx.clone(), format!("the server did not report its row counts ({info:?})")))?;
     crate::trace::trace("merged");
-    conn.query_drop(format!("DROP TEMPORARY TABLE {stage}")).map_err(db)?;
+    drop_stage(conn, plan).map_err(db)?;
     let inserted = affected.saturating_sub(2 * changed);
     let matched = staged.saturating_sub(inserted);
     let updated = match plan.spec.on_conflict {

@@ -8,12 +8,14 @@
 //!   multi-row INSERTs when LOCAL INFILE is refused.
 //! - `merge.rs`: the merge, which lets `ON DUPLICATE KEY UPDATE` touch the target only
 //!   when it cannot pick the wrong unique key.
+//! - `delete.rs`: `--delete-missing`.
 //!
 //! The session is pinned to strict SQL mode (no silent truncation, no zero dates), to
 //! UTC (`time_zone = '+00:00'`) and to repeatable read (the merge's locking reads rely
 //! on its next-key locks), so nothing depends on the server's defaults.
 
 mod ddl;
+mod delete;
 mod merge;
 mod reflect;
 mod stage;
@@ -156,6 +158,12 @@ impl MyConnection {
     fn exec(&mut self, context: &str, sql: &str) -> Result<()> {
         self.conn.query_drop(sql).map_err(|e| db_error(context, e))
     }
+
+    /// The target, database-qualified and quoted.
+    fn target_name(&self) -> String {
+        let (schema, name) = self.target.as_ref().expect("reflect runs before staging");
+        format!("{}.{}", q(schema), q(name))
+    }
 }
 
 impl Connection for MyConnection {
@@ -187,9 +195,28 @@ impl Connection for MyConnection {
         self.at_server(done)
     }
 
+    fn finish_stage(&mut self, plan: &Plan) -> Result<()> {
+        let done = self.stager.finish(&mut self.conn, plan);
+        self.at_server(done)
+    }
+
+    fn prepare_delete(&mut self, plan: &Plan) -> Result<()> {
+        let done = self.prepare_scope(plan);
+        self.at_server(done)
+    }
+
+    fn count_in_scope(&mut self, plan: &Plan) -> Result<u64> {
+        let done = self.rows_in_scope(plan);
+        self.at_server(done)
+    }
+
+    fn delete_missing(&mut self, plan: &Plan) -> Result<u64> {
+        let done = self.delete_missing_rows(plan);
+        self.at_server(done)
+    }
+
     fn merge(&mut self, plan: &Plan) -> Result<MergeCounts> {
         let done = (|| {
-            self.stager.finish(&mut self.conn, plan)?;
             if let Some(target) = self.stager.into_target.clone() {
                 // The table was empty: every row in it is one of this load's keys.
                 let staged: Option<u64> = self
@@ -201,7 +228,8 @@ impl Connection for MyConnection {
             }
             let (schema, name) = self.target.clone().expect("reflect runs before merge");
             self.lock_merges(&schema, &name)?;
-            merge::merge(&mut self.conn, plan, &format!("{}.{}", q(&schema), q(&name)))
+            let target = self.target_name();
+            merge::merge(&mut self.conn, plan, &target)
         })();
         self.at_server(done)
     }

@@ -71,6 +71,7 @@ fn load(
         }
         conn.stage(&plan, &Batch::from_rows(values))?;
     }
+    conn.finish_stage(&plan)?;
     let counts = conn.merge(&plan)?;
     conn.commit()?;
     Ok(counts)

@@ -57,7 +57,7 @@ fn differs(plan: &Plan, i: usize, new: &str) -> String {
 }
 
 /// The staged value of column `i` as the target's type.
-fn source_value(plan: &Plan, i: usize) -> String {
+pub(super) fn source_value(plan: &Plan, i: usize) -> String {
     if Kind::of(native(plan, i)) == Kind::AsText {
         format!("s.{}::{}", stage_col(i), declared(plan, i))
     } else {

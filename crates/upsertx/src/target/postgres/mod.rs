@@ -5,9 +5,11 @@
 //! - `ddl.rs`: `CREATE TABLE` for `--create`.
 //! - `stage.rs`: the staging table, filled by binary COPY (`copy.rs`: the format).
 //! - `merge.rs`: server-side de-duplication, and the merge.
+//! - `delete.rs`: `--delete-missing`.
 
 mod copy;
 mod ddl;
+mod delete;
 mod merge;
 mod reflect;
 mod stage;
@@ -38,6 +40,12 @@ impl PgConnection {
 
     fn exec(&mut self, context: &str, sql: &str) -> Result<()> {
         self.client.batch_execute(sql).map_err(|e| Error::db(context, message(&e)))
+    }
+
+    /// The target, schema-qualified and quoted.
+    fn target_name(&self) -> String {
+        let (schema, name) = self.target.as_ref().expect("reflect runs before staging");
+        format!("{}.{}", q(schema), q(name))
     }
 }
 
@@ -80,9 +88,23 @@ impl Connection for PgConnection {
         stage::stage(&mut self.client, plan, batch)
     }
 
+    fn prepare_delete(&mut self, plan: &Plan) -> Result<()> {
+        delete::prepare(&mut self.client, plan)
+    }
+
+    fn count_in_scope(&mut self, plan: &Plan) -> Result<u64> {
+        let target = self.target_name();
+        delete::count_in_scope(&mut self.client, plan, &target)
+    }
+
     fn merge(&mut self, plan: &Plan) -> Result<MergeCounts> {
-        let (schema, name) = self.target.clone().expect("reflect runs before merge");
-        merge::merge(&mut self.client, plan, &format!("{}.{}", q(&schema), q(&name)), &self.order)
+        let target = self.target_name();
+        merge::merge(&mut self.client, plan, &target, &self.order)
+    }
+
+    fn delete_missing(&mut self, plan: &Plan) -> Result<u64> {
+        let target = self.target_name();
+        delete::delete_missing(&mut self.client, plan, &target, &self.order)
     }
 
     fn commit(&mut self) -> Result<()> {

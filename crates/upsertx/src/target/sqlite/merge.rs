@@ -24,7 +24,7 @@ fn key_match(plan: &Plan) -> String {
     sql::key_match(plan, q)
 }
 
-fn target(plan: &Plan) -> String {
+pub(super) fn target(plan: &Plan) -> String {
     format!("main.{}", q(&plan.table.name))
 }
 
@@ -75,7 +75,10 @@ pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCou
     );
     let inserted = conn.execute(&sql, []).map_err(|e| unique_violation(conn, plan, e, &ctx))? as u64;
     crate::trace::trace("inserted");
-    conn.execute_batch(&format!("DROP TABLE {STAGE}")).map_err(db)?;
+    // Freed once merged, unless `--delete-missing` still needs the input's keys.
+    if !plan.spec.delete_missing {
+        conn.execute_batch(&format!("DROP TABLE {STAGE}")).map_err(db)?;
+    }
 
     Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated))
 }

@@ -4,8 +4,10 @@
 //! - `ddl.rs`: `CREATE TABLE` for `--create`.
 //! - `stage.rs`: the keyed staging table, filled by one prepared INSERT.
 //! - `merge.rs`: the set-based merge with exact counts.
+//! - `delete.rs`: `--delete-missing`.
 
 mod ddl;
+mod delete;
 mod merge;
 mod reflect;
 mod stage;
@@ -115,9 +117,24 @@ impl Connection for SqliteConnection {
         self.stager.push(&self.conn, plan, batch)
     }
 
+    fn finish_stage(&mut self, plan: &Plan) -> Result<()> {
+        self.stager.finish(&self.conn, plan)
+    }
+
+    fn prepare_delete(&mut self, plan: &Plan) -> Result<()> {
+        delete::prepare(&self.conn, plan)
+    }
+
+    fn count_in_scope(&mut self, plan: &Plan) -> Result<u64> {
+        delete::count_in_scope(&self.conn, plan)
+    }
+
     fn merge(&mut self, plan: &Plan) -> Result<MergeCounts> {
-        self.stager.finish(&self.conn, plan)?;
         merge::merge(&self.conn, plan)
+    }
+
+    fn delete_missing(&mut self, plan: &Plan) -> Result<u64> {
+        delete::delete_missing(&self.conn, plan)
     }
 
     fn commit(&mut self) -> Result<()> {

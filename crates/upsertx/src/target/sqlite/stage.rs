@@ -37,18 +37,23 @@ pub(crate) fn stage_table_sql(plan: &Plan) -> String {
     )
 }
 
-/// Stages a load's rows: integer keys through a [`Sorter`], sent once every row is in,
-/// in key order, one per key (the stage then only appends, and needs little cache);
-/// other keys batch by batch, de-duplicated by the stage's primary key.
+/// Stages a load's rows. Integer keys: batches go straight into the stage while the keys
+/// arrive in increasing order (an export sorted by its key: staging overlaps reading);
+/// from the first key out of order on, through a [`Sorter`], staged once every row is
+/// in, in key order, one per key (the stage then only appends, and needs little cache).
+/// Other keys: batch by batch. The stage's primary key applies the duplicates policy
+/// between rows staged at different times (`OR REPLACE`, `OR IGNORE`, or an error).
 pub(crate) struct Stager {
     sorter: Option<Sorter>,
+    /// While every key so far came in increasing order: the last one.
+    in_order: Option<Vec<u8>>,
     /// [`RUN_BYTES`]; smaller in tests, to cross run boundaries with a few rows.
     pub(super) run_bytes: usize,
 }
 
 impl Default for Stager {
     fn default() -> Stager {
-        Stager { sorter: None, run_bytes: RUN_BYTES }
+        Stager { sorter: None, in_order: None, run_bytes: RUN_BYTES }
     }
 }
 
@@ -65,6 +70,7 @@ impl Stager {
         let sql = format!("PRAGMA temp.cache_size = -{}; {}", cache >> 10, stage_table_sql(plan));
         conn.execute_batch(&sql).map_err(|e| Error::db("creating the staging table", e))?;
         self.sorter = sortable(plan).then(|| Sorter::new(8 * plan.key.len(), self.run_bytes));
+        self.in_order = sortable(plan).then(Vec::new);
         Ok(())
     }
 
@@ -73,10 +79,29 @@ impl Stager {
         let texts: Vec<Option<Column>> = batch.columns.iter().map(Column::temporal_as_text).collect();
         let columns: Vec<&Column> = texts.iter().zip(&batch.columns).map(|(t, c)| t.as_ref().unwrap_or(c)).collect();
         let Some(sorter) = &mut self.sorter else { return insert_batch(conn, plan, batch, &columns) };
-        let mut key = Vec::with_capacity(8 * plan.key.len());
-        for (r, &(row, line)) in batch.rows.iter().enumerate() {
+        let w = 8 * plan.key.len();
+        let mut keys = Vec::with_capacity(batch.rows.len() * w);
+        let mut key = Vec::with_capacity(w);
+        for r in 0..batch.rows.len() {
             batch_key(&mut key, plan, batch, r)?;
-            sorter.push(&key, row, line, |out| {
+            keys.extend_from_slice(&key);
+        }
+        let key = |r: usize| &keys[r * w..(r + 1) * w];
+        if let Some(last) = &mut self.in_order {
+            let increasing = (0..batch.rows.len()).all(|r| match r {
+                0 => last.is_empty() || key(0) > last.as_slice(),
+                _ => key(r) > key(r - 1),
+            });
+            if increasing {
+                if let Some(r) = batch.rows.len().checked_sub(1) {
+                    *last = key(r).to_vec();
+                }
+                return insert_batch(conn, plan, batch, &columns);
+            }
+            self.in_order = None;
+        }
+        for (r, &(row, line)) in batch.rows.iter().enumerate() {
+            sorter.push(key(r), row, line, |out| {
                 for c in &columns {
                     encode(out, c.get(r));
                 }
@@ -90,10 +115,14 @@ impl Stager {
     pub(crate) fn finish(&mut self, conn: &rusqlite::Connection, plan: &Plan) -> Result<()> {
         let Some(sorter) = self.sorter.take() else { return Ok(()) };
         let params: Vec<String> = (1..=plan.columns.len() + 1).map(|i| format!("?{i}")).collect();
-        // One row per key arrives: a plain INSERT.
-        let sql = format!("INSERT INTO {STAGE} VALUES ({})", params.join(", "));
+        // One row per key arrives, but rows staged straight (earlier in the input) may
+        // hold its key already.
+        let sql = format!("{} INTO {STAGE} VALUES ({})", verb(plan), params.join(", "));
         let mut stmt = conn.prepare(&sql).map_err(|e| Error::db("staging rows", e))?;
-        let duplicate = sorter.drain(plan.spec.duplicates, |r| {
+        // `--duplicates error`: the first duplicate in input order, of a staged row or
+        // of another sorted one.
+        let mut first: Option<(u64, Option<u64>, Vec<Value<'static>>, u64)> = None;
+        let sorted = sorter.drain(plan.spec.duplicates, |r| {
             let bound = (|| {
                 stmt.raw_bind_parameter(1, r.row as i64)?;
                 for (i, v) in decode(r.payload).enumerate() {
@@ -101,19 +130,48 @@ impl Stager {
                 }
                 stmt.raw_execute()
             })();
-            bound.map(|_| ()).map_err(|e| {
-                let at = Location { input: plan.input.clone(), row: r.row, line: r.line };
-                Error::db(format!("{at}: staging the row"), e)
-            })
+            match bound {
+                Ok(_) => Ok(()),
+                Err(e) if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
+                    let key = key_of(plan, r.payload);
+                    let earlier = first_row_of(conn, plan, &key)?.unwrap_or(0);
+                    if first.as_ref().is_none_or(|f| r.row < f.0) {
+                        first = Some((r.row, r.line, key, earlier));
+                    }
+                    Ok(())
+                }
+                Err(e) => {
+                    let at = Location { input: plan.input.clone(), row: r.row, line: r.line };
+                    Err(Error::db(format!("{at}: staging the row"), e))
+                }
+            }
         })?;
         crate::trace::trace("sorted the rows");
-        if let Some(d) = duplicate {
-            let values: Vec<ValueRef> = decode(&d.payload).collect();
-            let key: Vec<Value> = plan.key.iter().map(|&k| from_ref(values[k])).collect();
-            let at = Location { input: plan.input.clone(), row: d.row, line: d.line };
-            return Err(Error::DuplicateKey { at, key: plan.show_key(&key), first_row: d.first_row });
+        let sorted = sorted.map(|d| (d.row, d.line, key_of(plan, &d.payload), d.first_row));
+        let duplicate = match (first, sorted) {
+            (Some(a), Some(b)) => Some(if a.0 < b.0 { a } else { b }),
+            (a, b) => a.or(b),
+        };
+        if let Some((row, line, key, first_row)) = duplicate {
+            let at = Location { input: plan.input.clone(), row, line };
+            return Err(Error::DuplicateKey { at, key: plan.show_key(&key), first_row });
         }
         Ok(())
+    }
+}
+
+/// The key of a sorted row's payload.
+fn key_of(plan: &Plan, payload: &[u8]) -> Vec<Value<'static>> {
+    let values: Vec<ValueRef> = decode(payload).collect();
+    plan.key.iter().map(|&k| from_ref(values[k]).into_owned()).collect()
+}
+
+/// How the stage takes a row whose key it holds: the last wins, the first, or an error.
+fn verb(plan: &Plan) -> &'static str {
+    match plan.spec.duplicates {
+        Duplicates::Last => "INSERT OR REPLACE",
+        Duplicates::First => "INSERT OR IGNORE",
+        Duplicates::Error => "INSERT",
     }
 }
 
@@ -188,14 +246,8 @@ fn decode(mut p: &[u8]) -> impl Iterator<Item = ValueRef<'_>> {
 
 /// Stages a batch as it comes, through the stage's primary key.
 fn insert_batch(conn: &rusqlite::Connection, plan: &Plan, batch: &Batch, columns: &[&Column]) -> Result<()> {
-    let width = plan.columns.len();
-    let verb = match plan.spec.duplicates {
-        Duplicates::Last => "INSERT OR REPLACE",
-        Duplicates::First => "INSERT OR IGNORE",
-        Duplicates::Error => "INSERT",
-    };
-    let params: Vec<String> = (1..=width + 1).map(|i| format!("?{i}")).collect();
-    let sql = format!("{verb} INTO {STAGE} VALUES ({})", params.join(", "));
+    let params: Vec<String> = (1..=plan.columns.len() + 1).map(|i| format!("?{i}")).collect();
+    let sql = format!("{} INTO {STAGE} VALUES ({})", verb(plan), params.join(", "));
     let mut stmt = conn.prepare_cached(&sql).map_err(|e| Error::db("staging rows", e))?;
     for (r, (row, line)) in batch.rows.iter().enumerate() {
         let bound = (|| {

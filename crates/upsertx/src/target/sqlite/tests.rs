@@ -41,6 +41,7 @@ fn load(
             }
             conn.stage(&plan, &Batch::from_rows(values))?;
         }
+        conn.finish_stage(&plan)?;
         let counts = conn.merge(&plan)?;
         conn.commit()?;
         Ok(counts)
@@ -92,6 +93,30 @@ fn duplicates_across_runs_follow_the_input_order() {
     }
 }
 
+/// Batches in key order go straight into the stage; from the first key out of order on,
+/// through the sorter. Duplicates between the two follow the input order too.
+#[test]
+fn a_sorted_beginning_goes_straight_in() {
+    // Rows 1 to 4 in order; then 3 (row 5, a duplicate of row 2), 2 (new) and 7 (row 7,
+    // a duplicate of row 4).
+    let batches: &[&[(i64, &str)]] = &[&[(1, "a"), (3, "b")], &[(5, "c"), (7, "d")], &[(3, "x"), (2, "y"), (7, "z")]];
+    let (counts, table) = load("INTEGER", Duplicates::Last, batches);
+    assert_eq!(counts.unwrap(), MergeCounts { staged: 5, inserted: 4, updated: 1, unchanged: 0, ignored: 0 });
+    assert_eq!(table, rows(&[(1, "a"), (2, "y"), (3, "x"), (5, "c"), (7, "z"), (9, "s")]));
+    let (_, table) = load("INTEGER", Duplicates::First, batches);
+    assert_eq!(table, rows(&[(1, "a"), (2, "y"), (3, "b"), (5, "c"), (7, "d"), (9, "s")]));
+    match load("INTEGER", Duplicates::Error, batches) {
+        (Err(Error::DuplicateKey { at, first_row, .. }), table) => {
+            assert_eq!((at.row, first_row), (5, 2));
+            assert_eq!(table, rows(&[(1, "s"), (9, "s")]));
+        }
+        (other, _) => panic!("{other:?}"),
+    }
+    // In order throughout: nothing goes through the sorter.
+    let (counts, _) = load("INTEGER", Duplicates::Error, &[&[(2, "a"), (4, "b")], &[(6, "c")]]);
+    assert_eq!(counts.unwrap().inserted, 3);
+}
+
 #[test]
 fn every_type_survives_the_temporary_file() {
     let mut conn = SqliteConnection::open(&SqliteTarget::Memory, true).unwrap();
@@ -129,6 +154,7 @@ fn every_type_survives_the_temporary_file() {
         ),
     ]);
     conn.stage(&plan, &batch).unwrap();
+    conn.finish_stage(&plan).unwrap();
     assert_eq!(conn.merge(&plan).unwrap().inserted, 2);
     let got: Vec<String> = conn
         .conn

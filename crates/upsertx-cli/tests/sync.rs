@@ -1,0 +1,183 @@
+//! End-to-end tests of the sync options (`--delete-missing` and its scope and guards)
+//! against real databases, once per dialect.
+
+#[macro_use]
+mod common;
+
+use common::{rows, table, upsertx, write, TestDb};
+
+/// `stock`: a, b in region eu; c in us.
+fn stock(db: &dyn TestDb) {
+    db.exec("CREATE TABLE stock (sku VARCHAR(10) PRIMARY KEY, region VARCHAR(10) NOT NULL, qty INTEGER)");
+    db.exec("INSERT INTO stock VALUES ('a', 'eu', 1), ('b', 'eu', 2), ('c', 'us', 3)");
+}
+
+fn stock_rows(db: &dyn TestDb) -> Vec<Vec<String>> {
+    table(db, "stock", "sku, region, qty")
+}
+
+/// (inserted, updated, unchanged, deleted) of a successful run's report.
+fn counts(run: &common::Run) -> (u64, u64, u64, u64) {
+    let r = run.report();
+    let n = |k: &str| r[k].as_u64().unwrap();
+    (n("inserted"), n("updated"), n("unchanged"), n("deleted"))
+}
+
+/// Tonight's extract of region eu: a changed, b gone, d new.
+const EU: &str = "sku,region,qty\na,eu,10\nd,eu,4\n";
+
+pub fn delete_missing_without_a_scope_syncs_the_whole_table(db: &dyn TestDb) {
+    stock(db);
+    write(db, "stock.csv", EU);
+    let run = upsertx(db, &["stock.csv", "--delete-missing", "--json"], None);
+    assert_eq!(counts(&run), (1, 1, 0, 2));
+    assert_eq!(stock_rows(db), rows(&[&["a", "eu", "10"], &["d", "eu", "4"]]));
+    // The text report says so too; a rerun deletes nothing more.
+    let again = upsertx(db, &["stock.csv", "--delete-missing"], None);
+    assert!(again.stdout.contains("0 inserted, 0 updated, 2 unchanged in"), "{}", again.stdout);
+    assert!(!again.stdout.contains("deleted"), "{}", again.stdout);
+}
+
+pub fn delete_missing_within_a_partition(db: &dyn TestDb) {
+    stock(db);
+    write(db, "stock.csv", EU);
+    let run = upsertx(db, &["stock.csv", "--delete-missing", "--scope", "region", "--json"], None);
+    assert_eq!(counts(&run), (1, 1, 0, 1));
+    assert!(upsertx(db, &["stock.csv", "--delete-missing", "--scope", "region"], None).stdout.contains("2 unchanged"));
+    assert_eq!(stock_rows(db), rows(&[&["a", "eu", "10"], &["c", "us", "3"], &["d", "eu", "4"]]));
+    // The text line names the deletions.
+    write(db, "only_a.csv", "sku,region,qty\na,eu,10\n");
+    let run = upsertx(db, &["only_a.csv", "--table", "stock", "--delete-missing", "--scope", "region"], None);
+    assert!(run.stdout.contains("1 unchanged, 1 deleted in"), "{}", run.stdout);
+    assert_eq!(stock_rows(db), rows(&[&["a", "eu", "10"], &["c", "us", "3"]]));
+}
+
+/// Two scope columns: a row is in scope when its pair of values occurs in the input.
+pub fn delete_missing_with_a_two_column_scope(db: &dyn TestDb) {
+    db.exec("CREATE TABLE visits (id INTEGER PRIMARY KEY, site VARCHAR(10), day VARCHAR(10))");
+    db.exec(
+        "INSERT INTO visits VALUES (1, 'x', 'mon'), (2, 'x', 'mon'), (3, 'x', 'tue'), (4, 'y', 'mon'), (5, NULL, 'mon')",
+    );
+    write(db, "visits.csv", "id,site,day\n1,x,mon\n6,y,tue\n");
+    // In scope: (x, mon) and (y, tue): rows 1 and 2. Row 3 (x, tue), 4 (y, mon) and 5
+    // (NULL site: matches nothing) are not.
+    let run = upsertx(db, &["visits.csv", "--delete-missing", "--scope", "site,day", "--json"], None);
+    assert_eq!(counts(&run), (1, 0, 1, 1));
+    assert_eq!(table(db, "visits", "id"), rows(&[&["1"], &["3"], &["4"], &["5"], &["6"]]));
+}
+
+pub fn delete_missing_within_a_condition(db: &dyn TestDb) {
+    stock(db);
+    write(db, "stock.csv", EU);
+    let run =
+        upsertx(db, &["stock.csv", "--delete-missing", "--scope-where", "region = 'eu' AND qty < 5", "--json"], None);
+    assert_eq!(counts(&run), (1, 1, 0, 1));
+    assert_eq!(stock_rows(db), rows(&[&["a", "eu", "10"], &["c", "us", "3"], &["d", "eu", "4"]]));
+}
+
+pub fn an_empty_input_deletes_nothing_unless_allowed(db: &dyn TestDb) {
+    stock(db);
+    let before = stock_rows(db);
+    write(db, "empty.csv", "sku,region,qty\n");
+    let run = upsertx(db, &["empty.csv", "--table", "stock", "--delete-missing"], None);
+    run.fails(1, &["empty.csv: the input is empty", "--delete-missing would delete every row", "--allow-empty"]);
+    assert_eq!(stock_rows(db), before);
+    let run = upsertx(db, &["empty.csv", "--table", "stock", "--delete-missing", "--allow-empty", "--json"], None);
+    assert_eq!(counts(&run), (0, 0, 0, 3));
+    assert_eq!(stock_rows(db), Vec::<Vec<String>>::new());
+}
+
+pub fn max_delete_refuses_a_load_that_would_delete_too_much(db: &dyn TestDb) {
+    stock(db);
+    let before = stock_rows(db);
+    write(db, "stock.csv", EU);
+    let run = upsertx(db, &["stock.csv", "--delete-missing", "--max-delete", "1"], None);
+    run.fails(1, &["would delete 2 rows of table \"stock\", more than --max-delete 1: nothing was written"]);
+    assert_eq!(stock_rows(db), before, "table unchanged");
+    // 2 of the 3 rows in the table before the load: 66.7%.
+    let run = upsertx(db, &["stock.csv", "--delete-missing", "--max-delete", "50%"], None);
+    run.fails(1, &["would delete 2 of the 3 rows of table \"stock\" in scope (66.7%), more than --max-delete 50%"]);
+    assert_eq!(stock_rows(db), before, "table unchanged");
+    // Within the limits: the same load goes through.
+    assert_eq!(counts(&upsertx(db, &["stock.csv", "--delete-missing", "--max-delete", "2", "--json"], None)).3, 2);
+    db.exec("DELETE FROM stock");
+    db.exec("INSERT INTO stock VALUES ('a', 'eu', 1), ('b', 'eu', 2), ('c', 'us', 3)");
+    // Within a partition, the percentage is of the partition's rows: 1 of 2.
+    let run =
+        upsertx(db, &["stock.csv", "--delete-missing", "--scope", "region", "--max-delete", "50%", "--json"], None);
+    assert_eq!(counts(&run), (1, 1, 0, 1));
+}
+
+pub fn a_dry_run_predicts_the_deletions(db: &dyn TestDb) {
+    stock(db);
+    let before = stock_rows(db);
+    write(db, "stock.csv", EU);
+    let run = upsertx(db, &["stock.csv", "--delete-missing", "--dry-run", "--json"], None);
+    assert_eq!(counts(&run), (1, 1, 0, 2));
+    assert_eq!(run.report()["dry_run"], true);
+    assert_eq!(stock_rows(db), before);
+}
+
+/// A load into an empty table (MariaDB's straight-into-the-table path) has nothing to
+/// delete.
+pub fn delete_missing_into_an_empty_table(db: &dyn TestDb) {
+    db.exec("CREATE TABLE stock (sku VARCHAR(10) PRIMARY KEY, region VARCHAR(10) NOT NULL, qty INTEGER)");
+    write(db, "stock.csv", EU);
+    let run = upsertx(db, &["stock.csv", "--delete-missing", "--scope", "region", "--json"], None);
+    assert_eq!(counts(&run), (2, 0, 0, 0));
+    assert_eq!(stock_rows(db), rows(&[&["a", "eu", "10"], &["d", "eu", "4"]]));
+}
+
+/// An integer key, with more rows than one batch: the sorted stages (SQLite, MariaDB)
+/// and the de-duplicated PostgreSQL source all hold every input key.
+pub fn delete_missing_with_an_integer_key_and_duplicates(db: &dyn TestDb) {
+    db.exec("CREATE TABLE n (id INTEGER PRIMARY KEY, v INTEGER)");
+    let mut values: Vec<String> = (1..=6000).map(|i| format!("({i}, 0)")).collect();
+    db.exec(&format!("INSERT INTO n VALUES {}", values.join(", ")));
+    // Every third key is gone; the rest come twice (the last wins), shuffled.
+    let mut csv = String::from("id,v\n");
+    for pass in 0..2 {
+        for i in (1..=6000).rev().filter(|i| i % 3 != 0) {
+            csv.push_str(&format!("{i},{pass}\n"));
+        }
+    }
+    write(db, "n.csv", &csv);
+    let run = upsertx(db, &["n.csv", "--delete-missing", "--json"], None);
+    let r = run.report();
+    assert_eq!(
+        (r["updated"].as_u64(), r["duplicates"].as_u64(), r["deleted"].as_u64()),
+        (Some(4000), Some(4000), Some(2000))
+    );
+    values = db.rows("SELECT count(*), min(v), max(v), sum(id % 3) FROM n").remove(0);
+    assert_eq!(values, ["4000", "1", "1", "6000"]);
+}
+
+pub fn sync_usage_errors_exit_2(db: &dyn TestDb) {
+    stock(db);
+    write(db, "stock.csv", EU);
+    upsertx(db, &["stock.csv", "--scope", "region"], None).fails(2, &["--scope only applies with --delete-missing"]);
+    upsertx(db, &["stock.csv", "--allow-empty"], None).fails(2, &["--allow-empty only applies with --delete-missing"]);
+    upsertx(db, &["stock.csv", "--max-delete", "5"], None)
+        .fails(2, &["--max-delete only applies with --delete-missing"]);
+    upsertx(db, &["stock.csv", "--delete-missing", "--max-delete", "lots"], None).fails(2, &["--max-delete"]);
+    upsertx(db, &["stock.csv", "--delete-missing", "--max-delete", "120%"], None).fails(2, &["--max-delete"]);
+    upsertx(db, &["stock.csv", "--delete-missing", "--scope", "planet"], None)
+        .fails(2, &["--scope: \"planet\" is not a column of table \"stock\""]);
+    write(db, "no_region.csv", "sku,qty\na,1\n");
+    upsertx(db, &["no_region.csv", "--table", "stock", "--delete-missing", "--scope", "region"], None)
+        .fails(2, &["--scope: \"region\" is not in the input"]);
+    assert_eq!(stock_rows(db), rows(&[&["a", "eu", "1"], &["b", "eu", "2"], &["c", "us", "3"]]));
+}
+
+every_dialect!(
+    delete_missing_without_a_scope_syncs_the_whole_table,
+    delete_missing_within_a_partition,
+    delete_missing_with_a_two_column_scope,
+    delete_missing_within_a_condition,
+    an_empty_input_deletes_nothing_unless_allowed,
+    max_delete_refuses_a_load_that_would_delete_too_much,
+    a_dry_run_predicts_the_deletions,
+    delete_missing_into_an_empty_table,
+    delete_missing_with_an_integer_key_and_duplicates,
+    sync_usage_errors_exit_2,
+);

@@ -1,0 +1,53 @@
+//! `--delete-missing` for MySQL and MariaDB: the scope's values copied from the stage
+//! into an indexed temporary table (a query cannot open one temporary table twice), then
+//! one `DELETE t FROM target AS t WHERE ... NOT EXISTS (key in stage)`, which InnoDB
+//! runs along the primary key, under the load's merge lock. A load that went straight
+//! into an empty table (see `mod.rs`) has nothing to delete.
+
+use super::q;
+use super::stage::stage_name;
+use super::{db_error, MyConnection};
+use crate::error::Result;
+use crate::plan::Plan;
+use crate::target::sql::{self, list, stage_col, SCOPE};
+use mysql::prelude::Queryable;
+
+impl MyConnection {
+    pub(super) fn prepare_scope(&mut self, plan: &Plan) -> Result<()> {
+        let mut sql = format!("DROP TEMPORARY TABLE IF EXISTS {SCOPE};");
+        if !plan.scope.is_empty() && self.stager.into_target.is_none() {
+            let select = sql::scope_select(plan, stage_name(plan), |i| format!("s.{}", stage_col(i)));
+            let cols = list(&plan.scope, stage_col, ", ");
+            sql += &format!("CREATE TEMPORARY TABLE {SCOPE} (INDEX ({cols})) AS {select};");
+        }
+        self.conn.query_drop(sql).map_err(|e| db_error("recording the delete scope", e))
+    }
+
+    pub(super) fn rows_in_scope(&mut self, plan: &Plan) -> Result<u64> {
+        if self.stager.into_target.is_some() {
+            return Ok(0);
+        }
+        let sql = format!("SELECT COUNT(*) FROM {} AS t WHERE {}", self.target_name(), sql::in_scope(plan, q, SCOPE));
+        let n: Option<u64> = self
+            .conn
+            .query_first(sql)
+            .map_err(|e| db_error(format!("counting the rows of table {} in scope", q(&plan.table.name)), e))?;
+        Ok(n.unwrap_or(0))
+    }
+
+    pub(super) fn delete_missing_rows(&mut self, plan: &Plan) -> Result<u64> {
+        if self.stager.into_target.is_some() {
+            return Ok(0);
+        }
+        let sql = format!(
+            "DELETE t FROM {} AS t WHERE {} AND {}",
+            self.target_name(),
+            sql::in_scope(plan, q, SCOPE),
+            sql::missing(plan, q, stage_name(plan), |i| format!("s.{}", stage_col(i)))
+        );
+        self.conn
+            .query_drop(sql)
+            .map_err(|e| db_error(format!("deleting the missing rows of table {}", q(&plan.table.name)), e))?;
+        Ok(self.conn.affected_rows())
+    }
+}

@@ -1,0 +1,51 @@
+//! `--delete-missing` for PostgreSQL: the scope's values copied from the stage (before
+//! the merge drops it), then one `DELETE` of the rows a sub-select finds missing from
+//! the de-duplicated input and locks in key order (`ORDER BY key FOR UPDATE`), so two
+//! loads deleting overlapping rows wait for each other instead of deadlocking.
+
+use super::merge::source_value;
+use super::stage::{KeyOrder, SRC, STAGE};
+use super::{message, q};
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use crate::target::sql::{self, list, SCOPE};
+use postgres::Client;
+
+fn scope_table() -> String {
+    format!("pg_temp.{SCOPE}")
+}
+
+pub(crate) fn prepare(client: &mut Client, plan: &Plan) -> Result<()> {
+    let scope = scope_table();
+    let mut sql = format!("DROP TABLE IF EXISTS {scope};");
+    if !plan.scope.is_empty() {
+        let select = sql::scope_select(plan, STAGE, |i| source_value(plan, i));
+        sql += &format!("CREATE TEMP TABLE {SCOPE} ON COMMIT DROP AS {select}; ANALYZE {scope};");
+    }
+    client.batch_execute(&sql).map_err(|e| Error::db("recording the delete scope", message(&e)))
+}
+
+pub(crate) fn count_in_scope(client: &mut Client, plan: &Plan, target: &str) -> Result<u64> {
+    let sql = format!("SELECT count(*) FROM {target} AS t WHERE {}", sql::in_scope(plan, q, &scope_table()));
+    client
+        .query_one(&sql, &[])
+        .map(|r| r.get::<_, i64>(0) as u64)
+        .map_err(|e| Error::db(format!("counting the rows of table {} in scope", q(&plan.table.name)), message(&e)))
+}
+
+/// After the merge: the input's keys are in the de-duplicated source, or still in the
+/// stage when it arrived in key order (see `merge.rs`).
+pub(crate) fn delete_missing(client: &mut Client, plan: &Plan, target: &str, order: &KeyOrder) -> Result<u64> {
+    let src = if order.sorted { STAGE } else { SRC };
+    let sql = format!(
+        "DELETE FROM {target} AS d USING (SELECT {tkeys} FROM {target} AS t WHERE {scope} AND {missing}
+           ORDER BY {tkeys} FOR UPDATE OF t) AS x WHERE {matched}",
+        tkeys = list(&plan.key, |i| format!("t.{}", q(&plan.columns[i].name)), ", "),
+        scope = sql::in_scope(plan, q, &scope_table()),
+        missing = sql::missing(plan, q, src, |i| source_value(plan, i)),
+        matched = list(&plan.key, |i| format!("d.{c} = x.{c}", c = q(&plan.columns[i].name)), " AND "),
+    );
+    client
+        .execute(&sql, &[])
+        .map_err(|e| Error::db(format!("deleting the missing rows of table {}", q(&plan.table.name)), message(&e)))
+}

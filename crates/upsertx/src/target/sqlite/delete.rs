@@ -1,0 +1,45 @@
+//! `--delete-missing` for SQLite: the scope's values copied from the stage into an
+//! indexed temporary table, then one `DELETE ... WHERE NOT EXISTS (key in stage)`. The
+//! load holds the database's write lock from its start, so the order rows are deleted
+//! in cannot deadlock with anyone.
+
+use super::merge::target;
+use super::q;
+use super::stage::STAGE;
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use crate::target::sql::{self, list, stage_col, SCOPE};
+
+fn scope_table() -> String {
+    format!("temp.{SCOPE}")
+}
+
+pub(crate) fn prepare(conn: &rusqlite::Connection, plan: &Plan) -> Result<()> {
+    let scope = scope_table();
+    let mut sql = format!("DROP TABLE IF EXISTS {scope};");
+    if !plan.scope.is_empty() {
+        let select = sql::scope_select(plan, STAGE, |i| format!("s.{}", stage_col(i)));
+        let cols = list(&plan.scope, stage_col, ", ");
+        sql += &format!("CREATE TABLE {scope} AS {select}; CREATE INDEX {scope}_i ON {SCOPE} ({cols});");
+    }
+    conn.execute_batch(&sql).map_err(|e| Error::db("recording the delete scope", e))
+}
+
+pub(crate) fn count_in_scope(conn: &rusqlite::Connection, plan: &Plan) -> Result<u64> {
+    let sql = format!("SELECT count(*) FROM {} AS t WHERE {}", target(plan), sql::in_scope(plan, q, &scope_table()));
+    conn.query_row(&sql, [], |r| r.get::<_, i64>(0))
+        .map(|n| n as u64)
+        .map_err(|e| Error::db(format!("counting the rows of table {} in scope", q(&plan.table.name)), e))
+}
+
+pub(crate) fn delete_missing(conn: &rusqlite::Connection, plan: &Plan) -> Result<u64> {
+    let sql = format!(
+        "DELETE FROM {} AS t WHERE {} AND {}",
+        target(plan),
+        sql::in_scope(plan, q, &scope_table()),
+        sql::missing(plan, q, STAGE, |i| format!("s.{}", stage_col(i)))
+    );
+    conn.execute(&sql, [])
+        .map(|n| n as u64)
+        .map_err(|e| Error::db(format!("deleting the missing rows of table {}", q(&plan.table.name)), e))
+}

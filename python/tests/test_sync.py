@@ -1,0 +1,82 @@
+"""The sync keywords: delete_missing with its scope and guards, as the command line's
+--delete-missing, --scope, --scope-where, --allow-empty and --max-delete."""
+
+from __future__ import annotations
+
+import pandas as pd
+import polars as pl
+import pytest
+
+import upsertx
+
+
+def stock(db):
+    t = db.table()
+    db.execute(f"CREATE TABLE {t} (sku VARCHAR(10) PRIMARY KEY, region VARCHAR(10) NOT NULL, qty INTEGER)",
+               f"INSERT INTO {t} VALUES ('a', 'eu', 1), ('b', 'eu', 2), ('c', 'us', 3)")
+    return t
+
+
+def content(db, t):
+    return db.rows(f"SELECT sku, region, qty FROM {t} ORDER BY sku")
+
+
+EU = pl.DataFrame({"sku": ["a", "d"], "region": ["eu", "eu"], "qty": [10, 4]})
+BEFORE = [("a", "eu", 1), ("b", "eu", 2), ("c", "us", 3)]
+
+
+def test_delete_missing_within_a_partition(db):
+    t = stock(db)
+    report = upsertx.upsert(EU, db.url, t, delete_missing=True, scope="region")
+    assert (report.inserted, report.updated, report.unchanged, report.deleted) == (1, 1, 0, 1)
+    assert report.to_dict()["deleted"] == 1
+    assert content(db, t) == [("a", "eu", 10), ("c", "us", 3), ("d", "eu", 4)]
+
+
+def test_delete_missing_everywhere_from_pandas(db):
+    t = stock(db)
+    report = upsertx.upsert(EU.to_pandas(), db.url, t, delete_missing=True)
+    assert report.deleted == 2
+    assert "2 deleted" in str(report)
+    assert content(db, t) == [("a", "eu", 10), ("d", "eu", 4)]
+
+
+def test_scope_where_is_the_callers_sql(db):
+    t = stock(db)
+    report = upsertx.upsert(EU, db.url, t, delete_missing=True, scope_where="region = 'us'")
+    assert report.deleted == 1
+    assert content(db, t) == [("a", "eu", 10), ("b", "eu", 2), ("d", "eu", 4)]
+
+
+def test_an_empty_input_is_refused_unless_allowed(db):
+    t = stock(db)
+    empty = pd.DataFrame({"sku": pd.Series([], dtype=str), "region": pd.Series([], dtype=str)})
+    with pytest.raises(upsertx.RefusedError) as err:
+        upsertx.upsert(empty, db.url, t, delete_missing=True)
+    assert "the input is empty" in str(err.value) and "--allow-empty" in str(err.value)
+    assert content(db, t) == BEFORE
+    report = upsertx.upsert(empty, db.url, t, delete_missing=True, allow_empty=True)
+    assert report.deleted == 3 and content(db, t) == []
+
+
+@pytest.mark.parametrize("limit, text", [(1, "more than --max-delete 1"), ("50%", "(66.7%), more than --max-delete 50%")])
+def test_max_delete_leaves_the_table_unchanged(db, limit, text):
+    t = stock(db)
+    with pytest.raises(upsertx.RefusedError) as err:
+        upsertx.upsert(EU, db.url, t, delete_missing=True, max_delete=limit)
+    assert text in str(err.value) and "nothing was written" in str(err.value)
+    assert isinstance(err.value, upsertx.UpsertError)
+    assert content(db, t) == BEFORE
+    assert upsertx.upsert(EU, db.url, t, delete_missing=True, max_delete=2).deleted == 2
+
+
+def test_sync_keywords_need_delete_missing(db):
+    t = stock(db)
+    for kw in ({"scope": "region"}, {"allow_empty": True}, {"max_delete": 5}, {"scope_where": "qty > 1"}):
+        with pytest.raises(upsertx.UsageError, match="only applies with --delete-missing"):
+            upsertx.upsert(EU, db.url, t, **kw)
+    with pytest.raises(upsertx.UsageError, match="max_delete"):
+        upsertx.upsert(EU, db.url, t, delete_missing=True, max_delete=1.5)
+    with pytest.raises(upsertx.UsageError, match="max_delete"):
+        upsertx.upsert(EU, db.url, t, delete_missing=True, max_delete="a lot")
+    assert content(db, t) == BEFORE
