@@ -6,7 +6,10 @@ Each method runs as a whole process, timed wall-clock with its peak RSS, the med
 method the table content is checksummed, so no method wins by doing less.
 
 Scenarios: `load` (into an empty table), `upsert` (the half new / half changed batch into
-a table holding the base load) and `rerun` (the same batch again: nothing changes).
+a table holding the base load), `rerun` (the same batch again: nothing changes) and `sync`
+(`--delete-missing`: a batch of as many rows, holding 90% of the table's keys, changed,
+and 10% new ones; the hand-written SQL adds `DELETE ... WHERE NOT EXISTS` against its
+stage, in the same transaction; only upsertx and the hand-written SQL run it).
 """
 import argparse
 import datetime
@@ -119,10 +122,10 @@ def mariadb(sql):
     return proc.stdout
 
 
-def mysql_script(table, csv_path, into=None):
+def mysql_script(table, csv_path, into=None, delete=False):
     """The hand-written optimum: LOAD DATA LOCAL INFILE into a temporary table keyed like
     the target (CREATE TEMPORARY TABLE ... LIKE), one INSERT ... SELECT ... ON DUPLICATE
-    KEY UPDATE."""
+    KEY UPDATE; with `delete`, then the target's rows missing from the stage deleted."""
     into = into or table
     cols = gen.HEADERS[table]
     load_cols = ", ".join(f"@{c}" if c in NULLABLE else c for c in cols)
@@ -135,6 +138,7 @@ def mysql_script(table, csv_path, into=None):
         f"LOAD DATA LOCAL INFILE '{csv_path}' INTO TABLE stage FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' "
         f"LINES TERMINATED BY '\\n' IGNORE 1 LINES ({load_cols})" + (f" SET {nullifs}" if nullifs else "") + ";",
         f"INSERT INTO {into} SELECT * FROM stage ON DUPLICATE KEY UPDATE {sets};",
+        *([f"DELETE t FROM {into} AS t WHERE NOT EXISTS (SELECT 1 FROM stage AS s WHERE s.id = t.id);"] if delete else []),
         "COMMIT;",
     ]) + "\n"
 
@@ -172,7 +176,13 @@ def my_methods(table, rows):
 
 def bench_mysql(args, data):
     return bench_server(args, data, "mariadb", my_prepare, my_reset, my_checksum, my_methods,
-                        lambda t: mariadb(f"DROP TABLE IF EXISTS {t}, bench_{t}_empty, bench_{t}_base, bench_{t}_applied;"))
+                        lambda t: mariadb(f"DROP TABLE IF EXISTS {t}, bench_{t}_empty, bench_{t}_base, bench_{t}_applied;"),
+                        lambda table: {
+                            "upsertx": lambda f: ([UPSERTX, f, "--db", MY_URL, "--table", table, "--delete-missing",
+                                                   "--json", "-q"], None),
+                            "mariadb client (LOAD DATA + ON DUPLICATE KEY + DELETE)": lambda f: (
+                                ["mariadb", "--local-infile=1"] + MY_ARGS, mysql_script(table, f, delete=True)),
+                        })
 
 
 def psql(sql, stdin_text=None):
@@ -223,8 +233,9 @@ def pg_checksum(table):
     return out.strip()
 
 
-def psql_script(table, csv_path, into=None):
-    """The hand-written optimum: \\copy into a temp table, one INSERT ... ON CONFLICT."""
+def psql_script(table, csv_path, into=None, delete=False):
+    """The hand-written optimum: \\copy into a temp table, one INSERT ... ON CONFLICT;
+    with `delete`, then the target's rows missing from the stage deleted."""
     into = into or table
     cols = gen.HEADERS[table]
     sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c != "id")
@@ -233,6 +244,7 @@ def psql_script(table, csv_path, into=None):
         f"CREATE TEMP TABLE stage (LIKE {into}) ON COMMIT DROP;",
         f"\\copy stage FROM '{csv_path}' WITH (FORMAT csv, HEADER true)",
         f"INSERT INTO {into} SELECT * FROM stage ON CONFLICT (id) DO UPDATE SET {sets};",
+        *([f"DELETE FROM {into} AS t WHERE NOT EXISTS (SELECT 1 FROM stage AS s WHERE s.id = t.id);"] if delete else []),
         "COMMIT;",
     ]) + "\n"
 
@@ -269,22 +281,32 @@ def bench_postgres(args, data, database, pg_url):
     return bench_server(args, data, database, pg_prepare, pg_reset, pg_checksum,
                         lambda table, rows: pg_methods(table, rows, pg_url),
                         lambda t: psql(f"DROP TABLE IF EXISTS {t}, bench_{t}_empty, bench_{t}_base, bench_{t}_applied, "
-                                       f"bench_{t}_src_base, bench_{t}_src_batch"))
+                                       f"bench_{t}_src_base, bench_{t}_src_batch"),
+                        lambda table: {
+                            "upsertx": lambda f: ([UPSERTX, f, "--db", pg_url, "--table", table, "--delete-missing",
+                                                   "--json", "-q"], None),
+                            "psql (\\copy + ON CONFLICT + DELETE)": lambda f: (
+                                ["psql", pg_url, "-v", "ON_ERROR_STOP=1", "-qX"], psql_script(table, f, delete=True)),
+                        })
 
 
-def bench_server(args, data, database, prepare, reset, checksum_of, methods, cleanup):
+def bench_server(args, data, database, prepare, reset, checksum_of, methods, cleanup, sync_methods):
     """Every method on every scenario of a server database: the table is rebuilt from a
-    template before each run, and checksummed after each method."""
+    template before each run, and checksummed after each method. `sync_methods(table)`:
+    the methods of the `sync` scenario (upsertx and the hand-written SQL, deleting)."""
     results = []
     for table in args.tables.split(","):
         base = os.path.join(data, f"{table}_base_{args.rows}.csv")
         batch = os.path.join(data, f"{table}_batch_{args.rows}.csv")
+        sync = gen.sync_batch(data, table, args.rows) if "sync" in args.scenarios.split(",") else None
         prepare(table, base, batch)
-        for scenario, state, input_file in (("load", "empty", base), ("upsert", "base", batch), ("rerun", "applied", batch)):
+        for scenario, state, input_file in (("load", "empty", base), ("upsert", "base", batch),
+                                            ("rerun", "applied", batch), ("sync", "base", sync)):
             if scenario not in args.scenarios.split(","):
                 continue
             expected = None
-            chosen = {m: make for m, make in methods(table, args.rows).items() if selected(m, args.methods)}
+            every = sync_methods(table) if scenario == "sync" else methods(table, args.rows)
+            chosen = {m: make for m, make in every.items() if selected(m, args.methods)}
             for method, make in sorted(chosen.items(), key=lambda m: m[0] != "upsertx"):
                 repeat = 1 if method in RUN_ONCE else args.repeat
                 runs = timed_runs(method, repeat, lambda: reset(table, state), lambda: make(input_file))
@@ -440,8 +462,9 @@ def sqlite_states(work, table, base, batch, journal):
     return states
 
 
-def sqlite3_script(db, table, csv_path):
-    """The hand-written optimum: .import into a temp table, one INSERT ... ON CONFLICT."""
+def sqlite3_script(db, table, csv_path, delete=False):
+    """The hand-written optimum: .import into a temp table, one INSERT ... ON CONFLICT;
+    with `delete`, then the target's rows missing from the stage deleted."""
     cols = gen.HEADERS[table]
     # A stage keyed like the target (its rows then leave it in key order).
     ddl = SQLITE_DDL[table].split("(", 1)[1].rsplit(")", 1)[0].replace(" NOT NULL", "")
@@ -454,6 +477,8 @@ def sqlite3_script(db, table, csv_path):
         "BEGIN;",
         f"INSERT INTO main.{table} ({', '.join(cols)}) SELECT {select} FROM temp.stage WHERE true "
         f"ON CONFLICT (id) DO UPDATE SET {sets};",
+        *([f"DELETE FROM main.{table} AS t WHERE NOT EXISTS (SELECT 1 FROM temp.stage AS s WHERE s.id = t.id);"]
+          if delete else []),
         "COMMIT;",
     ]) + "\n"
 
@@ -487,9 +512,16 @@ def bench_sqlite(args, data, database, journal):
     def prepare(table, base, batch):
         states[table] = sqlite_states(SQLITE_WORK, table, base, batch, journal)
 
+    db = SQLITE_RUN_DB
     return bench_server(args, data, database, prepare,
                         lambda table, state: shutil.copy(states[table][state], SQLITE_RUN_DB),
-                        lambda table: sqlite_checksum(SQLITE_RUN_DB, table), sqlite_methods, lambda table: None)
+                        lambda table: sqlite_checksum(SQLITE_RUN_DB, table), sqlite_methods, lambda table: None,
+                        lambda table: {
+                            "upsertx": lambda f: ([UPSERTX, f, "--db", f"sqlite://{db}", "--table", table,
+                                                   "--delete-missing", "--json", "-q"], None),
+                            "sqlite3 shell (.import + ON CONFLICT + DELETE)": lambda f: (
+                                ["sqlite3", db], sqlite3_script(db, table, f, delete=True)),
+                        })
 
 
 def render(results, args):
@@ -538,7 +570,8 @@ def main():
     p.add_argument("--methods", default="", help="comma-separated words: run only the methods whose name holds one "
                    "(e.g. 'client,psql,shell' for the hand-written SQL anchors); upsertx always runs")
     p.add_argument("--tables", default=DEFAULT_TABLES, help="comma-separated: customers, orders")
-    p.add_argument("--scenarios", default="load,upsert,rerun", help="comma-separated: load, upsert, rerun")
+    p.add_argument("--scenarios", default="load,upsert,rerun",
+                   help="comma-separated: load, upsert, rerun, sync (--delete-missing)")
     p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
                    help="also measure upsertx's peak RSS on --rows and 4x --rows shuffled customers rows (default: on)")
     args = p.parse_args()

@@ -70,6 +70,22 @@ def generate(out, rows):
         write(batch_path, HEADERS[table], (make(i, 1) for i in ids))
 
 
+def sync_batch(out, table, rows):
+    """The `sync` scenario's input for TABLE: rows rows, shuffled, changed (version 1):
+    the base's keys but every tenth (10% of the table is missing from it) and as many
+    new keys. Returns the file's path."""
+    path = os.path.join(out, f"{table}_sync_{rows}.csv")
+    if not os.path.exists(path):
+        os.makedirs(out, exist_ok=True)
+        ids = [i for i in range(1, rows + 1) if i % 10 != 0]
+        ids += range(rows + 1, rows + 1 + (rows - len(ids)))
+        random.Random(13).shuffle(ids)
+        rng = random.Random(42)
+        make = customer if table == "customers" else (lambda i, v: order(i, v, rng))
+        write(path, HEADERS[table], (make(i, 1) for i in ids))
+    return path
+
+
 def shuffled_customers(out, rows):
     """`customers` rows 1..rows in shuffled order: the memory scenario's input (a load into
     an empty table that cannot lean on the input's order). Returns the file's path."""

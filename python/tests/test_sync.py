@@ -80,3 +80,20 @@ def test_sync_keywords_need_delete_missing(db):
     with pytest.raises(upsertx.UsageError, match="max_delete"):
         upsertx.upsert(EU, db.url, t, delete_missing=True, max_delete="a lot")
     assert content(db, t) == BEFORE
+
+
+def test_soft_delete_marks_and_clears(db):
+    t = db.table()
+    db.execute(f"CREATE TABLE {t} (sku VARCHAR(10) PRIMARY KEY, region VARCHAR(10) NOT NULL, qty INTEGER, "
+               "gone BOOLEAN NOT NULL DEFAULT FALSE)",
+               f"INSERT INTO {t} (sku, region, qty) VALUES ('a', 'eu', 1), ('b', 'eu', 2), ('c', 'us', 3)")
+    report = upsertx.upsert(EU, db.url, t, delete_missing=True, scope=["region"], soft_delete="gone")
+    assert (report.inserted, report.updated, report.deleted) == (1, 1, 1)
+    marked = lambda: db.rows(f"SELECT sku FROM {t} WHERE gone ORDER BY sku")  # noqa: E731
+    assert marked() == [("b",)]
+    back = [{"sku": "b", "region": "eu", "qty": 2}]
+    report = upsertx.upsert(back, db.url, t, delete_missing=True, scope="region", soft_delete="gone",
+                            allow_empty=False, max_delete="100%")
+    # b is back (cleared: updated); a and d are now missing from region eu.
+    assert (report.updated, report.deleted) == (1, 2)
+    assert marked() == [("a",), ("d",)]

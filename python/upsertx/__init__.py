@@ -123,6 +123,7 @@ def upsert(
     scope_where: Optional[str] = None,
     allow_empty: bool = False,
     max_delete: Union[int, str, None] = None,
+    soft_delete: Optional[str] = None,
     format: Optional[str] = None,
     progress: bool = False,
     from_db: Any = None,
@@ -146,8 +147,8 @@ def upsert(
     ``update`` / ``no_update`` (column lists), ``always_update``, ``duplicates``
     (``"last"``, ``"first"``, ``"error"``), ``create``, ``dry_run``, ``format``,
     ``from_db`` / ``query``; ``delete_missing`` with ``scope`` (a name, ``"a,b"`` or a
-    list), ``scope_where`` (your own SQL), ``allow_empty`` and ``max_delete`` (a number
-    of rows, or a percentage as ``"5%"``). ``progress=True`` shows a progress bar on stderr
+    list), ``scope_where`` (your own SQL), ``allow_empty``, ``max_delete`` (a number
+    of rows, or a percentage as ``"5%"``) and ``soft_delete`` (a column name). ``progress=True`` shows a progress bar on stderr
     (tqdm's, in a notebook too, when tqdm is installed).
 
     Returns a :class:`Report`; raises an :class:`UpsertError` subclass on failure, with
@@ -194,6 +195,7 @@ def upsert(
             scope_where=scope_where,
             allow_empty=bool(allow_empty),
             max_delete=None if max_delete is None else _max_delete(max_delete),
+            soft_delete=soft_delete,
             format=format,
             progress=callback,
         )

@@ -28,6 +28,7 @@ def upsert(
     scope_where: Optional[str] = ...,
     allow_empty: bool = ...,
     max_delete: Optional[str] = ...,
+    soft_delete: Optional[str] = ...,
     format: Optional[str] = ...,
     progress: Optional[Callable[[Optional[int]], None]] = ...,
 ) -> dict: ...

@@ -110,6 +110,12 @@ struct Args {
     #[arg(long, value_name = "N|P%", value_parser = parse::<MaxDelete>, help_heading = "Deleting what vanished")]
     max_delete: Option<MaxDelete>,
 
+    /// Mark the missing rows in this column instead of deleting them: a date/timestamp
+    /// column gets the load's time, a boolean true; a marked row whose key comes back is
+    /// cleared (NULL/false) and counted as updated.
+    #[arg(long, value_name = "COL", help_heading = "Deleting what vanished")]
+    soft_delete: Option<String>,
+
     /// Input format [default: from the file extension: .csv, .tsv, .ndjson/.jsonl, .json,
     /// .parquet, .arrow/.feather/.ipc].
     #[arg(long, value_name = "csv|tsv|ndjson|json|parquet|arrow", value_parser = parse::<Format>)]
@@ -192,6 +198,7 @@ fn run(args: Args) -> Result<(), upsertx::Error> {
         scope_where: args.scope_where,
         allow_empty: args.allow_empty,
         max_delete: args.max_delete,
+        soft_delete: args.soft_delete,
     };
     let mut upsert = Upsert::new(db).spec(spec);
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {

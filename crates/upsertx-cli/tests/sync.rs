@@ -169,7 +169,115 @@ pub fn sync_usage_errors_exit_2(db: &dyn TestDb) {
     assert_eq!(stock_rows(db), rows(&[&["a", "eu", "1"], &["b", "eu", "2"], &["c", "us", "3"]]));
 }
 
+/// `stock` with a `deleted_at` timestamp and a `gone` flag, both live.
+fn soft_stock(db: &dyn TestDb) {
+    db.exec(
+        "CREATE TABLE stock (sku VARCHAR(10) PRIMARY KEY, region VARCHAR(10) NOT NULL, qty INTEGER, \
+         deleted_at TIMESTAMP NULL DEFAULT NULL, gone BOOLEAN NOT NULL DEFAULT FALSE)",
+    );
+    db.exec("INSERT INTO stock (sku, region, qty) VALUES ('a', 'eu', 1), ('b', 'eu', 2), ('c', 'us', 3)");
+}
+
+/// sku, and whether the `deleted_at` and `gone` marks are set.
+fn marks(db: &dyn TestDb) -> Vec<Vec<String>> {
+    db.rows(
+        "SELECT sku, CASE WHEN deleted_at IS NULL THEN 'live' ELSE 'marked' END, \
+         CASE WHEN gone THEN 'gone' ELSE 'here' END FROM stock ORDER BY sku",
+    )
+}
+
+pub fn soft_delete_marks_with_the_load_time_and_clears_on_return(db: &dyn TestDb) {
+    soft_stock(db);
+    write(db, "stock.csv", EU);
+    let args = ["stock.csv", "--delete-missing", "--scope", "region", "--soft-delete", "deleted_at", "--json"];
+    assert_eq!(counts(&upsertx(db, &args, None)), (1, 1, 0, 1));
+    assert_eq!(
+        marks(db),
+        rows(&[&["a", "live", "here"], &["b", "marked", "here"], &["c", "live", "here"], &["d", "live", "here"]])
+    );
+    let at = db.rows("SELECT deleted_at FROM stock WHERE sku = 'b'").remove(0).remove(0);
+    assert!(at.starts_with("20") && at.len() >= 19, "the load's time: {at}");
+    // Marked already: not a candidate again, not counted again.
+    assert_eq!(counts(&upsertx(db, &args, None)), (0, 0, 2, 0));
+    assert_eq!(db.rows("SELECT deleted_at FROM stock WHERE sku = 'b'").remove(0).remove(0), at);
+    // b comes back unchanged otherwise: cleared, and counted updated.
+    write(db, "back.csv", "sku,region,qty\na,eu,10\nb,eu,2\nd,eu,4\n");
+    let back = [
+        "back.csv",
+        "--table",
+        "stock",
+        "--delete-missing",
+        "--scope",
+        "region",
+        "--soft-delete",
+        "deleted_at",
+        "--json",
+    ];
+    assert_eq!(counts(&upsertx(db, &back, None)), (0, 1, 2, 0));
+    assert_eq!(marks(db)[1], ["b", "live", "here"]);
+    // A dry run marks nothing.
+    write(db, "only_a.csv", "sku,region,qty\na,eu,10\n");
+    let dry =
+        ["only_a.csv", "--table", "stock", "--delete-missing", "--soft-delete", "deleted_at", "--dry-run", "--json"];
+    assert_eq!(counts(&upsertx(db, &dry, None)), (0, 0, 1, 3));
+    assert_eq!(db.rows("SELECT count(*) FROM stock WHERE deleted_at IS NOT NULL"), rows(&[&["0"]]));
+}
+
+pub fn soft_delete_with_a_flag(db: &dyn TestDb) {
+    soft_stock(db);
+    write(db, "stock.csv", EU);
+    let args = ["stock.csv", "--delete-missing", "--soft-delete", "gone", "--max-delete", "2", "--json"];
+    assert_eq!(counts(&upsertx(db, &args, None)), (1, 1, 0, 2));
+    assert_eq!(
+        marks(db),
+        rows(&[&["a", "live", "here"], &["b", "live", "gone"], &["c", "live", "gone"], &["d", "live", "here"]])
+    );
+    // The percentage counts the rows not marked yet: a and d, of which d goes (50%).
+    write(db, "only_a.csv", "sku,region,qty\na,eu,10\n");
+    let run = upsertx(
+        db,
+        &["only_a.csv", "--table", "stock", "--delete-missing", "--soft-delete", "gone", "--max-delete", "49%"],
+        None,
+    );
+    run.fails(1, &["would delete 1 of the 2 rows of table \"stock\" in scope (50.0%)"]);
+    let run = upsertx(
+        db,
+        &[
+            "only_a.csv",
+            "--table",
+            "stock",
+            "--delete-missing",
+            "--soft-delete",
+            "gone",
+            "--max-delete",
+            "50%",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(counts(&run), (0, 0, 1, 1));
+    assert_eq!(db.rows("SELECT count(*) FROM stock WHERE gone"), rows(&[&["3"]]));
+}
+
+pub fn soft_delete_usage_errors(db: &dyn TestDb) {
+    soft_stock(db);
+    write(db, "stock.csv", EU);
+    upsertx(db, &["stock.csv", "--soft-delete", "gone"], None)
+        .fails(2, &["--soft-delete only applies with --delete-missing"]);
+    write(db, "no_qty.csv", "sku,region\na,eu\n");
+    upsertx(db, &["no_qty.csv", "--table", "stock", "--delete-missing", "--soft-delete", "qty"], None)
+        .fails(2, &["--soft-delete: \"qty\" is", "it must be a date, a timestamp or a boolean"]);
+    upsertx(db, &["stock.csv", "--delete-missing", "--soft-delete", "region"], None)
+        .fails(2, &["--soft-delete: \"region\" is in the input"]);
+    upsertx(db, &["stock.csv", "--delete-missing", "--soft-delete", "nope"], None)
+        .fails(2, &["--soft-delete: \"nope\" is not a column of table \"stock\""]);
+    assert_eq!(marks(db).len(), 3);
+}
+
 every_dialect!(
+    soft_delete_marks_with_the_load_time_and_clears_on_return,
+    soft_delete_with_a_flag,
+    soft_delete_usage_errors,
     delete_missing_without_a_scope_syncs_the_whole_table,
     delete_missing_within_a_partition,
     delete_missing_with_a_two_column_scope,

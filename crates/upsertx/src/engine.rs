@@ -42,6 +42,9 @@ impl Watch<'_> {
 
 pub(crate) fn run(url: &str, spec: &Spec, source: Source, watch: &mut Watch<'_>) -> Result<Report> {
     let started = Instant::now();
+    // The load's time, one value for the whole load (what `--soft-delete` marks with).
+    let loaded_at =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
     spec.validate()?;
     let table = match (&spec.table, source.stem()) {
         (Some(t), _) => t.clone(),
@@ -55,7 +58,7 @@ pub(crate) fn run(url: &str, spec: &Spec, source: Source, watch: &mut Watch<'_>)
     let mut conn = target::connect(url, spec.create)?;
     conn.begin()?;
     // An interruption during the merge still rolls back: asked once more before COMMIT.
-    match load(&mut *conn, &table, spec, source, watch).and_then(|r| watch.check().map(|_| r)) {
+    match load(&mut *conn, &table, spec, source, watch, loaded_at).and_then(|r| watch.check().map(|_| r)) {
         Ok(mut report) => {
             if spec.dry_run {
                 conn.rollback()?;
@@ -80,6 +83,7 @@ fn load(
     spec: &Spec,
     mut source: Source,
     watch: &mut Watch<'_>,
+    loaded_at: i64,
 ) -> Result<Report> {
     let mut created = false;
     let mut opened = None;
@@ -135,7 +139,8 @@ fn load(
         Some(input) => input,
         None => source.open()?,
     };
-    let plan = Plan::new(target, source.name(), reader.columns(), spec)?;
+    let mut plan = Plan::new(target, source.name(), reader.columns(), spec)?;
+    plan.loaded_at = loaded_at;
     conn.create_stage(&plan)?;
 
     let (tx, rx) = mpsc::sync_channel::<Result<Batch>>(BATCHES_IN_FLIGHT);

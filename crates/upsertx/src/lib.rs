@@ -201,6 +201,15 @@ impl Upsert {
         self
     }
 
+    /// With [`delete_missing`](Upsert::delete_missing): mark the missing rows in this
+    /// column instead of deleting them (a date or timestamp column gets the load's time,
+    /// a boolean `true`); a marked row whose key comes back is cleared and counted
+    /// `updated`.
+    pub fn soft_delete(mut self, column: impl Into<String>) -> Upsert {
+        self.spec.soft_delete = Some(column.into());
+        self
+    }
+
     /// Called after each staged batch, and once when the merge starts.
     pub fn on_progress(mut self, f: impl FnMut(Progress) + 'static) -> Upsert {
         self.progress = Some(Box::new(f));

@@ -16,6 +16,22 @@ pub struct PlanColumn {
     pub ty: SqlType,
     pub not_null: bool,
     pub is_key: bool,
+    /// Not from the input: every row gets this value (the `--soft-delete` column, cleared).
+    pub fill: Option<Fill>,
+}
+
+/// The value a column not read from the input holds on every row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fill {
+    Null,
+    False,
+}
+
+/// How `--soft-delete` marks a row: the load's time, or `true`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    Time,
+    Flag,
 }
 
 /// Everything the dialects need to stage and merge one load.
@@ -34,6 +50,11 @@ pub struct Plan {
     pub update: Vec<usize>,
     /// Indexes into `columns` of the `--scope` columns of `--delete-missing`.
     pub scope: Vec<usize>,
+    /// The `--soft-delete` column (the last of `columns`, filled with NULL or `false`)
+    /// and how it marks a row.
+    pub soft_delete: Option<(usize, Mark)>,
+    /// The load's time (microseconds since 1970, UTC): what `--soft-delete` marks with.
+    pub loaded_at: i64,
     pub spec: Spec,
 }
 
@@ -72,6 +93,7 @@ impl Plan {
                         ty: col.ty.clone(),
                         not_null: col.not_null,
                         is_key: false,
+                        fill: None,
                     });
                 }
                 None => unknown.push(quote_ident(name)),
@@ -142,7 +164,7 @@ impl Plan {
                 .collect()
         };
         let non_key = (0..columns.len()).filter(|&i| !columns[i].is_key);
-        let update = match &spec.update {
+        let update: Vec<usize> = match &spec.update {
             UpdateColumns::All => non_key.collect(),
             UpdateColumns::Only(list) => {
                 let only = named(list, "--update")?;
@@ -172,7 +194,59 @@ impl Plan {
                 }
             })
             .collect::<Result<Vec<usize>>>()?;
-        Ok(Plan { table, input: input.to_owned(), columns, key, key_constraint, update, scope, spec: spec.clone() })
+        let mut update = update;
+        let soft_delete = match &spec.soft_delete {
+            None => None,
+            Some(name) => {
+                let Some(tc) = table.find_column(name).map(|c| &table.columns[c]) else {
+                    return Err(Error::Usage(format!(
+                        "--soft-delete: {} is not a column of table {}",
+                        quote_ident(name),
+                        quote_ident(&table.name)
+                    )));
+                };
+                if columns.iter().any(|c| c.name == tc.name) {
+                    return Err(Error::Usage(format!(
+                        "--soft-delete: {} is in the input; the load sets it, so leave it out",
+                        quote_ident(&tc.name)
+                    )));
+                }
+                let (mark, fill) = match tc.ty {
+                    SqlType::Boolean => (Mark::Flag, Fill::False),
+                    SqlType::Date | SqlType::Timestamp | SqlType::TimestampTz => (Mark::Time, Fill::Null),
+                    _ => {
+                        return Err(Error::Usage(format!(
+                            "--soft-delete: {} is {}; it must be a date, a timestamp or a boolean",
+                            quote_ident(&tc.name),
+                            tc.ty.describe()
+                        )))
+                    }
+                };
+                columns.push(PlanColumn {
+                    name: tc.name.clone(),
+                    input: usize::MAX,
+                    ty: tc.ty.clone(),
+                    not_null: tc.not_null,
+                    is_key: false,
+                    fill: Some(fill),
+                });
+                // Always written: a marked row whose key comes back is cleared.
+                update.push(columns.len() - 1);
+                Some((columns.len() - 1, mark))
+            }
+        };
+        Ok(Plan {
+            table,
+            input: input.to_owned(),
+            columns,
+            key,
+            key_constraint,
+            update,
+            scope,
+            soft_delete,
+            loaded_at: 0,
+            spec: spec.clone(),
+        })
     }
 
     /// A value of column `column` read back from the database as text, typed as the

@@ -129,6 +129,11 @@ pub struct Spec {
     pub allow_empty: bool,
     /// Refuse the load (nothing written) when it would delete more rows than this.
     pub max_delete: Option<MaxDelete>,
+    /// With `delete_missing`: mark the rows instead of deleting them, in this column of
+    /// the table (not of the input): a date or timestamp column gets the load's time, a
+    /// boolean `true`. A marked row whose key comes back is cleared (NULL, `false`) and
+    /// counted `updated`; marked rows are not deleted again.
+    pub soft_delete: Option<String>,
 }
 
 impl Spec {
@@ -142,6 +147,7 @@ impl Spec {
                 (self.scope_where.is_some(), "--scope-where"),
                 (self.allow_empty, "--allow-empty"),
                 (self.max_delete.is_some(), "--max-delete"),
+                (self.soft_delete.is_some(), "--soft-delete"),
             ];
             if let Some((_, flag)) = needs.iter().find(|(given, _)| *given) {
                 return Err(Error::Usage(format!("{flag} only applies with --delete-missing")));

@@ -14,7 +14,7 @@ pub(crate) use column::ColumnBuilder;
 pub use column::{Batch, Column};
 
 use crate::error::{Error, Location, Result};
-use crate::plan::PlanColumn;
+use crate::plan::{Fill, PlanColumn};
 use crate::source::{Input, RawRef, RowReader};
 use crate::value::{SqlType, Value};
 use std::borrow::Cow;
@@ -34,13 +34,28 @@ pub(crate) fn accept<'a>(c: &PlanColumn, value: Result<Value<'a>, String>) -> Re
 
 /// Reads and checks up to `max` rows of any input; `None` at its end.
 pub(crate) fn next_batch(input: &mut Input, columns: &[PlanColumn], name: &str, max: usize) -> Result<Option<Batch>> {
-    match input {
-        Input::Rows(rows) => check_rows(&mut **rows, columns, name, max),
+    // Columns the load fills itself (`Plan::soft_delete`) come last.
+    let read = columns.iter().position(|c| c.fill.is_some()).unwrap_or(columns.len());
+    let batch = match input {
+        Input::Rows(rows) => check_rows(&mut **rows, &columns[..read], name, max)?,
         Input::Batches(batches) => match batches.next_batch(max)? {
-            Some((first, batch)) => arrow::check_batch(&batch, first, columns, name).map(Some),
-            None => Ok(None),
+            Some((first, batch)) => Some(arrow::check_batch(&batch, first, &columns[..read], name)?),
+            None => None,
         },
-    }
+    };
+    Ok(batch.map(|mut b| {
+        for c in &columns[read..] {
+            let mut filled = ColumnBuilder::new(b.rows.len());
+            for _ in 0..b.rows.len() {
+                filled.push(match c.fill {
+                    Some(Fill::False) => Value::Bool(false),
+                    _ => Value::Null,
+                });
+            }
+            b.columns.push(filled.finish());
+        }
+        b
+    }))
 }
 
 /// Reads and checks up to `max` rows of text or JSON; `None` at the end of the input.

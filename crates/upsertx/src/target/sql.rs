@@ -4,7 +4,7 @@
 //! A database passes in only what it spells its own way (its identifier quoting, its
 //! type names).
 
-use crate::plan::Plan;
+use crate::plan::{Mark, Plan};
 use crate::schema::Column;
 
 /// Quotes an identifier with double quotes (PostgreSQL, SQLite, and every message).
@@ -81,6 +81,14 @@ pub(crate) fn in_scope(plan: &Plan, q: fn(&str) -> String, scope: &str) -> Strin
     if let Some(p) = &plan.key_constraint.predicate {
         conds.push(format!("({p})"));
     }
+    // A row `--soft-delete` marked already is not a candidate again.
+    if let Some((i, mark)) = plan.soft_delete {
+        let col = format!("t.{}", q(&plan.columns[i].name));
+        conds.push(match mark {
+            Mark::Time => format!("{col} IS NULL"),
+            Mark::Flag => format!("({col} IS NULL OR {col} = FALSE)"),
+        });
+    }
     if conds.is_empty() {
         "1 = 1".into()
     } else {
@@ -93,4 +101,26 @@ pub(crate) fn in_scope(plan: &Plan, q: fn(&str) -> String, scope: &str) -> Strin
 pub(crate) fn missing(plan: &Plan, q: fn(&str) -> String, stage: &str, value: impl Fn(usize) -> String) -> String {
     let eq = list(&plan.key, |i| format!("t.{} = {}", q(&plan.columns[i].name), value(i)), " AND ");
     format!("NOT EXISTS (SELECT 1 FROM {stage} AS s WHERE {eq})")
+}
+
+/// What `--delete-missing` does to the rows it finds: `DELETE`, or with `--soft-delete`
+/// `SET column = TRUE`, or `= param` where `param` is the dialect's placeholder for the
+/// load's time ([`mark_time`]).
+pub(crate) fn soft_set(plan: &Plan, q: fn(&str) -> String, param: &str) -> Option<String> {
+    let (i, mark) = plan.soft_delete?;
+    let value = match mark {
+        Mark::Time => param,
+        Mark::Flag => "TRUE",
+    };
+    Some(format!("{} = {value}", q(&plan.columns[i].name)))
+}
+
+/// The load's time as `--soft-delete` writes it into its column: `YYYY-MM-DD` for a
+/// date, else `YYYY-MM-DD HH:MM:SS.ffffff` (UTC).
+pub(crate) fn mark_time(plan: &Plan) -> String {
+    let text = crate::check::format_micros(plan.loaded_at);
+    match plan.soft_delete {
+        Some((i, _)) if plan.columns[i].ty == crate::value::SqlType::Date => text[..10].to_string(),
+        _ => text,
+    }
 }

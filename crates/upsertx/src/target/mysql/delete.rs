@@ -8,7 +8,7 @@ use super::q;
 use super::stage::stage_name;
 use super::{db_error, MyConnection};
 use crate::error::Result;
-use crate::plan::Plan;
+use crate::plan::{Mark, Plan};
 use crate::target::sql::{self, list, stage_col, SCOPE};
 use mysql::prelude::Queryable;
 
@@ -39,15 +39,22 @@ impl MyConnection {
         if self.stager.into_target.is_some() {
             return Ok(0);
         }
+        let (verb, what) = match sql::soft_set(plan, q, "?") {
+            Some(set) => (format!("UPDATE {} AS t SET {set}", self.target_name()), "marking"),
+            None => (format!("DELETE t FROM {} AS t", self.target_name()), "deleting"),
+        };
         let sql = format!(
-            "DELETE t FROM {} AS t WHERE {} AND {}",
-            self.target_name(),
+            "{verb} WHERE {} AND {}",
             sql::in_scope(plan, q, SCOPE),
             sql::missing(plan, q, stage_name(plan), |i| format!("s.{}", stage_col(i)))
         );
+        let params = match plan.soft_delete {
+            Some((_, Mark::Time)) => mysql::Params::Positional(vec![sql::mark_time(plan).into()]),
+            _ => mysql::Params::Empty,
+        };
         self.conn
-            .query_drop(sql)
-            .map_err(|e| db_error(format!("deleting the missing rows of table {}", q(&plan.table.name)), e))?;
+            .exec_drop(sql, params)
+            .map_err(|e| db_error(format!("{what} the missing rows of table {}", q(&plan.table.name)), e))?;
         Ok(self.conn.affected_rows())
     }
 }

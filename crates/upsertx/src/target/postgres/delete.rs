@@ -4,10 +4,10 @@
 //! loads deleting overlapping rows wait for each other instead of deadlocking.
 
 use super::merge::source_value;
-use super::stage::{KeyOrder, SRC, STAGE};
+use super::stage::{declared, KeyOrder, SRC, STAGE};
 use super::{message, q};
 use crate::error::{Error, Result};
-use crate::plan::Plan;
+use crate::plan::{Mark, Plan};
 use crate::target::sql::{self, list, SCOPE};
 use postgres::Client;
 
@@ -35,17 +35,28 @@ pub(crate) fn count_in_scope(client: &mut Client, plan: &Plan, target: &str) -> 
 
 /// After the merge: the input's keys are in the de-duplicated source, or still in the
 /// stage when it arrived in key order (see `merge.rs`).
+/// Deletes the missing rows, or marks them (`--soft-delete`).
 pub(crate) fn delete_missing(client: &mut Client, plan: &Plan, target: &str, order: &KeyOrder) -> Result<u64> {
     let src = if order.sorted { STAGE } else { SRC };
+    let time = plan.soft_delete.map(|(i, _)| format!("CAST($1::text AS {})", declared(plan, i)));
+    let (verb, from, what) = match sql::soft_set(plan, q, time.as_deref().unwrap_or_default()) {
+        Some(set) => (format!("UPDATE {target} AS d SET {set}"), "FROM", "marking"),
+        None => (format!("DELETE FROM {target} AS d"), "USING", "deleting"),
+    };
     let sql = format!(
-        "DELETE FROM {target} AS d USING (SELECT {tkeys} FROM {target} AS t WHERE {scope} AND {missing}
+        "{verb} {from} (SELECT {tkeys} FROM {target} AS t WHERE {scope} AND {missing}
            ORDER BY {tkeys} FOR UPDATE OF t) AS x WHERE {matched}",
         tkeys = list(&plan.key, |i| format!("t.{}", q(&plan.columns[i].name)), ", "),
         scope = sql::in_scope(plan, q, &scope_table()),
         missing = sql::missing(plan, q, src, |i| source_value(plan, i)),
         matched = list(&plan.key, |i| format!("d.{c} = x.{c}", c = q(&plan.columns[i].name)), " AND "),
     );
+    let mark = sql::mark_time(plan);
+    let params: &[&(dyn postgres::types::ToSql + Sync)] = match plan.soft_delete {
+        Some((_, Mark::Time)) => &[&mark],
+        _ => &[],
+    };
     client
-        .execute(&sql, &[])
-        .map_err(|e| Error::db(format!("deleting the missing rows of table {}", q(&plan.table.name)), message(&e)))
+        .execute(&sql, params)
+        .map_err(|e| Error::db(format!("{what} the missing rows of table {}", q(&plan.table.name)), message(&e)))
 }

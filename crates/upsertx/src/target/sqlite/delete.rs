@@ -7,7 +7,7 @@ use super::merge::target;
 use super::q;
 use super::stage::STAGE;
 use crate::error::{Error, Result};
-use crate::plan::Plan;
+use crate::plan::{Mark, Plan};
 use crate::target::sql::{self, list, stage_col, SCOPE};
 
 fn scope_table() -> String {
@@ -32,14 +32,22 @@ pub(crate) fn count_in_scope(conn: &rusqlite::Connection, plan: &Plan) -> Result
         .map_err(|e| Error::db(format!("counting the rows of table {} in scope", q(&plan.table.name)), e))
 }
 
+/// Deletes the missing rows, or marks them (`--soft-delete`).
 pub(crate) fn delete_missing(conn: &rusqlite::Connection, plan: &Plan) -> Result<u64> {
+    let (verb, what) = match sql::soft_set(plan, q, "?1") {
+        Some(set) => (format!("UPDATE {} AS t SET {set}", target(plan)), "marking"),
+        None => (format!("DELETE FROM {} AS t", target(plan)), "deleting"),
+    };
     let sql = format!(
-        "DELETE FROM {} AS t WHERE {} AND {}",
-        target(plan),
+        "{verb} WHERE {} AND {}",
         sql::in_scope(plan, q, &scope_table()),
         sql::missing(plan, q, STAGE, |i| format!("s.{}", stage_col(i)))
     );
-    conn.execute(&sql, [])
+    let params: Vec<String> = match plan.soft_delete {
+        Some((_, Mark::Time)) => vec![sql::mark_time(plan)],
+        _ => Vec::new(),
+    };
+    conn.execute(&sql, rusqlite::params_from_iter(params))
         .map(|n| n as u64)
-        .map_err(|e| Error::db(format!("deleting the missing rows of table {}", q(&plan.table.name)), e))
+        .map_err(|e| Error::db(format!("{what} the missing rows of table {}", q(&plan.table.name)), e))
 }
