@@ -55,6 +55,15 @@ pub(crate) fn key_match(plan: &Plan, q: fn(&str) -> String) -> String {
     }
 }
 
+/// How a database writes "the target's column equals a staged value" so that the staged
+/// side's index serves the lookup: [`equals`] (`t.a = s.c0`) for most.
+pub(crate) type Equals = fn(target: &str, staged: &str) -> String;
+
+/// `target = staged`.
+pub(crate) fn equals(target: &str, staged: &str) -> String {
+    format!("{target} = {staged}")
+}
+
 /// The name of the table holding the `--scope` values the input holds.
 pub(crate) const SCOPE: &str = "upsertx_scope";
 
@@ -69,10 +78,14 @@ pub(crate) fn scope_select(plan: &Plan, stage: &str, value: impl Fn(usize) -> St
 /// among those of the input (`scope`, filled by [`scope_select`]; a NULL matches
 /// nothing), the caller's `--scope-where` condition, and for a partial unique key its
 /// condition (a row outside it has no key to miss).
-pub(crate) fn in_scope(plan: &Plan, q: fn(&str) -> String, scope: &str) -> String {
+pub(crate) fn in_scope(plan: &Plan, q: fn(&str) -> String, scope: &str, eq: Equals) -> String {
     let mut conds = Vec::new();
     if !plan.scope.is_empty() {
-        let eq = list(&plan.scope, |i| format!("t.{} = p.{}", q(&plan.columns[i].name), stage_col(i)), " AND ");
+        let eq = list(
+            &plan.scope,
+            |i| eq(&format!("t.{}", q(&plan.columns[i].name)), &format!("p.{}", stage_col(i))),
+            " AND ",
+        );
         conds.push(format!("EXISTS (SELECT 1 FROM {scope} AS p WHERE {eq})"));
     }
     if let Some(w) = &plan.spec.scope_where {
@@ -98,8 +111,14 @@ pub(crate) fn in_scope(plan: &Plan, q: fn(&str) -> String, scope: &str) -> Strin
 
 /// The target's rows (`t`) whose key no staged row (`s`, `value(i)` its column `i` as
 /// the target's type) has.
-pub(crate) fn missing(plan: &Plan, q: fn(&str) -> String, stage: &str, value: impl Fn(usize) -> String) -> String {
-    let eq = list(&plan.key, |i| format!("t.{} = {}", q(&plan.columns[i].name), value(i)), " AND ");
+pub(crate) fn missing(
+    plan: &Plan,
+    q: fn(&str) -> String,
+    stage: &str,
+    value: impl Fn(usize) -> String,
+    eq: Equals,
+) -> String {
+    let eq = list(&plan.key, |i| eq(&format!("t.{}", q(&plan.columns[i].name)), &value(i)), " AND ");
     format!("NOT EXISTS (SELECT 1 FROM {stage} AS s WHERE {eq})")
 }
 

@@ -27,7 +27,11 @@ impl MyConnection {
         if self.stager.into_target.is_some() {
             return Ok(0);
         }
-        let sql = format!("SELECT COUNT(*) FROM {} AS t WHERE {}", self.target_name(), sql::in_scope(plan, q, SCOPE));
+        let sql = format!(
+            "SELECT COUNT(*) FROM {} AS t WHERE {}",
+            self.target_name(),
+            sql::in_scope(plan, q, SCOPE, sql::equals)
+        );
         let n: Option<u64> = self
             .conn
             .query_first(sql)
@@ -45,8 +49,8 @@ impl MyConnection {
         };
         let sql = format!(
             "{verb} WHERE {} AND {}",
-            sql::in_scope(plan, q, SCOPE),
-            sql::missing(plan, q, stage_name(plan), |i| format!("s.{}", stage_col(i)))
+            sql::in_scope(plan, q, SCOPE, sql::equals),
+            sql::missing(plan, q, stage_name(plan), |i| format!("s.{}", stage_col(i)), sql::equals)
         );
         let params = match plan.soft_delete {
             Some((_, Mark::Time)) => mysql::Params::Positional(vec![sql::mark_time(plan).into()]),

@@ -26,7 +26,8 @@ pub(crate) fn prepare(client: &mut Client, plan: &Plan) -> Result<()> {
 }
 
 pub(crate) fn count_in_scope(client: &mut Client, plan: &Plan, target: &str) -> Result<u64> {
-    let sql = format!("SELECT count(*) FROM {target} AS t WHERE {}", sql::in_scope(plan, q, &scope_table()));
+    let sql =
+        format!("SELECT count(*) FROM {target} AS t WHERE {}", sql::in_scope(plan, q, &scope_table(), sql::equals));
     client
         .query_one(&sql, &[])
         .map(|r| r.get::<_, i64>(0) as u64)
@@ -47,8 +48,8 @@ pub(crate) fn delete_missing(client: &mut Client, plan: &Plan, target: &str, ord
         "{verb} {from} (SELECT {tkeys} FROM {target} AS t WHERE {scope} AND {missing}
            ORDER BY {tkeys} FOR UPDATE OF t) AS x WHERE {matched}",
         tkeys = list(&plan.key, |i| format!("t.{}", q(&plan.columns[i].name)), ", "),
-        scope = sql::in_scope(plan, q, &scope_table()),
-        missing = sql::missing(plan, q, src, |i| source_value(plan, i)),
+        scope = sql::in_scope(plan, q, &scope_table(), sql::equals),
+        missing = sql::missing(plan, q, src, |i| source_value(plan, i), sql::equals),
         matched = list(&plan.key, |i| format!("d.{c} = x.{c}", c = q(&plan.columns[i].name)), " AND "),
     );
     let mark = sql::mark_time(plan);

@@ -172,3 +172,27 @@ fn every_type_survives_the_temporary_file() {
         ]
     );
 }
+
+/// The delete of `--delete-missing` looks each target row up in the stage's and the
+/// scope table's indexes: with the target column's affinity on the comparison, SQLite
+/// scanned the untyped stage once per target row (a million-row sync ran for hours).
+#[test]
+fn the_delete_looks_rows_up_by_index() {
+    let mut conn = SqliteConnection::open(&SqliteTarget::Memory, true).unwrap();
+    conn.conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, region TEXT, qty INTEGER)").unwrap();
+    conn.begin().unwrap();
+    let table = conn.reflect("t").unwrap().unwrap();
+    let spec = Spec { delete_missing: true, scope: vec!["region".into()], ..Spec::default() };
+    let plan = Plan::new(table, "in.csv", &["id".into(), "region".into(), "qty".into()], &spec).unwrap();
+    conn.create_stage(&plan).unwrap();
+    conn.finish_stage(&plan).unwrap();
+    conn.prepare_delete(&plan).unwrap();
+    let explain = format!("EXPLAIN QUERY PLAN {}", super::delete::delete_sql(&plan));
+    let steps: Vec<String> =
+        conn.conn.prepare(&explain).unwrap().query_map([], |r| r.get(3)).unwrap().collect::<Result<_, _>>().unwrap();
+    // The stage is `s`, the scope table `p`.
+    for alias in ["s", "p"] {
+        assert!(steps.iter().any(|s| s.starts_with(&format!("SEARCH {alias} USING"))), "{steps:?}");
+        assert!(!steps.iter().any(|s| s.starts_with(&format!("SCAN {alias}"))), "{steps:?}");
+    }
+}
