@@ -185,7 +185,7 @@ fn report_dict<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>>
 #[pyo3(signature = (kind, data, name, db, *, from_db=None, table=None, key=None, constraint=None,
     key_where=None, on_conflict=None, update=None, no_update=None, always_update=false,
     duplicates=None, create=false, dry_run=false, delete_missing=false, scope=None, scope_where=None,
-    allow_empty=false, max_delete=None, soft_delete=None, format=None, progress=None))]
+    allow_empty=false, max_delete=None, soft_delete=None, replace_where=None, format=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn upsert<'py>(
     py: Python<'py>,
@@ -211,6 +211,7 @@ fn upsert<'py>(
     allow_empty: bool,
     max_delete: Option<String>,
     soft_delete: Option<String>,
+    replace_where: Option<String>,
     format: Option<String>,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
@@ -251,6 +252,7 @@ fn upsert<'py>(
         allow_empty,
         max_delete: parse::<MaxDelete>("max_delete", max_delete)?,
         soft_delete,
+        replace_where,
     };
     let interrupted = raised.clone();
     let result = py.detach(move || {

@@ -97,3 +97,16 @@ def test_soft_delete_marks_and_clears(db):
     # b is back (cleared: updated); a and d are now missing from region eu.
     assert (report.updated, report.deleted) == (1, 2)
     assert marked() == [("a",), ("d",)]
+
+
+def test_replace_where_replaces_a_window(db):
+    t = db.table()
+    db.execute(f"CREATE TABLE {t} (id INTEGER PRIMARY KEY, day VARCHAR(10) NOT NULL, n INTEGER)",
+               f"INSERT INTO {t} VALUES (1, 'mon', 1), (2, 'tue', 2), (3, 'tue', 3)")
+    tue = pl.DataFrame({"id": [2, 4], "day": ["tue", "tue"], "n": [20, 4]})
+    report = upsertx.upsert(tue, db.url, t, replace_where="day = 'tue'")
+    assert (report.inserted, report.updated, report.deleted) == (1, 1, 1)
+    assert db.rows(f"SELECT id, day, n FROM {t} ORDER BY id") == [(1, "mon", 1), (2, "tue", 20), (4, "tue", 4)]
+    with pytest.raises(upsertx.InvalidValueError) as err:
+        upsertx.upsert([{"id": 5, "day": "wed", "n": 5}], db.url, t, replace_where="day = 'tue'")
+    assert err.value.row == 1 and "outside --replace-where" in str(err.value)

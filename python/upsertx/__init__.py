@@ -124,6 +124,7 @@ def upsert(
     allow_empty: bool = False,
     max_delete: Union[int, str, None] = None,
     soft_delete: Optional[str] = None,
+    replace_where: Optional[str] = None,
     format: Optional[str] = None,
     progress: bool = False,
     from_db: Any = None,
@@ -148,7 +149,8 @@ def upsert(
     (``"last"``, ``"first"``, ``"error"``), ``create``, ``dry_run``, ``format``,
     ``from_db`` / ``query``; ``delete_missing`` with ``scope`` (a name, ``"a,b"`` or a
     list), ``scope_where`` (your own SQL), ``allow_empty``, ``max_delete`` (a number
-    of rows, or a percentage as ``"5%"``) and ``soft_delete`` (a column name). ``progress=True`` shows a progress bar on stderr
+    of rows, or a percentage as ``"5%"``) and ``soft_delete`` (a column name);
+    ``replace_where`` (your own SQL: the window the input replaces). ``progress=True`` shows a progress bar on stderr
     (tqdm's, in a notebook too, when tqdm is installed).
 
     Returns a :class:`Report`; raises an :class:`UpsertError` subclass on failure, with
@@ -196,6 +198,7 @@ def upsert(
             allow_empty=bool(allow_empty),
             max_delete=None if max_delete is None else _max_delete(max_delete),
             soft_delete=soft_delete,
+            replace_where=replace_where,
             format=format,
             progress=callback,
         )

@@ -29,6 +29,7 @@ def upsert(
     allow_empty: bool = ...,
     max_delete: Optional[str] = ...,
     soft_delete: Optional[str] = ...,
+    replace_where: Optional[str] = ...,
     format: Optional[str] = ...,
     progress: Optional[Callable[[Optional[int]], None]] = ...,
 ) -> dict: ...

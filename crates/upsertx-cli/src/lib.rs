@@ -116,6 +116,12 @@ struct Args {
     #[arg(long, value_name = "COL", help_heading = "Deleting what vanished")]
     soft_delete: Option<String>,
 
+    /// Replace the table's rows for which this SQL condition holds by the input (your own
+    /// SQL): those whose key the input lacks are deleted, the rest upserted; every input
+    /// row must satisfy it. E.g. "day = '2026-11-28'".
+    #[arg(long, value_name = "SQL", help_heading = "Deleting what vanished")]
+    replace_where: Option<String>,
+
     /// Input format [default: from the file extension: .csv, .tsv, .ndjson/.jsonl, .json,
     /// .parquet, .arrow/.feather/.ipc].
     #[arg(long, value_name = "csv|tsv|ndjson|json|parquet|arrow", value_parser = parse::<Format>)]
@@ -199,6 +205,7 @@ fn run(args: Args) -> Result<(), upsertx::Error> {
         allow_empty: args.allow_empty,
         max_delete: args.max_delete,
         soft_delete: args.soft_delete,
+        replace_where: args.replace_where,
     };
     let mut upsert = Upsert::new(db).spec(spec);
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {

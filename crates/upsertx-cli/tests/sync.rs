@@ -155,7 +155,8 @@ pub fn delete_missing_with_an_integer_key_and_duplicates(db: &dyn TestDb) {
 pub fn sync_usage_errors_exit_2(db: &dyn TestDb) {
     stock(db);
     write(db, "stock.csv", EU);
-    upsertx(db, &["stock.csv", "--scope", "region"], None).fails(2, &["--scope only applies with --delete-missing"]);
+    upsertx(db, &["stock.csv", "--scope", "region"], None)
+        .fails(2, &["--scope only applies with --delete-missing (or --replace-where)"]);
     upsertx(db, &["stock.csv", "--allow-empty"], None).fails(2, &["--allow-empty only applies with --delete-missing"]);
     upsertx(db, &["stock.csv", "--max-delete", "5"], None)
         .fails(2, &["--max-delete only applies with --delete-missing"]);
@@ -274,7 +275,38 @@ pub fn soft_delete_usage_errors(db: &dyn TestDb) {
     assert_eq!(marks(db).len(), 3);
 }
 
+/// Yesterday's window: the rows of day "tue" become the input's, the rest stay.
+pub fn replace_where_replaces_a_window(db: &dyn TestDb) {
+    db.exec("CREATE TABLE events (id INTEGER PRIMARY KEY, day VARCHAR(10) NOT NULL, n INTEGER)");
+    db.exec("INSERT INTO events VALUES (1, 'mon', 1), (2, 'mon', 2), (3, 'tue', 3), (4, 'tue', 4)");
+    let events = || table(db, "events", "id, day, n");
+    write(db, "tue.csv", "id,day,n\n3,tue,30\n5,tue,5\n");
+    let args = ["tue.csv", "--table", "events", "--replace-where", "day = 'tue'", "--json"];
+    assert_eq!(counts(&upsertx(db, &args, None)), (1, 1, 0, 1));
+    let after = rows(&[&["1", "mon", "1"], &["2", "mon", "2"], &["3", "tue", "30"], &["5", "tue", "5"]]);
+    assert_eq!(events(), after);
+    // A row outside the window is refused, named, and nothing is written.
+    write(db, "bad.csv", "id,day,n\n3,tue,31\n6,wed,6\n");
+    upsertx(db, &["bad.csv", "--table", "events", "--replace-where", "day = 'tue'"], None)
+        .fails(1, &["bad.csv: row 2", "outside --replace-where (day = 'tue')"]);
+    assert_eq!(events(), after);
+    // The condition may only name the input's columns.
+    upsertx(db, &["tue.csv", "--table", "events", "--replace-where", "week = 3"], None)
+        .fails(2, &["--replace-where (week = 3) cannot be checked on the input's rows"]);
+    // The guards apply: an empty window input, and --max-delete.
+    write(db, "none.csv", "id,day,n\n");
+    upsertx(db, &["none.csv", "--table", "events", "--replace-where", "day = 'tue'"], None)
+        .fails(1, &["the input is empty, and --replace-where would delete every row of table \"events\" in scope"]);
+    write(db, "one.csv", "id,day,n\n1,mon,1\n");
+    upsertx(db, &["one.csv", "--table", "events", "--replace-where", "day = 'mon'", "--max-delete", "0"], None)
+        .fails(1, &["--replace-where would delete 1 rows of table \"events\", more than --max-delete 0"]);
+    assert_eq!(events(), after);
+    upsertx(db, &["tue.csv", "--table", "events", "--replace-where", "day = 'tue'", "--delete-missing"], None)
+        .fails(2, &["--delete-missing does not combine with it"]);
+}
+
 every_dialect!(
+    replace_where_replaces_a_window,
     soft_delete_marks_with_the_load_time_and_clears_on_return,
     soft_delete_with_a_flag,
     soft_delete_usage_errors,

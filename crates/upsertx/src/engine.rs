@@ -181,14 +181,15 @@ fn load(
     conn.finish_stage(&plan)?;
     watch.report(Progress::Merging)?;
     let mut in_scope = None;
-    if spec.delete_missing {
+    if spec.deletes() {
         if rows_read == 0 && !spec.allow_empty {
             return Err(Error::Refused(format!(
-                "{}: the input is empty, and --delete-missing would delete every row of table {}{}: nothing was \
+                "{}: the input is empty, and {} would delete every row of table {}{}: nothing was \
                  written (pass --allow-empty when an empty input is right)",
                 plan.input,
+                spec.delete_flag(),
                 quote_ident(&plan.table.name),
-                if plan.scope.is_empty() && spec.scope_where.is_none() { "" } else { " in scope" }
+                if plan.scope.is_empty() && spec.delete_where().is_none() { "" } else { " in scope" }
             )));
         }
         conn.prepare_delete(&plan)?;
@@ -198,7 +199,7 @@ fn load(
     }
     let counts = conn.merge(&plan)?;
     trace("merged");
-    let deleted = if spec.delete_missing { conn.delete_missing(&plan)? } else { 0 };
+    let deleted = if spec.deletes() { conn.delete_missing(&plan)? } else { 0 };
     if let Some(max) = spec.max_delete {
         check_max_delete(&plan, max, deleted, in_scope)?;
     }
@@ -231,7 +232,8 @@ fn check_max_delete(plan: &Plan, max: MaxDelete, deleted: u64, in_scope: Option<
     };
     match over {
         Some(what) => Err(Error::Refused(format!(
-            "--delete-missing would delete {what}, more than --max-delete {max}: nothing was written"
+            "{} would delete {what}, more than --max-delete {max}: nothing was written",
+            plan.spec.delete_flag()
         ))),
         None => Ok(()),
     }

@@ -210,6 +210,15 @@ impl Upsert {
         self
     }
 
+    /// Replace the table's rows for which this SQL condition holds by the input: those
+    /// whose key is not in the input are deleted, the rest upserted. Every input row must
+    /// satisfy the condition (checked before anything is written). It is the caller's own
+    /// SQL, written into the statements as it is.
+    pub fn replace_where(mut self, condition: impl Into<String>) -> Upsert {
+        self.spec.replace_where = Some(condition.into());
+        self
+    }
+
     /// Called after each staged batch, and once when the merge starts.
     pub fn on_progress(mut self, f: impl FnMut(Progress) + 'static) -> Upsert {
         self.progress = Some(Box::new(f));

@@ -271,6 +271,25 @@ impl Plan {
             .find(|c| c.not_null && !c.has_default && !c.generated && !self.columns.iter().any(|p| p.name == c.name))
     }
 
+    /// The error for input row `row` outside `--replace-where`'s condition (`None`: the
+    /// database could not evaluate the condition on the input, `message` says why).
+    pub(crate) fn outside_replace_where(&self, row: Option<u64>, message: Option<String>) -> Error {
+        let cond = self.spec.replace_where.as_deref().unwrap_or_default();
+        match row {
+            Some(row) => Error::Input {
+                at: Location { input: self.input.clone(), row, line: None },
+                reason: format!(
+                    "outside --replace-where ({cond}): every input row must be in the window it replaces; nothing was written"
+                ),
+            },
+            None => Error::Usage(format!(
+                "--replace-where ({cond}) cannot be checked on the input's rows: {}; the condition may only name \
+                 columns the input has",
+                message.unwrap_or_default()
+            )),
+        }
+    }
+
     /// The error for input row `row` under `--on-conflict error`: its key is in the table.
     pub(crate) fn key_exists(&self, row: u64, key: &[Value<'_>]) -> Error {
         Error::KeyExists {

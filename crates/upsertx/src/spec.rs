@@ -134,14 +134,49 @@ pub struct Spec {
     /// boolean `true`. A marked row whose key comes back is cleared (NULL, `false`) and
     /// counted `updated`; marked rows are not deleted again.
     pub soft_delete: Option<String>,
+    /// Replace the table's rows for which this condition holds by the input (the caller's
+    /// own SQL, like `scope_where`): those whose key is not in the input are deleted,
+    /// the rest upserted. Every input row must satisfy it (checked before anything is
+    /// written). The other delete options apply to it as to `delete_missing`.
+    pub replace_where: Option<String>,
 }
 
 impl Spec {
+    /// Whether the load deletes (or marks) rows: `delete_missing` or `replace_where`.
+    pub(crate) fn deletes(&self) -> bool {
+        self.delete_missing || self.replace_where.is_some()
+    }
+
+    /// The flag that asked for deletions, for messages.
+    pub(crate) fn delete_flag(&self) -> &'static str {
+        if self.replace_where.is_some() {
+            "--replace-where"
+        } else {
+            "--delete-missing"
+        }
+    }
+
+    /// The condition on the table's rows that limits the deletions, if any.
+    pub(crate) fn delete_where(&self) -> Option<&str> {
+        self.replace_where.as_deref().or(self.scope_where.as_deref())
+    }
     /// Refuses options that contradict each other (a usage error): under `ignore` and
     /// `error` no existing row is ever written, so the options that say how to write
     /// one would be silently meaningless.
     pub(crate) fn validate(&self) -> Result<()> {
-        if !self.delete_missing {
+        if self.replace_where.is_some() {
+            let apart = [
+                (self.delete_missing, "--delete-missing"),
+                (!self.scope.is_empty(), "--scope"),
+                (self.scope_where.is_some(), "--scope-where"),
+            ];
+            if let Some((_, flag)) = apart.iter().find(|(given, _)| *given) {
+                return Err(Error::Usage(format!(
+                    "--replace-where deletes within its own condition: {flag} does not combine with it"
+                )));
+            }
+        }
+        if !self.deletes() {
             let needs = [
                 (!self.scope.is_empty(), "--scope"),
                 (self.scope_where.is_some(), "--scope-where"),
@@ -150,7 +185,7 @@ impl Spec {
                 (self.soft_delete.is_some(), "--soft-delete"),
             ];
             if let Some((_, flag)) = needs.iter().find(|(given, _)| *given) {
-                return Err(Error::Usage(format!("{flag} only applies with --delete-missing")));
+                return Err(Error::Usage(format!("{flag} only applies with --delete-missing (or --replace-where)")));
             }
         }
         let action = match self.on_conflict {

@@ -100,3 +100,34 @@ pub fn connect(url: &str, create: bool) -> Result<Box<dyn Connection>> {
         }
     }
 }
+
+/// Loads `batches` of (id, size) rows, numbered from 1 (each on line row + 1), into table
+/// `t (id, size)`: the stagers' tests, which make runs tiny to cross their boundaries.
+/// `id` makes the key's value (an integer, or its text).
+#[cfg(test)]
+pub(crate) fn load_id_size(
+    conn: &mut dyn Connection,
+    duplicates: crate::spec::Duplicates,
+    batches: &[&[(i64, &str)]],
+    id: fn(i64) -> crate::value::Value<'static>,
+) -> Result<MergeCounts> {
+    use crate::value::Value;
+    conn.begin()?;
+    let table = conn.reflect("t")?.expect("table t");
+    let spec = crate::spec::Spec { duplicates, ..Default::default() };
+    let plan = Plan::new(table, "in.csv", &["id".into(), "size".into()], &spec)?;
+    conn.create_stage(&plan)?;
+    let mut row = 0;
+    for rows in batches {
+        let mut values = Vec::new();
+        for (n, size) in rows.iter() {
+            row += 1;
+            values.push((row, Some(row + 1), vec![id(*n), Value::text(size.to_string())]));
+        }
+        conn.stage(&plan, &Batch::from_rows(values))?;
+    }
+    conn.finish_stage(&plan)?;
+    let counts = conn.merge(&plan)?;
+    conn.commit()?;
+    Ok(counts)
+}

@@ -88,7 +88,7 @@ pub(crate) fn in_scope(plan: &Plan, q: fn(&str) -> String, scope: &str, eq: Equa
         );
         conds.push(format!("EXISTS (SELECT 1 FROM {scope} AS p WHERE {eq})"));
     }
-    if let Some(w) = &plan.spec.scope_where {
+    if let Some(w) = plan.spec.delete_where() {
         conds.push(format!("({w})"));
     }
     if let Some(p) = &plan.key_constraint.predicate {
@@ -142,4 +142,21 @@ pub(crate) fn mark_time(plan: &Plan) -> String {
         Some((i, _)) if plan.columns[i].ty == crate::value::SqlType::Date => text[..10].to_string(),
         _ => text,
     }
+}
+
+/// For `--replace-where`: the `ord` of the first staged row for which the condition does
+/// not hold (`IS NOT TRUE`: NULL fails it too). The condition names the table's columns:
+/// each staged column `value(i)` goes by its table column's name.
+pub(crate) fn first_outside(
+    plan: &Plan,
+    q: fn(&str) -> String,
+    stage: &str,
+    value: impl Fn(usize) -> String,
+) -> Option<String> {
+    let cond = plan.spec.replace_where.as_deref()?;
+    let read: Vec<usize> = (0..plan.columns.len()).filter(|&i| plan.columns[i].fill.is_none()).collect();
+    let cols = list(&read, |i| format!("{} AS {}", value(i), q(&plan.columns[i].name)), ", ");
+    Some(format!(
+        "SELECT ord FROM (SELECT s.ord, {cols} FROM {stage} AS s) AS t WHERE ({cond}) IS NOT TRUE ORDER BY ord LIMIT 1"
+    ))
 }

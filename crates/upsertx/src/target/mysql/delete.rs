@@ -14,6 +14,13 @@ use mysql::prelude::Queryable;
 
 impl MyConnection {
     pub(super) fn prepare_scope(&mut self, plan: &Plan) -> Result<()> {
+        if let Some(check) = sql::first_outside(plan, q, stage_name(plan), |i| format!("s.{}", stage_col(i))) {
+            match self.conn.query_first::<u64, _>(check) {
+                Ok(Some(row)) => return Err(plan.outside_replace_where(Some(row), None)),
+                Ok(None) => {}
+                Err(e) => return Err(plan.outside_replace_where(None, Some(e.to_string()))),
+            }
+        }
         let mut sql = format!("DROP TEMPORARY TABLE IF EXISTS {SCOPE};");
         if !plan.scope.is_empty() && self.stager.into_target.is_none() {
             let select = sql::scope_select(plan, stage_name(plan), |i| format!("s.{}", stage_col(i)));

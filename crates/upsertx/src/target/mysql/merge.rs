@@ -63,7 +63,7 @@ fn all_equal(plan: &Plan) -> String {
 
 /// Frees the stage once merged, unless `--delete-missing` still needs its keys.
 fn drop_stage(conn: &mut Conn, plan: &Plan) -> std::result::Result<(), mysql::Error> {
-    if plan.spec.delete_missing {
+    if plan.spec.deletes() {
         return Ok(());
     }
     conn.query_drop(format!("DROP TEMPORARY TABLE {}", stage_name(plan)))

@@ -127,6 +127,8 @@ impl MyConnection {
     fn straight_into_target(&mut self, plan: &Plan) -> Result<()> {
         if !self.stager.load_data
             || plan.spec.duplicates == Duplicates::Error
+            // Its condition is checked on the staged rows.
+            || plan.spec.replace_where.is_some()
             || plan.missing_required().is_some()
             || plan.table.keys.len() != 1
         {

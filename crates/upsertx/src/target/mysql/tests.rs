@@ -4,11 +4,9 @@
 //! temporary file), and each statement sends one row.
 
 use super::MyConnection;
-use crate::check::Batch;
 use crate::error::Error;
-use crate::plan::Plan;
-use crate::spec::{Duplicates, Spec};
-use crate::target::{Connection, MergeCounts};
+use crate::spec::Duplicates;
+use crate::target::{load_id_size, Connection, MergeCounts};
 use crate::value::Value;
 use mysql::prelude::Queryable;
 
@@ -57,24 +55,7 @@ fn load(
     // (The infile handler streams this stager's run: change it, never replace it.)
     conn.stager.load_data = load_data;
     conn.stager.run_bytes = 1;
-    conn.begin()?;
-    let table = conn.reflect("t")?.unwrap();
-    let spec = Spec { duplicates, ..Spec::default() };
-    let plan = Plan::new(table, "in.csv", &["id".into(), "size".into()], &spec)?;
-    conn.create_stage(&plan)?;
-    let mut row = 0;
-    for rows in batches {
-        let mut values = Vec::new();
-        for (id, size) in rows.iter() {
-            row += 1;
-            values.push((row, Some(row + 1), vec![Value::Int(*id), Value::text(size.to_string())]));
-        }
-        conn.stage(&plan, &Batch::from_rows(values))?;
-    }
-    conn.finish_stage(&plan)?;
-    let counts = conn.merge(&plan)?;
-    conn.commit()?;
-    Ok(counts)
+    load_id_size(&mut conn, duplicates, batches, Value::Int)
 }
 
 /// Keys repeated across runs, shuffled within them: 5 at rows 1, 4 and 6; 1 at rows 2 and 5.

@@ -16,6 +16,13 @@ fn scope_table() -> String {
 }
 
 pub(crate) fn prepare(client: &mut Client, plan: &Plan) -> Result<()> {
+    if let Some(check) = sql::first_outside(plan, q, STAGE, |i| source_value(plan, i)) {
+        match client.query_opt(&check, &[]) {
+            Ok(Some(r)) => return Err(plan.outside_replace_where(Some(r.get::<_, i64>(0) as u64), None)),
+            Ok(None) => {}
+            Err(e) => return Err(plan.outside_replace_where(None, Some(message(&e)))),
+        }
+    }
     let scope = scope_table();
     let mut sql = format!("DROP TABLE IF EXISTS {scope};");
     if !plan.scope.is_empty() {

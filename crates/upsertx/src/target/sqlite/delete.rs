@@ -9,6 +9,7 @@ use super::stage::STAGE;
 use crate::error::{Error, Result};
 use crate::plan::{Mark, Plan};
 use crate::target::sql::{self, list, stage_col, SCOPE};
+use rusqlite::OptionalExtension;
 
 /// `s.c0 = +t."id"`: the unary `+` takes the target column's affinity off the comparison,
 /// so SQLite looks the value up in the untyped stage's (or scope table's) index instead of
@@ -23,6 +24,13 @@ fn scope_table() -> String {
 }
 
 pub(crate) fn prepare(conn: &rusqlite::Connection, plan: &Plan) -> Result<()> {
+    if let Some(check) = sql::first_outside(plan, q, STAGE, |i| format!("s.{}", stage_col(i))) {
+        match conn.query_row(&check, [], |r| r.get::<_, i64>(0)).optional() {
+            Ok(Some(row)) => return Err(plan.outside_replace_where(Some(row as u64), None)),
+            Ok(None) => {}
+            Err(e) => return Err(plan.outside_replace_where(None, Some(e.to_string()))),
+        }
+    }
     let scope = scope_table();
     let mut sql = format!("DROP TABLE IF EXISTS {scope};");
     if !plan.scope.is_empty() {

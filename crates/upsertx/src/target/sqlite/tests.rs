@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::net::url::SqliteTarget;
 use crate::plan::Plan;
 use crate::spec::{Duplicates, Spec};
-use crate::target::{Connection, MergeCounts};
+use crate::target::{load_id_size, Connection, MergeCounts};
 use crate::value::Value;
 
 /// Loads `batches` of (id, size) rows, numbered from 1, into `t` (holding 1 and 9);
@@ -25,27 +25,8 @@ fn load(
         ))
         .unwrap();
     conn.stager.run_bytes = 1;
-    let counts = (|| {
-        conn.begin()?;
-        let table = conn.reflect("t")?.unwrap();
-        let spec = Spec { duplicates, ..Spec::default() };
-        let plan = Plan::new(table, "in.csv", &["id".into(), "size".into()], &spec)?;
-        conn.create_stage(&plan)?;
-        let mut row = 0;
-        for rows in batches {
-            let mut values = Vec::new();
-            for (id, size) in rows.iter() {
-                row += 1;
-                let id = if key_type == "TEXT" { Value::text(id.to_string()) } else { Value::Int(*id) };
-                values.push((row, Some(row + 1), vec![id, Value::text(size.to_string())]));
-            }
-            conn.stage(&plan, &Batch::from_rows(values))?;
-        }
-        conn.finish_stage(&plan)?;
-        let counts = conn.merge(&plan)?;
-        conn.commit()?;
-        Ok(counts)
-    })();
+    let id: fn(i64) -> Value<'static> = if key_type == "TEXT" { |n| Value::text(n.to_string()) } else { Value::Int };
+    let counts = load_id_size(&mut conn, duplicates, batches, id);
     if counts.is_err() {
         conn.rollback().unwrap();
     }
