@@ -3,7 +3,7 @@
 //! the de-duplicated input and locks in key order (`ORDER BY key FOR UPDATE`), so two
 //! loads deleting overlapping rows wait for each other instead of deadlocking.
 
-use super::merge::source_value;
+use super::merge::{source_value, take_turn};
 use super::stage::{declared, KeyOrder, SRC, STAGE};
 use super::{message, q};
 use crate::error::{Error, Result};
@@ -15,7 +15,10 @@ fn scope_table() -> String {
     format!("pg_temp.{SCOPE}")
 }
 
-pub(crate) fn prepare(client: &mut Client, plan: &Plan) -> Result<()> {
+/// Before the merge: the load's turn (see `merge::take_turn`: the merge then the delete
+/// lock rows in two key-ordered phases), the `--replace-where` check, the scope's values.
+pub(crate) fn prepare(client: &mut Client, plan: &Plan, target: &str) -> Result<()> {
+    take_turn(client, target, &format!("deleting the missing rows of table {}", q(&plan.table.name)))?;
     if let Some(check) = sql::first_outside(plan, q, STAGE, |i| source_value(plan, i)) {
         match client.query_opt(&check, &[]) {
             Ok(Some(r)) => return Err(plan.outside_replace_where(Some(r.get::<_, i64>(0) as u64), None)),

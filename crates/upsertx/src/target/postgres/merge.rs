@@ -175,6 +175,18 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &KeyO
     Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated))
 }
 
+/// Waits for this load's turn among the loads into `target` that lock rows in two
+/// phases (the gap-free merge; a merge then `--delete-missing`), until commit: each
+/// phase is in key order, but the two together are not, and two such loads could
+/// deadlock. The table's name is in the statement's text (not a parameter), so that
+/// pg_stat_activity shows which table a waiting load waits for.
+pub(super) fn take_turn(client: &mut Client, target: &str, ctx: &str) -> Result<()> {
+    let name = target.replace('\'', "''");
+    client
+        .batch_execute(&format!("SELECT pg_advisory_xact_lock(hashtext('upsertx:' || '{name}'::regclass::oid::text))"))
+        .map_err(|e| Error::db(format!("{ctx} (waiting for another upsertx load into the same table)"), message(&e)))
+}
+
 /// The gap-free path's first half: locks the target rows the input matches, in key
 /// order, remembering which input rows they were (`MATCHED`), then updates the changed
 /// ones. Returns the number of rows updated.
@@ -183,12 +195,7 @@ fn update_first(client: &mut Client, plan: &Plan, target: &str, src: &str, ctx: 
     // Two phases (existing keys, then new ones) each in key order are not one key
     // order: two loads would deadlock (A holds 1001 and waits for 500, which B, holding
     // 1001, inserts later). So these merges into one table take turns, until commit.
-    // The table's name is in the statement's text (not a parameter), so that
-    // pg_stat_activity shows which table a waiting load waits for.
-    let name = target.replace('\'', "''");
-    client
-        .batch_execute(&format!("SELECT pg_advisory_xact_lock(hashtext('upsertx:' || '{name}'::regclass::oid::text))"))
-        .map_err(|e| Error::db(format!("{ctx} (waiting for another upsertx load into the same table)"), message(&e)))?;
+    take_turn(client, target, ctx)?;
     client
         .batch_execute(&format!(
             "CREATE TEMP TABLE upsertx_matched ON COMMIT DROP AS

@@ -89,7 +89,8 @@ impl Connection for PgConnection {
     }
 
     fn prepare_delete(&mut self, plan: &Plan) -> Result<()> {
-        delete::prepare(&mut self.client, plan)
+        let target = self.target_name();
+        delete::prepare(&mut self.client, plan, &target)
     }
 
     fn count_in_scope(&mut self, plan: &Plan) -> Result<u64> {
