@@ -44,9 +44,9 @@ pub(crate) fn count_in_scope(client: &mut Client, plan: &Plan, target: &str) -> 
         .map_err(|e| Error::db(format!("counting the rows of table {} in scope", q(&plan.table.name)), message(&e)))
 }
 
-/// After the merge: the input's keys are in the de-duplicated source, or still in the
-/// stage when it arrived in key order (see `merge.rs`).
-/// Deletes the missing rows, or marks them (`--soft-delete`).
+/// Deletes the missing rows, or marks them (`--soft-delete`). After the merge, the
+/// input's keys are in the de-duplicated source, or still in the stage when they
+/// arrived in key order (see `merge.rs`).
 pub(crate) fn delete_missing(client: &mut Client, plan: &Plan, target: &str, order: &KeyOrder) -> Result<u64> {
     let src = if order.sorted { STAGE } else { SRC };
     let time = plan.soft_delete.map(|(i, _)| format!("CAST($1::text AS {})", declared(plan, i)));
