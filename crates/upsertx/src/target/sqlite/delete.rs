@@ -14,8 +14,8 @@ use rusqlite::OptionalExtension;
 /// `s.c0 = +t."id"`: the unary `+` takes the target column's affinity off the comparison,
 /// so SQLite looks the value up in the untyped stage's (or scope table's) index instead of
 /// scanning it for every row of the target (a 1M-row sync: 0.5 s, where the scan ran for
-/// minutes without ending). The
-/// staged values were checked against the column's type, so they compare as stored.
+/// minutes without ending). The staged values were checked against the column's type,
+/// so they compare as stored.
 fn staged_side(target: &str, staged: &str) -> String {
     format!("{staged} = +{target}")
 }
