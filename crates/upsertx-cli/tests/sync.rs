@@ -336,12 +336,7 @@ pub fn concurrent_syncs_take_turns(db: &dyn TestDb) {
         let (a, b) = (spawn("a.csv"), spawn("b.csv"));
         let mut deleted = 0;
         for child in [a, b] {
-            let out = child.wait_with_output().unwrap();
-            let run = common::Run {
-                code: out.status.code().unwrap_or(-1),
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            };
+            let run = common::Run::from(child.wait_with_output().unwrap());
             deleted += run.report()["deleted"].as_u64().unwrap();
         }
         // a then b: a deletes 1501-2000, b deletes 1-499; b then a: the same, swapped.

@@ -345,6 +345,16 @@ pub struct Run {
     pub stderr: String,
 }
 
+impl From<std::process::Output> for Run {
+    fn from(out: std::process::Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 impl Run {
     /// The `--json` report on the last line of stdout, after checking the run succeeded
     /// and that its counts add up.
@@ -404,12 +414,7 @@ pub fn upsertx_bytes(db: &dyn TestDb, args: &[&str], stdin: Option<&[u8]>) -> Ru
             assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
         }
     }
-    let out = child.wait_with_output().expect("wait for upsertx");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    child.wait_with_output().expect("wait for upsertx").into()
 }
 
 /// Which database a test runs on: `sqlite`, `postgres` or `mysql`, from its URL.
@@ -430,7 +435,7 @@ pub fn rows(data: &[&[&str]]) -> Vec<Vec<String>> {
 
 /// Runs `upsertx ARGS --db URL` with a URL other than the database's own.
 pub fn upsertx_with_url(db: &dyn TestDb, args: &[&str], url: &str) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_upsertx"))
+    Command::new(env!("CARGO_BIN_EXE_upsertx"))
         .args(args)
         .arg("--db")
         .arg(url)
@@ -438,10 +443,6 @@ pub fn upsertx_with_url(db: &dyn TestDb, args: &[&str], url: &str) -> Run {
         .env_remove("DATABASE_URL")
         .stdin(Stdio::null())
         .output()
-        .expect("run upsertx");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+        .expect("run upsertx")
+        .into()
 }
