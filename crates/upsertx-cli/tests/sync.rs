@@ -305,6 +305,72 @@ pub fn replace_where_replaces_a_window(db: &dyn TestDb) {
         .fails(2, &["--delete-missing does not combine with it"]);
 }
 
+/// A fact table with no key: the window's rows are deleted and every input row inserted
+/// (identical rows too); a rerun replaces the window again.
+pub fn replace_where_on_a_table_without_a_key(db: &dyn TestDb) {
+    db.exec("CREATE TABLE clicks (day VARCHAR(10) NOT NULL, page VARCHAR(10), n INTEGER, gone BOOLEAN DEFAULT FALSE)");
+    db.exec(
+        "INSERT INTO clicks (day, page, n) VALUES ('mon', 'a', 1), ('mon', 'b', 2), ('tue', 'a', 3), ('tue', 'a', 3)",
+    );
+    let clicks = || table(db, "clicks", "day, page, n");
+    write(
+        db,
+        "tue.csv",
+        "day,page,n
+tue,a,5
+tue,a,5
+tue,c,6
+",
+    );
+    let args = ["tue.csv", "--table", "clicks", "--replace-where", "day = 'tue'", "--json"];
+    let dry: Vec<&str> = args.iter().copied().chain(["--dry-run"]).collect();
+    let before = clicks();
+    let run = upsertx(db, &dry, None);
+    assert_eq!((counts(&run), run.report()["duplicates"].as_u64()), ((3, 0, 0, 2), Some(0)));
+    assert_eq!(clicks(), before, "a dry run writes nothing");
+    let run = upsertx(db, &args, None);
+    assert_eq!((counts(&run), run.report()["rows_read"].as_u64()), ((3, 0, 0, 2), Some(3)));
+    let after =
+        rows(&[&["mon", "a", "1"], &["mon", "b", "2"], &["tue", "a", "5"], &["tue", "a", "5"], &["tue", "c", "6"]]);
+    assert_eq!(clicks(), after);
+    // Rerun: the same window again.
+    assert_eq!(counts(&upsertx(db, &args, None)), (3, 0, 0, 3));
+    assert_eq!(clicks(), after);
+    // The guards and the window check hold as with a key.
+    upsertx(db, &["tue.csv", "--table", "clicks", "--replace-where", "day = 'tue'", "--max-delete", "2"], None)
+        .fails(1, &["--replace-where would delete 3 rows of table \"clicks\", more than --max-delete 2"]);
+    write(
+        db,
+        "bad.csv",
+        "day,page,n
+tue,a,5
+wed,a,1
+",
+    );
+    upsertx(db, &["bad.csv", "--table", "clicks", "--replace-where", "day = 'tue'"], None)
+        .fails(1, &["bad.csv: row 2", "outside --replace-where (day = 'tue')"]);
+    assert_eq!(clicks(), after);
+    // Soft delete: the window's live rows are marked, the input's rows added live.
+    let soft = ["tue.csv", "--table", "clicks", "--replace-where", "day = 'tue'", "--soft-delete", "gone", "--json"];
+    assert_eq!(counts(&upsertx(db, &soft, None)), (3, 0, 0, 3));
+    assert_eq!(db.rows("SELECT count(*) FROM clicks WHERE gone"), rows(&[&["3"]]));
+    assert_eq!(db.rows("SELECT count(*) FROM clicks WHERE NOT gone"), rows(&[&["5"]]));
+    // What needs a key is refused; without --replace-where a key is still needed.
+    upsertx(db, &["tue.csv", "--table", "clicks", "--replace-where", "day = 'tue'", "--on-conflict", "ignore"], None)
+        .fails(2, &["table \"clicks\" has no key", "--on-conflict does not apply"]);
+    upsertx(db, &["tue.csv", "--table", "clicks"], None)
+        .fails(1, &["table \"clicks\" has no primary key: name the key columns with --key"]);
+    write(
+        db,
+        "no_day.csv",
+        "page,n
+a,1
+",
+    );
+    upsertx(db, &["no_day.csv", "--table", "clicks", "--replace-where", "n = 1"], None)
+        .fails(1, &["column \"day\" of table \"clicks\" is NOT NULL with no default"]);
+}
+
 /// Two `--delete-missing` loads at once on overlapping rows, several times: both
 /// succeed (no deadlock), and the table is one of the two inputs, as after one serial
 /// order or the other; together they delete what either order deletes.
@@ -352,6 +418,7 @@ pub fn concurrent_syncs_take_turns(db: &dyn TestDb) {
 every_dialect!(
     concurrent_syncs_take_turns,
     replace_where_replaces_a_window,
+    replace_where_on_a_table_without_a_key,
     soft_delete_marks_with_the_load_time_and_clears_on_return,
     soft_delete_with_a_flag,
     soft_delete_usage_errors,

@@ -197,9 +197,15 @@ fn load(
             in_scope = Some(conn.count_in_scope(&plan)?);
         }
     }
+    // Without a key the window is deleted first: the rows inserted next are in it too.
+    let deleted_first = if plan.keyless() { Some(conn.delete_missing(&plan)?) } else { None };
     let counts = conn.merge(&plan)?;
     trace("merged");
-    let deleted = if spec.deletes() { conn.delete_missing(&plan)? } else { 0 };
+    let deleted = match deleted_first {
+        Some(n) => n,
+        None if spec.deletes() => conn.delete_missing(&plan)?,
+        None => 0,
+    };
     if let Some(max) = spec.max_delete {
         check_max_delete(&plan, max, deleted, in_scope)?;
     }

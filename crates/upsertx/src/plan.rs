@@ -113,9 +113,13 @@ impl Plan {
             Some(name) => Some(find_named(&table, name)?),
             None => None,
         };
+        // A fact table (no unique key at all) whose window `--replace-where` replaces:
+        // keyless, every input row is inserted once the window is deleted.
+        let keyless = spec.replace_where.is_some() && spec.key.is_none() && named.is_none() && table.keys.is_empty();
         let key_names: Vec<String> = match (&spec.key, &named) {
             (Some(k), _) => k.clone(),
             (None, Some(uk)) => uk.columns.clone(),
+            (None, None) if keyless => Vec::new(),
             (None, None) => match table.primary_key() {
                 Some(pk) => pk.columns.clone(),
                 None => {
@@ -146,7 +150,12 @@ impl Plan {
             key.push(pc);
         }
         let key_names: Vec<String> = key.iter().map(|&i| columns[i].name.clone()).collect();
-        let key_constraint = find_unique(&table, &key_names, named.as_ref(), spec.key_where.as_deref())?;
+        let key_constraint = if keyless {
+            keyless_usage(&table, spec)?;
+            UniqueKey { name: None, columns: Vec::new(), collations: Vec::new(), primary: false, predicate: None }
+        } else {
+            find_unique(&table, &key_names, named.as_ref(), spec.key_where.as_deref())?
+        };
 
         let named = |list: &[String], flag: &str| -> Result<Vec<usize>> {
             list.iter()
@@ -235,7 +244,7 @@ impl Plan {
                 Some((columns.len() - 1, mark))
             }
         };
-        Ok(Plan {
+        let plan = Plan {
             table,
             input: input.to_owned(),
             columns,
@@ -246,7 +255,22 @@ impl Plan {
             soft_delete,
             loaded_at: 0,
             spec: spec.clone(),
-        })
+        };
+        if let (true, Some(c)) = (plan.keyless(), plan.missing_required()) {
+            return Err(Error::Schema(format!(
+                "{input}: column {} of table {} is NOT NULL with no default, and the input does not have it: every \
+                 row of a load into a table with no key is inserted",
+                quote_ident(&c.name),
+                quote_ident(&plan.table.name)
+            )));
+        }
+        Ok(plan)
+    }
+
+    /// Whether the table has no key (a fact table under `--replace-where`): the window
+    /// is deleted first, then every input row is inserted (see [`Plan::new`]).
+    pub fn keyless(&self) -> bool {
+        self.key.is_empty()
     }
 
     /// A value of column `column` read back from the database as text, typed as the
@@ -355,6 +379,27 @@ impl Plan {
         let vals: Vec<String> = values.iter().map(show_value).collect();
         format!("({})=({})", names.join(", "), vals.join(", "))
     }
+}
+
+/// Refuses what a keyless `--replace-where` load cannot honour: the options that say how
+/// to treat an existing key (nothing matches by key: every row is new), and a required
+/// column the input lacks (every row is inserted).
+fn keyless_usage(table: &Table, spec: &Spec) -> Result<()> {
+    let t = quote_ident(&table.name);
+    let by_key = [
+        (spec.on_conflict != crate::spec::OnConflict::Update, "--on-conflict"),
+        (spec.update != UpdateColumns::All, "--update/--no-update"),
+        (spec.always_update, "--always-update"),
+        (spec.duplicates == crate::spec::Duplicates::Error, "--duplicates error"),
+        (spec.key_where.is_some(), "--key-where"),
+    ];
+    if let Some((_, flag)) = by_key.iter().find(|(given, _)| *given) {
+        return Err(Error::Usage(format!(
+            "table {t} has no key: --replace-where deletes its window and inserts every input row, so {flag} \
+             does not apply"
+        )));
+    }
+    Ok(())
 }
 
 /// A list for a message, cut after 20 names: a 5,000-column table must not make a

@@ -25,7 +25,8 @@ pub(crate) fn int_key(out: &mut Vec<u8>, n: i64) {
 /// True when every key column is an integer: the rows can be sorted on the client, whose
 /// order and equality are then the database's.
 pub(crate) fn sortable(plan: &Plan) -> bool {
-    plan.key.iter().all(|&i| matches!(plan.columns[i].ty, SqlType::Integer { .. } | SqlType::Unsigned { .. }))
+    !plan.keyless()
+        && plan.key.iter().all(|&i| matches!(plan.columns[i].ty, SqlType::Integer { .. } | SqlType::Unsigned { .. }))
 }
 
 /// Writes the key of row `r` of the batch ([`sortable`] plans only).

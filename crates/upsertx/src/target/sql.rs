@@ -110,7 +110,8 @@ pub(crate) fn in_scope(plan: &Plan, q: fn(&str) -> String, scope: &str, eq: Equa
 }
 
 /// The target's rows (`t`) whose key no staged row (`s`, `value(i)` its column `i` as
-/// the target's type) has.
+/// the target's type) has. Without a key, every row (a keyless `--replace-where`
+/// deletes its window before inserting).
 pub(crate) fn missing(
     plan: &Plan,
     q: fn(&str) -> String,
@@ -118,6 +119,9 @@ pub(crate) fn missing(
     value: impl Fn(usize) -> String,
     eq: Equals,
 ) -> String {
+    if plan.keyless() {
+        return "1 = 1".into();
+    }
     let eq = list(&plan.key, |i| eq(&format!("t.{}", q(&plan.columns[i].name)), &value(i)), " AND ");
     format!("NOT EXISTS (SELECT 1 FROM {stage} AS s WHERE {eq})")
 }
@@ -159,4 +163,21 @@ pub(crate) fn first_outside(
     Some(format!(
         "SELECT ord FROM (SELECT s.ord, {cols} FROM {stage} AS s) AS t WHERE ({cond}) IS NOT TRUE ORDER BY ord LIMIT 1"
     ))
+}
+
+/// The merge of a load into a table with no key (see [`Plan::keyless`]): every staged row
+/// inserted, in input order.
+pub(crate) fn append(
+    plan: &Plan,
+    q: fn(&str) -> String,
+    target: &str,
+    stage: &str,
+    value: impl Fn(usize) -> String,
+) -> String {
+    let all: Vec<usize> = (0..plan.columns.len()).collect();
+    format!(
+        "INSERT INTO {target} ({}) SELECT {} FROM {stage} AS s ORDER BY s.ord",
+        list(&all, |i| q(&plan.columns[i].name), ", "),
+        list(&all, value, ", ")
+    )
 }

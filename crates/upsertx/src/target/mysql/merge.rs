@@ -73,6 +73,11 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
     let stage = stage_name(plan);
     let ctx = format!("merging into table {}", quote_ident(&plan.table.name));
     let db = |e: mysql::Error| db_error(ctx.clone(), e);
+    if plan.keyless() {
+        conn.query_drop(sql::append(plan, q, target, stage, |i| format!("s.{}", stage_col(i)))).map_err(db)?;
+        let inserted = conn.affected_rows();
+        return Ok(MergeCounts::derive(plan.spec.on_conflict, inserted, inserted, 0));
+    }
     check_other_keys(conn, plan, target)?;
     let missing = plan.missing_required();
     if plan.spec.on_conflict != OnConflict::Error && missing.is_none() && one_statement_is_safe(plan) {

@@ -213,7 +213,9 @@ impl Connection for MyConnection {
     }
 
     fn delete_missing(&mut self, plan: &Plan) -> Result<u64> {
-        let done = self.delete_missing_rows(plan);
+        // Held already after a merge; a keyless load deletes before its merge.
+        let (schema, name) = self.target.clone().expect("reflect runs before the delete");
+        let done = self.lock_merges(&schema, &name).and_then(|()| self.delete_missing_rows(plan));
         self.at_server(done)
     }
 

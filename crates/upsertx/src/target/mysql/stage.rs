@@ -78,7 +78,8 @@ pub(crate) fn stage_table_sql(plan: &Plan) -> String {
     format!(
         "DROP TEMPORARY TABLE IF EXISTS {stage}; CREATE TEMPORARY TABLE {stage} (ord BIGINT NOT NULL, {}, PRIMARY KEY ({}))",
         defs.join(", "),
-        list(&plan.key, stage_col, ", ")
+        // Without a key (see `Plan::keyless`), every input row is staged.
+        if plan.keyless() { "ord".into() } else { list(&plan.key, stage_col, ", ") }
     )
 }
 

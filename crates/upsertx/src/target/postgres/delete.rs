@@ -50,18 +50,25 @@ pub(crate) fn count_in_scope(client: &mut Client, plan: &Plan, target: &str) -> 
 pub(crate) fn delete_missing(client: &mut Client, plan: &Plan, target: &str, order: &KeyOrder) -> Result<u64> {
     let src = if order.sorted { STAGE } else { SRC };
     let time = plan.soft_delete.map(|(i, _)| format!("CAST($1::text AS {})", declared(plan, i)));
+    // Without a key there is no key order to lock in: the window goes in one statement
+    // (loads that delete take turns, see `prepare`), on the table's own alias `t`.
+    let alias = if plan.keyless() { "t" } else { "d" };
     let (verb, from, what) = match sql::soft_set(plan, q, time.as_deref().unwrap_or_default()) {
-        Some(set) => (format!("UPDATE {target} AS d SET {set}"), "FROM", "marking"),
-        None => (format!("DELETE FROM {target} AS d"), "USING", "deleting"),
+        Some(set) => (format!("UPDATE {target} AS {alias} SET {set}"), "FROM", "marking"),
+        None => (format!("DELETE FROM {target} AS {alias}"), "USING", "deleting"),
     };
-    let sql = format!(
-        "{verb} {from} (SELECT {tkeys} FROM {target} AS t WHERE {scope} AND {missing}
-           ORDER BY {tkeys} FOR UPDATE OF t) AS x WHERE {matched}",
-        tkeys = list(&plan.key, |i| format!("t.{}", q(&plan.columns[i].name)), ", "),
-        scope = sql::in_scope(plan, q, &scope_table(), sql::equals),
-        missing = sql::missing(plan, q, src, |i| source_value(plan, i), sql::equals),
-        matched = list(&plan.key, |i| format!("d.{c} = x.{c}", c = q(&plan.columns[i].name)), " AND "),
-    );
+    let scope = sql::in_scope(plan, q, &scope_table(), sql::equals);
+    let sql = if plan.keyless() {
+        format!("{verb} WHERE {scope}")
+    } else {
+        format!(
+            "{verb} {from} (SELECT {tkeys} FROM {target} AS t WHERE {scope} AND {missing}
+               ORDER BY {tkeys} FOR UPDATE OF t) AS x WHERE {matched}",
+            tkeys = list(&plan.key, |i| format!("t.{}", q(&plan.columns[i].name)), ", "),
+            missing = sql::missing(plan, q, src, |i| source_value(plan, i), sql::equals),
+            matched = list(&plan.key, |i| format!("d.{c} = x.{c}", c = q(&plan.columns[i].name)), " AND "),
+        )
+    };
     let mark = sql::mark_time(plan);
     let params: &[&(dyn postgres::types::ToSql + Sync)] = match plan.soft_delete {
         Some((_, Mark::Time)) => &[&mark],

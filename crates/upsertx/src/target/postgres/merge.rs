@@ -73,6 +73,11 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &KeyO
     // A required column the input lacks: PostgreSQL checks NOT NULL on an INSERT's row
     // before looking for a conflict, so existing rows must be updated, not upserted.
     let missing = plan.missing_required();
+    if plan.keyless() {
+        let inserted =
+            run(client, plan, &sql::append(plan, q, target, STAGE, |i| source_value(plan, i)), &ctx, target, STAGE)?;
+        return Ok(MergeCounts::derive(plan.spec.on_conflict, order.rows, inserted, 0));
+    }
     let (src, staged) = if order.sorted {
         (STAGE, order.rows)
     } else {

@@ -34,6 +34,11 @@ pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCou
     let staged: i64 = conn.query_row(&format!("SELECT count(*) FROM {STAGE}"), [], |r| r.get(0)).map_err(db)?;
     let staged = staged as u64;
     let t = target(plan);
+    if plan.keyless() {
+        let inserted =
+            conn.execute(&sql::append(plan, q, &t, STAGE, |i| format!("s.{}", stage_col(i))), []).map_err(db)?;
+        return Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted as u64, 0));
+    }
 
     if plan.spec.on_conflict == OnConflict::Error {
         if let Some((row, key)) = first_row(conn, plan, "EXISTS").map_err(db)? {

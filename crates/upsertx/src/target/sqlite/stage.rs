@@ -29,7 +29,11 @@ pub(crate) fn stage_table_sql(plan: &Plan) -> String {
         let not_null = if c.is_key { " NOT NULL" } else { "" };
         defs.push(format!("{}{not_null}{coll}", stage_col(i)));
     }
-    let key: Vec<String> = plan.key.iter().map(|&i| stage_col(i)).collect();
+    // Without a key (see `Plan::keyless`), every input row is staged.
+    let key: Vec<String> = match plan.keyless() {
+        true => vec!["ord".into()],
+        false => plan.key.iter().map(|&i| stage_col(i)).collect(),
+    };
     format!(
         "DROP TABLE IF EXISTS {STAGE}; CREATE TABLE {STAGE} ({}, PRIMARY KEY ({})) WITHOUT ROWID",
         defs.join(", "),
