@@ -170,6 +170,7 @@ fn report_dict<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>>
     d.set_item("ignored", r.ignored)?;
     d.set_item("duplicates", r.duplicates)?;
     d.set_item("deleted", r.deleted)?;
+    d.set_item("stale", r.stale)?;
     d.set_item("created", r.created)?;
     d.set_item("dry_run", r.dry_run)?;
     d.set_item("elapsed_ms", r.elapsed_ms)?;
@@ -185,7 +186,7 @@ fn report_dict<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>>
 #[pyo3(signature = (kind, data, name, db, *, from_db=None, table=None, key=None, constraint=None,
     key_where=None, on_conflict=None, update=None, no_update=None, always_update=false,
     duplicates=None, create=false, dry_run=false, delete_missing=false, scope=None, scope_where=None,
-    allow_empty=false, max_delete=None, soft_delete=None, replace_where=None, format=None, progress=None))]
+    allow_empty=false, max_delete=None, soft_delete=None, replace_where=None, newer_by=None, format=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn upsert<'py>(
     py: Python<'py>,
@@ -212,6 +213,7 @@ fn upsert<'py>(
     max_delete: Option<String>,
     soft_delete: Option<String>,
     replace_where: Option<String>,
+    newer_by: Option<String>,
     format: Option<String>,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
@@ -253,6 +255,7 @@ fn upsert<'py>(
         max_delete: parse::<MaxDelete>("max_delete", max_delete)?,
         soft_delete,
         replace_where,
+        newer_by,
     };
     let interrupted = raised.clone();
     let result = py.detach(move || {

@@ -1,5 +1,5 @@
 """The sync keywords: delete_missing with its scope and guards, as the command line's
---delete-missing, --scope, --scope-where, --allow-empty and --max-delete."""
+--delete-missing, --scope, --scope-where, --allow-empty and --max-delete; replace_where and newer_by."""
 
 from __future__ import annotations
 
@@ -110,3 +110,34 @@ def test_replace_where_replaces_a_window(db):
     with pytest.raises(upsertx.InvalidValueError) as err:
         upsertx.upsert([{"id": 5, "day": "wed", "n": 5}], db.url, t, replace_where="day = 'tue'")
     assert err.value.row == 1 and "outside --replace-where" in str(err.value)
+
+
+def test_replace_where_on_a_table_without_a_key(db):
+    t = db.table()
+    db.execute(f"CREATE TABLE {t} (day VARCHAR(10) NOT NULL, page VARCHAR(10), n INTEGER)",
+               f"INSERT INTO {t} VALUES ('mon', 'a', 1), ('tue', 'a', 2), ('tue', 'b', 3)")
+    tue = pd.DataFrame({"day": ["tue", "tue"], "page": ["a", "a"], "n": [5, 5]})
+    for _ in range(2):
+        report = upsertx.upsert(tue, db.url, t, replace_where="day = 'tue'")
+        assert (report.inserted, report.duplicates) == (2, 0)
+        assert db.rows(f"SELECT day, page, n FROM {t} ORDER BY day, n") == [
+            ("mon", "a", 1), ("tue", "a", 5), ("tue", "a", 5)]
+    assert report.deleted == 2
+
+
+def test_newer_by_keeps_the_newest(db):
+    from datetime import datetime
+
+    t = db.table()
+    db.execute(f"CREATE TABLE {t} (sku VARCHAR(10) PRIMARY KEY, price INTEGER, at TIMESTAMP NULL DEFAULT NULL)")
+    day = lambda d: datetime(2026, 11, d, 10)  # noqa: E731
+    seed = pl.DataFrame({"sku": ["a", "b"], "price": [1, 2], "at": [day(1), day(1)]})
+    upsertx.upsert(seed, db.url, t)
+    late = pl.DataFrame({"sku": ["a", "b", "c", "c"], "price": [10, 20, 30, 31],
+                         "at": [day(2), datetime(2026, 10, 31), day(5), day(4)]})
+    report = upsertx.upsert(late, db.url, t, newer_by="at")
+    assert (report.inserted, report.updated, report.stale, report.duplicates) == (1, 1, 1, 1)
+    assert report.to_dict()["stale"] == 1 and "1 stale" in str(report)
+    assert db.rows(f"SELECT sku, price FROM {t} ORDER BY sku") == [("a", 10), ("b", 2), ("c", 30)]
+    with pytest.raises(upsertx.UsageError, match="--newer-by"):
+        upsertx.upsert(late, db.url, t, newer_by="at", on_conflict="ignore")

@@ -68,6 +68,8 @@ class Report:
     duplicates: int
     #: Rows deleted from the table.
     deleted: int
+    #: Existing rows left alone by ``newer_by``: they differ, but are not newer.
+    stale: int
     #: The table was created by this load.
     created: bool
     #: Nothing was committed: the counts say what would have happened.
@@ -125,6 +127,7 @@ def upsert(
     max_delete: Union[int, str, None] = None,
     soft_delete: Optional[str] = None,
     replace_where: Optional[str] = None,
+    newer_by: Optional[str] = None,
     format: Optional[str] = None,
     progress: bool = False,
     from_db: Any = None,
@@ -150,8 +153,10 @@ def upsert(
     ``from_db`` / ``query``; ``delete_missing`` with ``scope`` (a name, ``"a,b"`` or a
     list), ``scope_where`` (your own SQL), ``allow_empty``, ``max_delete`` (a number
     of rows, or a percentage as ``"5%"``) and ``soft_delete`` (a column name);
-    ``replace_where`` (your own SQL: the window the input replaces). ``progress=True`` shows a progress bar on stderr
-    (tqdm's, in a notebook too, when tqdm is installed).
+    ``replace_where`` (your own SQL: the window the input replaces); ``newer_by`` (a
+    column: existing rows are updated only by newer values, the others counted
+    ``stale``). ``progress=True`` shows a progress bar on stderr (tqdm's, in a notebook
+    too, when tqdm is installed).
 
     Returns a :class:`Report`; raises an :class:`UpsertError` subclass on failure, with
     nothing written. Ctrl-C stops the load between batches and rolls it back.
@@ -199,6 +204,7 @@ def upsert(
             max_delete=None if max_delete is None else _max_delete(max_delete),
             soft_delete=soft_delete,
             replace_where=replace_where,
+            newer_by=newer_by,
             format=format,
             progress=callback,
         )

@@ -30,6 +30,7 @@ def upsert(
     max_delete: Optional[str] = ...,
     soft_delete: Optional[str] = ...,
     replace_where: Optional[str] = ...,
+    newer_by: Optional[str] = ...,
     format: Optional[str] = ...,
     progress: Optional[Callable[[Optional[int]], None]] = ...,
 ) -> dict: ...

@@ -122,6 +122,12 @@ struct Args {
     #[arg(long, value_name = "SQL", help_heading = "Deleting what vanished")]
     replace_where: Option<String>,
 
+    /// Keep the newest: update an existing row only when the input's value of this column
+    /// is greater than the stored one (a stored NULL is older than anything); the rows
+    /// left alone are counted stale. Among input rows of one key the greatest wins.
+    #[arg(long, value_name = "COL")]
+    newer_by: Option<String>,
+
     /// Input format [default: from the file extension: .csv, .tsv, .ndjson/.jsonl, .json,
     /// .parquet, .arrow/.feather/.ipc].
     #[arg(long, value_name = "csv|tsv|ndjson|json|parquet|arrow", value_parser = parse::<Format>)]
@@ -206,6 +212,7 @@ fn run(args: Args) -> Result<(), upsertx::Error> {
         max_delete: args.max_delete,
         soft_delete: args.soft_delete,
         replace_where: args.replace_where,
+        newer_by: args.newer_by,
     };
     let mut upsert = Upsert::new(db).spec(spec);
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {

@@ -371,6 +371,137 @@ a,1
         .fails(1, &["column \"day\" of table \"clicks\" is NOT NULL with no default"]);
 }
 
+/// Table `name`, defined by `columns`, loaded by upsertx (so its timestamps are as a
+/// load writes them): a, b, f and g at 10:00 on Nov 1st, c with no time.
+fn prices(db: &dyn TestDb, name: &str, columns: &str) {
+    db.exec(&format!("CREATE TABLE {name} ({columns})"));
+    let t = "2026-11-01 10:00:00";
+    write(db, "seed.csv", &format!("sku,price,at\na,1,{t}\nb,2,{t}\nc,3,\nf,6,{t}\ng,7,{t}\n"));
+    upsertx(db, &["seed.csv", "--table", name, "--key", "sku", "--json"], None).report();
+}
+
+/// (inserted, updated, unchanged, stale, duplicates) of a successful run's report.
+fn newer_counts(run: &common::Run) -> (u64, u64, u64, u64, u64) {
+    let r = run.report();
+    let n = |k: &str| r[k].as_u64().unwrap();
+    (n("inserted"), n("updated"), n("unchanged"), n("stale"), n("duplicates"))
+}
+
+/// Late events: a row is rewritten only by a newer one; a stored NULL is older than
+/// anything, an input NULL replaces nothing; among the input's rows of a key the newest
+/// wins, wherever it is. Keyed by the primary key (one statement), and by a unique
+/// column beside a generated id (the merges that update, then insert).
+pub fn newer_by_keeps_the_newest_rows(db: &dyn TestDb) {
+    let csv = "sku,price,at\n\
+               a,10,2026-11-02 09:00:00\n\
+               b,20,2026-10-31 23:00:00\n\
+               c,30,2026-10-01 00:00:00\n\
+               d,40,2026-11-02 00:00:00\n\
+               e,50,2026-11-05 00:00:00\n\
+               e,51,2026-11-03 00:00:00\n\
+               f,60,\n\
+               g,7,2026-11-01 10:00:00\n";
+    write(db, "late.csv", csv);
+    let tables = [
+        ("prices", "sku VARCHAR(10) PRIMARY KEY, price INTEGER, at TIMESTAMP NULL DEFAULT NULL".to_string()),
+        (
+            "prices_by_sku",
+            format!(
+                "{}, sku VARCHAR(10) NOT NULL UNIQUE, price INTEGER, at TIMESTAMP NULL DEFAULT NULL",
+                db.auto_id("rid")
+            ),
+        ),
+    ];
+    for (name, columns) in tables {
+        prices(db, name, &columns);
+        let price_rows = || table(db, name, "sku, price");
+        let args = ["late.csv", "--table", name, "--key", "sku", "--newer-by", "at", "--json"];
+        let before = price_rows();
+        let dry: Vec<&str> = args.iter().copied().chain(["--dry-run"]).collect();
+        // a and c updated; d and e inserted; g unchanged; b (older) and f (NULL) stale;
+        // e's older row dropped.
+        assert_eq!(newer_counts(&upsertx(db, &dry, None)), (2, 2, 1, 2, 1), "{name}");
+        assert_eq!(price_rows(), before, "a dry run writes nothing");
+        assert_eq!(newer_counts(&upsertx(db, &args, None)), (2, 2, 1, 2, 1), "{name}");
+        let after =
+            rows(&[&["a", "10"], &["b", "2"], &["c", "30"], &["d", "40"], &["e", "50"], &["f", "6"], &["g", "7"]]);
+        assert_eq!(price_rows(), after, "{name}");
+        // The rerun: what was applied is unchanged now, the stale rows still stale.
+        let run = upsertx(db, &args[..7], None);
+        let line = "0 inserted, 0 updated, 5 unchanged, 1 duplicate keys dropped, 2 stale in";
+        assert!(run.stdout.contains(line), "{name}: {}", run.stdout);
+        assert_eq!(price_rows(), after, "{name}");
+    }
+}
+
+/// Rows of one key with the same `--newer-by` value: `--duplicates` decides.
+pub fn newer_by_ties_follow_the_duplicates_policy(db: &dyn TestDb) {
+    db.exec("CREATE TABLE v (id INTEGER PRIMARY KEY, n INTEGER, who VARCHAR(10))");
+    write(db, "v.csv", "id,n,who\n1,5,first\n1,5,last\n1,4,older\n2,,x\n2,,y\n");
+    let last = upsertx(db, &["v.csv", "--newer-by", "n", "--json"], None);
+    assert_eq!(newer_counts(&last), (2, 0, 0, 0, 3));
+    assert_eq!(table(db, "v", "id, who"), rows(&[&["1", "last"], &["2", "y"]]));
+    db.exec("DELETE FROM v");
+    upsertx(db, &["v.csv", "--newer-by", "n", "--duplicates", "first", "--json"], None).report();
+    assert_eq!(table(db, "v", "id, who"), rows(&[&["1", "first"], &["2", "x"]]));
+    upsertx(db, &["v.csv", "--newer-by", "n", "--duplicates", "error"], None)
+        .fails(1, &["v.csv: row 2", "duplicate key (\"id\")=(1) (first seen at row 1)"]);
+    // Usage errors.
+    upsertx(db, &["v.csv", "--newer-by", "id"], None).fails(2, &["--newer-by: \"id\" is a key column"]);
+    upsertx(db, &["v.csv", "--newer-by", "at"], None).fails(2, &["--newer-by: \"at\" is not an input column"]);
+    upsertx(db, &["v.csv", "--newer-by", "n", "--no-update", "n"], None)
+        .fails(2, &["--newer-by: \"n\" must be updated too"]);
+    upsertx(db, &["v.csv", "--newer-by", "n", "--on-conflict", "ignore"], None)
+        .fails(2, &["--newer-by says which rows to update, but --on-conflict ignore never updates one"]);
+}
+
+/// Two `--newer-by` loads at once on overlapping keys, several times: whatever their
+/// order, every row ends with the greater version, and one of them found the other's
+/// newer rows stale.
+pub fn concurrent_newer_by_loads_keep_the_newest(db: &dyn TestDb) {
+    db.exec("CREATE TABLE n (id INTEGER PRIMARY KEY, v INTEGER, who VARCHAR(10))");
+    // a: version 2 on even ids, 1 on odd; b the other way round.
+    let csv = |who: &str, ids: std::ops::RangeInclusive<i64>, even: i64| {
+        let mut s = String::from("id,v,who\n");
+        for id in ids.clone().rev().filter(|i| i % 2 == 0).chain(ids.filter(|i| i % 2 == 1)) {
+            s.push_str(&format!("{id},{},{who}\n", if id % 2 == 0 { even } else { 3 - even }));
+        }
+        s
+    };
+    write(db, "a.csv", &csv("a", 1..=1500, 2));
+    write(db, "b.csv", &csv("b", 500..=2000, 1));
+    for round in 0..3 {
+        db.exec("DELETE FROM n");
+        let seed: Vec<String> = (1..=2000).map(|i| format!("({i}, 0, 'seed')")).collect();
+        db.exec(&format!("INSERT INTO n VALUES {}", seed.join(", ")));
+        let spawn = |file: &str| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_upsertx"))
+                .args([file, "--table", "n", "--newer-by", "v", "--json", "-q", "--db", &db.url()])
+                .current_dir(db.dir())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn("a.csv"), spawn("b.csv"));
+        let mut stale = 0;
+        for child in [a, b] {
+            let run = common::Run::from(child.wait_with_output().unwrap());
+            stale += run.report()["stale"].as_u64().unwrap();
+        }
+        // The second load finds the first's newer rows among 500..=1500: 500 odd ids
+        // (a second) or 501 even ones (b second).
+        assert!(stale == 500 || stale == 501, "round {round}: {stale} stale");
+        let who = |sql: &str| db.rows(sql).remove(0);
+        assert_eq!(who("SELECT count(*) FROM n WHERE id BETWEEN 500 AND 1500 AND v = 2"), ["1001"], "round {round}");
+        assert_eq!(
+            who("SELECT count(*) FROM n WHERE who = CASE WHEN id < 500 OR (id <= 1500 AND id % 2 = 0) THEN 'a' ELSE 'b' END"),
+            ["2000"],
+            "round {round}"
+        );
+    }
+}
+
 /// Two `--delete-missing` loads at once on overlapping rows, several times: both
 /// succeed (no deadlock), and the table is one of the two inputs, as after one serial
 /// order or the other; together they delete what either order deletes.
@@ -416,6 +547,9 @@ pub fn concurrent_syncs_take_turns(db: &dyn TestDb) {
 }
 
 every_dialect!(
+    newer_by_keeps_the_newest_rows,
+    newer_by_ties_follow_the_duplicates_policy,
+    concurrent_newer_by_loads_keep_the_newest,
     concurrent_syncs_take_turns,
     replace_where_replaces_a_window,
     replace_where_on_a_table_without_a_key,

@@ -217,6 +217,7 @@ fn load(
         unchanged: counts.unchanged,
         ignored: counts.ignored,
         duplicates: rows_read - counts.staged,
+        stale: counts.stale,
         deleted,
         created,
         dry_run: spec.dry_run,

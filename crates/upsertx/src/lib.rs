@@ -219,6 +219,15 @@ impl Upsert {
         self
     }
 
+    /// Keep the newest: an existing row is updated only when the input's value of
+    /// `column` is greater than the stored one (a stored NULL is older than anything);
+    /// the rows left alone are counted [`Report::stale`]. Among the input's rows of one
+    /// key, the greatest value wins.
+    pub fn newer_by(mut self, column: impl Into<String>) -> Upsert {
+        self.spec.newer_by = Some(column.into());
+        self
+    }
+
     /// Called after each staged batch, and once when the merge starts.
     pub fn on_progress(mut self, f: impl FnMut(Progress) + 'static) -> Upsert {
         self.progress = Some(Box::new(f));

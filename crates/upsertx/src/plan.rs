@@ -55,6 +55,8 @@ pub struct Plan {
     pub soft_delete: Option<(usize, Mark)>,
     /// The load's time (microseconds since 1970, UTC): what `--soft-delete` marks with.
     pub loaded_at: i64,
+    /// Index into `columns` of the `--newer-by` column (one of `update`).
+    pub newer_by: Option<usize>,
     pub spec: Spec,
 }
 
@@ -203,6 +205,20 @@ impl Plan {
                 }
             })
             .collect::<Result<Vec<usize>>>()?;
+        let newer_by = match &spec.newer_by {
+            None => None,
+            Some(n) => {
+                let i = named(std::slice::from_ref(n), "--newer-by")?[0];
+                if !update.contains(&i) {
+                    return Err(Error::Usage(format!(
+                        "--newer-by: {} must be updated too (--update/--no-update leave it out), or no row \
+                         would ever be newer than the one it replaced",
+                        quote_ident(&columns[i].name)
+                    )));
+                }
+                Some(i)
+            }
+        };
         let mut update = update;
         let soft_delete = match &spec.soft_delete {
             None => None,
@@ -254,6 +270,7 @@ impl Plan {
             scope,
             soft_delete,
             loaded_at: 0,
+            newer_by,
             spec: spec.clone(),
         };
         if let (true, Some(c)) = (plan.keyless(), plan.missing_required()) {
@@ -392,6 +409,7 @@ fn keyless_usage(table: &Table, spec: &Spec) -> Result<()> {
         (spec.always_update, "--always-update"),
         (spec.duplicates == crate::spec::Duplicates::Error, "--duplicates error"),
         (spec.key_where.is_some(), "--key-where"),
+        (spec.newer_by.is_some(), "--newer-by"),
     ];
     if let Some((_, flag)) = by_key.iter().find(|(given, _)| *given) {
         return Err(Error::Usage(format!(

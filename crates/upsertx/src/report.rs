@@ -4,7 +4,7 @@ use serde::Serialize;
 use std::fmt;
 
 /// The outcome of a load. Always `rows_read = inserted + updated + unchanged +
-/// ignored + duplicates`.
+/// ignored + duplicates + stale`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
     pub table: String,
@@ -20,6 +20,9 @@ pub struct Report {
     pub ignored: u64,
     /// Rows dropped because their key appeared again in the input.
     pub duplicates: u64,
+    /// Existing rows left alone by `--newer-by`: the input's row differs but is not
+    /// newer.
+    pub stale: u64,
     /// Rows deleted from the table by `--delete-missing` (not counted in `rows_read`:
     /// they are the table's rows the input lacks).
     pub deleted: u64,
@@ -47,6 +50,9 @@ impl fmt::Display for Report {
         }
         if self.duplicates > 0 {
             write!(f, ", {} duplicate keys dropped", self.duplicates)?;
+        }
+        if self.stale > 0 {
+            write!(f, ", {} stale", self.stale)?;
         }
         if self.deleted > 0 {
             write!(f, ", {} deleted", self.deleted)?;

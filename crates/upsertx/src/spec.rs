@@ -139,6 +139,13 @@ pub struct Spec {
     /// the rest upserted. Every input row must satisfy it (checked before anything is
     /// written). The other delete options apply to it as to `delete_missing`.
     pub replace_where: Option<String>,
+    /// Keep the newest: an existing row is updated only when the input's value of this
+    /// column is greater than the stored one (a stored NULL is older than anything; an
+    /// input NULL replaces nothing). Rows not applied are counted `stale`. Among input
+    /// rows of one key, the greatest value wins (ties by [`duplicates`](Spec::duplicates)).
+    /// The comparison is part of the statement that writes, so concurrent loads keep the
+    /// newest row whatever their order.
+    pub newer_by: Option<String>,
 }
 
 impl Spec {
@@ -187,6 +194,12 @@ impl Spec {
             if let Some((_, flag)) = needs.iter().find(|(given, _)| *given) {
                 return Err(Error::Usage(format!("{flag} only applies with --delete-missing (or --replace-where)")));
             }
+        }
+        if self.newer_by.is_some() && self.on_conflict != OnConflict::Update {
+            return Err(Error::Usage(format!(
+                "--newer-by says which rows to update, but --on-conflict {} never updates one",
+                if self.on_conflict == OnConflict::Ignore { "ignore" } else { "error" }
+            )));
         }
         let action = match self.on_conflict {
             OnConflict::Update => return Ok(()),

@@ -365,7 +365,7 @@ impl Run {
         let n = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("report lacks {k}: {r}"));
         assert_eq!(
             n("rows_read"),
-            n("inserted") + n("updated") + n("unchanged") + n("ignored") + n("duplicates"),
+            n("inserted") + n("updated") + n("unchanged") + n("ignored") + n("duplicates") + n("stale"),
             "counts do not add up: {r}"
         );
         r

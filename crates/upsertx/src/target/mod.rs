@@ -33,6 +33,8 @@ pub struct MergeCounts {
     pub updated: u64,
     pub unchanged: u64,
     pub ignored: u64,
+    /// Matched rows `--newer-by` did not apply (they differ, but are not newer).
+    pub stale: u64,
 }
 
 impl MergeCounts {
@@ -44,12 +46,23 @@ impl MergeCounts {
         // Saturating: a server's row counts are never trusted to underflow.
         let matched = staged.saturating_sub(inserted);
         match on_conflict {
-            OnConflict::Update => {
-                MergeCounts { staged, inserted, updated, unchanged: matched.saturating_sub(updated), ignored: 0 }
-            }
+            OnConflict::Update => MergeCounts {
+                staged,
+                inserted,
+                updated,
+                unchanged: matched.saturating_sub(updated),
+                ..Default::default()
+            },
             OnConflict::Ignore => MergeCounts { staged, inserted, ignored: matched, ..Default::default() },
             OnConflict::Error => MergeCounts { staged, inserted, ..Default::default() },
         }
+    }
+
+    /// These counts with `stale` of the rows counted unchanged found stale instead
+    /// (`--newer-by`: matched, not updated, and differing from the table's row).
+    pub(crate) fn with_stale(self, stale: u64) -> MergeCounts {
+        let stale = stale.min(self.unchanged);
+        MergeCounts { unchanged: self.unchanged - stale, stale, ..self }
     }
 }
 

@@ -23,9 +23,12 @@ pub(crate) fn int_key(out: &mut Vec<u8>, n: i64) {
 }
 
 /// True when every key column is an integer: the rows can be sorted on the client, whose
-/// order and equality are then the database's.
+/// order and equality are then the database's. Not under `--newer-by`: which of a key's
+/// rows wins depends on a column the sorter does not compare (the stage's own upsert
+/// decides, see `sql::wins_in_input`).
 pub(crate) fn sortable(plan: &Plan) -> bool {
     !plan.keyless()
+        && plan.newer_by.is_none()
         && plan.key.iter().all(|&i| matches!(plan.columns[i].ty, SqlType::Integer { .. } | SqlType::Unsigned { .. }))
 }
 

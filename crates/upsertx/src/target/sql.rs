@@ -181,3 +181,31 @@ pub(crate) fn append(
         list(&all, value, ", ")
     )
 }
+
+/// `--newer-by`: whether the input's value `new` of the plan's `--newer-by` column
+/// replaces the table's `old`: it is greater, or `old` is NULL (older than anything). An
+/// input NULL replaces only a NULL. `None` without `--newer-by`.
+pub(crate) fn newer(plan: &Plan, new: impl Fn(usize) -> String, old: impl Fn(usize) -> String) -> Option<String> {
+    let i = plan.newer_by?;
+    let (new, old) = (new(i), old(i));
+    Some(format!("COALESCE({new} > {old}, {old} IS NULL)"))
+}
+
+/// `--newer-by` among the input's rows of one key: whether a later row `new` takes the
+/// place of the one kept so far, `old`: its value is greater (NULL is the least), or
+/// equal (`same` is the database's NULL-safe `=`: `IS`, `<=>`) and the last row wins.
+/// `new` and `old` spell a staged column (named as [`stage_col`]) of either row.
+pub(crate) fn wins_in_input(
+    plan: &Plan,
+    new: impl Fn(&str) -> String,
+    old: impl Fn(&str) -> String,
+    same: &str,
+) -> Option<String> {
+    let c = stage_col(plan.newer_by?);
+    let (new, old) = (new(&c), old(&c));
+    let greater = format!("COALESCE({new} > {old}, {old} IS NULL AND {new} IS NOT NULL)");
+    Some(match plan.spec.duplicates {
+        crate::spec::Duplicates::Last => format!("({greater} OR {new} {same} {old})"),
+        _ => greater,
+    })
+}

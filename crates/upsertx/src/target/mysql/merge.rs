@@ -98,7 +98,9 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
         // committed rows, and no other transaction can insert one of these keys until
         // this one ends, so the INSERT below sees exactly the rows this UPDATE saw.
         let set = list(&plan.update, |i| format!("t.{} = s.{}", q(&plan.columns[i].name), stage_col(i)), ", ");
-        let guard = if plan.spec.always_update { String::new() } else { format!(" WHERE NOT ({equal})") };
+        let conds: Vec<String> =
+            [(!plan.spec.always_update).then(|| format!("NOT ({equal})")), newer(plan)].into_iter().flatten().collect();
+        let guard = if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) };
         conn.query_drop(format!("UPDATE {target} AS t JOIN {stage} AS s ON {on} SET {set}{guard}")).map_err(db)?;
         // Under --always-update rows whose values were all equal are written but not
         // counted as affected: then every matched row counts (derived below).
@@ -112,11 +114,12 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
         if let Some((row, key)) = first_row(conn, plan, target, false)? {
             return Err(plan.new_row_needs(column, row, &key));
         }
+        let stale = stale(conn, plan, target)?;
         drop_stage(conn, plan).map_err(db)?;
-        if writes && plan.spec.always_update {
+        if writes && plan.spec.always_update && plan.newer_by.is_none() {
             updated = staged;
         }
-        return Ok(MergeCounts::derive(plan.spec.on_conflict, staged, 0, updated));
+        return Ok(MergeCounts::derive(plan.spec.on_conflict, staged, 0, updated).with_stale(stale));
     }
 
     let all: Vec<usize> = (0..plan.columns.len()).collect();
@@ -140,13 +143,35 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
     }
     let inserted = conn.affected_rows();
     crate::trace::trace("inserted");
+    let stale = stale(conn, plan, target)?;
     drop_stage(conn, plan).map_err(db)?;
     // Every staged row was updated, inserted, or found (locked) and left as it was.
     let matched = staged - inserted;
-    if writes && plan.spec.always_update {
+    if writes && plan.spec.always_update && plan.newer_by.is_none() {
         updated = matched;
     }
-    Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated))
+    Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated).with_stale(stale))
+}
+
+/// `--newer-by`: the staged row `s` is newer than the table's `t`.
+fn newer(plan: &Plan) -> Option<String> {
+    sql::newer(plan, |i| format!("s.{}", stage_col(i)), |i| format!("t.{}", q(&plan.columns[i].name)))
+}
+
+/// `--newer-by`: the matched rows not rewritten because they were not newer: those that
+/// still differ from the input. A locking read, of rows the merge locked already.
+fn stale(conn: &mut Conn, plan: &Plan, target: &str) -> Result<u64> {
+    if plan.newer_by.is_none() {
+        return Ok(0);
+    }
+    let sql = format!(
+        "SELECT COUNT(*) FROM {} AS s JOIN {target} AS t ON {} WHERE NOT ({}) LOCK IN SHARE MODE",
+        stage_name(plan),
+        key_match(plan),
+        all_equal(plan)
+    );
+    let n: Option<u64> = conn.query_first(sql).map_err(|e| db_error("counting the stale rows", e))?;
+    Ok(n.unwrap_or(0))
 }
 
 fn is_duplicate_key(e: &mysql::Error) -> bool {
@@ -204,6 +229,16 @@ fn merge_in_one_statement(conn: &mut Conn, plan: &Plan, target: &str) -> Result<
     let values = list(&all, |i| format!("s.{}", stage_col(i)), ", ");
     let keys = list(&plan.key, |i| format!("s.{}", stage_col(i)), ", ");
     let set = match plan.spec.on_conflict {
+        OnConflict::Update if plan.newer_by.is_some() => {
+            // Each column takes the input's value when it is newer, the `--newer-by`
+            // column last: an assignment sees the ones before it.
+            let newer =
+                sql::newer(plan, |i| format!("VALUES({})", q(&plan.columns[i].name)), |i| q(&plan.columns[i].name))
+                    .unwrap_or_default();
+            let last: Vec<usize> =
+                plan.update.iter().copied().filter(|&i| Some(i) != plan.newer_by).chain(plan.newer_by).collect();
+            list(&last, |i| format!("{0} = IF({newer}, VALUES({0}), {0})", q(&plan.columns[i].name)), ", ")
+        }
         OnConflict::Update if !plan.update.is_empty() => {
             list(&plan.update, |i| format!("{0} = VALUES({0})", q(&plan.columns[i].name)), ", ")
         }
@@ -221,15 +256,16 @@ fn merge_in_one_statement(conn: &mut Conn, plan: &Plan, target: &str) -> Result<
     let (staged, changed) = parse_insert_info(&info)
         .ok_or_else(|| Error::db(ctx.clone(), format!("the server did not report its row counts ({info:?})")))?;
     crate::trace::trace("merged");
+    let stale = stale(conn, plan, target)?;
     drop_stage(conn, plan).map_err(db)?;
     let inserted = affected.saturating_sub(2 * changed);
     let matched = staged.saturating_sub(inserted);
     let updated = match plan.spec.on_conflict {
-        OnConflict::Update if plan.spec.always_update => matched,
+        OnConflict::Update if plan.spec.always_update && plan.newer_by.is_none() => matched,
         OnConflict::Update => changed.min(matched),
         _ => 0,
     };
-    Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated))
+    Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated).with_stale(stale))
 }
 
 /// `Records: 3  Duplicates: 1  Warnings: 0` (an `INSERT ... SELECT`'s info) as

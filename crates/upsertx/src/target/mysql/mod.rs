@@ -129,6 +129,8 @@ impl MyConnection {
             || plan.spec.duplicates == Duplicates::Error
             // Its condition is checked on the staged rows.
             || plan.spec.replace_where.is_some()
+            // Its rows of one key are decided by the stage.
+            || plan.newer_by.is_some()
             || plan.missing_required().is_some()
             || plan.table.keys.len() != 1
         {

@@ -31,7 +31,7 @@ use crate::error::{Error, Location, Result};
 use crate::plan::Plan;
 use crate::spec::Duplicates;
 use crate::target::sorted::{batch_key, sortable, Sorter};
-use crate::target::sql::{list, stage_col};
+use crate::target::sql::{self, list, stage_col};
 use crate::value::{SqlType, Value};
 use mysql::prelude::Queryable;
 use mysql::Conn;
@@ -349,7 +349,10 @@ impl Stager {
         if self.run().rows.is_empty() {
             return Ok(());
         }
-        let sent = if self.load_data { self.send_load_data(conn, plan) } else { self.send_inserts(conn, plan) };
+        // `--newer-by` decides between rows of one key in the INSERT's ON DUPLICATE KEY
+        // UPDATE, which LOAD DATA does not have.
+        let by_insert = !self.load_data || (plan.newer_by.is_some() && plan.spec.duplicates != Duplicates::Error);
+        let sent = if by_insert { self.send_inserts(conn, plan) } else { self.send_load_data(conn, plan) };
         self.run().clear();
         crate::trace::trace("sent a run");
         sent
@@ -367,7 +370,20 @@ impl Stager {
         let fields = plan.columns.len() + 1;
         let per_statement = (MAX_PLACEHOLDERS / fields).clamp(1, MAX_ROWS_PER_STATEMENT);
         let placeholders = format!("({})", vec!["?"; fields].join(", "));
+        let wins = sql::wins_in_input(plan, |c| format!("VALUES({c})"), |c| c.to_string(), "<=>");
         let (ignore, on_duplicate) = match plan.spec.duplicates {
+            // `--newer-by`: each column takes the new row's value when it wins, the
+            // `--newer-by` column last (assignments see the ones before them).
+            Duplicates::Last | Duplicates::First if wins.is_some() => {
+                let wins = wins.unwrap_or_default();
+                let newer = plan.newer_by.map(stage_col).unwrap_or_default();
+                let sets = std::iter::once("ord".to_string())
+                    .chain((0..plan.columns.len()).filter(|i| !plan.columns[*i].is_key).map(stage_col))
+                    .filter(|c| *c != newer)
+                    .chain([newer.clone()])
+                    .map(|c| format!("{c} = IF({wins}, VALUES({c}), {c})"));
+                ("", format!(" ON DUPLICATE KEY UPDATE {}", sets.collect::<Vec<_>>().join(", ")))
+            }
             Duplicates::Last => {
                 let sets = std::iter::once("ord".to_string())
                     .chain((0..plan.columns.len()).filter(|i| !plan.columns[*i].is_key).map(stage_col))

@@ -66,13 +66,13 @@ fn duplicates_across_runs_follow_the_input_order() {
     for load_data in [true, false] {
         let mut db = TestDatabase::new(if load_data { "load" } else { "ins" });
         let counts = load(&db, load_data, Duplicates::Last, BATCHES).unwrap();
-        assert_eq!(counts, MergeCounts { staged: 3, inserted: 2, updated: 1, unchanged: 0, ignored: 0 });
+        assert_eq!(counts, MergeCounts { staged: 3, inserted: 2, updated: 1, unchanged: 0, ignored: 0, stale: 0 });
         let l = || "l".to_string();
         assert_eq!(db.rows(), [(1, l()), (3, "s".into()), (5, l()), (9, "s".into())], "load_data: {load_data}");
 
         let mut db = TestDatabase::new(if load_data { "loadf" } else { "insf" });
         let counts = load(&db, load_data, Duplicates::First, BATCHES).unwrap();
-        assert_eq!(counts, MergeCounts { staged: 3, inserted: 2, updated: 1, unchanged: 0, ignored: 0 });
+        assert_eq!(counts, MergeCounts { staged: 3, inserted: 2, updated: 1, unchanged: 0, ignored: 0, stale: 0 });
         assert_eq!(db.rows(), [(1, "m".into()), (3, "s".into()), (5, "s".into()), (9, "s".into())]);
 
         let mut db = TestDatabase::new(if load_data { "loade" } else { "inse" });

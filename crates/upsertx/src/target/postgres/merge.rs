@@ -85,11 +85,13 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &KeyO
             check_no_duplicates(client, plan, &keys)?;
         }
         let direction = if plan.spec.duplicates == Duplicates::First { "ASC" } else { "DESC" };
+        // `--newer-by`: the greatest value first (NULL the least), then the policy.
+        let newest = plan.newer_by.map(|i| format!("{} DESC NULLS LAST, ", stage_col(i))).unwrap_or_default();
         let staged = client
             .execute(
                 &format!(
                     "CREATE TEMP TABLE upsertx_src ON COMMIT DROP AS
-                     SELECT DISTINCT ON ({keys}) * FROM {STAGE} ORDER BY {keys}, ord {direction}"
+                     SELECT DISTINCT ON ({keys}) * FROM {STAGE} ORDER BY {keys}, {newest}ord {direction}"
                 ),
                 &[],
             )
@@ -125,7 +127,8 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &KeyO
     }
     let set = list(&plan.update, |i| format!("{0} = EXCLUDED.{0}", q(&plan.columns[i].name)), ", ");
     let changed = list(&plan.update, |i| differs(plan, i, &format!("EXCLUDED.{}", q(&plan.columns[i].name))), " OR ");
-    let guard = if plan.spec.always_update { String::new() } else { format!(" WHERE {changed}") };
+    let guard = guard(plan, &changed, |i| format!("EXCLUDED.{}", q(&plan.columns[i].name)))
+        .map_or(String::new(), |g| format!(" WHERE {g}"));
     // Inserting a row that already exists would burn a sequence value for an absent
     // serial/identity column (`gap_free`): then update first and insert only the new keys.
     let mut only_new = String::new();
@@ -156,7 +159,8 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &KeyO
             return Err(plan.new_row_needs(column, row, &key));
         }
         crate::trace::trace("merged");
-        return Ok(MergeCounts::derive(plan.spec.on_conflict, staged, 0, pre_updated));
+        let stale = stale(client, plan, target, src, &ctx)?;
+        return Ok(MergeCounts::derive(plan.spec.on_conflict, staged, 0, pre_updated).with_stale(stale));
     }
     let insert = format!("INSERT INTO {target} AS t ({names}) SELECT {values} FROM {src} AS s{only_new} {on_conflict}");
     let (inserted, updated) = if tracks_counts(client)? {
@@ -177,7 +181,31 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &KeyO
     };
     crate::trace::trace("merged");
     let updated = updated + pre_updated;
-    Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated))
+    let stale = stale(client, plan, target, src, &ctx)?;
+    Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated).with_stale(stale))
+}
+
+/// The condition under which a matched row is rewritten (`None`: always): some column
+/// `changed` (unless `--always-update`), and under `--newer-by` the input's row (`new(i)`:
+/// its column `i`) is newer than the table's `t`.
+fn guard(plan: &Plan, changed: &str, new: impl Fn(usize) -> String) -> Option<String> {
+    let newer = sql::newer(plan, new, |i| format!("t.{}", q(&plan.columns[i].name)));
+    let conds: Vec<String> =
+        [(!plan.spec.always_update).then(|| format!("({changed})")), newer].into_iter().flatten().collect();
+    (!conds.is_empty()).then(|| conds.join(" AND "))
+}
+
+/// `--newer-by`: the matched rows not rewritten because they were not newer: those that
+/// still differ from the input. The merge locked every matched row (ON CONFLICT DO
+/// UPDATE locks the rows its condition skips too; the gap-free path locks them first),
+/// so the count is of the rows as this load left them.
+fn stale(client: &mut Client, plan: &Plan, target: &str, src: &str, ctx: &str) -> Result<u64> {
+    if plan.newer_by.is_none() {
+        return Ok(0);
+    }
+    let changed = list(&plan.update, |i| differs(plan, i, &source_value(plan, i)), " OR ");
+    let sql = format!("SELECT count(*) FROM {src} AS s JOIN {target} AS t ON {} WHERE {changed}", key_match(plan));
+    client.query_one(&sql, &[]).map(|r| r.get::<_, i64>(0) as u64).map_err(|e| Error::db(ctx, message(&e)))
 }
 
 /// Waits for this load's turn among the loads into `target` that lock rows in two
@@ -211,7 +239,7 @@ fn update_first(client: &mut Client, plan: &Plan, target: &str, src: &str, ctx: 
         .map_err(|e| Error::db(format!("{ctx} (locking the existing rows)"), message(&e)))?;
     let set = list(&plan.update, |i| format!("{} = {}", q(&plan.columns[i].name), source_value(plan, i)), ", ");
     let changed = list(&plan.update, |i| differs(plan, i, &source_value(plan, i)), " OR ");
-    let guard = if plan.spec.always_update { String::new() } else { format!(" AND ({changed})") };
+    let guard = guard(plan, &changed, |i| source_value(plan, i)).map_or(String::new(), |g| format!(" AND {g}"));
     run(
         client,
         plan,

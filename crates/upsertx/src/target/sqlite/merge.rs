@@ -52,16 +52,26 @@ pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCou
             plan.update.iter().map(|&i| format!("{} = s.{}", q(&plan.columns[i].name), stage_col(i))).collect();
         let mut sql = format!("UPDATE {t} AS t SET {} FROM {STAGE} AS s WHERE {}", set.join(", "), key_match(plan));
         if !plan.spec.always_update {
-            let differs: Vec<String> = plan
-                .update
-                .iter()
-                .map(|&i| format!("t.{} IS NOT s.{} COLLATE BINARY", q(&plan.columns[i].name), stage_col(i)))
-                .collect();
-            sql.push_str(&format!(" AND ({})", differs.join(" OR ")));
+            sql.push_str(&format!(" AND ({})", differs(plan)));
+        }
+        if let Some(newer) = newer(plan) {
+            sql.push_str(&format!(" AND {newer}"));
         }
         updated = conn.execute(&sql, []).map_err(|e| unique_violation(conn, plan, e, &ctx))? as u64;
         crate::trace::trace("updated");
     }
+    // `--newer-by`: the matched rows that still differ were not newer.
+    let stale = match plan.newer_by {
+        Some(_) => {
+            let sql = format!(
+                "SELECT count(*) FROM {STAGE} AS s JOIN {t} AS t ON {} WHERE {}",
+                key_match(plan),
+                differs(plan)
+            );
+            conn.query_row(&sql, [], |r| r.get::<_, i64>(0)).map_err(db)? as u64
+        }
+        None => 0,
+    };
 
     if let Some(column) = plan.missing_required() {
         // A new row cannot be inserted without it: name the first new key.
@@ -85,7 +95,18 @@ pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCou
         conn.execute_batch(&format!("DROP TABLE {STAGE}")).map_err(db)?;
     }
 
-    Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated))
+    Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated).with_stale(stale))
+}
+
+/// Some updated column of the table's row `t` differs from the staged row `s` (NULL-safe,
+/// text as bytes).
+fn differs(plan: &Plan) -> String {
+    list(&plan.update, |i| format!("t.{} IS NOT s.{} COLLATE BINARY", q(&plan.columns[i].name), stage_col(i)), " OR ")
+}
+
+/// `--newer-by`: the staged row `s` is newer than the table's `t`.
+fn newer(plan: &Plan) -> Option<String> {
+    sql::newer(plan, |i| format!("s.{}", stage_col(i)), |i| format!("t.{}", q(&plan.columns[i].name)))
 }
 
 /// The first staged row (and its key) for which `EXISTS` or `NOT EXISTS` a target row

@@ -9,7 +9,7 @@ use crate::error::{Error, Location, Result};
 use crate::plan::Plan;
 use crate::spec::Duplicates;
 use crate::target::sorted::{batch_key, sortable, Sorter};
-use crate::target::sql::stage_col;
+use crate::target::sql::{self, stage_col};
 use crate::value::Value;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{ErrorCode, OptionalExtension, ToSql};
@@ -248,10 +248,28 @@ fn decode(mut p: &[u8]) -> impl Iterator<Item = ValueRef<'_>> {
     })
 }
 
+/// The statement that stages one row. Under `--newer-by` a row whose key is staged
+/// already replaces it only when it wins (`sql::wins_in_input`).
+fn insert_sql(plan: &Plan) -> String {
+    let params: Vec<String> = (1..=plan.columns.len() + 1).map(|i| format!("?{i}")).collect();
+    let values = params.join(", ");
+    match sql::wins_in_input(plan, |c| format!("excluded.{c}"), |c| c.to_string(), "IS") {
+        Some(wins) if plan.spec.duplicates != Duplicates::Error => {
+            let sets = std::iter::once("ord".to_string())
+                .chain((0..plan.columns.len()).filter(|&i| !plan.columns[i].is_key).map(stage_col))
+                .map(|c| format!("{c} = excluded.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let keys = sql::list(&plan.key, stage_col, ", ");
+            format!("INSERT INTO {STAGE} VALUES ({values}) ON CONFLICT ({keys}) DO UPDATE SET {sets} WHERE {wins}")
+        }
+        _ => format!("{} INTO {STAGE} VALUES ({values})", verb(plan)),
+    }
+}
+
 /// Stages a batch as it comes, through the stage's primary key.
 fn insert_batch(conn: &rusqlite::Connection, plan: &Plan, batch: &Batch, columns: &[&Column]) -> Result<()> {
-    let params: Vec<String> = (1..=plan.columns.len() + 1).map(|i| format!("?{i}")).collect();
-    let sql = format!("{} INTO {STAGE} VALUES ({})", verb(plan), params.join(", "));
+    let sql = insert_sql(plan);
     let mut stmt = conn.prepare_cached(&sql).map_err(|e| Error::db("staging rows", e))?;
     for (r, (row, line)) in batch.rows.iter().enumerate() {
         let bound = (|| {
