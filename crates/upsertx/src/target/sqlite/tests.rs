@@ -54,11 +54,17 @@ fn rows(r: &[(i64, &str)]) -> Vec<(i64, String)> {
 fn duplicates_across_runs_follow_the_input_order() {
     for key_type in ["INTEGER", "TEXT"] {
         let (counts, table) = load(key_type, Duplicates::Last, BATCHES);
-        assert_eq!(counts.unwrap(), MergeCounts { staged: 3, inserted: 2, updated: 1, unchanged: 0, ignored: 0, stale: 0 });
+        assert_eq!(
+            counts.unwrap(),
+            MergeCounts { staged: 3, inserted: 2, updated: 1, unchanged: 0, ignored: 0, stale: 0 }
+        );
         assert_eq!(table, rows(&[(1, "l"), (3, "s"), (5, "l"), (9, "s")]), "{key_type}");
 
         let (counts, table) = load(key_type, Duplicates::First, BATCHES);
-        assert_eq!(counts.unwrap(), MergeCounts { staged: 3, inserted: 2, updated: 1, unchanged: 0, ignored: 0, stale: 0 });
+        assert_eq!(
+            counts.unwrap(),
+            MergeCounts { staged: 3, inserted: 2, updated: 1, unchanged: 0, ignored: 0, stale: 0 }
+        );
         assert_eq!(table, rows(&[(1, "m"), (3, "s"), (5, "s"), (9, "s")]), "{key_type}");
 
         // The first duplicate in input order: row 4 (key 5, first at row 1), though key
