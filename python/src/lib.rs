@@ -16,7 +16,7 @@ use pyo3::types::{PyCapsule, PyDict};
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 use upsertx::{
-    Duplicates, Error, Format, MaxDelete, OnConflict, Progress, Report, Source, Spec, UpdateColumns, Upsert,
+    ChangesTo, Duplicates, Error, Format, MaxDelete, OnConflict, Progress, Report, Source, Spec, UpdateColumns, Upsert,
 };
 
 create_exception!(_native, NativeError, PyException, "An upsertx error: args are (kind, message, details).");
@@ -186,7 +186,7 @@ fn report_dict<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>>
 #[pyo3(signature = (kind, data, name, db, *, from_db=None, table=None, key=None, constraint=None,
     key_where=None, on_conflict=None, update=None, no_update=None, always_update=false,
     duplicates=None, create=false, dry_run=false, delete_missing=false, scope=None, scope_where=None,
-    allow_empty=false, max_delete=None, soft_delete=None, replace_where=None, newer_by=None, format=None, progress=None))]
+    allow_empty=false, max_delete=None, soft_delete=None, replace_where=None, newer_by=None, changes=None, format=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn upsert<'py>(
     py: Python<'py>,
@@ -214,6 +214,7 @@ fn upsert<'py>(
     soft_delete: Option<String>,
     replace_where: Option<String>,
     newer_by: Option<String>,
+    changes: Option<String>,
     format: Option<String>,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
@@ -256,6 +257,7 @@ fn upsert<'py>(
         soft_delete,
         replace_where,
         newer_by,
+        changes: parse::<ChangesTo>("changes", changes)?,
     };
     let interrupted = raised.clone();
     let result = py.detach(move || {

@@ -11,6 +11,7 @@ done by the same Rust engine as the ``upsertx`` command, with the GIL released.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -128,6 +129,7 @@ def upsert(
     soft_delete: Optional[str] = None,
     replace_where: Optional[str] = None,
     newer_by: Optional[str] = None,
+    changes: Union[str, "os.PathLike[str]", None] = None,
     format: Optional[str] = None,
     progress: bool = False,
     from_db: Any = None,
@@ -155,7 +157,8 @@ def upsert(
     of rows, or a percentage as ``"5%"``) and ``soft_delete`` (a column name);
     ``replace_where`` (your own SQL: the window the input replaces); ``newer_by`` (a
     column: existing rows are updated only by newer values, the others counted
-    ``stale``). ``progress=True`` shows a progress bar on stderr (tqdm's, in a notebook
+    ``stale``); ``changes`` (a path, or ``"-"`` for stdout: one JSON line per row
+    inserted, updated or deleted, written once the load commits). ``progress=True`` shows a progress bar on stderr (tqdm's, in a notebook
     too, when tqdm is installed).
 
     Returns a :class:`Report`; raises an :class:`UpsertError` subclass on failure, with
@@ -205,6 +208,7 @@ def upsert(
             soft_delete=soft_delete,
             replace_where=replace_where,
             newer_by=newer_by,
+            changes=None if changes is None else os.fspath(changes),
             format=format,
             progress=callback,
         )

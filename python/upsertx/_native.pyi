@@ -31,6 +31,7 @@ def upsert(
     soft_delete: Optional[str] = ...,
     replace_where: Optional[str] = ...,
     newer_by: Optional[str] = ...,
+    changes: Optional[str] = ...,
     format: Optional[str] = ...,
     progress: Optional[Callable[[Optional[int]], None]] = ...,
 ) -> dict: ...

@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
-use upsertx::{Duplicates, Format, MaxDelete, OnConflict, Progress, Source, Spec, UpdateColumns, Upsert};
+use upsertx::{ChangesTo, Duplicates, Format, MaxDelete, OnConflict, Progress, Source, Spec, UpdateColumns, Upsert};
 
 /// Load rows from a file (CSV, TSV, JSON, NDJSON, Parquet, Arrow IPC) or another
 /// database's query into a SQL table: insert new keys, update existing ones, all in one
@@ -128,6 +128,12 @@ struct Args {
     #[arg(long, value_name = "COL")]
     newer_by: Option<String>,
 
+    /// Write one NDJSON line per row inserted, updated or deleted to this file (or - for
+    /// stdout; the report then goes to stderr), once the load has committed; with
+    /// --dry-run, the lines a real run would write.
+    #[arg(long, value_name = "PATH|-", value_parser = parse::<ChangesTo>)]
+    changes: Option<ChangesTo>,
+
     /// Input format [default: from the file extension: .csv, .tsv, .ndjson/.jsonl, .json,
     /// .parquet, .arrow/.feather/.ipc].
     #[arg(long, value_name = "csv|tsv|ndjson|json|parquet|arrow", value_parser = parse::<Format>)]
@@ -213,7 +219,17 @@ fn run(args: Args) -> Result<(), upsertx::Error> {
         soft_delete: args.soft_delete,
         replace_where: args.replace_where,
         newer_by: args.newer_by,
+        changes: args.changes.clone(),
     };
+    // Standard output holds the changes: the report goes to stderr.
+    let to_stdout = args.changes == Some(ChangesTo::Stdout);
+    if to_stdout && args.json {
+        return Err(upsertx::Error::Usage(
+            "--changes - writes the changes to stdout, where --json would write the report: write the changes to a \
+             file"
+                .into(),
+        ));
+    }
     let mut upsert = Upsert::new(db).spec(spec);
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::new_spinner();
@@ -234,6 +250,8 @@ fn run(args: Args) -> Result<(), upsertx::Error> {
     let report = result?;
     if args.json {
         println!("{}", serde_json::to_string(&report).expect("a report serializes"));
+    } else if to_stdout {
+        eprintln!("{report}");
     } else {
         println!("{report}");
     }

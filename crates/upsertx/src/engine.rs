@@ -1,6 +1,7 @@
 //! One load from start to end: read and check rows on one thread, stage and merge
 //! them on this one, all in one transaction.
 
+use crate::changes::ChangeLog;
 use crate::check::infer::infer_columns;
 use crate::check::{self, Batch};
 use crate::error::{quote_ident, Error, Result};
@@ -55,15 +56,21 @@ pub(crate) fn run(url: &str, spec: &Spec, source: Source, watch: &mut Watch<'_>)
         return Err(Error::Usage("the table name is empty".into()));
     }
     source.resolved_format()?;
+    let mut changes = spec.changes.as_ref().map(ChangeLog::open).transpose()?;
     let mut conn = target::connect(url, spec.create)?;
     conn.begin()?;
     // An interruption during the merge still rolls back: asked once more before COMMIT.
-    match load(&mut *conn, &table, spec, source, watch, loaded_at).and_then(|r| watch.check().map(|_| r)) {
+    let loaded = load(&mut *conn, &table, spec, source, watch, loaded_at, changes.as_mut());
+    match loaded.and_then(|r| watch.check().map(|_| r)) {
         Ok(mut report) => {
             if spec.dry_run {
                 conn.rollback()?;
             } else {
                 conn.commit()?;
+            }
+            // Only now: the lines tell what was committed (or, for a dry run, would be).
+            if let Some(changes) = changes {
+                changes.finish()?;
             }
             report.elapsed_ms = started.elapsed().as_millis() as u64;
             Ok(report)
@@ -84,6 +91,7 @@ fn load(
     mut source: Source,
     watch: &mut Watch<'_>,
     loaded_at: i64,
+    changes: Option<&mut ChangeLog>,
 ) -> Result<Report> {
     let mut created = false;
     let mut opened = None;
@@ -197,6 +205,9 @@ fn load(
             in_scope = Some(conn.count_in_scope(&plan)?);
         }
     }
+    if spec.changes.is_some() {
+        conn.prepare_changes(&plan)?;
+    }
     // Without a key the window is deleted first: the rows inserted next are in it too.
     let deleted_first = if plan.keyless() { Some(conn.delete_missing(&plan)?) } else { None };
     let counts = conn.merge(&plan)?;
@@ -208,6 +219,10 @@ fn load(
     };
     if let Some(max) = spec.max_delete {
         check_max_delete(&plan, max, deleted, in_scope)?;
+    }
+    if let Some(log) = changes {
+        conn.changes(&plan, &mut |op, values| log.write(&plan, op, values))?;
+        trace("changes written");
     }
     Ok(Report {
         table: plan.table.name.clone(),

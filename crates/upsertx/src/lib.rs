@@ -37,6 +37,7 @@
 // others use: not worth a cfg on each.
 #![cfg_attr(not(all(feature = "sqlite", feature = "postgres", feature = "mysql")), allow(dead_code))]
 
+mod changes;
 mod check;
 mod engine;
 mod error;
@@ -52,6 +53,7 @@ mod target;
 mod trace;
 mod value;
 
+pub use changes::ChangesTo;
 pub use error::{Error, Location, Result};
 pub use net::url::redact as redact_url;
 pub use report::{Progress, Report};
@@ -225,6 +227,14 @@ impl Upsert {
     /// key, the greatest value wins.
     pub fn newer_by(mut self, column: impl Into<String>) -> Upsert {
         self.spec.newer_by = Some(column.into());
+        self
+    }
+
+    /// Write one NDJSON line per row the load inserts, updates or deletes (`--changes`),
+    /// once it has committed; with [`dry_run`](Upsert::dry_run), the lines a real run
+    /// would write. Unchanged and stale rows are not written.
+    pub fn changes(mut self, to: ChangesTo) -> Upsert {
+        self.spec.changes = Some(to);
         self
     }
 

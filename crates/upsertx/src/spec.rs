@@ -146,12 +146,21 @@ pub struct Spec {
     /// The comparison is part of the statement that writes, so concurrent loads keep the
     /// newest row whatever their order.
     pub newer_by: Option<String>,
+    /// Write one NDJSON line per row inserted, updated or deleted here (see
+    /// [`ChangesTo`](crate::ChangesTo)); with `dry_run`, the lines a real run would write.
+    pub changes: Option<crate::changes::ChangesTo>,
 }
 
 impl Spec {
     /// Whether the load deletes (or marks) rows: `delete_missing` or `replace_where`.
     pub(crate) fn deletes(&self) -> bool {
         self.delete_missing || self.replace_where.is_some()
+    }
+
+    /// Whether the merge leaves the stage in place: the deletions and `--changes` read
+    /// the input's keys from it afterwards.
+    pub(crate) fn keeps_stage(&self) -> bool {
+        self.deletes() || self.changes.is_some()
     }
 
     /// The flag that asked for deletions, for messages.

@@ -66,6 +66,21 @@ impl MergeCounts {
     }
 }
 
+/// A row `--changes` reports, and how its values (as the database writes them as text)
+/// are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChangeOp {
+    /// Every plan column, as inserted.
+    Insert,
+    /// The key's columns, then the updated columns before the load, then after it.
+    Update,
+    /// Every plan column, before the row was deleted (or marked).
+    Delete,
+}
+
+/// What receives the rows of [`Connection::changes`], one at a time.
+pub(crate) type ChangeSink<'a> = dyn FnMut(ChangeOp, &[Option<String>]) -> Result<()> + 'a;
+
 /// One database session of one load.
 pub trait Connection {
     fn begin(&mut self) -> Result<()>;
@@ -88,11 +103,18 @@ pub trait Connection {
     fn prepare_delete(&mut self, plan: &Plan) -> Result<()>;
     /// The table's rows within the delete scope (before the merge, for `--max-delete P%`).
     fn count_in_scope(&mut self, plan: &Plan) -> Result<u64>;
+    /// `--changes`, before the merge: copies the table's rows the input's keys match (their
+    /// key and updated columns, as they are before the load; `sql::BEFORE`), locked.
+    fn prepare_changes(&mut self, plan: &Plan) -> Result<()>;
     /// Applies the staged rows to the table with exact counts.
     fn merge(&mut self, plan: &Plan) -> Result<MergeCounts>;
     /// `--delete-missing`, after the merge: deletes the table's rows within the scope
-    /// whose key no input row has, in key order; returns how many.
+    /// whose key no input row has, in key order; returns how many. Under `--changes`,
+    /// copies them first (`sql::DELETED`).
     fn delete_missing(&mut self, plan: &Plan) -> Result<u64>;
+    /// `--changes`, once the merge and the deletions are done: every row inserted,
+    /// updated (possibly: `sink` compares) or deleted, its values as text.
+    fn changes(&mut self, plan: &Plan, sink: &mut ChangeSink<'_>) -> Result<()>;
     fn commit(&mut self) -> Result<()>;
     fn rollback(&mut self) -> Result<()>;
 }

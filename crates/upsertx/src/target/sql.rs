@@ -209,3 +209,86 @@ pub(crate) fn wins_in_input(
         _ => greater,
     })
 }
+
+/// `--changes`: the table holding the table's rows the input's keys matched, as they were
+/// before the merge ([`before_select`]).
+pub(crate) const BEFORE: &str = "upsertx_before";
+/// `--changes`: the table holding the rows the load deletes (or marks), as they were
+/// ([`deleted_select`]).
+pub(crate) const DELETED: &str = "upsertx_deleted";
+
+/// The key's columns, then the updated ones: what [`BEFORE`] holds.
+fn before_columns(plan: &Plan) -> Vec<usize> {
+    plan.key.iter().chain(&plan.update).copied().collect()
+}
+
+fn order_by(plan: &Plan, alias: &str, col: impl Fn(usize) -> String) -> String {
+    match plan.keyless() {
+        true => String::new(),
+        false => format!(" ORDER BY {}", list(&plan.key, |i| format!("{alias}.{}", col(i)), ", ")),
+    }
+}
+
+/// `--changes`, before the merge: the key and updated columns (named as staged) of the
+/// table's rows `t` whose key a staged row `s` has, in key order. `unique`: the stage
+/// holds each key once (then it drives a join; else `EXISTS`).
+pub(crate) fn before_select(plan: &Plan, q: fn(&str) -> String, target: &str, stage: &str, unique: bool) -> String {
+    let cols = list(&before_columns(plan), |i| format!("t.{} AS {}", q(&plan.columns[i].name), stage_col(i)), ", ");
+    let from = match unique {
+        true => format!("{stage} AS s JOIN {target} AS t ON {}", key_match(plan, q)),
+        false => format!("{target} AS t WHERE EXISTS (SELECT 1 FROM {stage} AS s WHERE {})", key_match(plan, q)),
+    };
+    format!("SELECT {cols} FROM {from}{}", order_by(plan, "t", |i| q(&plan.columns[i].name)))
+}
+
+/// `--changes`: the rows the load deleted (or marks): every plan column of the table's
+/// rows `t` for which `cond` holds, named as staged, in key order.
+pub(crate) fn deleted_select(plan: &Plan, q: fn(&str) -> String, target: &str, cond: &str) -> String {
+    let all: Vec<usize> = (0..plan.columns.len()).collect();
+    let cols = list(&all, |i| format!("t.{} AS {}", q(&plan.columns[i].name), stage_col(i)), ", ");
+    format!("SELECT {cols} FROM {target} AS t WHERE {cond}{}", order_by(plan, "t", |i| q(&plan.columns[i].name)))
+}
+
+/// `--changes`, after the merge, the rows of [`ChangeOp::Insert`](super::ChangeOp): the
+/// staged rows (`value(i)`: column `i` as the table's type) whose key [`BEFORE`] (at
+/// `before`) lacks, `text` making each value text.
+pub(crate) fn inserted_read(
+    plan: &Plan,
+    stage: &str,
+    before: &str,
+    value: impl Fn(usize) -> String,
+    text: impl Fn(String) -> String,
+) -> String {
+    let all: Vec<usize> = (0..plan.columns.len()).collect();
+    let cols = list(&all, |i| text(value(i)), ", ");
+    if plan.keyless() {
+        return format!("SELECT {cols} FROM {stage} AS s ORDER BY s.ord");
+    }
+    let same = list(&plan.key, |i| format!("b.{} = {}", stage_col(i), value(i)), " AND ");
+    format!(
+        "SELECT {cols} FROM {stage} AS s WHERE NOT EXISTS (SELECT 1 FROM {before} AS b WHERE {same}){}",
+        order_by(plan, "s", stage_col)
+    )
+}
+
+/// `--changes`: the rows of [`ChangeOp::Update`](super::ChangeOp): for each row of
+/// [`BEFORE`], its key, its updated columns then, and now in the table `t`.
+pub(crate) fn updated_read(
+    plan: &Plan,
+    q: fn(&str) -> String,
+    target: &str,
+    before: &str,
+    text: impl Fn(String) -> String,
+) -> String {
+    let then = list(&before_columns(plan), |i| text(format!("b.{}", stage_col(i))), ", ");
+    let now = list(&plan.update, |i| text(format!("t.{}", q(&plan.columns[i].name))), ", ");
+    let on = list(&plan.key, |i| format!("t.{} = b.{}", q(&plan.columns[i].name), stage_col(i)), " AND ");
+    format!("SELECT {then}, {now} FROM {before} AS b JOIN {target} AS t ON {on}{}", order_by(plan, "b", stage_col))
+}
+
+/// `--changes`: the rows of [`ChangeOp::Delete`](super::ChangeOp), from [`DELETED`].
+pub(crate) fn deleted_read(plan: &Plan, deleted: &str, text: impl Fn(String) -> String) -> String {
+    let all: Vec<usize> = (0..plan.columns.len()).collect();
+    let cols = list(&all, |i| text(format!("d.{}", stage_col(i))), ", ");
+    format!("SELECT {cols} FROM {deleted} AS d{}", order_by(plan, "d", stage_col))
+}

@@ -54,11 +54,17 @@ impl MyConnection {
             Some(set) => (format!("UPDATE {} AS t SET {set}", self.target_name()), "marking"),
             None => (format!("DELETE t FROM {} AS t", self.target_name()), "deleting"),
         };
-        let sql = format!(
-            "{verb} WHERE {} AND {}",
+        let doomed = format!(
+            "{} AND {}",
             sql::in_scope(plan, q, SCOPE, sql::equals),
             sql::missing(plan, q, stage_name(plan), |i| format!("s.{}", stage_col(i)), sql::equals)
         );
+        if plan.spec.changes.is_some() {
+            self.conn
+                .query_drop(super::changes::copy_deleted(plan, &self.target_name(), &doomed))
+                .map_err(|e| db_error("recording the rows to delete (--changes)", e))?;
+        }
+        let sql = format!("{verb} WHERE {doomed}");
         let params = match plan.soft_delete {
             Some((_, Mark::Time)) => mysql::Params::Positional(vec![sql::mark_time(plan).into()]),
             _ => mysql::Params::Empty,

@@ -61,9 +61,9 @@ fn all_equal(plan: &Plan) -> String {
     )
 }
 
-/// Frees the stage once merged, unless `--delete-missing` still needs its keys.
+/// Frees the stage once merged, unless the deletions or `--changes` still need its keys.
 fn drop_stage(conn: &mut Conn, plan: &Plan) -> std::result::Result<(), mysql::Error> {
-    if plan.spec.deletes() {
+    if plan.spec.keeps_stage() {
         return Ok(());
     }
     conn.query_drop(format!("DROP TEMPORARY TABLE {}", stage_name(plan)))

@@ -9,11 +9,13 @@
 //! - `merge.rs`: the merge, which lets `ON DUPLICATE KEY UPDATE` touch the target only
 //!   when it cannot pick the wrong unique key.
 //! - `delete.rs`: `--delete-missing`.
+//! - `changes.rs`: `--changes`.
 //!
 //! The session is pinned to strict SQL mode (no silent truncation, no zero dates), to
 //! UTC (`time_zone = '+00:00'`) and to repeatable read (the merge's locking reads rely
 //! on its next-key locks), so nothing depends on the server's defaults.
 
+mod changes;
 mod ddl;
 mod delete;
 mod merge;
@@ -131,6 +133,8 @@ impl MyConnection {
             || plan.spec.replace_where.is_some()
             // Its rows of one key are decided by the stage.
             || plan.newer_by.is_some()
+            // It reads the inserted rows from the stage.
+            || plan.spec.changes.is_some()
             || plan.missing_required().is_some()
             || plan.table.keys.len() != 1
         {
@@ -218,6 +222,16 @@ impl Connection for MyConnection {
         // Held already after a merge; a keyless load deletes before its merge.
         let (schema, name) = self.target.clone().expect("reflect runs before the delete");
         let done = self.lock_merges(&schema, &name).and_then(|()| self.delete_missing_rows(plan));
+        self.at_server(done)
+    }
+
+    fn prepare_changes(&mut self, plan: &Plan) -> Result<()> {
+        let done = self.copy_before(plan);
+        self.at_server(done)
+    }
+
+    fn changes(&mut self, plan: &Plan, sink: &mut super::ChangeSink<'_>) -> Result<()> {
+        let done = self.read_changes(plan, sink);
         self.at_server(done)
     }
 

@@ -57,15 +57,23 @@ pub(crate) fn delete_missing(client: &mut Client, plan: &Plan, target: &str, ord
         Some(set) => (format!("UPDATE {target} AS {alias} SET {set}"), "FROM", "marking"),
         None => (format!("DELETE FROM {target} AS {alias}"), "USING", "deleting"),
     };
-    let scope = sql::in_scope(plan, q, &scope_table(), sql::equals);
+    let doomed = format!(
+        "{} AND {}",
+        sql::in_scope(plan, q, &scope_table(), sql::equals),
+        sql::missing(plan, q, src, |i| source_value(plan, i), sql::equals)
+    );
+    if plan.spec.changes.is_some() {
+        client
+            .batch_execute(&super::changes::copy_deleted(plan, target, &doomed))
+            .map_err(|e| Error::db("recording the rows to delete (--changes)", message(&e)))?;
+    }
     let sql = if plan.keyless() {
-        format!("{verb} WHERE {scope}")
+        format!("{verb} WHERE {doomed}")
     } else {
         format!(
-            "{verb} {from} (SELECT {tkeys} FROM {target} AS t WHERE {scope} AND {missing}
+            "{verb} {from} (SELECT {tkeys} FROM {target} AS t WHERE {doomed}
                ORDER BY {tkeys} FOR UPDATE OF t) AS x WHERE {matched}",
             tkeys = list(&plan.key, |i| format!("t.{}", q(&plan.columns[i].name)), ", "),
-            missing = sql::missing(plan, q, src, |i| source_value(plan, i), sql::equals),
             matched = list(&plan.key, |i| format!("d.{c} = x.{c}", c = q(&plan.columns[i].name)), " AND "),
         )
     };

@@ -6,7 +6,9 @@
 //! - `stage.rs`: the staging table, filled by binary COPY (`copy.rs`: the format).
 //! - `merge.rs`: server-side de-duplication, and the merge.
 //! - `delete.rs`: `--delete-missing`.
+//! - `changes.rs`: `--changes`.
 
+mod changes;
 mod copy;
 mod ddl;
 mod delete;
@@ -96,6 +98,16 @@ impl Connection for PgConnection {
     fn count_in_scope(&mut self, plan: &Plan) -> Result<u64> {
         let target = self.target_name();
         delete::count_in_scope(&mut self.client, plan, &target)
+    }
+
+    fn prepare_changes(&mut self, plan: &Plan) -> Result<()> {
+        let target = self.target_name();
+        changes::prepare(&mut self.client, plan, &target)
+    }
+
+    fn changes(&mut self, plan: &Plan, sink: &mut super::ChangeSink<'_>) -> Result<()> {
+        let target = self.target_name();
+        changes::read(&mut self.client, plan, &target, &self.order, sink)
     }
 
     fn merge(&mut self, plan: &Plan) -> Result<MergeCounts> {

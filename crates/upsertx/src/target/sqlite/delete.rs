@@ -53,22 +53,35 @@ pub(crate) fn count_in_scope(conn: &rusqlite::Connection, plan: &Plan) -> Result
         .map_err(|e| Error::db(format!("counting the rows of table {} in scope", q(&plan.table.name)), e))
 }
 
+/// The table's rows `t` the load deletes.
+fn doomed(plan: &Plan) -> String {
+    format!(
+        "{} AND {}",
+        sql::in_scope(plan, q, &scope_table(), staged_side),
+        sql::missing(plan, q, STAGE, |i| format!("s.{}", stage_col(i)), staged_side)
+    )
+}
+
 /// The statement that deletes (or marks, `--soft-delete`) the missing rows.
 pub(super) fn delete_sql(plan: &Plan) -> String {
     let verb = match sql::soft_set(plan, q, "?1") {
         Some(set) => format!("UPDATE {} AS t SET {set}", target(plan)),
         None => format!("DELETE FROM {} AS t", target(plan)),
     };
-    format!(
-        "{verb} WHERE {} AND {}",
-        sql::in_scope(plan, q, &scope_table(), staged_side),
-        sql::missing(plan, q, STAGE, |i| format!("s.{}", stage_col(i)), staged_side)
-    )
+    format!("{verb} WHERE {}", doomed(plan))
 }
 
 /// Deletes the missing rows, or marks them (`--soft-delete`).
 pub(crate) fn delete_missing(conn: &rusqlite::Connection, plan: &Plan) -> Result<u64> {
     let what = if plan.soft_delete.is_some() { "marking" } else { "deleting" };
+    if plan.spec.changes.is_some() {
+        let copy = format!(
+            "CREATE TABLE {} AS {}",
+            super::changes::deleted(),
+            sql::deleted_select(plan, q, &target(plan), &doomed(plan))
+        );
+        conn.execute_batch(&copy).map_err(|e| Error::db("recording the rows to delete (--changes)", e))?;
+    }
     let sql = delete_sql(plan);
     let params: Vec<String> = match plan.soft_delete {
         Some((_, Mark::Time)) => vec![sql::mark_time(plan)],

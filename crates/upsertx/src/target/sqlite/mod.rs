@@ -5,7 +5,9 @@
 //! - `stage.rs`: the keyed staging table, filled by one prepared INSERT.
 //! - `merge.rs`: the set-based merge with exact counts.
 //! - `delete.rs`: `--delete-missing`.
+//! - `changes.rs`: `--changes`.
 
+mod changes;
 mod ddl;
 mod delete;
 mod merge;
@@ -129,8 +131,16 @@ impl Connection for SqliteConnection {
         delete::count_in_scope(&self.conn, plan)
     }
 
+    fn prepare_changes(&mut self, plan: &Plan) -> Result<()> {
+        changes::prepare(&self.conn, plan)
+    }
+
     fn merge(&mut self, plan: &Plan) -> Result<MergeCounts> {
         merge::merge(&self.conn, plan)
+    }
+
+    fn changes(&mut self, plan: &Plan, sink: &mut super::ChangeSink<'_>) -> Result<()> {
+        changes::read(&self.conn, plan, sink)
     }
 
     fn delete_missing(&mut self, plan: &Plan) -> Result<u64> {

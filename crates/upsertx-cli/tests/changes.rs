@@ -1,0 +1,171 @@
+//! End-to-end tests of `--changes`: the NDJSON lines of what a load inserted, updated and
+//! deleted, against real databases, once per dialect.
+
+#[macro_use]
+mod common;
+
+use common::{rows, table, upsertx, write, TestDb};
+use serde_json::{json, Value};
+
+/// `stock`: a, b in region eu; c in us.
+fn stock(db: &dyn TestDb) {
+    db.exec("CREATE TABLE stock (sku VARCHAR(10) PRIMARY KEY, region VARCHAR(10) NOT NULL, qty INTEGER)");
+    db.exec("INSERT INTO stock VALUES ('a', 'eu', 1), ('b', 'eu', 2), ('c', 'us', 3)");
+}
+
+/// Tonight's extract of region eu: a changed, b gone, d new.
+const EU: &str = "sku,region,qty\na,eu,10\nd,eu,4\n";
+
+/// The lines of a changes file, each parsed.
+fn lines(text: &str) -> Vec<Value> {
+    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"))).collect()
+}
+
+fn read(db: &dyn TestDb, name: &str) -> Vec<Value> {
+    lines(&std::fs::read_to_string(db.dir().join(name)).expect("the changes file"))
+}
+
+/// How many lines of each op: (insert, update, delete).
+fn ops(lines: &[Value]) -> (u64, u64, u64) {
+    let n = |op: &str| lines.iter().filter(|l| l["op"] == op).count() as u64;
+    (n("insert"), n("update"), n("delete"))
+}
+
+pub fn changes_tell_what_a_sync_did(db: &dyn TestDb) {
+    stock(db);
+    write(db, "stock.csv", EU);
+    let args = ["stock.csv", "--delete-missing", "--scope", "region", "--changes", "out.ndjson", "--json"];
+    let expected = vec![
+        json!({"op": "insert", "key": {"sku": "d"}, "before": null, "after": {"sku": "d", "region": "eu", "qty": 4}}),
+        json!({"op": "update", "key": {"sku": "a"}, "before": {"qty": 1}, "after": {"qty": 10}}),
+        json!({"op": "delete", "key": {"sku": "b"}, "before": {"sku": "b", "region": "eu", "qty": 2}, "after": null}),
+    ];
+    // A dry run previews exactly the lines of the real run, and writes nothing else.
+    let dry: Vec<&str> = args.iter().copied().chain(["--dry-run"]).collect();
+    let before = table(db, "stock", "sku, region, qty");
+    upsertx(db, &dry, None).report();
+    assert_eq!(read(db, "out.ndjson"), expected);
+    assert_eq!(table(db, "stock", "sku, region, qty"), before);
+    let report = upsertx(db, &args, None).report();
+    let got = read(db, "out.ndjson");
+    assert_eq!(got, expected);
+    let n = |k: &str| report[k].as_u64().unwrap();
+    assert_eq!(ops(&got), (n("inserted"), n("updated"), n("deleted")));
+    // A rerun changes nothing: the file is replaced by an empty one.
+    upsertx(db, &args, None).report();
+    assert_eq!(read(db, "out.ndjson"), Vec::<Value>::new());
+}
+
+/// `-`: the lines on stdout, the report on stderr; not with --json.
+pub fn changes_to_stdout(db: &dyn TestDb) {
+    stock(db);
+    write(db, "stock.csv", EU);
+    let run = upsertx(db, &["stock.csv", "--changes", "-"], None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(ops(&lines(&run.stdout)), (1, 1, 0));
+    assert!(run.stderr.contains("1 inserted, 1 updated"), "{}", run.stderr);
+    upsertx(db, &["stock.csv", "--changes", "-", "--json"], None)
+        .fails(2, &["--changes - writes the changes to stdout"]);
+    upsertx(db, &["stock.csv", "--changes", "no/such/dir/out.ndjson"], None)
+        .fails(2, &["--changes no/such/dir/out.ndjson: the folder no/such/dir does not exist"]);
+}
+
+/// A load that fails writes no changes, and leaves an earlier file as it was.
+pub fn a_failed_load_leaves_no_changes(db: &dyn TestDb) {
+    stock(db);
+    write(db, "stock.csv", EU);
+    write(db, "out.ndjson", "earlier\n");
+    let args = ["stock.csv", "--delete-missing", "--max-delete", "0", "--changes", "out.ndjson"];
+    upsertx(db, &args, None).fails(1, &["more than --max-delete 0"]);
+    assert_eq!(std::fs::read_to_string(db.dir().join("out.ndjson")).unwrap(), "earlier\n");
+    upsertx(db, &["stock.csv", "--delete-missing", "--max-delete", "0", "--changes", "new.ndjson"], None).fails(1, &[]);
+    assert!(!db.dir().join("new.ndjson").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(db.dir())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+/// Typed values: numbers, booleans, NULL, decimals and timestamps as JSON; a soft delete's
+/// mark as its `after`; stale and unchanged rows not written.
+pub fn changes_carry_typed_values(db: &dyn TestDb) {
+    db.exec(
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, flag BOOLEAN, price DECIMAL(10,2), note VARCHAR(20), \
+         at TIMESTAMP NULL DEFAULT NULL, gone BOOLEAN NOT NULL DEFAULT FALSE)",
+    );
+    write(db, "seed.csv", "id,flag,price,note,at\n1,false,1.50,x,2026-11-01 10:00:00\n2,true,2,y,\n3,true,3,z,\n");
+    upsertx(db, &["seed.csv", "--table", "items", "--json"], None).report();
+    // 1 newer: flag and price change; 2 unchanged; 3 gone; 4 new with NULLs.
+    write(db, "late.csv", "id,flag,price,note,at\n1,true,1.25,x,2026-11-02 10:00:00\n2,true,2,y,\n4,,,,\n");
+    let args = [
+        "late.csv",
+        "--table",
+        "items",
+        "--newer-by",
+        "at",
+        "--delete-missing",
+        "--soft-delete",
+        "gone",
+        "--changes",
+        "out.ndjson",
+        "--json",
+    ];
+    let report = upsertx(db, &args, None).report();
+    assert_eq!((report["inserted"].as_u64(), report["updated"].as_u64()), (Some(1), Some(1)));
+    let got = read(db, "out.ndjson");
+    assert_eq!(ops(&got), (1, 1, 1), "{got:?}");
+    assert_eq!(
+        got[0],
+        json!({"op": "insert", "key": {"id": 4}, "before": null,
+               "after": {"id": 4, "flag": null, "price": null, "note": null, "at": null, "gone": false}})
+    );
+    let update = &got[1];
+    assert_eq!(update["key"], json!({"id": 1}));
+    let changed: Vec<&String> = update["after"].as_object().unwrap().keys().collect();
+    assert_eq!(changed, ["flag", "price", "at"], "{update}");
+    assert_eq!((&update["before"]["flag"], &update["after"]["flag"]), (&json!(false), &json!(true)));
+    assert_eq!(update["after"]["price"].as_f64(), Some(1.25), "{update}");
+    assert!(update["after"]["at"].as_str().unwrap().starts_with("2026-11-02 10:00:00"), "{update}");
+    let delete = &got[2];
+    assert_eq!((&delete["key"], &delete["after"]), (&json!({"id": 3}), &json!({"gone": true})));
+    assert_eq!((&delete["before"]["note"], &delete["before"]["gone"]), (&json!("z"), &json!(false)));
+    assert_eq!(delete["before"]["price"].as_f64(), Some(3.0));
+    // An older row for 1 is stale: no line; 3 comes back: cleared, an update of `gone`.
+    write(db, "older.csv", "id,flag,price,note,at\n1,false,9,x,2026-10-01 00:00:00\n3,true,3,z,\n");
+    let args = ["older.csv", "--table", "items", "--newer-by", "at", "--soft-delete", "gone", "--delete-missing"];
+    let more: Vec<&str> =
+        args.iter().copied().chain(["--scope-where", "id = 3", "--changes", "more.ndjson", "--json"]).collect();
+    let report = upsertx(db, &more, None).report();
+    assert_eq!((report["stale"].as_u64(), report["updated"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        read(db, "more.ndjson"),
+        vec![json!({"op": "update", "key": {"id": 3}, "before": {"gone": true}, "after": {"gone": false}})]
+    );
+}
+
+/// A table with no key: the window's rows are deleted (key `{}`) and the input's inserted.
+pub fn changes_of_a_keyless_window(db: &dyn TestDb) {
+    db.exec("CREATE TABLE clicks (day VARCHAR(10) NOT NULL, n INTEGER)");
+    db.exec("INSERT INTO clicks VALUES ('mon', 1), ('tue', 2)");
+    write(db, "tue.csv", "day,n\ntue,5\ntue,5\n");
+    upsertx(
+        db,
+        &["tue.csv", "--table", "clicks", "--replace-where", "day = 'tue'", "--changes", "out.ndjson", "--json"],
+        None,
+    )
+    .report();
+    let insert = json!({"op": "insert", "key": {}, "before": null, "after": {"day": "tue", "n": 5}});
+    let delete = json!({"op": "delete", "key": {}, "before": {"day": "tue", "n": 2}, "after": null});
+    assert_eq!(read(db, "out.ndjson"), vec![insert.clone(), insert, delete]);
+    assert_eq!(table(db, "clicks", "day, n"), rows(&[&["mon", "1"], &["tue", "5"], &["tue", "5"]]));
+}
+
+every_dialect!(
+    changes_tell_what_a_sync_did,
+    changes_to_stdout,
+    a_failed_load_leaves_no_changes,
+    changes_carry_typed_values,
+    changes_of_a_keyless_window,
+);

@@ -1,0 +1,192 @@
+//! `--changes`: one NDJSON line per row a load inserted, updated or deleted, for the
+//! consumers downstream of the table:
+//!
+//! ```json
+//! {"op":"insert","key":{"id":4},"before":null,"after":{"id":4,"name":"Ada","qty":1}}
+//! {"op":"update","key":{"id":1},"before":{"qty":1},"after":{"qty":10}}
+//! {"op":"delete","key":{"id":2},"before":{"id":2,"name":"Bob","qty":2},"after":null}
+//! ```
+//!
+//! An insert's `after` and a delete's `before` hold every column the load knows (the
+//! input's, and the `--soft-delete` column); an update's `before` and `after` only the
+//! columns that changed. A `--soft-delete` mark is a delete whose `after` is the mark.
+//! Lines come grouped: inserts, updates, then deletes, each in key order.
+//!
+//! The database hands over the rows as text ([`ChangeOp`] says which values); this
+//! module writes them as JSON typed by their column: numbers as numbers, booleans as
+//! booleans, the rest as strings. The lines go to a temporary file first, moved into
+//! place (or copied to stdout) once the load has committed, or rolled back for a dry
+//! run: a load that fails leaves no changes behind.
+
+use crate::error::{Error, Result};
+use crate::plan::{Mark, Plan};
+pub(crate) use crate::target::ChangeOp;
+use crate::value::SqlType;
+use std::io::{BufWriter, Seek, Write};
+use std::path::PathBuf;
+
+/// Where `--changes` writes its lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangesTo {
+    /// A file, replaced once the load has committed.
+    Path(PathBuf),
+    /// Standard output, once the load has committed.
+    Stdout,
+}
+
+impl std::str::FromStr for ChangesTo {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "" => Err("--changes: expected a file path, or - for standard output".into()),
+            "-" => Ok(ChangesTo::Stdout),
+            path => Ok(ChangesTo::Path(PathBuf::from(path))),
+        }
+    }
+}
+
+/// The lines of one load, on their way to [`ChangesTo`].
+pub(crate) struct ChangeLog {
+    to: ChangesTo,
+    file: BufWriter<tempfile::NamedTempFile>,
+    line: Vec<u8>,
+}
+
+fn io(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Io(format!("--changes: {what}: {e}"))
+}
+
+impl ChangeLog {
+    /// A temporary file beside the destination (so that it can be renamed into place),
+    /// or anywhere for stdout.
+    pub(crate) fn open(to: &ChangesTo) -> Result<ChangeLog> {
+        let file = match to {
+            ChangesTo::Path(path) => {
+                let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+                if !dir.is_dir() {
+                    return Err(Error::Usage(format!(
+                        "--changes {}: the folder {} does not exist",
+                        path.display(),
+                        dir.display()
+                    )));
+                }
+                tempfile::NamedTempFile::new_in(dir).map_err(|e| io(&path.display().to_string(), e))?
+            }
+            ChangesTo::Stdout => tempfile::NamedTempFile::new().map_err(|e| io("a temporary file", e))?,
+        };
+        Ok(ChangeLog { to: to.clone(), file: BufWriter::new(file), line: Vec::new() })
+    }
+
+    /// Writes one row's line: `values` laid out as [`ChangeOp`] says.
+    pub(crate) fn write(&mut self, plan: &Plan, op: ChangeOp, values: &[Option<String>]) -> Result<()> {
+        let all: Vec<usize> = (0..plan.columns.len()).collect();
+        let line = &mut self.line;
+        line.clear();
+        match op {
+            ChangeOp::Insert => {
+                line.extend_from_slice(b"{\"op\":\"insert\",\"key\":");
+                object(line, plan, &plan.key, |i| values[i].as_deref());
+                line.extend_from_slice(b",\"before\":null,\"after\":");
+                object(line, plan, &all, |i| values[i].as_deref());
+            }
+            ChangeOp::Update => {
+                let (key, rest) = values.split_at(plan.key.len());
+                let (before, after) = rest.split_at(plan.update.len());
+                let cols: Vec<usize> =
+                    (0..plan.update.len()).filter(|&n| before[n] != after[n]).map(|n| plan.update[n]).collect();
+                if cols.is_empty() {
+                    // Rewritten as it was (`--always-update`): no change to tell.
+                    return Ok(());
+                }
+                // Column `i`'s place among the key's values, or the updated columns'.
+                let at = |list: &[usize], i: usize| list.iter().position(|&c| c == i).unwrap_or_default();
+                line.extend_from_slice(b"{\"op\":\"update\",\"key\":");
+                object(line, plan, &plan.key, |i| key[at(&plan.key, i)].as_deref());
+                line.extend_from_slice(b",\"before\":");
+                object(line, plan, &cols, |i| before[at(&plan.update, i)].as_deref());
+                line.extend_from_slice(b",\"after\":");
+                object(line, plan, &cols, |i| after[at(&plan.update, i)].as_deref());
+            }
+            ChangeOp::Delete => {
+                line.extend_from_slice(b"{\"op\":\"delete\",\"key\":");
+                object(line, plan, &plan.key, |i| values[i].as_deref());
+                line.extend_from_slice(b",\"before\":");
+                object(line, plan, &all, |i| values[i].as_deref());
+                line.extend_from_slice(b",\"after\":");
+                match plan.soft_delete {
+                    Some((i, Mark::Flag)) => object(line, plan, &[i], |_| Some("true")),
+                    Some((i, Mark::Time)) => {
+                        let mark = crate::target::sql::mark_time(plan);
+                        object(line, plan, &[i], |_| Some(&mark))
+                    }
+                    None => line.extend_from_slice(b"null"),
+                }
+            }
+        }
+        line.extend_from_slice(b"}\n");
+        self.file.write_all(line).map_err(|e| io("writing", e))
+    }
+
+    /// Moves the lines where they belong: call once the load has committed (or rolled
+    /// back a dry run).
+    pub(crate) fn finish(self) -> Result<()> {
+        let mut file = self.file.into_inner().map_err(|e| io("writing", e.error()))?;
+        match &self.to {
+            ChangesTo::Path(path) => {
+                file.persist(path).map_err(|e| io(&path.display().to_string(), e.error))?;
+            }
+            ChangesTo::Stdout => {
+                file.rewind().map_err(|e| io("reading back", e))?;
+                let mut out = std::io::stdout().lock();
+                std::io::copy(&mut file, &mut out).and_then(|_| out.flush()).map_err(|e| io("standard output", e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `{"a":1,"b":"x"}` of plan columns `cols`, `value(i)` the text of column `i`.
+fn object<'a>(out: &mut Vec<u8>, plan: &Plan, cols: &[usize], value: impl Fn(usize) -> Option<&'a str>) {
+    out.push(b'{');
+    for (n, &i) in cols.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        json_string(out, &plan.columns[i].name);
+        out.push(b':');
+        json_value(out, &plan.columns[i].ty, value(i));
+    }
+    out.push(b'}');
+}
+
+/// A value as its column's kind reads in JSON: numbers as numbers (when the text is a
+/// JSON number: not NaN or infinity), booleans as booleans, the rest as strings.
+fn json_value(out: &mut Vec<u8>, ty: &SqlType, text: Option<&str>) {
+    let Some(text) = text else {
+        out.extend_from_slice(b"null");
+        return;
+    };
+    match ty {
+        SqlType::Boolean => match text {
+            "t" | "true" | "1" => return out.extend_from_slice(b"true"),
+            "f" | "false" | "0" => return out.extend_from_slice(b"false"),
+            _ => {}
+        },
+        SqlType::Integer { .. }
+        | SqlType::Unsigned { .. }
+        | SqlType::Real { .. }
+        | SqlType::Numeric
+        | SqlType::Decimal
+            if serde_json::from_str::<serde_json::Number>(text).is_ok() =>
+        {
+            return out.extend_from_slice(text.as_bytes());
+        }
+        _ => {}
+    }
+    json_string(out, text);
+}
+
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    // Serializing a &str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
