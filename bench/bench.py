@@ -9,7 +9,9 @@ Scenarios: `load` (into an empty table), `upsert` (the half new / half changed b
 a table holding the base load), `rerun` (the same batch again: nothing changes) and `sync`
 (`--delete-missing`: a batch of as many rows, holding 90% of the table's keys, changed,
 and 10% new ones; the hand-written SQL adds `DELETE ... WHERE NOT EXISTS` against its
-stage, in the same transaction; only upsertx and the hand-written SQL run it).
+stage, in the same transaction; only upsertx and the hand-written SQL run it). In every
+scenario, "upsertx --changes" is upsertx also writing `--changes` to a file: its ratio
+is what that costs.
 """
 import argparse
 import datetime
@@ -39,6 +41,23 @@ MERGE_MAX_ROWS = 10_000
 SLING_MYSQL_MAX_ROWS = 10_000
 # Run once whatever --repeat says: at 40x to 500x upsertx's time their median changes no
 # conclusion, and repeating them was half of the quick run's time.
+# `--changes`: the method "upsertx --changes" is upsertx writing every change here; its
+# ratio to upsertx is what the option costs.
+CHANGES_FILE = os.path.join(HERE, "results", "work", "changes.ndjson")
+CHANGES = "upsertx --changes"
+
+
+def with_changes(methods):
+    """`methods` and, beside its "upsertx", the same run writing its changes."""
+    plain = methods["upsertx"]
+
+    def changes(f):
+        argv, stdin = plain(f)
+        os.makedirs(os.path.dirname(CHANGES_FILE), exist_ok=True)
+        return argv + ["--changes", CHANGES_FILE], stdin
+    return methods | {CHANGES: changes}
+
+
 RUN_ONCE = {"SQLAlchemy session.merge", "sling (incremental)"}
 # Nor is any other method whose first run takes longer than this (the Python recipes at a
 # million rows): it is then 10x or more upsertx's time.
@@ -305,7 +324,7 @@ def bench_server(args, data, database, prepare, reset, checksum_of, methods, cle
             if scenario not in args.scenarios.split(","):
                 continue
             expected = None
-            every = sync_methods(table) if scenario == "sync" else methods(table, args.rows)
+            every = with_changes(sync_methods(table) if scenario == "sync" else methods(table, args.rows))
             chosen = {m: make for m, make in every.items() if selected(m, args.methods)}
             for method, make in sorted(chosen.items(), key=lambda m: m[0] != "upsertx"):
                 repeat = 1 if method in RUN_ONCE else args.repeat

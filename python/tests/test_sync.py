@@ -141,3 +141,22 @@ def test_newer_by_keeps_the_newest(db):
     assert db.rows(f"SELECT sku, price FROM {t} ORDER BY sku") == [("a", 10), ("b", 2), ("c", 30)]
     with pytest.raises(upsertx.UsageError, match="--newer-by"):
         upsertx.upsert(late, db.url, t, newer_by="at", on_conflict="ignore")
+
+
+def test_changes_lists_the_rows_that_changed(db, tmp_path):
+    import json
+
+    t = stock(db)
+    out = tmp_path / "changes.ndjson"
+    report = upsertx.upsert(EU, db.url, t, delete_missing=True, scope="region", changes=out, dry_run=True)
+    assert content(db, t) == BEFORE
+    preview = out.read_text()
+    report = upsertx.upsert(EU, db.url, t, delete_missing=True, scope="region", changes=str(out))
+    assert out.read_text() == preview
+    lines = [json.loads(line) for line in preview.splitlines()]
+    assert lines == [
+        {"op": "insert", "key": {"sku": "d"}, "before": None, "after": {"sku": "d", "region": "eu", "qty": 4}},
+        {"op": "update", "key": {"sku": "a"}, "before": {"qty": 1}, "after": {"qty": 10}},
+        {"op": "delete", "key": {"sku": "b"}, "before": {"sku": "b", "region": "eu", "qty": 2}, "after": None},
+    ]
+    assert (report.inserted, report.updated, report.deleted) == (1, 1, 1)
