@@ -474,15 +474,7 @@ pub fn concurrent_newer_by_loads_keep_the_newest(db: &dyn TestDb) {
         db.exec("DELETE FROM n");
         let seed: Vec<String> = (1..=2000).map(|i| format!("({i}, 0, 'seed')")).collect();
         db.exec(&format!("INSERT INTO n VALUES {}", seed.join(", ")));
-        let spawn = |file: &str| {
-            std::process::Command::new(env!("CARGO_BIN_EXE_upsertx"))
-                .args([file, "--table", "n", "--newer-by", "v", "--json", "-q", "--db", &db.url()])
-                .current_dir(db.dir())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        };
+        let spawn = |file: &str| common::spawn_upsertx(db, &[file, "--table", "n", "--newer-by", "v", "--json", "-q"]);
         let (a, b) = (spawn("a.csv"), spawn("b.csv"));
         let mut stale = 0;
         for child in [a, b] {
@@ -521,15 +513,7 @@ pub fn concurrent_syncs_take_turns(db: &dyn TestDb) {
         db.exec("DELETE FROM n");
         let seed: Vec<String> = (1..=2000).map(|i| format!("({i}, 'seed')")).collect();
         db.exec(&format!("INSERT INTO n VALUES {}", seed.join(", ")));
-        let spawn = |file: &str| {
-            std::process::Command::new(env!("CARGO_BIN_EXE_upsertx"))
-                .args([file, "--table", "n", "--delete-missing", "--json", "-q", "--db", &db.url()])
-                .current_dir(db.dir())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        };
+        let spawn = |file: &str| common::spawn_upsertx(db, &[file, "--table", "n", "--delete-missing", "--json", "-q"]);
         let (a, b) = (spawn("a.csv"), spawn("b.csv"));
         let mut deleted = 0;
         for child in [a, b] {

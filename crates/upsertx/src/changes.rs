@@ -79,7 +79,7 @@ impl ChangeLog {
 
     /// Writes one row's line: `values` laid out as [`ChangeOp`] says.
     pub(crate) fn write(&mut self, plan: &Plan, op: ChangeOp, values: &[Option<String>]) -> Result<()> {
-        let all: Vec<usize> = (0..plan.columns.len()).collect();
+        let all = plan.all_columns();
         let line = &mut self.line;
         line.clear();
         match op {
@@ -177,7 +177,7 @@ fn json_value(out: &mut Vec<u8>, ty: &SqlType, text: Option<&str>) {
         | SqlType::Real { .. }
         | SqlType::Numeric
         | SqlType::Decimal
-            if serde_json::from_str::<serde_json::Number>(text).is_ok() =>
+            if is_json_number(text) =>
         {
             return out.extend_from_slice(text.as_bytes());
         }
@@ -186,7 +186,48 @@ fn json_value(out: &mut Vec<u8>, ty: &SqlType, text: Option<&str>) {
     json_string(out, text);
 }
 
+/// Whether a database's text of a number is a JSON number as it is: `-`, digits, at most
+/// one `.` followed by digits, an exponent (`1e+20`). Not `NaN`, `Infinity`, `.5`, `1.`.
+fn is_json_number(s: &str) -> bool {
+    let b = s.strip_prefix('-').unwrap_or(s).as_bytes();
+    let digits = |b: &[u8]| b.iter().take_while(|c| c.is_ascii_digit()).count();
+    let n = digits(b);
+    if n == 0 || (n > 1 && b[0] == b'0') {
+        return false;
+    }
+    let mut rest = &b[n..];
+    if let Some(frac) = rest.strip_prefix(b".") {
+        let n = digits(frac);
+        if n == 0 {
+            return false;
+        }
+        rest = &frac[n..];
+    }
+    if let Some(exp) = rest.strip_prefix(b"e").or_else(|| rest.strip_prefix(b"E")) {
+        let exp = exp.strip_prefix(b"+").or_else(|| exp.strip_prefix(b"-")).unwrap_or(exp);
+        let n = digits(exp);
+        return n > 0 && n == exp.len();
+    }
+    rest.is_empty()
+}
+
 fn json_string(out: &mut Vec<u8>, s: &str) {
     // Serializing a &str into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_json_number;
+
+    #[test]
+    fn json_numbers_as_databases_print_them() {
+        for s in ["0", "-1", "1.50", "12345678901234567890.123", "1e+20", "-2.5E-3", "0.1"] {
+            assert!(is_json_number(s), "{s}");
+            assert!(serde_json::from_str::<serde_json::Number>(s).is_ok(), "{s}");
+        }
+        for s in ["", "-", "NaN", "Infinity", "-Infinity", ".5", "1.", "01", "1e", "1e+", "0x10", "1 ", "+1"] {
+            assert!(!is_json_number(s), "{s}");
+        }
+    }
 }

@@ -233,6 +233,29 @@ impl Upsert {
     /// Write one NDJSON line per row the load inserts, updates or deletes (`--changes`),
     /// once it has committed; with [`dry_run`](Upsert::dry_run), the lines a real run
     /// would write. Unchanged and stale rows are not written.
+    ///
+    /// ```
+    /// use upsertx::{ChangesTo, Format, Source, Upsert};
+    ///
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = format!("sqlite://{}", dir.path().join("demo.db").display());
+    /// let csv = |text: &'static str| Source::reader("prices.csv", text.as_bytes()).format(Format::Csv);
+    /// Upsert::new(&db).table("prices").key(["sku"]).create(true).run(csv("sku,price\na,1\nb,2\n"))?;
+    /// let out = dir.path().join("changes.ndjson");
+    /// let report = Upsert::new(&db)
+    ///     .table("prices")
+    ///     .delete_missing(true)
+    ///     .changes(ChangesTo::Path(out.clone()))
+    ///     .run(csv("sku,price\na,10\n"))?;
+    /// assert_eq!((report.updated, report.deleted), (1, 1));
+    /// let lines = std::fs::read_to_string(&out).unwrap();
+    /// assert_eq!(
+    ///     lines,
+    ///     "{\"op\":\"update\",\"key\":{\"sku\":\"a\"},\"before\":{\"price\":1},\"after\":{\"price\":10}}\n\
+    ///      {\"op\":\"delete\",\"key\":{\"sku\":\"b\"},\"before\":{\"sku\":\"b\",\"price\":2},\"after\":null}\n"
+    /// );
+    /// # Ok::<(), upsertx::Error>(())
+    /// ```
     pub fn changes(mut self, to: ChangesTo) -> Upsert {
         self.spec.changes = Some(to);
         self

@@ -284,6 +284,11 @@ impl Plan {
         Ok(plan)
     }
 
+    /// The indexes of every plan column, in order: for lists of all of them.
+    pub fn all_columns(&self) -> Vec<usize> {
+        (0..self.columns.len()).collect()
+    }
+
     /// Whether the table has no key (a fact table under `--replace-where`): the window
     /// is deleted first, then every input row is inserted (see [`Plan::new`]).
     pub fn keyless(&self) -> bool {

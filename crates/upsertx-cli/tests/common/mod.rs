@@ -400,12 +400,26 @@ pub fn upsertx(db: &dyn TestDb, args: &[&str], stdin: Option<&str>) -> Run {
     upsertx_bytes(db, args, stdin.map(str::as_bytes))
 }
 
-/// [`upsertx`] with binary standard input.
-pub fn upsertx_bytes(db: &dyn TestDb, args: &[&str], stdin: Option<&[u8]>) -> Run {
+/// `upsertx ARGS --db URL` in the database's directory, its output captured.
+fn command(db: &dyn TestDb, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_upsertx"));
     cmd.args(args).arg("--db").arg(db.url()).current_dir(db.dir()).env_remove("DATABASE_URL");
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd
+}
+
+/// Starts `upsertx ARGS --db URL` without waiting: for loads that run at the same time
+/// (`Run::from(child.wait_with_output()?)` when done).
+pub fn spawn_upsertx(db: &dyn TestDb, args: &[&str]) -> std::process::Child {
+    command(db, args).spawn().expect("spawn upsertx")
+}
+
+/// [`upsertx`] with binary standard input.
+pub fn upsertx_bytes(db: &dyn TestDb, args: &[&str], stdin: Option<&[u8]>) -> Run {
+    let mut cmd = command(db, args);
+    if stdin.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
     let mut child = cmd.spawn().expect("spawn upsertx");
     if let Some(input) = stdin {
         // upsertx may exit before reading stdin (a usage error): a broken pipe is fine,

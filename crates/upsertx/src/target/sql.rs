@@ -174,7 +174,7 @@ pub(crate) fn append(
     stage: &str,
     value: impl Fn(usize) -> String,
 ) -> String {
-    let all: Vec<usize> = (0..plan.columns.len()).collect();
+    let all = plan.all_columns();
     format!(
         "INSERT INTO {target} ({}) SELECT {} FROM {stage} AS s ORDER BY s.ord",
         list(&all, |i| q(&plan.columns[i].name), ", "),
@@ -218,7 +218,7 @@ pub(crate) const BEFORE: &str = "upsertx_before";
 pub(crate) const DELETED: &str = "upsertx_deleted";
 
 /// The key's columns, then the updated ones: what [`BEFORE`] holds.
-fn before_columns(plan: &Plan) -> Vec<usize> {
+pub(crate) fn before_columns(plan: &Plan) -> Vec<usize> {
     plan.key.iter().chain(&plan.update).copied().collect()
 }
 
@@ -244,7 +244,7 @@ pub(crate) fn before_select(plan: &Plan, q: fn(&str) -> String, target: &str, st
 /// `--changes`: the rows the load deleted (or marks): every plan column of the table's
 /// rows `t` for which `cond` holds, named as staged, in key order.
 pub(crate) fn deleted_select(plan: &Plan, q: fn(&str) -> String, target: &str, cond: &str) -> String {
-    let all: Vec<usize> = (0..plan.columns.len()).collect();
+    let all = plan.all_columns();
     let cols = list(&all, |i| format!("t.{} AS {}", q(&plan.columns[i].name), stage_col(i)), ", ");
     format!("SELECT {cols} FROM {target} AS t WHERE {cond}{}", order_by(plan, "t", |i| q(&plan.columns[i].name)))
 }
@@ -259,7 +259,7 @@ pub(crate) fn inserted_read(
     value: impl Fn(usize) -> String,
     text: impl Fn(String) -> String,
 ) -> String {
-    let all: Vec<usize> = (0..plan.columns.len()).collect();
+    let all = plan.all_columns();
     let cols = list(&all, |i| text(value(i)), ", ");
     if plan.keyless() {
         return format!("SELECT {cols} FROM {stage} AS s ORDER BY s.ord");
@@ -288,7 +288,7 @@ pub(crate) fn updated_read(
 
 /// `--changes`: the rows of [`ChangeOp::Delete`](super::ChangeOp), from [`DELETED`].
 pub(crate) fn deleted_read(plan: &Plan, deleted: &str, text: impl Fn(String) -> String) -> String {
-    let all: Vec<usize> = (0..plan.columns.len()).collect();
+    let all = plan.all_columns();
     let cols = list(&all, |i| text(format!("d.{}", stage_col(i))), ", ");
     format!("SELECT {cols} FROM {deleted} AS d{}", order_by(plan, "d", stage_col))
 }

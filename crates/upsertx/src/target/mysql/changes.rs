@@ -49,6 +49,7 @@ impl MyConnection {
         }
         let db = |e| db_error("reading the changes (--changes)", e);
         for (op, sql) in reads {
+            crate::trace::trace(&format!("changes: reading {op:?}"));
             let mut rows = self.conn.query_iter(sql).map_err(db)?;
             let mut values = Vec::new();
             for row in rows.by_ref() {

@@ -122,7 +122,7 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
         return Ok(MergeCounts::derive(plan.spec.on_conflict, staged, 0, updated).with_stale(stale));
     }
 
-    let all: Vec<usize> = (0..plan.columns.len()).collect();
+    let all = plan.all_columns();
     let names = list(&all, |i| q(&plan.columns[i].name), ", ");
     let values = list(&all, |i| format!("s.{}", stage_col(i)), ", ");
     let keys = list(&plan.key, |i| format!("s.{}", stage_col(i)), ", ");
@@ -224,7 +224,7 @@ fn merge_in_one_statement(conn: &mut Conn, plan: &Plan, target: &str) -> Result<
     let stage = stage_name(plan);
     let ctx = format!("merging into table {}", quote_ident(&plan.table.name));
     let db = |e: mysql::Error| db_error(ctx.clone(), e);
-    let all: Vec<usize> = (0..plan.columns.len()).collect();
+    let all = plan.all_columns();
     let names = list(&all, |i| q(&plan.columns[i].name), ", ");
     let values = list(&all, |i| format!("s.{}", stage_col(i)), ", ");
     let keys = list(&plan.key, |i| format!("s.{}", stage_col(i)), ", ");

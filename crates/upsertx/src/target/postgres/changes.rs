@@ -72,6 +72,7 @@ pub(crate) fn read(
     }
     let db = |e: postgres::Error| Error::db("reading the changes (--changes)", message(&e));
     for (op, sql) in reads {
+        crate::trace::trace(&format!("changes: reading {op:?}"));
         let mut rows = client.query_raw(sql.as_str(), std::iter::empty::<i32>()).map_err(db)?;
         let mut values = Vec::new();
         while let Some(row) = rows.next().map_err(db)? {

@@ -109,7 +109,7 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &KeyO
         check_no_existing(client, plan, target, src)?;
     }
 
-    let all: Vec<usize> = (0..plan.columns.len()).collect();
+    let all = plan.all_columns();
     let names = list(&all, |i| q(&plan.columns[i].name), ", ");
     let values = list(&all, |i| source_value(plan, i), ", ");
     let mut conflict_cols = list(&plan.key, |i| q(&plan.columns[i].name), ", ");

@@ -6,7 +6,7 @@
 
 use super::merge::target;
 use super::q;
-use super::stage::STAGE;
+use super::stage::{column_def, STAGE};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::target::sql::{self, list, stage_col, BEFORE, DELETED};
@@ -24,9 +24,14 @@ pub(super) fn deleted() -> String {
 pub(crate) fn prepare(conn: &rusqlite::Connection, plan: &Plan) -> Result<()> {
     let mut sql = format!("DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {};", before(), deleted());
     if !plan.keyless() {
+        // Keyed like the stage, and filled in key order: it only appends.
         let select = sql::before_select(plan, q, &target(plan), STAGE, true);
+        let defs = list(&sql::before_columns(plan), |i| column_def(plan, i), ", ");
         let keys = list(&plan.key, stage_col, ", ");
-        sql += &format!("CREATE TABLE {} AS {select}; CREATE INDEX {}_k ON {BEFORE} ({keys});", before(), before());
+        sql += &format!(
+            "CREATE TABLE {b} ({defs}, PRIMARY KEY ({keys})) WITHOUT ROWID; INSERT INTO {b} {select};",
+            b = before()
+        );
     }
     conn.execute_batch(&sql).map_err(|e| Error::db("recording the rows before the load (--changes)", e))
 }
@@ -43,14 +48,15 @@ pub(crate) fn read(conn: &rusqlite::Connection, plan: &Plan, sink: &mut ChangeSi
     }
     let db = |e| Error::db("reading the changes (--changes)", e);
     for (op, sql) in reads {
+        crate::trace::trace(&format!("changes: reading {op:?}"));
         let mut stmt = conn.prepare(&sql).map_err(db)?;
         let n = stmt.column_count();
         let mut rows = stmt.query([]).map_err(db)?;
-        let mut values = Vec::with_capacity(n);
+        // One buffer per column, reused row after row.
+        let mut values: Vec<Option<String>> = vec![None; n];
         while let Some(row) = rows.next().map_err(db)? {
-            values.clear();
-            for i in 0..n {
-                values.push(text(row.get_ref(i).map_err(db)?));
+            for (i, value) in values.iter_mut().enumerate() {
+                text(value, row.get_ref(i).map_err(db)?);
             }
             sink(op, &values)?;
         }
@@ -58,13 +64,20 @@ pub(crate) fn read(conn: &rusqlite::Connection, plan: &Plan, sink: &mut ChangeSi
     Ok(())
 }
 
-/// A value as text: numbers as SQLite prints them, blobs as `\x` and hex.
-fn text(v: ValueRef<'_>) -> Option<String> {
-    Some(match v {
-        ValueRef::Null => return None,
-        ValueRef::Integer(n) => n.to_string(),
-        ValueRef::Real(f) => f.to_string(),
-        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-        ValueRef::Blob(b) => crate::value::blob_text(b),
-    })
+/// A value as text into `out` (`None` for NULL): numbers as SQLite prints them, blobs as
+/// `\x` and hex.
+fn text(out: &mut Option<String>, v: ValueRef<'_>) {
+    use std::fmt::Write;
+    let s = match v {
+        ValueRef::Null => return *out = None,
+        _ => out.get_or_insert_with(String::new),
+    };
+    s.clear();
+    let _ = match v {
+        ValueRef::Integer(n) => write!(s, "{n}"),
+        ValueRef::Real(f) => write!(s, "{f}"),
+        ValueRef::Text(t) => Ok(s.push_str(&String::from_utf8_lossy(t))),
+        ValueRef::Blob(b) => Ok(s.push_str(&crate::value::blob_text(b))),
+        ValueRef::Null => Ok(()),
+    };
 }

@@ -16,19 +16,23 @@ use rusqlite::{ErrorCode, OptionalExtension, ToSql};
 
 pub(super) const STAGE: &str = "temp.upsertx_stage";
 
+/// The definition of staged column `i` in a temporary table: a key column NOT NULL with
+/// its index's collation (so that keys compare as the target's do).
+pub(super) fn column_def(plan: &Plan, i: usize) -> String {
+    let coll = plan
+        .key
+        .iter()
+        .position(|&k| k == i)
+        .and_then(|pos| plan.key_constraint.collations.get(pos).cloned().flatten())
+        .map(|c| format!(" COLLATE {}", q(&c)))
+        .unwrap_or_default();
+    let not_null = if plan.columns[i].is_key { " NOT NULL" } else { "" };
+    format!("{}{not_null}{coll}", stage_col(i))
+}
+
 pub(crate) fn stage_table_sql(plan: &Plan) -> String {
     let mut defs = vec!["ord INTEGER NOT NULL".to_string()];
-    for (i, c) in plan.columns.iter().enumerate() {
-        let coll = plan
-            .key
-            .iter()
-            .position(|&k| k == i)
-            .and_then(|pos| plan.key_constraint.collations.get(pos).cloned().flatten())
-            .map(|c| format!(" COLLATE {}", q(&c)))
-            .unwrap_or_default();
-        let not_null = if c.is_key { " NOT NULL" } else { "" };
-        defs.push(format!("{}{not_null}{coll}", stage_col(i)));
-    }
+    defs.extend((0..plan.columns.len()).map(|i| column_def(plan, i)));
     // Without a key (see `Plan::keyless`), every input row is staged.
     let key: Vec<String> = match plan.keyless() {
         true => vec!["ord".into()],
