@@ -50,6 +50,8 @@ pub(crate) struct ChangeLog {
     to: ChangesTo,
     file: BufWriter<tempfile::NamedTempFile>,
     line: Vec<u8>,
+    /// The rows handed over, by op (insert, update, delete), lines written or not.
+    pub(crate) seen: [u64; 3],
 }
 
 fn io(what: &str, e: impl std::fmt::Display) -> Error {
@@ -74,12 +76,13 @@ impl ChangeLog {
             }
             ChangesTo::Stdout => tempfile::NamedTempFile::new().map_err(|e| io("a temporary file", e))?,
         };
-        Ok(ChangeLog { to: to.clone(), file: BufWriter::new(file), line: Vec::new() })
+        Ok(ChangeLog { to: to.clone(), file: BufWriter::new(file), line: Vec::new(), seen: [0; 3] })
     }
 
     /// Writes one row's line: `values` laid out as [`ChangeOp`] says.
     pub(crate) fn write(&mut self, plan: &Plan, op: ChangeOp, values: &[Option<String>]) -> Result<()> {
         let all = plan.all_columns();
+        self.seen[op as usize] += 1;
         let line = &mut self.line;
         line.clear();
         match op {

@@ -223,6 +223,19 @@ fn load(
     if let Some(log) = changes {
         conn.changes(&plan, &mut |op, values| log.write(&plan, op, values))?;
         trace("changes written");
+        // The rows recorded before the merge are the ones it wrote, unless another
+        // writer changed the table in between: then fail rather than tell it wrong.
+        let [inserts, updates, deletes] = log.seen;
+        if inserts != counts.inserted || deletes != deleted || (updates != counts.updated && !spec.always_update) {
+            return Err(Error::db(
+                format!("telling the changes of table {} (--changes)", quote_ident(&plan.table.name)),
+                format!(
+                    "the load wrote {} new and {} changed rows where {inserts} and {updates} were expected: another \
+                     writer changed the table during the load; nothing was written, run it again",
+                    counts.inserted, counts.updated
+                ),
+            ));
+        }
     }
     Ok(Report {
         table: plan.table.name.clone(),

@@ -71,7 +71,7 @@ impl MergeCounts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ChangeOp {
     /// Every plan column, as inserted.
-    Insert,
+    Insert = 0,
     /// The key's columns, then the updated columns before the load, then after it.
     Update,
     /// Every plan column, before the row was deleted (or marked).

@@ -210,14 +210,16 @@ pub(crate) fn wins_in_input(
     })
 }
 
-/// `--changes`: the table holding the table's rows the input's keys matched, as they were
-/// before the merge ([`before_select`]).
+/// `--changes`: the table holding, before the merge, each input key the merge will insert
+/// or update (`existed` 0 or 1) and, for an update, the row's updated columns as they were
+/// ([`changing_select`], [`new_keys_select`]). Keys the merge leaves alone are not in it,
+/// so a load that changes little copies little.
 pub(crate) const BEFORE: &str = "upsertx_before";
 /// `--changes`: the table holding the rows the load deletes (or marks), as they were
 /// ([`deleted_select`]).
 pub(crate) const DELETED: &str = "upsertx_deleted";
 
-/// The key's columns, then the updated ones: what [`BEFORE`] holds.
+/// The key's columns, then the updated ones: what [`BEFORE`] holds (after `existed`).
 pub(crate) fn before_columns(plan: &Plan) -> Vec<usize> {
     plan.key.iter().chain(&plan.update).copied().collect()
 }
@@ -229,16 +231,37 @@ fn order_by(plan: &Plan, alias: &str, col: impl Fn(usize) -> String) -> String {
     }
 }
 
-/// `--changes`, before the merge: the key and updated columns (named as staged) of the
-/// table's rows `t` whose key a staged row `s` has, in key order. `unique`: the stage
-/// holds each key once (then it drives a join; else `EXISTS`).
-pub(crate) fn before_select(plan: &Plan, q: fn(&str) -> String, target: &str, stage: &str, unique: bool) -> String {
+/// `--changes`, before the merge: the rows of [`BEFORE`] the merge will update (`existed`
+/// 1, then the key and updated columns): the table's rows `t` matched by a de-duplicated
+/// staged row `s` for which `changes` holds (the merge's own condition: some column
+/// differs, and `--newer-by`), in key order.
+pub(crate) fn changing_select(plan: &Plan, q: fn(&str) -> String, target: &str, src: &str, changes: &str) -> String {
     let cols = list(&before_columns(plan), |i| format!("t.{} AS {}", q(&plan.columns[i].name), stage_col(i)), ", ");
-    let from = match unique {
-        true => format!("{stage} AS s JOIN {target} AS t ON {}", key_match(plan, q)),
-        false => format!("{target} AS t WHERE EXISTS (SELECT 1 FROM {stage} AS s WHERE {})", key_match(plan, q)),
-    };
-    format!("SELECT {cols} FROM {from}{}", order_by(plan, "t", |i| q(&plan.columns[i].name)))
+    format!(
+        "SELECT 1 AS existed, {cols} FROM {src} AS s JOIN {target} AS t ON {} WHERE {changes}{}",
+        key_match(plan, q),
+        order_by(plan, "s", stage_col)
+    )
+}
+
+/// `--changes`, before the merge: the rows of [`BEFORE`] the merge will insert (`existed`
+/// 0, the staged key, NULL for the rest): the de-duplicated staged rows `s` whose key the
+/// table lacks (`value(i)`: column `i` as the table's type), in key order.
+pub(crate) fn new_keys_select(
+    plan: &Plan,
+    q: fn(&str) -> String,
+    target: &str,
+    src: &str,
+    value: impl Fn(usize) -> String,
+) -> String {
+    let keys = list(&plan.key, value, ", ");
+    let nulls = list(&plan.update, |_| "NULL".into(), ", ");
+    let rest = if nulls.is_empty() { String::new() } else { format!(", {nulls}") };
+    format!(
+        "SELECT 0, {keys}{rest} FROM {src} AS s WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {}){}",
+        key_match(plan, q),
+        order_by(plan, "s", stage_col)
+    )
 }
 
 /// `--changes`: the rows the load deleted (or marks): every plan column of the table's
@@ -251,7 +274,7 @@ pub(crate) fn deleted_select(plan: &Plan, q: fn(&str) -> String, target: &str, c
 
 /// `--changes`, after the merge, the rows of [`ChangeOp::Insert`](super::ChangeOp): the
 /// staged rows (`value(i)`: column `i` as the table's type) whose key [`BEFORE`] (at
-/// `before`) lacks, `text` making each value text.
+/// `before`) holds as new (keyless: every staged row), `text` making each value text.
 pub(crate) fn inserted_read(
     plan: &Plan,
     stage: &str,
@@ -259,20 +282,19 @@ pub(crate) fn inserted_read(
     value: impl Fn(usize) -> String,
     text: impl Fn(String) -> String,
 ) -> String {
-    let all = plan.all_columns();
-    let cols = list(&all, |i| text(value(i)), ", ");
+    let cols = list(&plan.all_columns(), |i| text(value(i)), ", ");
     if plan.keyless() {
         return format!("SELECT {cols} FROM {stage} AS s ORDER BY s.ord");
     }
     let same = list(&plan.key, |i| format!("b.{} = {}", stage_col(i), value(i)), " AND ");
     format!(
-        "SELECT {cols} FROM {stage} AS s WHERE NOT EXISTS (SELECT 1 FROM {before} AS b WHERE {same}){}",
-        order_by(plan, "s", stage_col)
+        "SELECT {cols} FROM {before} AS b JOIN {stage} AS s ON {same} WHERE b.existed = 0{}",
+        order_by(plan, "b", stage_col)
     )
 }
 
 /// `--changes`: the rows of [`ChangeOp::Update`](super::ChangeOp): for each row of
-/// [`BEFORE`], its key, its updated columns then, and now in the table `t`.
+/// [`BEFORE`] the merge updated, its key, its updated columns then, and now in the table `t`.
 pub(crate) fn updated_read(
     plan: &Plan,
     q: fn(&str) -> String,
@@ -283,7 +305,10 @@ pub(crate) fn updated_read(
     let then = list(&before_columns(plan), |i| text(format!("b.{}", stage_col(i))), ", ");
     let now = list(&plan.update, |i| text(format!("t.{}", q(&plan.columns[i].name))), ", ");
     let on = list(&plan.key, |i| format!("t.{} = b.{}", q(&plan.columns[i].name), stage_col(i)), " AND ");
-    format!("SELECT {then}, {now} FROM {before} AS b JOIN {target} AS t ON {on}{}", order_by(plan, "b", stage_col))
+    format!(
+        "SELECT {then}, {now} FROM {before} AS b JOIN {target} AS t ON {on} WHERE b.existed = 1{}",
+        order_by(plan, "b", stage_col)
+    )
 }
 
 /// `--changes`: the rows of [`ChangeOp::Delete`](super::ChangeOp), from [`DELETED`].

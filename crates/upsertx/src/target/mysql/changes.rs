@@ -6,7 +6,8 @@
 //! deleted ones. A load that went straight into an empty table does not happen here
 //! (see `mod.rs`): its rows would not be in the stage.
 
-use super::stage::stage_name;
+use super::merge::will_change;
+use super::stage::{column_def, stage_name};
 use super::{db_error, q, MyConnection};
 use crate::error::Result;
 use crate::plan::Plan;
@@ -29,9 +30,17 @@ impl MyConnection {
         self.lock_merges(&schema, &name)?;
         let mut sql = format!("DROP TEMPORARY TABLE IF EXISTS {BEFORE}; DROP TEMPORARY TABLE IF EXISTS {DELETED};");
         if !plan.keyless() {
-            let select = sql::before_select(plan, q, &self.target_name(), stage_name(plan), true);
+            // Locking reads, under repeatable read: the matched rows and the gaps of the
+            // new keys stay as they are until commit.
+            let (t, s) = (self.target_name(), stage_name(plan));
             let keys = list(&plan.key, stage_col, ", ");
-            sql += &format!("CREATE TEMPORARY TABLE {BEFORE} (INDEX ({keys})) AS {select} FOR UPDATE;");
+            let defs = list(&sql::before_columns(plan), |i| column_def(plan, i), ", ");
+            sql += &format!("CREATE TEMPORARY TABLE {BEFORE} (existed INT NOT NULL, {defs}, PRIMARY KEY ({keys}));");
+            if let Some(changes) = will_change(plan) {
+                sql += &format!("INSERT INTO {BEFORE} {} FOR UPDATE;", sql::changing_select(plan, q, &t, s, &changes));
+            }
+            let new_keys = sql::new_keys_select(plan, q, &t, s, |i| format!("s.{}", stage_col(i)));
+            sql += &format!("INSERT INTO {BEFORE} {new_keys} FOR UPDATE;");
         }
         self.conn.query_drop(sql).map_err(|e| db_error("recording the rows before the load (--changes)", e))
     }

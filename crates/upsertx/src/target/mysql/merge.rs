@@ -153,6 +153,20 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
     Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated).with_stale(stale))
 }
 
+/// The condition under which the merge changes a matched row (`t` the table's, `s` the
+/// staged one): some updated column differs, and under `--newer-by` it is newer. `None`
+/// when the merge updates no row.
+pub(super) fn will_change(plan: &Plan) -> Option<String> {
+    if plan.spec.on_conflict != OnConflict::Update || plan.update.is_empty() {
+        return None;
+    }
+    let differs = format!("NOT ({})", all_equal(plan));
+    Some(match newer(plan) {
+        Some(newer) => format!("{differs} AND {newer}"),
+        None => differs,
+    })
+}
+
 /// `--newer-by`: the staged row `s` is newer than the table's `t`.
 fn newer(plan: &Plan) -> Option<String> {
     sql::newer(plan, |i| format!("s.{}", stage_col(i)), |i| format!("t.{}", q(&plan.columns[i].name)))

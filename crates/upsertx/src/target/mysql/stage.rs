@@ -56,25 +56,24 @@ const MAX_ROWS_PER_STATEMENT: usize = 2_000;
 /// whatever the size of the input.
 const RUN_BYTES: usize = 32 << 20;
 
+/// The definition of staged column `i` in a temporary table: typed as the table's column,
+/// a key column NOT NULL with its index's collation, the others NULL.
+pub(super) fn column_def(plan: &Plan, i: usize) -> String {
+    let declared = plan.table_column(i).map(|t| t.declared.clone()).unwrap_or_else(|| "TEXT".into());
+    let collate = plan
+        .key
+        .iter()
+        .position(|&k| k == i)
+        .and_then(|pos| plan.key_constraint.collations.get(pos).cloned().flatten())
+        .map(|c| format!(" COLLATE {c}"))
+        .unwrap_or_default();
+    let null = if plan.columns[i].is_key { " NOT NULL" } else { " NULL" };
+    format!("{} {declared}{collate}{null}", stage_col(i))
+}
+
 pub(crate) fn stage_table_sql(plan: &Plan) -> String {
     let stage = stage_name(plan);
-    let defs: Vec<String> = plan
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let declared = plan.table_column(i).map(|t| t.declared.clone()).unwrap_or_else(|| "TEXT".into());
-            let collate = plan
-                .key
-                .iter()
-                .position(|&k| k == i)
-                .and_then(|pos| plan.key_constraint.collations.get(pos).cloned().flatten())
-                .map(|c| format!(" COLLATE {c}"))
-                .unwrap_or_default();
-            let null = if c.is_key { " NOT NULL" } else { " NULL" };
-            format!("{} {declared}{collate}{null}", stage_col(i))
-        })
-        .collect();
+    let defs: Vec<String> = (0..plan.columns.len()).map(|i| column_def(plan, i)).collect();
     format!(
         "DROP TEMPORARY TABLE IF EXISTS {stage}; CREATE TEMPORARY TABLE {stage} (ord BIGINT NOT NULL, {}, PRIMARY KEY ({}))",
         defs.join(", "),

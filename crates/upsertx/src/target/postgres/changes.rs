@@ -6,7 +6,7 @@
 //! ones. Locking the matched rows and then inserting the new ones are two phases, so
 //! such loads into one table take turns (`merge::take_turn`).
 
-use super::merge::{source_value, take_turn};
+use super::merge::{source, source_value, take_turn, will_change};
 use super::stage::{KeyOrder, SRC, STAGE};
 use super::{message, q};
 use crate::error::{Error, Result};
@@ -28,18 +28,21 @@ fn text(e: String) -> String {
     format!("({e})::text")
 }
 
-pub(crate) fn prepare(client: &mut Client, plan: &Plan, target: &str) -> Result<()> {
+pub(crate) fn prepare(client: &mut Client, plan: &Plan, target: &str, order: &mut KeyOrder) -> Result<()> {
     let ctx = "recording the rows before the load (--changes)";
     take_turn(client, target, ctx)?;
+    let (src, _) = source(client, plan, order)?;
     let mut sql = format!("DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {};", before(), deleted());
     if !plan.keyless() {
-        let select = sql::before_select(plan, q, target, STAGE, false);
+        // The rows to update locked (in key order), typed as the table's.
+        let changes = will_change(plan).unwrap_or_else(|| "FALSE".into());
+        let changing = sql::changing_select(plan, q, target, src, &changes);
+        let new_keys = sql::new_keys_select(plan, q, target, src, |i| source_value(plan, i));
         let keys = list(&plan.key, stage_col, ", ");
         sql += &format!(
-            "CREATE TEMP TABLE {BEFORE} ON COMMIT DROP AS {select} FOR UPDATE OF t;
-             CREATE INDEX ON {} ({keys}); ANALYZE {};",
-            before(),
-            before()
+            "CREATE TEMP TABLE {BEFORE} ON COMMIT DROP AS {changing} FOR UPDATE OF t;
+             INSERT INTO {b} {new_keys}; CREATE UNIQUE INDEX ON {b} ({keys}); ANALYZE {b};",
+            b = before()
         );
     }
     client.batch_execute(&sql).map_err(|e| Error::db(ctx, message(&e)))

@@ -65,9 +65,52 @@ pub(super) fn source_value(plan: &Plan, i: usize) -> String {
     }
 }
 
-pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &KeyOrder) -> Result<MergeCounts> {
-    let ctx = format!("merging into table {}", q(&plan.table.name));
+/// The de-duplicated input and its number of rows: the stage itself when the keys arrived
+/// sorted (or there is no key), else `SRC`, made on the first call (`--changes` needs it
+/// before the merge).
+pub(super) fn source(client: &mut Client, plan: &Plan, order: &mut KeyOrder) -> Result<(&'static str, u64)> {
+    if order.sorted || plan.keyless() {
+        return Ok((STAGE, order.rows));
+    }
+    if let Some(rows) = order.deduped {
+        return Ok((SRC, rows));
+    }
     let keys = list(&plan.key, stage_col, ", ");
+    if plan.spec.duplicates == Duplicates::Error {
+        check_no_duplicates(client, plan, &keys)?;
+    }
+    let direction = if plan.spec.duplicates == Duplicates::First { "ASC" } else { "DESC" };
+    // `--newer-by`: the greatest value first (NULL the least), then the policy.
+    let newest = plan.newer_by.map(|i| format!("{} DESC NULLS LAST, ", stage_col(i))).unwrap_or_default();
+    let rows = client
+        .execute(
+            &format!(
+                "CREATE TEMP TABLE upsertx_src ON COMMIT DROP AS
+                 SELECT DISTINCT ON ({keys}) * FROM {STAGE} ORDER BY {keys}, {newest}ord {direction}"
+            ),
+            &[],
+        )
+        .map_err(|e| Error::db("de-duplicating the input by key", message(&e)))?;
+    order.deduped = Some(rows);
+    Ok((SRC, rows))
+}
+
+/// The condition under which the merge changes a matched row (`t` the table's, `s` the
+/// source's): some updated column differs, and under `--newer-by` it is newer. `None`
+/// when the merge updates no row.
+pub(super) fn will_change(plan: &Plan) -> Option<String> {
+    if plan.spec.on_conflict != OnConflict::Update || plan.update.is_empty() {
+        return None;
+    }
+    let changed = format!("({})", list(&plan.update, |i| differs(plan, i, &source_value(plan, i)), " OR "));
+    Some(match sql::newer(plan, |i| source_value(plan, i), |i| format!("t.{}", q(&plan.columns[i].name))) {
+        Some(newer) => format!("{changed} AND {newer}"),
+        None => changed,
+    })
+}
+
+pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &mut KeyOrder) -> Result<MergeCounts> {
+    let ctx = format!("merging into table {}", q(&plan.table.name));
     let gap_free =
         plan.table.columns.iter().any(|c| c.sequence_default && !plan.columns.iter().any(|p| p.name == c.name));
     // A required column the input lacks: PostgreSQL checks NOT NULL on an INSERT's row
@@ -78,27 +121,10 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &KeyO
             run(client, plan, &sql::append(plan, q, target, STAGE, |i| source_value(plan, i)), &ctx, target, STAGE)?;
         return Ok(MergeCounts::derive(plan.spec.on_conflict, order.rows, inserted, 0));
     }
-    let (src, staged) = if order.sorted {
-        (STAGE, order.rows)
-    } else {
-        if plan.spec.duplicates == Duplicates::Error {
-            check_no_duplicates(client, plan, &keys)?;
-        }
-        let direction = if plan.spec.duplicates == Duplicates::First { "ASC" } else { "DESC" };
-        // `--newer-by`: the greatest value first (NULL the least), then the policy.
-        let newest = plan.newer_by.map(|i| format!("{} DESC NULLS LAST, ", stage_col(i))).unwrap_or_default();
-        let staged = client
-            .execute(
-                &format!(
-                    "CREATE TEMP TABLE upsertx_src ON COMMIT DROP AS
-                     SELECT DISTINCT ON ({keys}) * FROM {STAGE} ORDER BY {keys}, {newest}ord {direction}"
-                ),
-                &[],
-            )
-            .map_err(|e| Error::db("de-duplicating the input by key", message(&e)))?;
-        client.batch_execute(&format!("DROP TABLE {STAGE}")).map_err(|e| Error::db(&ctx, message(&e)))?;
-        (SRC, staged)
-    };
+    let (src, staged) = source(client, plan, order)?;
+    if src == SRC {
+        client.batch_execute(&format!("DROP TABLE IF EXISTS {STAGE}")).map_err(|e| Error::db(&ctx, message(&e)))?;
+    }
     if gap_free {
         // The gap-free path joins the source with the table: give the planner numbers.
         client.batch_execute(&format!("ANALYZE {src}")).map_err(|e| Error::db(&ctx, message(&e)))?;

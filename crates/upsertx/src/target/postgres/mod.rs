@@ -102,7 +102,7 @@ impl Connection for PgConnection {
 
     fn prepare_changes(&mut self, plan: &Plan) -> Result<()> {
         let target = self.target_name();
-        changes::prepare(&mut self.client, plan, &target)
+        changes::prepare(&mut self.client, plan, &target, &mut self.order)
     }
 
     fn changes(&mut self, plan: &Plan, sink: &mut super::ChangeSink<'_>) -> Result<()> {
@@ -112,7 +112,7 @@ impl Connection for PgConnection {
 
     fn merge(&mut self, plan: &Plan) -> Result<MergeCounts> {
         let target = self.target_name();
-        merge::merge(&mut self.client, plan, &target, &self.order)
+        merge::merge(&mut self.client, plan, &target, &mut self.order)
     }
 
     fn delete_missing(&mut self, plan: &Plan) -> Result<u64> {

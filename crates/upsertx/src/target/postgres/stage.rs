@@ -91,7 +91,7 @@ fn copy_error(plan: &Plan, batch: &Batch, e: &postgres::Error) -> Error {
 
 impl Default for KeyOrder {
     fn default() -> Self {
-        KeyOrder { last: None, sorted: true, rows: 0 }
+        KeyOrder { last: None, sorted: true, rows: 0, deduped: None }
     }
 }
 
@@ -127,6 +127,8 @@ pub(crate) struct KeyOrder {
     last: Option<Vec<i64>>,
     pub(super) sorted: bool,
     pub(super) rows: u64,
+    /// The rows of the de-duplicated source, once made (`merge::source`).
+    pub(super) deduped: Option<u64>,
 }
 
 fn kinds(plan: &Plan) -> Vec<Kind> {

@@ -4,7 +4,7 @@
 //! table's rows now, and the deleted ones. The load holds the database's write lock
 //! throughout: nothing else changes the rows in between.
 
-use super::merge::target;
+use super::merge::{target, will_change};
 use super::q;
 use super::stage::{column_def, STAGE};
 use crate::error::{Error, Result};
@@ -24,13 +24,17 @@ pub(super) fn deleted() -> String {
 pub(crate) fn prepare(conn: &rusqlite::Connection, plan: &Plan) -> Result<()> {
     let mut sql = format!("DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {};", before(), deleted());
     if !plan.keyless() {
-        // Keyed like the stage, and filled in key order: it only appends.
-        let select = sql::before_select(plan, q, &target(plan), STAGE, true);
+        // Keyed like the stage, and filled in key order.
         let defs = list(&sql::before_columns(plan), |i| column_def(plan, i), ", ");
         let keys = list(&plan.key, stage_col, ", ");
+        let (b, t) = (before(), target(plan));
+        sql += &format!("CREATE TABLE {b} (existed INTEGER NOT NULL, {defs}, PRIMARY KEY ({keys})) WITHOUT ROWID;");
+        if let Some(changes) = will_change(plan) {
+            sql += &format!("INSERT INTO {b} {};", sql::changing_select(plan, q, &t, STAGE, &changes));
+        }
         sql += &format!(
-            "CREATE TABLE {b} ({defs}, PRIMARY KEY ({keys})) WITHOUT ROWID; INSERT INTO {b} {select};",
-            b = before()
+            "INSERT INTO {b} {};",
+            sql::new_keys_select(plan, q, &t, STAGE, |i| format!("s.{}", stage_col(i)))
         );
     }
     conn.execute_batch(&sql).map_err(|e| Error::db("recording the rows before the load (--changes)", e))

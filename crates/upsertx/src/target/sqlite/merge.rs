@@ -104,6 +104,19 @@ fn differs(plan: &Plan) -> String {
     list(&plan.update, |i| format!("t.{} IS NOT s.{} COLLATE BINARY", q(&plan.columns[i].name), stage_col(i)), " OR ")
 }
 
+/// The condition under which the merge changes a matched row (`t` the table's, `s` the
+/// staged one): some updated column differs, and under `--newer-by` it is newer. `None`
+/// when the merge updates no row.
+pub(super) fn will_change(plan: &Plan) -> Option<String> {
+    if plan.spec.on_conflict != OnConflict::Update || plan.update.is_empty() {
+        return None;
+    }
+    Some(match newer(plan) {
+        Some(newer) => format!("({}) AND {newer}", differs(plan)),
+        None => format!("({})", differs(plan)),
+    })
+}
+
 /// `--newer-by`: the staged row `s` is newer than the table's `t`.
 fn newer(plan: &Plan) -> Option<String> {
     sql::newer(plan, |i| format!("s.{}", stage_col(i)), |i| format!("t.{}", q(&plan.columns[i].name)))
