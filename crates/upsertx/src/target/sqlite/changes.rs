@@ -77,11 +77,11 @@ fn text(out: &mut Option<String>, v: ValueRef<'_>) {
         _ => out.get_or_insert_with(String::new),
     };
     s.clear();
-    let _ = match v {
-        ValueRef::Integer(n) => write!(s, "{n}"),
-        ValueRef::Real(f) => write!(s, "{f}"),
-        ValueRef::Text(t) => Ok(s.push_str(&String::from_utf8_lossy(t))),
-        ValueRef::Blob(b) => Ok(s.push_str(&crate::value::blob_text(b))),
-        ValueRef::Null => Ok(()),
-    };
+    match v {
+        ValueRef::Integer(n) => write!(s, "{n}").unwrap_or_default(),
+        ValueRef::Real(f) => write!(s, "{f}").unwrap_or_default(),
+        ValueRef::Text(t) => s.push_str(&String::from_utf8_lossy(t)),
+        ValueRef::Blob(b) => s.push_str(&crate::value::blob_text(b)),
+        ValueRef::Null => {}
+    }
 }
