@@ -166,7 +166,28 @@ pub fn changes_of_a_keyless_window(db: &dyn TestDb) {
     assert_eq!(table(db, "clicks", "day, n"), rows(&[&["mon", "1"], &["tue", "5"], &["tue", "5"]]));
 }
 
+/// Lines are grouped by op, each group in key order, whatever order the keys come in;
+/// an update names only the columns whose stored value changes (1.5 for a stored 1.50 is
+/// no change).
+pub fn changes_come_grouped_and_name_only_what_changed(db: &dyn TestDb) {
+    db.exec("CREATE TABLE prices (id INTEGER PRIMARY KEY, price DECIMAL(10,2), note VARCHAR(10))");
+    db.exec("INSERT INTO prices VALUES (1, 1.50, 'a'), (3, 3, 'c'), (5, 5, 'e')");
+    write(db, "prices.csv", "id,price,note\n5,5,f\n4,4.5,d\n1,1.5,b\n3,3.00,c\n2,2,x\n");
+    upsertx(db, &["prices.csv", "--changes", "out.ndjson", "--json"], None).report();
+    let got = read(db, "out.ndjson");
+    let summary: Vec<(String, i64)> =
+        got.iter().map(|l| (l["op"].as_str().unwrap().to_string(), l["key"]["id"].as_i64().unwrap())).collect();
+    let expected = [("insert", 2), ("insert", 4), ("update", 1), ("update", 5)];
+    assert_eq!(summary, expected.map(|(op, id)| (op.to_string(), id)), "{got:?}");
+    for update in &got[2..] {
+        let changed: Vec<&String> = update["after"].as_object().unwrap().keys().collect();
+        assert_eq!(changed, ["note"], "{update}");
+    }
+    assert_eq!(got[1]["after"]["price"].as_f64(), Some(4.5));
+}
+
 every_dialect!(
+    changes_come_grouped_and_name_only_what_changed,
     changes_tell_what_a_sync_did,
     changes_to_stdout,
     a_failed_load_leaves_no_changes,

@@ -10,7 +10,9 @@
 //! An insert's `after` and a delete's `before` hold every column the load knows (the
 //! input's, and the `--soft-delete` column); an update's `before` and `after` only the
 //! columns that changed. A `--soft-delete` mark is a delete whose `after` is the mark.
-//! Lines come grouped: inserts, updates, then deletes, each in key order.
+//! Lines come grouped: inserts, updates, then deletes, each in key order (the database
+//! hands them over in key order, inserts and updates mixed: updates and deletes wait in
+//! files of their own until the end).
 //!
 //! The database hands over the rows as text ([`ChangeOp`] says which values); this
 //! module writes them as JSON typed by their column: numbers as numbers, booleans as
@@ -20,7 +22,7 @@
 
 use crate::error::{Error, Result};
 use crate::plan::{Mark, Plan};
-pub(crate) use crate::target::ChangeOp;
+pub(crate) use crate::target::{ChangeOp, ChangeRow};
 use crate::value::SqlType;
 use std::io::{BufWriter, Seek, Write};
 use std::path::PathBuf;
@@ -48,8 +50,13 @@ impl std::str::FromStr for ChangesTo {
 /// The lines of one load, on their way to [`ChangesTo`].
 pub(crate) struct ChangeLog {
     to: ChangesTo,
+    /// The inserts' lines, then (at the end) the others'.
     file: BufWriter<tempfile::NamedTempFile>,
+    /// The updates' and the deletes' lines until the end.
+    later: [Option<BufWriter<std::fs::File>>; 2],
     line: Vec<u8>,
+    /// Each plan column's name as a JSON object member's start (`"name":`), made once.
+    names: Vec<Vec<u8>>,
     /// The rows handed over, by op (insert, update, delete), lines written or not.
     pub(crate) seen: [u64; 3],
 }
@@ -76,63 +83,92 @@ impl ChangeLog {
             }
             ChangesTo::Stdout => tempfile::NamedTempFile::new().map_err(|e| io("a temporary file", e))?,
         };
-        Ok(ChangeLog { to: to.clone(), file: BufWriter::new(file), line: Vec::new(), seen: [0; 3] })
+        Ok(ChangeLog {
+            to: to.clone(),
+            file: BufWriter::with_capacity(1 << 20, file),
+            later: [None, None],
+            line: Vec::new(),
+            names: Vec::new(),
+            seen: [0; 3],
+        })
     }
 
-    /// Writes one row's line: `values` laid out as [`ChangeOp`] says.
-    pub(crate) fn write(&mut self, plan: &Plan, op: ChangeOp, values: &[Option<String>]) -> Result<()> {
-        let all = plan.all_columns();
+    /// Writes one row's line: the values of `row` laid out as [`ChangeOp`] says.
+    pub(crate) fn write(&mut self, plan: &Plan, op: ChangeOp, row: &mut dyn ChangeRow) -> Result<()> {
         self.seen[op as usize] += 1;
-        let line = &mut self.line;
+        if self.names.is_empty() {
+            self.names = plan.columns.iter().map(|c| member(&c.name)).collect();
+        }
+        let all = plan.all_columns();
+        let (names, line) = (&self.names, &mut self.line);
         line.clear();
         match op {
             ChangeOp::Insert => {
                 line.extend_from_slice(b"{\"op\":\"insert\",\"key\":");
-                object(line, plan, &plan.key, |i| values[i].as_deref());
+                object(line, plan, names, &plan.key, row, |i| i + 1);
                 line.extend_from_slice(b",\"before\":null,\"after\":");
-                object(line, plan, &all, |i| values[i].as_deref());
+                object(line, plan, names, &all, row, |i| i + 1);
             }
             ChangeOp::Update => {
-                let (key, rest) = values.split_at(plan.key.len());
-                let (before, after) = rest.split_at(plan.update.len());
-                let cols: Vec<usize> =
-                    (0..plan.update.len()).filter(|&n| before[n] != after[n]).map(|n| plan.update[n]).collect();
+                // The updated columns the mask marks as changed.
+                let mask = row.text(0).unwrap_or_default().as_bytes();
+                let cols: Vec<usize> = plan
+                    .update
+                    .iter()
+                    .enumerate()
+                    .filter(|&(n, _)| mask.get(n) == Some(&b'1'))
+                    .map(|(_, &i)| i)
+                    .collect();
                 if cols.is_empty() {
-                    // Rewritten as it was (`--always-update`): no change to tell.
                     return Ok(());
                 }
-                // Column `i`'s place among the key's values, or the updated columns'.
-                let at = |list: &[usize], i: usize| list.iter().position(|&c| c == i).unwrap_or_default();
+                // Updated column `i`'s value as it was: after every column as written.
+                let was = |i: usize| 1 + all.len() + plan.update.iter().position(|&c| c == i).unwrap_or_default();
                 line.extend_from_slice(b"{\"op\":\"update\",\"key\":");
-                object(line, plan, &plan.key, |i| key[at(&plan.key, i)].as_deref());
+                object(line, plan, names, &plan.key, row, |i| i + 1);
                 line.extend_from_slice(b",\"before\":");
-                object(line, plan, &cols, |i| before[at(&plan.update, i)].as_deref());
+                object(line, plan, names, &cols, row, was);
                 line.extend_from_slice(b",\"after\":");
-                object(line, plan, &cols, |i| after[at(&plan.update, i)].as_deref());
+                object(line, plan, names, &cols, row, |i| i + 1);
             }
             ChangeOp::Delete => {
                 line.extend_from_slice(b"{\"op\":\"delete\",\"key\":");
-                object(line, plan, &plan.key, |i| values[i].as_deref());
+                object(line, plan, names, &plan.key, row, |i| i);
                 line.extend_from_slice(b",\"before\":");
-                object(line, plan, &all, |i| values[i].as_deref());
+                object(line, plan, names, &all, row, |i| i);
                 line.extend_from_slice(b",\"after\":");
                 match plan.soft_delete {
-                    Some((i, Mark::Flag)) => object(line, plan, &[i], |_| Some("true")),
+                    Some((i, Mark::Flag)) => object(line, plan, names, &[i], &mut Fixed("true"), |_| 0),
                     Some((i, Mark::Time)) => {
                         let mark = crate::target::sql::mark_time(plan);
-                        object(line, plan, &[i], |_| Some(&mark))
+                        object(line, plan, names, &[i], &mut Fixed(&mark), |_| 0)
                     }
                     None => line.extend_from_slice(b"null"),
                 }
             }
         }
         line.extend_from_slice(b"}\n");
-        self.file.write_all(line).map_err(|e| io("writing", e))
+        let out: &mut dyn Write = match op {
+            ChangeOp::Insert => &mut self.file,
+            ChangeOp::Update | ChangeOp::Delete => match &mut self.later[op as usize - 1] {
+                Some(f) => f,
+                slot => slot.insert(BufWriter::with_capacity(
+                    1 << 20,
+                    tempfile::tempfile().map_err(|e| io("a temporary file", e))?,
+                )),
+            },
+        };
+        out.write_all(line).map_err(|e| io("writing", e))
     }
 
     /// Moves the lines where they belong: call once the load has committed (or rolled
     /// back a dry run).
-    pub(crate) fn finish(self) -> Result<()> {
+    pub(crate) fn finish(mut self) -> Result<()> {
+        for later in self.later.into_iter().flatten() {
+            let mut part = later.into_inner().map_err(|e| io("writing", e.error()))?;
+            part.rewind().map_err(|e| io("reading back", e))?;
+            std::io::copy(&mut part, &mut self.file).map_err(|e| io("writing", e))?;
+        }
         let mut file = self.file.into_inner().map_err(|e| io("writing", e.error()))?;
         match &self.to {
             ChangesTo::Path(path) => {
@@ -148,16 +184,40 @@ impl ChangeLog {
     }
 }
 
-/// `{"a":1,"b":"x"}` of plan columns `cols`, `value(i)` the text of column `i`.
-fn object<'a>(out: &mut Vec<u8>, plan: &Plan, cols: &[usize], value: impl Fn(usize) -> Option<&'a str>) {
+/// `"name":`, the start of an object member.
+fn member(name: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    json_string(&mut out, name);
+    out.push(b':');
+    out
+}
+
+/// One value, whatever is asked: a `--soft-delete` mark.
+struct Fixed<'a>(&'a str);
+
+impl ChangeRow for Fixed<'_> {
+    fn text(&mut self, _: usize) -> Option<&str> {
+        Some(self.0)
+    }
+}
+
+/// `{"a":1,"b":"x"}` of plan columns `cols` (`names`: their [`member`]s), column `i`'s
+/// value at `at(i)` in `row`.
+fn object(
+    out: &mut Vec<u8>,
+    plan: &Plan,
+    names: &[Vec<u8>],
+    cols: &[usize],
+    row: &mut dyn ChangeRow,
+    at: impl Fn(usize) -> usize,
+) {
     out.push(b'{');
     for (n, &i) in cols.iter().enumerate() {
         if n > 0 {
             out.push(b',');
         }
-        json_string(out, &plan.columns[i].name);
-        out.push(b':');
-        json_value(out, &plan.columns[i].ty, value(i));
+        out.extend_from_slice(&names[i]);
+        json_value(out, &plan.columns[i].ty, row.text(at(i)));
     }
     out.push(b'}');
 }
@@ -215,6 +275,13 @@ fn is_json_number(s: &str) -> bool {
 }
 
 fn json_string(out: &mut Vec<u8>, s: &str) {
+    // Most values need no escape: copied as they are.
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
     // Serializing a &str into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
 }
@@ -222,6 +289,16 @@ fn json_string(out: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::is_json_number;
+
+    #[test]
+    fn json_strings_escape_what_json_needs() {
+        for s in ["plain", "", "é ü 東京", "a\"b", "back\\slash", "tab\there", "nl\n", "\u{1}"] {
+            let mut out = Vec::new();
+            super::json_string(&mut out, s);
+            let back: String = serde_json::from_slice(&out).unwrap();
+            assert_eq!(back, s);
+        }
+    }
 
     #[test]
     fn json_numbers_as_databases_print_them() {

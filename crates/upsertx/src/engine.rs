@@ -10,7 +10,7 @@ use crate::report::{Progress, Report};
 use crate::schema::columns_of;
 use crate::source::{Input, Source};
 use crate::spec::{MaxDelete, Spec};
-use crate::target::{self, Connection};
+use crate::target::{self, ChangeOp, ChangeRow, ChangeSink, Connection};
 use crate::trace::trace;
 use std::sync::mpsc;
 use std::time::Instant;
@@ -205,26 +205,35 @@ fn load(
             in_scope = Some(conn.count_in_scope(&plan)?);
         }
     }
-    if spec.changes.is_some() {
-        conn.prepare_changes(&plan)?;
-    }
+    // `--changes`: each row is told as it is before the statement that writes it, read
+    // under the lock that statement takes (see `Connection::changes`).
+    let mut log = changes;
+    let mut tell = log.as_deref_mut().map(|log| {
+        let plan = &plan;
+        move |op: ChangeOp, row: &mut dyn ChangeRow| log.write(plan, op, row)
+    });
     // Without a key the window is deleted first: the rows inserted next are in it too.
-    let deleted_first = if plan.keyless() { Some(conn.delete_missing(&plan)?) } else { None };
+    let deleted_first = match plan.keyless() {
+        true => Some(conn.delete_missing(&plan, tell.as_mut().map(|t| t as &mut ChangeSink<'_>))?),
+        false => None,
+    };
+    if let Some(tell) = tell.as_mut() {
+        conn.changes(&plan, tell)?;
+        trace("changes told");
+    }
     let counts = conn.merge(&plan)?;
     trace("merged");
     let deleted = match deleted_first {
         Some(n) => n,
-        None if spec.deletes() => conn.delete_missing(&plan)?,
+        None if spec.deletes() => conn.delete_missing(&plan, tell.as_mut().map(|t| t as &mut ChangeSink<'_>))?,
         None => 0,
     };
     if let Some(max) = spec.max_delete {
         check_max_delete(&plan, max, deleted, in_scope)?;
     }
-    if let Some(log) = changes {
-        conn.changes(&plan, &mut |op, values| log.write(&plan, op, values))?;
-        trace("changes written");
-        // The rows recorded before the merge are the ones it wrote, unless another
-        // writer changed the table in between: then fail rather than tell it wrong.
+    if let Some(log) = log {
+        // The rows told are the ones the merge wrote, unless another writer changed the
+        // table in between: then fail rather than tell it wrong.
         let [inserts, updates, deletes] = log.seen;
         if inserts != counts.inserted || deletes != deleted || (updates != counts.updated && !spec.always_update) {
             return Err(Error::db(

@@ -157,10 +157,10 @@ impl Spec {
         self.delete_missing || self.replace_where.is_some()
     }
 
-    /// Whether the merge leaves the stage in place: the deletions and `--changes` read
-    /// the input's keys from it afterwards.
+    /// Whether the merge leaves the stage in place: the deletions read the input's keys
+    /// from it afterwards.
     pub(crate) fn keeps_stage(&self) -> bool {
-        self.deletes() || self.changes.is_some()
+        self.deletes()
     }
 
     /// The flag that asked for deletions, for messages.

@@ -66,20 +66,37 @@ impl MergeCounts {
     }
 }
 
-/// A row `--changes` reports, and how its values (as the database writes them as text)
-/// are laid out.
+/// A row `--changes` reports, and how the values of its [`ChangeRow`] are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ChangeOp {
-    /// Every plan column, as inserted.
+    /// NULL, then every plan column as inserted.
     Insert = 0,
-    /// The key's columns, then the updated columns before the load, then after it.
+    /// The change mask (a `0` or `1` per updated column: `1` where it changes), every
+    /// plan column as the merge writes it, then the updated columns as they were.
     Update,
     /// Every plan column, before the row was deleted (or marked).
     Delete,
 }
 
-/// What receives the rows of [`Connection::changes`], one at a time.
-pub(crate) type ChangeSink<'a> = dyn FnMut(ChangeOp, &[Option<String>]) -> Result<()> + 'a;
+/// One row handed to a [`ChangeSink`]: its values as the database writes them as text,
+/// fetched when asked.
+pub(crate) trait ChangeRow {
+    /// Value `i`, `None` for NULL.
+    fn text(&mut self, i: usize) -> Option<&str>;
+}
+
+/// What receives the rows of [`Connection::changes`] and
+/// [`Connection::delete_missing`], one at a time.
+pub(crate) type ChangeSink<'a> = dyn FnMut(ChangeOp, &mut dyn ChangeRow) -> Result<()> + 'a;
+
+/// Hands one row of [`sql::written_select`] to `sink`: an insert when its mask is NULL.
+pub(crate) fn tell_written(sink: &mut ChangeSink<'_>, row: &mut dyn ChangeRow) -> Result<()> {
+    let op = match row.text(0) {
+        None => ChangeOp::Insert,
+        Some(_) => ChangeOp::Update,
+    };
+    sink(op, row)
+}
 
 /// One database session of one load.
 pub trait Connection {
@@ -103,18 +120,15 @@ pub trait Connection {
     fn prepare_delete(&mut self, plan: &Plan) -> Result<()>;
     /// The table's rows within the delete scope (before the merge, for `--max-delete P%`).
     fn count_in_scope(&mut self, plan: &Plan) -> Result<u64>;
-    /// `--changes`, before the merge: copies the table's rows the input's keys match (their
-    /// key and updated columns, as they are before the load; `sql::BEFORE`), locked.
-    fn prepare_changes(&mut self, plan: &Plan) -> Result<()>;
+    /// `--changes`, before the merge: hands `sink` every row the merge will insert or
+    /// update ([`sql::written_select`]), the rows to update locked until commit.
+    fn changes(&mut self, plan: &Plan, sink: &mut ChangeSink<'_>) -> Result<()>;
     /// Applies the staged rows to the table with exact counts.
     fn merge(&mut self, plan: &Plan) -> Result<MergeCounts>;
     /// `--delete-missing`, after the merge: deletes the table's rows within the scope
     /// whose key no input row has, in key order; returns how many. Under `--changes`,
-    /// copies them first (`sql::DELETED`).
-    fn delete_missing(&mut self, plan: &Plan) -> Result<u64>;
-    /// `--changes`, once the merge and the deletions are done: every row inserted,
-    /// updated (possibly: `sink` compares) or deleted, its values as text.
-    fn changes(&mut self, plan: &Plan, sink: &mut ChangeSink<'_>) -> Result<()>;
+    /// hands them to `tell` first, as they are ([`sql::deleted_select`], locked).
+    fn delete_missing(&mut self, plan: &Plan, tell: Option<&mut ChangeSink<'_>>) -> Result<u64>;
     fn commit(&mut self) -> Result<()>;
     fn rollback(&mut self) -> Result<()>;
 }

@@ -210,18 +210,15 @@ pub(crate) fn wins_in_input(
     })
 }
 
-/// `--changes`: the table holding, before the merge, each input key the merge will insert
-/// or update (`existed` 0 or 1) and, for an update, the row's updated columns as they were
-/// ([`changing_select`], [`new_keys_select`]). Keys the merge leaves alone are not in it,
-/// so a load that changes little copies little.
-pub(crate) const BEFORE: &str = "upsertx_before";
-/// `--changes`: the table holding the rows the load deletes (or marks), as they were
-/// ([`deleted_select`]).
-pub(crate) const DELETED: &str = "upsertx_deleted";
-
-/// The key's columns, then the updated ones: what [`BEFORE`] holds (after `existed`).
-pub(crate) fn before_columns(plan: &Plan) -> Vec<usize> {
-    plan.key.iter().chain(&plan.update).copied().collect()
+/// Which rows [`written_select`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Written {
+    /// The rows the merge inserts and updates, in one outer join.
+    All,
+    /// Only the rows it inserts.
+    New,
+    /// Only the rows it updates (PostgreSQL locks no row of an outer join's nullable side).
+    Matched,
 }
 
 fn order_by(plan: &Plan, alias: &str, col: impl Fn(usize) -> String) -> String {
@@ -231,89 +228,73 @@ fn order_by(plan: &Plan, alias: &str, col: impl Fn(usize) -> String) -> String {
     }
 }
 
-/// `--changes`, before the merge: the rows of [`BEFORE`] the merge will update (`existed`
-/// 1, then the key and updated columns): the table's rows `t` matched by a de-duplicated
-/// staged row `s` for which `changes` holds (the merge's own condition: some column
-/// differs, and `--newer-by`), in key order.
-pub(crate) fn changing_select(plan: &Plan, q: fn(&str) -> String, target: &str, src: &str, changes: &str) -> String {
-    let cols = list(&before_columns(plan), |i| format!("t.{} AS {}", q(&plan.columns[i].name), stage_col(i)), ", ");
-    format!(
-        "SELECT 1 AS existed, {cols} FROM {src} AS s JOIN {target} AS t ON {} WHERE {changes}{}",
-        key_match(plan, q),
-        order_by(plan, "s", stage_col)
-    )
-}
-
-/// `--changes`, before the merge: the rows of [`BEFORE`] the merge will insert (`existed`
-/// 0, the staged key, NULL for the rest): the de-duplicated staged rows `s` whose key the
-/// table lacks (`value(i)`: column `i` as the table's type), in key order.
-pub(crate) fn new_keys_select(
+/// `--changes`, before the merge: the rows it will write, in key order (keyless: every
+/// staged row, in input order), laid out as [`ChangeOp`](super::ChangeOp) says: first the
+/// change mask (NULL for an insert; for an update, one `0` or `1` per updated column,
+/// `1` where `differs(i)`, the merge's own test, holds, joined by `concat`), then every
+/// plan column as the merge writes it (`value(i)`, over the de-duplicated input `s` at
+/// `src`), then, for an update, the updated columns as the table `t` holds them; every
+/// value as text (`text`). `changes` is the merge's condition for rewriting a matched
+/// row (`None`: it rewrites none).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn written_select(
     plan: &Plan,
     q: fn(&str) -> String,
     target: &str,
     src: &str,
     value: impl Fn(usize) -> String,
-) -> String {
-    let keys = list(&plan.key, value, ", ");
-    let nulls = list(&plan.update, |_| "NULL".into(), ", ");
-    let rest = if nulls.is_empty() { String::new() } else { format!(", {nulls}") };
-    format!(
-        "SELECT 0, {keys}{rest} FROM {src} AS s WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {}){}",
-        key_match(plan, q),
-        order_by(plan, "s", stage_col)
-    )
-}
-
-/// `--changes`: the rows the load deleted (or marks): every plan column of the table's
-/// rows `t` for which `cond` holds, named as staged, in key order.
-pub(crate) fn deleted_select(plan: &Plan, q: fn(&str) -> String, target: &str, cond: &str) -> String {
-    let all = plan.all_columns();
-    let cols = list(&all, |i| format!("t.{} AS {}", q(&plan.columns[i].name), stage_col(i)), ", ");
-    format!("SELECT {cols} FROM {target} AS t WHERE {cond}{}", order_by(plan, "t", |i| q(&plan.columns[i].name)))
-}
-
-/// `--changes`, after the merge, the rows of [`ChangeOp::Insert`](super::ChangeOp): the
-/// staged rows (`value(i)`: column `i` as the table's type) whose key [`BEFORE`] (at
-/// `before`) holds as new (keyless: every staged row), `text` making each value text.
-pub(crate) fn inserted_read(
-    plan: &Plan,
-    stage: &str,
-    before: &str,
-    value: impl Fn(usize) -> String,
+    differs: impl Fn(usize) -> String,
+    concat: fn(Vec<String>) -> String,
+    changes: Option<&str>,
+    which: Written,
     text: impl Fn(String) -> String,
 ) -> String {
-    let cols = list(&plan.all_columns(), |i| text(value(i)), ", ");
+    let after = list(&plan.all_columns(), |i| text(value(i)), ", ");
+    let null = text("NULL".into());
     if plan.keyless() {
-        return format!("SELECT {cols} FROM {stage} AS s ORDER BY s.ord");
+        return format!("SELECT {null}, {after} FROM {src} AS s ORDER BY s.ord");
     }
-    let same = list(&plan.key, |i| format!("b.{} = {}", stage_col(i), value(i)), " AND ");
-    format!(
-        "SELECT {cols} FROM {before} AS b JOIN {stage} AS s ON {same} WHERE b.existed = 0{}",
-        order_by(plan, "b", stage_col)
-    )
+    let mask = match plan.update.is_empty() {
+        true => null.clone(),
+        false => {
+            concat(plan.update.iter().map(|&i| format!("CASE WHEN {} THEN '1' ELSE '0' END", differs(i))).collect())
+        }
+    };
+    let then = list(&plan.update, |i| format!(", {}", text(format!("t.{}", q(&plan.columns[i].name)))), "");
+    let order = order_by(plan, "s", stage_col);
+    let on = key_match(plan, q);
+    let changes = changes.unwrap_or("1 = 0");
+    match which {
+        Written::All => {
+            let absent = format!("t.{} IS NULL", q(&plan.columns[plan.key[0]].name));
+            format!(
+                "SELECT CASE WHEN {absent} THEN {null} ELSE {mask} END, {after}{then} \
+                 FROM {src} AS s LEFT JOIN {target} AS t ON {on} WHERE {absent} OR ({changes}){order}"
+            )
+        }
+        Written::New => format!(
+            "SELECT {null}, {after} FROM {src} AS s WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {on}){order}"
+        ),
+        Written::Matched => {
+            format!("SELECT {mask}, {after}{then} FROM {src} AS s JOIN {target} AS t ON {on} WHERE {changes}{order}")
+        }
+    }
 }
 
-/// `--changes`: the rows of [`ChangeOp::Update`](super::ChangeOp): for each row of
-/// [`BEFORE`] the merge updated, its key, its updated columns then, and now in the table `t`.
-pub(crate) fn updated_read(
+/// `a || b || c`: text joined, as SQLite and PostgreSQL write it.
+pub(crate) fn concat_pipes(parts: Vec<String>) -> String {
+    parts.join(" || ")
+}
+
+/// `--changes`, before the deletion: the rows `cond` finds (the ones to delete or mark),
+/// every plan column of the table's row `t` as text (`text`), in key order.
+pub(crate) fn deleted_select(
     plan: &Plan,
     q: fn(&str) -> String,
     target: &str,
-    before: &str,
+    cond: &str,
     text: impl Fn(String) -> String,
 ) -> String {
-    let then = list(&before_columns(plan), |i| text(format!("b.{}", stage_col(i))), ", ");
-    let now = list(&plan.update, |i| text(format!("t.{}", q(&plan.columns[i].name))), ", ");
-    let on = list(&plan.key, |i| format!("t.{} = b.{}", q(&plan.columns[i].name), stage_col(i)), " AND ");
-    format!(
-        "SELECT {then}, {now} FROM {before} AS b JOIN {target} AS t ON {on} WHERE b.existed = 1{}",
-        order_by(plan, "b", stage_col)
-    )
-}
-
-/// `--changes`: the rows of [`ChangeOp::Delete`](super::ChangeOp), from [`DELETED`].
-pub(crate) fn deleted_read(plan: &Plan, deleted: &str, text: impl Fn(String) -> String) -> String {
-    let all = plan.all_columns();
-    let cols = list(&all, |i| text(format!("d.{}", stage_col(i))), ", ");
-    format!("SELECT {cols} FROM {deleted} AS d{}", order_by(plan, "d", stage_col))
+    let cols = list(&plan.all_columns(), |i| text(format!("t.{}", q(&plan.columns[i].name))), ", ");
+    format!("SELECT {cols} FROM {target} AS t WHERE {cond}{}", order_by(plan, "t", |i| q(&plan.columns[i].name)))
 }

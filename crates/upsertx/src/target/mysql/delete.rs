@@ -10,6 +10,7 @@ use super::{db_error, MyConnection};
 use crate::error::Result;
 use crate::plan::{Mark, Plan};
 use crate::target::sql::{self, list, stage_col, SCOPE};
+use crate::target::{ChangeOp, ChangeSink};
 use mysql::prelude::Queryable;
 
 impl MyConnection {
@@ -46,7 +47,7 @@ impl MyConnection {
         Ok(n.unwrap_or(0))
     }
 
-    pub(super) fn delete_missing_rows(&mut self, plan: &Plan) -> Result<u64> {
+    pub(super) fn delete_missing_rows(&mut self, plan: &Plan, tell: Option<&mut ChangeSink<'_>>) -> Result<u64> {
         if self.stager.into_target.is_some() {
             return Ok(0);
         }
@@ -59,10 +60,12 @@ impl MyConnection {
             sql::in_scope(plan, q, SCOPE, sql::equals),
             sql::missing(plan, q, stage_name(plan), |i| format!("s.{}", stage_col(i)), sql::equals)
         );
-        if plan.spec.changes.is_some() {
-            self.conn
-                .query_drop(super::changes::copy_deleted(plan, &self.target_name(), &doomed))
-                .map_err(|e| db_error("recording the rows to delete (--changes)", e))?;
+        if let Some(tell) = tell {
+            // A locking read: the rows the statement below finds.
+            let sql = sql::deleted_select(plan, q, &self.target_name(), &doomed, super::changes::text);
+            self.read_rows(&format!("{sql} FOR UPDATE"), "reading the rows to delete (--changes)", |row| {
+                tell(ChangeOp::Delete, row)
+            })?;
         }
         let sql = format!("{verb} WHERE {doomed}");
         let params = match plan.soft_delete {

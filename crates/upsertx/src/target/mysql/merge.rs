@@ -47,18 +47,18 @@ fn all_equal(plan: &Plan) -> String {
     if plan.update.is_empty() {
         return "1".into();
     }
-    list(
-        &plan.update,
-        |i| {
-            let (t, s) = (format!("t.{}", q(&plan.columns[i].name)), format!("s.{}", stage_col(i)));
-            if is_text(plan, i) {
-                format!("CAST({t} AS BINARY) <=> CAST({s} AS BINARY)")
-            } else {
-                format!("{t} <=> {s}")
-            }
-        },
-        " AND ",
-    )
+    list(&plan.update, |i| same(plan, i), " AND ")
+}
+
+/// Column `i` of the table's row `t` equals the staged row `s`'s (NULL-safe; text as
+/// bytes).
+pub(super) fn same(plan: &Plan, i: usize) -> String {
+    let (t, s) = (format!("t.{}", q(&plan.columns[i].name)), format!("s.{}", stage_col(i)));
+    if is_text(plan, i) {
+        format!("CAST({t} AS BINARY) <=> CAST({s} AS BINARY)")
+    } else {
+        format!("{t} <=> {s}")
+    }
 }
 
 /// Frees the stage once merged, unless the deletions or `--changes` still need its keys.

@@ -218,20 +218,15 @@ impl Connection for MyConnection {
         self.at_server(done)
     }
 
-    fn delete_missing(&mut self, plan: &Plan) -> Result<u64> {
+    fn delete_missing(&mut self, plan: &Plan, tell: Option<&mut super::ChangeSink<'_>>) -> Result<u64> {
         // Held already after a merge; a keyless load deletes before its merge.
         let (schema, name) = self.target.clone().expect("reflect runs before the delete");
-        let done = self.lock_merges(&schema, &name).and_then(|()| self.delete_missing_rows(plan));
-        self.at_server(done)
-    }
-
-    fn prepare_changes(&mut self, plan: &Plan) -> Result<()> {
-        let done = self.copy_before(plan);
+        let done = self.lock_merges(&schema, &name).and_then(|()| self.delete_missing_rows(plan, tell));
         self.at_server(done)
     }
 
     fn changes(&mut self, plan: &Plan, sink: &mut super::ChangeSink<'_>) -> Result<()> {
-        let done = self.read_changes(plan, sink);
+        let done = self.tell_changes(plan, sink);
         self.at_server(done)
     }
 

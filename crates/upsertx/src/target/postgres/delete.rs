@@ -3,12 +3,14 @@
 //! the de-duplicated input and locks in key order (`ORDER BY key FOR UPDATE`), so two
 //! loads deleting overlapping rows wait for each other instead of deadlocking.
 
+use super::changes;
 use super::merge::{source_value, take_turn};
 use super::stage::{declared, KeyOrder, SRC, STAGE};
 use super::{message, q};
 use crate::error::{Error, Result};
 use crate::plan::{Mark, Plan};
 use crate::target::sql::{self, list, SCOPE};
+use crate::target::{ChangeOp, ChangeSink};
 use postgres::Client;
 
 fn scope_table() -> String {
@@ -47,7 +49,13 @@ pub(crate) fn count_in_scope(client: &mut Client, plan: &Plan, target: &str) -> 
 /// Deletes the missing rows, or marks them (`--soft-delete`). After the merge, the
 /// input's keys are in the de-duplicated source, or still in the stage when they
 /// arrived in key order (see `merge.rs`).
-pub(crate) fn delete_missing(client: &mut Client, plan: &Plan, target: &str, order: &KeyOrder) -> Result<u64> {
+pub(crate) fn delete_missing(
+    client: &mut Client,
+    plan: &Plan,
+    target: &str,
+    order: &KeyOrder,
+    tell: Option<&mut ChangeSink<'_>>,
+) -> Result<u64> {
     let src = if order.sorted { STAGE } else { SRC };
     let time = plan.soft_delete.map(|(i, _)| format!("CAST($1::text AS {})", declared(plan, i)));
     // Without a key there is no key order to lock in: the window goes in one statement
@@ -62,10 +70,10 @@ pub(crate) fn delete_missing(client: &mut Client, plan: &Plan, target: &str, ord
         sql::in_scope(plan, q, &scope_table(), sql::equals),
         sql::missing(plan, q, src, |i| source_value(plan, i), sql::equals)
     );
-    if plan.spec.changes.is_some() {
-        client
-            .batch_execute(&super::changes::copy_deleted(plan, target, &doomed))
-            .map_err(|e| Error::db("recording the rows to delete (--changes)", message(&e)))?;
+    if let Some(tell) = tell {
+        // Locked in key order, as the statement below would.
+        let sql = format!("{} FOR UPDATE OF t", sql::deleted_select(plan, q, target, &doomed, changes::text));
+        changes::read_rows(client, &sql, "reading the rows to delete (--changes)", |row| tell(ChangeOp::Delete, row))?;
     }
     let sql = if plan.keyless() {
         format!("{verb} WHERE {doomed}")

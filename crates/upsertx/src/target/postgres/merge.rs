@@ -56,6 +56,11 @@ fn differs(plan: &Plan, i: usize, new: &str) -> String {
     }
 }
 
+/// Column `i` of the table's row `t` differs from the source's row `s`.
+pub(super) fn column_differs(plan: &Plan, i: usize) -> String {
+    differs(plan, i, &source_value(plan, i))
+}
+
 /// The staged value of column `i` as the target's type.
 pub(super) fn source_value(plan: &Plan, i: usize) -> String {
     if Kind::of(native(plan, i)) == Kind::AsText {
@@ -102,7 +107,7 @@ pub(super) fn will_change(plan: &Plan) -> Option<String> {
     if plan.spec.on_conflict != OnConflict::Update || plan.update.is_empty() {
         return None;
     }
-    let changed = format!("({})", list(&plan.update, |i| differs(plan, i, &source_value(plan, i)), " OR "));
+    let changed = format!("({})", list(&plan.update, |i| column_differs(plan, i), " OR "));
     Some(match sql::newer(plan, |i| source_value(plan, i), |i| format!("t.{}", q(&plan.columns[i].name))) {
         Some(newer) => format!("{changed} AND {newer}"),
         None => changed,

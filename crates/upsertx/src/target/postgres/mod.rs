@@ -100,14 +100,9 @@ impl Connection for PgConnection {
         delete::count_in_scope(&mut self.client, plan, &target)
     }
 
-    fn prepare_changes(&mut self, plan: &Plan) -> Result<()> {
-        let target = self.target_name();
-        changes::prepare(&mut self.client, plan, &target, &mut self.order)
-    }
-
     fn changes(&mut self, plan: &Plan, sink: &mut super::ChangeSink<'_>) -> Result<()> {
         let target = self.target_name();
-        changes::read(&mut self.client, plan, &target, &self.order, sink)
+        changes::tell(&mut self.client, plan, &target, &mut self.order, sink)
     }
 
     fn merge(&mut self, plan: &Plan) -> Result<MergeCounts> {
@@ -115,9 +110,9 @@ impl Connection for PgConnection {
         merge::merge(&mut self.client, plan, &target, &mut self.order)
     }
 
-    fn delete_missing(&mut self, plan: &Plan) -> Result<u64> {
+    fn delete_missing(&mut self, plan: &Plan, tell: Option<&mut super::ChangeSink<'_>>) -> Result<u64> {
         let target = self.target_name();
-        delete::delete_missing(&mut self.client, plan, &target, &self.order)
+        delete::delete_missing(&mut self.client, plan, &target, &self.order, tell)
     }
 
     fn commit(&mut self) -> Result<()> {

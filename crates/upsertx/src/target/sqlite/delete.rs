@@ -9,6 +9,7 @@ use super::stage::STAGE;
 use crate::error::{Error, Result};
 use crate::plan::{Mark, Plan};
 use crate::target::sql::{self, list, stage_col, SCOPE};
+use crate::target::{ChangeOp, ChangeSink};
 use rusqlite::OptionalExtension;
 
 /// `s.c0 = +t."id"`: the unary `+` takes the target column's affinity off the comparison,
@@ -72,15 +73,18 @@ pub(super) fn delete_sql(plan: &Plan) -> String {
 }
 
 /// Deletes the missing rows, or marks them (`--soft-delete`).
-pub(crate) fn delete_missing(conn: &rusqlite::Connection, plan: &Plan) -> Result<u64> {
+pub(crate) fn delete_missing(
+    conn: &rusqlite::Connection,
+    plan: &Plan,
+    tell: Option<&mut ChangeSink<'_>>,
+) -> Result<u64> {
     let what = if plan.soft_delete.is_some() { "marking" } else { "deleting" };
-    if plan.spec.changes.is_some() {
-        let copy = format!(
-            "CREATE TABLE {} AS {}",
-            super::changes::deleted(),
-            sql::deleted_select(plan, q, &target(plan), &doomed(plan))
-        );
-        conn.execute_batch(&copy).map_err(|e| Error::db("recording the rows to delete (--changes)", e))?;
+    if let Some(tell) = tell {
+        // The load holds the write lock: these are the rows the statement below finds.
+        let sql = sql::deleted_select(plan, q, &target(plan), &doomed(plan), |e| e);
+        super::changes::read_rows(conn, &sql, "reading the rows to delete (--changes)", |row| {
+            tell(ChangeOp::Delete, row)
+        })?;
     }
     let sql = delete_sql(plan);
     let params: Vec<String> = match plan.soft_delete {

@@ -98,10 +98,15 @@ pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCou
     Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated).with_stale(stale))
 }
 
-/// Some updated column of the table's row `t` differs from the staged row `s` (NULL-safe,
-/// text as bytes).
+/// Some updated column of the table's row `t` differs from the staged row `s`.
 fn differs(plan: &Plan) -> String {
-    list(&plan.update, |i| format!("t.{} IS NOT s.{} COLLATE BINARY", q(&plan.columns[i].name), stage_col(i)), " OR ")
+    list(&plan.update, |i| column_differs(plan, i), " OR ")
+}
+
+/// Column `i` of the table's row `t` differs from the staged row `s` (NULL-safe, text as
+/// bytes).
+pub(super) fn column_differs(plan: &Plan, i: usize) -> String {
+    format!("t.{} IS NOT s.{} COLLATE BINARY", q(&plan.columns[i].name), stage_col(i))
 }
 
 /// The condition under which the merge changes a matched row (`t` the table's, `s` the

@@ -131,20 +131,16 @@ impl Connection for SqliteConnection {
         delete::count_in_scope(&self.conn, plan)
     }
 
-    fn prepare_changes(&mut self, plan: &Plan) -> Result<()> {
-        changes::prepare(&self.conn, plan)
-    }
-
     fn merge(&mut self, plan: &Plan) -> Result<MergeCounts> {
         merge::merge(&self.conn, plan)
     }
 
     fn changes(&mut self, plan: &Plan, sink: &mut super::ChangeSink<'_>) -> Result<()> {
-        changes::read(&self.conn, plan, sink)
+        changes::tell(&self.conn, plan, sink)
     }
 
-    fn delete_missing(&mut self, plan: &Plan) -> Result<u64> {
-        delete::delete_missing(&self.conn, plan)
+    fn delete_missing(&mut self, plan: &Plan, tell: Option<&mut super::ChangeSink<'_>>) -> Result<u64> {
+        delete::delete_missing(&self.conn, plan, tell)
     }
 
     fn commit(&mut self) -> Result<()> {
