@@ -186,7 +186,34 @@ pub fn changes_come_grouped_and_name_only_what_changed(db: &dyn TestDb) {
     assert_eq!(got[1]["after"]["price"].as_f64(), Some(4.5));
 }
 
+/// A load of many rows (the lines go in batches through a thread of their own): every
+/// change told once, grouped, in key order.
+pub fn changes_of_a_large_load(db: &dyn TestDb) {
+    db.exec("CREATE TABLE big (id INTEGER PRIMARY KEY, v VARCHAR(20), n INTEGER)");
+    let seed: String = (0..12_000).map(|i| format!("{i},v{i},{i}\n")).collect();
+    write(db, "seed.csv", &format!("id,v,n\n{seed}"));
+    upsertx(db, &["seed.csv", "--table", "big", "--json"], None).report();
+    // Even ids changed (n), odd ones as they are, 12,000..20,000 new; 0..2,000 gone.
+    let rows: String = (2_000..20_000)
+        .rev()
+        .map(|i| if i % 2 == 0 || i >= 12_000 { format!("{i},v{i},{}\n", i + 1) } else { format!("{i},v{i},{i}\n") })
+        .collect();
+    write(db, "big.csv", &format!("id,v,n\n{rows}"));
+    let args = ["big.csv", "--table", "big", "--delete-missing", "--changes", "out.ndjson", "--json"];
+    let report = upsertx(db, &args, None).report();
+    let n = |k: &str| report[k].as_u64().unwrap();
+    assert_eq!((n("inserted"), n("updated"), n("deleted"), n("unchanged")), (8_000, 5_000, 2_000, 5_000));
+    let got = read(db, "out.ndjson");
+    assert_eq!(ops(&got), (8_000, 5_000, 2_000));
+    let ids: Vec<i64> = got.iter().map(|l| l["key"]["id"].as_i64().unwrap()).collect();
+    let expected: Vec<i64> = (12_000..20_000).chain((2_000..12_000).filter(|i| i % 2 == 0)).chain(0..2_000).collect();
+    assert_eq!(ids, expected);
+    assert_eq!(got[8_000], json!({"op": "update", "key": {"id": 2000}, "before": {"n": 2000}, "after": {"n": 2001}}));
+    assert_eq!(got[0]["after"], json!({"id": 12000, "v": "v12000", "n": 12001}));
+}
+
 every_dialect!(
+    changes_of_a_large_load,
     changes_come_grouped_and_name_only_what_changed,
     changes_tell_what_a_sync_did,
     changes_to_stdout,

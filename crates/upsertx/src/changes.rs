@@ -26,6 +26,7 @@ pub(crate) use crate::target::{ChangeOp, ChangeRow};
 use crate::value::SqlType;
 use std::io::{BufWriter, Seek, Write};
 use std::path::PathBuf;
+use std::sync::mpsc;
 
 /// Where `--changes` writes its lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,18 +48,81 @@ impl std::str::FromStr for ChangesTo {
     }
 }
 
-/// The lines of one load, on their way to [`ChangesTo`].
+/// The lines of one load, on their way to [`ChangesTo`]. The load's thread copies each
+/// row's values into batches ([`Rows`]); a thread of its own writes them as JSON, so that
+/// the database's next rows are read meanwhile.
 pub(crate) struct ChangeLog {
     to: ChangesTo,
-    /// The inserts' lines, then (at the end) the others'.
+    writer: Writer,
+    /// The batch being filled.
+    rows: Rows,
+    /// The rows handed over, by op (insert, update, delete), lines written or not.
+    pub(crate) seen: [u64; 3],
+}
+
+/// Rows in a batch before [`ROWS_PER_BATCH`] rows or [`BYTES_PER_BATCH`] bytes of values.
+const ROWS_PER_BATCH: usize = 4096;
+const BYTES_PER_BATCH: usize = 4 << 20;
+
+enum Writer {
+    /// Until the first row: the files.
+    Idle(Files),
+    /// The thread writing the lines, and the batches it hands back for reuse.
+    Busy { tx: mpsc::SyncSender<Rows>, back: mpsc::Receiver<Rows>, thread: std::thread::JoinHandle<Result<Files>> },
+    /// Its thread failed (its error told once).
+    Gone,
+}
+
+/// Where the lines go: the inserts' file, which gets the others' at the end.
+struct Files {
     file: BufWriter<tempfile::NamedTempFile>,
     /// The updates' and the deletes' lines until the end.
     later: [Option<BufWriter<std::fs::File>>; 2],
-    line: Vec<u8>,
-    /// Each plan column's name as a JSON object member's start (`"name":`), made once.
+}
+
+/// What the writer needs of the plan.
+struct Shape {
+    /// Each plan column's name as a JSON object member's start (`"name":`).
     names: Vec<Vec<u8>>,
-    /// The rows handed over, by op (insert, update, delete), lines written or not.
-    pub(crate) seen: [u64; 3],
+    types: Vec<SqlType>,
+    key: Vec<usize>,
+    /// A `--soft-delete` mark: its column and value.
+    mark: Option<(usize, String)>,
+}
+
+/// A batch of rows' values, copied from the database's rows. Per op, the values of a row:
+/// an insert's every column; an update's key, then its changed columns (listed in
+/// `cols`) before, then after; a delete's every column.
+#[derive(Default)]
+struct Rows {
+    /// Each row's op and where its changed columns and its values start.
+    heads: Vec<(ChangeOp, usize, usize)>,
+    cols: Vec<usize>,
+    /// Each value's span in `data`, `None` for NULL.
+    values: Vec<Option<(usize, usize)>>,
+    data: Vec<u8>,
+}
+
+impl Rows {
+    fn push(&mut self, v: Option<&str>) {
+        self.values.push(v.map(|v| {
+            let start = self.data.len();
+            self.data.extend_from_slice(v.as_bytes());
+            (start, self.data.len())
+        }));
+    }
+
+    fn clear(&mut self) {
+        self.heads.clear();
+        self.cols.clear();
+        self.values.clear();
+        self.data.clear();
+    }
+
+    fn value(&self, n: usize) -> Option<&str> {
+        // Copied from a &str: UTF-8 still.
+        self.values[n].map(|(a, b)| std::str::from_utf8(&self.data[a..b]).unwrap_or_default())
+    }
 }
 
 fn io(what: &str, e: impl std::fmt::Display) -> Error {
@@ -83,93 +147,102 @@ impl ChangeLog {
             }
             ChangesTo::Stdout => tempfile::NamedTempFile::new().map_err(|e| io("a temporary file", e))?,
         };
-        Ok(ChangeLog {
-            to: to.clone(),
-            file: BufWriter::with_capacity(1 << 20, file),
-            later: [None, None],
-            line: Vec::new(),
-            names: Vec::new(),
-            seen: [0; 3],
-        })
+        let files = Files { file: BufWriter::with_capacity(1 << 20, file), later: [None, None] };
+        Ok(ChangeLog { to: to.clone(), writer: Writer::Idle(files), rows: Rows::default(), seen: [0; 3] })
     }
 
-    /// Writes one row's line: the values of `row` laid out as [`ChangeOp`] says.
+    /// Takes one row's line: the values of `row` laid out as [`ChangeOp`] says.
     pub(crate) fn write(&mut self, plan: &Plan, op: ChangeOp, row: &mut dyn ChangeRow) -> Result<()> {
         self.seen[op as usize] += 1;
-        if self.names.is_empty() {
-            self.names = plan.columns.iter().map(|c| member(&c.name)).collect();
-        }
-        let all = plan.all_columns();
-        let (names, line) = (&self.names, &mut self.line);
-        line.clear();
+        let n = plan.columns.len();
+        let rows = &mut self.rows;
+        let head = (op, rows.cols.len(), rows.values.len());
         match op {
-            ChangeOp::Insert => {
-                line.extend_from_slice(b"{\"op\":\"insert\",\"key\":");
-                object(line, plan, names, &plan.key, row, |i| i + 1);
-                line.extend_from_slice(b",\"before\":null,\"after\":");
-                object(line, plan, names, &all, row, |i| i + 1);
-            }
+            ChangeOp::Insert => (1..=n).for_each(|i| rows.push(row.text(i))),
             ChangeOp::Update => {
                 // The updated columns the mask marks as changed.
                 let mask = row.text(0).unwrap_or_default().as_bytes();
-                let cols: Vec<usize> = plan
-                    .update
-                    .iter()
-                    .enumerate()
-                    .filter(|&(n, _)| mask.get(n) == Some(&b'1'))
-                    .map(|(_, &i)| i)
-                    .collect();
-                if cols.is_empty() {
+                let changed: Vec<usize> = (0..plan.update.len()).filter(|&u| mask.get(u) == Some(&b'1')).collect();
+                if changed.is_empty() {
                     return Ok(());
                 }
-                // Updated column `i`'s value as it was: after every column as written.
-                let was = |i: usize| 1 + all.len() + plan.update.iter().position(|&c| c == i).unwrap_or_default();
-                line.extend_from_slice(b"{\"op\":\"update\",\"key\":");
-                object(line, plan, names, &plan.key, row, |i| i + 1);
-                line.extend_from_slice(b",\"before\":");
-                object(line, plan, names, &cols, row, was);
-                line.extend_from_slice(b",\"after\":");
-                object(line, plan, names, &cols, row, |i| i + 1);
+                rows.cols.extend(changed.iter().map(|&u| plan.update[u]));
+                plan.key.iter().for_each(|&k| rows.push(row.text(1 + k)));
+                changed.iter().for_each(|&u| rows.push(row.text(1 + n + u)));
+                changed.iter().for_each(|&u| rows.push(row.text(1 + plan.update[u])));
             }
-            ChangeOp::Delete => {
-                line.extend_from_slice(b"{\"op\":\"delete\",\"key\":");
-                object(line, plan, names, &plan.key, row, |i| i);
-                line.extend_from_slice(b",\"before\":");
-                object(line, plan, names, &all, row, |i| i);
-                line.extend_from_slice(b",\"after\":");
-                match plan.soft_delete {
-                    Some((i, Mark::Flag)) => object(line, plan, names, &[i], &mut Fixed("true"), |_| 0),
-                    Some((i, Mark::Time)) => {
-                        let mark = crate::target::sql::mark_time(plan);
-                        object(line, plan, names, &[i], &mut Fixed(&mark), |_| 0)
-                    }
-                    None => line.extend_from_slice(b"null"),
-                }
-            }
+            ChangeOp::Delete => (0..n).for_each(|i| rows.push(row.text(i))),
         }
-        line.extend_from_slice(b"}\n");
-        let out: &mut dyn Write = match op {
-            ChangeOp::Insert => &mut self.file,
-            ChangeOp::Update | ChangeOp::Delete => match &mut self.later[op as usize - 1] {
-                Some(f) => f,
-                slot => slot.insert(BufWriter::with_capacity(
-                    1 << 20,
-                    tempfile::tempfile().map_err(|e| io("a temporary file", e))?,
-                )),
-            },
-        };
-        out.write_all(line).map_err(|e| io("writing", e))
+        rows.heads.push(head);
+        if rows.heads.len() >= ROWS_PER_BATCH || rows.data.len() >= BYTES_PER_BATCH {
+            self.send(plan)?;
+        }
+        Ok(())
     }
 
-    /// Moves the lines where they belong: call once the load has committed (or rolled
-    /// back a dry run).
+    /// Hands the batch to the writer thread (started on the first).
+    fn send(&mut self, plan: &Plan) -> Result<()> {
+        if let Writer::Idle(_) = self.writer {
+            let Writer::Idle(files) = std::mem::replace(&mut self.writer, Writer::Gone) else { unreachable!() };
+            let shape = Shape {
+                names: plan.columns.iter().map(|c| member(&c.name)).collect(),
+                types: plan.columns.iter().map(|c| c.ty.clone()).collect(),
+                key: plan.key.clone(),
+                mark: plan.soft_delete.map(|(i, mark)| match mark {
+                    Mark::Flag => (i, "true".to_string()),
+                    Mark::Time => (i, crate::target::sql::mark_time(plan)),
+                }),
+            };
+            let (tx, rx) = mpsc::sync_channel::<Rows>(2);
+            let (give_back, back) = mpsc::channel();
+            let thread = std::thread::Builder::new()
+                .name("upsertx-changes".into())
+                .spawn(move || write_lines(files, &shape, rx, give_back))
+                .map_err(|e| io("starting its thread", e))?;
+            self.writer = Writer::Busy { tx, back, thread };
+        }
+        let Writer::Busy { tx, back, .. } = &self.writer else {
+            return Err(io("writing", "the writer stopped"));
+        };
+        let next = back.try_recv().unwrap_or_default();
+        let full = std::mem::replace(&mut self.rows, next);
+        if tx.send(full).is_err() {
+            // The thread ended early: its error says why.
+            return Err(self.stop().err().unwrap_or_else(|| io("writing", "the writer stopped")));
+        }
+        Ok(())
+    }
+
+    /// Waits for the writer thread: its files, or its error.
+    fn stop(&mut self) -> Result<Files> {
+        match std::mem::replace(&mut self.writer, Writer::Gone) {
+            Writer::Idle(files) => Ok(files),
+            Writer::Busy { tx, thread, .. } => {
+                drop(tx);
+                thread.join().map_err(|_| io("writing", "its thread panicked"))?
+            }
+            Writer::Gone => Err(io("writing", "the writer stopped")),
+        }
+    }
+
+    /// Hands the rows taken so far to the writer: call once every row is in.
+    pub(crate) fn flush(&mut self, plan: &Plan) -> Result<()> {
+        match self.rows.heads.is_empty() {
+            true => Ok(()),
+            false => self.send(plan),
+        }
+    }
+
+    /// Moves the lines where they belong: call after [`flush`](ChangeLog::flush), once the
+    /// load has committed (or rolled back a dry run).
     pub(crate) fn finish(mut self) -> Result<()> {
-        for later in self.later.into_iter().flatten() {
+        let Files { mut file, later } = self.stop()?;
+        for later in later.into_iter().flatten() {
             let mut part = later.into_inner().map_err(|e| io("writing", e.error()))?;
             part.rewind().map_err(|e| io("reading back", e))?;
-            std::io::copy(&mut part, &mut self.file).map_err(|e| io("writing", e))?;
+            std::io::copy(&mut part, &mut file).map_err(|e| io("writing", e))?;
         }
-        let mut file = self.file.into_inner().map_err(|e| io("writing", e.error()))?;
+        let mut file = file.into_inner().map_err(|e| io("writing", e.error()))?;
         match &self.to {
             ChangesTo::Path(path) => {
                 file.persist(path).map_err(|e| io(&path.display().to_string(), e.error))?;
@@ -184,6 +257,78 @@ impl ChangeLog {
     }
 }
 
+/// The writer thread: each batch's lines into `files`, the batch handed back.
+fn write_lines(mut files: Files, shape: &Shape, rx: mpsc::Receiver<Rows>, back: mpsc::Sender<Rows>) -> Result<Files> {
+    let mut line = Vec::new();
+    for mut rows in rx {
+        for (r, &(op, c, v)) in rows.heads.iter().enumerate() {
+            let c_end = rows.heads.get(r + 1).map_or(rows.cols.len(), |h| h.1);
+            line.clear();
+            format_line(&mut line, shape, op, &rows.cols[c..c_end], |n| rows.value(v + n));
+            let out: &mut dyn Write = match op {
+                ChangeOp::Insert => &mut files.file,
+                ChangeOp::Update | ChangeOp::Delete => match &mut files.later[op as usize - 1] {
+                    Some(f) => f,
+                    slot => slot.insert(BufWriter::with_capacity(
+                        1 << 20,
+                        tempfile::tempfile().map_err(|e| io("a temporary file", e))?,
+                    )),
+                },
+            };
+            out.write_all(&line).map_err(|e| io("writing", e))?;
+        }
+        rows.clear();
+        let _ = back.send(rows);
+    }
+    Ok(files)
+}
+
+/// One row's line into `line`: `cols` an update's changed columns, `value(n)` the row's
+/// value `n` (see [`Rows`]).
+fn format_line<'a>(
+    line: &mut Vec<u8>,
+    shape: &Shape,
+    op: ChangeOp,
+    cols: &[usize],
+    value: impl Fn(usize) -> Option<&'a str>,
+) {
+    let all = shape.names.len();
+    let every: &dyn Fn(&mut Vec<u8>) = &|line: &mut Vec<u8>| object(line, shape, 0..all, &value);
+    match op {
+        ChangeOp::Insert => {
+            line.extend_from_slice(b"{\"op\":\"insert\",\"key\":");
+            object(line, shape, shape.key.iter().copied(), &value);
+            line.extend_from_slice(b",\"before\":null,\"after\":");
+            every(line);
+        }
+        ChangeOp::Update => {
+            let k = shape.key.len();
+            // Key column `i` is the key's `n`-th: its value is `n`.
+            line.extend_from_slice(b"{\"op\":\"update\",\"key\":");
+            object(line, shape, shape.key.iter().copied(), |i| {
+                value(shape.key.iter().position(|&c| c == i).unwrap_or_default())
+            });
+            let at = |i: usize| cols.iter().position(|&c| c == i).unwrap_or_default();
+            line.extend_from_slice(b",\"before\":");
+            object(line, shape, cols.iter().copied(), |i| value(k + at(i)));
+            line.extend_from_slice(b",\"after\":");
+            object(line, shape, cols.iter().copied(), |i| value(k + cols.len() + at(i)));
+        }
+        ChangeOp::Delete => {
+            line.extend_from_slice(b"{\"op\":\"delete\",\"key\":");
+            object(line, shape, shape.key.iter().copied(), &value);
+            line.extend_from_slice(b",\"before\":");
+            every(line);
+            line.extend_from_slice(b",\"after\":");
+            match &shape.mark {
+                Some((i, mark)) => object(line, shape, [*i], |_| Some(mark)),
+                None => line.extend_from_slice(b"null"),
+            }
+        }
+    }
+    line.extend_from_slice(b"}\n");
+}
+
 /// `"name":`, the start of an object member.
 fn member(name: &str) -> Vec<u8> {
     let mut out = Vec::new();
@@ -192,32 +337,20 @@ fn member(name: &str) -> Vec<u8> {
     out
 }
 
-/// One value, whatever is asked: a `--soft-delete` mark.
-struct Fixed<'a>(&'a str);
-
-impl ChangeRow for Fixed<'_> {
-    fn text(&mut self, _: usize) -> Option<&str> {
-        Some(self.0)
-    }
-}
-
-/// `{"a":1,"b":"x"}` of plan columns `cols` (`names`: their [`member`]s), column `i`'s
-/// value at `at(i)` in `row`.
-fn object(
+/// `{"a":1,"b":"x"}` of plan columns `cols`, `value(i)` the text of column `i`.
+fn object<'a>(
     out: &mut Vec<u8>,
-    plan: &Plan,
-    names: &[Vec<u8>],
-    cols: &[usize],
-    row: &mut dyn ChangeRow,
-    at: impl Fn(usize) -> usize,
+    shape: &Shape,
+    cols: impl IntoIterator<Item = usize>,
+    value: impl Fn(usize) -> Option<&'a str>,
 ) {
     out.push(b'{');
-    for (n, &i) in cols.iter().enumerate() {
+    for (n, i) in cols.into_iter().enumerate() {
         if n > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(&names[i]);
-        json_value(out, &plan.columns[i].ty, row.text(at(i)));
+        out.extend_from_slice(&shape.names[i]);
+        json_value(out, &shape.types[i], value(i));
     }
     out.push(b'}');
 }

@@ -232,6 +232,7 @@ fn load(
         check_max_delete(&plan, max, deleted, in_scope)?;
     }
     if let Some(log) = log {
+        log.flush(&plan)?;
         // The rows told are the ones the merge wrote, unless another writer changed the
         // table in between: then fail rather than tell it wrong.
         let [inserts, updates, deletes] = log.seen;
