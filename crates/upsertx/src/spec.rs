@@ -157,12 +157,6 @@ impl Spec {
         self.delete_missing || self.replace_where.is_some()
     }
 
-    /// Whether the merge leaves the stage in place: the deletions read the input's keys
-    /// from it afterwards.
-    pub(crate) fn keeps_stage(&self) -> bool {
-        self.deletes()
-    }
-
     /// The flag that asked for deletions, for messages.
     pub(crate) fn delete_flag(&self) -> &'static str {
         if self.replace_where.is_some() {

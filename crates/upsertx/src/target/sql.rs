@@ -210,17 +210,6 @@ pub(crate) fn wins_in_input(
     })
 }
 
-/// Which rows [`written_select`] reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Written {
-    /// The rows the merge inserts and updates, in one outer join.
-    All,
-    /// Only the rows it inserts.
-    New,
-    /// Only the rows it updates (PostgreSQL locks no row of an outer join's nullable side).
-    Matched,
-}
-
 fn order_by(plan: &Plan, alias: &str, col: impl Fn(usize) -> String) -> String {
     match plan.keyless() {
         true => String::new(),
@@ -228,7 +217,8 @@ fn order_by(plan: &Plan, alias: &str, col: impl Fn(usize) -> String) -> String {
     }
 }
 
-/// `--changes`, before the merge: the rows it will write, in key order (keyless: every
+/// `--changes`, before the merge: the rows it will write (the input joined with the
+/// table), in key order (keyless: every
 /// staged row, in input order), laid out as [`ChangeOp`](super::ChangeOp) says: first the
 /// change mask (NULL for an insert; for an update, one `0` or `1` per updated column,
 /// `1` where `differs(i)`, the merge's own test, holds, joined by `concat`), then every
@@ -246,7 +236,6 @@ pub(crate) fn written_select(
     differs: impl Fn(usize) -> String,
     concat: fn(Vec<String>) -> String,
     changes: Option<&str>,
-    which: Written,
     text: impl Fn(String) -> String,
 ) -> String {
     let after = list(&plan.all_columns(), |i| text(value(i)), ", ");
@@ -261,24 +250,14 @@ pub(crate) fn written_select(
         }
     };
     let then = list(&plan.update, |i| format!(", {}", text(format!("t.{}", q(&plan.columns[i].name)))), "");
-    let order = order_by(plan, "s", stage_col);
-    let on = key_match(plan, q);
     let changes = changes.unwrap_or("1 = 0");
-    match which {
-        Written::All => {
-            let absent = format!("t.{} IS NULL", q(&plan.columns[plan.key[0]].name));
-            format!(
-                "SELECT CASE WHEN {absent} THEN {null} ELSE {mask} END, {after}{then} \
-                 FROM {src} AS s LEFT JOIN {target} AS t ON {on} WHERE {absent} OR ({changes}){order}"
-            )
-        }
-        Written::New => format!(
-            "SELECT {null}, {after} FROM {src} AS s WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {on}){order}"
-        ),
-        Written::Matched => {
-            format!("SELECT {mask}, {after}{then} FROM {src} AS s JOIN {target} AS t ON {on} WHERE {changes}{order}")
-        }
-    }
+    let absent = format!("t.{} IS NULL", q(&plan.columns[plan.key[0]].name));
+    format!(
+        "SELECT CASE WHEN {absent} THEN {null} ELSE {mask} END, {after}{then} \
+         FROM {src} AS s LEFT JOIN {target} AS t ON {on} WHERE {absent} OR ({changes}){order}",
+        on = key_match(plan, q),
+        order = order_by(plan, "s", stage_col)
+    )
 }
 
 /// `a || b || c`: text joined, as SQLite and PostgreSQL write it.

@@ -11,7 +11,7 @@ use super::stage::stage_name;
 use super::{db_error, q, MyConnection};
 use crate::error::Result;
 use crate::plan::Plan;
-use crate::target::sql::{self, stage_col, Written};
+use crate::target::sql::{self, stage_col};
 use crate::target::{tell_written, ChangeRow, ChangeSink};
 use mysql::prelude::Queryable;
 
@@ -33,7 +33,6 @@ impl MyConnection {
             |i| format!("NOT ({})", same(plan, i)),
             concat,
             will_change(plan).as_deref(),
-            Written::All,
             text,
         );
         self.read_rows(&format!("{sql} FOR UPDATE"), "reading the rows the load writes (--changes)", |row| {

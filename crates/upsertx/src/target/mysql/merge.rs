@@ -61,9 +61,9 @@ pub(super) fn same(plan: &Plan, i: usize) -> String {
     }
 }
 
-/// Frees the stage once merged, unless the deletions or `--changes` still need its keys.
+/// Frees the stage once merged, unless the deletions still need its keys.
 fn drop_stage(conn: &mut Conn, plan: &Plan) -> std::result::Result<(), mysql::Error> {
-    if plan.spec.keeps_stage() {
+    if plan.spec.deletes() {
         return Ok(());
     }
     conn.query_drop(format!("DROP TEMPORARY TABLE {}", stage_name(plan)))

@@ -1,16 +1,16 @@
-//! `--changes` for PostgreSQL: before the merge, two reads over the de-duplicated input
-//! (`merge::source`): the rows whose key the table lacks, then the matched rows the merge
-//! will rewrite, locked (`FOR UPDATE`, in key order: nothing else changes them until
-//! commit); the rows to delete are read, locked, just before the deletion (`delete.rs`).
-//! Reading the rows and then inserting the new ones are two phases, so such loads into
-//! one table take turns (`merge::take_turn`).
+//! `--changes` for PostgreSQL: before the merge, the table is locked against other
+//! writers until commit (`SHARE ROW EXCLUSIVE`: readers go on, writers wait; PostgreSQL
+//! locks no row of an outer join's nullable side, nor a key that does not exist yet),
+//! then one read of the de-duplicated input (`merge::source`) joined with the table hands
+//! over the rows the merge will insert or update; the rows to delete are read just before
+//! the deletion (`delete.rs`).
 
 use super::merge::{column_differs, source, source_value, take_turn, will_change};
 use super::stage::declared;
 use super::{message, q};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
-use crate::target::sql::{self, Written};
+use crate::target::sql;
 use crate::target::{tell_written, ChangeRow, ChangeSink};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::Client;
@@ -28,26 +28,29 @@ pub(crate) fn tell(
     sink: &mut ChangeSink<'_>,
 ) -> Result<()> {
     let ctx = "reading the rows the load writes (--changes)";
+    // Other upsertx loads that take turns first, as they do.
     take_turn(client, target, ctx)?;
+    client
+        .batch_execute(&format!("LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE"))
+        .map_err(|e| Error::db(format!("{ctx} (waiting for the other writers of the table)"), message(&e)))?;
     let (src, _) = source(client, plan, order)?;
     // As the table stores it: cast to the column's own type (`numeric(10,2)` pads).
     let value = |i| match declared(plan, i) {
         "" => source_value(plan, i),
         ty => format!("({})::{ty}", source_value(plan, i)),
     };
-    let changes = will_change(plan);
-    let select = |which| {
-        let differs = |i| column_differs(plan, i);
-        sql::written_select(plan, q, target, src, value, differs, sql::concat_pipes, changes.as_deref(), which, text)
-    };
-    let mut reads = vec![select(Written::New)];
-    if changes.is_some() && !plan.keyless() {
-        reads.push(format!("{} FOR UPDATE OF t", select(Written::Matched)));
-    }
-    for sql in reads {
-        read_rows(client, &sql, ctx, |row| tell_written(sink, row))?;
-    }
-    Ok(())
+    let sql = sql::written_select(
+        plan,
+        q,
+        target,
+        src,
+        value,
+        |i| column_differs(plan, i),
+        sql::concat_pipes,
+        will_change(plan).as_deref(),
+        text,
+    );
+    read_rows(client, &sql, ctx, |row| tell_written(sink, row))
 }
 
 /// Runs `sql` (every value `::text`) and hands `each` its rows one at a time.

@@ -8,7 +8,7 @@ use super::q;
 use super::stage::STAGE;
 use crate::error::{Error, Result};
 use crate::plan::Plan;
-use crate::target::sql::{self, stage_col, Written};
+use crate::target::sql::{self, stage_col};
 use crate::target::{tell_written, ChangeRow, ChangeSink};
 use rusqlite::types::ValueRef;
 
@@ -22,7 +22,6 @@ pub(crate) fn tell(conn: &rusqlite::Connection, plan: &Plan, sink: &mut ChangeSi
         |i| column_differs(plan, i),
         sql::concat_pipes,
         will_change(plan).as_deref(),
-        Written::All,
         |e| e,
     );
     read_rows(conn, &sql, "reading the rows the load writes (--changes)", |row| tell_written(sink, row))

@@ -90,8 +90,8 @@ pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCou
     );
     let inserted = conn.execute(&sql, []).map_err(|e| unique_violation(conn, plan, e, &ctx))? as u64;
     crate::trace::trace("inserted");
-    // Freed once merged, unless the deletions or `--changes` still need the input's keys.
-    if !plan.spec.keeps_stage() {
+    // Freed once merged, unless the deletions still need the input's keys.
+    if !plan.spec.deletes() {
         conn.execute_batch(&format!("DROP TABLE {STAGE}")).map_err(db)?;
     }
 
