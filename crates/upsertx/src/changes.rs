@@ -22,31 +22,11 @@
 
 use crate::error::{Error, Result};
 use crate::plan::{Mark, Plan};
+use crate::spec::ChangesTo;
 pub(crate) use crate::target::{ChangeOp, ChangeRow};
 use crate::value::SqlType;
 use std::io::{BufWriter, Seek, Write};
-use std::path::PathBuf;
 use std::sync::mpsc;
-
-/// Where `--changes` writes its lines.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChangesTo {
-    /// A file, replaced once the load has committed.
-    Path(PathBuf),
-    /// Standard output, once the load has committed.
-    Stdout,
-}
-
-impl std::str::FromStr for ChangesTo {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "" => Err("--changes: expected a file path, or - for standard output".into()),
-            "-" => Ok(ChangesTo::Stdout),
-            path => Ok(ChangesTo::Path(PathBuf::from(path))),
-        }
-    }
-}
 
 /// The lines of one load, on their way to [`ChangesTo`]. The load's thread copies each
 /// row's values into batches ([`Rows`]); a thread of its own writes them as JSON, so that

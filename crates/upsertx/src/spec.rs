@@ -148,7 +148,7 @@ pub struct Spec {
     pub newer_by: Option<String>,
     /// Write one NDJSON line per row inserted, updated or deleted here (see
     /// [`ChangesTo`](crate::ChangesTo)); with `dry_run`, the lines a real run would write.
-    pub changes: Option<crate::changes::ChangesTo>,
+    pub changes: Option<ChangesTo>,
 }
 
 impl Spec {
@@ -220,6 +220,26 @@ impl Spec {
                 "{flag} says how to update existing rows, but --on-conflict {action} never updates one"
             ))),
             None => Ok(()),
+        }
+    }
+}
+
+/// Where `--changes` writes its lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangesTo {
+    /// A file, replaced once the load has committed.
+    Path(std::path::PathBuf),
+    /// Standard output, once the load has committed.
+    Stdout,
+}
+
+impl std::str::FromStr for ChangesTo {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "" => Err("--changes: expected a file path, or - for standard output".into()),
+            "-" => Ok(ChangesTo::Stdout),
+            path => Ok(ChangesTo::Path(std::path::PathBuf::from(path))),
         }
     }
 }
