@@ -36,6 +36,8 @@ pub(crate) struct ChangeLog {
     writer: Writer,
     /// The batch being filled.
     rows: Rows,
+    /// An update's changed columns, by their place among the updated ones (reused).
+    changed: Vec<usize>,
     /// The rows handed over, by op (insert, update, delete), lines written or not.
     pub(crate) seen: [u64; 3],
 }
@@ -128,7 +130,13 @@ impl ChangeLog {
             ChangesTo::Stdout => tempfile::NamedTempFile::new().map_err(|e| io("a temporary file", e))?,
         };
         let files = Files { file: BufWriter::with_capacity(1 << 20, file), later: [None, None] };
-        Ok(ChangeLog { to: to.clone(), writer: Writer::Idle(files), rows: Rows::default(), seen: [0; 3] })
+        Ok(ChangeLog {
+            to: to.clone(),
+            writer: Writer::Idle(files),
+            rows: Rows::default(),
+            changed: Vec::new(),
+            seen: [0; 3],
+        })
     }
 
     /// Takes one row's line: the values of `row` laid out as [`ChangeOp`] says.
@@ -142,7 +150,9 @@ impl ChangeLog {
             ChangeOp::Update => {
                 // The updated columns the mask marks as changed.
                 let mask = row.text(0).unwrap_or_default().as_bytes();
-                let changed: Vec<usize> = (0..plan.update.len()).filter(|&u| mask.get(u) == Some(&b'1')).collect();
+                let changed = &mut self.changed;
+                changed.clear();
+                changed.extend((0..plan.update.len()).filter(|&u| mask.get(u) == Some(&b'1')));
                 if changed.is_empty() {
                     return Ok(());
                 }

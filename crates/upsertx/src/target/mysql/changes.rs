@@ -79,6 +79,8 @@ impl ChangeRow for Row<'_> {
                     Some(self.buf)
                 }
             },
+            // The text protocol sends every value as bytes (they are all `CAST(... AS
+            // CHAR)` or text), or NULL.
             _ => None,
         }
     }
