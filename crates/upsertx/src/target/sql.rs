@@ -225,7 +225,8 @@ fn order_by(plan: &Plan, alias: &str, col: impl Fn(usize) -> String) -> String {
 /// plan column as the merge writes it (`value(i)`, over the de-duplicated input `s` at
 /// `src`), then, for an update, the updated columns as the table `t` holds them; every
 /// value as text (`text`). `changes` is the merge's condition for rewriting a matched
-/// row (`None`: it rewrites none).
+/// row (`None`: it rewrites none). `sparse`: the values no line needs (an update's
+/// unchanged columns) come as NULL, for a server that sends every value over the wire.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn written_select(
     plan: &Plan,
@@ -237,21 +238,37 @@ pub(crate) fn written_select(
     concat: fn(Vec<String>) -> String,
     changes: Option<&str>,
     text: impl Fn(String) -> String,
+    sparse: bool,
 ) -> String {
-    let after = list(&plan.all_columns(), |i| text(value(i)), ", ");
     let null = text("NULL".into());
     if plan.keyless() {
+        let after = list(&plan.all_columns(), |i| text(value(i)), ", ");
         return format!("SELECT {null}, {after} FROM {src} AS s ORDER BY s.ord");
     }
+    let absent = format!("t.{} IS NULL", q(&plan.columns[plan.key[0]].name));
+    // `sparse`: a value no line needs is NULL (a server then sends less).
+    let only = |cond: String, e: String| match sparse {
+        true => format!("CASE WHEN {cond} THEN {e} END"),
+        false => e,
+    };
+    let after = list(
+        &plan.all_columns(),
+        |i| match (plan.key.contains(&i), plan.update.contains(&i)) {
+            (true, _) => text(value(i)),
+            (false, true) => only(format!("{absent} OR {}", differs(i)), text(value(i))),
+            (false, false) => only(absent.clone(), text(value(i))),
+        },
+        ", ",
+    );
     let mask = match plan.update.is_empty() {
         true => null.clone(),
         false => {
             concat(plan.update.iter().map(|&i| format!("CASE WHEN {} THEN '1' ELSE '0' END", differs(i))).collect())
         }
     };
-    let then = list(&plan.update, |i| format!(", {}", text(format!("t.{}", q(&plan.columns[i].name)))), "");
+    let then =
+        list(&plan.update, |i| format!(", {}", only(differs(i), text(format!("t.{}", q(&plan.columns[i].name))))), "");
     let changes = changes.unwrap_or("1 = 0");
-    let absent = format!("t.{} IS NULL", q(&plan.columns[plan.key[0]].name));
     format!(
         "SELECT CASE WHEN {absent} THEN {null} ELSE {mask} END, {after}{then} \
          FROM {src} AS s LEFT JOIN {target} AS t ON {on} WHERE {absent} OR ({changes}){order}",

@@ -34,6 +34,7 @@ impl MyConnection {
             concat,
             will_change(plan).as_deref(),
             text,
+            true,
         );
         self.read_rows(&format!("{sql} FOR UPDATE"), "reading the rows the load writes (--changes)", |row| {
             tell_written(sink, row)

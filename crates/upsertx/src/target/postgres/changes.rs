@@ -49,6 +49,7 @@ pub(crate) fn tell(
         sql::concat_pipes,
         will_change(plan).as_deref(),
         text,
+        true,
     );
     read_rows(client, &sql, ctx, |row| tell_written(sink, row))
 }
