@@ -8,7 +8,9 @@ use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
-use upsertx::{ChangesTo, Duplicates, Format, MaxDelete, OnConflict, Progress, Source, Spec, UpdateColumns, Upsert};
+use upsertx::{
+    ChangesTo, Duplicates, Format, History, MaxDelete, OnConflict, Progress, Source, Spec, UpdateColumns, Upsert,
+};
 
 /// Load rows from a file (CSV, TSV, JSON, NDJSON, Parquet, Arrow IPC) or another
 /// database's query into a SQL table: insert new keys, update existing ones, all in one
@@ -134,6 +136,23 @@ struct Args {
     #[arg(long, value_name = "PATH|-", value_parser = parse::<ChangesTo>)]
     changes: Option<ChangesTo>,
 
+    /// Keep history (a slowly changing dimension, type 2) in these two columns of the
+    /// table: when each version of an entity (the key) became current and when it stopped
+    /// (NULL while current). A changed entity's current version is closed and a new one
+    /// inserted; with --delete-missing, an absent entity's current version is closed.
+    #[arg(long, value_name = "FROM,TO", value_delimiter = ',', num_args = 1, help_heading = "History")]
+    history: Vec<String>,
+
+    /// With --history: a boolean column kept true on each entity's current version and
+    /// false on the closed ones.
+    #[arg(long, value_name = "COL", help_heading = "History")]
+    current_flag: Option<String>,
+
+    /// The load's time, which --history and --soft-delete write [default: when the load
+    /// starts, UTC]: an ISO 8601 date or timestamp, UTC unless it has an offset.
+    #[arg(long, value_name = "TIMESTAMP", value_parser = upsertx::parse_time)]
+    as_of: Option<i64>,
+
     /// Input format [default: from the file extension: .csv, .tsv, .ndjson/.jsonl, .json,
     /// .parquet, .arrow/.feather/.ipc].
     #[arg(long, value_name = "csv|tsv|ndjson|json|parquet|arrow", value_parser = parse::<Format>)]
@@ -146,6 +165,18 @@ struct Args {
     /// No progress display.
     #[arg(long, short)]
     quiet: bool,
+}
+
+/// `--history FROM,TO` and `--current-flag COL`.
+fn history(columns: Vec<String>, current_flag: Option<String>) -> Result<Option<History>, upsertx::Error> {
+    match (columns.as_slice(), current_flag) {
+        ([], None) => Ok(None),
+        ([], Some(_)) => Err(upsertx::Error::Usage("--current-flag only applies with --history FROM,TO".into())),
+        ([from, to], current_flag) => Ok(Some(History { from: from.clone(), to: to.clone(), current_flag })),
+        _ => Err(upsertx::Error::Usage(
+            "--history takes two columns, FROM,TO: when a version became current, and when it stopped".into(),
+        )),
+    }
 }
 
 fn parse<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, String> {
@@ -220,6 +251,8 @@ fn run(args: Args) -> Result<(), upsertx::Error> {
         replace_where: args.replace_where,
         newer_by: args.newer_by,
         changes: args.changes.clone(),
+        history: history(args.history, args.current_flag)?,
+        as_of: args.as_of,
     };
     // Standard output holds the changes: the report goes to stderr.
     let to_stdout = args.changes == Some(ChangesTo::Stdout);

@@ -44,8 +44,9 @@ impl Watch<'_> {
 pub(crate) fn run(url: &str, spec: &Spec, source: Source, watch: &mut Watch<'_>) -> Result<Report> {
     let started = Instant::now();
     // The load's time, one value for the whole load (what `--soft-delete` marks with).
-    let loaded_at =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
+    let loaded_at = spec.as_of.unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
+    });
     spec.validate()?;
     let table = match (&spec.table, source.stem()) {
         (Some(t), _) => t.clone(),
@@ -148,7 +149,7 @@ fn load(
         None => source.open()?,
     };
     let mut plan = Plan::new(target, source.name(), reader.columns(), spec)?;
-    plan.loaded_at = loaded_at;
+    plan.set_loaded_at(loaded_at);
     conn.create_stage(&plan)?;
 
     let (tx, rx) = mpsc::sync_channel::<Result<Batch>>(BATCHES_IN_FLIGHT);

@@ -57,7 +57,7 @@ pub use error::{Error, Location, Result};
 pub use net::url::redact as redact_url;
 pub use report::{Progress, Report};
 pub use source::{Format, Source};
-pub use spec::{ChangesTo, Duplicates, MaxDelete, OnConflict, Spec, UpdateColumns};
+pub use spec::{parse_time, ChangesTo, Duplicates, History, MaxDelete, OnConflict, Spec, UpdateColumns};
 
 /// The Arrow crates upsertx reads typed input with, re-exported so that a caller builds
 /// its [`Source::arrow`] batches with the same versions.
@@ -226,6 +226,62 @@ impl Upsert {
     /// key, the greatest value wins.
     pub fn newer_by(mut self, column: impl Into<String>) -> Upsert {
         self.spec.newer_by = Some(column.into());
+        self
+    }
+
+    /// Keep history (`--history`, a slowly changing dimension of type 2): `from` and `to`
+    /// are the table's columns that say when each version of an entity (the key) was
+    /// current; the current one has `to` NULL. A new entity is inserted (`inserted`); a
+    /// changed one gets its current version closed (`to` = the load's time) and a new
+    /// version (`updated`); with [`delete_missing`](Upsert::delete_missing), an absent
+    /// entity's current version is closed (`deleted`). The table needs a unique key on
+    /// (key..., `from`), or a surrogate primary key its default fills.
+    ///
+    /// ```
+    /// use upsertx::{Format, Source, Upsert};
+    ///
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = format!("sqlite://{}", dir.path().join("dim.db").display());
+    /// let csv = |text: &'static str| Source::reader("customers.csv", text.as_bytes()).format(Format::Csv);
+    /// let load = |as_of: &str, text: &'static str| {
+    ///     Upsert::new(&db)
+    ///         .table("customers")
+    ///         .key(["id"])
+    ///         .create(true)
+    ///         .history("valid_from", "valid_to")
+    ///         .as_of(upsertx::parse_time(as_of).unwrap())
+    ///         .run(csv(text))
+    /// };
+    /// load("2026-01-01", "id,city\n1,Oslo\n2,Rome\n")?;
+    /// let report = load("2026-02-01", "id,city\n1,Bergen\n2,Rome\n")?;
+    /// assert_eq!((report.inserted, report.updated, report.unchanged), (0, 1, 1));
+    /// // Customer 1 now has two versions: Oslo until 2026-02-01, Bergen since.
+    /// # Ok::<(), upsertx::Error>(())
+    /// ```
+    pub fn history(mut self, from: impl Into<String>, to: impl Into<String>) -> Upsert {
+        let flag = self.spec.history.take().and_then(|h| h.current_flag);
+        self.spec.history = Some(History { from: from.into(), to: to.into(), current_flag: flag });
+        self
+    }
+
+    /// With [`history`](Upsert::history): a boolean column also kept `true` on each
+    /// entity's current version and `false` on the closed ones.
+    pub fn current_flag(mut self, column: impl Into<String>) -> Upsert {
+        match &mut self.spec.history {
+            Some(h) => h.current_flag = Some(column.into()),
+            None => {
+                self.spec.history =
+                    Some(History { from: String::new(), to: String::new(), current_flag: Some(column.into()) })
+            }
+        }
+        self
+    }
+
+    /// The load's time, in microseconds since 1970-01-01 UTC ([`parse_time`] reads it
+    /// from text): what [`history`](Upsert::history) and [`soft_delete`](Upsert::soft_delete)
+    /// write. By default, when the load starts.
+    pub fn as_of(mut self, micros: i64) -> Upsert {
+        self.spec.as_of = Some(micros);
         self
     }
 

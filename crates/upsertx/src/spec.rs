@@ -149,6 +149,26 @@ pub struct Spec {
     /// Write one NDJSON line per row inserted, updated or deleted here (see
     /// [`ChangesTo`](crate::ChangesTo)); with `dry_run`, the lines a real run would write.
     pub changes: Option<ChangesTo>,
+    /// Keep history (a slowly changing dimension, type 2): the table's columns that hold
+    /// when each version of an entity (the key) was valid, from and to. The current
+    /// version is the one whose `to` is NULL; a changed entity gets its current version
+    /// closed (`to` = the load's time) and a new one inserted (`from` = the load's
+    /// time). With `delete_missing`, an absent entity's current version is closed.
+    pub history: Option<History>,
+    /// The load's time, microseconds since 1970-01-01 UTC: what `history` and
+    /// `soft_delete` write. `None`: when the load starts.
+    pub as_of: Option<i64>,
+}
+
+/// The columns `--history` maintains (see [`Spec::history`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct History {
+    /// When a version became current (the load's time); part of the table's unique key.
+    pub from: String,
+    /// When it stopped being current; NULL while it is.
+    pub to: String,
+    /// A boolean column kept `true` on the current version and `false` on closed ones.
+    pub current_flag: Option<String>,
 }
 
 impl Spec {
@@ -198,6 +218,23 @@ impl Spec {
                 return Err(Error::Usage(format!("{flag} only applies with --delete-missing (or --replace-where)")));
             }
         }
+        if let Some(h) = &self.history {
+            if h.from.is_empty() || h.to.is_empty() {
+                return Err(Error::Usage("--current-flag only applies with --history FROM,TO".into()));
+            }
+            let apart = [
+                (self.on_conflict != OnConflict::Update, "--on-conflict ignore/error"),
+                (self.always_update, "--always-update"),
+                (self.soft_delete.is_some(), "--soft-delete"),
+                (self.replace_where.is_some(), "--replace-where"),
+                (self.newer_by.is_some(), "--newer-by"),
+                (self.changes.is_some(), "--changes"),
+                (self.key_where.is_some(), "--key-where"),
+            ];
+            if let Some((_, flag)) = apart.iter().find(|(given, _)| *given) {
+                return Err(Error::Usage(format!("{flag} does not combine with --history (yet: see the README)")));
+            }
+        }
         if self.newer_by.is_some() && self.on_conflict != OnConflict::Update {
             return Err(Error::Usage(format!(
                 "--newer-by says which rows to update, but --on-conflict {} never updates one",
@@ -221,6 +258,22 @@ impl Spec {
             ))),
             None => Ok(()),
         }
+    }
+}
+
+/// Reads a point in time (`--as-of`) as microseconds since 1970-01-01 UTC: an ISO 8601
+/// date (midnight UTC) or timestamp, UTC unless it carries an offset
+/// (`2026-11-28T02:00:00+01:00`).
+///
+/// ```
+/// assert_eq!(upsertx::parse_time("1970-01-02"), Ok(86_400_000_000));
+/// assert_eq!(upsertx::parse_time("1970-01-01 01:00:00+01:00"), Ok(0));
+/// assert!(upsertx::parse_time("yesterday").is_err());
+/// ```
+pub fn parse_time(s: &str) -> std::result::Result<i64, String> {
+    match crate::check::to_micros_and_offset(s) {
+        Ok((micros, offset)) => Ok(micros - offset.unwrap_or(0) * 1_000_000),
+        Err(_) => Err(format!("{s:?} is not a date or timestamp (expected ISO 8601, e.g. 2026-11-28 02:00:00)")),
     }
 }
 

@@ -49,6 +49,11 @@ pub(crate) fn next_batch(input: &mut Input, columns: &[PlanColumn], name: &str, 
             for _ in 0..b.rows.len() {
                 filled.push(match c.fill {
                     Some(Fill::False) => Value::Bool(false),
+                    Some(Fill::True) => Value::Bool(true),
+                    Some(Fill::Time(micros)) if c.ty == SqlType::Date => {
+                        Value::Date(micros.div_euclid(crate::value::MICROS_PER_DAY) as i32)
+                    }
+                    Some(Fill::Time(micros)) => Value::Timestamp { micros, zoned: false },
                     _ => Value::Null,
                 });
             }

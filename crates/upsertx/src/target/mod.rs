@@ -8,11 +8,12 @@
 //! (`prepare_delete` and `count_in_scope` for `--delete-missing`), `merge`
 //! (`delete_missing`), then `commit` (or `rollback` on any error and for dry runs).
 
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+pub(crate) mod history;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]
 mod postgres;
-#[cfg(any(feature = "sqlite", feature = "mysql"))]
 pub(crate) mod sorted;
 pub(crate) mod sql;
 #[cfg(feature = "sqlite")]

@@ -127,7 +127,7 @@ pub(crate) fn missing(
 }
 
 /// What `--delete-missing` does to the rows it finds: `DELETE`, or with `--soft-delete`
-/// `SET column = TRUE`, or `= param` where `param` is the dialect's placeholder for the
+/// (and `--history`'s `to` column, with its flag) `SET column = TRUE`, or `= param` where `param` is the dialect's placeholder for the
 /// load's time ([`mark_time`]).
 pub(crate) fn soft_set(plan: &Plan, q: fn(&str) -> String, param: &str) -> Option<String> {
     let (i, mark) = plan.soft_delete?;
@@ -135,7 +135,12 @@ pub(crate) fn soft_set(plan: &Plan, q: fn(&str) -> String, param: &str) -> Optio
         Mark::Time => param,
         Mark::Flag => "TRUE",
     };
-    Some(format!("{} = {value}", q(&plan.columns[i].name)))
+    // `--history --current-flag`: a closed version is no longer current.
+    let flag = match plan.history.and_then(|h| h.flag) {
+        Some(f) => format!(", {} = FALSE", q(&plan.columns[f].name)),
+        None => String::new(),
+    };
+    Some(format!("{} = {value}{flag}", q(&plan.columns[i].name)))
 }
 
 /// The load's time as `--soft-delete` writes it into its column: `YYYY-MM-DD` for a

@@ -36,7 +36,8 @@ impl MyConnection {
             text,
             true,
         );
-        self.read_rows(&format!("{sql} FOR UPDATE"), "reading the rows the load writes (--changes)", |row| {
+        let lock = if std::env::var_os("UPSERTX_NOLOCK").is_some() { "" } else { " FOR UPDATE" };
+        self.read_rows(&format!("{sql}{lock}"), "reading the rows the load writes (--changes)", |row| {
             tell_written(sink, row)
         })
     }

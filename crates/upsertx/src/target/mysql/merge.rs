@@ -23,10 +23,10 @@
 use super::stage::stage_name;
 use super::{db_error, q};
 use crate::error::{quote_ident, Error, Result};
-use crate::plan::Plan;
+use crate::plan::{HistoryColumns, Plan};
 use crate::spec::OnConflict;
 use crate::target::sql::{self, list, stage_col};
-use crate::target::MergeCounts;
+use crate::target::{history, MergeCounts};
 use crate::value::Value;
 use mysql::prelude::Queryable;
 use mysql::Conn;
@@ -61,6 +61,43 @@ pub(super) fn same(plan: &Plan, i: usize) -> String {
     }
 }
 
+/// `--history` (see `target/history.rs`), under the load's merge lock; the load's time
+/// is a parameter, as text.
+fn history(
+    conn: &mut Conn,
+    plan: &Plan,
+    h: HistoryColumns,
+    target: &str,
+    staged: u64,
+) -> std::result::Result<Result<MergeCounts>, mysql::Error> {
+    let delete = format!("DELETE t FROM {target} AS t");
+    let dialect = history::Dialect {
+        q,
+        target,
+        stage: stage_name(plan),
+        value: &|i| format!("s.{}", stage_col(i)),
+        differs: &|i| format!("NOT ({})", same(plan, i)),
+        time: "?",
+        delete: &delete,
+    };
+    let sql = history::statements(plan, h, &dialect);
+    let time = || mysql::Params::Positional(vec![sql::mark_time(plan).into()]);
+    if let Some(row) = conn.exec_first::<u64, _, _>(&sql.too_late, time())? {
+        return Ok(Err(history::too_late(plan, row)));
+    }
+    let mut changed = [0, 0];
+    for (n, sql) in changed.iter_mut().zip([&sql.replace, &sql.close]) {
+        if let Some(sql) = sql {
+            conn.exec_drop(sql, time())?;
+            *n = conn.affected_rows();
+        }
+    }
+    conn.query_drop(&sql.insert)?;
+    let rows = conn.affected_rows();
+    crate::trace::trace("merged (history)");
+    Ok(Ok(history::counts(staged, rows, changed[1], changed[0])))
+}
+
 /// Frees the stage once merged, unless the deletions still need its keys.
 fn drop_stage(conn: &mut Conn, plan: &Plan) -> std::result::Result<(), mysql::Error> {
     if plan.spec.deletes() {
@@ -77,6 +114,12 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
         conn.query_drop(sql::append(plan, q, target, stage, |i| format!("s.{}", stage_col(i)))).map_err(db)?;
         let inserted = conn.affected_rows();
         return Ok(MergeCounts::derive(plan.spec.on_conflict, inserted, inserted, 0));
+    }
+    if let Some(h) = plan.history {
+        let staged: u64 = conn.query_first(format!("SELECT COUNT(*) FROM {stage}")).map_err(db)?.unwrap_or(0);
+        let counts = history(conn, plan, h, target, staged).map_err(db)?;
+        drop_stage(conn, plan).map_err(db)?;
+        return counts;
     }
     check_other_keys(conn, plan, target)?;
     let missing = plan.missing_required();

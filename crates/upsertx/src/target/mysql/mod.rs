@@ -135,6 +135,8 @@ impl MyConnection {
             || plan.newer_by.is_some()
             // It reads the inserted rows from the stage.
             || plan.spec.changes.is_some()
+            // Its table's key is not the entity's.
+            || plan.history.is_some()
             || plan.missing_required().is_some()
             || plan.table.keys.len() != 1
         {

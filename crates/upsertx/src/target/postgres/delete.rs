@@ -5,7 +5,7 @@
 
 use super::changes;
 use super::merge::{source_value, take_turn};
-use super::stage::{declared, KeyOrder, SRC, STAGE};
+use super::stage::{KeyOrder, SRC, STAGE};
 use super::{message, q};
 use crate::error::{Error, Result};
 use crate::plan::{Mark, Plan};
@@ -57,7 +57,7 @@ pub(crate) fn delete_missing(
     tell: Option<&mut ChangeSink<'_>>,
 ) -> Result<u64> {
     let src = if order.sorted { STAGE } else { SRC };
-    let time = plan.soft_delete.map(|(i, _)| format!("CAST($1::text AS {})", declared(plan, i)));
+    let time = plan.soft_delete.map(|(i, _)| super::merge::time_param(plan, i));
     // Without a key there is no key order to lock in: the window goes in one statement
     // (loads that delete take turns, see `prepare`), on the table's own alias `t`.
     let alias = if plan.keyless() { "t" } else { "d" };

@@ -33,10 +33,10 @@ use super::copy::Kind;
 use super::stage::{declared, native, KeyOrder, MATCHED, SRC, STAGE};
 use super::{message, q};
 use crate::error::{Error, Location, Result};
-use crate::plan::Plan;
+use crate::plan::{HistoryColumns, Plan};
 use crate::spec::{Duplicates, OnConflict};
 use crate::target::sql::{self, list, stage_col};
-use crate::target::MergeCounts;
+use crate::target::{history, MergeCounts};
 use crate::value::Value;
 use postgres::Client;
 
@@ -130,6 +130,10 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &mut 
     if src == SRC {
         client.batch_execute(&format!("DROP TABLE IF EXISTS {STAGE}")).map_err(|e| Error::db(&ctx, message(&e)))?;
     }
+    if let Some(h) = plan.history {
+        take_turn(client, target, &ctx)?;
+        return history(client, plan, h, target, src, staged).map_err(|e| Error::db(&ctx, message(&e)))?;
+    }
     if gap_free {
         // The gap-free path joins the source with the table: give the planner numbers.
         client.batch_execute(&format!("ANALYZE {src}")).map_err(|e| Error::db(&ctx, message(&e)))?;
@@ -214,6 +218,51 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &mut 
     let updated = updated + pre_updated;
     let stale = stale(client, plan, target, src, &ctx)?;
     Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated).with_stale(stale))
+}
+
+/// The load's time as a value of column `i` (a date or timestamp), from the text in
+/// parameter `$1` ([`sql::mark_time`], UTC).
+pub(super) fn time_param(plan: &Plan, i: usize) -> String {
+    match native(plan, i) {
+        "timestamptz" => "(CAST($1::text AS timestamp) AT TIME ZONE 'UTC')".into(),
+        _ => format!("CAST($1::text AS {})", declared(plan, i)),
+    }
+}
+
+/// `--history` (see `target/history.rs`), under the load's turn.
+fn history(
+    client: &mut Client,
+    plan: &Plan,
+    h: HistoryColumns,
+    target: &str,
+    src: &str,
+    staged: u64,
+) -> std::result::Result<Result<MergeCounts>, postgres::Error> {
+    let time = time_param(plan, h.from);
+    let delete = format!("DELETE FROM {target} AS t");
+    let dialect = history::Dialect {
+        q,
+        target,
+        stage: src,
+        value: &|i| source_value(plan, i),
+        differs: &|i| column_differs(plan, i),
+        time: &time,
+        delete: &delete,
+    };
+    let sql = history::statements(plan, h, &dialect);
+    let mark = sql::mark_time(plan);
+    if let Some(row) = client.query_opt(&sql.too_late, &[&mark])? {
+        return Ok(Err(history::too_late(plan, row.get::<_, i64>(0) as u64)));
+    }
+    let mut changed = [0, 0];
+    for (n, sql) in changed.iter_mut().zip([&sql.replace, &sql.close]) {
+        if let Some(sql) = sql {
+            *n = client.execute(sql, &[&mark])?;
+        }
+    }
+    let rows = client.execute(&sql.insert, &[])?;
+    crate::trace::trace("merged (history)");
+    Ok(Ok(history::counts(staged, rows, changed[1], changed[0])))
 }
 
 /// The condition under which a matched row is rewritten (`None`: always): some column

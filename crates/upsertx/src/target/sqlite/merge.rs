@@ -13,10 +13,10 @@
 use super::q;
 use super::stage::STAGE;
 use crate::error::{Error, Result};
-use crate::plan::Plan;
+use crate::plan::{HistoryColumns, Plan};
 use crate::spec::OnConflict;
 use crate::target::sql::{self, list, stage_col};
-use crate::target::MergeCounts;
+use crate::target::{history, MergeCounts};
 use crate::value::Value;
 use rusqlite::{ErrorCode, OptionalExtension};
 
@@ -38,6 +38,12 @@ pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCou
         let inserted =
             conn.execute(&sql::append(plan, q, &t, STAGE, |i| format!("s.{}", stage_col(i))), []).map_err(db)?;
         return Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted as u64, 0));
+    }
+
+    if let Some(h) = plan.history {
+        let counts = history(conn, plan, h, staged).map_err(db)?;
+        drop_stage(conn, plan).map_err(db)?;
+        return counts;
     }
 
     if plan.spec.on_conflict == OnConflict::Error {
@@ -90,12 +96,50 @@ pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCou
     );
     let inserted = conn.execute(&sql, []).map_err(|e| unique_violation(conn, plan, e, &ctx))? as u64;
     crate::trace::trace("inserted");
-    // Freed once merged, unless the deletions still need the input's keys.
-    if !plan.spec.deletes() {
-        conn.execute_batch(&format!("DROP TABLE {STAGE}")).map_err(db)?;
-    }
-
+    drop_stage(conn, plan).map_err(db)?;
     Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated).with_stale(stale))
+}
+
+/// Frees the stage once merged, unless the deletions still need the input's keys.
+fn drop_stage(conn: &rusqlite::Connection, plan: &Plan) -> rusqlite::Result<()> {
+    match plan.spec.deletes() {
+        true => Ok(()),
+        false => conn.execute_batch(&format!("DROP TABLE {STAGE}")),
+    }
+}
+
+/// `--history` (see `target/history.rs`); the load's time is `?1`, as text.
+fn history(
+    conn: &rusqlite::Connection,
+    plan: &Plan,
+    h: HistoryColumns,
+    staged: u64,
+) -> rusqlite::Result<Result<MergeCounts>> {
+    let t = target(plan);
+    let delete = format!("DELETE FROM {t} AS t");
+    let dialect = history::Dialect {
+        q,
+        target: &t,
+        stage: STAGE,
+        value: &|i| format!("s.{}", stage_col(i)),
+        differs: &|i| column_differs(plan, i),
+        time: "?1",
+        delete: &delete,
+    };
+    let sql = history::statements(plan, h, &dialect);
+    let time = [sql::mark_time(plan)];
+    if let Some(row) = conn.query_row(&sql.too_late, time.clone(), |r| r.get::<_, i64>(0)).optional()? {
+        return Ok(Err(history::too_late(plan, row as u64)));
+    }
+    let mut changed = [0, 0];
+    for (n, sql) in changed.iter_mut().zip([&sql.replace, &sql.close]) {
+        if let Some(sql) = sql {
+            *n = conn.execute(sql, time.clone())? as u64;
+        }
+    }
+    let rows = conn.execute(&sql.insert, [])? as u64;
+    crate::trace::trace("merged (history)");
+    Ok(Ok(history::counts(staged, rows, changed[1], changed[0])))
 }
 
 /// Some updated column of the table's row `t` differs from the staged row `s`.

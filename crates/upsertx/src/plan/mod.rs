@@ -6,6 +6,8 @@ use crate::schema::{Column, Table, UniqueKey};
 use crate::spec::{Spec, UpdateColumns};
 use crate::value::{SqlType, Value};
 
+mod history;
+
 /// One input column on its way to a table column.
 #[derive(Debug, Clone)]
 pub struct PlanColumn {
@@ -25,6 +27,10 @@ pub struct PlanColumn {
 pub enum Fill {
     Null,
     False,
+    True,
+    /// The load's time ([`Plan::loaded_at`], set by [`Plan::set_loaded_at`]): a date or
+    /// a timestamp, in microseconds since 1970-01-01 UTC.
+    Time(i64),
 }
 
 /// How `--soft-delete` marks a row: the load's time, or `true`.
@@ -57,7 +63,21 @@ pub struct Plan {
     pub loaded_at: i64,
     /// Index into `columns` of the `--newer-by` column (one of `update`).
     pub newer_by: Option<usize>,
+    /// `--history`: the columns it fills (see [`HistoryColumns`]).
+    pub history: Option<HistoryColumns>,
     pub spec: Spec,
+}
+
+/// The plan columns `--history` fills (indexes into [`Plan::columns`], after the
+/// input's): `from` the load's time, `to` NULL, the flag `true`. They are never compared
+/// nor updated; [`Plan::key`] is the entity's key, without `from`. The plan's
+/// [`soft_delete`](Plan::soft_delete) is `to`: `--delete-missing` closes the current
+/// versions (`to` NULL) of the absent entities, the flag with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryColumns {
+    pub from: usize,
+    pub to: usize,
+    pub flag: Option<usize>,
 }
 
 impl Plan {
@@ -118,10 +138,17 @@ impl Plan {
         // A fact table (no unique key at all) whose window `--replace-where` replaces:
         // keyless, every input row is inserted once the window is deleted.
         let keyless = spec.replace_where.is_some() && spec.key.is_none() && named.is_none() && table.keys.is_empty();
+        let history = match &spec.history {
+            Some(h) => Some(history::columns(&table, &columns, h)?),
+            None => None,
+        };
         let key_names: Vec<String> = match (&spec.key, &named) {
             (Some(k), _) => k.clone(),
             (None, Some(uk)) => uk.columns.clone(),
             (None, None) if keyless => Vec::new(),
+            (None, None) if history.is_some() => {
+                history::entity_key(&table, history.as_ref().map_or("", |h| h[0].name.as_str()))?
+            }
             (None, None) => match table.primary_key() {
                 Some(pk) => pk.columns.clone(),
                 None => {
@@ -155,6 +182,8 @@ impl Plan {
         let key_constraint = if keyless {
             keyless_usage(&table, spec)?;
             UniqueKey { name: None, columns: Vec::new(), collations: Vec::new(), primary: false, predicate: None }
+        } else if let Some(h) = &history {
+            history::unique_key(&table, &key_names, &h[0].name, &columns)?
         } else {
             find_unique(&table, &key_names, named.as_ref(), spec.key_where.as_deref())?
         };
@@ -260,6 +289,13 @@ impl Plan {
                 Some((columns.len() - 1, mark))
             }
         };
+        let mut soft_delete = soft_delete;
+        let history = history.map(|filled| {
+            let at = columns.len();
+            columns.extend(filled);
+            soft_delete = Some((at + 1, Mark::Time));
+            HistoryColumns { from: at, to: at + 1, flag: (columns.len() > at + 2).then_some(at + 2) }
+        });
         let plan = Plan {
             table,
             input: input.to_owned(),
@@ -271,6 +307,7 @@ impl Plan {
             soft_delete,
             loaded_at: 0,
             newer_by,
+            history,
             spec: spec.clone(),
         };
         if let (true, Some(c)) = (plan.keyless(), plan.missing_required()) {
@@ -282,6 +319,16 @@ impl Plan {
             )));
         }
         Ok(plan)
+    }
+
+    /// Sets the load's time, and the columns that hold it ([`Fill::Time`]).
+    pub(crate) fn set_loaded_at(&mut self, micros: i64) {
+        self.loaded_at = micros;
+        for c in &mut self.columns {
+            if let Some(Fill::Time(_)) = c.fill {
+                c.fill = Some(Fill::Time(micros));
+            }
+        }
     }
 
     /// The indexes of every plan column, in order: for lists of all of them.

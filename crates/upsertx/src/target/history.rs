@@ -1,0 +1,109 @@
+//! The merge of `--history` (a slowly changing dimension, type 2), written once for every
+//! database: each dialect supplies its spelling of the staged values, of "a column
+//! differs", of a delete, and of the load's time (a bound parameter, never spliced).
+//!
+//! Under the load's merge turn, against the de-duplicated input `s` (one row per entity):
+//!
+//! 1. [`Statements::too_late`]: the first input row whose entity's current version (`to`
+//!    NULL) began after the load's time fails the load (history only moves forward).
+//! 2. [`Statements::replace`]: a current version that began at the load's time itself (an
+//!    earlier load of the same instant) and differs is deleted: the new version takes
+//!    its place rather than leaving a version valid for no time at all.
+//! 3. [`Statements::close`]: every other current version that differs gets `to` = the
+//!    load's time (and the flag `false`).
+//! 4. [`Statements::insert`]: every input row whose entity has no current version now (new
+//!    entities, changed ones, ones that come back after being closed) is inserted with
+//!    `from` = the load's time, `to` NULL (and the flag `true`), in key order.
+//!
+//! Counts: `updated` = closed + replaced, `inserted` = inserted rows - updated, the rest
+//! of the input `unchanged` ([`counts`]). `--delete-missing` then closes the absent
+//! entities' current versions through the `--soft-delete` path ([`sql::soft_set`]).
+
+use super::sql::{self, key_match, list};
+use super::MergeCounts;
+use crate::plan::{HistoryColumns, Plan};
+use crate::spec::OnConflict;
+
+/// How one database spells the parts of the statements.
+pub(crate) struct Dialect<'a> {
+    pub q: fn(&str) -> String,
+    /// The table, qualified and quoted.
+    pub target: &'a str,
+    /// The de-duplicated input (aliased `s`), with its `ord` column.
+    pub stage: &'a str,
+    /// Staged column `i` of `s` as the table's type.
+    pub value: &'a dyn Fn(usize) -> String,
+    /// Column `i` of the table's row `t` differs from `s`'s.
+    pub differs: &'a dyn Fn(usize) -> String,
+    /// The load's time as a value of the `from` column (a parameter).
+    pub time: &'a str,
+    /// `DELETE FROM target AS t` as the database accepts it.
+    pub delete: &'a str,
+}
+
+/// The statements, in the order they run. `replace` and `close` are `None` when the
+/// input has no column to compare (only the key): no entity can change.
+pub(crate) struct Statements {
+    pub too_late: String,
+    pub replace: Option<String>,
+    pub close: Option<String>,
+    pub insert: String,
+}
+
+pub(crate) fn statements(plan: &Plan, h: HistoryColumns, d: &Dialect<'_>) -> Statements {
+    let q = d.q;
+    let (target, stage, time) = (d.target, d.stage, d.time);
+    let col = |i: usize| format!("t.{}", q(&plan.columns[i].name));
+    let (from, to) = (col(h.from), col(h.to));
+    let on = key_match(plan, q);
+    let changed = (!plan.update.is_empty()).then(|| {
+        format!(
+            "EXISTS (SELECT 1 FROM {stage} AS s WHERE {on} AND ({}))",
+            list(&plan.update, |i| (d.differs)(i), " OR ")
+        )
+    });
+    let all = plan.all_columns();
+    let keys = list(&plan.key, |i| format!("s.{}", sql::stage_col(i)), ", ");
+    Statements {
+        too_late: format!(
+            "SELECT s.ord FROM {stage} AS s JOIN {target} AS t ON {on} WHERE {to} IS NULL AND {from} > {time} \
+             ORDER BY s.ord LIMIT 1"
+        ),
+        replace: changed
+            .as_ref()
+            .map(|changed| format!("{} WHERE {to} IS NULL AND {from} = {time} AND {changed}", d.delete)),
+        close: changed.as_ref().map(|changed| {
+            let set = sql::soft_set(plan, q, time).unwrap_or_default();
+            format!("UPDATE {target} AS t SET {set} WHERE {to} IS NULL AND {changed}")
+        }),
+        insert: format!(
+            "INSERT INTO {target} ({}) SELECT {} FROM {stage} AS s \
+             WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {on} AND {to} IS NULL) ORDER BY {keys}",
+            list(&all, |i| q(&plan.columns[i].name), ", "),
+            list(&all, |i| (d.value)(i), ", "),
+        ),
+    }
+}
+
+/// The counts of a history merge of `staged` entities that inserted `rows`, of which
+/// `closed` closed and `replaced` replaced a current version.
+pub(crate) fn counts(staged: u64, rows: u64, closed: u64, replaced: u64) -> MergeCounts {
+    let updated = closed + replaced;
+    MergeCounts::derive(OnConflict::Update, staged, rows.saturating_sub(updated), updated)
+}
+
+/// The error for input row `row`: its entity's current version began after the load's
+/// time.
+pub(crate) fn too_late(plan: &Plan, row: u64) -> crate::error::Error {
+    let h = plan.history.expect("a history plan");
+    crate::error::Error::Input {
+        at: crate::error::Location { input: plan.input.clone(), row, line: None },
+        reason: format!(
+            "its entity's current version in table {} began ({}) after the load's time {}: --history only adds \
+             versions after the current one (see --as-of); nothing was written",
+            crate::error::quote_ident(&plan.table.name),
+            crate::error::quote_ident(&plan.columns[h.from].name),
+            crate::check::format_micros(plan.loaded_at)
+        ),
+    }
+}
