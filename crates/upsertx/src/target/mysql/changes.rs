@@ -36,8 +36,7 @@ impl MyConnection {
             text,
             true,
         );
-        let lock = if std::env::var_os("UPSERTX_NOLOCK").is_some() { "" } else { " FOR UPDATE" };
-        self.read_rows(&format!("{sql}{lock}"), "reading the rows the load writes (--changes)", |row| {
+        self.read_rows(&format!("{sql} FOR UPDATE"), "reading the rows the load writes (--changes)", |row| {
             tell_written(sink, row)
         })
     }
