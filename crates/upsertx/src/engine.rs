@@ -130,6 +130,13 @@ fn load(
                     }
                 }
             }
+            let mut columns = columns;
+            if let Some(h) = &spec.history {
+                // The versions of an entity: keyed by (key..., from).
+                let (added, from) = crate::plan::history_columns_to_create(h, &columns);
+                columns.extend(added);
+                key_cols.push(from);
+            }
             conn.create_table(table, &columns, &key_cols)?;
             created = true;
             conn.reflect(table)?

@@ -3,7 +3,7 @@
 
 use super::{Fill, PlanColumn};
 use crate::error::{quote_ident, Error, Result};
-use crate::schema::{Table, UniqueKey};
+use crate::schema::{Column, Table, UniqueKey};
 use crate::spec::History;
 use crate::value::SqlType;
 
@@ -104,4 +104,26 @@ pub(super) fn unique_key(table: &Table, key: &[String], from: &str, input: &[Pla
             )))
         }
     }
+}
+
+/// What `--create --history` adds to the input's columns: `from` and `to` as timestamps
+/// with time zone (`from` NOT NULL, in the primary key after the entity's key), and the
+/// current flag as a boolean; any of them the input has is left to the planner to refuse.
+pub(crate) fn to_create(h: &History, input: &[Column]) -> (Vec<Column>, String) {
+    let column = |name: &str, ty: SqlType, not_null: bool| Column {
+        name: name.to_string(),
+        ty,
+        declared: String::new(),
+        native: String::new(),
+        not_null,
+        has_default: false,
+        generated: false,
+        sequence_default: false,
+    };
+    let mut added = vec![column(&h.from, SqlType::TimestampTz, true), column(&h.to, SqlType::TimestampTz, false)];
+    if let Some(flag) = &h.current_flag {
+        added.push(column(flag, SqlType::Boolean, false));
+    }
+    added.retain(|c| !input.iter().any(|i| i.name == c.name));
+    (added, h.from.clone())
 }

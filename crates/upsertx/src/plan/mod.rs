@@ -7,6 +7,7 @@ use crate::spec::{Spec, UpdateColumns};
 use crate::value::{SqlType, Value};
 
 mod history;
+pub(crate) use history::to_create as history_columns_to_create;
 
 /// One input column on its way to a table column.
 #[derive(Debug, Clone)]

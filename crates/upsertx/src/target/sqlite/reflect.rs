@@ -120,6 +120,14 @@ pub(crate) fn table(conn: &rusqlite::Connection, name: &str) -> Result<Option<Ta
         });
     }
     pk.sort();
+    // A rowid alias (the one primary key column, declared INTEGER) is filled when a row
+    // leaves it out: it has a default in all but name (`--history` keys on it as a
+    // surrogate). A WITHOUT ROWID table's is not filled: the insert then fails on NULL.
+    if let [(_, only)] = pk.as_slice() {
+        if let Some(c) = columns.iter_mut().find(|c| &c.name == only && c.declared.eq_ignore_ascii_case("INTEGER")) {
+            c.has_default |= !c.not_null;
+        }
+    }
 
     let mut keys = Vec::new();
     if !pk.is_empty() {

@@ -1,0 +1,161 @@
+//! End-to-end tests of `--history` (slowly changing dimension, type 2): every version's
+//! from/to and flag, and the counts, against real databases, once per dialect.
+
+#[macro_use]
+mod common;
+
+use common::{rows, upsertx, write, TestDb};
+
+const HISTORY: [&str; 4] = ["--history", "valid_from,valid_to", "--current-flag", "is_current"];
+
+/// A dimension keyed by (id, valid_from), with dates for the versions.
+fn dim(db: &dyn TestDb) {
+    db.exec(
+        "CREATE TABLE dim (id INTEGER NOT NULL, name VARCHAR(20), city VARCHAR(20), valid_from DATE NOT NULL, \
+         valid_to DATE, is_current BOOLEAN, PRIMARY KEY (id, valid_from))",
+    );
+}
+
+/// Every version: id, city, from, to, current (`y`/`n`).
+fn versions(db: &dyn TestDb) -> Vec<Vec<String>> {
+    db.rows(
+        "SELECT id, city, valid_from, valid_to, CASE WHEN is_current THEN 'y' ELSE 'n' END FROM dim \
+         ORDER BY id, valid_from",
+    )
+}
+
+/// Loads `csv` as of `day` with the history flags and `more`; returns (inserted,
+/// updated, unchanged, deleted).
+fn load(db: &dyn TestDb, day: &str, csv: &str, more: &[&str]) -> (u64, u64, u64, u64) {
+    write(db, "dim.csv", csv);
+    let mut args = vec!["dim.csv", "--as-of", day, "--json"];
+    args.extend(HISTORY);
+    args.extend(more);
+    let r = upsertx(db, &args, None).report();
+    let n = |k: &str| r[k].as_u64().unwrap();
+    (n("inserted"), n("updated"), n("unchanged"), n("deleted"))
+}
+
+/// Three loads of a dimension: a change, an entity vanishing (closed with
+/// --delete-missing), an unchanged rerun, and the vanished entity coming back as a new
+/// version.
+pub fn history_keeps_every_version(db: &dyn TestDb) {
+    dim(db);
+    let sync = ["--delete-missing"];
+    assert_eq!(load(db, "2026-01-01", "id,name,city\n1,Ann,Oslo\n2,Bob,Rome\n3,Cid,Lima\n", &[]), (3, 0, 0, 0));
+    // Ann moved, Bob did not, Cid vanished, Dan is new.
+    let feb = "id,name,city\n4,Dan,Kiev\n1,Ann,Bergen\n2,Bob,Rome\n";
+    assert_eq!(load(db, "2026-02-01", feb, &sync), (1, 1, 1, 1));
+    assert_eq!(load(db, "2026-02-01", feb, &sync), (0, 0, 3, 0), "a rerun changes nothing");
+    // Cid is back, Bob vanished.
+    assert_eq!(load(db, "2026-03-01", "id,name,city\n1,Ann,Bergen\n3,Cid,Lima\n4,Dan,Kiev\n", &sync), (1, 0, 2, 1));
+    let expected = rows(&[
+        &["1", "Oslo", "2026-01-01", "2026-02-01", "n"],
+        &["1", "Bergen", "2026-02-01", "NULL", "y"],
+        &["2", "Rome", "2026-01-01", "2026-03-01", "n"],
+        &["3", "Lima", "2026-01-01", "2026-02-01", "n"],
+        &["3", "Lima", "2026-03-01", "NULL", "y"],
+        &["4", "Kiev", "2026-02-01", "NULL", "y"],
+    ]);
+    assert_eq!(versions(db), expected);
+}
+
+/// A second load at the same instant replaces the version it made (no version valid for
+/// no time); a load dated before an entity's current version is refused, the table
+/// unchanged; a dry run predicts the counts and writes nothing.
+pub fn history_replaces_the_same_instant_and_refuses_the_past(db: &dyn TestDb) {
+    dim(db);
+    assert_eq!(load(db, "2026-01-01", "id,name,city\n1,Ann,Oslo\n2,Bob,Rome\n", &[]), (2, 0, 0, 0));
+    assert_eq!(load(db, "2026-01-01", "id,name,city\n1,Ann,Bergen\n2,Bob,Rome\n", &[]), (0, 1, 1, 0));
+    let expected = rows(&[&["1", "Bergen", "2026-01-01", "NULL", "y"], &["2", "Rome", "2026-01-01", "NULL", "y"]]);
+    assert_eq!(versions(db), expected);
+
+    write(db, "past.csv", "id,name,city\n2,Bob,Paris\n1,Ann,Bergen\n");
+    let mut args = vec!["past.csv", "--table", "dim", "--as-of", "2025-12-31"];
+    args.extend(HISTORY);
+    upsertx(db, &args, None).fails(1, &["past.csv", "row 1", "--as-of", "2025-12-31", "nothing was written"]);
+    assert_eq!(versions(db), expected);
+
+    assert_eq!(load(db, "2026-02-01", "id,name,city\n1,Ann,Oslo\n3,Cid,Lima\n", &["--dry-run"]), (1, 1, 0, 0));
+    assert_eq!(versions(db), expected, "a dry run writes nothing");
+}
+
+/// `--create --history` makes (key, from) the primary key; without `--as-of` the load's
+/// own time closes the old version and opens the new one, the same instant.
+pub fn history_creates_the_table_and_uses_the_load_time(db: &dyn TestDb) {
+    write(db, "people.csv", "id,city\n1,Oslo\n2,Rome\n");
+    let args =
+        ["people.csv", "--key", "id", "--create", "--history", "started,ended", "--current-flag", "live", "--json"];
+    assert_eq!(upsertx(db, &args, None).counts(), (2, 0, 0, 0, 0));
+    write(db, "people.csv", "id,city\n1,Bergen\n2,Rome\n");
+    // The key comes from the primary key (id, started) now.
+    let args = ["people.csv", "--history", "started,ended", "--current-flag", "live", "--json"];
+    assert_eq!(upsertx(db, &args, None).counts(), (0, 1, 1, 0, 0));
+    let t = db.q("people");
+    let joined = db.rows(&format!(
+        "SELECT o.city, n.city FROM {t} AS o JOIN {t} AS n ON n.id = o.id AND n.started = o.ended \
+         WHERE n.ended IS NULL AND n.live AND NOT o.live"
+    ));
+    assert_eq!(joined, rows(&[&["Oslo", "Bergen"]]));
+    let current = db.rows(&format!("SELECT id, city FROM {t} WHERE ended IS NULL ORDER BY id"));
+    assert_eq!(current, rows(&[&["1", "Bergen"], &["2", "Rome"]]));
+}
+
+/// A table whose primary key is a surrogate (filled by its default), the entity named by
+/// --key.
+pub fn history_with_a_surrogate_key(db: &dyn TestDb) {
+    db.exec(&format!(
+        "CREATE TABLE cust ({}, code VARCHAR(10) NOT NULL, tier VARCHAR(10), valid_from DATE NOT NULL, valid_to DATE)",
+        db.auto_id("sk")
+    ));
+    let run = |csv: &str, day: &str| {
+        write(db, "cust.csv", csv);
+        let args = ["cust.csv", "--key", "code", "--history", "valid_from,valid_to", "--as-of", day, "--json"];
+        upsertx(db, &args, None).counts()
+    };
+    assert_eq!(run("code,tier\na,gold\nb,silver\nb,bronze\n", "2026-01-01"), (2, 0, 0, 0, 1));
+    assert_eq!(run("code,tier\na,silver\nb,bronze\n", "2026-02-01"), (0, 1, 1, 0, 0));
+    // The surrogate is the database's to number (MySQL's bulk inserts may skip values).
+    let got = db.rows("SELECT code, tier, valid_from, valid_to FROM cust ORDER BY code, valid_from");
+    let expected = rows(&[
+        &["a", "gold", "2026-01-01", "2026-02-01"],
+        &["a", "silver", "2026-02-01", "NULL"],
+        &["b", "bronze", "2026-01-01", "NULL"],
+    ]);
+    assert_eq!(got, expected);
+    assert_eq!(db.rows("SELECT COUNT(DISTINCT sk) FROM cust"), rows(&[&["3"]]));
+}
+
+/// What --history refuses: usage errors exit 2, a table it cannot version exits 1, and
+/// the table is unchanged.
+pub fn history_refuses_what_it_cannot_do(db: &dyn TestDb) {
+    dim(db);
+    db.exec("CREATE TABLE plain (id INTEGER PRIMARY KEY, city VARCHAR(20), valid_from DATE, valid_to DATE)");
+    write(db, "dim.csv", "id,name,city\n1,Ann,Oslo\n");
+    write(db, "dated.csv", "id,city,valid_from\n1,Oslo,2026-01-01\n");
+    let h = "valid_from,valid_to";
+    let cases: [(&[&str], i32, &str); 6] = [
+        (&["dim.csv", "--current-flag", "is_current"], 2, "--current-flag only applies with --history"),
+        (&["dim.csv", "--history", "valid_from"], 2, "--history takes two columns"),
+        (&["dim.csv", "--history", h, "--changes", "out.ndjson"], 2, "--changes does not combine with --history"),
+        (&["dated.csv", "--table", "dim", "--history", h], 2, "in the input"),
+        (&["dim.csv", "--history", "valid_from,is_current"], 2, "must be a date or a timestamp"),
+        (&["dim.csv", "--history", h, "--newer-by", "city"], 2, "--newer-by does not combine with --history"),
+    ];
+    for (args, code, needle) in cases {
+        upsertx(db, args, None).fails(code, &[needle]);
+    }
+    write(db, "plain.csv", "id,city\n1,Oslo\n");
+    upsertx(db, &["plain.csv", "--key", "id", "--history", h], None)
+        .fails(1, &["needs a unique key on (\"id\", \"valid_from\")"]);
+    assert!(db.rows("SELECT * FROM dim").is_empty());
+    assert!(db.rows("SELECT * FROM plain").is_empty());
+}
+
+every_dialect!(
+    history_keeps_every_version,
+    history_replaces_the_same_instant_and_refuses_the_past,
+    history_creates_the_table_and_uses_the_load_time,
+    history_with_a_surrogate_key,
+    history_refuses_what_it_cannot_do,
+);
