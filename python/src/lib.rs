@@ -16,7 +16,8 @@ use pyo3::types::{PyCapsule, PyDict};
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 use upsertx::{
-    ChangesTo, Duplicates, Error, Format, MaxDelete, OnConflict, Progress, Report, Source, Spec, UpdateColumns, Upsert,
+    ChangesTo, Duplicates, Error, Format, History, MaxDelete, OnConflict, Progress, Report, Source, Spec, UpdateColumns,
+    Upsert,
 };
 
 create_exception!(_native, NativeError, PyException, "An upsertx error: args are (kind, message, details).");
@@ -186,7 +187,8 @@ fn report_dict<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>>
 #[pyo3(signature = (kind, data, name, db, *, from_db=None, table=None, key=None, constraint=None,
     key_where=None, on_conflict=None, update=None, no_update=None, always_update=false,
     duplicates=None, create=false, dry_run=false, delete_missing=false, scope=None, scope_where=None,
-    allow_empty=false, max_delete=None, soft_delete=None, replace_where=None, newer_by=None, changes=None, format=None, progress=None))]
+    allow_empty=false, max_delete=None, soft_delete=None, replace_where=None, newer_by=None, changes=None, history=None, current_flag=None, as_of=None, format=None,
+    progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn upsert<'py>(
     py: Python<'py>,
@@ -215,6 +217,9 @@ fn upsert<'py>(
     replace_where: Option<String>,
     newer_by: Option<String>,
     changes: Option<String>,
+    history: Option<Vec<String>>,
+    current_flag: Option<String>,
+    as_of: Option<String>,
     format: Option<String>,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
@@ -258,6 +263,11 @@ fn upsert<'py>(
         replace_where,
         newer_by,
         changes: parse::<ChangesTo>("changes", changes)?,
+        history: History::from_options(&history.unwrap_or_default(), current_flag).map_err(to_py_err)?,
+        as_of: as_of
+            .map(|t| upsertx::parse_time(&t))
+            .transpose()
+            .map_err(|e| to_py_err(Error::Usage(format!("as_of: {e}"))))?,
     };
     let interrupted = raised.clone();
     let result = py.detach(move || {

@@ -160,3 +160,25 @@ def test_changes_lists_the_rows_that_changed(db, tmp_path):
         {"op": "delete", "key": {"sku": "b"}, "before": {"sku": "b", "region": "eu", "qty": 2}, "after": None},
     ]
     assert (report.inserted, report.updated, report.deleted) == (1, 1, 1)
+
+
+def test_history_keeps_every_version(db):
+    from datetime import date, datetime, timedelta, timezone
+
+    t = db.table()
+    first = pl.DataFrame({"id": [1, 2], "city": ["Oslo", "Rome"]})
+    report = upsertx.upsert(first, db.url, t, key="id", create=True, history=("valid_from", "valid_to"),
+                            current_flag="is_current", as_of=date(2026, 1, 1))
+    assert (report.inserted, report.created) == (2, True)
+    moved = pd.DataFrame({"id": [1, 2], "city": ["Bergen", "Rome"]})
+    report = upsertx.upsert(moved, db.url, t, history="valid_from,valid_to", current_flag="is_current",
+                            as_of=datetime(2026, 2, 1, 1, tzinfo=timezone(timedelta(hours=1))))
+    assert (report.inserted, report.updated, report.unchanged) == (0, 1, 1)
+    assert db.rows(f"SELECT id, city FROM {t} WHERE valid_to IS NULL AND is_current ORDER BY id") == [
+        (1, "Bergen"), (2, "Rome")]
+    closed = db.rows(f"SELECT o.city FROM {t} o JOIN {t} n ON n.id = o.id AND n.valid_from = o.valid_to")
+    assert closed == [("Oslo",)]
+    with pytest.raises(upsertx.UsageError, match="as_of"):
+        upsertx.upsert(moved, db.url, t, history="valid_from,valid_to", as_of="last tuesday")
+    with pytest.raises(upsertx.UsageError, match="--current-flag"):
+        upsertx.upsert(moved, db.url, t, current_flag="is_current")

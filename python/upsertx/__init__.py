@@ -11,6 +11,7 @@ done by the same Rust engine as the ``upsertx`` command, with the GIL released.
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Optional, Sequence, Union
@@ -106,6 +107,15 @@ def _max_delete(value: Union[int, str]) -> str:
     return str(value)
 
 
+def _as_of(value: Union[str, datetime.datetime, datetime.date]) -> str:
+    """``as_of`` as the command line takes it: ISO 8601 text."""
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return value.isoformat()
+    if isinstance(value, str):
+        return value
+    raise UsageError("as_of takes ISO 8601 text, a datetime or a date")
+
+
 def upsert(
     data: Any,
     db: Any,
@@ -130,6 +140,9 @@ def upsert(
     replace_where: Optional[str] = None,
     newer_by: Optional[str] = None,
     changes: Union[str, "os.PathLike[str]", None] = None,
+    history: Union[str, Sequence[str], None] = None,
+    current_flag: Optional[str] = None,
+    as_of: Union[str, datetime.datetime, datetime.date, None] = None,
     format: Optional[str] = None,
     progress: bool = False,
     from_db: Any = None,
@@ -158,7 +171,11 @@ def upsert(
     ``replace_where`` (your own SQL: the window the input replaces); ``newer_by`` (a
     column: existing rows are updated only by newer values, the others counted
     ``stale``); ``changes`` (a path, or ``"-"`` for stdout: one JSON line per row
-    inserted, updated or deleted, written once the load commits). ``progress=True`` shows a progress bar on stderr (tqdm's, in a notebook
+    inserted, updated or deleted, written once the load commits); ``history`` (the
+    table's two columns ``"valid_from,valid_to"`` or a pair: keep every version of
+    each entity, a slowly changing dimension of type 2) with ``current_flag`` (a boolean
+    column) and ``as_of`` (the load's time: ISO 8601 text, a ``datetime`` (naive means
+    UTC) or a ``date``; default when the load starts). ``progress=True`` shows a progress bar on stderr (tqdm's, in a notebook
     too, when tqdm is installed).
 
     Returns a :class:`Report`; raises an :class:`UpsertError` subclass on failure, with
@@ -209,6 +226,9 @@ def upsert(
             replace_where=replace_where,
             newer_by=newer_by,
             changes=None if changes is None else os.fspath(changes),
+            history=_names(history, "history"),
+            current_flag=current_flag,
+            as_of=None if as_of is None else _as_of(as_of),
             format=format,
             progress=callback,
         )

@@ -32,6 +32,9 @@ def upsert(
     replace_where: Optional[str] = ...,
     newer_by: Optional[str] = ...,
     changes: Optional[str] = ...,
+    history: Optional[Sequence[str]] = ...,
+    current_flag: Optional[str] = ...,
+    as_of: Optional[str] = ...,
     format: Optional[str] = ...,
     progress: Optional[Callable[[Optional[int]], None]] = ...,
 ) -> dict: ...

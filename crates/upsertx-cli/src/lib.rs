@@ -167,18 +167,6 @@ struct Args {
     quiet: bool,
 }
 
-/// `--history FROM,TO` and `--current-flag COL`.
-fn history(columns: Vec<String>, current_flag: Option<String>) -> Result<Option<History>, upsertx::Error> {
-    match (columns.as_slice(), current_flag) {
-        ([], None) => Ok(None),
-        ([], Some(_)) => Err(upsertx::Error::Usage("--current-flag only applies with --history FROM,TO".into())),
-        ([from, to], current_flag) => Ok(Some(History { from: from.clone(), to: to.clone(), current_flag })),
-        _ => Err(upsertx::Error::Usage(
-            "--history takes two columns, FROM,TO: when a version became current, and when it stopped".into(),
-        )),
-    }
-}
-
 fn parse<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, String> {
     s.parse()
 }
@@ -251,7 +239,7 @@ fn run(args: Args) -> Result<(), upsertx::Error> {
         replace_where: args.replace_where,
         newer_by: args.newer_by,
         changes: args.changes.clone(),
-        history: history(args.history, args.current_flag)?,
+        history: History::from_options(&args.history, args.current_flag)?,
         as_of: args.as_of,
     };
     // Standard output holds the changes: the report goes to stderr.

@@ -261,6 +261,22 @@ impl Spec {
     }
 }
 
+impl History {
+    /// `--history FROM,TO` (`columns`, empty when not given) and `--current-flag`, as the
+    /// command line and the Python package take them: a usage error unless `columns`
+    /// names two columns, or none and no flag.
+    pub fn from_options(columns: &[String], current_flag: Option<String>) -> Result<Option<History>> {
+        match (columns, current_flag) {
+            ([], None) => Ok(None),
+            ([], Some(_)) => Err(Error::Usage("--current-flag only applies with --history FROM,TO".into())),
+            ([from, to], current_flag) => Ok(Some(History { from: from.clone(), to: to.clone(), current_flag })),
+            _ => Err(Error::Usage(
+                "--history takes two columns, FROM,TO: when a version became current, and when it stopped".into(),
+            )),
+        }
+    }
+}
+
 /// Reads a point in time (`--as-of`) as microseconds since 1970-01-01 UTC: an ISO 8601
 /// date (midnight UTC) or timestamp, UTC unless it carries an offset
 /// (`2026-11-28T02:00:00+01:00`).
