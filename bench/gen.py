@@ -86,6 +86,20 @@ def sync_batch(out, table, rows):
     return path
 
 
+def history_batch(out, rows):
+    """The `history` scenario's input: the `orders` base rows 1..rows, shuffled, every
+    tenth one changed (version 1), the others as they were. Returns the file's path."""
+    path = os.path.join(out, f"orders_history_{rows}.csv")
+    if not os.path.exists(path):
+        os.makedirs(out, exist_ok=True)
+        # The base's random draws in the base's order, so unchanged rows stay identical.
+        rng = random.Random(42)
+        made = [order(i, 1 if i % 10 == 0 else 0, rng) for i in range(1, rows + 1)]
+        random.Random(17).shuffle(made)
+        write(path, HEADERS["orders"], made)
+    return path
+
+
 def shuffled_customers(out, rows):
     """`customers` rows 1..rows in shuffled order: the memory scenario's input (a load into
     an empty table that cannot lean on the input's order). Returns the file's path."""

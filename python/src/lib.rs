@@ -16,8 +16,8 @@ use pyo3::types::{PyCapsule, PyDict};
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 use upsertx::{
-    ChangesTo, Duplicates, Error, Format, History, MaxDelete, OnConflict, Progress, Report, Source, Spec, UpdateColumns,
-    Upsert,
+    ChangesTo, Duplicates, Error, Format, History, MaxDelete, OnConflict, Progress, Report, Source, Spec,
+    UpdateColumns, Upsert,
 };
 
 create_exception!(_native, NativeError, PyException, "An upsertx error: args are (kind, message, details).");
@@ -173,6 +173,7 @@ fn report_dict<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>>
     d.set_item("deleted", r.deleted)?;
     d.set_item("stale", r.stale)?;
     d.set_item("created", r.created)?;
+    d.set_item("schema_changes", r.schema_changes.clone())?;
     d.set_item("dry_run", r.dry_run)?;
     d.set_item("elapsed_ms", r.elapsed_ms)?;
     d.set_item("text", r.to_string())?;
@@ -187,7 +188,7 @@ fn report_dict<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>>
 #[pyo3(signature = (kind, data, name, db, *, from_db=None, table=None, key=None, constraint=None,
     key_where=None, on_conflict=None, update=None, no_update=None, always_update=false,
     duplicates=None, create=false, dry_run=false, delete_missing=false, scope=None, scope_where=None,
-    allow_empty=false, max_delete=None, soft_delete=None, replace_where=None, newer_by=None, changes=None, history=None, current_flag=None, as_of=None, format=None,
+    allow_empty=false, max_delete=None, soft_delete=None, replace_where=None, newer_by=None, changes=None, history=None, current_flag=None, as_of=None, evolve=false, format=None,
     progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn upsert<'py>(
@@ -220,6 +221,7 @@ fn upsert<'py>(
     history: Option<Vec<String>>,
     current_flag: Option<String>,
     as_of: Option<String>,
+    evolve: bool,
     format: Option<String>,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
@@ -268,6 +270,7 @@ fn upsert<'py>(
             .map(|t| upsertx::parse_time(&t))
             .transpose()
             .map_err(|e| to_py_err(Error::Usage(format!("as_of: {e}"))))?,
+        evolve,
     };
     let interrupted = raised.clone();
     let result = py.detach(move || {

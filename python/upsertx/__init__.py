@@ -74,6 +74,8 @@ class Report:
     stale: int
     #: The table was created by this load.
     created: bool
+    #: What ``evolve`` changed in the table, e.g. ``'added column "tier" text'``.
+    schema_changes: tuple
     #: Nothing was committed: the counts say what would have happened.
     dry_run: bool
     elapsed_ms: int
@@ -83,6 +85,7 @@ class Report:
         """The report as a plain dict (the same fields as the command line's ``--json``)."""
         d = asdict(self)
         d.pop("_text")
+        d["schema_changes"] = list(self.schema_changes)
         return d
 
     def __str__(self) -> str:
@@ -140,6 +143,7 @@ def upsert(
     replace_where: Optional[str] = None,
     newer_by: Optional[str] = None,
     changes: Union[str, "os.PathLike[str]", None] = None,
+    evolve: bool = False,
     history: Union[str, Sequence[str], None] = None,
     current_flag: Optional[str] = None,
     as_of: Union[str, datetime.datetime, datetime.date, None] = None,
@@ -171,7 +175,8 @@ def upsert(
     ``replace_where`` (your own SQL: the window the input replaces); ``newer_by`` (a
     column: existing rows are updated only by newer values, the others counted
     ``stale``); ``changes`` (a path, or ``"-"`` for stdout: one JSON line per row
-    inserted, updated or deleted, written once the load commits); ``history`` (the
+    inserted, updated or deleted, written once the load commits); ``evolve`` (add the
+    input's columns the table lacks, listed in the report's ``schema_changes``); ``history`` (the
     table's two columns ``"valid_from,valid_to"`` or a pair: keep every version of
     each entity, a slowly changing dimension of type 2) with ``current_flag`` (a boolean
     column) and ``as_of`` (the load's time: ISO 8601 text, a ``datetime`` (naive means
@@ -226,6 +231,7 @@ def upsert(
             replace_where=replace_where,
             newer_by=newer_by,
             changes=None if changes is None else os.fspath(changes),
+            evolve=bool(evolve),
             history=_names(history, "history"),
             current_flag=current_flag,
             as_of=None if as_of is None else _as_of(as_of),
@@ -238,4 +244,5 @@ def upsert(
         if bar is not None:
             bar.close()
     text = result.pop("text")
+    result["schema_changes"] = tuple(result["schema_changes"])
     return Report(**result, _text=text)

@@ -35,6 +35,7 @@ def upsert(
     history: Optional[Sequence[str]] = ...,
     current_flag: Optional[str] = ...,
     as_of: Optional[str] = ...,
+    evolve: bool = ...,
     format: Optional[str] = ...,
     progress: Optional[Callable[[Optional[int]], None]] = ...,
 ) -> dict: ...

@@ -136,6 +136,12 @@ struct Args {
     #[arg(long, value_name = "PATH|-", value_parser = parse::<ChangesTo>)]
     changes: Option<ChangesTo>,
 
+    /// Let the table follow the input: an input column the table lacks is added
+    /// (nullable, typed from the input as --create types it). MySQL/MariaDB commit DDL:
+    /// there every value is checked first, and --dry-run changes nothing.
+    #[arg(long)]
+    evolve: bool,
+
     /// Keep history (a slowly changing dimension, type 2) in these two columns of the
     /// table: when each version of an entity (the key) became current and when it stopped
     /// (NULL while current). A changed entity's current version is closed and a new one
@@ -241,6 +247,7 @@ fn run(args: Args) -> Result<(), upsertx::Error> {
         changes: args.changes.clone(),
         history: History::from_options(&args.history, args.current_flag)?,
         as_of: args.as_of,
+        evolve: args.evolve,
     };
     // Standard output holds the changes: the report goes to stderr.
     let to_stdout = args.changes == Some(ChangesTo::Stdout);

@@ -151,11 +151,22 @@ fn load(
     };
 
     trace("table ready");
+    // `--evolve` may have to read a text input twice (to type a new column).
+    if spec.evolve && opened.is_none() && !source.is_typed() {
+        source.make_rereadable()?;
+    }
     let reader = match opened {
         Some(input) => input,
         None => source.open()?,
     };
-    let mut plan = Plan::new(target, source.name(), reader.columns(), spec)?;
+    let (target, reader, schema_changes, left_out) = match spec.evolve && !created {
+        true => {
+            let e = crate::evolve::evolve(conn, table, target, &mut source, reader, spec)?;
+            (e.table, e.input, e.changes, e.left_out)
+        }
+        false => (target, reader, Vec::new(), Vec::new()),
+    };
+    let mut plan = Plan::leaving_out(target, source.name(), reader.columns(), spec, &left_out)?;
     plan.set_loaded_at(loaded_at);
     conn.create_stage(&plan)?;
 
@@ -266,6 +277,7 @@ fn load(
         stale: counts.stale,
         deleted,
         created,
+        schema_changes,
         dry_run: spec.dry_run,
         elapsed_ms: 0,
     })

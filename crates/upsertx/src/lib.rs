@@ -41,6 +41,7 @@ mod changes;
 mod check;
 mod engine;
 mod error;
+mod evolve;
 #[doc(hidden)]
 pub mod fuzz;
 mod net;

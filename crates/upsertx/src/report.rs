@@ -28,6 +28,9 @@ pub struct Report {
     pub deleted: u64,
     /// The table was created by this load.
     pub created: bool,
+    /// What `--evolve` changed in the table (or, in a dry run, would change), e.g.
+    /// `added column "tier" text`.
+    pub schema_changes: Vec<String>,
     /// Nothing was committed: the counts say what would have happened.
     pub dry_run: bool,
     pub elapsed_ms: u64,
@@ -59,6 +62,9 @@ impl fmt::Display for Report {
         }
         if self.created {
             write!(f, " (table created)")?;
+        }
+        if !self.schema_changes.is_empty() {
+            write!(f, " ({})", self.schema_changes.join(", "))?;
         }
         write!(f, " in {:.2}s", self.elapsed_ms as f64 / 1000.0)?;
         if self.dry_run {

@@ -155,6 +155,10 @@ pub struct Spec {
     /// closed (`to` = the load's time) and a new one inserted (`from` = the load's
     /// time). With `delete_missing`, an absent entity's current version is closed.
     pub history: Option<History>,
+    /// The table follows the input's shape: an input column the table lacks is added
+    /// (nullable, typed as `create` would type it), in the load's transaction where the
+    /// database allows DDL there. Listed in [`Report::schema_changes`](crate::Report).
+    pub evolve: bool,
     /// The load's time, microseconds since 1970-01-01 UTC: what `history` and
     /// `soft_delete` write. `None`: when the load starts.
     pub as_of: Option<i64>,

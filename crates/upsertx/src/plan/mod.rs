@@ -88,9 +88,21 @@ impl Plan {
     }
 
     pub fn new(table: Table, input: &str, input_columns: &[String], spec: &Spec) -> Result<Plan> {
+        Plan::leaving_out(table, input, input_columns, spec, &[])
+    }
+
+    /// A plan of the input's columns but those at `left_out` (a MySQL dry run's columns
+    /// `--evolve` would add, see `evolve.rs`).
+    pub(crate) fn leaving_out(
+        table: Table,
+        input: &str,
+        input_columns: &[String],
+        spec: &Spec,
+        left_out: &[usize],
+    ) -> Result<Plan> {
         let mut columns = Vec::with_capacity(input_columns.len());
         let mut unknown = Vec::new();
-        for (i, name) in input_columns.iter().enumerate() {
+        for (i, name) in input_columns.iter().enumerate().filter(|(i, _)| !left_out.contains(i)) {
             match table.find_column(name) {
                 Some(c) => {
                     let col = &table.columns[c];
@@ -124,11 +136,12 @@ impl Plan {
         }
         if !unknown.is_empty() {
             return Err(Error::Schema(format!(
-                "{input}: column{} {} not in table {} (its columns: {})",
+                "{input}: column{} {} not in table {} (its columns: {}); pass --evolve to add {} to the table",
                 if unknown.len() > 1 { "s" } else { "" },
                 capped(&unknown),
                 quote_ident(&table.name),
-                capped(&table.columns.iter().map(|c| quote_ident(&c.name)).collect::<Vec<_>>())
+                capped(&table.columns.iter().map(|c| quote_ident(&c.name)).collect::<Vec<_>>()),
+                if unknown.len() > 1 { "them" } else { "it" }
             )));
         }
 

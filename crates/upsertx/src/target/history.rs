@@ -33,6 +33,9 @@ pub(crate) struct Dialect<'a> {
     pub stage: &'a str,
     /// Staged column `i` of `s` as the table's type.
     pub value: &'a dyn Fn(usize) -> String,
+    /// "The table's column equals a staged value" such that the stage's index finds the
+    /// staged row of a table row (SQLite's differs from [`sql::equals`]).
+    pub eq: sql::Equals,
     /// Column `i` of the table's row `t` differs from `s`'s.
     pub differs: &'a dyn Fn(usize) -> String,
     /// The load's time as a value of the `from` column (a parameter).
@@ -56,9 +59,10 @@ pub(crate) fn statements(plan: &Plan, h: HistoryColumns, d: &Dialect<'_>) -> Sta
     let col = |i: usize| format!("t.{}", q(&plan.columns[i].name));
     let (from, to) = (col(h.from), col(h.to));
     let on = key_match(plan, q);
+    let staged_row = list(&plan.key, |i| (d.eq)(&col(i), &(d.value)(i)), " AND ");
     let changed = (!plan.update.is_empty()).then(|| {
         format!(
-            "EXISTS (SELECT 1 FROM {stage} AS s WHERE {on} AND ({}))",
+            "EXISTS (SELECT 1 FROM {stage} AS s WHERE {staged_row} AND ({}))",
             list(&plan.update, |i| (d.differs)(i), " OR ")
         )
     });

@@ -106,6 +106,15 @@ pub trait Connection {
     fn reflect(&mut self, table: &str) -> Result<Option<Table>>;
     /// Creates the table with `key` as its primary key.
     fn create_table(&mut self, table: &str, columns: &[Column], key: &[String]) -> Result<()>;
+    /// `--evolve`: adds these columns (nullable) to the table [`reflect`](Connection::reflect)
+    /// found (unless `apply` is false); returns what it did, one line each (`added column
+    /// "tier" text`).
+    fn add_columns(&mut self, table: &str, columns: &[Column], apply: bool) -> Result<Vec<String>>;
+    /// Whether DDL commits the load's transaction (MySQL, MariaDB): then `--evolve`
+    /// checks every value before changing the table, and a dry run changes nothing.
+    fn ddl_commits(&self) -> bool {
+        false
+    }
     /// Creates the session-private staging table for the plan's columns.
     fn create_stage(&mut self, plan: &Plan) -> Result<()>;
     /// Stages one batch. Dialects that de-duplicate while staging apply

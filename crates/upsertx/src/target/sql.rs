@@ -26,17 +26,36 @@ pub(crate) fn create_table_sql(
     q: fn(&str) -> String,
     ty: impl Fn(&Column, bool) -> &'static str,
 ) -> String {
-    let mut defs: Vec<String> = columns
-        .iter()
-        .map(|c| {
-            let is_key = key.contains(&c.name);
-            let not_null = if is_key { " NOT NULL" } else { "" };
-            let ty = if c.declared.is_empty() { ty(c, is_key) } else { &c.declared };
-            format!("{} {ty}{not_null}", q(&c.name)).trim_end().to_owned()
-        })
-        .collect();
+    let mut defs: Vec<String> = columns.iter().map(|c| column_def(c, key.contains(&c.name), q, &ty)).collect();
     defs.push(format!("PRIMARY KEY ({})", list(&(0..key.len()).collect::<Vec<_>>(), |i| q(&key[i]), ", ")));
     format!("CREATE TABLE {name} ({})", defs.join(", "))
+}
+
+/// `"name" type [NOT NULL]` of a column `--create` or `--evolve` makes (`ty`: the
+/// database's type for it, unless it has a `declared` one; key columns NOT NULL).
+pub(crate) fn column_def(
+    c: &Column,
+    is_key: bool,
+    q: fn(&str) -> String,
+    ty: &impl Fn(&Column, bool) -> &'static str,
+) -> String {
+    let not_null = if is_key { " NOT NULL" } else { "" };
+    let ty = if c.declared.is_empty() { ty(c, is_key) } else { &c.declared };
+    format!("{} {ty}{not_null}", q(&c.name)).trim_end().to_owned()
+}
+
+/// `--evolve`: the statement adding column `c` (nullable) to table `name`, and what it
+/// did for the report (`added column "tier" text`).
+pub(crate) fn add_column(
+    name: &str,
+    c: &Column,
+    q: fn(&str) -> String,
+    ty: impl Fn(&Column, bool) -> &'static str,
+) -> (String, String) {
+    let def = column_def(c, false, q, &ty);
+    let shown =
+        format!("added column {}", crate::error::quote_ident(&c.name)) + &def[q(&c.name).len()..].to_lowercase();
+    (format!("ALTER TABLE {name} ADD COLUMN {def}"), shown)
 }
 
 /// The stage's name for plan column `i` (`ord` holds the input row number).

@@ -76,6 +76,7 @@ fn history(
         target,
         stage: stage_name(plan),
         value: &|i| format!("s.{}", stage_col(i)),
+        eq: sql::equals,
         differs: &|i| format!("NOT ({})", same(plan, i)),
         time: "?",
         delete: &delete,

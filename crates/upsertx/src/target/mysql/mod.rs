@@ -192,7 +192,30 @@ impl Connection for MyConnection {
         // MySQL commits DDL implicitly: a load that fails after this leaves the (empty)
         // table behind. Said in the README.
         let sql = ddl::create_table_sql(table, columns, key);
-        self.exec(&format!("creating table {}", crate::error::quote_ident(table)), &sql)
+        self.exec(&format!("creating table {}", crate::error::quote_ident(table)), &sql)?;
+        // The rest of the load in a transaction again.
+        self.begin()
+    }
+
+    fn add_columns(&mut self, table: &str, columns: &[Column], apply: bool) -> Result<Vec<String>> {
+        // Each ALTER commits: the engine checked every value first (`ddl_commits`).
+        let name = self.target_name();
+        let mut done = Vec::new();
+        for c in columns {
+            let (sql, shown) = crate::target::sql::add_column(&name, c, q, |c, _| ddl::ddl_type(&c.ty));
+            if apply {
+                self.exec(&format!("adding column {} to table {} (--evolve)", q(&c.name), q(table)), &sql)?;
+            }
+            done.push(shown);
+        }
+        if apply {
+            self.begin()?;
+        }
+        Ok(done)
+    }
+
+    fn ddl_commits(&self) -> bool {
+        true
     }
 
     fn create_stage(&mut self, plan: &Plan) -> Result<()> {

@@ -245,6 +245,7 @@ fn history(
         target,
         stage: src,
         value: &|i| source_value(plan, i),
+        eq: sql::equals,
         differs: &|i| column_differs(plan, i),
         time: &time,
         delete: &delete,

@@ -81,6 +81,20 @@ impl Connection for PgConnection {
         self.exec(&format!("creating table {}", q(table)), &sql)
     }
 
+    fn add_columns(&mut self, table: &str, columns: &[Column], apply: bool) -> Result<Vec<String>> {
+        let (schema, resolved) = self.target.clone().expect("reflect runs before --evolve");
+        let name = format!("{}.{}", q(&schema), q(&resolved));
+        let mut done = Vec::new();
+        for c in columns {
+            let (sql, shown) = crate::target::sql::add_column(&name, c, q, |c, _| ddl::ddl_type(&c.ty));
+            if apply {
+                self.exec(&format!("adding column {} to table {} (--evolve)", q(&c.name), q(table)), &sql)?;
+            }
+            done.push(shown);
+        }
+        Ok(done)
+    }
+
     fn create_stage(&mut self, plan: &Plan) -> Result<()> {
         self.exec("creating the staging table", &stage::stage_table_sql(plan))
     }

@@ -17,7 +17,7 @@ use rusqlite::OptionalExtension;
 /// scanning it for every row of the target (a 1M-row sync: 0.5 s, where the scan ran for
 /// minutes without ending). The staged values were checked against the column's type,
 /// so they compare as stored.
-fn staged_side(target: &str, staged: &str) -> String {
+pub(super) fn staged_side(target: &str, staged: &str) -> String {
     format!("{staged} = +{target}")
 }
 

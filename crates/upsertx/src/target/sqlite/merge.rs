@@ -122,6 +122,7 @@ fn history(
         target: &t,
         stage: STAGE,
         value: &|i| format!("s.{}", stage_col(i)),
+        eq: super::delete::staged_side,
         differs: &|i| column_differs(plan, i),
         time: "?1",
         delete: &delete,

@@ -111,6 +111,19 @@ impl Connection for SqliteConnection {
         self.exec(&format!("creating table {}", q(table)), &sql)
     }
 
+    fn add_columns(&mut self, table: &str, columns: &[Column], apply: bool) -> Result<Vec<String>> {
+        let name = format!("main.{}", q(table));
+        let mut done = Vec::new();
+        for c in columns {
+            let (sql, shown) = crate::target::sql::add_column(&name, c, q, |c, _| ddl::ddl_type(&c.ty));
+            if apply {
+                self.exec(&format!("adding column {} to table {} (--evolve)", q(&c.name), q(table)), &sql)?;
+            }
+            done.push(shown);
+        }
+        Ok(done)
+    }
+
     fn create_stage(&mut self, plan: &Plan) -> Result<()> {
         self.stager.create(&self.conn, plan)
     }

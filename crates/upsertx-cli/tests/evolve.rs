@@ -1,0 +1,64 @@
+//! End-to-end tests of `--evolve`: the table gains the input's new columns, in the load's
+//! transaction where the database allows it, against real databases, once per dialect.
+
+#[macro_use]
+mod common;
+
+use common::{rows, upsertx, write, TestDb};
+
+fn people(db: &dyn TestDb) {
+    db.exec("CREATE TABLE people (id INTEGER PRIMARY KEY, name VARCHAR(20))");
+    db.exec("INSERT INTO people VALUES (1, 'Ann'), (2, 'Bob')");
+}
+
+/// How many columns the table has.
+fn width(db: &dyn TestDb) -> usize {
+    db.rows("SELECT * FROM people ORDER BY id")[0].len()
+}
+
+/// New input columns are added, typed from their values, and loaded; the report lists
+/// them; a rerun changes nothing more. Without --evolve the error says how.
+pub fn evolve_adds_the_columns_the_input_has(db: &dyn TestDb) {
+    people(db);
+    write(db, "people.csv", "id,name,tier,score\n1,Ann,gold,1.5\n3,Cid,,2\n");
+    upsertx(db, &["people.csv"], None).fails(1, &["\"tier\", \"score\" not in table", "--evolve"]);
+    assert_eq!(width(db), 2);
+    let r = upsertx(db, &["people.csv", "--evolve", "--json"], None).report();
+    assert_eq!((r["inserted"].as_u64(), r["updated"].as_u64()), (Some(1), Some(1)));
+    let changes: Vec<&str> = r["schema_changes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert!(changes[0].starts_with("added column \"tier\" "), "{changes:?}");
+    assert!(changes[1].starts_with("added column \"score\" "), "{changes:?}");
+    let got = db.rows("SELECT id, name, tier, score * 2 FROM people ORDER BY id");
+    assert_eq!(got, rows(&[&["1", "Ann", "gold", "3"], &["2", "Bob", "NULL", "NULL"], &["3", "Cid", "NULL", "4"]]));
+    let again = upsertx(db, &["people.csv", "--evolve", "--json"], None).report();
+    assert_eq!((again["unchanged"].as_u64(), again["schema_changes"].as_array().map(Vec::len)), (Some(2), Some(0)));
+}
+
+/// A dry run lists the columns it would add and leaves the table as it was.
+pub fn evolve_dry_run_changes_nothing(db: &dyn TestDb) {
+    people(db);
+    write(db, "people.ndjson", "{\"id\": 2, \"name\": \"Bob\", \"visits\": 7}\n");
+    let r = upsertx(db, &["people.ndjson", "--evolve", "--dry-run", "--json"], None).report();
+    let changes = r["schema_changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1);
+    assert!(changes[0].as_str().unwrap().starts_with("added column \"visits\" "), "{changes:?}");
+    assert_eq!(width(db), 2);
+    assert_eq!(db.rows("SELECT id, name FROM people ORDER BY id"), rows(&[&["1", "Ann"], &["2", "Bob"]]));
+}
+
+/// A load that fails on a value changes no schema, even where DDL commits (MySQL checks
+/// every value before its ALTER).
+pub fn evolve_changes_no_schema_when_the_load_fails(db: &dyn TestDb) {
+    people(db);
+    write(db, "people.csv", "id,name,tier\n1,Ann,gold\nx,Eve,silver\n");
+    upsertx(db, &["people.csv", "--evolve"], None).fails(1, &["people.csv", "row 2", "\"id\"", "x"]);
+    assert_eq!(width(db), 2);
+    assert_eq!(db.rows("SELECT id, name FROM people ORDER BY id"), rows(&[&["1", "Ann"], &["2", "Bob"]]));
+}
+
+every_dialect!(
+    evolve_adds_the_columns_the_input_has,
+    evolve_dry_run_changes_nothing,
+    evolve_changes_no_schema_when_the_load_fails,
+);
