@@ -137,8 +137,9 @@ struct Args {
     changes: Option<ChangesTo>,
 
     /// Let the table follow the input: an input column the table lacks is added
-    /// (nullable, typed from the input as --create types it). MySQL/MariaDB commit DDL:
-    /// there every value is checked first, and --dry-run changes nothing.
+    /// (nullable, typed from the input as --create types it), a varchar or integer column
+    /// too small for a value is widened. MySQL/MariaDB commit DDL: there every value is
+    /// checked first, and --dry-run changes nothing.
     #[arg(long)]
     evolve: bool,
 

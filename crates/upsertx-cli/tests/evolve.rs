@@ -4,7 +4,7 @@
 #[macro_use]
 mod common;
 
-use common::{rows, upsertx, write, TestDb};
+use common::{dialect, rows, upsertx, write, TestDb};
 
 fn people(db: &dyn TestDb) {
     db.exec("CREATE TABLE people (id INTEGER PRIMARY KEY, name VARCHAR(20))");
@@ -57,7 +57,36 @@ pub fn evolve_changes_no_schema_when_the_load_fails(db: &dyn TestDb) {
     assert_eq!(db.rows("SELECT id, name FROM people ORDER BY id"), rows(&[&["1", "Ann"], &["2", "Bob"]]));
 }
 
+/// A column too narrow for the input is widened: a varchar to the longest value, a
+/// smallint to a bigint; its NOT NULL and default stay. A dry run widens nothing. (SQLite
+/// declares no widths: it loads these values as they are.)
+pub fn evolve_widens_columns_too_small(db: &dyn TestDb) {
+    db.exec("CREATE TABLE w (id INTEGER PRIMARY KEY, name VARCHAR(5) NOT NULL DEFAULT 'x', n SMALLINT)");
+    db.exec("INSERT INTO w VALUES (1, 'Ann', 1)");
+    write(db, "w.csv", "id,name,n\n1,Annabelle-Marie,5\n7,Bo,40000\n");
+    if dialect(db) == "sqlite" {
+        let r = upsertx(db, &["w.csv", "--evolve", "--json"], None).report();
+        assert_eq!(r["schema_changes"], serde_json::json!([]));
+    } else {
+        upsertx(db, &["w.csv"], None).fails(1, &["w.csv", "row 1", "\"name\"", "Annabelle-Marie"]);
+        let dry = upsertx(db, &["w.csv", "--evolve", "--dry-run", "--json"], None).report();
+        upsertx(db, &["w.csv"], None).fails(1, &["Annabelle-Marie"]);
+        let r = upsertx(db, &["w.csv", "--evolve", "--json"], None).report();
+        assert_eq!(r["schema_changes"], dry["schema_changes"]);
+        let changes: Vec<&str> = r["schema_changes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        assert!(changes[0].starts_with("widened \"name\" ") && changes[0].ends_with("(15)"), "{changes:?}");
+        assert!(changes[1].starts_with("widened \"n\" ") && changes[1].ends_with("-> bigint"), "{changes:?}");
+        assert_eq!((r["inserted"].as_u64(), r["updated"].as_u64()), (Some(1), Some(1)));
+    }
+    let got = db.rows("SELECT id, name, n FROM w ORDER BY id");
+    assert_eq!(got, rows(&[&["1", "Annabelle-Marie", "5"], &["7", "Bo", "40000"]]));
+    db.exec("INSERT INTO w (id) VALUES (99)");
+    assert_eq!(db.rows("SELECT name FROM w WHERE id = 99"), rows(&[&["x"]]), "the default stays");
+}
+
 every_dialect!(
+    evolve_widens_columns_too_small,
     evolve_adds_the_columns_the_input_has,
     evolve_dry_run_changes_nothing,
     evolve_changes_no_schema_when_the_load_fails,

@@ -156,7 +156,8 @@ pub struct Spec {
     /// time). With `delete_missing`, an absent entity's current version is closed.
     pub history: Option<History>,
     /// The table follows the input's shape: an input column the table lacks is added
-    /// (nullable, typed as `create` would type it), in the load's transaction where the
+    /// (nullable, typed as `create` would type it), a `varchar(n)`/`char(n)` or integer
+    /// column too small for a value is widened; in the load's transaction where the
     /// database allows DDL there. Listed in [`Report::schema_changes`](crate::Report).
     pub evolve: bool,
     /// The load's time, microseconds since 1970-01-01 UTC: what `history` and

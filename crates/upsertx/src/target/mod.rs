@@ -99,6 +99,23 @@ pub(crate) fn tell_written(sink: &mut ChangeSink<'_>, row: &mut dyn ChangeRow) -
     sink(op, row)
 }
 
+/// `--evolve`: a column of the table too small for the input's values, and what it
+/// becomes.
+#[derive(Debug, Clone)]
+pub(crate) struct Widen {
+    /// The column as reflected.
+    pub column: Column,
+    pub to: Widening,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Widening {
+    /// A `varchar(n)`/`char(n)` holding this many characters.
+    Chars(u32),
+    /// An integer column too narrow: a 64-bit integer of its signedness.
+    BigInt,
+}
+
 /// One database session of one load.
 pub trait Connection {
     fn begin(&mut self) -> Result<()>;
@@ -110,6 +127,15 @@ pub trait Connection {
     /// found (unless `apply` is false); returns what it did, one line each (`added column
     /// "tier" text`).
     fn add_columns(&mut self, table: &str, columns: &[Column], apply: bool) -> Result<Vec<String>>;
+    /// `--evolve`: widens these columns (unless `apply` is false); returns what it did,
+    /// one line each (`widened "name" varchar(20) -> varchar(64)`). SQLite's columns have
+    /// no width to widen: it is never asked.
+    fn widen(&mut self, _table: &str, widen: &[Widen], _apply: bool) -> Result<Vec<String>> {
+        match widen.is_empty() {
+            true => Ok(Vec::new()),
+            false => Err(crate::error::Error::Schema("this database cannot widen a column".into())),
+        }
+    }
     /// Whether DDL commits the load's transaction (MySQL, MariaDB): then `--evolve`
     /// checks every value before changing the table, and a dry run changes nothing.
     fn ddl_commits(&self) -> bool {

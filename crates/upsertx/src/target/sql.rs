@@ -58,6 +58,22 @@ pub(crate) fn add_column(
     (format!("ALTER TABLE {name} ADD COLUMN {def}"), shown)
 }
 
+/// `--evolve`: the type a column declared `declared` (`varchar(20)`, `character(5)`,
+/// `int(11) unsigned`) widens to: the same kind holding `n` characters, or a 64-bit
+/// integer of its signedness.
+pub(crate) fn widened_type(declared: &str, to: super::Widening) -> String {
+    match to {
+        super::Widening::Chars(n) => match (declared.find('('), declared.find(')')) {
+            (Some(open), Some(close)) if open < close => {
+                format!("{}({n}){}", &declared[..open], &declared[close + 1..])
+            }
+            _ => format!("varchar({n})"),
+        },
+        super::Widening::BigInt if declared.to_ascii_lowercase().contains("unsigned") => "bigint unsigned".into(),
+        super::Widening::BigInt => "bigint".into(),
+    }
+}
+
 /// The stage's name for plan column `i` (`ord` holds the input row number).
 pub(crate) fn stage_col(i: usize) -> String {
     format!("c{i}")

@@ -214,6 +214,42 @@ impl Connection for MyConnection {
         Ok(done)
     }
 
+    fn widen(&mut self, table: &str, widen: &[super::Widen], apply: bool) -> Result<Vec<String>> {
+        // MODIFY restates the whole column: its definition as SHOW CREATE TABLE prints
+        // it (charset, NULL, default, comment...), the type alone replaced.
+        let name = self.target_name();
+        let create: Option<(String, String)> = match apply && !widen.is_empty() {
+            true => self
+                .conn
+                .query_first(format!("SHOW CREATE TABLE {name}"))
+                .map_err(|e| db_error("reading the table's definition", e))?,
+            false => None,
+        };
+        let mut done = Vec::new();
+        for w in widen {
+            let (old, col) = (&w.column.declared, &w.column.name);
+            let new = crate::target::sql::widened_type(old, w.to);
+            if let Some((_, create)) = &create {
+                let rest = create
+                    .lines()
+                    .map(str::trim)
+                    .find_map(|l| l.strip_prefix(&format!("{} ", q(col))))
+                    .and_then(|l| l.get(old.len()..).filter(|_| l[..old.len()].eq_ignore_ascii_case(old)))
+                    .map(|l| l.trim_end_matches(','))
+                    .ok_or_else(|| {
+                        Error::Schema(format!("--evolve: cannot read the definition of column {}", q(col)))
+                    })?;
+                let sql = format!("ALTER TABLE {name} MODIFY COLUMN {} {new}{rest}", q(col));
+                self.exec(&format!("widening column {} of table {} (--evolve)", q(col), q(table)), &sql)?;
+            }
+            done.push(format!("widened {} {old} -> {new}", crate::error::quote_ident(col)));
+        }
+        if create.is_some() {
+            self.begin()?;
+        }
+        Ok(done)
+    }
+
     fn ddl_commits(&self) -> bool {
         true
     }

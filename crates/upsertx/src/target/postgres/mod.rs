@@ -95,6 +95,22 @@ impl Connection for PgConnection {
         Ok(done)
     }
 
+    fn widen(&mut self, table: &str, widen: &[super::Widen], apply: bool) -> Result<Vec<String>> {
+        let (schema, resolved) = self.target.clone().expect("reflect runs before --evolve");
+        let name = format!("{}.{}", q(&schema), q(&resolved));
+        let mut done = Vec::new();
+        for w in widen {
+            let (old, col) = (&w.column.declared, &w.column.name);
+            let new = crate::target::sql::widened_type(old, w.to);
+            if apply {
+                let sql = format!("ALTER TABLE {name} ALTER COLUMN {} TYPE {new}", q(col));
+                self.exec(&format!("widening column {} of table {} (--evolve)", q(col), q(table)), &sql)?;
+            }
+            done.push(format!("widened {} {old} -> {new}", q(col)));
+        }
+        Ok(done)
+    }
+
     fn create_stage(&mut self, plan: &Plan) -> Result<()> {
         self.exec("creating the staging table", &stage::stage_table_sql(plan))
     }

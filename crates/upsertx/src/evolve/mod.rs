@@ -1,0 +1,178 @@
+//! `--evolve`: the table follows the input's shape before anything is staged.
+//!
+//! - An input column the table lacks is added (nullable; typed by the typed input, or
+//!   inferred from every value as `--create` infers).
+//! - A `varchar(n)`/`char(n)` column too short for an input value is widened to fit; an
+//!   integer column too narrow for one becomes a 64-bit integer ([`survey`] reads the
+//!   input once for that, when the table has such columns).
+//! - Nothing is ever dropped, narrowed, renamed or changed to another kind.
+//!
+//! Where DDL commits the load's transaction (MySQL, MariaDB), every value is checked
+//! against the table as it will be before the first `ALTER`, so a load that would fail
+//! changes no schema; and a dry run there changes nothing: it lists the changes, and
+//! plans the load on the table as it is, without the new and the widened columns (its
+//! counts leave them out).
+
+mod survey;
+
+use crate::check::infer::infer_columns;
+use crate::check::next_batch;
+use crate::error::{quote_ident, Error, Result};
+use crate::plan::Plan;
+use crate::schema::{columns_of, Column, Table};
+use crate::source::{Input, Source};
+use crate::spec::Spec;
+use crate::target::{Connection, Widen, Widening};
+use crate::value::SqlType;
+
+/// The table after `--evolve`, the input (reopened if it had to be read), what changed,
+/// and the input columns the plan leaves out (a MySQL dry run's new columns).
+pub(crate) struct Evolved {
+    pub table: Table,
+    pub input: Input,
+    pub changes: Vec<String>,
+    pub left_out: Vec<usize>,
+}
+
+/// `name`: the table as the user named it (reflected again after the change).
+pub(crate) fn evolve(
+    conn: &mut dyn Connection,
+    name: &str,
+    table: Table,
+    source: &mut Source,
+    mut input: Input,
+    spec: &Spec,
+) -> Result<Evolved> {
+    let columns = input.columns().to_vec();
+    let missing: Vec<usize> = (0..columns.len()).filter(|&i| table.find_column(&columns[i]).is_none()).collect();
+    // The input columns whose table column has a width their values may exceed.
+    let watched: Vec<(usize, &Column)> = (0..columns.len())
+        .filter_map(|i| table.find_column(&columns[i]).map(|c| (i, &table.columns[c])))
+        .filter(|(_, c)| has_width(&c.ty))
+        .collect();
+    // The new columns' types: the typed input's own, else inferred from every value (the
+    // engine made a stream readable twice before opening it).
+    let mut added = Vec::new();
+    if !missing.is_empty() {
+        let typed = match input {
+            Input::Batches(ref b) => columns_of(source.name(), b.schema())?,
+            Input::Rows(ref mut rows) => {
+                let typed = infer_columns(&mut **rows)?;
+                input = source.open()?;
+                typed
+            }
+        };
+        added = missing.iter().map(|&i| Column { not_null: false, ..typed[i].clone() }).collect();
+    }
+    let mut widen = Vec::new();
+    if !watched.is_empty() {
+        let needs = survey::survey(&mut input, &watched.iter().map(|(i, _)| *i).collect::<Vec<_>>())?;
+        input = source.open()?;
+        for (i, c) in &watched {
+            if let Some(to) = widening(c, &needs[*i]) {
+                widen.push(Widen { column: (*c).clone(), to });
+            }
+        }
+    }
+    if added.is_empty() && widen.is_empty() {
+        return Ok(Evolved { table, input, changes: Vec::new(), left_out: Vec::new() });
+    }
+    let mut apply = true;
+    if conn.ddl_commits() {
+        // No ALTER before every value is known to fit the table as it will be.
+        let plan = Plan::new(future(&table, &added, &widen), source.name(), input.columns(), spec)?;
+        while next_batch(&mut input, &plan.columns, source.name(), 4096)?.is_some() {}
+        input = source.open()?;
+        apply = !spec.dry_run;
+    }
+    let mut changes = conn.widen(name, &widen, apply)?;
+    changes.extend(conn.add_columns(name, &added, apply)?);
+    if !apply {
+        // A MySQL dry run: the table as it is, without the new columns nor the ones too
+        // narrow for the input (the table would refuse their values).
+        let mut left_out = missing;
+        left_out.extend(watched.iter().filter(|(_, c)| widen.iter().any(|w| w.column.name == c.name)).map(|(i, _)| *i));
+        return Ok(Evolved { table, input, changes, left_out });
+    }
+    let table = conn.reflect(name)?.ok_or_else(|| Error::Schema(format!("table {} vanished", quote_ident(name))))?;
+    Ok(Evolved { table, input, changes, left_out: Vec::new() })
+}
+
+/// Whether values of a column of this type can be too wide for it.
+fn has_width(ty: &SqlType) -> bool {
+    matches!(ty, SqlType::Text { max_chars: Some(_) })
+        || matches!(ty, SqlType::Integer { bits } | SqlType::Unsigned { bits } if *bits < 64)
+}
+
+/// What column `c` must become to hold values that need `needs`, if anything.
+fn widening(c: &Column, needs: &survey::Needs) -> Option<Widening> {
+    match c.ty {
+        SqlType::Text { max_chars: Some(n) } if needs.chars > n as usize => {
+            Some(Widening::Chars(needs.chars.min(u32::MAX as usize) as u32))
+        }
+        SqlType::Integer { bits } if bits < 64 => {
+            let (lo, hi) = needs.range?;
+            let (min, max) = (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1);
+            // Beyond 64 bits nothing fits: the check then names the value.
+            let fits_64 = lo >= i64::MIN as i128 && hi <= i64::MAX as i128;
+            ((lo < min || hi > max) && fits_64).then_some(Widening::BigInt)
+        }
+        SqlType::Unsigned { bits } if bits < 64 => {
+            let (lo, hi) = needs.range?;
+            (lo >= 0 && hi > (1i128 << bits) - 1 && hi <= u64::MAX as i128).then_some(Widening::BigInt)
+        }
+        _ => None,
+    }
+}
+
+/// The table as it will be: `widen`ed, and with the `added` columns.
+fn future(table: &Table, added: &[Column], widen: &[Widen]) -> Table {
+    let mut future = table.clone();
+    for w in widen {
+        if let Some(c) = future.columns.iter_mut().find(|c| c.name == w.column.name) {
+            c.ty = match (w.to, &c.ty) {
+                (Widening::Chars(n), _) => SqlType::Text { max_chars: Some(n) },
+                (Widening::BigInt, SqlType::Unsigned { .. }) => SqlType::Unsigned { bits: 64 },
+                (Widening::BigInt, _) => SqlType::Integer { bits: 64 },
+            };
+        }
+    }
+    future.columns.extend(added.iter().cloned());
+    future
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::sql::widened_type;
+    use survey::Needs;
+
+    fn column(ty: SqlType) -> Column {
+        Column::new("c", ty)
+    }
+
+    #[test]
+    fn columns_widen_only_as_far_as_the_values_need() {
+        let needs = |chars, lo, hi| Needs { chars, range: Some((lo, hi)) };
+        let small = column(SqlType::Integer { bits: 16 });
+        assert_eq!(widening(&small, &needs(0, -32768, 32767)), None);
+        assert_eq!(widening(&small, &needs(0, 0, 40_000)), Some(Widening::BigInt));
+        // Nothing holds it: the check names the value.
+        assert_eq!(widening(&small, &needs(0, 0, i64::MAX as i128 + 1)), None);
+        let unsigned = column(SqlType::Unsigned { bits: 32 });
+        assert_eq!(widening(&unsigned, &needs(0, 0, 4_294_967_295)), None);
+        assert_eq!(widening(&unsigned, &needs(0, 0, 4_294_967_296)), Some(Widening::BigInt));
+        let text = column(SqlType::Text { max_chars: Some(5) });
+        assert_eq!(widening(&text, &needs(5, 0, 0)), None);
+        assert_eq!(widening(&text, &needs(6, 0, 0)), Some(Widening::Chars(6)));
+        assert_eq!(widening(&column(SqlType::Text { max_chars: None }), &needs(99, 0, 0)), None);
+    }
+
+    #[test]
+    fn widened_types_keep_their_kind() {
+        assert_eq!(widened_type("character varying(5)", Widening::Chars(15)), "character varying(15)");
+        assert_eq!(widened_type("char(2)", Widening::Chars(3)), "char(3)");
+        assert_eq!(widened_type("smallint(6)", Widening::BigInt), "bigint");
+        assert_eq!(widened_type("int(10) unsigned", Widening::BigInt), "bigint unsigned");
+    }
+}
