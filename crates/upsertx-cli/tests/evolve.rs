@@ -85,7 +85,42 @@ pub fn evolve_widens_columns_too_small(db: &dyn TestDb) {
     assert_eq!(db.rows("SELECT name FROM w WHERE id = 99"), rows(&[&["x"]]), "the default stays");
 }
 
+/// A decimal gains the digits a value needs before and after the point; an integer
+/// column given numbers with a fraction becomes a decimal. Text into a number column
+/// stays an error, and changes nothing. (SQLite cannot change a column's type: there an
+/// integer column refuses the fraction, even with --evolve.)
+pub fn evolve_widens_decimals_and_integers_given_fractions(db: &dyn TestDb) {
+    db.exec("CREATE TABLE d (id INTEGER PRIMARY KEY, price DECIMAL(6,2), qty INTEGER NOT NULL DEFAULT 1)");
+    write(db, "text.csv", "id,price,qty\n1,2.5,two\n");
+    upsertx(db, &["text.csv", "--table", "d", "--evolve"], None).fails(1, &["text.csv", "row 1", "\"qty\"", "two"]);
+    write(db, "d.csv", "id,price,qty\n1,12345.678,2.5\n2,3,4\n");
+    if dialect(db) == "sqlite" {
+        upsertx(db, &["d.csv", "--evolve"], None).fails(1, &["row 1", "\"qty\"", "2.5"]);
+        assert!(db.rows("SELECT * FROM d").is_empty());
+        return;
+    }
+    let r = upsertx(db, &["d.csv", "--evolve", "--json"], None).report();
+    let changes: Vec<&str> = r["schema_changes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert!(changes[0].starts_with("widened \"price\" ") && changes[0].ends_with("-> numeric(8,3)"), "{changes:?}");
+    assert!(changes[1].starts_with("widened \"qty\" ") && changes[1].ends_with("-> numeric(11,1)"), "{changes:?}");
+    let got = db.rows("SELECT id, price * 1000, qty * 10 FROM d ORDER BY id");
+    let thousandths =
+        |r: &Vec<String>| (r[1].split('.').next().unwrap().to_string(), r[2].split('.').next().unwrap().to_string());
+    assert_eq!(
+        got.iter().map(thousandths).collect::<Vec<_>>(),
+        [("12345678".into(), "25".into()), ("3000".into(), "40".into())]
+    );
+    db.exec("INSERT INTO d (id) VALUES (99)");
+    assert_eq!(
+        db.rows("SELECT qty * 10 FROM d WHERE id = 99")[0][0].split('.').next(),
+        Some("10"),
+        "the default stays"
+    );
+}
+
 every_dialect!(
+    evolve_widens_decimals_and_integers_given_fractions,
     evolve_widens_columns_too_small,
     evolve_adds_the_columns_the_input_has,
     evolve_dry_run_changes_nothing,

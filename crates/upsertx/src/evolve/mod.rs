@@ -3,8 +3,10 @@
 //! - An input column the table lacks is added (nullable; typed by the typed input, or
 //!   inferred from every value as `--create` infers).
 //! - A `varchar(n)`/`char(n)` column too short for an input value is widened to fit; an
-//!   integer column too narrow for one becomes a 64-bit integer ([`survey`] reads the
-//!   input once for that, when the table has such columns).
+//!   integer column too narrow for one becomes a 64-bit integer; a decimal gains the
+//!   digits a value needs; an integer column given fractions becomes a decimal (a double
+//!   for typed floats). [`survey`] reads the input once for that, when the table has
+//!   such columns; not on SQLite, whose types cannot change in place.
 //! - Nothing is ever dropped, narrowed, renamed or changed to another kind.
 //!
 //! Where DDL commits the load's transaction (MySQL, MariaDB), every value is checked
@@ -48,7 +50,7 @@ pub(crate) fn evolve(
     // The input columns whose table column has a width their values may exceed.
     let watched: Vec<(usize, &Column)> = (0..columns.len())
         .filter_map(|i| table.find_column(&columns[i]).map(|c| (i, &table.columns[c])))
-        .filter(|(_, c)| has_width(&c.ty))
+        .filter(|(_, c)| conn.widens() && has_width(c))
         .collect();
     // The new columns' types: the typed input's own, else inferred from every value (the
     // engine made a stream readable twice before opening it).
@@ -98,10 +100,38 @@ pub(crate) fn evolve(
     Ok(Evolved { table, input, changes, left_out: Vec::new() })
 }
 
-/// Whether values of a column of this type can be too wide for it.
-fn has_width(ty: &SqlType) -> bool {
-    matches!(ty, SqlType::Text { max_chars: Some(_) })
-        || matches!(ty, SqlType::Integer { bits } | SqlType::Unsigned { bits } if *bits < 64)
+/// Whether values can be too wide for column `c`: a length limit, an integer (too
+/// narrow, or given fractions), a decimal of declared precision.
+fn has_width(c: &Column) -> bool {
+    match c.ty {
+        SqlType::Text { max_chars } => max_chars.is_some(),
+        SqlType::Integer { .. } | SqlType::Unsigned { .. } => true,
+        SqlType::Decimal => precision_scale(&c.declared).is_some(),
+        _ => false,
+    }
+}
+
+/// The precision and scale a decimal column declares (`numeric(10,2)`, `decimal(5)`).
+fn precision_scale(declared: &str) -> Option<(u32, u32)> {
+    let inner = declared.split_once('(')?.1.split_once(')')?.0;
+    let (p, s) = inner.split_once(',').unwrap_or((inner, "0"));
+    Some((p.trim().parse().ok()?, s.trim().parse().ok()?))
+}
+
+/// The digits of the widest whole number in `range`.
+fn digits(range: Option<(i128, i128)>) -> u32 {
+    range.map_or(0, |(lo, hi)| lo.unsigned_abs().max(hi.unsigned_abs()).to_string().len() as u32)
+}
+
+/// The most digits any decimal holds everywhere (MySQL: 65, 30 after the point).
+const MAX_PRECISION: u32 = 65;
+const MAX_SCALE: u32 = 30;
+
+/// A decimal holding `int` digits before the point and `scale` after, where every
+/// database can declare it.
+fn decimal(int: u32, scale: u32) -> Option<Widening> {
+    let precision = int + scale;
+    (precision <= MAX_PRECISION && scale <= MAX_SCALE).then_some(Widening::Decimal { precision, scale })
 }
 
 /// What column `c` must become to hold values that need `needs`, if anything.
@@ -110,16 +140,42 @@ fn widening(c: &Column, needs: &survey::Needs) -> Option<Widening> {
         SqlType::Text { max_chars: Some(n) } if needs.chars > n as usize => {
             Some(Widening::Chars(needs.chars.min(u32::MAX as usize) as u32))
         }
-        SqlType::Integer { bits } if bits < 64 => {
+        SqlType::Integer { bits } | SqlType::Unsigned { bits } => {
+            let unsigned = matches!(c.ty, SqlType::Unsigned { .. });
+            // The digits the column's own values may have, then the input's.
+            let own = match (bits, unsigned) {
+                (8, _) => 3,
+                (16, _) => 5,
+                (24, false) => 7,
+                (24, true) => 8,
+                (32, _) => 10,
+                (_, false) => 19,
+                (_, true) => 20,
+            };
+            // (`5.00` is no fraction: the check says an integer column wants `5`.)
+            if let Some((int, frac)) = needs.fraction.filter(|(_, frac)| *frac > 0) {
+                return decimal(own.max(int).max(digits(needs.range)), frac);
+            }
+            if needs.float {
+                return Some(Widening::Double);
+            }
             let (lo, hi) = needs.range?;
-            let (min, max) = (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1);
+            let (min, max) = match unsigned {
+                true => (0, (1i128 << bits) - 1),
+                false => (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1),
+            };
             // Beyond 64 bits nothing fits: the check then names the value.
-            let fits_64 = lo >= i64::MIN as i128 && hi <= i64::MAX as i128;
-            ((lo < min || hi > max) && fits_64).then_some(Widening::BigInt)
+            let fits_64 = match unsigned {
+                true => lo >= 0 && hi <= u64::MAX as i128,
+                false => lo >= i64::MIN as i128 && hi <= i64::MAX as i128,
+            };
+            ((lo < min || hi > max) && fits_64 && bits < 64).then_some(Widening::BigInt)
         }
-        SqlType::Unsigned { bits } if bits < 64 => {
-            let (lo, hi) = needs.range?;
-            (lo >= 0 && hi > (1i128 << bits) - 1 && hi <= u64::MAX as i128).then_some(Widening::BigInt)
+        SqlType::Decimal => {
+            let (p, s) = precision_scale(&c.declared)?;
+            let (int, frac) = needs.fraction.unwrap_or((0, 0));
+            let int = int.max(digits(needs.range));
+            (int > p - s || frac > s).then(|| decimal(int.max(p - s), frac.max(s))).flatten()
         }
         _ => None,
     }
@@ -134,6 +190,8 @@ fn future(table: &Table, added: &[Column], widen: &[Widen]) -> Table {
                 (Widening::Chars(n), _) => SqlType::Text { max_chars: Some(n) },
                 (Widening::BigInt, SqlType::Unsigned { .. }) => SqlType::Unsigned { bits: 64 },
                 (Widening::BigInt, _) => SqlType::Integer { bits: 64 },
+                (Widening::Decimal { .. }, _) => SqlType::Decimal,
+                (Widening::Double, _) => SqlType::Real { nan: false, single: false },
             };
         }
     }
@@ -153,7 +211,7 @@ mod tests {
 
     #[test]
     fn columns_widen_only_as_far_as_the_values_need() {
-        let needs = |chars, lo, hi| Needs { chars, range: Some((lo, hi)) };
+        let needs = |chars, lo, hi| Needs { chars, range: Some((lo, hi)), ..Needs::default() };
         let small = column(SqlType::Integer { bits: 16 });
         assert_eq!(widening(&small, &needs(0, -32768, 32767)), None);
         assert_eq!(widening(&small, &needs(0, 0, 40_000)), Some(Widening::BigInt));
@@ -166,6 +224,16 @@ mod tests {
         assert_eq!(widening(&text, &needs(5, 0, 0)), None);
         assert_eq!(widening(&text, &needs(6, 0, 0)), Some(Widening::Chars(6)));
         assert_eq!(widening(&column(SqlType::Text { max_chars: None }), &needs(99, 0, 0)), None);
+        let fractions = Needs { fraction: Some((2, 3)), ..needs(0, 0, 7) };
+        let int = column(SqlType::Integer { bits: 32 });
+        assert_eq!(widening(&int, &fractions), Some(Widening::Decimal { precision: 13, scale: 3 }));
+        assert_eq!(widening(&int, &Needs { float: true, ..needs(0, 0, 7) }), Some(Widening::Double));
+        let dec = Column { declared: "numeric(5,2)".into(), ..column(SqlType::Decimal) };
+        assert_eq!(widening(&dec, &Needs { fraction: Some((3, 2)), ..needs(0, 0, 0) }), None);
+        assert_eq!(widening(&dec, &fractions), Some(Widening::Decimal { precision: 6, scale: 3 }));
+        assert_eq!(widening(&dec, &needs(0, 0, 123_456)), Some(Widening::Decimal { precision: 8, scale: 2 }));
+        let whole = Column { declared: "decimal(10)".into(), ..column(SqlType::Decimal) };
+        assert_eq!(widening(&whole, &needs(0, 0, 99)), None);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 use crate::error::Result;
 use crate::source::{Input, RawRef};
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type};
+use arrow_array::types::{
+    Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+};
 use arrow_array::{Array, ArrowPrimitiveType};
 use arrow_schema::DataType;
 
@@ -15,14 +17,29 @@ pub(crate) struct Needs {
     pub chars: usize,
     /// The least and the greatest whole number among the values (`None`: none).
     pub range: Option<(i128, i128)>,
+    /// The most digits before and after the point of a number with a fraction (`1.25`:
+    /// 1 and 2; trailing zeros after the point do not count), `None`: no such number.
+    pub fraction: Option<(u32, u32)>,
+    /// A typed floating-point value with a fraction was seen.
+    pub float: bool,
 }
 
 impl Needs {
     fn text(&mut self, s: &str) {
         self.chars = self.chars.max(s.chars().count());
-        if let Ok(n) = s.trim().parse::<i128>() {
+        let t = s.trim();
+        if let Ok(n) = t.parse::<i128>() {
             self.number(n);
+        } else if let Some(digits) = decimal_digits(t) {
+            self.digits(digits);
         }
+    }
+
+    fn digits(&mut self, (int, frac): (u32, u32)) {
+        self.fraction = Some(match self.fraction {
+            None => (int, frac),
+            Some((i, f)) => (i.max(int), f.max(frac)),
+        });
     }
 
     fn number(&mut self, n: i128) {
@@ -65,6 +82,19 @@ pub(crate) fn survey(input: &mut Input, watched: &[usize]) -> Result<Vec<Needs>>
     Ok(needs)
 }
 
+/// The digits before and after the point of a plain decimal (`-12.50`: 2 and 1); `None`
+/// for anything else (an exponent, text).
+fn decimal_digits(s: &str) -> Option<(u32, u32)> {
+    let body = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (int, frac) = body.split_once('.')?;
+    let digits = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
+    if (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) {
+        return None;
+    }
+    let int = int.trim_start_matches('0').len().max(1) as u32;
+    Some((int, frac.trim_end_matches('0').len() as u32))
+}
+
 /// The needs of one typed column of a batch.
 fn typed(array: &dyn Array, needs: &mut Needs) {
     fn ints<T: ArrowPrimitiveType>(array: &dyn Array, needs: &mut Needs)
@@ -85,6 +115,18 @@ fn typed(array: &dyn Array, needs: &mut Needs) {
         DataType::UInt16 => ints::<UInt16Type>(array, needs),
         DataType::UInt32 => ints::<UInt32Type>(array, needs),
         DataType::UInt64 => ints::<UInt64Type>(array, needs),
+        DataType::Float32 | DataType::Float64 => {
+            let fractional = |f: f64| f.is_finite() && f.fract() != 0.0;
+            needs.float |= match array.data_type() {
+                DataType::Float32 => array.as_primitive::<Float32Type>().iter().flatten().any(|f| fractional(f.into())),
+                _ => array.as_primitive::<Float64Type>().iter().flatten().any(fractional),
+            };
+        }
+        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) if *s > 0 => {
+            if array.null_count() < array.len() {
+                needs.digits(((*p as i32 - *s as i32).max(1) as u32, *s as u32));
+            }
+        }
         _ => {}
     }
 }
@@ -100,6 +142,8 @@ mod tests {
         n.text(" 3000000000 ");
         n.text("-7");
         n.text("1.5");
-        assert_eq!(n, Needs { chars: 12, range: Some((-7, 3_000_000_000)) });
+        n.text("-0012.500");
+        n.text("1e5");
+        assert_eq!(n, Needs { chars: 12, range: Some((-7, 3_000_000_000)), fraction: Some((2, 1)), float: false });
     }
 }

@@ -114,6 +114,11 @@ pub(crate) enum Widening {
     Chars(u32),
     /// An integer column too narrow: a 64-bit integer of its signedness.
     BigInt,
+    /// A decimal with this precision and scale (a decimal too small, or an integer
+    /// column given numbers with a fraction).
+    Decimal { precision: u32, scale: u32 },
+    /// A double (an integer column given typed floating-point numbers).
+    Double,
 }
 
 /// One database session of one load.
@@ -135,6 +140,10 @@ pub trait Connection {
             true => Ok(Vec::new()),
             false => Err(crate::error::Error::Schema("this database cannot widen a column".into())),
         }
+    }
+    /// Whether [`widen`](Connection::widen) can change a column's type (not SQLite's).
+    fn widens(&self) -> bool {
+        true
     }
     /// Whether DDL commits the load's transaction (MySQL, MariaDB): then `--evolve`
     /// checks every value before changing the table, and a dry run changes nothing.

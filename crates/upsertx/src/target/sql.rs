@@ -59,8 +59,9 @@ pub(crate) fn add_column(
 }
 
 /// `--evolve`: the type a column declared `declared` (`varchar(20)`, `character(5)`,
-/// `int(11) unsigned`) widens to: the same kind holding `n` characters, or a 64-bit
-/// integer of its signedness.
+/// `int(11) unsigned`) widens to: the same kind holding `n` characters, a 64-bit integer
+/// of its signedness, `numeric(p,s)` (every database's spelling of a decimal), or
+/// `double precision`.
 pub(crate) fn widened_type(declared: &str, to: super::Widening) -> String {
     match to {
         super::Widening::Chars(n) => match (declared.find('('), declared.find(')')) {
@@ -71,6 +72,8 @@ pub(crate) fn widened_type(declared: &str, to: super::Widening) -> String {
         },
         super::Widening::BigInt if declared.to_ascii_lowercase().contains("unsigned") => "bigint unsigned".into(),
         super::Widening::BigInt => "bigint".into(),
+        super::Widening::Decimal { precision, scale } => format!("numeric({precision},{scale})"),
+        super::Widening::Double => "double precision".into(),
     }
 }
 

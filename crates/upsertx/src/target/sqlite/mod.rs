@@ -124,6 +124,11 @@ impl Connection for SqliteConnection {
         Ok(done)
     }
 
+    fn widens(&self) -> bool {
+        // Its declared widths are not enforced; its types cannot change in place.
+        false
+    }
+
     fn create_stage(&mut self, plan: &Plan) -> Result<()> {
         self.stager.create(&self.conn, plan)
     }
