@@ -122,10 +122,8 @@ fn typed(array: &dyn Array, needs: &mut Needs) {
                 _ => array.as_primitive::<Float64Type>().iter().flatten().any(fractional),
             };
         }
-        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) if *s > 0 => {
-            if array.null_count() < array.len() {
-                needs.digits(((*p as i32 - *s as i32).max(1) as u32, *s as u32));
-            }
+        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) if *s > 0 && array.null_count() < array.len() => {
+            needs.digits(((*p as i32 - *s as i32).max(1) as u32, *s as u32));
         }
         _ => {}
     }
