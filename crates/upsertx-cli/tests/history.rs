@@ -137,7 +137,11 @@ pub fn history_refuses_what_it_cannot_do(db: &dyn TestDb) {
     let cases: [(&[&str], i32, &str); 6] = [
         (&["dim.csv", "--current-flag", "is_current"], 2, "--current-flag only applies with --history"),
         (&["dim.csv", "--history", "valid_from"], 2, "--history takes two columns"),
-        (&["dim.csv", "--history", h, "--changes", "out.ndjson"], 2, "--changes does not combine with --history"),
+        (
+            &["dim.csv", "--history", h, "--delete-missing", "--soft-delete", "valid_to"],
+            2,
+            "--soft-delete does not combine with --history",
+        ),
         (&["dated.csv", "--table", "dim", "--history", h], 2, "in the input"),
         (&["dim.csv", "--history", "valid_from,is_current"], 2, "must be a date or a timestamp"),
         (&["dim.csv", "--history", h, "--newer-by", "city"], 2, "--newer-by does not combine with --history"),
@@ -152,7 +156,32 @@ pub fn history_refuses_what_it_cannot_do(db: &dyn TestDb) {
     assert!(db.rows("SELECT * FROM plain").is_empty());
 }
 
+/// `--changes` under `--history` tells each entity: a new one (its first version), a
+/// changed one (the columns that changed), a closed one (the mark of its end), as a dry
+/// run previews them.
+pub fn history_changes_tell_each_entity(db: &dyn TestDb) {
+    dim(db);
+    load(db, "2026-01-01", "id,name,city\n1,Ann,Oslo\n2,Bob,Rome\n3,Cid,Lima\n", &[]);
+    let feb = "id,name,city\n4,Dan,Kiev\n1,Ann,Bergen\n2,Bob,Rome\n";
+    let args = ["--delete-missing", "--changes", "out.ndjson"];
+    assert_eq!(load(db, "2026-02-01", feb, &[&args[..], &["--dry-run"]].concat()), (1, 1, 1, 1));
+    let preview = std::fs::read_to_string(db.dir().join("out.ndjson")).unwrap();
+    assert_eq!(load(db, "2026-02-01", feb, &args), (1, 1, 1, 1));
+    let text = std::fs::read_to_string(db.dir().join("out.ndjson")).unwrap();
+    assert_eq!(text, preview);
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let expected = [
+        serde_json::json!({"op": "insert", "key": {"id": 4}, "before": null, "after": {"id": 4, "name": "Dan",
+            "city": "Kiev", "valid_from": "2026-02-01", "valid_to": null, "is_current": true}}),
+        serde_json::json!({"op": "update", "key": {"id": 1}, "before": {"city": "Oslo"}, "after": {"city": "Bergen"}}),
+        serde_json::json!({"op": "delete", "key": {"id": 3}, "before": {"id": 3, "name": "Cid", "city": "Lima",
+            "valid_from": "2026-01-01", "valid_to": null, "is_current": true}, "after": {"valid_to": "2026-02-01"}}),
+    ];
+    assert_eq!(lines, expected);
+}
+
 every_dialect!(
+    history_changes_tell_each_entity,
     history_keeps_every_version,
     history_replaces_the_same_instant_and_refuses_the_past,
     history_creates_the_table_and_uses_the_load_time,

@@ -233,7 +233,6 @@ impl Spec {
                 (self.soft_delete.is_some(), "--soft-delete"),
                 (self.replace_where.is_some(), "--replace-where"),
                 (self.newer_by.is_some(), "--newer-by"),
-                (self.changes.is_some(), "--changes"),
                 (self.key_where.is_some(), "--key-where"),
             ];
             if let Some((_, flag)) = apart.iter().find(|(given, _)| *given) {

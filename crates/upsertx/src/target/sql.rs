@@ -270,6 +270,7 @@ fn order_by(plan: &Plan, alias: &str, col: impl Fn(usize) -> String) -> String {
 /// value as text (`text`). `changes` is the merge's condition for rewriting a matched
 /// row (`None`: it rewrites none). `sparse`: the values no line needs (an update's
 /// unchanged columns) come as NULL, for a server that sends every value over the wire.
+/// Under `--history` the table's row is the entity's current version.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn written_select(
     plan: &Plan,
@@ -312,10 +313,14 @@ pub(crate) fn written_select(
     let then =
         list(&plan.update, |i| format!(", {}", only(differs(i), text(format!("t.{}", q(&plan.columns[i].name))))), "");
     let changes = changes.unwrap_or("1 = 0");
+    let mut on = key_match(plan, q);
+    if let Some(h) = plan.history {
+        // `--history`: an entity's current version; one with none is inserted.
+        on.push_str(&format!(" AND t.{} IS NULL", q(&plan.columns[h.to].name)));
+    }
     format!(
         "SELECT CASE WHEN {absent} THEN {null} ELSE {mask} END, {after}{then} \
          FROM {src} AS s LEFT JOIN {target} AS t ON {on} WHERE {absent} OR ({changes}){order}",
-        on = key_match(plan, q),
         order = order_by(plan, "s", stage_col)
     )
 }
