@@ -144,7 +144,7 @@ pub fn history_refuses_what_it_cannot_do(db: &dyn TestDb) {
         ),
         (&["dated.csv", "--table", "dim", "--history", h], 2, "in the input"),
         (&["dim.csv", "--history", "valid_from,is_current"], 2, "must be a date or a timestamp"),
-        (&["dim.csv", "--history", h, "--newer-by", "city"], 2, "--newer-by does not combine with --history"),
+        (&["dim.csv", "--history", h, "--on-conflict", "ignore"], 2, "does not combine with --history"),
     ];
     for (args, code, needle) in cases {
         upsertx(db, args, None).fails(code, &[needle]);
@@ -180,7 +180,36 @@ pub fn history_changes_tell_each_entity(db: &dyn TestDb) {
     assert_eq!(lines, expected);
 }
 
+/// `--newer-by` under `--history`: an entity gets a new version only from a newer input
+/// row; an older one is `stale`, and among the input's rows of one entity the newest
+/// wins.
+pub fn history_keeps_the_newest_versions(db: &dyn TestDb) {
+    db.exec(
+        "CREATE TABLE dim (id INTEGER NOT NULL, city VARCHAR(20), seen DATE, valid_from DATE NOT NULL, \
+         valid_to DATE, PRIMARY KEY (id, valid_from))",
+    );
+    let run = |csv: &str, day: &str| {
+        write(db, "dim.csv", csv);
+        let args = ["dim.csv", "--history", "valid_from,valid_to", "--newer-by", "seen", "--as-of", day, "--json"];
+        let r = upsertx(db, &args, None).report();
+        let n = |k: &str| r[k].as_u64().unwrap();
+        (n("inserted"), n("updated"), n("unchanged"), n("stale"), n("duplicates"))
+    };
+    assert_eq!(run("id,city,seen\n1,Oslo,2026-01-01\n2,Rome,2026-01-01\n", "2026-01-01"), (2, 0, 0, 0, 0));
+    let feb = "id,city,seen\n1,Bergen,2026-01-31\n2,Paris,2025-12-31\n3,Lima,2026-01-20\n3,Kiev,2026-01-05\n";
+    assert_eq!(run(feb, "2026-02-01"), (1, 1, 0, 1, 1));
+    let got = db.rows("SELECT id, city, valid_from, valid_to FROM dim ORDER BY id, valid_from");
+    let expected = rows(&[
+        &["1", "Oslo", "2026-01-01", "2026-02-01"],
+        &["1", "Bergen", "2026-02-01", "NULL"],
+        &["2", "Rome", "2026-01-01", "NULL"],
+        &["3", "Lima", "2026-02-01", "NULL"],
+    ]);
+    assert_eq!(got, expected);
+}
+
 every_dialect!(
+    history_keeps_the_newest_versions,
     history_changes_tell_each_entity,
     history_keeps_every_version,
     history_replaces_the_same_instant_and_refuses_the_past,

@@ -232,11 +232,10 @@ impl Spec {
                 (self.always_update, "--always-update"),
                 (self.soft_delete.is_some(), "--soft-delete"),
                 (self.replace_where.is_some(), "--replace-where"),
-                (self.newer_by.is_some(), "--newer-by"),
                 (self.key_where.is_some(), "--key-where"),
             ];
             if let Some((_, flag)) = apart.iter().find(|(given, _)| *given) {
-                return Err(Error::Usage(format!("{flag} does not combine with --history (yet: see the README)")));
+                return Err(Error::Usage(format!("{flag} does not combine with --history (see the README)")));
             }
         }
         if self.newer_by.is_some() && self.on_conflict != OnConflict::Update {

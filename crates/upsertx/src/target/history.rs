@@ -16,7 +16,9 @@
 //!    `from` = the load's time, `to` NULL (and the flag `true`), in key order.
 //!
 //! Counts: `updated` = closed + replaced, `inserted` = inserted rows - updated, the rest
-//! of the input `unchanged` ([`counts`]). `--delete-missing` then closes the absent
+//! of the input `unchanged` ([`counts`]). With `--newer-by`, a version is closed or
+//! replaced only for a newer input row (`sql::newer`), and the rows whose entity still
+//! differs after all this were not newer: [`Statements::stale`]. `--delete-missing` then closes the absent
 //! entities' current versions through the `--soft-delete` path ([`sql::soft_set`]).
 
 use super::sql::{self, key_match, list};
@@ -51,6 +53,9 @@ pub(crate) struct Statements {
     pub replace: Option<String>,
     pub close: Option<String>,
     pub insert: String,
+    /// `--newer-by`, after the rest: the input rows whose entity's current version still
+    /// differs (they were not newer): `stale`.
+    pub stale: Option<String>,
 }
 
 pub(crate) fn statements(plan: &Plan, h: HistoryColumns, d: &Dialect<'_>) -> Statements {
@@ -60,12 +65,11 @@ pub(crate) fn statements(plan: &Plan, h: HistoryColumns, d: &Dialect<'_>) -> Sta
     let (from, to) = (col(h.from), col(h.to));
     let on = key_match(plan, q);
     let staged_row = list(&plan.key, |i| (d.eq)(&col(i), &(d.value)(i)), " AND ");
-    let changed = (!plan.update.is_empty()).then(|| {
-        format!(
-            "EXISTS (SELECT 1 FROM {stage} AS s WHERE {staged_row} AND ({}))",
-            list(&plan.update, |i| (d.differs)(i), " OR ")
-        )
-    });
+    let differs = list(&plan.update, |i| (d.differs)(i), " OR ");
+    // `--newer-by`: a version changes only for a newer input row.
+    let newer = sql::newer(plan, |i| (d.value)(i), col).map(|n| format!(" AND {n}")).unwrap_or_default();
+    let changed = (!plan.update.is_empty())
+        .then(|| format!("EXISTS (SELECT 1 FROM {stage} AS s WHERE {staged_row} AND ({differs}){newer})"));
     let all = plan.all_columns();
     let keys = list(&plan.key, |i| format!("s.{}", sql::stage_col(i)), ", ");
     Statements {
@@ -86,6 +90,9 @@ pub(crate) fn statements(plan: &Plan, h: HistoryColumns, d: &Dialect<'_>) -> Sta
             list(&all, |i| q(&plan.columns[i].name), ", "),
             list(&all, |i| (d.value)(i), ", "),
         ),
+        stale: (plan.newer_by.is_some() && !plan.update.is_empty()).then(|| {
+            format!("SELECT count(*) FROM {stage} AS s JOIN {target} AS t ON {on} AND {to} IS NULL WHERE {differs}")
+        }),
     }
 }
 

@@ -95,8 +95,12 @@ fn history(
     }
     conn.query_drop(&sql.insert)?;
     let rows = conn.affected_rows();
+    let stale = match &sql.stale {
+        Some(stale) => conn.query_first::<u64, _>(stale)?.unwrap_or(0),
+        None => 0,
+    };
     crate::trace::trace("merged (history)");
-    Ok(Ok(history::counts(staged, rows, changed[1], changed[0])))
+    Ok(Ok(history::counts(staged, rows, changed[1], changed[0]).with_stale(stale)))
 }
 
 /// Frees the stage once merged, unless the deletions still need its keys.

@@ -262,8 +262,12 @@ fn history(
         }
     }
     let rows = client.execute(&sql.insert, &[])?;
+    let stale = match &sql.stale {
+        Some(stale) => client.query_one(stale, &[])?.get::<_, i64>(0) as u64,
+        None => 0,
+    };
     crate::trace::trace("merged (history)");
-    Ok(Ok(history::counts(staged, rows, changed[1], changed[0])))
+    Ok(Ok(history::counts(staged, rows, changed[1], changed[0]).with_stale(stale)))
 }
 
 /// The condition under which a matched row is rewritten (`None`: always): some column

@@ -139,8 +139,12 @@ fn history(
         }
     }
     let rows = conn.execute(&sql.insert, [])? as u64;
+    let stale = match &sql.stale {
+        Some(stale) => conn.query_row(stale, [], |r| r.get::<_, i64>(0))? as u64,
+        None => 0,
+    };
     crate::trace::trace("merged (history)");
-    Ok(Ok(history::counts(staged, rows, changed[1], changed[0])))
+    Ok(Ok(history::counts(staged, rows, changed[1], changed[0]).with_stale(stale)))
 }
 
 /// Some updated column of the table's row `t` differs from the staged row `s`.
