@@ -4,7 +4,7 @@
 #[macro_use]
 mod common;
 
-use common::{rows, upsertx, write, TestDb};
+use common::{dialect, rows, upsertx, write, TestDb};
 
 const HISTORY: [&str; 4] = ["--history", "valid_from,valid_to", "--current-flag", "is_current"];
 
@@ -208,7 +208,25 @@ pub fn history_keeps_the_newest_versions(db: &dyn TestDb) {
     assert_eq!(got, expected);
 }
 
+/// Two loads within one second, at the load's own time, into timestamps that keep no
+/// fraction (MySQL's `DATETIME`): the second replaces the version the first made (or
+/// closes it, a second later), never a duplicate key nor a version ending before it began.
+pub fn history_loads_within_one_second(db: &dyn TestDb) {
+    let ts = if dialect(db) == "mysql" { "DATETIME" } else { "TIMESTAMP" };
+    db.exec(&format!(
+        "CREATE TABLE dim (id INTEGER NOT NULL, city VARCHAR(20), valid_from {ts} NOT NULL, valid_to {ts}, \
+         PRIMARY KEY (id, valid_from))"
+    ));
+    for city in ["Oslo", "Bergen", "Rome"] {
+        write(db, "dim.csv", &format!("id,city\n1,{city}\n"));
+        upsertx(db, &["dim.csv", "--history", "valid_from,valid_to", "--json"], None).report();
+    }
+    assert_eq!(db.rows("SELECT city FROM dim WHERE valid_to IS NULL"), rows(&[&["Rome"]]));
+    assert_eq!(db.rows("SELECT COUNT(*) FROM dim WHERE valid_to < valid_from"), rows(&[&["0"]]));
+}
+
 every_dialect!(
+    history_loads_within_one_second,
     history_keeps_the_newest_versions,
     history_changes_tell_each_entity,
     history_keeps_every_version,

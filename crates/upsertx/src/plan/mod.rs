@@ -337,6 +337,15 @@ impl Plan {
 
     /// Sets the load's time, and the columns that hold it ([`Fill::Time`]).
     pub(crate) fn set_loaded_at(&mut self, micros: i64) {
+        // `--history` compares its columns with the load's time: a time as the column
+        // keeps it (MySQL's `datetime` drops the fraction of a second).
+        let micros = match self.history.and_then(|h| self.table_column(h.from)) {
+            Some(c) if matches!(c.ty, SqlType::Timestamp | SqlType::TimestampTz) => {
+                let unit = 10i64.pow(6 - history::second_digits(&c.declared).min(6));
+                micros - micros.rem_euclid(unit)
+            }
+            _ => micros,
+        };
         self.loaded_at = micros;
         for c in &mut self.columns {
             if let Some(Fill::Time(_)) = c.fill {
