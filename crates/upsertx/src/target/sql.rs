@@ -44,18 +44,30 @@ pub(crate) fn column_def(
     format!("{} {ty}{not_null}", q(&c.name)).trim_end().to_owned()
 }
 
-/// `--evolve`: the statement adding column `c` (nullable) to table `name`, and what it
-/// did for the report (`added column "tier" text`).
-pub(crate) fn add_column(
+/// `--evolve`: adds `columns` (nullable) to table `name` (`table` as the user named it,
+/// for messages) by `ALTER TABLE ... ADD COLUMN`, each run by `exec(context, sql)` unless
+/// `apply` is false; returns what it did, for the report (`added column "tier" text`).
+pub(crate) fn add_columns(
+    table: &str,
     name: &str,
-    c: &Column,
+    columns: &[Column],
     q: fn(&str) -> String,
     ty: impl Fn(&Column, bool) -> &'static str,
-) -> (String, String) {
-    let def = column_def(c, false, q, &ty);
-    let shown =
-        format!("added column {}", crate::error::quote_ident(&c.name)) + &def[q(&c.name).len()..].to_lowercase();
-    (format!("ALTER TABLE {name} ADD COLUMN {def}"), shown)
+    apply: bool,
+    mut exec: impl FnMut(&str, &str) -> crate::error::Result<()>,
+) -> crate::error::Result<Vec<String>> {
+    let mut done = Vec::new();
+    for c in columns {
+        let def = column_def(c, false, q, &ty);
+        if apply {
+            let what = format!("adding column {} to table {} (--evolve)", q(&c.name), q(table));
+            exec(&what, &format!("ALTER TABLE {name} ADD COLUMN {def}"))?;
+        }
+        done.push(
+            format!("added column {}", crate::error::quote_ident(&c.name)) + &def[q(&c.name).len()..].to_lowercase(),
+        );
+    }
+    Ok(done)
 }
 
 /// `--evolve`: the type a column declared `declared` (`varchar(20)`, `character(5)`,

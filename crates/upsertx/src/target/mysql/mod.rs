@@ -200,14 +200,8 @@ impl Connection for MyConnection {
     fn add_columns(&mut self, table: &str, columns: &[Column], apply: bool) -> Result<Vec<String>> {
         // Each ALTER commits: the engine checked every value first (`ddl_commits`).
         let name = self.target_name();
-        let mut done = Vec::new();
-        for c in columns {
-            let (sql, shown) = crate::target::sql::add_column(&name, c, q, |c, _| ddl::ddl_type(&c.ty));
-            if apply {
-                self.exec(&format!("adding column {} to table {} (--evolve)", q(&c.name), q(table)), &sql)?;
-            }
-            done.push(shown);
-        }
+        let exec = |what: &str, sql: &str| self.exec(what, sql);
+        let done = crate::target::sql::add_columns(table, &name, columns, q, |c, _| ddl::ddl_type(&c.ty), apply, exec)?;
         if apply {
             self.begin()?;
         }

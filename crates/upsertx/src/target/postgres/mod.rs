@@ -84,15 +84,8 @@ impl Connection for PgConnection {
     fn add_columns(&mut self, table: &str, columns: &[Column], apply: bool) -> Result<Vec<String>> {
         let (schema, resolved) = self.target.clone().expect("reflect runs before --evolve");
         let name = format!("{}.{}", q(&schema), q(&resolved));
-        let mut done = Vec::new();
-        for c in columns {
-            let (sql, shown) = crate::target::sql::add_column(&name, c, q, |c, _| ddl::ddl_type(&c.ty));
-            if apply {
-                self.exec(&format!("adding column {} to table {} (--evolve)", q(&c.name), q(table)), &sql)?;
-            }
-            done.push(shown);
-        }
-        Ok(done)
+        let exec = |what: &str, sql: &str| self.exec(what, sql);
+        crate::target::sql::add_columns(table, &name, columns, q, |c, _| ddl::ddl_type(&c.ty), apply, exec)
     }
 
     fn widen(&mut self, table: &str, widen: &[super::Widen], apply: bool) -> Result<Vec<String>> {

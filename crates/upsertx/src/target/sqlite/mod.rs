@@ -113,15 +113,8 @@ impl Connection for SqliteConnection {
 
     fn add_columns(&mut self, table: &str, columns: &[Column], apply: bool) -> Result<Vec<String>> {
         let name = format!("main.{}", q(table));
-        let mut done = Vec::new();
-        for c in columns {
-            let (sql, shown) = crate::target::sql::add_column(&name, c, q, |c, _| ddl::ddl_type(&c.ty));
-            if apply {
-                self.exec(&format!("adding column {} to table {} (--evolve)", q(&c.name), q(table)), &sql)?;
-            }
-            done.push(shown);
-        }
-        Ok(done)
+        let exec = |what: &str, sql: &str| self.exec(what, sql);
+        crate::target::sql::add_columns(table, &name, columns, q, |c, _| ddl::ddl_type(&c.ty), apply, exec)
     }
 
     fn widens(&self) -> bool {
