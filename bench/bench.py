@@ -9,8 +9,8 @@ Scenarios: `load` (into an empty table), `upsert` (the half new / half changed b
 a table holding the base load), `rerun` (the same batch again: nothing changes) and `sync`
 (`--delete-missing`: a batch of as many rows, holding 90% of the table's keys, changed,
 and 10% new ones; the hand-written SQL adds `DELETE ... WHERE NOT EXISTS` against its
-stage, in the same transaction; only upsertx and the hand-written SQL run it), and
-`history` (`--history` on a dimension: see history.py). In every
+stage, in the same transaction; only upsertx and the hand-written SQL run it). (`--history`
+on a dimension has a script of its own: history.py.) In every
 scenario, "upsertx --changes" is upsertx also writing `--changes` to a file: its ratio
 is what that costs.
 """
@@ -591,8 +591,8 @@ def main():
                    "(e.g. 'client,psql,shell' for the hand-written SQL anchors); upsertx always runs")
     p.add_argument("--tables", default=DEFAULT_TABLES, help="comma-separated: customers, orders")
     p.add_argument("--scenarios", default="load,upsert,rerun",
-                   help="comma-separated: load, upsert, rerun, sync (--delete-missing), history (--history, "
-                   "on the orders rows: see history.py)")
+                   help="comma-separated: load, upsert, rerun, sync (--delete-missing); `--history` has a "
+                   "script of its own, history.py")
     p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
                    help="also measure upsertx's peak RSS on --rows and 4x --rows shuffled customers rows (default: on)")
     args = p.parse_args()
@@ -610,13 +610,6 @@ def main():
     dbs = args.db.split(",")
     if unknown := set(dbs) - set(ALL_DBS.split(",")):
         p.error(f"unknown database {', '.join(sorted(unknown))} ({ALL_DBS})")
-    scenarios = args.scenarios.split(",")
-    if "history" in scenarios:
-        import history  # it imports this module: not at the top
-        for database in dbs:
-            results += history.bench_history(args, data, database)
-        if scenarios == ["history"]:
-            dbs = []
     if "sqlite" in dbs:
         results += bench_sqlite(args, data, "sqlite", "delete")
     if "sqlite-wal" in dbs:

@@ -1,4 +1,4 @@
-"""The `history` scenario (`bench.py --scenarios history`): `upsertx --history` (a slowly
+"""The `history` scenario: `upsertx --history` (a slowly
 changing dimension, type 2) against the SQL users write for it by hand: a stage, one
 UPDATE closing the changed current versions, one INSERT of the new versions, in one
 transaction.
@@ -7,7 +7,12 @@ The dimension `orders_dim` is the `orders` columns plus `valid_from`/`valid_to`,
 (id, valid_from), holding the base load as of 2026-01-01. The input (`gen.history_batch`)
 is the base's rows, shuffled, every tenth one changed: 10% of the entities get a new
 version, as of 2026-02-01, by both methods, so their tables must come out identical.
+
+  python3 bench/history.py --rows 1000000 [--db sqlite,postgres,mariadb] [--repeat 3]
+(after `cargo build --release`; the data and the databases as bench.py uses them.)
 """
+import argparse
+import json
 import os
 import shutil
 import sqlite3
@@ -174,3 +179,31 @@ def bench_history(args, data, database):
         print(f"  {database} {TABLE} history {method:40} {statistics.median(times):8.3f}s  {got}", file=sys.stderr)
     cleanup()
     return results
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", type=int, default=10_000)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--db", default=bench.DEFAULT_DBS, help="comma-separated: sqlite, sqlite-wal, postgres, "
+                   "postgres-notls, mariadb")
+    p.add_argument("--methods", default="", help="as bench.py's: upsertx always runs")
+    args = p.parse_args()
+    data = os.path.join(bench.HERE, "data")
+    os.makedirs(os.path.join(bench.HERE, "results"), exist_ok=True)
+    gen.generate(data, args.rows)
+    results = []
+    for database in args.db.split(","):
+        results += bench_history(args, data, database)
+    text = bench.render(results, args)
+    out = os.path.join(bench.HERE, "results", f"results_{args.rows}_history_{args.db.replace(',', '+')}")
+    with open(out + ".md", "w") as f:
+        f.write(text)
+    with open(out + ".json", "w") as f:
+        json.dump(results, f, indent=1)
+    print(text)
+    print(f"written: {out}.md, {out}.json", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

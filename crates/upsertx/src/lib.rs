@@ -54,11 +54,12 @@ mod target;
 mod trace;
 mod value;
 
+pub use check::parse_time;
 pub use error::{Error, Location, Result};
 pub use net::url::redact as redact_url;
 pub use report::{Progress, Report};
 pub use source::{Format, Source};
-pub use spec::{parse_time, ChangesTo, Duplicates, History, MaxDelete, OnConflict, Spec, UpdateColumns};
+pub use spec::{ChangesTo, Duplicates, History, MaxDelete, OnConflict, Spec, UpdateColumns};
 
 /// The Arrow crates upsertx reads typed input with, re-exported so that a caller builds
 /// its [`Source::arrow`] batches with the same versions.

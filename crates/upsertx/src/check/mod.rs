@@ -502,6 +502,22 @@ pub(crate) fn time_of_day_micros(s: &str) -> Option<i64> {
     Some(((h * 60 + m) * 60 + sec) * 1_000_000 + micros)
 }
 
+/// Reads a point in time (`--as-of`) as microseconds since 1970-01-01 UTC: an ISO 8601
+/// date (midnight UTC) or timestamp, UTC unless it carries an offset
+/// (`2026-11-28T02:00:00+01:00`).
+///
+/// ```
+/// assert_eq!(upsertx::parse_time("1970-01-02"), Ok(86_400_000_000));
+/// assert_eq!(upsertx::parse_time("1970-01-01 01:00:00+01:00"), Ok(0));
+/// assert!(upsertx::parse_time("yesterday").is_err());
+/// ```
+pub fn parse_time(s: &str) -> std::result::Result<i64, String> {
+    match to_micros_and_offset(s) {
+        Ok((micros, offset)) => Ok(micros - offset.unwrap_or(0) * 1_000_000),
+        Err(_) => Err(format!("{s:?} is not a date or timestamp (expected ISO 8601, e.g. 2026-11-28 02:00:00)")),
+    }
+}
+
 /// A timestamp's wall-clock microseconds since 1970-01-01, and its UTC offset in
 /// seconds when it has one.
 pub(crate) fn to_micros_and_offset(s: &str) -> Result<(i64, Option<i64>), String> {
