@@ -6,7 +6,9 @@
 //!   integer column too narrow for one becomes a 64-bit integer; a decimal gains the
 //!   digits a value needs; an integer column given fractions becomes a decimal (a double
 //!   for typed floats). [`survey`] reads the input once for that, when the table has
-//!   such columns; not on SQLite, whose types cannot change in place.
+//!   such columns. SQLite's types cannot change in place, nor need to (its columns hold
+//!   any value): there an integer column simply takes the fractions, as SQLite stores
+//!   them, and the report says so.
 //! - Nothing is ever dropped, narrowed, renamed or changed to another kind.
 //!
 //! Where DDL commits the load's transaction (MySQL, MariaDB), every value is checked
@@ -50,7 +52,7 @@ pub(crate) fn evolve(
     // The input columns whose table column has a width their values may exceed.
     let watched: Vec<(usize, &Column)> = (0..columns.len())
         .filter_map(|i| table.find_column(&columns[i]).map(|c| (i, &table.columns[c])))
-        .filter(|(_, c)| conn.widens() && has_width(c))
+        .filter(|(_, c)| has_width(c))
         .collect();
     // The new columns' types: the typed input's own, else inferred from every value (the
     // engine made a stream readable twice before opening it).
@@ -97,7 +99,8 @@ pub(crate) fn evolve(
         return Ok(Evolved { table, input, changes, left_out });
     }
     let table = conn.reflect(name)?.ok_or_else(|| Error::Schema(format!("table {} vanished", quote_ident(name))))?;
-    Ok(Evolved { table, input, changes, left_out: Vec::new() })
+    // As widened (SQLite's declared types stay: its columns take the values as they are).
+    Ok(Evolved { table: future(&table, &[], &widen), input, changes, left_out: Vec::new() })
 }
 
 /// Whether values can be too wide for column `c`: a length limit, an integer (too

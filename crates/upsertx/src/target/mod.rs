@@ -133,17 +133,12 @@ pub trait Connection {
     /// "tier" text`).
     fn add_columns(&mut self, table: &str, columns: &[Column], apply: bool) -> Result<Vec<String>>;
     /// `--evolve`: widens these columns (unless `apply` is false); returns what it did,
-    /// one line each (`widened "name" varchar(20) -> varchar(64)`). SQLite's columns have
-    /// no width to widen: it is never asked.
+    /// one line each (`widened "name" varchar(20) -> varchar(64)`).
     fn widen(&mut self, _table: &str, widen: &[Widen], _apply: bool) -> Result<Vec<String>> {
         match widen.is_empty() {
             true => Ok(Vec::new()),
             false => Err(crate::error::Error::Schema("this database cannot widen a column".into())),
         }
-    }
-    /// Whether [`widen`](Connection::widen) can change a column's type (not SQLite's).
-    fn widens(&self) -> bool {
-        true
     }
     /// Whether DDL commits the load's transaction (MySQL, MariaDB): then `--evolve`
     /// checks every value before changing the table, and a dry run changes nothing.

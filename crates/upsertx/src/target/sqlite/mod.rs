@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::net::url::SqliteTarget;
 use crate::plan::Plan;
 use crate::schema::{Column, Table};
+use crate::value::SqlType;
 use rusqlite::OpenFlags;
 
 pub(crate) struct SqliteConnection {
@@ -117,9 +118,22 @@ impl Connection for SqliteConnection {
         crate::target::sql::add_columns(table, &name, columns, q, |c, _| ddl::ddl_type(&c.ty), apply, exec)
     }
 
-    fn widens(&self) -> bool {
-        // Its declared widths are not enforced; its types cannot change in place.
-        false
+    fn widen(&mut self, _table: &str, widen: &[super::Widen], _apply: bool) -> Result<Vec<String>> {
+        // Types cannot change in place, nor need to: a column holds any value (its
+        // declared widths are not enforced). An integer column given fractions takes
+        // them as SQLite stores them (as reals): said, not done.
+        Ok(widen
+            .iter()
+            .filter(|w| matches!(w.column.ty, SqlType::Integer { .. } | SqlType::Unsigned { .. }))
+            .filter(|w| matches!(w.to, super::Widening::Decimal { .. } | super::Widening::Double))
+            .map(|w| {
+                format!(
+                    "{} {} takes numbers with a fraction (SQLite keeps its type)",
+                    q(&w.column.name),
+                    w.column.declared
+                )
+            })
+            .collect())
     }
 
     fn create_stage(&mut self, plan: &Plan) -> Result<()> {
