@@ -184,16 +184,20 @@ def test_history_keeps_every_version(db):
         upsertx.upsert(moved, db.url, t, current_flag="is_current")
 
 
-def test_evolve_adds_new_columns(db):
+def test_evolve_adds_and_widens_columns(db):
     t = db.table()
-    db.execute(f"CREATE TABLE {t} (id INTEGER PRIMARY KEY, name VARCHAR(20))", f"INSERT INTO {t} VALUES (1, 'Ann')")
-    df = pl.DataFrame({"id": [1, 2], "name": ["Ann", "Bob"], "visits": [3, None]})
+    db.execute(f"CREATE TABLE {t} (id INTEGER PRIMARY KEY, name VARCHAR(3))", f"INSERT INTO {t} VALUES (1, 'Ann')")
+    # A DataFrame is read once to see what it needs, then kept for the load.
+    df = pl.DataFrame({"id": [1, 2], "name": ["Ann", "Bobby"], "visits": [3, None]})
     with pytest.raises(upsertx.SchemaError, match="evolve"):
         upsertx.upsert(df, db.url, t)
     preview = upsertx.upsert(df, db.url, t, evolve=True, dry_run=True)
-    assert len(preview.schema_changes) == 1 and preview.schema_changes[0].startswith('added column "visits" ')
+    widened = [] if db.url.startswith("sqlite") else ['widened "name" ']
+    assert [c[:len(p)] for c, p in zip(preview.schema_changes, widened + ['added column "visits" '])] == \
+        widened + ['added column "visits" ']
+    assert len(preview.schema_changes) == len(widened) + 1
     report = upsertx.upsert(df, db.url, t, evolve=True)
     assert report.schema_changes == preview.schema_changes
     assert report.to_dict()["schema_changes"] == list(report.schema_changes)
     assert (report.inserted, report.updated) == (1, 1)
-    assert db.rows(f"SELECT id, name, visits FROM {t} ORDER BY id") == [(1, "Ann", 3), (2, "Bob", None)]
+    assert db.rows(f"SELECT id, name, visits FROM {t} ORDER BY id") == [(1, "Ann", 3), (2, "Bobby", None)]

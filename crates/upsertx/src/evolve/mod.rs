@@ -54,8 +54,24 @@ pub(crate) fn evolve(
         .filter_map(|i| table.find_column(&columns[i]).map(|c| (i, &table.columns[c])))
         .filter(|(_, c)| has_width(c))
         .collect();
-    // The new columns' types: the typed input's own, else inferred from every value (the
-    // engine made a stream readable twice before opening it).
+    // The input is read more than once when a column has a width to check, or before a
+    // committing ALTER: a text input from its source again (the engine made a stream
+    // readable twice before opening it), a typed one from its batches, kept.
+    let mut kept = None;
+    if !watched.is_empty() || (conn.ddl_commits() && !missing.is_empty()) {
+        if let Input::Batches(b) = input {
+            let replay = b.keep()?;
+            input = Input::Batches(replay.reader()?);
+            kept = Some(replay);
+        }
+    }
+    let again = |source: &mut Source| -> Result<Input> {
+        match &kept {
+            Some(replay) => Ok(Input::Batches(replay.reader()?)),
+            None => source.open(),
+        }
+    };
+    // The new columns' types: the typed input's own, else inferred from every value.
     let mut added = Vec::new();
     if !missing.is_empty() {
         let typed = match input {
@@ -71,7 +87,7 @@ pub(crate) fn evolve(
     let mut widen = Vec::new();
     if !watched.is_empty() {
         let needs = survey::survey(&mut input, &watched.iter().map(|(i, _)| *i).collect::<Vec<_>>())?;
-        input = source.open()?;
+        input = again(source)?;
         for (i, c) in &watched {
             if let Some(to) = widening(c, &needs[*i]) {
                 widen.push(Widen { column: (*c).clone(), to });
@@ -86,7 +102,7 @@ pub(crate) fn evolve(
         // No ALTER before every value is known to fit the table as it will be.
         let plan = Plan::new(future(&table, &added, &widen), source.name(), input.columns(), spec)?;
         while next_batch(&mut input, &plan.columns, source.name(), 4096)?.is_some() {}
-        input = source.open()?;
+        input = again(source)?;
         apply = !spec.dry_run;
     }
     let mut changes = conn.widen(name, &widen, apply)?;

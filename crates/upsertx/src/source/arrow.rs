@@ -2,7 +2,7 @@
 //! (see [`super::parquet`]), or any [`RecordBatchReader`] a library user hands over.
 
 use crate::error::{Error, Result};
-use arrow_array::{RecordBatch, RecordBatchReader};
+use arrow_array::{RecordBatch, RecordBatchIterator, RecordBatchReader};
 use arrow_schema::SchemaRef;
 use std::io::BufRead;
 
@@ -18,7 +18,32 @@ pub(crate) struct BatchReader {
     rows: u64,
 }
 
+/// A typed input read to its end and kept, to be read again (`--evolve` reads the input
+/// once before the load): the batches share their buffers with the ones read.
+pub(crate) struct Replay {
+    name: String,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+}
+
+impl Replay {
+    /// The kept input, from its first row.
+    pub(crate) fn reader(&self) -> Result<BatchReader> {
+        let batches = self.batches.clone().into_iter().map(Ok);
+        BatchReader::new(self.name.clone(), Box::new(RecordBatchIterator::new(batches, self.schema.clone())))
+    }
+}
+
 impl BatchReader {
+    /// Reads the rest of the input and keeps it (see [`Replay`]).
+    pub(crate) fn keep(mut self) -> Result<Replay> {
+        let mut batches = Vec::new();
+        while let Some((_, batch)) = self.next_batch(usize::MAX)? {
+            batches.push(batch);
+        }
+        Ok(Replay { name: self.name, schema: self.schema, batches })
+    }
+
     pub(crate) fn new(name: String, inner: Box<dyn RecordBatchReader + Send>) -> Result<BatchReader> {
         let schema = inner.schema();
         let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
