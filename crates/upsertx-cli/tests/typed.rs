@@ -381,7 +381,35 @@ pub fn unreadable_typed_input_is_named(db: &dyn TestDb) {
         .fails(1, &["d.arrow: column \"span\": Arrow type Duration(s) is not supported"]);
 }
 
+/// `--evolve` from a typed stream on stdin (read once: kept to be read again): a float
+/// column into an integer one becomes a double (SQLite: takes the fractions), a longer
+/// text widens its varchar, a new column is added with the stream's type.
+pub fn evolve_from_an_arrow_stream(db: &dyn TestDb) {
+    db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, score INTEGER, name VARCHAR(3))");
+    let input = batch(vec![
+        ("id", Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef),
+        ("score", Arc::new(Float64Array::from(vec![1.5, 2.0]))),
+        ("name", Arc::new(StringArray::from(vec!["Ann", "Bobby"]))),
+        ("extra", Arc::new(Int64Array::from(vec![Some(7), None]))),
+    ]);
+    let args = ["-", "--format", "arrow", "--table", "t", "--evolve", "--json"];
+    let r = upsertx_bytes(db, &args, Some(&ipc_stream(&[input]))).report();
+    let changes: Vec<&str> = r["schema_changes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    match dialect(db) {
+        "sqlite" => assert_eq!(changes.len(), 2, "{changes:?}"),
+        _ => {
+            assert_eq!(changes.len(), 3, "{changes:?}");
+            assert!(changes[0].starts_with("widened \"score\" ") && changes[0].ends_with("-> double precision"));
+            assert!(changes[1].starts_with("widened \"name\" ") && changes[1].ends_with("(5)"), "{changes:?}");
+        }
+    }
+    assert!(changes.last().unwrap().starts_with("added column \"extra\" "), "{changes:?}");
+    let got = db.rows("SELECT id, CAST(score * 2 AS INTEGER), name, extra FROM t ORDER BY id");
+    assert_eq!(got, rows(&[&["1", "3", "Ann", "7"], &["2", "4", "Bobby", "NULL"]]));
+}
+
 every_dialect!(
+    evolve_from_an_arrow_stream,
     parquet_every_type_create_then_upsert,
     arrow_ipc_file_and_stdin,
     typed_values_are_checked,

@@ -35,6 +35,18 @@ impl Needs {
         }
     }
 
+    fn json(&mut self, n: &serde_json::Number) {
+        match n.as_i64().map(i128::from).or(n.as_u64().map(i128::from)) {
+            Some(n) => self.number(n),
+            // `2.5` as JSON writes it (not the characters of a text column).
+            None => {
+                if let Some(digits) = decimal_digits(&n.to_string()) {
+                    self.digits(digits);
+                }
+            }
+        }
+    }
+
     fn digits(&mut self, (int, frac): (u32, u32)) {
         self.fraction = Some(match self.fraction {
             None => (int, frac),
@@ -61,11 +73,7 @@ pub(crate) fn survey(input: &mut Input, watched: &[usize]) -> Result<Vec<Needs>>
                     match rows.value(i) {
                         RawRef::Text(s) => needs[i].text(s),
                         RawRef::Json(serde_json::Value::String(s)) => needs[i].text(s),
-                        RawRef::Json(serde_json::Value::Number(n)) => {
-                            if let Some(n) = n.as_i64().map(i128::from).or(n.as_u64().map(i128::from)) {
-                                needs[i].number(n);
-                            }
-                        }
+                        RawRef::Json(serde_json::Value::Number(n)) => needs[i].json(n),
                         _ => {}
                     }
                 }
@@ -142,6 +150,8 @@ mod tests {
         n.text("1.5");
         n.text("-0012.500");
         n.text("1e5");
-        assert_eq!(n, Needs { chars: 12, range: Some((-7, 3_000_000_000)), fraction: Some((2, 1)), float: false });
+        n.json(&serde_json::Number::from_f64(0.25).unwrap());
+        n.json(&serde_json::Number::from(-9));
+        assert_eq!(n, Needs { chars: 12, range: Some((-9, 3_000_000_000)), fraction: Some((2, 2)), float: false });
     }
 }
