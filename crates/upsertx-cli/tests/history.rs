@@ -225,7 +225,45 @@ pub fn history_loads_within_one_second(db: &dyn TestDb) {
     assert_eq!(db.rows("SELECT COUNT(*) FROM dim WHERE valid_to < valid_from"), rows(&[&["0"]]));
 }
 
+/// Two `--history` loads at once on overlapping entities, several times: they take
+/// turns; each entity ends with one current version and versions that follow each other
+/// (the earlier-dated load, when it comes second, fails with nothing written).
+pub fn concurrent_history_loads_take_turns(db: &dyn TestDb) {
+    db.exec("CREATE TABLE dim (id INTEGER NOT NULL, v VARCHAR(10), valid_from DATE NOT NULL, valid_to DATE, PRIMARY KEY (id, valid_from))");
+    let csv = |v: &str, ids: std::ops::RangeInclusive<i32>| {
+        let mut s = String::from("id,v\n");
+        ids.rev().for_each(|i| s.push_str(&format!("{i},{v}\n")));
+        s
+    };
+    write(db, "seed.csv", &csv("seed", 1..=1500));
+    write(db, "a.csv", &csv("a", 1..=1000));
+    write(db, "b.csv", &csv("b", 500..=1500));
+    for round in 0..3 {
+        db.exec("DELETE FROM dim");
+        let args = |file: &'static str, day: &'static str| {
+            ["--table", "dim", "--history", "valid_from,valid_to", "--as-of", day, "--json", "-q", file]
+        };
+        upsertx(db, &args("seed.csv", "2026-01-01"), None).report();
+        let (a, b) = (
+            common::spawn_upsertx(db, &args("a.csv", "2026-02-01")),
+            common::spawn_upsertx(db, &args("b.csv", "2026-03-01")),
+        );
+        let (a, b) =
+            (common::Run::from(a.wait_with_output().unwrap()), common::Run::from(b.wait_with_output().unwrap()));
+        b.report();
+        if a.code != 0 {
+            a.fails(1, &["--as-of", "nothing was written"]);
+        }
+        let count = |sql: &str| db.rows(sql).remove(0).remove(0);
+        assert_eq!(count("SELECT COUNT(*) FROM dim WHERE valid_to IS NULL"), "1500", "round {round}");
+        assert_eq!(count("SELECT COUNT(*) FROM dim WHERE valid_to <= valid_from"), "0", "round {round}");
+        let b_current = count("SELECT COUNT(*) FROM dim WHERE valid_to IS NULL AND v = 'b'");
+        assert_eq!(b_current, "1001", "round {round}: b's rows are current");
+    }
+}
+
 every_dialect!(
+    concurrent_history_loads_take_turns,
     history_loads_within_one_second,
     history_keeps_the_newest_versions,
     history_changes_tell_each_entity,
