@@ -287,6 +287,27 @@ impl Upsert {
         self
     }
 
+    /// Let the table follow the input (`--evolve`): an input column the table lacks is
+    /// added (nullable, typed as [`create`](Upsert::create) types it), a column too small
+    /// for a value is widened; listed in [`Report::schema_changes`].
+    ///
+    /// ```
+    /// use upsertx::{Format, Source, Upsert};
+    ///
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = format!("sqlite://{}", dir.path().join("crm.db").display());
+    /// let csv = |text: &'static str| Source::reader("customers.csv", text.as_bytes()).format(Format::Csv);
+    /// Upsert::new(&db).table("customers").key(["id"]).create(true).run(csv("id,name\n1,Ann\n"))?;
+    /// let report = Upsert::new(&db).table("customers").evolve(true).run(csv("id,name,tier\n1,Ann,gold\n"))?;
+    /// assert_eq!(report.schema_changes, ["added column \"tier\" text"]);
+    /// assert_eq!(report.updated, 1);
+    /// # Ok::<(), upsertx::Error>(())
+    /// ```
+    pub fn evolve(mut self, yes: bool) -> Upsert {
+        self.spec.evolve = yes;
+        self
+    }
+
     /// Write one NDJSON line per row the load inserts, updates or deletes (`--changes`),
     /// once it has committed; with [`dry_run`](Upsert::dry_run), the lines a real run
     /// would write. Unchanged and stale rows are not written.
