@@ -393,7 +393,7 @@ pub fn evolve_from_an_arrow_stream(db: &dyn TestDb) {
         ("extra", Arc::new(Int64Array::from(vec![Some(7), None]))),
     ]);
     let args = ["-", "--format", "arrow", "--table", "t", "--evolve", "--json"];
-    let r = upsertx_bytes(db, &args, Some(&ipc_stream(&[input]))).report();
+    let r = upsertx_bytes(db, &args, Some(&ipc_stream(std::slice::from_ref(&input)))).report();
     let changes: Vec<&str> = r["schema_changes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
     match dialect(db) {
         "sqlite" => assert_eq!(changes.len(), 2, "{changes:?}"),
@@ -405,6 +405,13 @@ pub fn evolve_from_an_arrow_stream(db: &dyn TestDb) {
     }
     assert!(changes.last().unwrap().starts_with("added column \"extra\" "), "{changes:?}");
     let got = db.rows("SELECT id, CAST(score * 2 AS INTEGER), name, extra FROM t ORDER BY id");
+    assert_eq!(got, rows(&[&["1", "3", "Ann", "7"], &["2", "4", "Bobby", "NULL"]]));
+    // The same from a Parquet file: read again from the file, not kept.
+    db.exec("CREATE TABLE t2 (id INTEGER PRIMARY KEY, score INTEGER, name VARCHAR(3))");
+    write_parquet(&db.dir().join("t2.parquet"), &[input], 1, Compression::SNAPPY);
+    let r2 = upsertx(db, &["t2.parquet", "--evolve", "--json"], None).report();
+    assert_eq!(r2["schema_changes"].as_array().map(Vec::len), Some(changes.len()));
+    let got = db.rows("SELECT id, CAST(score * 2 AS INTEGER), name, extra FROM t2 ORDER BY id");
     assert_eq!(got, rows(&[&["1", "3", "Ann", "7"], &["2", "4", "Bobby", "NULL"]]));
 }
 

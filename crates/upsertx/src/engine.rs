@@ -43,7 +43,8 @@ impl Watch<'_> {
 
 pub(crate) fn run(url: &str, spec: &Spec, source: Source, watch: &mut Watch<'_>) -> Result<Report> {
     let started = Instant::now();
-    // The load's time, one value for the whole load (what `--soft-delete` marks with).
+    // The load's time, one value for the whole load (what `--soft-delete` marks with and
+    // `--history` dates versions by): `--as-of`, else now.
     let loaded_at = spec.as_of.unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
     });

@@ -55,10 +55,10 @@ pub(crate) fn evolve(
         .filter(|(_, c)| has_width(c))
         .collect();
     // The input is read more than once when a column has a width to check, or before a
-    // committing ALTER: a text input from its source again (the engine made a stream
-    // readable twice before opening it), a typed one from its batches, kept.
+    // committing ALTER: a file from its start again (the engine copied a text stream into
+    // one), a typed stream (a DataFrame's, a query's) from its batches, kept in memory.
     let mut kept = None;
-    if !watched.is_empty() || (conn.ddl_commits() && !missing.is_empty()) {
+    if (!watched.is_empty() || (conn.ddl_commits() && !missing.is_empty())) && !source.reopens() {
         if let Input::Batches(b) = input {
             let replay = b.keep()?;
             input = Input::Batches(replay.reader()?);

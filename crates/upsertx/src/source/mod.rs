@@ -265,6 +265,12 @@ impl Source {
             || matches!(&self.origin, Origin::Path(p) if matches!(Format::from_path(p), Some(Format::Parquet | Format::Arrow)))
     }
 
+    /// Whether [`open`](Source::open) can read the input again from its start as it was:
+    /// a file (or a stream already copied into one).
+    pub(crate) fn reopens(&self) -> bool {
+        matches!(self.origin, Origin::Path(_) | Origin::Spooled(_))
+    }
+
     /// Makes the source readable twice (for type inference, then the load) by copying a
     /// stream into a temporary file. Files are left as they are.
     pub(crate) fn make_rereadable(&mut self) -> Result<()> {
