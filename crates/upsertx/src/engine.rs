@@ -168,7 +168,7 @@ fn load(
         false => (target, reader, Vec::new(), Vec::new()),
     };
     let mut plan = Plan::leaving_out(target, source.name(), reader.columns(), spec, &left_out)?;
-    plan.set_loaded_at(loaded_at);
+    plan.set_loaded_at(loaded_at, |c| conn.second_digits(c));
     conn.create_stage(&plan)?;
 
     let (tx, rx) = mpsc::sync_channel::<Result<Batch>>(BATCHES_IN_FLIGHT);

@@ -70,23 +70,6 @@ pub(super) fn columns(table: &Table, input: &[PlanColumn], h: &History) -> Resul
     Ok(filled)
 }
 
-/// The digits after the second a timestamp column declared `declared` keeps: `(n)` when
-/// declared (`datetime(3)`, `timestamp(0) without time zone`), 0 for a bare `datetime`
-/// or `timestamp` (MySQL's keep none; SQLite's keep what is written: whole seconds are
-/// enough), else 6 (PostgreSQL's `timestamp ... time zone`).
-pub(crate) fn second_digits(declared: &str) -> u32 {
-    let d = declared.to_ascii_lowercase();
-    if let Some(n) =
-        d.split_once('(').and_then(|(_, rest)| rest.split_once(')')).and_then(|(n, _)| n.trim().parse().ok())
-    {
-        return n;
-    }
-    match d.as_str() {
-        "datetime" | "timestamp" => 0,
-        _ => 6,
-    }
-}
-
 /// The entity's key when `--key` does not name it: the primary key (else a unique key)
 /// that holds the `from` column, without it.
 pub(super) fn entity_key(table: &Table, from: &str) -> Result<Vec<String>> {
@@ -152,17 +135,4 @@ pub(crate) fn to_create(h: &History, input: &[Column]) -> (Vec<Column>, String) 
     }
     added.retain(|c| !input.iter().any(|i| i.name == c.name));
     (added, h.from.clone())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn timestamps_keep_the_digits_their_type_declares() {
-        use super::second_digits;
-        assert_eq!(second_digits("datetime"), 0);
-        assert_eq!(second_digits("datetime(3)"), 3);
-        assert_eq!(second_digits("TIMESTAMP"), 0);
-        assert_eq!(second_digits("timestamp without time zone"), 6);
-        assert_eq!(second_digits("timestamp(0) with time zone"), 0);
-    }
 }

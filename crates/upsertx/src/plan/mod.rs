@@ -336,12 +336,14 @@ impl Plan {
     }
 
     /// Sets the load's time, and the columns that hold it ([`Fill::Time`]).
-    pub(crate) fn set_loaded_at(&mut self, micros: i64) {
+    /// `digits`: how many digits after the second the `--history` from column keeps (see
+    /// `Connection::second_digits`).
+    pub(crate) fn set_loaded_at(&mut self, micros: i64, digits: impl Fn(&Column) -> u32) {
         // `--history` compares its columns with the load's time: a time as the column
         // keeps it (MySQL's `datetime` drops the fraction of a second).
         let micros = match self.history.and_then(|h| self.table_column(h.from)) {
             Some(c) if matches!(c.ty, SqlType::Timestamp | SqlType::TimestampTz) => {
-                let unit = 10i64.pow(6 - history::second_digits(&c.declared).min(6));
+                let unit = 10i64.pow(6 - digits(c).min(6));
                 micros - micros.rem_euclid(unit)
             }
             _ => micros,

@@ -140,6 +140,11 @@ pub trait Connection {
             false => Err(crate::error::Error::Schema("this database cannot widen a column".into())),
         }
     }
+    /// The digits after the second a timestamp column of this database keeps (6 unless
+    /// its type says otherwise: MySQL's `datetime` keeps none).
+    fn second_digits(&self, column: &Column) -> u32 {
+        sql::second_digits(&column.declared, 6)
+    }
     /// Whether DDL commits the load's transaction (MySQL, MariaDB): then `--evolve`
     /// checks every value before changing the table, and a dry run changes nothing.
     fn ddl_commits(&self) -> bool {
@@ -219,4 +224,17 @@ pub(crate) fn load_id_size(
     let counts = conn.merge(&plan)?;
     conn.commit()?;
     Ok(counts)
+}
+
+#[cfg(test)]
+mod second_digits_tests {
+    #[test]
+    fn timestamps_keep_the_digits_their_type_declares() {
+        use super::sql::second_digits;
+        assert_eq!(second_digits("datetime", 0), 0);
+        assert_eq!(second_digits("datetime(3)", 0), 3);
+        assert_eq!(second_digits("TIMESTAMP", 6), 6);
+        assert_eq!(second_digits("timestamp without time zone", 6), 6);
+        assert_eq!(second_digits("timestamp(0) with time zone", 6), 0);
+    }
 }

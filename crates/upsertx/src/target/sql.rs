@@ -89,6 +89,16 @@ pub(crate) fn widened_type(declared: &str, to: super::Widening) -> String {
     }
 }
 
+/// The digits after the second a timestamp column keeps, by its declared type: `(n)`
+/// when it says (`datetime(3)`, `timestamp(0) without time zone`), else `bare`.
+pub(crate) fn second_digits(declared: &str, bare: u32) -> u32 {
+    let digits = declared.split_once('(').and_then(|(_, rest)| rest.split_once(')')).map(|(n, _)| n.trim().parse());
+    match digits {
+        Some(Ok(n)) => n,
+        _ => bare,
+    }
+}
+
 /// The stage's name for plan column `i` (`ord` holds the input row number).
 pub(crate) fn stage_col(i: usize) -> String {
     format!("c{i}")

@@ -244,6 +244,11 @@ impl Connection for MyConnection {
         Ok(done)
     }
 
+    fn second_digits(&self, column: &Column) -> u32 {
+        // `datetime` and `timestamp` without a precision keep whole seconds.
+        crate::target::sql::second_digits(&column.declared, 0)
+    }
+
     fn ddl_commits(&self) -> bool {
         true
     }
