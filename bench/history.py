@@ -78,6 +78,8 @@ def psql_script(csv_path, time):
         "BEGIN;",
         f"CREATE TEMP TABLE stage ({cols}) ON COMMIT DROP;",
         f"\\copy stage FROM '{csv_path}' WITH (FORMAT csv, HEADER true)",
+        # A temporary table has no statistics until analyzed: the joins below plan better.
+        "ANALYZE stage;",
         *close_and_insert(lambda c: f"t.{c} IS DISTINCT FROM s.{c}", f"'{time}'",
                           f"UPDATE {TABLE} AS t SET valid_to = '{time}' FROM stage AS s", "WHERE s.id = t.id AND"),
         "COMMIT;",
