@@ -264,7 +264,9 @@ def psql_script(table, csv_path, into=None, delete=False):
         f"CREATE TEMP TABLE stage (LIKE {into}) ON COMMIT DROP;",
         f"\\copy stage FROM '{csv_path}' WITH (FORMAT csv, HEADER true)",
         f"INSERT INTO {into} SELECT * FROM stage ON CONFLICT (id) DO UPDATE SET {sets};",
-        *([f"DELETE FROM {into} AS t WHERE NOT EXISTS (SELECT 1 FROM stage AS s WHERE s.id = t.id);"] if delete else []),
+        # The delete joins the stage: a temporary table has no statistics until analyzed.
+        *(["ANALYZE stage;",
+           f"DELETE FROM {into} AS t WHERE NOT EXISTS (SELECT 1 FROM stage AS s WHERE s.id = t.id);"] if delete else []),
         "COMMIT;",
     ]) + "\n"
 
