@@ -73,7 +73,9 @@ pub fn history_replaces_the_same_instant_and_refuses_the_past(db: &dyn TestDb) {
     write(db, "past.csv", "id,name,city\n2,Bob,Paris\n1,Ann,Bergen\n");
     let mut args = vec!["past.csv", "--table", "dim", "--as-of", "2025-12-31"];
     args.extend(HISTORY);
-    upsertx(db, &args, None).fails(1, &["past.csv", "row 1", "--as-of", "2025-12-31", "nothing was written"]);
+    let needles =
+        ["past.csv", "row 1", "began at 2026-01-01 (\"valid_from\")", "--as-of", "2025-12-31", "nothing was written"];
+    upsertx(db, &args, None).fails(1, &needles);
     assert_eq!(versions(db), expected);
 
     assert_eq!(load(db, "2026-02-01", "id,name,city\n1,Ann,Oslo\n3,Cid,Lima\n", &["--dry-run"]), (1, 1, 0, 0));

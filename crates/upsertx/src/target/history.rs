@@ -44,6 +44,8 @@ pub(crate) struct Dialect<'a> {
     pub time: &'a str,
     /// `DELETE FROM target AS t` as the database accepts it.
     pub delete: &'a str,
+    /// An expression as text (for a message).
+    pub text: fn(String) -> String,
 }
 
 /// The statements, in the order they run. `replace` and `close` are `None` when the
@@ -74,8 +76,9 @@ pub(crate) fn statements(plan: &Plan, h: HistoryColumns, d: &Dialect<'_>) -> Sta
     let keys = list(&plan.key, |i| format!("s.{}", sql::stage_col(i)), ", ");
     Statements {
         too_late: format!(
-            "SELECT s.ord FROM {stage} AS s JOIN {target} AS t ON {on} WHERE {to} IS NULL AND {from} > {time} \
-             ORDER BY s.ord LIMIT 1"
+            "SELECT s.ord, {} FROM {stage} AS s JOIN {target} AS t ON {on} WHERE {to} IS NULL AND {from} > {time} \
+             ORDER BY s.ord LIMIT 1",
+            (d.text)(from.clone())
         ),
         replace: changed
             .as_ref()
@@ -103,16 +106,17 @@ pub(crate) fn counts(staged: u64, rows: u64, closed: u64, replaced: u64) -> Merg
     MergeCounts::derive(OnConflict::Update, staged, rows.saturating_sub(updated), updated)
 }
 
-/// The error for input row `row`: its entity's current version began after the load's
-/// time.
-pub(crate) fn too_late(plan: &Plan, row: u64) -> crate::error::Error {
+/// The error for input row `row`: its entity's current version began (`from`, as the
+/// table holds it) after the load's time.
+pub(crate) fn too_late(plan: &Plan, row: u64, from: Option<String>) -> crate::error::Error {
     let h = plan.history.expect("a history plan");
     crate::error::Error::Input {
         at: crate::error::Location { input: plan.input.clone(), row, line: None },
         reason: format!(
-            "its entity's current version in table {} began ({}) after the load's time {}: --history only adds \
-             versions after the current one (see --as-of); nothing was written",
+            "its entity's current version in table {} began at {} ({}), after the load's time {}: --history only \
+             adds versions after the current one (see --as-of); nothing was written",
             crate::error::quote_ident(&plan.table.name),
+            from.unwrap_or_default(),
             crate::error::quote_ident(&plan.columns[h.from].name),
             crate::check::format_micros(plan.loaded_at)
         ),

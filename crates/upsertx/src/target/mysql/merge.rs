@@ -80,11 +80,12 @@ fn history(
         differs: &|i| format!("NOT ({})", same(plan, i)),
         time: "?",
         delete: &delete,
+        text: super::changes::text,
     };
     let sql = history::statements(plan, h, &dialect);
     let time = || mysql::Params::Positional(vec![sql::mark_time(plan).into()]);
-    if let Some(row) = conn.exec_first::<u64, _, _>(&sql.too_late, time())? {
-        return Ok(Err(history::too_late(plan, row)));
+    if let Some((row, from)) = conn.exec_first::<(u64, Option<String>), _, _>(&sql.too_late, time())? {
+        return Ok(Err(history::too_late(plan, row, from)));
     }
     let mut changed = [0, 0];
     for (n, sql) in changed.iter_mut().zip([&sql.replace, &sql.close]) {

@@ -249,11 +249,12 @@ fn history(
         differs: &|i| column_differs(plan, i),
         time: &time,
         delete: &delete,
+        text: super::changes::text,
     };
     let sql = history::statements(plan, h, &dialect);
     let mark = sql::mark_time(plan);
     if let Some(row) = client.query_opt(&sql.too_late, &[&mark])? {
-        return Ok(Err(history::too_late(plan, row.get::<_, i64>(0) as u64)));
+        return Ok(Err(history::too_late(plan, row.get::<_, i64>(0) as u64, row.get(1))));
     }
     let mut changed = [0, 0];
     for (n, sql) in changed.iter_mut().zip([&sql.replace, &sql.close]) {

@@ -126,11 +126,13 @@ fn history(
         differs: &|i| column_differs(plan, i),
         time: "?1",
         delete: &delete,
+        text: |e| format!("CAST({e} AS TEXT)"),
     };
     let sql = history::statements(plan, h, &dialect);
     let time = [sql::mark_time(plan)];
-    if let Some(row) = conn.query_row(&sql.too_late, time.clone(), |r| r.get::<_, i64>(0)).optional()? {
-        return Ok(Err(history::too_late(plan, row as u64)));
+    let late = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?));
+    if let Some((row, from)) = conn.query_row(&sql.too_late, time.clone(), late).optional()? {
+        return Ok(Err(history::too_late(plan, row as u64, from)));
     }
     let mut changed = [0, 0];
     for (n, sql) in changed.iter_mut().zip([&sql.replace, &sql.close]) {
