@@ -16,11 +16,14 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use std::sync::Arc;
 
-const ROWS: usize = 240_000;
+const ROWS: usize = 360_000;
 const PAYLOAD: usize = 1_000;
 const GROUP_ROWS: usize = 10_000;
-/// The most the load may hold: a third of the file.
-const CAP_BYTES: u64 = (ROWS * PAYLOAD / 3) as u64;
+/// The most the load may hold: a quarter of the file (90 MB). A file of 240 MB and a
+/// third of it (80 MB) left the load's steady 76 to 79 MB (a debug build: 21 MB of it
+/// before any row) within 1 MB of the cap, and a run failed on it: a larger file and a
+/// smaller share keep the claim (memory does not follow the file) with room.
+const CAP_BYTES: u64 = (ROWS * PAYLOAD / 4) as u64;
 
 /// Peak resident memory of the largest child process waited for so far, in bytes.
 fn children_peak_rss() -> u64 {
@@ -74,7 +77,7 @@ fn a_parquet_file_larger_than_the_memory_cap_streams() {
     let db = Postgres::new();
     db.exec("CREATE TABLE big (id bigint PRIMARY KEY, payload text NOT NULL)");
     let size = write_big_parquet(&db.dir().join("big.parquet"));
-    assert!(size > 3 * CAP_BYTES, "the file is {size} bytes");
+    assert!(size > 4 * CAP_BYTES, "the file is {size} bytes");
 
     let run = upsertx(&db, &["big.parquet", "--json"], None);
     assert_eq!(run.counts(), (ROWS as u64, 0, 0, 0, 0), "{}", run.stderr);
