@@ -134,12 +134,7 @@ pub trait Connection {
     fn add_columns(&mut self, table: &str, columns: &[Column], apply: bool) -> Result<Vec<String>>;
     /// `--evolve`: widens these columns (unless `apply` is false); returns what it did,
     /// one line each (`widened "name" varchar(20) -> varchar(64)`).
-    fn widen(&mut self, _table: &str, widen: &[Widen], _apply: bool) -> Result<Vec<String>> {
-        match widen.is_empty() {
-            true => Ok(Vec::new()),
-            false => Err(crate::error::Error::Schema("this database cannot widen a column".into())),
-        }
-    }
+    fn widen(&mut self, table: &str, widen: &[Widen], apply: bool) -> Result<Vec<String>>;
     /// The digits after the second a timestamp column of this database keeps (6 unless
     /// its type says otherwise: MySQL's `datetime` keeps none).
     fn second_digits(&self, column: &Column) -> u32 {
