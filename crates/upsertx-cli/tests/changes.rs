@@ -212,7 +212,75 @@ pub fn changes_of_a_large_load(db: &dyn TestDb) {
     assert_eq!(got[0]["after"], json!({"id": 12000, "v": "v12000", "n": 12001}));
 }
 
+/// A text key whose rows the table stores in the reverse of its order (the order they
+/// came in): the lines still come grouped, each group in key order.
+pub fn changes_in_key_order_whatever_order_the_table_keeps(db: &dyn TestDb) {
+    db.exec("CREATE TABLE codes (code VARCHAR(10) PRIMARY KEY, n INTEGER)");
+    let stored: Vec<String> = (0..30).rev().map(|i| format!("('k{i:02}', {i})")).collect();
+    db.exec(&format!("INSERT INTO codes VALUES {}", stored.join(", ")));
+    // Multiples of 5 gone, the other even ones changed, the odd ones as they are, 30..35 new.
+    let input: String = (0..35)
+        .rev()
+        .filter(|i| i % 5 != 0 || *i >= 30)
+        .map(|i| format!("k{i:02},{}\n", if i % 2 == 0 { i + 100 } else { i }))
+        .collect();
+    write(db, "codes.csv", &format!("code,n\n{input}"));
+    let args = ["codes.csv", "--delete-missing", "--changes", "out.ndjson", "--json"];
+    let report = upsertx(db, &args, None).report();
+    let got = read(db, "out.ndjson");
+    let summary: Vec<(String, String)> = got
+        .iter()
+        .map(|l| (l["op"].as_str().unwrap().to_string(), l["key"]["code"].as_str().unwrap().to_string()))
+        .collect();
+    let of = |op: &str, keep: &dyn Fn(i32) -> bool, range: std::ops::Range<i32>| {
+        range.filter(|&i| keep(i)).map(|i| (op.to_string(), format!("k{i:02}"))).collect::<Vec<_>>()
+    };
+    let mut expected = of("insert", &|_| true, 30..35);
+    expected.extend(of("update", &|i| i % 2 == 0 && i % 5 != 0, 0..30));
+    expected.extend(of("delete", &|i| i % 5 == 0, 0..30));
+    assert_eq!(summary, expected, "{got:?}");
+    let n = |k: &str| report[k].as_u64().unwrap();
+    assert_eq!((n("inserted"), n("updated"), n("deleted")), ops(&got));
+    assert_eq!(got[5], json!({"op": "update", "key": {"code": "k02"}, "before": {"n": 2}, "after": {"n": 102}}));
+}
+
+/// A table of 520 value columns (on SQLite, an update's values are then more than one
+/// function call takes: those rows are read before the merge, the others told by it).
+pub fn changes_of_a_wide_table(db: &dyn TestDb) {
+    let cols: Vec<String> = (1..=520).map(|c| format!("c{c}")).collect();
+    let defs: Vec<String> = cols.iter().map(|c| format!("{c} INTEGER")).collect();
+    db.exec(&format!("CREATE TABLE wide (id INTEGER PRIMARY KEY, {})", defs.join(", ")));
+    let row = |id: i64, c7: i64| {
+        let vals: Vec<String> = (1..=520).map(|c| if c == 7 { c7.to_string() } else { c.to_string() }).collect();
+        format!("{id},{}\n", vals.join(","))
+    };
+    let header = format!("id,{}\n", cols.join(","));
+    write(db, "seed.csv", &format!("{header}{}{}{}", row(1, 7), row(2, 7), row(3, 7)));
+    upsertx(db, &["seed.csv", "--table", "wide", "--json"], None).report();
+    // 1 changed (c7), 2 gone, 3 as it is, 4 new.
+    write(db, "wide.csv", &format!("{header}{}{}{}", row(4, 7), row(3, 7), row(1, 70)));
+    let args = ["wide.csv", "--table", "wide", "--delete-missing", "--changes", "out.ndjson", "--json"];
+    let report = upsertx(db, &args, None).report();
+    let n = |k: &str| report[k].as_u64().unwrap();
+    assert_eq!((n("inserted"), n("updated"), n("deleted"), n("unchanged")), (1, 1, 1, 1));
+    let got = read(db, "out.ndjson");
+    assert_eq!(got.len(), 3, "{got:?}");
+    let all = |id: i64| {
+        let mut o = serde_json::Map::new();
+        o.insert("id".into(), json!(id));
+        (1..=520).for_each(|c| {
+            o.insert(format!("c{c}"), json!(c));
+        });
+        Value::Object(o)
+    };
+    assert_eq!(got[0], json!({"op": "insert", "key": {"id": 4}, "before": null, "after": all(4)}));
+    assert_eq!(got[1], json!({"op": "update", "key": {"id": 1}, "before": {"c7": 7}, "after": {"c7": 70}}));
+    assert_eq!(got[2], json!({"op": "delete", "key": {"id": 2}, "before": all(2), "after": null}));
+}
+
 every_dialect!(
+    changes_in_key_order_whatever_order_the_table_keeps,
+    changes_of_a_wide_table,
     changes_of_a_large_load,
     changes_come_grouped_and_name_only_what_changed,
     changes_tell_what_a_sync_did,

@@ -82,14 +82,14 @@ struct Rows {
     cols: Vec<usize>,
     /// Each value's span in `data`, `None` for NULL.
     values: Vec<Option<(usize, usize)>>,
-    data: Vec<u8>,
+    data: String,
 }
 
 impl Rows {
     fn push(&mut self, v: Option<&str>) {
         self.values.push(v.map(|v| {
             let start = self.data.len();
-            self.data.extend_from_slice(v.as_bytes());
+            self.data.push_str(v);
             (start, self.data.len())
         }));
     }
@@ -102,8 +102,7 @@ impl Rows {
     }
 
     fn value(&self, n: usize) -> Option<&str> {
-        // Copied from a &str: UTF-8 still.
-        self.values[n].map(|(a, b)| std::str::from_utf8(&self.data[a..b]).unwrap_or_default())
+        self.values[n].map(|(a, b)| &self.data[a..b])
     }
 }
 

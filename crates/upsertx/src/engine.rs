@@ -70,9 +70,11 @@ pub(crate) fn run(url: &str, spec: &Spec, source: Source, watch: &mut Watch<'_>)
             } else {
                 conn.commit()?;
             }
+            trace("committed");
             // Only now: the lines tell what was committed (or, for a dry run, would be).
             if let Some(changes) = changes {
                 changes.finish()?;
+                trace("changes written");
             }
             report.elapsed_ms = started.elapsed().as_millis() as u64;
             Ok(report)
@@ -226,7 +228,7 @@ fn load(
         }
     }
     // `--changes`: each row is told as it is before the statement that writes it, read
-    // under the lock that statement takes (see `Connection::changes`).
+    // under the lock that statement takes (see `Connection::merge`).
     let mut log = changes;
     let mut tell = log.as_deref_mut().map(|log| {
         let plan = &plan;
@@ -237,11 +239,7 @@ fn load(
         true => Some(conn.delete_missing(&plan, tell.as_mut().map(|t| t as &mut ChangeSink<'_>))?),
         false => None,
     };
-    if let Some(tell) = tell.as_mut() {
-        conn.changes(&plan, tell)?;
-        trace("changes told");
-    }
-    let counts = conn.merge(&plan)?;
+    let counts = conn.merge(&plan, tell.as_mut().map(|t| t as &mut ChangeSink<'_>))?;
     trace("merged");
     let deleted = match deleted_first {
         Some(n) => n,
@@ -253,6 +251,7 @@ fn load(
     }
     if let Some(log) = log {
         log.flush(&plan)?;
+        trace("changes handed over");
         // The rows told are the ones the merge wrote, unless another writer changed the
         // table in between: then fail rather than tell it wrong.
         let [inserts, updates, deletes] = log.seen;

@@ -160,11 +160,11 @@ pub trait Connection {
     fn prepare_delete(&mut self, plan: &Plan) -> Result<()>;
     /// The table's rows within the delete scope (before the merge, for `--max-delete P%`).
     fn count_in_scope(&mut self, plan: &Plan) -> Result<u64>;
-    /// `--changes`, before the merge: hands `sink` every row the merge will insert or
-    /// update ([`sql::written_select`]), the rows to update locked until commit.
-    fn changes(&mut self, plan: &Plan, sink: &mut ChangeSink<'_>) -> Result<()>;
-    /// Applies the staged rows to the table with exact counts.
-    fn merge(&mut self, plan: &Plan) -> Result<MergeCounts>;
+    /// Applies the staged rows to the table with exact counts. Under `--changes`, hands
+    /// `tell` every row it inserts or updates, as the table held it before: read first
+    /// ([`sql::written_select`], the rows to update locked until commit), or taken by the
+    /// statements that write them (SQLite).
+    fn merge(&mut self, plan: &Plan, tell: Option<&mut ChangeSink<'_>>) -> Result<MergeCounts>;
     /// `--delete-missing`, after the merge: deletes the table's rows within the scope
     /// whose key no input row has, in key order; returns how many. Under `--changes`,
     /// hands them to `tell` first, as they are ([`sql::deleted_select`], locked).
@@ -216,7 +216,7 @@ pub(crate) fn load_id_size(
         conn.stage(&plan, &Batch::from_rows(values))?;
     }
     conn.finish_stage(&plan)?;
-    let counts = conn.merge(&plan)?;
+    let counts = conn.merge(&plan, None)?;
     conn.commit()?;
     Ok(counts)
 }

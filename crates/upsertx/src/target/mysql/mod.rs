@@ -285,12 +285,11 @@ impl Connection for MyConnection {
         self.at_server(done)
     }
 
-    fn changes(&mut self, plan: &Plan, sink: &mut super::ChangeSink<'_>) -> Result<()> {
-        let done = self.tell_changes(plan, sink);
-        self.at_server(done)
-    }
-
-    fn merge(&mut self, plan: &Plan) -> Result<MergeCounts> {
+    fn merge(&mut self, plan: &Plan, tell: Option<&mut super::ChangeSink<'_>>) -> Result<MergeCounts> {
+        if let Some(sink) = tell {
+            let done = self.tell_changes(plan, sink);
+            self.at_server(done)?;
+        }
         let done = (|| {
             if let Some(target) = self.stager.into_target.clone() {
                 // The table was empty: every row in it is one of this load's keys.

@@ -123,13 +123,11 @@ impl Connection for PgConnection {
         delete::count_in_scope(&mut self.client, plan, &target)
     }
 
-    fn changes(&mut self, plan: &Plan, sink: &mut super::ChangeSink<'_>) -> Result<()> {
+    fn merge(&mut self, plan: &Plan, tell: Option<&mut super::ChangeSink<'_>>) -> Result<MergeCounts> {
         let target = self.target_name();
-        changes::tell(&mut self.client, plan, &target, &mut self.order, sink)
-    }
-
-    fn merge(&mut self, plan: &Plan) -> Result<MergeCounts> {
-        let target = self.target_name();
+        if let Some(sink) = tell {
+            changes::tell(&mut self.client, plan, &target, &mut self.order, sink)?;
+        }
         merge::merge(&mut self.client, plan, &target, &mut self.order)
     }
 

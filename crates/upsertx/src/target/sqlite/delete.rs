@@ -3,6 +3,7 @@
 //! load holds the database's write lock from its start, so the order rows are deleted
 //! in cannot deadlock with anyone.
 
+use super::changes::told;
 use super::merge::target;
 use super::q;
 use super::stage::STAGE;
@@ -63,35 +64,58 @@ fn doomed(plan: &Plan) -> String {
     )
 }
 
-/// The statement that deletes (or marks, `--soft-delete`) the missing rows.
-pub(super) fn delete_sql(plan: &Plan) -> String {
-    let verb = match sql::soft_set(plan, q, "?1") {
-        Some(set) => format!("UPDATE {} AS t SET {set}", target(plan)),
-        None => format!("DELETE FROM {} AS t", target(plan)),
+/// The statement that deletes (or marks, `--soft-delete`) the missing rows; `told`, a
+/// [`told`] call that takes each row it finds (`--changes`).
+pub(super) fn delete_sql(plan: &Plan, told: Option<&str>) -> String {
+    let (t, doomed) = (target(plan), doomed(plan));
+    // Told rows come in the order the table is scanned in: its own (rowid) order, no index.
+    let (table, cond) = match told {
+        Some(told) => (format!("{t} AS t NOT INDEXED"), format!("CASE WHEN {doomed} THEN {told} ELSE 0 END")),
+        None => (format!("{t} AS t"), doomed),
     };
-    format!("{verb} WHERE {}", doomed(plan))
+    let verb = match sql::soft_set(plan, q, "?1") {
+        Some(set) => format!("UPDATE {table} SET {set}"),
+        None => format!("DELETE FROM {table}"),
+    };
+    format!("{verb} WHERE {cond}")
+}
+
+/// `--changes`: the [`told`] call that takes a deleted row, where the statement finds the
+/// rows in key order (the key is the table's rowid) and one call takes every value.
+fn told_deleted(conn: &rusqlite::Connection, plan: &Plan) -> Option<String> {
+    let k = &plan.key_constraint;
+    // A primary key without an index of its own is the rowid (`INTEGER PRIMARY KEY`).
+    if !(k.primary && k.name.is_none() && plan.key.len() == 1) {
+        return None;
+    }
+    let values: Vec<String> = plan.all_columns().iter().map(|&i| format!("t.{}", q(&plan.columns[i].name))).collect();
+    told(conn, ChangeOp::Delete, &values)
 }
 
 /// Deletes the missing rows, or marks them (`--soft-delete`).
 pub(crate) fn delete_missing(
-    conn: &rusqlite::Connection,
+    conn: &mut rusqlite::Connection,
     plan: &Plan,
     tell: Option<&mut ChangeSink<'_>>,
 ) -> Result<u64> {
     let what = if plan.soft_delete.is_some() { "marking" } else { "deleting" };
-    if let Some(tell) = tell {
-        // The load holds the write lock: these are the rows the statement below finds.
-        let sql = sql::deleted_select(plan, q, &target(plan), &doomed(plan), |e| e);
-        super::changes::read_rows(conn, &sql, "reading the rows to delete (--changes)", |row| {
-            tell(ChangeOp::Delete, row)
-        })?;
-    }
-    let sql = delete_sql(plan);
     let params: Vec<String> = match plan.soft_delete {
         Some((_, Mark::Time)) => vec![sql::mark_time(plan)],
         _ => Vec::new(),
     };
-    conn.execute(&sql, rusqlite::params_from_iter(params))
-        .map(|n| n as u64)
+    let done = match (tell, told_deleted(conn, plan)) {
+        (Some(tell), Some(told)) => super::changes::telling(conn, &delete_sql(plan, Some(&told)), params, tell)?,
+        (tell, _) => {
+            if let Some(tell) = tell {
+                // The load holds the write lock: these are the rows the statement below finds.
+                let sql = sql::deleted_select(plan, q, &target(plan), &doomed(plan), |e| e);
+                super::changes::read_rows(conn, &sql, "reading the rows to delete (--changes)", |row| {
+                    tell(ChangeOp::Delete, row)
+                })?;
+            }
+            conn.execute(&delete_sql(plan, None), rusqlite::params_from_iter(params))
+        }
+    };
+    done.map(|n| n as u64)
         .map_err(|e| Error::db(format!("{what} the missing rows of table {}", q(&plan.table.name)), e))
 }

@@ -10,13 +10,14 @@
 //! and rows updated through another unique key keep theirs. Everything else follows:
 //! matched = staged - inserted, unchanged = matched - updated.
 
+use super::changes::{told, MASK_BITS};
 use super::q;
 use super::stage::STAGE;
 use crate::error::{Error, Result};
 use crate::plan::{HistoryColumns, Plan};
 use crate::spec::OnConflict;
 use crate::target::sql::{self, list, stage_col};
-use crate::target::{history, MergeCounts};
+use crate::target::{history, ChangeOp, ChangeSink, MergeCounts};
 use crate::value::Value;
 use rusqlite::{ErrorCode, OptionalExtension};
 
@@ -28,12 +29,23 @@ pub(super) fn target(plan: &Plan) -> String {
     format!("main.{}", q(&plan.table.name))
 }
 
-pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCounts> {
+/// The merge; under `--changes` its statements tell `tell` the rows they write (see
+/// `changes.rs`), or, where they cannot, a read before them does.
+pub(crate) fn merge(
+    conn: &mut rusqlite::Connection,
+    plan: &Plan,
+    mut tell: Option<&mut ChangeSink<'_>>,
+) -> Result<MergeCounts> {
     let ctx = format!("merging into table {}", q(&plan.table.name));
     let db = |e: rusqlite::Error| Error::db(ctx.clone(), e);
     let staged: i64 = conn.query_row(&format!("SELECT count(*) FROM {STAGE}"), [], |r| r.get(0)).map_err(db)?;
     let staged = staged as u64;
     let t = target(plan);
+    let told = tell.is_some().then(|| Told::new(conn, plan)).flatten();
+    if let (Some(sink), None) = (&mut tell, &told) {
+        super::changes::tell(conn, plan, sink)?;
+        tell = None;
+    }
     if plan.keyless() {
         let inserted =
             conn.execute(&sql::append(plan, q, &t, STAGE, |i| format!("s.{}", stage_col(i))), []).map_err(db)?;
@@ -56,14 +68,26 @@ pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCou
     if plan.spec.on_conflict == OnConflict::Update && !plan.update.is_empty() {
         let set: Vec<String> =
             plan.update.iter().map(|&i| format!("{} = s.{}", q(&plan.columns[i].name), stage_col(i))).collect();
-        let mut sql = format!("UPDATE {t} AS t SET {} FROM {STAGE} AS s WHERE {}", set.join(", "), key_match(plan));
+        let on = match &told {
+            // The stage walked in key order: the table's rows looked up from it.
+            Some(_) => sql::key_match(plan, q).replace(" = s.", " = +s."),
+            None => key_match(plan),
+        };
+        let mut sql = format!("UPDATE {t} AS t SET {} FROM {STAGE} AS s WHERE {on}", set.join(", "));
         if !plan.spec.always_update {
             sql.push_str(&format!(" AND ({})", differs(plan)));
         }
         if let Some(newer) = newer(plan) {
             sql.push_str(&format!(" AND {newer}"));
         }
-        updated = conn.execute(&sql, []).map_err(|e| unique_violation(conn, plan, e, &ctx))? as u64;
+        let done = match (&told, tell.as_deref_mut()) {
+            (Some(told), Some(sink)) => {
+                sql.push_str(&format!(" AND {}", told.update));
+                super::changes::telling(conn, &sql, Vec::new(), sink)?
+            }
+            _ => conn.execute(&sql, []),
+        };
+        updated = done.map_err(|e| unique_violation(conn, plan, e, &ctx))? as u64;
         crate::trace::trace("updated");
     }
     // `--newer-by`: the matched rows that still differ were not newer.
@@ -88,16 +112,65 @@ pub(crate) fn merge(conn: &rusqlite::Connection, plan: &Plan) -> Result<MergeCou
 
     let names: Vec<String> = plan.columns.iter().map(|c| q(&c.name)).collect();
     let vals: Vec<String> = (0..plan.columns.len()).map(|i| format!("s.{}", stage_col(i))).collect();
-    let sql = format!(
-        "INSERT INTO {t} ({}) SELECT {} FROM {STAGE} AS s WHERE NOT EXISTS (SELECT 1 FROM {t} AS t WHERE {})",
-        names.join(", "),
-        vals.join(", "),
-        key_match(plan)
-    );
-    let inserted = conn.execute(&sql, []).map_err(|e| unique_violation(conn, plan, e, &ctx))? as u64;
+    let new = format!("NOT EXISTS (SELECT 1 FROM {t} AS t WHERE {})", key_match(plan));
+    let select = format!("INSERT INTO {t} ({}) SELECT {} FROM {STAGE} AS s", names.join(", "), vals.join(", "));
+    let done = match (&told, tell) {
+        (Some(told), Some(sink)) => {
+            let sql = format!("{select} WHERE CASE WHEN {new} THEN {} ELSE 0 END", told.insert);
+            super::changes::telling(conn, &sql, Vec::new(), sink)?
+        }
+        _ => conn.execute(&format!("{select} WHERE {new}"), []),
+    };
+    let inserted = done.map_err(|e| unique_violation(conn, plan, e, &ctx))? as u64;
     crate::trace::trace("inserted");
     drop_stage(conn, plan).map_err(db)?;
     Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated).with_stale(stale))
+}
+
+/// `--changes` through the merge's own statements: the condition each adds, which tells
+/// the rows it writes (see `changes.rs`). `None` where the rows are read first instead:
+/// without a key, under `--history`, or when a row's values are too many for a function.
+struct Told {
+    update: String,
+    insert: String,
+}
+
+impl Told {
+    fn new(conn: &rusqlite::Connection, plan: &Plan) -> Option<Told> {
+        if plan.keyless() || plan.history.is_some() {
+            return None;
+        }
+        let staged: Vec<String> = plan.all_columns().iter().map(|&i| format!("s.{}", stage_col(i))).collect();
+        let mut insert = vec!["NULL".to_string()];
+        insert.extend(staged.iter().cloned());
+        let insert = told(conn, ChangeOp::Insert, &insert)?;
+        let update = match will_change(plan) {
+            Some(cond) => {
+                // The change mask as integers of MASK_BITS columns each (`IS NOT` is 0 or
+                // 1), made text by the function: no string built per row.
+                let masks: Vec<String> = plan
+                    .update
+                    .chunks(MASK_BITS)
+                    .map(|cols| {
+                        let bits = cols
+                            .iter()
+                            .enumerate()
+                            .map(|(b, &i)| format!("({}) * {}", column_differs(plan, i), 1u64 << b));
+                        bits.collect::<Vec<_>>().join(" + ")
+                    })
+                    .collect();
+                let mut values = vec![masks.len().to_string()];
+                values.extend(masks);
+                values.extend(staged);
+                values.extend(plan.update.iter().map(|&i| format!("t.{}", q(&plan.columns[i].name))));
+                // The function is the condition's: whatever order SQLite tests the
+                // statement's conditions in, it takes only the rows that change.
+                format!("CASE WHEN {cond} THEN {} ELSE 1 END", told(conn, ChangeOp::Update, &values)?)
+            }
+            None => String::new(),
+        };
+        Some(Told { update, insert })
+    }
 }
 
 /// Frees the stage once merged, unless the deletions still need the input's keys.

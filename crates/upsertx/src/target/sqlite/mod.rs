@@ -156,16 +156,12 @@ impl Connection for SqliteConnection {
         delete::count_in_scope(&self.conn, plan)
     }
 
-    fn merge(&mut self, plan: &Plan) -> Result<MergeCounts> {
-        merge::merge(&self.conn, plan)
-    }
-
-    fn changes(&mut self, plan: &Plan, sink: &mut super::ChangeSink<'_>) -> Result<()> {
-        changes::tell(&self.conn, plan, sink)
+    fn merge(&mut self, plan: &Plan, tell: Option<&mut super::ChangeSink<'_>>) -> Result<MergeCounts> {
+        merge::merge(&mut self.conn, plan, tell)
     }
 
     fn delete_missing(&mut self, plan: &Plan, tell: Option<&mut super::ChangeSink<'_>>) -> Result<u64> {
-        delete::delete_missing(&self.conn, plan, tell)
+        delete::delete_missing(&mut self.conn, plan, tell)
     }
 
     fn commit(&mut self) -> Result<()> {

@@ -142,7 +142,7 @@ fn every_type_survives_the_temporary_file() {
     ]);
     conn.stage(&plan, &batch).unwrap();
     conn.finish_stage(&plan).unwrap();
-    assert_eq!(conn.merge(&plan).unwrap().inserted, 2);
+    assert_eq!(conn.merge(&plan, None).unwrap().inserted, 2);
     let got: Vec<String> = conn
         .conn
         .prepare("SELECT quote(a) || ' ' || quote(b) || ' ' || quote(i) || ' ' || quote(r) || ' ' || quote(s) || ' ' || quote(x) || ' ' || quote(d) FROM t ORDER BY a")
@@ -174,7 +174,7 @@ fn the_delete_looks_rows_up_by_index() {
     conn.create_stage(&plan).unwrap();
     conn.finish_stage(&plan).unwrap();
     conn.prepare_delete(&plan).unwrap();
-    let explain = format!("EXPLAIN QUERY PLAN {}", super::delete::delete_sql(&plan));
+    let explain = format!("EXPLAIN QUERY PLAN {}", super::delete::delete_sql(&plan, None));
     let steps: Vec<String> =
         conn.conn.prepare(&explain).unwrap().query_map([], |r| r.get(3)).unwrap().collect::<Result<_, _>>().unwrap();
     // The stage is `s`, the scope table `p`.
