@@ -2,8 +2,8 @@
 //! writers until commit (`SHARE ROW EXCLUSIVE`: readers go on, writers wait; PostgreSQL
 //! locks no row of an outer join's nullable side, nor a key that does not exist yet),
 //! then one read of the de-duplicated input (`merge::source`) joined with the table hands
-//! over the rows the merge will insert or update; the rows to delete are read just before
-//! the deletion (`delete.rs`).
+//! over the rows the merge will insert or update. The deletion returns the rows it
+//! deletes itself (`delete.rs`).
 
 use super::merge::{column_differs, source, source_value, take_turn, will_change};
 use super::stage::declared;
@@ -51,18 +51,20 @@ pub(crate) fn tell(
         text,
         true,
     );
-    read_rows(client, &sql, ctx, |row| tell_written(sink, row))
+    read_rows(client, &sql, &[], ctx, |row| tell_written(sink, row))
 }
 
-/// Runs `sql` (every value `::text`) and hands `each` its rows one at a time.
+/// Runs `sql` (its values `::text`, those the sink reads first) and hands `each` its rows
+/// one at a time.
 pub(super) fn read_rows(
     client: &mut Client,
     sql: &str,
+    params: &[&(dyn postgres::types::ToSql + Sync)],
     ctx: &str,
     mut each: impl FnMut(&mut dyn ChangeRow) -> Result<()>,
 ) -> Result<()> {
     let db = |e: postgres::Error| Error::db(ctx, message(&e));
-    let mut rows = client.query_raw(sql, std::iter::empty::<i32>()).map_err(db)?;
+    let mut rows = client.query_raw(sql, params.iter().copied()).map_err(db)?;
     while let Some(row) = rows.next().map_err(db)? {
         each(&mut Row(&row))?;
     }

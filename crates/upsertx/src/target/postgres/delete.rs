@@ -70,27 +70,48 @@ pub(crate) fn delete_missing(
         sql::in_scope(plan, q, &scope_table(), sql::equals),
         sql::missing(plan, q, src, |i| source_value(plan, i), sql::equals)
     );
-    if let Some(tell) = tell {
-        // Locked in key order, as the statement below would.
-        let sql = format!("{} FOR UPDATE OF t", sql::deleted_select(plan, q, target, &doomed, changes::text));
-        changes::read_rows(client, &sql, "reading the rows to delete (--changes)", |row| tell(ChangeOp::Delete, row))?;
-    }
-    let sql = if plan.keyless() {
-        format!("{verb} WHERE {doomed}")
-    } else {
-        format!(
-            "{verb} {from} (SELECT {tkeys} FROM {target} AS t WHERE {doomed}
-               ORDER BY {tkeys} FOR UPDATE OF t) AS x WHERE {matched}",
-            tkeys = list(&plan.key, |i| format!("t.{}", q(&plan.columns[i].name)), ", "),
-            matched = list(&plan.key, |i| format!("d.{c} = x.{c}", c = q(&plan.columns[i].name)), " AND "),
-        )
-    };
     let mark = sql::mark_time(plan);
     let params: &[&(dyn postgres::types::ToSql + Sync)] = match plan.soft_delete {
         Some((_, Mark::Time)) => &[&mark],
         _ => &[],
     };
-    client
-        .execute(&sql, params)
-        .map_err(|e| Error::db(format!("{what} the missing rows of table {}", q(&plan.table.name)), message(&e)))
+    let ctx = format!("{what} the missing rows of table {}", q(&plan.table.name));
+    let failed = |e: postgres::Error| Error::db(&ctx, message(&e));
+    if plan.keyless() {
+        if let Some(tell) = tell {
+            let sql = sql::deleted_select(plan, q, target, &doomed, changes::text);
+            changes::read_rows(client, &sql, &[], "reading the rows to delete (--changes)", |row| {
+                tell(ChangeOp::Delete, row)
+            })?;
+        }
+        return client.execute(&format!("{verb} WHERE {doomed}"), params).map_err(failed);
+    }
+    let col = |i: usize| q(&plan.columns[i].name);
+    // `--changes`: every column of the rows found (before a mark), locked in key order.
+    let found = match tell {
+        Some(_) => list(&plan.all_columns(), |i| format!("t.{}", col(i)), ", "),
+        None => list(&plan.key, |i| format!("t.{}", col(i)), ", "),
+    };
+    let sql = format!(
+        "{verb} {from} (SELECT {found} FROM {target} AS t WHERE {doomed}
+           ORDER BY {tkeys} FOR UPDATE OF t) AS x WHERE {matched}",
+        tkeys = list(&plan.key, |i| format!("t.{}", col(i)), ", "),
+        matched = list(&plan.key, |i| format!("{alias}.{c} = x.{c}", c = col(i)), " AND "),
+    );
+    let Some(tell) = tell else {
+        return client.execute(&sql, params).map_err(failed);
+    };
+    // The statement hands the rows back as it found them, then in key order.
+    let told = list(&plan.all_columns(), |i| changes::text(format!("x.{}", col(i))), ", ");
+    let keys = list(&plan.key, |i| format!("x.{} AS upsertx_k{i}", col(i)), ", ");
+    let sql = format!(
+        "WITH gone AS ({sql} RETURNING {told}, {keys}) SELECT * FROM gone ORDER BY {}",
+        list(&plan.key, |i| format!("upsertx_k{i}"), ", ")
+    );
+    let mut deleted = 0;
+    changes::read_rows(client, &sql, params, &ctx, |row| {
+        deleted += 1;
+        tell(ChangeOp::Delete, row)
+    })?;
+    Ok(deleted)
 }
