@@ -60,7 +60,23 @@ impl MyConnection {
             sql::in_scope(plan, q, SCOPE, sql::equals),
             sql::missing(plan, q, stage_name(plan), |i| format!("s.{}", stage_col(i)), sql::equals)
         );
+        let ctx = format!("{what} the missing rows of table {}", q(&plan.table.name));
         if let Some(tell) = tell {
+            if self.deletes_returning(plan)? {
+                // MariaDB: the statement returns the rows it deletes, in key order. Its
+                // single-table form has no alias: the table's own name stands for `t`.
+                let target = self.target_name();
+                let doomed = doomed.replace("t.`", &format!("{target}.`"));
+                let cols = list(&plan.all_columns(), |i| super::changes::text(q(&plan.columns[i].name)), ", ");
+                let keys = list(&plan.key, |i| q(&plan.columns[i].name), ", ");
+                let sql = format!("DELETE FROM {target} WHERE {doomed} ORDER BY {keys} RETURNING {cols}");
+                let mut deleted = 0;
+                self.read_rows(&sql, &ctx, |row| {
+                    deleted += 1;
+                    tell(ChangeOp::Delete, row)
+                })?;
+                return Ok(deleted);
+            }
             // A locking read: the rows the statement below finds.
             let sql = sql::deleted_select(plan, q, &self.target_name(), &doomed, super::changes::text);
             self.read_rows(&format!("{sql} FOR UPDATE"), "reading the rows to delete (--changes)", |row| {
@@ -72,9 +88,20 @@ impl MyConnection {
             Some((_, Mark::Time)) => mysql::Params::Positional(vec![sql::mark_time(plan).into()]),
             _ => mysql::Params::Empty,
         };
-        self.conn
-            .exec_drop(sql, params)
-            .map_err(|e| db_error(format!("{what} the missing rows of table {}", q(&plan.table.name)), e))?;
+        self.conn.exec_drop(sql, params).map_err(|e| db_error(&ctx, e))?;
         Ok(self.conn.affected_rows())
+    }
+
+    /// Whether the deletion can return the rows it deletes (`--changes`): MariaDB's
+    /// `DELETE ... RETURNING`, for a deletion (not a `--soft-delete` mark, an UPDATE)
+    /// with a key and without the user's own condition (written against the alias `t`
+    /// the statement cannot have).
+    fn deletes_returning(&mut self, plan: &Plan) -> Result<bool> {
+        if plan.soft_delete.is_some() || plan.keyless() || plan.spec.delete_where().is_some() {
+            return Ok(false);
+        }
+        let version: Option<String> =
+            self.conn.query_first("SELECT VERSION()").map_err(|e| db_error("asking the server's version", e))?;
+        Ok(version.is_some_and(|v| v.contains("MariaDB")))
     }
 }
