@@ -278,7 +278,19 @@ pub fn changes_of_a_wide_table(db: &dyn TestDb) {
     assert_eq!(got[2], json!({"op": "delete", "key": {"id": 2}, "before": all(2), "after": null}));
 }
 
+/// A merge statement that fails midway (an input row's email belongs to another row) tells
+/// nothing: no changes file, the table as it was.
+pub fn a_merge_that_fails_midway_leaves_no_changes(db: &dyn TestDb) {
+    db.exec("CREATE TABLE people (id INTEGER PRIMARY KEY, email VARCHAR(20) UNIQUE, v VARCHAR(5))");
+    db.exec("INSERT INTO people VALUES (1, 'a@x', 'a')");
+    write(db, "people.csv", "id,email,v\n2,b@x,b\n3,a@x,c\n1,a@x,A\n");
+    upsertx(db, &["people.csv", "--changes", "out.ndjson"], None).fails(1, &["people.csv: row 2", "a@x"]);
+    assert!(!db.dir().join("out.ndjson").exists());
+    assert_eq!(table(db, "people", "id, email, v"), rows(&[&["1", "a@x", "a"]]));
+}
+
 every_dialect!(
+    a_merge_that_fails_midway_leaves_no_changes,
     changes_in_key_order_whatever_order_the_table_keeps,
     changes_of_a_wide_table,
     changes_of_a_large_load,

@@ -204,10 +204,13 @@ pub(super) fn telling(
     sink: &mut ChangeSink<'_>,
 ) -> Result<rusqlite::Result<usize>> {
     let (tx, rx) = mpsc::sync_channel::<Told>(4);
-    let taking = Arc::new(Mutex::new((Told::default(), Some(tx))));
+    let taking: Arc<Taking> = Arc::new(Mutex::new((Told::default(), Some(tx))));
     let ran = std::thread::scope(|s| {
         let (conn, taking, params) = (&mut *conn, &taking, &params);
         let run = s.spawn(move || {
+            // However the thread ends, the rows in hand go, then the end of the rows, so
+            // that the loop below ends.
+            let _end = EndOfRows(taking);
             let state = Arc::clone(taking);
             conn.create_scalar_function(
                 TOLD,
@@ -225,13 +228,6 @@ pub(super) fn telling(
                 },
             )?;
             let done = conn.execute(sql, rusqlite::params_from_iter(params));
-            // The rows still in hand, then the end of the rows.
-            if let Ok(mut guard) = taking.lock() {
-                let (told, tx) = &mut *guard;
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(std::mem::take(told));
-                }
-            }
             conn.remove_function(TOLD, -1)?;
             done
         });
@@ -252,6 +248,22 @@ pub(super) fn telling(
         (Some(e), _) => Err(e),
         (None, Ok(done)) => Ok(done),
         (None, Err(_)) => Err(Error::Io("--changes: the statement's thread panicked".into())),
+    }
+}
+
+/// What [`TOLD`] takes its rows into, and where it sends them.
+type Taking = Mutex<(Told, Option<mpsc::SyncSender<Told>>)>;
+
+/// Sends the rows still in hand and ends the rows, when dropped.
+struct EndOfRows<'a>(&'a Taking);
+
+impl Drop for EndOfRows<'_> {
+    fn drop(&mut self) {
+        let mut guard = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (told, tx) = &mut *guard;
+        if let Some(tx) = tx.take() {
+            let _ = tx.send(std::mem::take(told));
+        }
     }
 }
 
