@@ -86,7 +86,7 @@ pub(crate) trait ChangeRow {
     fn text(&mut self, i: usize) -> Option<&str>;
 }
 
-/// What receives the rows of [`Connection::changes`] and
+/// What receives the rows of [`Connection::merge`] and
 /// [`Connection::delete_missing`], one at a time.
 pub(crate) type ChangeSink<'a> = dyn FnMut(ChangeOp, &mut dyn ChangeRow) -> Result<()> + 'a;
 

@@ -41,8 +41,8 @@ pub(crate) fn merge(
     let staged: i64 = conn.query_row(&format!("SELECT count(*) FROM {STAGE}"), [], |r| r.get(0)).map_err(db)?;
     let staged = staged as u64;
     let t = target(plan);
-    let told = tell.is_some().then(|| Told::new(conn, plan)).flatten();
-    if let (Some(sink), None) = (&mut tell, &told) {
+    let telling = tell.is_some().then(|| Telling::new(conn, plan)).flatten();
+    if let (Some(sink), None) = (&mut tell, &telling) {
         super::changes::tell(conn, plan, sink)?;
         tell = None;
     }
@@ -68,7 +68,7 @@ pub(crate) fn merge(
     if plan.spec.on_conflict == OnConflict::Update && !plan.update.is_empty() {
         let set: Vec<String> =
             plan.update.iter().map(|&i| format!("{} = s.{}", q(&plan.columns[i].name), stage_col(i))).collect();
-        let on = match &told {
+        let on = match &telling {
             // The stage walked in key order: the table's rows looked up from it.
             Some(_) => sql::key_match(plan, q).replace(" = s.", " = +s."),
             None => key_match(plan),
@@ -80,9 +80,9 @@ pub(crate) fn merge(
         if let Some(newer) = newer(plan) {
             sql.push_str(&format!(" AND {newer}"));
         }
-        let done = match (&told, tell.as_deref_mut()) {
-            (Some(told), Some(sink)) => {
-                sql.push_str(&format!(" AND {}", told.update));
+        let done = match (&telling, tell.as_deref_mut()) {
+            (Some(telling), Some(sink)) => {
+                sql.push_str(&format!(" AND {}", telling.update));
                 super::changes::telling(conn, &sql, Vec::new(), sink)?
             }
             _ => conn.execute(&sql, []),
@@ -114,9 +114,9 @@ pub(crate) fn merge(
     let vals: Vec<String> = (0..plan.columns.len()).map(|i| format!("s.{}", stage_col(i))).collect();
     let new = format!("NOT EXISTS (SELECT 1 FROM {t} AS t WHERE {})", key_match(plan));
     let select = format!("INSERT INTO {t} ({}) SELECT {} FROM {STAGE} AS s", names.join(", "), vals.join(", "));
-    let done = match (&told, tell) {
-        (Some(told), Some(sink)) => {
-            let sql = format!("{select} WHERE CASE WHEN {new} THEN {} ELSE 0 END", told.insert);
+    let done = match (&telling, tell) {
+        (Some(telling), Some(sink)) => {
+            let sql = format!("{select} WHERE CASE WHEN {new} THEN {} ELSE 0 END", telling.insert);
             super::changes::telling(conn, &sql, Vec::new(), sink)?
         }
         _ => conn.execute(&format!("{select} WHERE {new}"), []),
@@ -130,13 +130,13 @@ pub(crate) fn merge(
 /// `--changes` through the merge's own statements: the condition each adds, which tells
 /// the rows it writes (see `changes.rs`). `None` where the rows are read first instead:
 /// without a key, under `--history`, or when a row's values are too many for a function.
-struct Told {
+struct Telling {
     update: String,
     insert: String,
 }
 
-impl Told {
-    fn new(conn: &rusqlite::Connection, plan: &Plan) -> Option<Told> {
+impl Telling {
+    fn new(conn: &rusqlite::Connection, plan: &Plan) -> Option<Telling> {
         if plan.keyless() || plan.history.is_some() {
             return None;
         }
@@ -169,7 +169,7 @@ impl Told {
             }
             None => String::new(),
         };
-        Some(Told { update, insert })
+        Some(Telling { update, insert })
     }
 }
 
