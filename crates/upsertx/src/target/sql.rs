@@ -108,7 +108,13 @@ pub(crate) fn stage_col(i: usize) -> String {
 /// stage's; for a partial unique index, only the rows its condition holds for (the
 /// condition as the database shows it, never user text).
 pub(crate) fn key_match(plan: &Plan, q: fn(&str) -> String) -> String {
-    let keys = list(&plan.key, |i| format!("t.{} = s.{}", q(&plan.columns[i].name), stage_col(i)), " AND ");
+    key_match_by(plan, q, equals)
+}
+
+/// [`key_match`], each key column's equality written by `eq`.
+pub(crate) fn key_match_by(plan: &Plan, q: fn(&str) -> String, eq: Equals) -> String {
+    let keys =
+        list(&plan.key, |i| eq(&format!("t.{}", q(&plan.columns[i].name)), &format!("s.{}", stage_col(i))), " AND ");
     match &plan.key_constraint.predicate {
         Some(p) => format!("{keys} AND ({p})"),
         None => keys,
@@ -134,16 +140,16 @@ pub(crate) fn scope_select(plan: &Plan, stage: &str, value: impl Fn(usize) -> St
     format!("SELECT DISTINCT {cols} FROM {stage} AS s")
 }
 
-/// The target's rows (`t`) that `--delete-missing` may delete: their `--scope` values
-/// among those of the input (`scope`, filled by [`scope_select`]; a NULL matches
-/// nothing), the caller's `--scope-where` condition, and for a partial unique key its
-/// condition (a row outside it has no key to miss).
-pub(crate) fn in_scope(plan: &Plan, q: fn(&str) -> String, scope: &str, eq: Equals) -> String {
+/// The target's rows (`t`, the table's alias or name) that `--delete-missing` may delete:
+/// their `--scope` values among those of the input (`scope`, filled by [`scope_select`];
+/// a NULL matches nothing), the caller's `--scope-where` condition, and for a partial
+/// unique key its condition (a row outside it has no key to miss).
+pub(crate) fn in_scope(plan: &Plan, q: fn(&str) -> String, t: &str, scope: &str, eq: Equals) -> String {
     let mut conds = Vec::new();
     if !plan.scope.is_empty() {
         let eq = list(
             &plan.scope,
-            |i| eq(&format!("t.{}", q(&plan.columns[i].name)), &format!("p.{}", stage_col(i))),
+            |i| eq(&format!("{t}.{}", q(&plan.columns[i].name)), &format!("p.{}", stage_col(i))),
             " AND ",
         );
         conds.push(format!("EXISTS (SELECT 1 FROM {scope} AS p WHERE {eq})"));
@@ -156,7 +162,7 @@ pub(crate) fn in_scope(plan: &Plan, q: fn(&str) -> String, scope: &str, eq: Equa
     }
     // A row `--soft-delete` marked already is not a candidate again.
     if let Some((i, mark)) = plan.soft_delete {
-        let col = format!("t.{}", q(&plan.columns[i].name));
+        let col = format!("{t}.{}", q(&plan.columns[i].name));
         conds.push(match mark {
             Mark::Time => format!("{col} IS NULL"),
             Mark::Flag => format!("({col} IS NULL OR {col} = FALSE)"),
@@ -169,12 +175,13 @@ pub(crate) fn in_scope(plan: &Plan, q: fn(&str) -> String, scope: &str, eq: Equa
     }
 }
 
-/// The target's rows (`t`) whose key no staged row (`s`, `value(i)` its column `i` as
+/// The target's rows (`t`, the table's alias or name) whose key no staged row (`s`, `value(i)` its column `i` as
 /// the target's type) has. Without a key, every row (a keyless `--replace-where`
 /// deletes its window before inserting).
 pub(crate) fn missing(
     plan: &Plan,
     q: fn(&str) -> String,
+    t: &str,
     stage: &str,
     value: impl Fn(usize) -> String,
     eq: Equals,
@@ -182,7 +189,7 @@ pub(crate) fn missing(
     if plan.keyless() {
         return "1 = 1".into();
     }
-    let eq = list(&plan.key, |i| eq(&format!("t.{}", q(&plan.columns[i].name)), &value(i)), " AND ");
+    let eq = list(&plan.key, |i| eq(&format!("{t}.{}", q(&plan.columns[i].name)), &value(i)), " AND ");
     format!("NOT EXISTS (SELECT 1 FROM {stage} AS s WHERE {eq})")
 }
 

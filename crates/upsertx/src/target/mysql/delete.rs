@@ -38,7 +38,7 @@ impl MyConnection {
         let sql = format!(
             "SELECT COUNT(*) FROM {} AS t WHERE {}",
             self.target_name(),
-            sql::in_scope(plan, q, SCOPE, sql::equals)
+            sql::in_scope(plan, q, "t", SCOPE, sql::equals)
         );
         let n: Option<u64> = self
             .conn
@@ -55,18 +55,21 @@ impl MyConnection {
             Some(set) => (format!("UPDATE {} AS t SET {set}", self.target_name()), "marking"),
             None => (format!("DELETE t FROM {} AS t", self.target_name()), "deleting"),
         };
-        let doomed = format!(
-            "{} AND {}",
-            sql::in_scope(plan, q, SCOPE, sql::equals),
-            sql::missing(plan, q, stage_name(plan), |i| format!("s.{}", stage_col(i)), sql::equals)
-        );
+        // The rows to delete, `t` the table's alias or name.
+        let doomed = |t: &str| {
+            format!(
+                "{} AND {}",
+                sql::in_scope(plan, q, t, SCOPE, sql::equals),
+                sql::missing(plan, q, t, stage_name(plan), |i| format!("s.{}", stage_col(i)), sql::equals)
+            )
+        };
         let ctx = format!("{what} the missing rows of table {}", q(&plan.table.name));
         if let Some(tell) = tell {
             if self.deletes_returning(plan)? {
                 // MariaDB: the statement returns the rows it deletes, in key order. Its
                 // single-table form has no alias: the table's own name stands for `t`.
                 let target = self.target_name();
-                let doomed = doomed.replace("t.`", &format!("{target}.`"));
+                let doomed = doomed(&target);
                 let cols = list(&plan.all_columns(), |i| super::changes::text(q(&plan.columns[i].name)), ", ");
                 let keys = list(&plan.key, |i| q(&plan.columns[i].name), ", ");
                 let sql = format!("DELETE FROM {target} WHERE {doomed} ORDER BY {keys} RETURNING {cols}");
@@ -78,12 +81,12 @@ impl MyConnection {
                 return Ok(deleted);
             }
             // A locking read: the rows the statement below finds.
-            let sql = sql::deleted_select(plan, q, &self.target_name(), &doomed, super::changes::text);
+            let sql = sql::deleted_select(plan, q, &self.target_name(), &doomed("t"), super::changes::text);
             self.read_rows(&format!("{sql} FOR UPDATE"), "reading the rows to delete (--changes)", |row| {
                 tell(ChangeOp::Delete, row)
             })?;
         }
-        let sql = format!("{verb} WHERE {doomed}");
+        let sql = format!("{verb} WHERE {}", doomed("t"));
         let params = match plan.soft_delete {
             Some((_, Mark::Time)) => mysql::Params::Positional(vec![sql::mark_time(plan).into()]),
             _ => mysql::Params::Empty,

@@ -38,8 +38,10 @@ pub(crate) fn prepare(client: &mut Client, plan: &Plan, target: &str) -> Result<
 }
 
 pub(crate) fn count_in_scope(client: &mut Client, plan: &Plan, target: &str) -> Result<u64> {
-    let sql =
-        format!("SELECT count(*) FROM {target} AS t WHERE {}", sql::in_scope(plan, q, &scope_table(), sql::equals));
+    let sql = format!(
+        "SELECT count(*) FROM {target} AS t WHERE {}",
+        sql::in_scope(plan, q, "t", &scope_table(), sql::equals)
+    );
     client
         .query_one(&sql, &[])
         .map(|r| r.get::<_, i64>(0) as u64)
@@ -67,8 +69,8 @@ pub(crate) fn delete_missing(
     };
     let doomed = format!(
         "{} AND {}",
-        sql::in_scope(plan, q, &scope_table(), sql::equals),
-        sql::missing(plan, q, src, |i| source_value(plan, i), sql::equals)
+        sql::in_scope(plan, q, "t", &scope_table(), sql::equals),
+        sql::missing(plan, q, "t", src, |i| source_value(plan, i), sql::equals)
     );
     let mark = sql::mark_time(plan);
     let params: &[&(dyn postgres::types::ToSql + Sync)] = match plan.soft_delete {

@@ -48,7 +48,7 @@ pub(crate) fn count_in_scope(conn: &rusqlite::Connection, plan: &Plan) -> Result
     let sql = format!(
         "SELECT count(*) FROM {} AS t WHERE {}",
         target(plan),
-        sql::in_scope(plan, q, &scope_table(), staged_side)
+        sql::in_scope(plan, q, "t", &scope_table(), staged_side)
     );
     conn.query_row(&sql, [], |r| r.get::<_, i64>(0))
         .map(|n| n as u64)
@@ -59,8 +59,8 @@ pub(crate) fn count_in_scope(conn: &rusqlite::Connection, plan: &Plan) -> Result
 fn doomed(plan: &Plan) -> String {
     format!(
         "{} AND {}",
-        sql::in_scope(plan, q, &scope_table(), staged_side),
-        sql::missing(plan, q, STAGE, |i| format!("s.{}", stage_col(i)), staged_side)
+        sql::in_scope(plan, q, "t", &scope_table(), staged_side),
+        sql::missing(plan, q, "t", STAGE, |i| format!("s.{}", stage_col(i)), staged_side)
     )
 }
 

@@ -25,6 +25,13 @@ fn key_match(plan: &Plan) -> String {
     sql::key_match(plan, q)
 }
 
+/// [`key_match`] that SQLite can only serve by walking the stage in key order and looking
+/// the table's rows up (`+` takes the stage's index out of the join): told rows then
+/// come in key order, whatever order the table keeps.
+fn key_match_from_stage(plan: &Plan) -> String {
+    sql::key_match_by(plan, q, |t, s| format!("{t} = +{s}"))
+}
+
 pub(super) fn target(plan: &Plan) -> String {
     format!("main.{}", q(&plan.table.name))
 }
@@ -69,8 +76,7 @@ pub(crate) fn merge(
         let set: Vec<String> =
             plan.update.iter().map(|&i| format!("{} = s.{}", q(&plan.columns[i].name), stage_col(i))).collect();
         let on = match &telling {
-            // The stage walked in key order: the table's rows looked up from it.
-            Some(_) => sql::key_match(plan, q).replace(" = s.", " = +s."),
+            Some(_) => key_match_from_stage(plan),
             None => key_match(plan),
         };
         let mut sql = format!("UPDATE {t} AS t SET {} FROM {STAGE} AS s WHERE {on}", set.join(", "));
