@@ -77,21 +77,26 @@ struct Row<'a, 'r> {
 
 impl ChangeRow for Row<'_, '_> {
     fn text(&mut self, i: usize) -> Option<&str> {
-        use std::fmt::Write;
-        let v = self.row.get_ref(i).ok()?;
-        self.buf.clear();
-        match v {
-            ValueRef::Null => return None,
-            ValueRef::Text(t) => match std::str::from_utf8(t) {
-                Ok(s) => return Some(s),
-                Err(_) => self.buf.push_str(&String::from_utf8_lossy(t)),
-            },
-            ValueRef::Integer(n) => self.buf.push_str(itoa::Buffer::new().format(n)),
-            ValueRef::Real(f) => write!(self.buf, "{f}").unwrap_or_default(),
-            ValueRef::Blob(b) => self.buf.push_str(&crate::value::blob_text(b)),
-        }
-        Some(self.buf)
+        value_text(self.row.get_ref(i).ok()?, self.buf)
     }
+}
+
+/// A value of SQLite's as text: numbers as SQLite prints them, blobs as `\x` and hex,
+/// text as it is; `buf` holds what had to be made. `None` for NULL.
+fn value_text<'a>(v: ValueRef<'a>, buf: &'a mut String) -> Option<&'a str> {
+    use std::fmt::Write;
+    buf.clear();
+    match v {
+        ValueRef::Null => return None,
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(s) => return Some(s),
+            Err(_) => buf.push_str(&String::from_utf8_lossy(t)),
+        },
+        ValueRef::Integer(n) => buf.push_str(itoa::Buffer::new().format(n)),
+        ValueRef::Real(f) => write!(buf, "{f}").unwrap_or_default(),
+        ValueRef::Blob(b) => buf.push_str(&crate::value::blob_text(b)),
+    }
+    Some(buf)
 }
 
 /// Rows [`TOLD`] took, on their way to the sink: their values as SQLite has them, made
@@ -175,22 +180,17 @@ struct ToldRow<'a> {
 
 impl ChangeRow for ToldRow<'_> {
     fn text(&mut self, i: usize) -> Option<&str> {
-        use std::fmt::Write;
         let told = self.told;
         let start = told.rows[self.row].1;
         let end = told.rows.get(self.row + 1).map_or(told.values.len(), |r| r.1);
-        self.buf.clear();
-        match *told.values[start..end].get(i)? {
-            Taken::Null => return None,
-            Taken::Text(a, z) => match std::str::from_utf8(&told.data[a..z]) {
-                Ok(s) => return Some(s),
-                Err(_) => self.buf.push_str(&String::from_utf8_lossy(&told.data[a..z])),
-            },
-            Taken::Integer(n) => self.buf.push_str(itoa::Buffer::new().format(n)),
-            Taken::Real(f) => write!(self.buf, "{f}").unwrap_or_default(),
-            Taken::Blob(a, z) => self.buf.push_str(&crate::value::blob_text(&told.data[a..z])),
-        }
-        Some(self.buf)
+        let v = match *told.values[start..end].get(i)? {
+            Taken::Null => ValueRef::Null,
+            Taken::Integer(n) => ValueRef::Integer(n),
+            Taken::Real(f) => ValueRef::Real(f),
+            Taken::Text(a, z) => ValueRef::Text(&told.data[a..z]),
+            Taken::Blob(a, z) => ValueRef::Blob(&told.data[a..z]),
+        };
+        value_text(v, self.buf)
     }
 }
 
