@@ -252,15 +252,16 @@ fn load(
     if let Some(log) = log {
         log.flush(&plan)?;
         trace("changes handed over");
-        // The rows told are the ones the merge wrote, unless another writer changed the
-        // table in between: then fail rather than tell it wrong.
+        // The rows told are the ones the merge wrote, unless something else changed the
+        // table in between (another writer, a trigger of the table's): then fail rather
+        // than tell it wrong.
         let [inserts, updates, deletes] = log.seen;
         if inserts != counts.inserted || deletes != deleted || (updates != counts.updated && !spec.always_update) {
             return Err(Error::db(
                 format!("telling the changes of table {} (--changes)", quote_ident(&plan.table.name)),
                 format!(
                     "the load wrote {} new and {} changed rows where {inserts} and {updates} were expected: another \
-                     writer changed the table during the load; nothing was written, run it again",
+                     writer (or a trigger of the table) changed it during the load; nothing was written",
                     counts.inserted, counts.updated
                 ),
             ));

@@ -2,8 +2,9 @@
 //! writers until commit (`SHARE ROW EXCLUSIVE`: readers go on, writers wait; PostgreSQL
 //! locks no row of an outer join's nullable side, nor a key that does not exist yet),
 //! then one read of the de-duplicated input (`merge::source`) joined with the table hands
-//! over the rows the merge will insert or update. The deletion returns the rows it
-//! deletes itself (`delete.rs`).
+//! over the rows the merge will insert or update (walking the input's and the table's
+//! keys together, through an index made on the input's). The deletion returns the rows
+//! it deletes itself (`delete.rs`).
 
 use super::merge::{column_differs, source, source_value, take_turn, will_change};
 use super::stage::declared;
@@ -34,6 +35,14 @@ pub(crate) fn tell(
         .batch_execute(&format!("LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE"))
         .map_err(|e| Error::db(format!("{ctx} (waiting for the other writers of the table)"), message(&e)))?;
     let (src, _) = source(client, plan, order)?;
+    // An index on the input's keys (in key order already) lets the read walk the input
+    // and the table's key together, with no sort; compiling the read's expressions (JIT)
+    // costs more than it saves.
+    let index = match plan.keyless() {
+        true => String::new(),
+        false => format!("CREATE INDEX ON {src} ({}); ANALYZE {src}; ", sql::list(&plan.key, sql::stage_col, ", ")),
+    };
+    client.batch_execute(&format!("{index}SET LOCAL jit = off")).map_err(|e| Error::db(ctx, message(&e)))?;
     // As the table stores it: cast to the column's own type (`numeric(10,2)` pads).
     let value = |i| match declared(plan, i) {
         "" => source_value(plan, i),
@@ -51,7 +60,8 @@ pub(crate) fn tell(
         text,
         true,
     );
-    read_rows(client, &sql, &[], ctx, |row| tell_written(sink, row))
+    read_rows(client, &sql, &[], ctx, |row| tell_written(sink, row))?;
+    client.batch_execute("RESET jit").map_err(|e| Error::db(ctx, message(&e)))
 }
 
 /// Runs `sql` (its values `::text`, those the sink reads first) and hands `each` its rows
