@@ -318,7 +318,62 @@ pub fn changes_that_disagree_with_the_merge_fail_the_load(db: &dyn TestDb) {
     assert_eq!(db.rows("SELECT qty FROM stock WHERE sku = 'a'"), rows(&[&["10"]]));
 }
 
+/// Two `--changes` loads at once on overlapping keys, several times: both succeed, the
+/// table is as after one serial order or the other, and each file tells what its load
+/// did in that order, down to the values it replaced.
+pub fn concurrent_loads_tell_what_each_did(db: &dyn TestDb) {
+    db.exec("CREATE TABLE n (id INTEGER PRIMARY KEY, who VARCHAR(10))");
+    let csv = |who: &str, ids: std::ops::RangeInclusive<i64>| {
+        let mut s = String::from("id,who\n");
+        // Shuffled a little: every other key first.
+        for id in ids.clone().filter(|i| i % 2 == 0).chain(ids.filter(|i| i % 2 == 1)) {
+            s.push_str(&format!("{id},{who}\n"));
+        }
+        s
+    };
+    write(db, "a.csv", &csv("a", 1..=1500));
+    write(db, "b.csv", &csv("b", 500..=2000));
+    for round in 0..4 {
+        db.exec("DELETE FROM n");
+        let seed: Vec<String> = (1..=1000).map(|i| format!("({i}, 'seed')")).collect();
+        db.exec(&format!("INSERT INTO n VALUES {}", seed.join(", ")));
+        let spawn = |who: &str| {
+            let (file, out) = (format!("{who}.csv"), format!("{who}.ndjson"));
+            common::spawn_upsertx(db, &[&file, "--table", "n", "--changes", &out, "--json", "-q"])
+        };
+        let (a, b) = (spawn("a"), spawn("b"));
+        let mut did = Vec::new();
+        for (who, child) in [("a", a), ("b", b)] {
+            let report = common::Run::from(child.wait_with_output().unwrap()).report();
+            let got = read(db, &format!("{who}.ndjson"));
+            let n = |k: &str| report[k].as_u64().unwrap();
+            assert_eq!(ops(&got), (n("inserted"), n("updated"), 0), "round {round}: {who}");
+            // The values each update replaced: the seed's, or the other load's.
+            let mut before: Vec<String> =
+                got.iter().filter(|l| l["op"] == "update").map(|l| l["before"]["who"].to_string()).collect();
+            before.dedup();
+            did.push((n("inserted"), n("updated"), before));
+        }
+        let seed = || "\"seed\"".to_string();
+        let other = |who: &str| format!("\"{who}\"");
+        // a then b: a inserts 1001-1500 and updates the seed's 1-1000; b inserts
+        // 1501-2000, and updates 500-1500, the seed's values gone (a's, in key order).
+        let a_first = vec![(500, 1000, vec![seed()]), (500, 1001, vec![other("a")])];
+        // b then a: b inserts 1001-2000 and updates the seed's 500-1000; a updates
+        // 1-1500: the seed's 1-499, then b's.
+        let b_first = vec![(0, 1500, vec![seed(), other("b")]), (1000, 501, vec![seed()])];
+        let bs = db.rows("SELECT count(*) FROM n WHERE who = 'b'").remove(0);
+        assert_eq!(db.rows("SELECT count(*), min(id), max(id) FROM n").remove(0), ["2000", "1", "2000"]);
+        match bs[0].as_str() {
+            "1501" => assert_eq!(did, a_first, "round {round}: a then b"),
+            "500" => assert_eq!(did, b_first, "round {round}: b then a"),
+            other => panic!("round {round}: {other} rows of b, as after no serial order"),
+        }
+    }
+}
+
 every_dialect!(
+    concurrent_loads_tell_what_each_did,
     changes_that_disagree_with_the_merge_fail_the_load,
     a_merge_that_fails_midway_leaves_no_changes,
     changes_in_key_order_whatever_order_the_table_keeps,
