@@ -372,7 +372,59 @@ pub fn concurrent_loads_tell_what_each_did(db: &dyn TestDb) {
     }
 }
 
+/// A load keyed by another unique key than the generated id, told: no id is burnt by
+/// the rows that exist (the next new row takes the next id), and the lines are exact.
+pub fn changes_keep_generated_ids(db: &dyn TestDb) {
+    db.exec(&format!(
+        "CREATE TABLE users ({}, email VARCHAR(100) NOT NULL UNIQUE, name VARCHAR(100))",
+        db.auto_id("id")
+    ));
+    db.exec("INSERT INTO users (email, name) VALUES ('a@x', 'A'), ('b@x', 'B')");
+    write(db, "users.csv", "email,name\nb@x,B2\nc@x,C\na@x,A\n");
+    let run = upsertx(db, &["users.csv", "--key", "email", "--changes", "out.ndjson", "--json"], None);
+    assert_eq!(run.counts(), (1, 1, 1, 0, 0));
+    assert_eq!(
+        read(db, "out.ndjson"),
+        vec![
+            json!({"op": "insert", "key": {"email": "c@x"}, "before": null, "after": {"email": "c@x", "name": "C"}}),
+            json!({"op": "update", "key": {"email": "b@x"}, "before": {"name": "B"}, "after": {"name": "B2"}}),
+        ]
+    );
+    write(db, "users2.csv", "email,name\nd@x,D\nb@x,B2\n");
+    let run =
+        upsertx(db, &["users2.csv", "--table", "users", "--key", "email", "--changes", "out.ndjson", "--json"], None);
+    assert_eq!(run.counts(), (1, 0, 1, 0, 0));
+    assert_eq!(
+        table(db, "users", "id, email, name"),
+        rows(&[&["1", "a@x", "A"], &["2", "b@x", "B2"], &["3", "c@x", "C"], &["4", "d@x", "D"]])
+    );
+}
+
+/// A partial unique index as the key, told: the row outside the index (soft-deleted)
+/// is neither updated nor told, and a new live row is inserted beside it.
+pub fn changes_through_a_partial_unique_index(db: &dyn TestDb) {
+    db.exec("CREATE TABLE acct (id INTEGER PRIMARY KEY, email VARCHAR(50), deleted_at VARCHAR(30), name VARCHAR(50))");
+    db.exec("CREATE UNIQUE INDEX acct_live_email ON acct (email) WHERE deleted_at IS NULL");
+    db.exec("INSERT INTO acct VALUES (1, 'a@x', '2020-01-01', 'old a'), (2, 'b@x', NULL, 'live b')");
+    write(db, "live.csv", "id,email,name\n3,a@x,new a\n2,b@x,live b2\n");
+    let args = ["live.csv", "--table", "acct", "--key", "email", "--key-where", "deleted_at IS NULL"];
+    let run = upsertx(db, &[&args[..], &["--changes", "out.ndjson", "--json"]].concat(), None);
+    assert_eq!(run.counts(), (1, 1, 0, 0, 0));
+    assert_eq!(
+        read(db, "out.ndjson"),
+        vec![
+            json!({"op": "insert", "key": {"email": "a@x"}, "before": null, "after": {"id": 3, "email": "a@x", "name": "new a"}}),
+            json!({"op": "update", "key": {"email": "b@x"}, "before": {"name": "live b"}, "after": {"name": "live b2"}}),
+        ]
+    );
+    assert_eq!(
+        table(db, "acct", "id, email, deleted_at, name"),
+        rows(&[&["1", "a@x", "2020-01-01", "old a"], &["2", "b@x", "NULL", "live b2"], &["3", "a@x", "NULL", "new a"]])
+    );
+}
+
 every_dialect!(
+    changes_keep_generated_ids,
     concurrent_loads_tell_what_each_did,
     changes_that_disagree_with_the_merge_fail_the_load,
     a_merge_that_fails_midway_leaves_no_changes,
@@ -386,3 +438,9 @@ every_dialect!(
     changes_carry_typed_values,
     changes_of_a_keyless_window,
 );
+
+/// MySQL and MariaDB have no partial indexes.
+mod partial {
+    scenarios!(sqlite: crate::common::Sqlite::new => changes_through_a_partial_unique_index);
+    scenarios!(postgres: crate::common::Postgres::new => changes_through_a_partial_unique_index);
+}

@@ -21,13 +21,21 @@ pub(super) fn text(e: String) -> String {
     format!("({e})::text")
 }
 
-pub(crate) fn tell(
+/// The rows the read found the merge will write: the table is locked against other
+/// writers, so they are the rows it does write (short of a trigger: the engine checks).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Told {
+    pub(super) inserts: u64,
+    pub(super) updates: u64,
+}
+
+pub(super) fn tell(
     client: &mut Client,
     plan: &Plan,
     target: &str,
     order: &mut super::stage::KeyOrder,
     sink: &mut ChangeSink<'_>,
-) -> Result<()> {
+) -> Result<Told> {
     let ctx = "reading the rows the load writes (--changes)";
     // Other upsertx loads that take turns first, as they do.
     take_turn(client, target, ctx)?;
@@ -60,8 +68,16 @@ pub(crate) fn tell(
         text,
         true,
     );
-    read_rows(client, &sql, &[], ctx, |row| tell_written(sink, row))?;
-    client.batch_execute("RESET jit").map_err(|e| Error::db(ctx, message(&e)))
+    let mut told = Told::default();
+    read_rows(client, &sql, &[], ctx, |row| {
+        match row.text(0) {
+            None => told.inserts += 1,
+            Some(_) => told.updates += 1,
+        }
+        tell_written(sink, row)
+    })?;
+    client.batch_execute("RESET jit").map_err(|e| Error::db(ctx, message(&e)))?;
+    Ok(told)
 }
 
 /// Runs `sql` (its values `::text`, those the sink reads first) and hands `each` its rows

@@ -12,6 +12,12 @@
 //!    loads on overlapping keys cannot deadlock), and exact counts: a returned `true`
 //!    is an insert, `false` an update; distinct keys not returned were unchanged.
 //!
+//! Under `--changes` the table is locked against other writers until commit, and a read
+//! before the merge found which rows it writes (`changes.rs`): then an `UPDATE ... FROM
+//! src` of the rows that change, and an `INSERT ... WHERE NOT EXISTS` of the new keys,
+//! each run only when the read found rows for it (a rerun writes nothing and joins
+//! nothing more). Their row counts are the counts.
+//!
 //! When a column absent from the input draws its default from a sequence (serial,
 //! identity), `INSERT ... ON CONFLICT` would burn a value for every row that turns out
 //! to exist. Then the merge first locks the existing rows in key order (`SELECT ...
@@ -29,6 +35,7 @@
 //! committed by another load after the check fails the load with a unique violation,
 //! reported as that key existing.
 
+use super::changes::Told;
 use super::copy::Kind;
 use super::stage::{declared, native, KeyOrder, MATCHED, SRC, STAGE};
 use super::{message, q};
@@ -114,7 +121,16 @@ pub(super) fn will_change(plan: &Plan) -> Option<String> {
     })
 }
 
-pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &mut KeyOrder) -> Result<MergeCounts> {
+/// Merges the input into `target`. `told`: under `--changes`, what the read before the
+/// merge found it will write, the table locked against other writers until commit (see
+/// `changes.rs`).
+pub(crate) fn merge(
+    client: &mut Client,
+    plan: &Plan,
+    target: &str,
+    order: &mut KeyOrder,
+    told: Option<Told>,
+) -> Result<MergeCounts> {
     let ctx = format!("merging into table {}", q(&plan.table.name));
     let gap_free =
         plan.table.columns.iter().any(|c| c.sequence_default && !plan.columns.iter().any(|p| p.name == c.name));
@@ -159,6 +175,25 @@ pub(crate) fn merge(client: &mut Client, plan: &Plan, target: &str, order: &mut 
         let inserted = run(client, plan, &insert, &ctx, target, src)?;
         crate::trace::trace("merged (into an empty table)");
         return Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, 0));
+    }
+    let update = plan.spec.on_conflict == OnConflict::Update && !plan.update.is_empty();
+    if let Some(told) = told.filter(|_| update && missing.is_none()) {
+        // No other writer can add a key until commit: the rows that change are updated,
+        // then the new ones inserted, each statement only when the read found it has
+        // rows to write (a rerun writes nothing, and joins nothing more).
+        let updated = match told.updates > 0 || plan.spec.always_update {
+            true => run(client, plan, &update_sql(plan, target, src), &ctx, target, src)?,
+            false => 0,
+        };
+        let new = format!("NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {})", key_match(plan));
+        let insert = format!("INSERT INTO {target} AS t ({names}) SELECT {values} FROM {src} AS s WHERE {new}");
+        let inserted = match told.inserts > 0 {
+            true => run(client, plan, &insert, &ctx, target, src)?,
+            false => 0,
+        };
+        crate::trace::trace("merged (update, then insert)");
+        let stale = stale(client, plan, target, src, &ctx)?;
+        return Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated).with_stale(stale));
     }
     let set = list(&plan.update, |i| format!("{0} = EXCLUDED.{0}", q(&plan.columns[i].name)), ", ");
     let changed = list(&plan.update, |i| differs(plan, i, &format!("EXCLUDED.{}", q(&plan.columns[i].name))), " OR ");
@@ -283,8 +318,8 @@ fn guard(plan: &Plan, changed: &str, new: impl Fn(usize) -> String) -> Option<St
 
 /// `--newer-by`: the matched rows not rewritten because they were not newer: those that
 /// still differ from the input. The merge locked every matched row (ON CONFLICT DO
-/// UPDATE locks the rows its condition skips too; the gap-free path locks them first),
-/// so the count is of the rows as this load left them.
+/// UPDATE locks the rows its condition skips too; the gap-free path locks them first;
+/// `--changes` locks the table), so the count is of the rows as this load left them.
 fn stale(client: &mut Client, plan: &Plan, target: &str, src: &str, ctx: &str) -> Result<u64> {
     if plan.newer_by.is_none() {
         return Ok(0);
@@ -323,17 +358,15 @@ fn update_first(client: &mut Client, plan: &Plan, target: &str, src: &str, ctx: 
             key_match(plan)
         ))
         .map_err(|e| Error::db(format!("{ctx} (locking the existing rows)"), message(&e)))?;
+    run(client, plan, &update_sql(plan, target, src), ctx, target, src)
+}
+
+/// `UPDATE` of the table's rows the source `src` matches, where the merge changes them.
+fn update_sql(plan: &Plan, target: &str, src: &str) -> String {
     let set = list(&plan.update, |i| format!("{} = {}", q(&plan.columns[i].name), source_value(plan, i)), ", ");
     let changed = list(&plan.update, |i| differs(plan, i, &source_value(plan, i)), " OR ");
     let guard = guard(plan, &changed, |i| source_value(plan, i)).map_or(String::new(), |g| format!(" AND {g}"));
-    run(
-        client,
-        plan,
-        &format!("UPDATE {target} AS t SET {set} FROM {src} AS s WHERE {}{guard}", key_match(plan)),
-        ctx,
-        target,
-        src,
-    )
+    format!("UPDATE {target} AS t SET {set} FROM {src} AS s WHERE {}{guard}", key_match(plan))
 }
 
 /// Whether the table is empty, and stays so until this load commits: probed, then (when

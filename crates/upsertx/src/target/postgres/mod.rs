@@ -125,10 +125,11 @@ impl Connection for PgConnection {
 
     fn merge(&mut self, plan: &Plan, tell: Option<&mut super::ChangeSink<'_>>) -> Result<MergeCounts> {
         let target = self.target_name();
-        if let Some(sink) = tell {
-            changes::tell(&mut self.client, plan, &target, &mut self.order, sink)?;
-        }
-        merge::merge(&mut self.client, plan, &target, &mut self.order)
+        let told = match tell {
+            Some(sink) => Some(changes::tell(&mut self.client, plan, &target, &mut self.order, sink)?),
+            None => None,
+        };
+        merge::merge(&mut self.client, plan, &target, &mut self.order, told)
     }
 
     fn delete_missing(&mut self, plan: &Plan, tell: Option<&mut super::ChangeSink<'_>>) -> Result<u64> {
