@@ -13,10 +13,10 @@
 //!    is an insert, `false` an update; distinct keys not returned were unchanged.
 //!
 //! Under `--changes` the table is locked against other writers until commit, and a read
-//! before the merge found which rows it writes (`changes.rs`): then an `UPDATE ... FROM
-//! src` of the rows that change, and an `INSERT ... WHERE NOT EXISTS` of the new keys,
-//! each run only when the read found rows for it (a rerun writes nothing and joins
-//! nothing more). Their row counts are the counts.
+//! before the merge found which rows it writes (`changes.rs`): when they are only updates,
+//! only new rows, or none, the merge is only an `UPDATE ... FROM src` of the rows that
+//! change, or an `INSERT ... WHERE NOT EXISTS` of the new keys, or nothing (a rerun
+//! writes nothing and joins nothing more), counted by their row counts.
 //!
 //! When a column absent from the input draws its default from a sequence (serial,
 //! identity), `INSERT ... ON CONFLICT` would burn a value for every row that turns out
@@ -177,10 +177,12 @@ pub(crate) fn merge(
         return Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, 0));
     }
     let update = plan.spec.on_conflict == OnConflict::Update && !plan.update.is_empty();
-    if let Some(told) = told.filter(|_| update && missing.is_none()) {
-        // No other writer can add a key until commit: the rows that change are updated,
-        // then the new ones inserted, each statement only when the read found it has
-        // rows to write (a rerun writes nothing, and joins nothing more).
+    // With both to do, one INSERT ... ON CONFLICT costs less than the two statements.
+    let one_kind = |t: &Told| t.inserts == 0 || (t.updates == 0 && !plan.spec.always_update);
+    if let Some(told) = told.filter(|t| update && missing.is_none() && one_kind(t)) {
+        // No other writer can add a key until commit: when the read found only rows to
+        // update, or only new ones, or none, only the statement for those runs (a rerun
+        // writes nothing and joins nothing more; new rows need no ON CONFLICT).
         let updated = match told.updates > 0 || plan.spec.always_update {
             true => run(client, plan, &update_sql(plan, target, src), &ctx, target, src)?,
             false => 0,
