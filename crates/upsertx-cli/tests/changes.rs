@@ -423,7 +423,28 @@ pub fn changes_through_a_partial_unique_index(db: &dyn TestDb) {
     );
 }
 
+/// Text that COPY, CSV or JSON escape (tabs, newlines, backslashes, quotes, a literal
+/// `\N`, non-ASCII) comes out as stored, in an update's before and after and in inserts.
+pub fn changes_carry_text_as_it_is(db: &dyn TestDb) {
+    db.exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, body VARCHAR(50))");
+    db.exec("INSERT INTO notes VALUES (1, 'tab\there')");
+    let odd = ["two\nlines\r\n", "back\\slash\\t", "\\N", "quote \" \u{e9} \u{2713}"];
+    let input: String =
+        odd.iter().enumerate().map(|(i, body)| format!("{}\n", json!({"id": i + 1, "body": body}))).collect();
+    write(db, "notes.ndjson", &input);
+    upsertx(db, &["notes.ndjson", "--table", "notes", "--changes", "out.ndjson", "--json"], None).report();
+    let mut expected: Vec<Value> = odd[1..]
+        .iter()
+        .enumerate()
+        .map(|(i, body)| json!({"op": "insert", "key": {"id": i + 2}, "before": null, "after": {"id": i + 2, "body": body}}))
+        .collect();
+    expected
+        .push(json!({"op": "update", "key": {"id": 1}, "before": {"body": "tab\there"}, "after": {"body": odd[0]}}));
+    assert_eq!(read(db, "out.ndjson"), expected);
+}
+
 every_dialect!(
+    changes_carry_text_as_it_is,
     changes_keep_generated_ids,
     concurrent_loads_tell_what_each_did,
     changes_that_disagree_with_the_merge_fail_the_load,
@@ -439,8 +460,48 @@ every_dialect!(
     changes_of_a_keyless_window,
 );
 
+/// PostgreSQL sends dates, timestamps, integers and booleans in binary to `--changes`:
+/// their text is the server's own (ISO), BC, infinite and fractional ones included.
+pub fn changes_write_dates_as_the_server_does(db: &dyn TestDb) {
+    db.exec("CREATE TABLE ev (id INTEGER PRIMARY KEY, at TIMESTAMP, d DATE, n SMALLINT, ok BOOLEAN)");
+    db.exec(
+        "INSERT INTO ev VALUES (1, '0001-01-01 10:00:00 BC', '0044-03-15 BC', 1, true), \
+         (2, 'infinity', '-infinity', -2, false), (3, '2024-01-09 10:41:00.25', '2024-02-29', -32768, NULL)",
+    );
+    let seeded = db.rows("SET DateStyle = 'ISO'; SELECT at::text, d::text, n::text FROM ev ORDER BY id");
+    let input = "{\"id\": 1, \"at\": \"2024-01-01 00:00:00\", \"d\": \"2024-01-01\", \"n\": 7, \"ok\": false}\n\
+                 {\"id\": 2, \"at\": \"2024-01-01 00:00:00\", \"d\": \"2024-01-01\", \"n\": 7, \"ok\": true}\n\
+                 {\"id\": 3, \"at\": \"2024-01-01 00:00:00\", \"d\": \"2024-01-01\", \"n\": 7, \"ok\": true}\n\
+                 {\"id\": 4, \"at\": \"2024-01-09 10:41:00.000001\", \"d\": \"0999-12-31\", \"n\": 32767, \"ok\": null}\n";
+    write(db, "ev.ndjson", input);
+    upsertx(db, &["ev.ndjson", "--table", "ev", "--changes", "out.ndjson", "--json"], None).report();
+    let got = read(db, "out.ndjson");
+    assert_eq!(
+        got[0],
+        json!({"op": "insert", "key": {"id": 4}, "before": null,
+               "after": {"id": 4, "at": "2024-01-09 10:41:00.000001", "d": "0999-12-31", "n": 32767, "ok": null}})
+    );
+    for (line, row) in got[1..].iter().zip(&seeded) {
+        let before = &line["before"];
+        assert_eq!(
+            (before["at"].as_str(), before["d"].as_str()),
+            (Some(row[0].as_str()), Some(row[1].as_str())),
+            "{line}"
+        );
+        assert_eq!(before["n"].to_string(), row[2], "{line}");
+        assert_eq!(line["after"]["at"], json!("2024-01-01 00:00:00"), "{line}");
+    }
+    assert_eq!(got[1]["before"]["ok"], json!(true));
+    assert_eq!(got[3]["before"]["ok"], json!(null));
+    assert_eq!(seeded[0], ["0001-01-01 10:00:00 BC", "0044-03-15 BC", "1"]);
+}
+
 /// MySQL and MariaDB have no partial indexes.
 mod partial {
     scenarios!(sqlite: crate::common::Sqlite::new => changes_through_a_partial_unique_index);
     scenarios!(postgres: crate::common::Postgres::new => changes_through_a_partial_unique_index);
+}
+
+mod binary {
+    scenarios!(postgres: crate::common::Postgres::new => changes_write_dates_as_the_server_does);
 }

@@ -91,6 +91,16 @@ pub(crate) const MICROS_PER_DAY: i64 = 86_400_000_000;
 /// `YYYY-MM-DD` of days since 1970-01-01 (years 1 to 9999; Howard Hinnant's
 /// civil_from_days), written without `format!`: it runs for every typed date.
 pub(crate) fn push_date(out: &mut String, days: i64) {
+    let (y, m, d) = civil_from_days(days);
+    push_digits(out, y, 4);
+    out.push('-');
+    push_digits(out, m, 2);
+    out.push('-');
+    push_digits(out, d, 2);
+}
+
+/// (year, month, day) of days since 1970-01-01, proleptic Gregorian (year 0 is 1 BC).
+pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -99,12 +109,7 @@ pub(crate) fn push_date(out: &mut String, days: i64) {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    push_digits(out, y, 4);
-    out.push('-');
-    push_digits(out, m, 2);
-    out.push('-');
-    push_digits(out, d, 2);
+    (yoe + era * 400 + if m <= 2 { 1 } else { 0 }, m, d)
 }
 
 /// `HH:MM:SS[.ffffff]` of microseconds since midnight.
@@ -122,7 +127,7 @@ pub(crate) fn push_time(out: &mut String, micros: i64) {
 }
 
 /// `n` (0 or more) in at least `width` digits.
-fn push_digits(out: &mut String, n: i64, width: usize) {
+pub(crate) fn push_digits(out: &mut String, n: i64, width: usize) {
     let mut buf = [b'0'; 20];
     let (mut n, mut i) = (n.unsigned_abs(), buf.len());
     while n > 0 {

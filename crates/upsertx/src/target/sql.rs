@@ -296,7 +296,8 @@ fn order_by(plan: &Plan, alias: &str, col: impl Fn(usize) -> String) -> String {
 /// `1` where `differs(i)`, the merge's own test, holds, joined by `concat`), then every
 /// plan column as the merge writes it (`value(i)`, over the de-duplicated input `s` at
 /// `src`), then, for an update, the updated columns as the table `t` holds them; every
-/// value as text (`text`). `changes` is the merge's condition for rewriting a matched
+/// value as the database hands it over (`text(Some(i), e)`: expression `e` of plan
+/// column `i`; `None`, the mask's NULL). `changes` is the merge's condition for rewriting a matched
 /// row (`None`: it rewrites none). `sparse`: the values no line needs (an update's
 /// unchanged columns) come as NULL, for a server that sends every value over the wire.
 /// Under `--history` the table's row is the entity's current version.
@@ -310,12 +311,12 @@ pub(crate) fn written_select(
     differs: impl Fn(usize) -> String,
     concat: fn(Vec<String>) -> String,
     changes: Option<&str>,
-    text: impl Fn(String) -> String,
+    text: impl Fn(Option<usize>, String) -> String,
     sparse: bool,
 ) -> String {
-    let null = text("NULL".into());
+    let null = text(None, "NULL".into());
     if plan.keyless() {
-        let after = list(&plan.all_columns(), |i| text(value(i)), ", ");
+        let after = list(&plan.all_columns(), |i| text(Some(i), value(i)), ", ");
         return format!("SELECT {null}, {after} FROM {src} AS s ORDER BY s.ord");
     }
     let absent = format!("t.{} IS NULL", q(&plan.columns[plan.key[0]].name));
@@ -327,9 +328,9 @@ pub(crate) fn written_select(
     let after = list(
         &plan.all_columns(),
         |i| match (plan.key.contains(&i), plan.update.contains(&i)) {
-            (true, _) => text(value(i)),
-            (false, true) => only(format!("{absent} OR {}", differs(i)), text(value(i))),
-            (false, false) => only(absent.clone(), text(value(i))),
+            (true, _) => text(Some(i), value(i)),
+            (false, true) => only(format!("{absent} OR {}", differs(i)), text(Some(i), value(i))),
+            (false, false) => only(absent.clone(), text(Some(i), value(i))),
         },
         ", ",
     );
@@ -339,8 +340,11 @@ pub(crate) fn written_select(
             concat(plan.update.iter().map(|&i| format!("CASE WHEN {} THEN '1' ELSE '0' END", differs(i))).collect())
         }
     };
-    let then =
-        list(&plan.update, |i| format!(", {}", only(differs(i), text(format!("t.{}", q(&plan.columns[i].name))))), "");
+    let then = list(
+        &plan.update,
+        |i| format!(", {}", only(differs(i), text(Some(i), format!("t.{}", q(&plan.columns[i].name))))),
+        "",
+    );
     let changes = changes.unwrap_or("1 = 0");
     let mut on = key_match(plan, q);
     if let Some(h) = plan.history {

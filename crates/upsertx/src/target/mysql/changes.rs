@@ -33,7 +33,7 @@ impl MyConnection {
             |i| format!("NOT ({})", same(plan, i)),
             concat,
             will_change(plan).as_deref(),
-            text,
+            |_, e| text(e),
             true,
         );
         self.read_rows(&format!("{sql} FOR UPDATE"), "reading the rows the load writes (--changes)", |row| {

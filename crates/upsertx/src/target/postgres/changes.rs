@@ -8,6 +8,7 @@
 
 use super::merge::{column_differs, source, source_value, take_turn, will_change};
 use super::stage::declared;
+use super::wire::{self, Wire};
 use super::{message, q};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
@@ -50,11 +51,20 @@ pub(super) fn tell(
         true => String::new(),
         false => format!("CREATE INDEX ON {src} ({}); ANALYZE {src}; ", sql::list(&plan.key, sql::stage_col, ", ")),
     };
-    client.batch_execute(&format!("{index}SET LOCAL jit = off")).map_err(|e| Error::db(ctx, message(&e)))?;
+    // Dates and times the read sends in binary are written as ISO text: so are those sent
+    // as text (the deletion's too), whatever the server's DateStyle.
+    client
+        .batch_execute(&format!("{index}SET LOCAL jit = off; SET LOCAL DateStyle = 'ISO'"))
+        .map_err(|e| Error::db(ctx, message(&e)))?;
     // As the table stores it: cast to the column's own type (`numeric(10,2)` pads).
     let value = |i| match declared(plan, i) {
         "" => source_value(plan, i),
         ty => format!("({})::{ty}", source_value(plan, i)),
+    };
+    // The values PostgreSQL sends cheaper in binary than as text come so (`wire.rs`).
+    let sent = |i: Option<usize>, e| match i.map(|i| Wire::of(plan, i)) {
+        Some(Wire::Text) | None => text(e),
+        Some(_) => e,
     };
     let sql = sql::written_select(
         plan,
@@ -65,11 +75,16 @@ pub(super) fn tell(
         |i| column_differs(plan, i),
         sql::concat_pipes,
         will_change(plan).as_deref(),
-        text,
+        sent,
         true,
     );
+    // The mask, every plan column, then the updated ones as they were (not without a key).
+    let before = if plan.keyless() { &[][..] } else { &plan.update[..] };
+    let wires: Vec<Wire> = std::iter::once(Wire::Text)
+        .chain(plan.all_columns().into_iter().chain(before.iter().copied()).map(|i| Wire::of(plan, i)))
+        .collect();
     let mut told = Told::default();
-    copy_rows(client, &sql, ctx, |row| {
+    wire::copy_rows(client, &sql, &wires, ctx, |row| {
         match row.text(0) {
             None => told.inserts += 1,
             Some(_) => told.updates += 1,
@@ -95,95 +110,6 @@ pub(super) fn read_rows(
         each(&mut Row(&row))?;
     }
     Ok(())
-}
-
-/// Runs `sql` (its values `::text`) as `COPY (sql) TO STDOUT` and hands `each` its rows
-/// one at a time: a line of COPY's text costs the client less to take apart than a
-/// result row whose values are fetched one by one (each looked up, type-checked and
-/// checked as UTF-8). Not for a statement with parameters (COPY takes none).
-pub(super) fn copy_rows(
-    client: &mut Client,
-    sql: &str,
-    ctx: &str,
-    mut each: impl FnMut(&mut dyn ChangeRow) -> Result<()>,
-) -> Result<()> {
-    use std::io::BufRead;
-    let mut reader =
-        client.copy_out(&format!("COPY ({sql}) TO STDOUT")).map_err(|e| Error::db(ctx, message(&e)))?;
-    let (mut line, mut row) = (Vec::new(), CopyRow::default());
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line).map_err(|e| copy_error(ctx, e))? == 0 {
-            return Ok(());
-        }
-        row.parse(&line).map_err(|e| Error::db(ctx, format!("the server sent text that is not UTF-8: {e}")))?;
-        each(&mut row)?;
-    }
-}
-
-/// The database's own error when COPY's stream ended in one.
-fn copy_error(ctx: &str, e: std::io::Error) -> Error {
-    match e.get_ref().and_then(|e| e.downcast_ref::<postgres::Error>()) {
-        Some(e) => Error::db(ctx, message(e)),
-        None => Error::db(ctx, e.to_string()),
-    }
-}
-
-/// A line of COPY's text format, its fields unescaped into `text`.
-#[derive(Default)]
-struct CopyRow {
-    text: String,
-    /// Each field's span in `text`, `None` for NULL (`\N`).
-    fields: Vec<Option<(usize, usize)>>,
-}
-
-impl CopyRow {
-    fn parse(&mut self, line: &[u8]) -> std::result::Result<(), std::str::Utf8Error> {
-        let line = line.strip_suffix(b"\n").unwrap_or(line);
-        let mut text = std::mem::take(&mut self.text).into_bytes();
-        text.clear();
-        self.fields.clear();
-        let mut start = 0;
-        for end in memchr::memchr_iter(b'\t', line).chain([line.len()]) {
-            let field = &line[start..end];
-            start = end + 1;
-            if field == b"\\N" {
-                self.fields.push(None);
-                continue;
-            }
-            let from = text.len();
-            unescape(field, &mut text);
-            self.fields.push(Some((from, text.len())));
-        }
-        self.text = String::from_utf8(text).map_err(|e| e.utf8_error())?;
-        Ok(())
-    }
-}
-
-impl ChangeRow for CopyRow {
-    fn text(&mut self, i: usize) -> Option<&str> {
-        self.fields[i].map(|(a, b)| &self.text[a..b])
-    }
-}
-
-/// COPY's text escapes undone: `\\`, `\t`, `\n`, `\r` and the rarer `\b`, `\f`, `\v`
-/// (the ones PostgreSQL writes).
-fn unescape(mut field: &[u8], out: &mut Vec<u8>) {
-    while let Some(i) = memchr::memchr(b'\\', field) {
-        out.extend_from_slice(&field[..i]);
-        let escaped = field.get(i + 1).copied().unwrap_or(b'\\');
-        out.push(match escaped {
-            b'b' => 8,
-            b'f' => 12,
-            b'n' => b'\n',
-            b'r' => b'\r',
-            b't' => b'\t',
-            b'v' => 11,
-            other => other,
-        });
-        field = &field[(i + 2).min(field.len())..];
-    }
-    out.extend_from_slice(field);
 }
 
 struct Row<'a>(&'a postgres::Row);

@@ -6,7 +6,7 @@
 //! - `stage.rs`: the staging table, filled by binary COPY (`copy.rs`: the format).
 //! - `merge.rs`: server-side de-duplication, and the merge.
 //! - `delete.rs`: `--delete-missing`.
-//! - `changes.rs`: `--changes`.
+//! - `changes.rs`: `--changes`; `wire.rs`: its read's rows, as binary COPY.
 
 mod changes;
 mod copy;
@@ -15,6 +15,7 @@ mod delete;
 mod merge;
 mod reflect;
 mod stage;
+mod wire;
 
 use super::{Batch, Connection, MergeCounts};
 use crate::error::{Error, Result};

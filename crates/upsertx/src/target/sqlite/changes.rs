@@ -44,7 +44,7 @@ pub(crate) fn tell(conn: &rusqlite::Connection, plan: &Plan, sink: &mut ChangeSi
         |i| column_differs(plan, i),
         sql::concat_pipes,
         will_change(plan).as_deref(),
-        |e| e,
+        |_, e| e,
         false,
     );
     read_rows(conn, &sql, "reading the rows the load writes (--changes)", |row| tell_written(sink, row))
