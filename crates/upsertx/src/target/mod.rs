@@ -90,13 +90,44 @@ pub(crate) trait ChangeRow {
 /// [`Connection::delete_missing`], one at a time.
 pub(crate) type ChangeSink<'a> = dyn FnMut(ChangeOp, &mut dyn ChangeRow) -> Result<()> + 'a;
 
-/// Hands one row of [`sql::written_select`] to `sink`: an insert when its mask is NULL.
-pub(crate) fn tell_written(sink: &mut ChangeSink<'_>, row: &mut dyn ChangeRow) -> Result<()> {
+/// Hands one row of [`sql::written_select`] to `sink`: an insert when its mask is NULL;
+/// counted in `told`.
+pub(crate) fn tell_written(sink: &mut ChangeSink<'_>, row: &mut dyn ChangeRow, told: &mut Told) -> Result<()> {
     let op = match row.text(0) {
         None => ChangeOp::Insert,
         Some(_) => ChangeOp::Update,
     };
+    told.0[op as usize] += 1;
     sink(op, row)
+}
+
+/// The rows a read before the merge ([`sql::written_select`]) found it will insert and
+/// update. When the table (or those rows and the new keys' gaps) stays locked against
+/// other writers until commit, they are the rows the merge writes, short of a trigger of
+/// the table (the engine checks the counts).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Told([u64; 2]);
+
+impl Told {
+    pub(crate) fn inserts(&self) -> u64 {
+        self.0[ChangeOp::Insert as usize]
+    }
+
+    pub(crate) fn updates(&self) -> u64 {
+        self.0[ChangeOp::Update as usize]
+    }
+
+    /// Whether the merge has only one kind of row to write (or none): then only the
+    /// statement for that kind needs to run. Not under `--always-update`, which rewrites
+    /// rows no line tells.
+    pub(crate) fn one_kind(&self, plan: &Plan) -> bool {
+        self.inserts() == 0 || (self.updates() == 0 && !plan.spec.always_update)
+    }
+
+    /// Whether the merge's UPDATE has rows to write.
+    pub(crate) fn updating(&self, plan: &Plan) -> bool {
+        self.updates() > 0 || plan.spec.always_update
+    }
 }
 
 /// `--evolve`: a column of the table too small for the input's values, and what it

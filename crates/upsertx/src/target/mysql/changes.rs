@@ -12,7 +12,7 @@ use super::{db_error, q, MyConnection};
 use crate::error::Result;
 use crate::plan::Plan;
 use crate::target::sql::{self, stage_col};
-use crate::target::{tell_written, ChangeRow, ChangeSink};
+use crate::target::{tell_written, ChangeRow, ChangeSink, Told};
 use mysql::prelude::Queryable;
 
 /// An expression as text (the form the sink reads).
@@ -21,7 +21,7 @@ pub(super) fn text(e: String) -> String {
 }
 
 impl MyConnection {
-    pub(super) fn tell_changes(&mut self, plan: &Plan, sink: &mut ChangeSink<'_>) -> Result<()> {
+    pub(super) fn tell_changes(&mut self, plan: &Plan, sink: &mut ChangeSink<'_>) -> Result<Told> {
         let (schema, name) = self.target.clone().expect("reflect runs before the merge");
         self.lock_merges(&schema, &name)?;
         let sql = sql::written_select(
@@ -36,9 +36,12 @@ impl MyConnection {
             |_, e| text(e),
             true,
         );
+        let mut told = Told::default();
         self.read_rows(&format!("{sql} FOR UPDATE"), "reading the rows the load writes (--changes)", |row| {
-            tell_written(sink, row)
-        })
+            tell_written(sink, row, &mut told)
+        })?;
+        crate::trace::trace("read the rows it writes (--changes)");
+        Ok(told)
     }
 
     /// Runs `sql` (every value as text) and hands `each` its rows one at a time.

@@ -26,7 +26,7 @@ use crate::error::{quote_ident, Error, Result};
 use crate::plan::{HistoryColumns, Plan};
 use crate::spec::OnConflict;
 use crate::target::sql::{self, list, stage_col};
-use crate::target::{history, MergeCounts};
+use crate::target::{history, MergeCounts, Told};
 use crate::value::Value;
 use mysql::prelude::Queryable;
 use mysql::Conn;
@@ -112,7 +112,9 @@ fn drop_stage(conn: &mut Conn, plan: &Plan) -> std::result::Result<(), mysql::Er
     conn.query_drop(format!("DROP TEMPORARY TABLE {}", stage_name(plan)))
 }
 
-pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeCounts> {
+/// Merges the stage into `target`. `told`: under `--changes`, what the locking read
+/// before the merge found it will write (see `changes.rs`).
+pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str, told: Option<Told>) -> Result<MergeCounts> {
     let stage = stage_name(plan);
     let ctx = format!("merging into table {}", quote_ident(&plan.table.name));
     let db = |e: mysql::Error| db_error(ctx.clone(), e);
@@ -129,7 +131,11 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
     }
     check_other_keys(conn, plan, target)?;
     let missing = plan.missing_required();
-    if plan.spec.on_conflict != OnConflict::Error && missing.is_none() && one_statement_is_safe(plan) {
+    // The read locked the rows it found and the new keys' gaps: when it found only rows
+    // to update, or only new ones, or none, only the statement for those runs.
+    let told = told.filter(|t| plan.spec.on_conflict == OnConflict::Update && t.one_kind(plan));
+    if plan.spec.on_conflict != OnConflict::Error && missing.is_none() && one_statement_is_safe(plan) && told.is_none()
+    {
         return merge_in_one_statement(conn, plan, target);
     }
     let staged: u64 = conn.query_first(format!("SELECT COUNT(*) FROM {stage}")).map_err(db)?.unwrap_or(0);
@@ -142,7 +148,7 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
 
     let mut updated = 0;
     let writes = plan.spec.on_conflict == OnConflict::Update && !plan.update.is_empty();
-    if writes {
+    if writes && told.is_none_or(|t| t.updating(plan)) {
         // A locking read (repeatable read takes next-key locks): it sees the latest
         // committed rows, and no other transaction can insert one of these keys until
         // this one ends, so the INSERT below sees exactly the rows this UPDATE saw.
@@ -181,16 +187,23 @@ pub(crate) fn merge(conn: &mut Conn, plan: &Plan, target: &str) -> Result<MergeC
         OnConflict::Error => String::new(),
         _ => format!(" WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {on})"),
     };
-    let inserting = conn.query_drop(format!(
-        "INSERT INTO {target} ({names}) SELECT {values} FROM {stage} AS s{only_new} ORDER BY {keys}"
-    ));
-    if let Err(e) = inserting {
-        if plan.spec.on_conflict == OnConflict::Error && is_duplicate_key(&e) {
-            check_no_existing(conn, plan, target)?;
+    let inserting = match told.is_none_or(|t| t.inserts() > 0) {
+        true => conn
+            .query_drop(format!(
+                "INSERT INTO {target} ({names}) SELECT {values} FROM {stage} AS s{only_new} ORDER BY {keys}"
+            ))
+            .map(|()| conn.affected_rows()),
+        false => Ok(0),
+    };
+    let inserted = match inserting {
+        Ok(n) => n,
+        Err(e) => {
+            if plan.spec.on_conflict == OnConflict::Error && is_duplicate_key(&e) {
+                check_no_existing(conn, plan, target)?;
+            }
+            return Err(db(e));
         }
-        return Err(db(e));
-    }
-    let inserted = conn.affected_rows();
+    };
     crate::trace::trace("inserted");
     let stale = stale(conn, plan, target)?;
     drop_stage(conn, plan).map_err(db)?;

@@ -286,10 +286,13 @@ impl Connection for MyConnection {
     }
 
     fn merge(&mut self, plan: &Plan, tell: Option<&mut super::ChangeSink<'_>>) -> Result<MergeCounts> {
-        if let Some(sink) = tell {
-            let done = self.tell_changes(plan, sink);
-            self.at_server(done)?;
-        }
+        let told = match tell {
+            Some(sink) => {
+                let done = self.tell_changes(plan, sink);
+                Some(self.at_server(done)?)
+            }
+            None => None,
+        };
         let done = (|| {
             if let Some(target) = self.stager.into_target.clone() {
                 // The table was empty: every row in it is one of this load's keys.
@@ -303,7 +306,7 @@ impl Connection for MyConnection {
             let (schema, name) = self.target.clone().expect("reflect runs before merge");
             self.lock_merges(&schema, &name)?;
             let target = self.target_name();
-            merge::merge(&mut self.conn, plan, &target)
+            merge::merge(&mut self.conn, plan, &target, told)
         })();
         self.at_server(done)
     }

@@ -13,21 +13,13 @@ use super::{message, q};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::target::sql;
-use crate::target::{tell_written, ChangeRow, ChangeSink};
+use crate::target::{tell_written, ChangeRow, ChangeSink, Told};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::Client;
 
 /// An expression as text (the form the sink reads).
 pub(super) fn text(e: String) -> String {
     format!("({e})::text")
-}
-
-/// The rows the read found the merge will write: the table is locked against other
-/// writers, so they are the rows it does write (short of a trigger: the engine checks).
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct Told {
-    pub(super) inserts: u64,
-    pub(super) updates: u64,
 }
 
 pub(super) fn tell(
@@ -84,14 +76,9 @@ pub(super) fn tell(
         .chain(plan.all_columns().into_iter().chain(before.iter().copied()).map(|i| Wire::of(plan, i)))
         .collect();
     let mut told = Told::default();
-    wire::copy_rows(client, &sql, &wires, ctx, |row| {
-        match row.text(0) {
-            None => told.inserts += 1,
-            Some(_) => told.updates += 1,
-        }
-        tell_written(sink, row)
-    })?;
+    wire::copy_rows(client, &sql, &wires, ctx, |row| tell_written(sink, row, &mut told))?;
     client.batch_execute("RESET jit").map_err(|e| Error::db(ctx, message(&e)))?;
+    crate::trace::trace("read the rows it writes (--changes)");
     Ok(told)
 }
 

@@ -35,7 +35,6 @@
 //! committed by another load after the check fails the load with a unique violation,
 //! reported as that key existing.
 
-use super::changes::Told;
 use super::copy::Kind;
 use super::stage::{declared, native, KeyOrder, MATCHED, SRC, STAGE};
 use super::{message, q};
@@ -43,7 +42,7 @@ use crate::error::{Error, Location, Result};
 use crate::plan::{HistoryColumns, Plan};
 use crate::spec::{Duplicates, OnConflict};
 use crate::target::sql::{self, list, stage_col};
-use crate::target::{history, MergeCounts};
+use crate::target::{history, MergeCounts, Told};
 use crate::value::Value;
 use postgres::Client;
 
@@ -178,18 +177,17 @@ pub(crate) fn merge(
     }
     let update = plan.spec.on_conflict == OnConflict::Update && !plan.update.is_empty();
     // With both to do, one INSERT ... ON CONFLICT costs less than the two statements.
-    let one_kind = |t: &Told| t.inserts == 0 || (t.updates == 0 && !plan.spec.always_update);
-    if let Some(told) = told.filter(|t| update && missing.is_none() && one_kind(t)) {
+    if let Some(told) = told.filter(|t| update && missing.is_none() && t.one_kind(plan)) {
         // No other writer can add a key until commit: when the read found only rows to
         // update, or only new ones, or none, only the statement for those runs (a rerun
         // writes nothing and joins nothing more; new rows need no ON CONFLICT).
-        let updated = match told.updates > 0 || plan.spec.always_update {
+        let updated = match told.updating(plan) {
             true => run(client, plan, &update_sql(plan, target, src), &ctx, target, src)?,
             false => 0,
         };
         let new = format!("NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {})", key_match(plan));
         let insert = format!("INSERT INTO {target} AS t ({names}) SELECT {values} FROM {src} AS s WHERE {new}");
-        let inserted = match told.inserts > 0 {
+        let inserted = match told.inserts() > 0 {
             true => run(client, plan, &insert, &ctx, target, src)?,
             false => 0,
         };

@@ -47,7 +47,8 @@ pub(crate) fn tell(conn: &rusqlite::Connection, plan: &Plan, sink: &mut ChangeSi
         |_, e| e,
         false,
     );
-    read_rows(conn, &sql, "reading the rows the load writes (--changes)", |row| tell_written(sink, row))
+    let mut told = crate::target::Told::default();
+    read_rows(conn, &sql, "reading the rows the load writes (--changes)", |row| tell_written(sink, row, &mut told))
 }
 
 /// Runs `sql` and hands `each` its rows one at a time.
