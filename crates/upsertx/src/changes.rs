@@ -225,13 +225,14 @@ impl ChangeLog {
     /// Moves the lines where they belong: call after [`flush`](ChangeLog::flush), once the
     /// load has committed (or rolled back a dry run).
     pub(crate) fn finish(mut self) -> Result<()> {
-        let Files { mut file, later } = self.stop()?;
+        let Files { file, later } = self.stop()?;
+        let mut file = file.into_inner().map_err(|e| io("writing", e.error()))?;
         for later in later.into_iter().flatten() {
             let mut part = later.into_inner().map_err(|e| io("writing", e.error()))?;
             part.rewind().map_err(|e| io("reading back", e))?;
-            std::io::copy(&mut part, &mut file).map_err(|e| io("writing", e))?;
+            // File to file: the kernel copies (copy_file_range on Linux), not this process.
+            std::io::copy(&mut part, file.as_file_mut()).map_err(|e| io("writing", e))?;
         }
-        let mut file = file.into_inner().map_err(|e| io("writing", e.error()))?;
         match &self.to {
             ChangesTo::Path(path) => {
                 file.persist(path).map_err(|e| io(&path.display().to_string(), e.error))?;
