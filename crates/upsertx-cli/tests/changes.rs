@@ -417,9 +417,28 @@ pub fn changes_through_a_partial_unique_index(db: &dyn TestDb) {
             json!({"op": "update", "key": {"email": "b@x"}, "before": {"name": "live b"}, "after": {"name": "live b2"}}),
         ]
     );
+    // Only a new key (the rest as they are): the merge is an INSERT alone, keyed through
+    // the partial index all the same.
+    write(db, "more.csv", "id,email,name\n5,d@x,d\n3,a@x,new a\n");
+    let run = upsertx(db, &[&args[..], &["--changes", "out.ndjson", "--json"]].concat(), None);
+    let args_more: Vec<&str> = args.iter().map(|&a| if a == "live.csv" { "more.csv" } else { a }).collect();
+    assert_eq!(run.counts(), (0, 0, 2, 0, 0), "live.csv again changes nothing");
+    let run = upsertx(db, &[&args_more[..], &["--changes", "out.ndjson", "--json"]].concat(), None);
+    assert_eq!(run.counts(), (1, 0, 1, 0, 0));
+    assert_eq!(
+        read(db, "out.ndjson"),
+        vec![
+            json!({"op": "insert", "key": {"email": "d@x"}, "before": null, "after": {"id": 5, "email": "d@x", "name": "d"}})
+        ]
+    );
     assert_eq!(
         table(db, "acct", "id, email, deleted_at, name"),
-        rows(&[&["1", "a@x", "2020-01-01", "old a"], &["2", "b@x", "NULL", "live b2"], &["3", "a@x", "NULL", "new a"]])
+        rows(&[
+            &["1", "a@x", "2020-01-01", "old a"],
+            &["2", "b@x", "NULL", "live b2"],
+            &["3", "a@x", "NULL", "new a"],
+            &["5", "d@x", "NULL", "d"]
+        ])
     );
 }
 
