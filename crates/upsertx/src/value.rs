@@ -70,12 +70,14 @@ impl Value<'_> {
     /// Appends [`Value::temporal_text`] to `out`; false (nothing written) for other values.
     pub(crate) fn push_temporal(&self, out: &mut String) -> bool {
         match *self {
-            Value::Date(days) => push_date(out, days as i64),
-            Value::Time(micros) => push_time(out, micros),
+            Value::Date(days) => {
+                push_date(out, days as i64);
+            }
+            Value::Time(micros) => push_time(out, micros, false),
             Value::Timestamp { micros, zoned } => {
                 push_date(out, micros.div_euclid(MICROS_PER_DAY));
                 out.push(' ');
-                push_time(out, micros.rem_euclid(MICROS_PER_DAY));
+                push_time(out, micros.rem_euclid(MICROS_PER_DAY), false);
                 if zoned {
                     out.push_str("+00:00");
                 }
@@ -88,15 +90,18 @@ impl Value<'_> {
 
 pub(crate) const MICROS_PER_DAY: i64 = 86_400_000_000;
 
-/// `YYYY-MM-DD` of days since 1970-01-01 (years 1 to 9999; Howard Hinnant's
-/// civil_from_days), written without `format!`: it runs for every typed date.
-pub(crate) fn push_date(out: &mut String, days: i64) {
+/// `YYYY-MM-DD` of days since 1970-01-01 (Howard Hinnant's civil_from_days), written
+/// without `format!`: it runs for every typed date. A year before 1 is counted back
+/// from 1 BC, as PostgreSQL writes it; then it returns `true` (the text is to end in
+/// ` BC`).
+pub(crate) fn push_date(out: &mut String, days: i64) -> bool {
     let (y, m, d) = civil_from_days(days);
-    push_digits(out, y, 4);
+    push_digits(out, if y <= 0 { 1 - y } else { y }, 4);
     out.push('-');
     push_digits(out, m, 2);
     out.push('-');
     push_digits(out, d, 2);
+    y <= 0
 }
 
 /// (year, month, day) of days since 1970-01-01, proleptic Gregorian (year 0 is 1 BC).
@@ -112,17 +117,23 @@ pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + if m <= 2 { 1 } else { 0 }, m, d)
 }
 
-/// `HH:MM:SS[.ffffff]` of microseconds since midnight.
-pub(crate) fn push_time(out: &mut String, micros: i64) {
-    let (secs, frac) = (micros / 1_000_000, micros % 1_000_000);
+/// `HH:MM:SS[.ffffff]` of microseconds since midnight; `trim`: the fraction without its
+/// trailing zeros (`.5`), as PostgreSQL writes it.
+pub(crate) fn push_time(out: &mut String, micros: i64, trim: bool) {
+    let (secs, mut frac) = (micros / 1_000_000, micros % 1_000_000);
     push_digits(out, secs / 3600, 2);
     out.push(':');
     push_digits(out, secs / 60 % 60, 2);
     out.push(':');
     push_digits(out, secs % 60, 2);
     if frac != 0 {
+        let mut width = 6;
+        while trim && frac % 10 == 0 {
+            frac /= 10;
+            width -= 1;
+        }
         out.push('.');
-        push_digits(out, frac, 6);
+        push_digits(out, frac, width);
     }
 }
 

@@ -10,7 +10,7 @@ use super::stage::native;
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::target::ChangeRow;
-use crate::value::{civil_from_days, push_digits};
+use crate::value::{push_date, push_time};
 use postgres::Client;
 use std::io::Read;
 
@@ -153,7 +153,7 @@ fn push_text(out: &mut String, wire: Wire, v: &[u8]) -> std::result::Result<(), 
             micros => {
                 let bc = push_date(out, micros.div_euclid(MICROS_PER_DAY) + PG_EPOCH_DAYS);
                 out.push(' ');
-                push_time(out, micros.rem_euclid(MICROS_PER_DAY));
+                push_time(out, micros.rem_euclid(MICROS_PER_DAY), true);
                 if bc {
                     out.push_str(" BC");
                 }
@@ -161,37 +161,6 @@ fn push_text(out: &mut String, wire: Wire, v: &[u8]) -> std::result::Result<(), 
         },
     }
     Ok(())
-}
-
-/// `YYYY-MM-DD` of days since 1970-01-01 as PostgreSQL writes it (ISO): years before 1
-/// counted back from 1 BC, for which it returns `true` (the text then ends in ` BC`).
-fn push_date(out: &mut String, days: i64) -> bool {
-    let (y, m, d) = civil_from_days(days);
-    push_digits(out, if y <= 0 { 1 - y } else { y }, 4);
-    out.push('-');
-    push_digits(out, m, 2);
-    out.push('-');
-    push_digits(out, d, 2);
-    y <= 0
-}
-
-/// `HH:MM:SS[.f]` of microseconds since midnight, the fraction without trailing zeros.
-fn push_time(out: &mut String, micros: i64) {
-    let (secs, mut frac) = (micros / 1_000_000, micros % 1_000_000);
-    push_digits(out, secs / 3600, 2);
-    out.push(':');
-    push_digits(out, secs / 60 % 60, 2);
-    out.push(':');
-    push_digits(out, secs % 60, 2);
-    if frac != 0 {
-        let mut width = 6;
-        while frac % 10 == 0 {
-            frac /= 10;
-            width -= 1;
-        }
-        out.push('.');
-        push_digits(out, frac, width);
-    }
 }
 
 #[cfg(test)]
