@@ -74,6 +74,38 @@ pub fn changes_to_stdout(db: &dyn TestDb) {
         .fails(2, &["--changes no/such/dir/out.ndjson: the folder no/such/dir does not exist"]);
 }
 
+/// Where the lines go is kept as it is: a named pipe gets them written into it (a
+/// consumer reading it), a symbolic link still links to the file that gets them (so
+/// would `/dev/null`: upsertx once renamed its file over it), and a folder is refused
+/// before anything is loaded.
+pub fn changes_into_a_pipe_a_link_not_a_folder(db: &dyn TestDb) {
+    use std::os::unix::fs::FileTypeExt;
+    stock(db);
+    write(db, "stock.csv", EU);
+    let fifo = db.dir().join("changes.pipe");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reading = fifo.clone();
+    std::thread::spawn(move || tx.send(std::fs::read_to_string(reading)));
+    upsertx(db, &["stock.csv", "--changes", "changes.pipe", "--json"], None).report();
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the pipe was replaced");
+    let got = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the pipe's reader got the lines").unwrap();
+    assert_eq!(ops(&lines(&got)), (1, 1, 0));
+
+    std::fs::write(db.dir().join("real.ndjson"), "old\n").unwrap();
+    std::os::unix::fs::symlink("real.ndjson", db.dir().join("link.ndjson")).unwrap();
+    write(db, "more.csv", "sku,region,qty\ne,eu,5\n");
+    upsertx(db, &["more.csv", "--table", "stock", "--changes", "link.ndjson", "--json"], None).report();
+    assert!(std::fs::symlink_metadata(db.dir().join("link.ndjson")).unwrap().file_type().is_symlink());
+    assert_eq!(ops(&read(db, "real.ndjson")), (1, 0, 0));
+
+    std::fs::create_dir(db.dir().join("out")).unwrap();
+    write(db, "later.csv", "sku,region,qty\nf,eu,6\n");
+    upsertx(db, &["later.csv", "--table", "stock", "--changes", "out"], None).fails(2, &["--changes out: is a folder"]);
+    assert_eq!(db.rows("SELECT COUNT(*) FROM stock WHERE sku = 'f'"), rows(&[&["0"]]));
+}
+
 /// A load that fails writes no changes, and leaves an earlier file as it was.
 pub fn a_failed_load_leaves_no_changes(db: &dyn TestDb) {
     stock(db);
@@ -515,4 +547,9 @@ mod partial {
 
 mod binary {
     scenarios!(postgres: crate::common::Postgres::new => changes_write_dates_as_the_server_does);
+}
+
+/// The destination's kind does not depend on the database.
+mod destinations {
+    scenarios!(sqlite: crate::common::Sqlite::new => changes_into_a_pipe_a_link_not_a_folder);
 }

@@ -17,8 +17,8 @@
 //! The database hands over the rows as text ([`ChangeOp`] says which values); this
 //! module writes them as JSON typed by their column: numbers as numbers, booleans as
 //! booleans, the rest as strings. The lines go to a temporary file first, moved into
-//! place (or copied to stdout) once the load has committed, or rolled back for a dry
-//! run: a load that fails leaves no changes behind.
+//! place (copied into a named pipe or a device, or to stdout) once the load has
+//! committed, or rolled back for a dry run: a load that fails leaves no changes behind.
 
 use crate::error::{Error, Result};
 use crate::plan::{Mark, Plan};
@@ -32,7 +32,7 @@ use std::sync::mpsc;
 /// row's values into batches ([`Rows`]); a thread of its own writes them as JSON, so that
 /// the database's next rows are read meanwhile.
 pub(crate) struct ChangeLog {
-    to: ChangesTo,
+    dest: Dest,
     writer: Writer,
     /// The batch being filled.
     rows: Rows,
@@ -40,6 +40,42 @@ pub(crate) struct ChangeLog {
     changed: Vec<usize>,
     /// The rows handed over, by op (insert, update, delete), lines written or not.
     pub(crate) seen: [u64; 3],
+}
+
+/// Where the lines go once the load has committed.
+enum Dest {
+    /// A file, new or replaced (renamed into place: a reader never sees half of it). A
+    /// symbolic link is followed: the file it names is replaced, the link stays.
+    Replace(std::path::PathBuf),
+    /// Something else that exists (a device such as `/dev/null`, a named pipe): written
+    /// into, never replaced.
+    Into(std::path::PathBuf),
+    Stdout,
+}
+
+impl Dest {
+    fn of(to: &ChangesTo) -> Result<Dest> {
+        let path = match to {
+            ChangesTo::Stdout => return Ok(Dest::Stdout),
+            ChangesTo::Path(path) => path,
+        };
+        match std::fs::metadata(path) {
+            Ok(m) if !m.is_file() && !m.is_dir() => Ok(Dest::Into(path.clone())),
+            Ok(m) if m.is_dir() => Err(Error::Usage(format!("--changes {}: is a folder", path.display()))),
+            Ok(_) => std::fs::canonicalize(path).map(Dest::Replace).map_err(|e| io(&path.display().to_string(), e)),
+            Err(_) => {
+                let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+                match dir.is_dir() {
+                    true => Ok(Dest::Replace(path.clone())),
+                    false => Err(Error::Usage(format!(
+                        "--changes {}: the folder {} does not exist",
+                        path.display(),
+                        dir.display()
+                    ))),
+                }
+            }
+        }
+    }
 }
 
 /// Rows in a batch before [`ROWS_PER_BATCH`] rows or [`BYTES_PER_BATCH`] bytes of values.
@@ -114,28 +150,16 @@ impl ChangeLog {
     /// A temporary file beside the destination (so that it can be renamed into place),
     /// or anywhere for stdout.
     pub(crate) fn open(to: &ChangesTo) -> Result<ChangeLog> {
-        let file = match to {
-            ChangesTo::Path(path) => {
+        let dest = Dest::of(to)?;
+        let file = match &dest {
+            Dest::Replace(path) => {
                 let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-                if !dir.is_dir() {
-                    return Err(Error::Usage(format!(
-                        "--changes {}: the folder {} does not exist",
-                        path.display(),
-                        dir.display()
-                    )));
-                }
                 tempfile::NamedTempFile::new_in(dir).map_err(|e| io(&path.display().to_string(), e))?
             }
-            ChangesTo::Stdout => tempfile::NamedTempFile::new().map_err(|e| io("a temporary file", e))?,
+            Dest::Into(_) | Dest::Stdout => tempfile::NamedTempFile::new().map_err(|e| io("a temporary file", e))?,
         };
         let files = Files { file: BufWriter::with_capacity(1 << 20, file), later: [None, None] };
-        Ok(ChangeLog {
-            to: to.clone(),
-            writer: Writer::Idle(files),
-            rows: Rows::default(),
-            changed: Vec::new(),
-            seen: [0; 3],
-        })
+        Ok(ChangeLog { dest, writer: Writer::Idle(files), rows: Rows::default(), changed: Vec::new(), seen: [0; 3] })
     }
 
     /// Takes one row's line: the values of `row` laid out as [`ChangeOp`] says.
@@ -233,11 +257,20 @@ impl ChangeLog {
             // File to file: the kernel copies (copy_file_range on Linux), not this process.
             std::io::copy(&mut part, file.as_file_mut()).map_err(|e| io("writing", e))?;
         }
-        match &self.to {
-            ChangesTo::Path(path) => {
+        match &self.dest {
+            Dest::Replace(path) => {
                 file.persist(path).map_err(|e| io(&path.display().to_string(), e.error))?;
             }
-            ChangesTo::Stdout => {
+            Dest::Into(path) => {
+                // A device or a pipe stays what it is: the lines are written into it.
+                file.rewind().map_err(|e| io("reading back", e))?;
+                let mut out = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .map_err(|e| io(&path.display().to_string(), e))?;
+                std::io::copy(&mut file, &mut out).map_err(|e| io(&path.display().to_string(), e))?;
+            }
+            Dest::Stdout => {
                 file.rewind().map_err(|e| io("reading back", e))?;
                 let mut out = std::io::stdout().lock();
                 std::io::copy(&mut file, &mut out).and_then(|_| out.flush()).map_err(|e| io("standard output", e))?;
