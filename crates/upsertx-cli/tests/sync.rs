@@ -499,16 +499,8 @@ pub fn concurrent_newer_by_loads_keep_the_newest(db: &dyn TestDb) {
 /// order or the other; together they delete what either order deletes.
 pub fn concurrent_syncs_take_turns(db: &dyn TestDb) {
     db.exec("CREATE TABLE n (id INTEGER PRIMARY KEY, who VARCHAR(10))");
-    let csv = |who: &str, ids: std::ops::RangeInclusive<i64>| {
-        let mut s = String::from("id,who\n");
-        // Shuffled a little: every other key first.
-        for id in ids.clone().filter(|i| i % 2 == 0).chain(ids.filter(|i| i % 2 == 1)) {
-            s.push_str(&format!("{id},{who}\n"));
-        }
-        s
-    };
-    write(db, "a.csv", &csv("a", 1..=1500));
-    write(db, "b.csv", &csv("b", 500..=2000));
+    write(db, "a.csv", &common::ids_by("a", 1..=1500));
+    write(db, "b.csv", &common::ids_by("b", 500..=2000));
     for round in 0..4 {
         db.exec("DELETE FROM n");
         let seed: Vec<String> = (1..=2000).map(|i| format!("({i}, 'seed')")).collect();

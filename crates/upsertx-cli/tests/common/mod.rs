@@ -388,6 +388,16 @@ impl Run {
     }
 }
 
+/// `id,who` rows for keys `ids`, every one by `who`, shuffled a little (every other key
+/// first): the inputs of two concurrent loads on overlapping keys.
+pub fn ids_by(who: &str, ids: std::ops::RangeInclusive<i64>) -> String {
+    let mut s = String::from("id,who\n");
+    for id in ids.clone().filter(|i| i % 2 == 0).chain(ids.filter(|i| i % 2 == 1)) {
+        s.push_str(&format!("{id},{who}\n"));
+    }
+    s
+}
+
 /// Writes an input file into the database's directory.
 pub fn write(db: &dyn TestDb, name: &str, content: &str) -> PathBuf {
     let path = db.dir().join(name);
