@@ -9,6 +9,9 @@
 //!   found: rows inserted after A's first statement were neither updated nor inserted);
 //! - **free-running loads**: four processes on overlapping keys at once, repeated.
 //!
+//! Some loads run with `--changes` (their merge is chosen by a read before it, under a
+//! lock): the same model holds, and their files count what they report.
+//!
 //! The model (`Model`) is the semantics of one load, applied serially.
 
 mod common;
@@ -35,16 +38,22 @@ impl Mode {
     }
 }
 
-/// One load: its name (also the value it writes into `who`) and its keys.
+/// One load: its name (also the value it writes into `who`) and its keys; `told`: run
+/// with `--changes WHO.ndjson` (whose merge is chosen by the read before it).
 #[derive(Clone, Debug)]
 struct Load {
     who: &'static str,
     ids: Vec<i64>,
+    told: bool,
 }
 
 impl Load {
     fn new(who: &'static str, ids: impl IntoIterator<Item = i64>) -> Load {
-        Load { who, ids: ids.into_iter().collect() }
+        Load { who, ids: ids.into_iter().collect(), told: false }
+    }
+
+    fn told(self) -> Load {
+        Load { told: true, ..self }
     }
 
     fn csv(&self) -> String {
@@ -112,8 +121,11 @@ struct Outcome {
 fn start(db: &dyn TestDb, table: &str, load: &Load, mode: Mode) -> Child {
     let file = format!("{}.csv", load.who);
     write(db, &file, &load.csv());
+    let changes = format!("{}.ndjson", load.who);
+    let told = if load.told { vec!["--changes", changes.as_str()] } else { Vec::new() };
     Command::new(env!("CARGO_BIN_EXE_upsertx"))
         .args([&file, "--table", table, "--key", "id", "--on-conflict", mode.flag(), "--json", "--db", &db.url()])
+        .args(told)
         .current_dir(db.dir())
         .env_remove("DATABASE_URL")
         .stdin(Stdio::null())
@@ -161,8 +173,23 @@ fn orders(n: usize) -> Vec<Vec<usize>> {
 /// Checks that the table and every successful load's counts are those of some serial
 /// order of the loads that succeeded (the failed ones must fail in that order too, or
 /// have been refused for a reason they state).
-fn check_serializable(table: &str, initial: &Model, final_: &Model, loads: &[Load], outcomes: &[Outcome], mode: Mode) {
+fn check_serializable(
+    db: &dyn TestDb,
+    table: &str,
+    initial: &Model,
+    final_: &Model,
+    loads: &[Load],
+    outcomes: &[Outcome],
+    mode: Mode,
+) {
     let ok: Vec<usize> = (0..loads.len()).filter(|&i| outcomes[i].code == 0).collect();
+    // A told load's file has as many insert and update lines as it reports.
+    for &i in ok.iter().filter(|&&i| loads[i].told) {
+        let text = std::fs::read_to_string(db.dir().join(format!("{}.ndjson", loads[i].who))).expect("its changes");
+        let n = |op: &str| text.lines().filter(|l| l.contains(&format!("\"op\":\"{op}\""))).count() as u64;
+        let (inserted, updated, ..) = outcomes[i].counts.expect("a report");
+        assert_eq!((n("insert"), n("update")), (inserted, updated), "load {}'s changes", loads[i].who);
+    }
     for (i, o) in outcomes.iter().enumerate() {
         if o.code != 0 && !o.foreign {
             assert_eq!(o.code, 1, "load {}: {}", loads[i].who, o.stderr);
@@ -250,7 +277,14 @@ fn forced(db: &dyn TestDb, table: &str, mode: Mode, lock: &str, a: Load, b: Load
             }
             Writer::Sql => {
                 let values: Vec<String> = b.ids.iter().map(|id| format!("({id}, '{}')", b.who)).collect();
-                let sql = format!("INSERT INTO {} (id, who) VALUES {}", db.q(table), values.join(", "));
+                // Schema-qualified, as upsertx writes it: then `lock_waiters` sees it wait.
+                let schema = match db.url().starts_with("postgres") {
+                    true => "current_schema()",
+                    false => "DATABASE()",
+                };
+                let schema = db.rows(&format!("SELECT {schema}"))[0][0].clone();
+                let sql =
+                    format!("INSERT INTO {}.{} (id, who) VALUES {}", db.q(&schema), db.q(table), values.join(", "));
                 let mut session = db.session();
                 let n = b.ids.len() as u64;
                 scope.spawn(move || match session.try_exec(&sql) {
@@ -269,7 +303,7 @@ fn forced(db: &dyn TestDb, table: &str, mode: Mode, lock: &str, a: Load, b: Load
     let outcomes = [outcome_a, outcome_b];
     assert!(a_waits, "load A never waited for the held lock: {outcomes:?}");
     let final_ = actual(db, table);
-    check_serializable(table, &initial, &final_, &[a, b], &outcomes, mode);
+    check_serializable(db, table, &initial, &final_, &[a, b], &outcomes, mode);
 }
 
 /// The probe's interleavings, for every mode, on both tables.
@@ -287,6 +321,11 @@ fn forced_interleavings(db: &dyn TestDb) {
                 let a = if mode == Mode::Error { Load::new("A", 11..=20) } else { Load::new("A", 1..=20) };
                 forced(db, table, mode, &insert11, a, Load::new("B", 12..=20), w());
             }
+            // A under --changes: the read before its merge found only rows to update,
+            // only new rows, or both (each a merge of its own).
+            forced(db, table, Mode::Update, &lock1, Load::new("A", 1..=10).told(), Load::new("B", 1..=20), w());
+            forced(db, table, Mode::Update, &insert11, Load::new("A", 11..=20).told(), Load::new("B", 12..=20), w());
+            forced(db, table, Mode::Update, &lock1, Load::new("A", 1..=20).told(), Load::new("B", 11..=20), w());
         }
     }
 }
@@ -312,10 +351,18 @@ fn free_running(db: &dyn TestDb) {
                     _ => (1..=6000).step_by(3 + round).collect(),
                 };
                 let initial = seed(db, table, seeded, "seed");
+                // The second round with two of the loads under --changes.
+                let loads: Vec<Load> = loads
+                    .iter()
+                    .map(|l| match round == 1 && (l.who == "A" || l.who == "C") {
+                        true => l.clone().told(),
+                        false => l.clone(),
+                    })
+                    .collect();
                 let children: Vec<Child> = loads.iter().map(|l| start(db, table, l, mode)).collect();
                 let outcomes: Vec<Outcome> = children.into_iter().map(finish).collect();
                 let final_ = actual(db, table);
-                check_serializable(table, &initial, &final_, &loads, &outcomes, mode);
+                check_serializable(db, table, &initial, &final_, &loads, &outcomes, mode);
             }
         }
     }
