@@ -70,7 +70,7 @@ impl MyConnection {
                 // single-table form has no alias: the table's own name stands for `t`.
                 let target = self.target_name();
                 let doomed = doomed(&target);
-                let cols = list(&plan.all_columns(), |i| super::changes::text(q(&plan.columns[i].name)), ", ");
+                let cols = list(&plan.all_columns(), |i| q(&plan.columns[i].name), ", ");
                 let keys = list(&plan.key, |i| q(&plan.columns[i].name), ", ");
                 let sql = format!("DELETE FROM {target} WHERE {doomed} ORDER BY {keys} RETURNING {cols}");
                 let mut deleted = 0;
@@ -81,7 +81,7 @@ impl MyConnection {
                 return Ok(deleted);
             }
             // A locking read: the rows the statement below finds.
-            let sql = sql::deleted_select(plan, q, &self.target_name(), &doomed("t"), super::changes::text);
+            let sql = sql::deleted_select(plan, q, &self.target_name(), &doomed("t"), |e| e);
             self.read_rows(&format!("{sql} FOR UPDATE"), "reading the rows to delete (--changes)", |row| {
                 tell(ChangeOp::Delete, row)
             })?;
