@@ -298,9 +298,10 @@ fn order_by(plan: &Plan, alias: &str, col: impl Fn(usize) -> String) -> String {
 /// `src`), then, for an update, the updated columns as the table `t` holds them; every
 /// value as the database hands it over (`text(Some(i), e)`: expression `e` of plan
 /// column `i`; `None`, the mask's NULL). `changes` is the merge's condition for rewriting a matched
-/// row (`None`: it rewrites none). `sparse`: the values no line needs (an update's
-/// unchanged columns) come as NULL, for a server that sends every value over the wire.
-/// Under `--history` the table's row is the entity's current version.
+/// row (`None`: it rewrites none). An update's unchanged values come too, unused: leaving
+/// them out (a `CASE` per value, its comparison made again) cost PostgreSQL and MariaDB
+/// more than sending them. Under `--history` the table's row is the entity's current
+/// version.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn written_select(
     plan: &Plan,
@@ -312,7 +313,6 @@ pub(crate) fn written_select(
     concat: fn(Vec<String>) -> String,
     changes: Option<&str>,
     text: impl Fn(Option<usize>, String) -> String,
-    sparse: bool,
 ) -> String {
     let null = text(None, "NULL".into());
     if plan.keyless() {
@@ -320,31 +320,14 @@ pub(crate) fn written_select(
         return format!("SELECT {null}, {after} FROM {src} AS s ORDER BY s.ord");
     }
     let absent = format!("t.{} IS NULL", q(&plan.columns[plan.key[0]].name));
-    // `sparse`: a value no line needs is NULL (a server then sends less).
-    let only = |cond: String, e: String| match sparse {
-        true => format!("CASE WHEN {cond} THEN {e} END"),
-        false => e,
-    };
-    let after = list(
-        &plan.all_columns(),
-        |i| match (plan.key.contains(&i), plan.update.contains(&i)) {
-            (true, _) => text(Some(i), value(i)),
-            (false, true) => only(format!("{absent} OR {}", differs(i)), text(Some(i), value(i))),
-            (false, false) => only(absent.clone(), text(Some(i), value(i))),
-        },
-        ", ",
-    );
+    let after = list(&plan.all_columns(), |i| text(Some(i), value(i)), ", ");
     let mask = match plan.update.is_empty() {
         true => null.clone(),
         false => {
             concat(plan.update.iter().map(|&i| format!("CASE WHEN {} THEN '1' ELSE '0' END", differs(i))).collect())
         }
     };
-    let then = list(
-        &plan.update,
-        |i| format!(", {}", only(differs(i), text(Some(i), format!("t.{}", q(&plan.columns[i].name))))),
-        "",
-    );
+    let then = list(&plan.update, |i| format!(", {}", text(Some(i), format!("t.{}", q(&plan.columns[i].name)))), "");
     let changes = changes.unwrap_or("1 = 0");
     let mut on = key_match(plan, q);
     if let Some(h) = plan.history {

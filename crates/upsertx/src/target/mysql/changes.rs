@@ -34,11 +34,8 @@ impl MyConnection {
             |i| format!("NOT ({})", same(plan, i)),
             concat,
             will_change(plan).as_deref(),
-            // A plain query: every value comes as its text, no CAST needed. Every value
-            // of an updated row comes, the unchanged too: leaving them out (`CASE`)
-            // costs MariaDB more than sending them (each comparison made again).
+            // A plain query: every value comes as its text, no CAST needed.
             |_, e| e,
-            false,
         );
         let mut told = Told::default();
         self.read_rows(&format!("{sql} FOR UPDATE"), "reading the rows the load writes (--changes)", |row| {

@@ -68,7 +68,6 @@ pub(super) fn tell(
         sql::concat_pipes,
         will_change(plan).as_deref(),
         sent,
-        true,
     );
     // The mask, every plan column, then the updated ones as they were (not without a key).
     let before = if plan.keyless() { &[][..] } else { &plan.update[..] };

@@ -45,7 +45,6 @@ pub(crate) fn tell(conn: &rusqlite::Connection, plan: &Plan, sink: &mut ChangeSi
         sql::concat_pipes,
         will_change(plan).as_deref(),
         |_, e| e,
-        false,
     );
     let mut told = crate::target::Told::default();
     read_rows(conn, &sql, "reading the rows the load writes (--changes)", |row| tell_written(sink, row, &mut told))
