@@ -531,6 +531,76 @@ pub fn changes_write_dates_as_the_server_does(db: &dyn TestDb) {
     assert_eq!(seeded[0], ["0001-01-01 10:00:00 BC", "0044-03-15 BC", "1"]);
 }
 
+/// Doubles cross PostgreSQL's read in binary and are written here as the server writes
+/// them (`x::text`): the same digits for thousands of doubles of every magnitude, the
+/// integers above 2^53 among them (where a decimal can lie exactly halfway between two
+/// doubles), `NaN`, the infinities and `-0`; whether read before an update, after an
+/// insert, or before a deletion (sent as text).
+pub fn changes_write_doubles_as_the_server_does(db: &dyn TestDb) {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        // splitmix64
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let mut values = vec![0.1 + 0.2, 1e15, 1e-5, 5e-324, f64::MAX, f64::MIN_POSITIVE, 2.25, 9007199254740993.0];
+    while values.len() < 3000 {
+        let bits = next();
+        values.push(match values.len() % 3 {
+            0 => f64::from_bits(bits),
+            1 => (bits >> 2) as f64,
+            _ => (bits % 1_000_000) as f64 / 100.0,
+        });
+    }
+    values.retain(|v| v.is_finite());
+    let n = values.len();
+    db.exec("CREATE TABLE fl (id INTEGER PRIMARY KEY, x DOUBLE PRECISION)");
+    let seeded: Vec<String> = values.iter().enumerate().map(|(i, v)| format!("({}, '{v:e}')", i + 1)).collect();
+    db.exec(&format!(
+        "INSERT INTO fl VALUES {}, ({}, 'NaN'), ({}, 'Infinity'), ({}, '-Infinity'), ({}, '-0')",
+        seeded.join(", "),
+        n + 1,
+        n + 2,
+        n + 3,
+        n + 4
+    ));
+    let before = db.rows("SELECT x::text FROM fl ORDER BY id");
+    // Every other seeded row updated to 0.5, the others deleted; each value again as a
+    // new row.
+    let mut input = String::new();
+    for id in (1..=n + 4).filter(|id| id % 2 == 0) {
+        input.push_str(&format!("{{\"id\": {id}, \"x\": 0.5}}\n"));
+    }
+    for (i, v) in values.iter().enumerate() {
+        input.push_str(&format!("{{\"id\": {}, \"x\": {v:e}}}\n", 10_000 + i));
+    }
+    write(db, "fl.ndjson", &input);
+    upsertx(db, &["fl.ndjson", "--table", "fl", "--delete-missing", "--changes", "out.ndjson", "--json"], None)
+        .report();
+    let after = db.rows("SELECT x::text FROM fl WHERE id >= 10000 ORDER BY id");
+    let text = std::fs::read_to_string(db.dir().join("out.ndjson")).expect("the changes file");
+    let (mut told, mut inserted) = (0, 0);
+    for line in text.lines() {
+        let parsed: Value = serde_json::from_str(line).unwrap();
+        let id = parsed["key"]["id"].as_u64().unwrap() as usize;
+        // The first x of the line: the row's before (update, delete) or its after (insert).
+        let raw = line.split("\"x\":").nth(1).unwrap().split([',', '}']).next().unwrap().trim_matches('"');
+        let expected = match id {
+            10_000.. => {
+                inserted += 1;
+                &after[id - 10_000][0]
+            }
+            _ => &before[id - 1][0],
+        };
+        assert_eq!(raw, expected, "{line}");
+        told += 1;
+    }
+    assert_eq!((told, inserted), (2 * n + 4, n), "every row told");
+}
+
 /// MySQL and MariaDB have no partial indexes.
 mod partial {
     scenarios!(sqlite: crate::common::Sqlite::new => changes_through_a_partial_unique_index);
@@ -538,7 +608,8 @@ mod partial {
 }
 
 mod binary {
-    scenarios!(postgres: crate::common::Postgres::new => changes_write_dates_as_the_server_does);
+    scenarios!(postgres: crate::common::Postgres::new => changes_write_dates_as_the_server_does,
+        changes_write_doubles_as_the_server_does);
 }
 
 /// The destination's kind does not depend on the database.

@@ -43,10 +43,13 @@ pub(super) fn tell(
         true => String::new(),
         false => format!("CREATE INDEX ON {src} ({}); ANALYZE {src}; ", sql::list(&plan.key, sql::stage_col, ", ")),
     };
-    // Dates and times the read sends in binary are written as ISO text: so are those sent
-    // as text (the deletion's too), whatever the server's DateStyle.
+    // Dates and times the read sends in binary are written as ISO text, doubles with the
+    // fewest digits that read back the same: so are those sent as text (the deletion's
+    // too), whatever the server's DateStyle and extra_float_digits.
     client
-        .batch_execute(&format!("{index}SET LOCAL jit = off; SET LOCAL DateStyle = 'ISO'"))
+        .batch_execute(&format!(
+            "{index}SET LOCAL jit = off; SET LOCAL DateStyle = 'ISO'; SET LOCAL extra_float_digits = 1"
+        ))
         .map_err(|e| Error::db(ctx, message(&e)))?;
     // As the table stores it: cast to the column's own type (`numeric(10,2)` pads).
     let value = |i| match declared(plan, i) {

@@ -12,6 +12,7 @@ mod changes;
 mod copy;
 mod ddl;
 mod delete;
+mod float;
 mod merge;
 mod reflect;
 mod stage;

@@ -1,10 +1,11 @@
 //! The `--changes` read's rows as PostgreSQL sends them cheapest: `COPY (read) TO
-//! STDOUT (FORMAT binary)`, booleans, integers, dates and timestamps in their binary
-//! form (a server spends less sending them than writing them as text), the rest as
-//! text; each row's values are then written here as PostgreSQL writes them as text
-//! (ISO dates), for the sink.
+//! STDOUT (FORMAT binary)`, booleans, integers, doubles, dates and timestamps in their
+//! binary form (a server spends less sending them than writing them as text), the rest
+//! as text; each row's values are then written here as PostgreSQL writes them as text
+//! (ISO dates, doubles as `float.rs` says), for the sink.
 
 use super::copy::Kind;
+use super::float::push_float8;
 use super::message;
 use super::stage::native;
 use crate::error::{Error, Result};
@@ -25,6 +26,7 @@ pub(super) enum Wire {
     Int2,
     Int4,
     Int8,
+    Float8,
     Date,
     Timestamp,
 }
@@ -38,6 +40,7 @@ impl Wire {
             Kind::Int2 => Wire::Int2,
             Kind::Int4 => Wire::Int4,
             Kind::Int8 => Wire::Int8,
+            Kind::Float8 => Wire::Float8,
             Kind::Date => Wire::Date,
             Kind::Timestamp => Wire::Timestamp,
             _ => Wire::Text,
@@ -138,6 +141,7 @@ fn push_text(out: &mut String, wire: Wire, v: &[u8]) -> std::result::Result<(), 
         Wire::Int2 => out.push_str(int.format(i16::from_be_bytes(v.try_into().map_err(|_| short())?))),
         Wire::Int4 => out.push_str(int.format(i32::from_be_bytes(v.try_into().map_err(|_| short())?))),
         Wire::Int8 => out.push_str(int.format(i64::from_be_bytes(v.try_into().map_err(|_| short())?))),
+        Wire::Float8 => push_float8(out, f64::from_be_bytes(v.try_into().map_err(|_| short())?)),
         Wire::Date => match i32::from_be_bytes(v.try_into().map_err(|_| short())?) {
             i32::MAX => out.push_str("infinity"),
             i32::MIN => out.push_str("-infinity"),
