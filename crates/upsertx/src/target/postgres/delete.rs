@@ -89,10 +89,13 @@ pub(crate) fn delete_missing(
         return client.execute(&format!("{verb} WHERE {doomed}"), params).map_err(failed);
     }
     let col = |i: usize| q(&plan.columns[i].name);
-    // `--changes`: every column of the rows found (before a mark), locked in key order.
-    let found = match tell {
-        Some(_) => list(&plan.all_columns(), |i| format!("t.{}", col(i)), ", "),
-        None => list(&plan.key, |i| format!("t.{}", col(i)), ", "),
+    // The rows found, locked in key order: their keys, or every column under `--changes`
+    // and `--soft-delete` (a mark returns the marked row: its values before come from
+    // here). A deletion returns the deleted row itself (`d`), which costs less.
+    let before = if tell.is_some() && plan.soft_delete.is_some() { "x" } else { alias };
+    let found = match before {
+        "x" => list(&plan.all_columns(), |i| format!("t.{}", col(i)), ", "),
+        _ => list(&plan.key, |i| format!("t.{}", col(i)), ", "),
     };
     let sql = format!(
         "{verb} {from} (SELECT {found} FROM {target} AS t WHERE {doomed}
@@ -104,7 +107,7 @@ pub(crate) fn delete_missing(
         return client.execute(&sql, params).map_err(failed);
     };
     // The statement hands the rows back as it found them, then in key order.
-    let told = list(&plan.all_columns(), |i| changes::text(format!("x.{}", col(i))), ", ");
+    let told = list(&plan.all_columns(), |i| changes::text(format!("{before}.{}", col(i))), ", ");
     let keys = list(&plan.key, |i| format!("x.{} AS upsertx_k{i}", col(i)), ", ");
     let sql = format!(
         "WITH gone AS ({sql} RETURNING {told}, {keys}) SELECT * FROM gone ORDER BY {}",
