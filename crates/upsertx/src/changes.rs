@@ -12,7 +12,7 @@
 //! columns that changed. A `--soft-delete` mark is a delete whose `after` is the mark.
 //! Lines come grouped: inserts, updates, then deletes, each in key order (the database
 //! hands them over in key order, inserts and updates mixed: updates and deletes wait in
-//! files of their own until the end).
+//! files of their own until the merge is over, see [`ChangeLog::merged`]).
 //!
 //! The database hands over the rows as text ([`ChangeOp`] says which values); this
 //! module writes them as JSON typed by their column: numbers as numbers, booleans as
@@ -91,11 +91,27 @@ enum Writer {
     Gone,
 }
 
-/// Where the lines go: the inserts' file, which gets the others' at the end.
+/// Where the lines go: the inserts' file, which gets the others' once the merge is over.
 struct Files {
     file: BufWriter<tempfile::NamedTempFile>,
-    /// The updates' and the deletes' lines until the end.
+    /// The updates' and the deletes' lines until the merge is over.
     later: [Option<BufWriter<std::fs::File>>; 2],
+    /// The merge is over: every line goes straight into `file`.
+    direct: bool,
+}
+
+impl Files {
+    /// The updates' lines, then the deletes' so far, after the inserts'.
+    fn join_later(&mut self) -> Result<()> {
+        self.file.flush().map_err(|e| io("writing", e))?;
+        for later in self.later.iter_mut().filter_map(Option::take) {
+            let mut part = later.into_inner().map_err(|e| io("writing", e.error()))?;
+            part.rewind().map_err(|e| io("reading back", e))?;
+            // File to file: the kernel copies (copy_file_range on Linux), not this process.
+            std::io::copy(&mut part, self.file.get_mut().as_file_mut()).map_err(|e| io("writing", e))?;
+        }
+        Ok(())
+    }
 }
 
 /// What the writer needs of the plan.
@@ -119,6 +135,8 @@ struct Rows {
     /// Each value's span in `data`, `None` for NULL.
     values: Vec<Option<(usize, usize)>>,
     data: String,
+    /// The merge was over once this batch's rows were taken ([`ChangeLog::merged`]).
+    merged: bool,
 }
 
 impl Rows {
@@ -135,6 +153,7 @@ impl Rows {
         self.cols.clear();
         self.values.clear();
         self.data.clear();
+        self.merged = false;
     }
 
     fn value(&self, n: usize) -> Option<&str> {
@@ -158,7 +177,7 @@ impl ChangeLog {
             }
             Dest::Into(_) | Dest::Stdout => tempfile::NamedTempFile::new().map_err(|e| io("a temporary file", e))?,
         };
-        let files = Files { file: BufWriter::with_capacity(1 << 20, file), later: [None, None] };
+        let files = Files { file: BufWriter::with_capacity(1 << 20, file), later: [None, None], direct: false };
         Ok(ChangeLog { dest, writer: Writer::Idle(files), rows: Rows::default(), changed: Vec::new(), seen: [0; 3] })
     }
 
@@ -238,6 +257,14 @@ impl ChangeLog {
         }
     }
 
+    /// The merge has handed over its rows: no insert or update follows. The writer joins
+    /// the updates' lines (and any deletes' so far) to the inserts' now, while the
+    /// database goes on (deleting the missing rows); later lines go straight after them.
+    pub(crate) fn merged(&mut self, plan: &Plan) -> Result<()> {
+        self.rows.merged = true;
+        self.send(plan)
+    }
+
     /// Hands the rows taken so far to the writer: call once every row is in.
     pub(crate) fn flush(&mut self, plan: &Plan) -> Result<()> {
         match self.rows.heads.is_empty() {
@@ -249,14 +276,9 @@ impl ChangeLog {
     /// Moves the lines where they belong: call after [`flush`](ChangeLog::flush), once the
     /// load has committed (or rolled back a dry run).
     pub(crate) fn finish(mut self) -> Result<()> {
-        let Files { file, later } = self.stop()?;
-        let mut file = file.into_inner().map_err(|e| io("writing", e.error()))?;
-        for later in later.into_iter().flatten() {
-            let mut part = later.into_inner().map_err(|e| io("writing", e.error()))?;
-            part.rewind().map_err(|e| io("reading back", e))?;
-            // File to file: the kernel copies (copy_file_range on Linux), not this process.
-            std::io::copy(&mut part, file.as_file_mut()).map_err(|e| io("writing", e))?;
-        }
+        let mut files = self.stop()?;
+        files.join_later()?;
+        let mut file = files.file.into_inner().map_err(|e| io("writing", e.error()))?;
         match &self.dest {
             Dest::Replace(path) => {
                 file.persist(path).map_err(|e| io(&path.display().to_string(), e.error))?;
@@ -280,6 +302,14 @@ impl ChangeLog {
     }
 }
 
+/// A load that fails drops its lines: the writer thread ends and its temporary files go
+/// with it (unless joined here, a process ending right after would leave them behind).
+impl Drop for ChangeLog {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
 /// The writer thread: each batch's lines into `files`, the batch handed back.
 fn write_lines(mut files: Files, shape: &Shape, rx: mpsc::Receiver<Rows>, back: mpsc::Sender<Rows>) -> Result<Files> {
     let mut line = Vec::new();
@@ -289,6 +319,7 @@ fn write_lines(mut files: Files, shape: &Shape, rx: mpsc::Receiver<Rows>, back: 
             line.clear();
             format_line(&mut line, shape, op, &rows.cols[c..c_end], |n| rows.value(v + n));
             let out: &mut dyn Write = match op {
+                _ if files.direct => &mut files.file,
                 ChangeOp::Insert => &mut files.file,
                 ChangeOp::Update | ChangeOp::Delete => match &mut files.later[op as usize - 1] {
                     Some(f) => f,
@@ -299,6 +330,10 @@ fn write_lines(mut files: Files, shape: &Shape, rx: mpsc::Receiver<Rows>, back: 
                 },
             };
             out.write_all(&line).map_err(|e| io("writing", e))?;
+        }
+        if rows.merged {
+            files.join_later()?;
+            files.direct = true;
         }
         rows.clear();
         let _ = back.send(rows);

@@ -230,20 +230,23 @@ fn load(
     // `--changes`: each row is told as it is before the statement that writes it, read
     // under the lock that statement takes (see `Connection::merge`).
     let mut log = changes;
-    let mut tell = log.as_deref_mut().map(|log| {
-        let plan = &plan;
-        move |op: ChangeOp, row: &mut dyn ChangeRow| log.write(plan, op, row)
-    });
     // Without a key the window is deleted first: the rows inserted next are in it too.
     let deleted_first = match plan.keyless() {
-        true => Some(conn.delete_missing(&plan, tell.as_mut().map(|t| t as &mut ChangeSink<'_>))?),
+        true => Some(
+            conn.delete_missing(&plan, tell(log.as_deref_mut(), &plan).as_mut().map(|t| t as &mut ChangeSink<'_>))?,
+        ),
         false => None,
     };
-    let counts = conn.merge(&plan, tell.as_mut().map(|t| t as &mut ChangeSink<'_>))?;
+    let counts = conn.merge(&plan, tell(log.as_deref_mut(), &plan).as_mut().map(|t| t as &mut ChangeSink<'_>))?;
     trace("merged");
+    if let Some(log) = log.as_deref_mut() {
+        log.merged(&plan)?;
+    }
     let deleted = match deleted_first {
         Some(n) => n,
-        None if spec.deletes() => conn.delete_missing(&plan, tell.as_mut().map(|t| t as &mut ChangeSink<'_>))?,
+        None if spec.deletes() => {
+            conn.delete_missing(&plan, tell(log.as_deref_mut(), &plan).as_mut().map(|t| t as &mut ChangeSink<'_>))?
+        }
         None => 0,
     };
     if let Some(max) = spec.max_delete {
@@ -322,4 +325,12 @@ fn read_batches(mut input: Input, columns: &[PlanColumn], name: &str, tx: &mpsc:
             }
         }
     }
+}
+
+/// `--changes`: what hands each row told to `log`.
+fn tell<'a>(
+    log: Option<&'a mut ChangeLog>,
+    plan: &'a Plan,
+) -> Option<impl FnMut(ChangeOp, &mut dyn ChangeRow) -> Result<()> + 'a> {
+    log.map(move |log| move |op: ChangeOp, row: &mut dyn ChangeRow| log.write(plan, op, row))
 }
