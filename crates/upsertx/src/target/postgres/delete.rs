@@ -92,11 +92,12 @@ pub(crate) fn delete_missing(
     // The rows found, locked in key order: their keys, or every column under `--changes`
     // and `--soft-delete` (a mark returns the marked row: its values before come from
     // here). A deletion returns the deleted row itself (`d`), which costs less.
-    let before = if tell.is_some() && plan.soft_delete.is_some() { "x" } else { alias };
-    let found = match before {
-        "x" => list(&plan.all_columns(), |i| format!("t.{}", col(i)), ", "),
-        _ => list(&plan.key, |i| format!("t.{}", col(i)), ", "),
+    let whole = tell.is_some() && plan.soft_delete.is_some();
+    let found = match whole {
+        true => list(&plan.all_columns(), |i| format!("t.{}", col(i)), ", "),
+        false => list(&plan.key, |i| format!("t.{}", col(i)), ", "),
     };
+    let before = if whole { "x" } else { alias };
     let sql = format!(
         "{verb} {from} (SELECT {found} FROM {target} AS t WHERE {doomed}
            ORDER BY {tkeys} FOR UPDATE OF t) AS x WHERE {matched}",
