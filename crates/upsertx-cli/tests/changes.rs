@@ -106,6 +106,16 @@ pub fn changes_into_a_pipe_a_link_not_a_folder(db: &dyn TestDb) {
     assert_eq!(db.rows("SELECT COUNT(*) FROM stock WHERE sku = 'f'"), rows(&[&["0"]]));
 }
 
+/// No temporary file of a changes log (`.tmp...`) is left in the test's folder.
+fn assert_no_temporary_files(db: &dyn TestDb) {
+    let leftovers: Vec<_> = std::fs::read_dir(db.dir())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
 /// A load that fails writes no changes, and leaves an earlier file as it was.
 pub fn a_failed_load_leaves_no_changes(db: &dyn TestDb) {
     stock(db);
@@ -116,12 +126,7 @@ pub fn a_failed_load_leaves_no_changes(db: &dyn TestDb) {
     assert_eq!(std::fs::read_to_string(db.dir().join("out.ndjson")).unwrap(), "earlier\n");
     upsertx(db, &["stock.csv", "--delete-missing", "--max-delete", "0", "--changes", "new.ndjson"], None).fails(1, &[]);
     assert!(!db.dir().join("new.ndjson").exists());
-    let leftovers: Vec<_> = std::fs::read_dir(db.dir())
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with(".tmp"))
-        .collect();
-    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    assert_no_temporary_files(db);
 }
 
 /// A load that fails while its lines are still being written (its 10,000 deletions',
@@ -138,12 +143,7 @@ pub fn a_large_failed_load_leaves_no_temporary_file(db: &dyn TestDb) {
     let args = ["big.csv", "--table", "big", "--delete-missing", "--max-delete", "5", "--changes", "out.ndjson"];
     upsertx(db, &args, None).fails(1, &["more than --max-delete 5"]);
     assert!(!db.dir().join("out.ndjson").exists());
-    let leftovers: Vec<_> = std::fs::read_dir(db.dir())
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with(".tmp"))
-        .collect();
-    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    assert_no_temporary_files(db);
     assert_eq!(db.rows("SELECT COUNT(*) FROM big WHERE v = 0"), rows(&[&["30000"]]));
 }
 
