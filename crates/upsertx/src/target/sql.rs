@@ -315,12 +315,11 @@ pub(crate) fn written_select(
     text: impl Fn(Option<usize>, String) -> String,
 ) -> String {
     let null = text(None, "NULL".into());
+    let after = list(&plan.all_columns(), |i| text(Some(i), value(i)), ", ");
     if plan.keyless() {
-        let after = list(&plan.all_columns(), |i| text(Some(i), value(i)), ", ");
         return format!("SELECT {null}, {after} FROM {src} AS s ORDER BY s.ord");
     }
     let absent = format!("t.{} IS NULL", q(&plan.columns[plan.key[0]].name));
-    let after = list(&plan.all_columns(), |i| text(Some(i), value(i)), ", ");
     let mask = match plan.update.is_empty() {
         true => null.clone(),
         false => {
