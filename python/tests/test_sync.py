@@ -155,8 +155,8 @@ def test_changes_lists_the_rows_that_changed(db, tmp_path):
     assert out.read_text() == preview
     lines = [json.loads(line) for line in preview.splitlines()]
     assert lines == [
-        {"op": "insert", "key": {"sku": "d"}, "before": None, "after": {"sku": "d", "region": "eu", "qty": 4}},
         {"op": "update", "key": {"sku": "a"}, "before": {"qty": 1}, "after": {"qty": 10}},
+        {"op": "insert", "key": {"sku": "d"}, "before": None, "after": {"sku": "d", "region": "eu", "qty": 4}},
         {"op": "delete", "key": {"sku": "b"}, "before": {"sku": "b", "region": "eu", "qty": 2}, "after": None},
     ]
     assert (report.inserted, report.updated, report.deleted) == (1, 1, 1)

@@ -36,8 +36,8 @@ pub fn changes_tell_what_a_sync_did(db: &dyn TestDb) {
     write(db, "stock.csv", EU);
     let args = ["stock.csv", "--delete-missing", "--scope", "region", "--changes", "out.ndjson", "--json"];
     let expected = vec![
-        json!({"op": "insert", "key": {"sku": "d"}, "before": null, "after": {"sku": "d", "region": "eu", "qty": 4}}),
         json!({"op": "update", "key": {"sku": "a"}, "before": {"qty": 1}, "after": {"qty": 10}}),
+        json!({"op": "insert", "key": {"sku": "d"}, "before": null, "after": {"sku": "d", "region": "eu", "qty": 4}}),
         json!({"op": "delete", "key": {"sku": "b"}, "before": {"sku": "b", "region": "eu", "qty": 2}, "after": null}),
     ];
     // A dry run previews exactly the lines of the real run, and writes nothing else.
@@ -176,11 +176,11 @@ pub fn changes_carry_typed_values(db: &dyn TestDb) {
     let got = read(db, "out.ndjson");
     assert_eq!(ops(&got), (1, 1, 1), "{got:?}");
     assert_eq!(
-        got[0],
+        got[1],
         json!({"op": "insert", "key": {"id": 4}, "before": null,
                "after": {"id": 4, "flag": null, "price": null, "note": null, "at": null, "gone": false}})
     );
-    let update = &got[1];
+    let update = &got[0];
     assert_eq!(update["key"], json!({"id": 1}));
     let changed: Vec<&String> = update["after"].as_object().unwrap().keys().collect();
     assert_eq!(changed, ["flag", "price", "at"], "{update}");
@@ -221,7 +221,8 @@ pub fn changes_of_a_keyless_window(db: &dyn TestDb) {
     assert_eq!(table(db, "clicks", "day, n"), rows(&[&["mon", "1"], &["tue", "5"], &["tue", "5"]]));
 }
 
-/// Lines are grouped by op, each group in key order, whatever order the keys come in;
+/// Lines are grouped by op (updates, inserts, deletes: the order a load applies them),
+/// each group in key order, whatever order the keys come in;
 /// an update names only the columns whose stored value changes (1.5 for a stored 1.50 is
 /// no change).
 pub fn changes_come_grouped_and_name_only_what_changed(db: &dyn TestDb) {
@@ -232,13 +233,13 @@ pub fn changes_come_grouped_and_name_only_what_changed(db: &dyn TestDb) {
     let got = read(db, "out.ndjson");
     let summary: Vec<(String, i64)> =
         got.iter().map(|l| (l["op"].as_str().unwrap().to_string(), l["key"]["id"].as_i64().unwrap())).collect();
-    let expected = [("insert", 2), ("insert", 4), ("update", 1), ("update", 5)];
+    let expected = [("update", 1), ("update", 5), ("insert", 2), ("insert", 4)];
     assert_eq!(summary, expected.map(|(op, id)| (op.to_string(), id)), "{got:?}");
-    for update in &got[2..] {
+    for update in &got[..2] {
         let changed: Vec<&String> = update["after"].as_object().unwrap().keys().collect();
         assert_eq!(changed, ["note"], "{update}");
     }
-    assert_eq!(got[1]["after"]["price"].as_f64(), Some(4.5));
+    assert_eq!(got[3]["after"]["price"].as_f64(), Some(4.5));
 }
 
 /// A load of many rows (the lines go in batches through a thread of their own): every
@@ -261,10 +262,10 @@ pub fn changes_of_a_large_load(db: &dyn TestDb) {
     let got = read(db, "out.ndjson");
     assert_eq!(ops(&got), (8_000, 5_000, 2_000));
     let ids: Vec<i64> = got.iter().map(|l| l["key"]["id"].as_i64().unwrap()).collect();
-    let expected: Vec<i64> = (12_000..20_000).chain((2_000..12_000).filter(|i| i % 2 == 0)).chain(0..2_000).collect();
+    let expected: Vec<i64> = (2_000..12_000).filter(|i| i % 2 == 0).chain(12_000..20_000).chain(0..2_000).collect();
     assert_eq!(ids, expected);
-    assert_eq!(got[8_000], json!({"op": "update", "key": {"id": 2000}, "before": {"n": 2000}, "after": {"n": 2001}}));
-    assert_eq!(got[0]["after"], json!({"id": 12000, "v": "v12000", "n": 12001}));
+    assert_eq!(got[0], json!({"op": "update", "key": {"id": 2000}, "before": {"n": 2000}, "after": {"n": 2001}}));
+    assert_eq!(got[5_000]["after"], json!({"id": 12000, "v": "v12000", "n": 12001}));
 }
 
 /// A text key whose rows the table stores in the reverse of its order (the order they
@@ -290,13 +291,13 @@ pub fn changes_in_key_order_whatever_order_the_table_keeps(db: &dyn TestDb) {
     let of = |op: &str, keep: &dyn Fn(i32) -> bool, range: std::ops::Range<i32>| {
         range.filter(|&i| keep(i)).map(|i| (op.to_string(), format!("k{i:02}"))).collect::<Vec<_>>()
     };
-    let mut expected = of("insert", &|_| true, 30..35);
-    expected.extend(of("update", &|i| i % 2 == 0 && i % 5 != 0, 0..30));
+    let mut expected = of("update", &|i| i % 2 == 0 && i % 5 != 0, 0..30);
+    expected.extend(of("insert", &|_| true, 30..35));
     expected.extend(of("delete", &|i| i % 5 == 0, 0..30));
     assert_eq!(summary, expected, "{got:?}");
     let n = |k: &str| report[k].as_u64().unwrap();
     assert_eq!((n("inserted"), n("updated"), n("deleted")), ops(&got));
-    assert_eq!(got[5], json!({"op": "update", "key": {"code": "k02"}, "before": {"n": 2}, "after": {"n": 102}}));
+    assert_eq!(got[0], json!({"op": "update", "key": {"code": "k02"}, "before": {"n": 2}, "after": {"n": 102}}));
 }
 
 /// A table of 520 value columns (on SQLite, an update's values are then more than one
@@ -328,8 +329,8 @@ pub fn changes_of_a_wide_table(db: &dyn TestDb) {
         });
         Value::Object(o)
     };
-    assert_eq!(got[0], json!({"op": "insert", "key": {"id": 4}, "before": null, "after": all(4)}));
-    assert_eq!(got[1], json!({"op": "update", "key": {"id": 1}, "before": {"c7": 7}, "after": {"c7": 70}}));
+    assert_eq!(got[0], json!({"op": "update", "key": {"id": 1}, "before": {"c7": 7}, "after": {"c7": 70}}));
+    assert_eq!(got[1], json!({"op": "insert", "key": {"id": 4}, "before": null, "after": all(4)}));
     assert_eq!(got[2], json!({"op": "delete", "key": {"id": 2}, "before": all(2), "after": null}));
 }
 
@@ -432,8 +433,8 @@ pub fn changes_keep_generated_ids(db: &dyn TestDb) {
     assert_eq!(
         read(db, "out.ndjson"),
         vec![
-            json!({"op": "insert", "key": {"email": "c@x"}, "before": null, "after": {"email": "c@x", "name": "C"}}),
             json!({"op": "update", "key": {"email": "b@x"}, "before": {"name": "B"}, "after": {"name": "B2"}}),
+            json!({"op": "insert", "key": {"email": "c@x"}, "before": null, "after": {"email": "c@x", "name": "C"}}),
         ]
     );
     // The ids, and a new key alone: `cli.rs`'s generated_ids_survive_updates_by_another_unique_key.
@@ -452,8 +453,8 @@ pub fn changes_through_a_partial_unique_index(db: &dyn TestDb) {
     assert_eq!(
         read(db, "out.ndjson"),
         vec![
-            json!({"op": "insert", "key": {"email": "a@x"}, "before": null, "after": {"id": 3, "email": "a@x", "name": "new a"}}),
             json!({"op": "update", "key": {"email": "b@x"}, "before": {"name": "live b"}, "after": {"name": "live b2"}}),
+            json!({"op": "insert", "key": {"email": "a@x"}, "before": null, "after": {"id": 3, "email": "a@x", "name": "new a"}}),
         ]
     );
     // Only a new key (the rest as they are): the merge is an INSERT alone, keyed through
@@ -491,13 +492,11 @@ pub fn changes_carry_text_as_it_is(db: &dyn TestDb) {
         odd.iter().enumerate().map(|(i, body)| format!("{}\n", json!({"id": i + 1, "body": body}))).collect();
     write(db, "notes.ndjson", &input);
     upsertx(db, &["notes.ndjson", "--table", "notes", "--changes", "out.ndjson", "--json"], None).report();
-    let mut expected: Vec<Value> = odd[1..]
-        .iter()
-        .enumerate()
-        .map(|(i, body)| json!({"op": "insert", "key": {"id": i + 2}, "before": null, "after": {"id": i + 2, "body": body}}))
-        .collect();
-    expected
-        .push(json!({"op": "update", "key": {"id": 1}, "before": {"body": "tab\there"}, "after": {"body": odd[0]}}));
+    let mut expected =
+        vec![json!({"op": "update", "key": {"id": 1}, "before": {"body": "tab\there"}, "after": {"body": odd[0]}})];
+    expected.extend(odd[1..].iter().enumerate().map(
+        |(i, body)| json!({"op": "insert", "key": {"id": i + 2}, "before": null, "after": {"id": i + 2, "body": body}}),
+    ));
     assert_eq!(read(db, "out.ndjson"), expected);
 }
 
@@ -535,11 +534,11 @@ pub fn changes_write_dates_as_the_server_does(db: &dyn TestDb) {
     upsertx(db, &["ev.ndjson", "--table", "ev", "--changes", "out.ndjson", "--json"], None).report();
     let got = read(db, "out.ndjson");
     assert_eq!(
-        got[0],
+        got[3],
         json!({"op": "insert", "key": {"id": 4}, "before": null,
                "after": {"id": 4, "at": "2024-01-09 10:41:00.000001", "d": "0999-12-31", "n": 32767, "ok": null}})
     );
-    for (line, row) in got[1..].iter().zip(&seeded) {
+    for (line, row) in got[..3].iter().zip(&seeded) {
         let before = &line["before"];
         assert_eq!(
             (before["at"].as_str(), before["d"].as_str()),
@@ -549,8 +548,8 @@ pub fn changes_write_dates_as_the_server_does(db: &dyn TestDb) {
         assert_eq!(before["n"].to_string(), row[2], "{line}");
         assert_eq!(line["after"]["at"], json!("2024-01-01 00:00:00"), "{line}");
     }
-    assert_eq!(got[1]["before"]["ok"], json!(true));
-    assert_eq!(got[3]["before"]["ok"], json!(null));
+    assert_eq!(got[0]["before"]["ok"], json!(true));
+    assert_eq!(got[2]["before"]["ok"], json!(null));
     assert_eq!(seeded[0], ["0001-01-01 10:00:00 BC", "0044-03-15 BC", "1"]);
 }
 

@@ -173,9 +173,9 @@ pub fn history_changes_tell_each_entity(db: &dyn TestDb) {
     assert_eq!(text, preview);
     let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let expected = [
+        serde_json::json!({"op": "update", "key": {"id": 1}, "before": {"city": "Oslo"}, "after": {"city": "Bergen"}}),
         serde_json::json!({"op": "insert", "key": {"id": 4}, "before": null, "after": {"id": 4, "name": "Dan",
             "city": "Kiev", "valid_from": "2026-02-01", "valid_to": null, "is_current": true}}),
-        serde_json::json!({"op": "update", "key": {"id": 1}, "before": {"city": "Oslo"}, "after": {"city": "Bergen"}}),
         serde_json::json!({"op": "delete", "key": {"id": 3}, "before": {"id": 3, "name": "Cid", "city": "Lima",
             "valid_from": "2026-01-01", "valid_to": null, "is_current": true}, "after": {"valid_to": "2026-02-01"}}),
     ];

@@ -10,9 +10,11 @@
 //! An insert's `after` and a delete's `before` hold every column the load knows (the
 //! input's, and the `--soft-delete` column); an update's `before` and `after` only the
 //! columns that changed. A `--soft-delete` mark is a delete whose `after` is the mark.
-//! Lines come grouped: inserts, updates, then deletes, each in key order (the database
-//! hands them over in key order, inserts and updates mixed: updates and deletes wait in
-//! files of their own until the merge is over, see [`ChangeLog::merged`]).
+//! Lines come grouped in the order a load applies them, each group in key order:
+//! updates, inserts, then deletes (SQLite's statements hand them over in that order and
+//! the lines go straight into the file; PostgreSQL and MySQL read the inserts and the
+//! updates mixed: the inserts wait in a file of their own until the database says the
+//! updates are all in, see [`ChangeSink::done`], and are joined while it merges).
 //!
 //! The database hands over the rows as text ([`ChangeOp`] says which values); this
 //! module writes them as JSON typed by their column: numbers as numbers, booleans as
@@ -23,7 +25,7 @@
 use crate::error::{Error, Result};
 use crate::plan::{Mark, Plan};
 use crate::spec::ChangesTo;
-pub(crate) use crate::target::{ChangeOp, ChangeRow};
+pub(crate) use crate::target::{ChangeOp, ChangeRow, ChangeSink};
 use crate::value::SqlType;
 use std::io::{BufWriter, Seek, Write};
 use std::sync::mpsc;
@@ -91,26 +93,57 @@ enum Writer {
     Gone,
 }
 
-/// Where the lines go: the inserts' file, which gets the others' once the merge is over.
+/// Where an op's lines go among the groups of the file: updates, inserts, deletes.
+fn group(op: ChangeOp) -> usize {
+    match op {
+        ChangeOp::Update => 0,
+        ChangeOp::Insert => 1,
+        ChangeOp::Delete => 2,
+    }
+}
+
+/// Where the lines go: the file, into which a group's lines go straight once the groups
+/// before it are complete, and before that into a file of their own, joined then.
 struct Files {
     file: BufWriter<tempfile::NamedTempFile>,
-    /// The updates' and the deletes' lines until the merge is over.
-    later: [Option<BufWriter<std::fs::File>>; 2],
-    /// The merge is over: every line goes straight into `file`.
-    direct: bool,
+    /// The lines of each group (by [`group`]) that came before their turn.
+    later: [Option<BufWriter<std::fs::File>>; 3],
+    /// The groups up to this one go straight into `file`.
+    direct: usize,
 }
 
 impl Files {
-    /// The updates' lines, then the deletes' so far, after the inserts'.
-    fn join_later(&mut self) -> Result<()> {
+    /// The groups before `op`'s and its own are complete: the lines of the groups after
+    /// them that came early, appended in turn; from the next group on, lines go straight in.
+    fn done(&mut self, op: ChangeOp) -> Result<()> {
+        let next = group(op) + 1;
+        if next <= self.direct {
+            return Ok(());
+        }
         self.file.flush().map_err(|e| io("writing", e))?;
-        for later in self.later.iter_mut().filter_map(Option::take) {
+        for later in self.later[self.direct + 1..].iter_mut().take(next - self.direct).filter_map(Option::take) {
             let mut part = later.into_inner().map_err(|e| io("writing", e.error()))?;
             part.rewind().map_err(|e| io("reading back", e))?;
             // File to file: the kernel copies (copy_file_range on Linux), not this process.
             std::io::copy(&mut part, self.file.get_mut().as_file_mut()).map_err(|e| io("writing", e))?;
         }
+        self.direct = next.min(self.later.len() - 1);
         Ok(())
+    }
+
+    /// Where a line of `op` goes now.
+    fn of(&mut self, op: ChangeOp) -> Result<&mut dyn Write> {
+        let g = group(op);
+        if g <= self.direct {
+            return Ok(&mut self.file);
+        }
+        Ok(match &mut self.later[g] {
+            Some(f) => f,
+            slot => slot.insert(BufWriter::with_capacity(
+                1 << 20,
+                tempfile::tempfile().map_err(|e| io("a temporary file", e))?,
+            )),
+        })
     }
 }
 
@@ -135,8 +168,8 @@ struct Rows {
     /// Each value's span in `data`, `None` for NULL.
     values: Vec<Option<(usize, usize)>>,
     data: String,
-    /// The merge was over once this batch's rows were taken ([`ChangeLog::merged`]).
-    merged: bool,
+    /// The groups complete once this batch's rows were taken ([`ChangeLog::done`]).
+    done: Option<ChangeOp>,
 }
 
 impl Rows {
@@ -153,7 +186,7 @@ impl Rows {
         self.cols.clear();
         self.values.clear();
         self.data.clear();
-        self.merged = false;
+        self.done = None;
     }
 
     fn value(&self, n: usize) -> Option<&str> {
@@ -177,7 +210,7 @@ impl ChangeLog {
             }
             Dest::Into(_) | Dest::Stdout => tempfile::NamedTempFile::new().map_err(|e| io("a temporary file", e))?,
         };
-        let files = Files { file: BufWriter::with_capacity(1 << 20, file), later: [None, None], direct: false };
+        let files = Files { file: BufWriter::with_capacity(1 << 20, file), later: [None, None, None], direct: 0 };
         Ok(ChangeLog { dest, writer: Writer::Idle(files), rows: Rows::default(), changed: Vec::new(), seen: [0; 3] })
     }
 
@@ -257,11 +290,11 @@ impl ChangeLog {
         }
     }
 
-    /// The merge has handed over its rows: no insert or update follows. The writer joins
-    /// the updates' lines (and any deletes' so far) to the inserts' now, while the
-    /// database goes on (deleting the missing rows); later lines go straight after them.
-    pub(crate) fn merged(&mut self, plan: &Plan) -> Result<()> {
-        self.rows.merged = true;
+    /// Every row of `op`'s group and of the groups before it is in (see [`group`]): the
+    /// writer joins the lines of the next groups that came early now, while the database
+    /// goes on; later lines of those groups go straight after them.
+    pub(crate) fn done(&mut self, plan: &Plan, op: ChangeOp) -> Result<()> {
+        self.rows.done = Some(op);
         self.send(plan)
     }
 
@@ -277,7 +310,7 @@ impl ChangeLog {
     /// load has committed (or rolled back a dry run).
     pub(crate) fn finish(mut self) -> Result<()> {
         let mut files = self.stop()?;
-        files.join_later()?;
+        files.done(ChangeOp::Delete)?;
         let mut file = files.file.into_inner().map_err(|e| io("writing", e.error()))?;
         match &self.dest {
             Dest::Replace(path) => {
@@ -302,6 +335,22 @@ impl ChangeLog {
     }
 }
 
+/// What hands the rows a load writes to its [`ChangeLog`].
+pub(crate) struct Sink<'a> {
+    pub(crate) log: &'a mut ChangeLog,
+    pub(crate) plan: &'a Plan,
+}
+
+impl ChangeSink for Sink<'_> {
+    fn row(&mut self, op: ChangeOp, row: &mut dyn ChangeRow) -> Result<()> {
+        self.log.write(self.plan, op, row)
+    }
+
+    fn done(&mut self, op: ChangeOp) -> Result<()> {
+        self.log.done(self.plan, op)
+    }
+}
+
 /// A load that fails drops its lines: the writer thread ends and its temporary files go
 /// with it (unless joined here, a process ending right after would leave them behind).
 impl Drop for ChangeLog {
@@ -318,22 +367,10 @@ fn write_lines(mut files: Files, shape: &Shape, rx: mpsc::Receiver<Rows>, back: 
             let c_end = rows.heads.get(r + 1).map_or(rows.cols.len(), |h| h.1);
             line.clear();
             format_line(&mut line, shape, op, &rows.cols[c..c_end], |n| rows.value(v + n));
-            let out: &mut dyn Write = match op {
-                _ if files.direct => &mut files.file,
-                ChangeOp::Insert => &mut files.file,
-                ChangeOp::Update | ChangeOp::Delete => match &mut files.later[op as usize - 1] {
-                    Some(f) => f,
-                    slot => slot.insert(BufWriter::with_capacity(
-                        1 << 20,
-                        tempfile::tempfile().map_err(|e| io("a temporary file", e))?,
-                    )),
-                },
-            };
-            out.write_all(&line).map_err(|e| io("writing", e))?;
+            files.of(op)?.write_all(&line).map_err(|e| io("writing", e))?;
         }
-        if rows.merged {
-            files.join_later()?;
-            files.direct = true;
+        if let Some(op) = rows.done {
+            files.done(op)?;
         }
         rows.clear();
         let _ = back.send(rows);

@@ -1,7 +1,7 @@
 //! One load from start to end: read and check rows on one thread, stage and merge
 //! them on this one, all in one transaction.
 
-use crate::changes::ChangeLog;
+use crate::changes::{ChangeLog, Sink};
 use crate::check::infer::infer_columns;
 use crate::check::{self, Batch};
 use crate::error::{quote_ident, Error, Result};
@@ -9,8 +9,8 @@ use crate::plan::{Plan, PlanColumn};
 use crate::report::{Progress, Report};
 use crate::schema::columns_of;
 use crate::source::{Input, Source};
-use crate::spec::{MaxDelete, Spec};
-use crate::target::{self, ChangeOp, ChangeRow, ChangeSink, Connection};
+use crate::spec::{MaxDelete, OnConflict, Spec};
+use crate::target::{self, ChangeOp, Connection};
 use crate::trace::trace;
 use std::sync::mpsc;
 use std::time::Instant;
@@ -231,21 +231,25 @@ fn load(
     // under the lock that statement takes (see `Connection::merge`).
     let mut log = changes;
     // Without a key the window is deleted first: the rows inserted next are in it too.
+    if let Some(log) = log.as_deref_mut() {
+        // A load that updates nothing: its inserts' lines go straight in.
+        if plan.keyless() || plan.update.is_empty() || spec.on_conflict != OnConflict::Update {
+            log.done(&plan, ChangeOp::Update)?;
+        }
+    }
     let deleted_first = match plan.keyless() {
-        true => Some(
-            conn.delete_missing(&plan, tell(log.as_deref_mut(), &plan).as_mut().map(|t| t as &mut ChangeSink<'_>))?,
-        ),
+        true => Some(conn.delete_missing(&plan, tell(log.as_deref_mut(), &plan).as_mut().map(|t| t as _))?),
         false => None,
     };
-    let counts = conn.merge(&plan, tell(log.as_deref_mut(), &plan).as_mut().map(|t| t as &mut ChangeSink<'_>))?;
+    let counts = conn.merge(&plan, tell(log.as_deref_mut(), &plan).as_mut().map(|t| t as _))?;
     trace("merged");
     if let Some(log) = log.as_deref_mut() {
-        log.merged(&plan)?;
+        log.done(&plan, ChangeOp::Insert)?;
     }
     let deleted = match deleted_first {
         Some(n) => n,
         None if spec.deletes() => {
-            conn.delete_missing(&plan, tell(log.as_deref_mut(), &plan).as_mut().map(|t| t as &mut ChangeSink<'_>))?
+            conn.delete_missing(&plan, tell(log.as_deref_mut(), &plan).as_mut().map(|t| t as _))?
         }
         None => 0,
     };
@@ -328,9 +332,6 @@ fn read_batches(mut input: Input, columns: &[PlanColumn], name: &str, tx: &mpsc:
 }
 
 /// `--changes`: what hands each row told to `log`.
-fn tell<'a>(
-    log: Option<&'a mut ChangeLog>,
-    plan: &'a Plan,
-) -> Option<impl FnMut(ChangeOp, &mut dyn ChangeRow) -> Result<()> + 'a> {
-    log.map(move |log| move |op: ChangeOp, row: &mut dyn ChangeRow| log.write(plan, op, row))
+fn tell<'a>(log: Option<&'a mut ChangeLog>, plan: &'a Plan) -> Option<Sink<'a>> {
+    log.map(|log| Sink { log, plan })
 }

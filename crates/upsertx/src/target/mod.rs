@@ -88,17 +88,24 @@ pub(crate) trait ChangeRow {
 
 /// What receives the rows of [`Connection::merge`] and
 /// [`Connection::delete_missing`], one at a time.
-pub(crate) type ChangeSink<'a> = dyn FnMut(ChangeOp, &mut dyn ChangeRow) -> Result<()> + 'a;
+pub(crate) trait ChangeSink {
+    /// One row the load writes.
+    fn row(&mut self, op: ChangeOp, row: &mut dyn ChangeRow) -> Result<()>;
+
+    /// Every row of `op` and of the ops a load applies before it (updates, inserts,
+    /// deletes) has been handed over: the lines of the next can go straight in.
+    fn done(&mut self, op: ChangeOp) -> Result<()>;
+}
 
 /// Hands one row of [`sql::written_select`] to `sink`: an insert when its mask is NULL;
 /// counted in `told`.
-pub(crate) fn tell_written(sink: &mut ChangeSink<'_>, row: &mut dyn ChangeRow, told: &mut Told) -> Result<()> {
+pub(crate) fn tell_written(sink: &mut dyn ChangeSink, row: &mut dyn ChangeRow, told: &mut Told) -> Result<()> {
     let op = match row.text(0) {
         None => ChangeOp::Insert,
         Some(_) => ChangeOp::Update,
     };
     told.0[op as usize] += 1;
-    sink(op, row)
+    sink.row(op, row)
 }
 
 /// The rows a read before the merge ([`sql::written_select`]) found it will insert and
@@ -195,11 +202,11 @@ pub trait Connection {
     /// `tell` every row it inserts or updates, as the table held it before: read first
     /// ([`sql::written_select`], the rows to update locked until commit), or taken by the
     /// statements that write them (SQLite).
-    fn merge(&mut self, plan: &Plan, tell: Option<&mut ChangeSink<'_>>) -> Result<MergeCounts>;
+    fn merge(&mut self, plan: &Plan, tell: Option<&mut dyn ChangeSink>) -> Result<MergeCounts>;
     /// `--delete-missing`, after the merge: deletes the table's rows within the scope
     /// whose key no input row has, in key order; returns how many. Under `--changes`,
     /// hands them to `tell` first, as they are ([`sql::deleted_select`], locked).
-    fn delete_missing(&mut self, plan: &Plan, tell: Option<&mut ChangeSink<'_>>) -> Result<u64>;
+    fn delete_missing(&mut self, plan: &Plan, tell: Option<&mut dyn ChangeSink>) -> Result<u64>;
     fn commit(&mut self) -> Result<()>;
     fn rollback(&mut self) -> Result<()>;
 }

@@ -12,7 +12,7 @@ use super::{db_error, q, MyConnection};
 use crate::error::Result;
 use crate::plan::Plan;
 use crate::target::sql::{self, stage_col};
-use crate::target::{tell_written, ChangeRow, ChangeSink, Told};
+use crate::target::{tell_written, ChangeOp, ChangeRow, ChangeSink, Told};
 use mysql::prelude::Queryable;
 
 /// An expression as text, for a statement whose values come typed (a prepared one, in
@@ -22,7 +22,7 @@ pub(super) fn text(e: String) -> String {
 }
 
 impl MyConnection {
-    pub(super) fn tell_changes(&mut self, plan: &Plan, sink: &mut ChangeSink<'_>) -> Result<Told> {
+    pub(super) fn tell_changes(&mut self, plan: &Plan, sink: &mut dyn ChangeSink) -> Result<Told> {
         let (schema, name) = self.target.clone().expect("reflect runs before the merge");
         self.lock_merges(&schema, &name)?;
         let sql = sql::written_select(
@@ -41,6 +41,8 @@ impl MyConnection {
         self.read_rows(&format!("{sql} FOR UPDATE"), "reading the rows the load writes (--changes)", |row| {
             tell_written(sink, row, &mut told)
         })?;
+        // The inserts' lines are joined to the updates' while the merge runs.
+        sink.done(ChangeOp::Insert)?;
         crate::trace::trace("read the rows it writes (--changes)");
         Ok(told)
     }

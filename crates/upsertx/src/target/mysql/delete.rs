@@ -47,7 +47,7 @@ impl MyConnection {
         Ok(n.unwrap_or(0))
     }
 
-    pub(super) fn delete_missing_rows(&mut self, plan: &Plan, tell: Option<&mut ChangeSink<'_>>) -> Result<u64> {
+    pub(super) fn delete_missing_rows(&mut self, plan: &Plan, tell: Option<&mut dyn ChangeSink>) -> Result<u64> {
         if self.stager.into_target.is_some() {
             return Ok(0);
         }
@@ -76,14 +76,14 @@ impl MyConnection {
                 let mut deleted = 0;
                 self.read_rows(&sql, &ctx, |row| {
                     deleted += 1;
-                    tell(ChangeOp::Delete, row)
+                    tell.row(ChangeOp::Delete, row)
                 })?;
                 return Ok(deleted);
             }
             // A locking read: the rows the statement below finds.
             let sql = sql::deleted_select(plan, q, &self.target_name(), &doomed("t"), |e| e);
             self.read_rows(&format!("{sql} FOR UPDATE"), "reading the rows to delete (--changes)", |row| {
-                tell(ChangeOp::Delete, row)
+                tell.row(ChangeOp::Delete, row)
             })?;
         }
         let sql = format!("{verb} WHERE {}", doomed("t"));

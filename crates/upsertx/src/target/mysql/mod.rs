@@ -278,14 +278,14 @@ impl Connection for MyConnection {
         self.at_server(done)
     }
 
-    fn delete_missing(&mut self, plan: &Plan, tell: Option<&mut super::ChangeSink<'_>>) -> Result<u64> {
+    fn delete_missing(&mut self, plan: &Plan, tell: Option<&mut dyn super::ChangeSink>) -> Result<u64> {
         // Held already after a merge; a keyless load deletes before its merge.
         let (schema, name) = self.target.clone().expect("reflect runs before the delete");
         let done = self.lock_merges(&schema, &name).and_then(|()| self.delete_missing_rows(plan, tell));
         self.at_server(done)
     }
 
-    fn merge(&mut self, plan: &Plan, tell: Option<&mut super::ChangeSink<'_>>) -> Result<MergeCounts> {
+    fn merge(&mut self, plan: &Plan, tell: Option<&mut dyn super::ChangeSink>) -> Result<MergeCounts> {
         let told = match tell {
             Some(sink) => {
                 let done = self.tell_changes(plan, sink);

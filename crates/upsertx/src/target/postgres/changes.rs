@@ -13,7 +13,7 @@ use super::{message, q};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::target::sql;
-use crate::target::{tell_written, ChangeRow, ChangeSink, Told};
+use crate::target::{tell_written, ChangeOp, ChangeRow, ChangeSink, Told};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::Client;
 
@@ -27,7 +27,7 @@ pub(super) fn tell(
     plan: &Plan,
     target: &str,
     order: &mut super::stage::KeyOrder,
-    sink: &mut ChangeSink<'_>,
+    sink: &mut dyn ChangeSink,
 ) -> Result<Told> {
     let ctx = "reading the rows the load writes (--changes)";
     // Other upsertx loads that take turns first, as they do.
@@ -80,6 +80,8 @@ pub(super) fn tell(
         .collect();
     let mut told = Told::default();
     wire::copy_rows(client, &sql, &wires, ctx, |row| tell_written(sink, row, &mut told))?;
+    // The inserts' lines are joined to the updates' while the merge runs.
+    sink.done(ChangeOp::Insert)?;
     client.batch_execute("RESET jit").map_err(|e| Error::db(ctx, message(&e)))?;
     crate::trace::trace("read the rows it writes (--changes)");
     Ok(told)

@@ -56,7 +56,7 @@ pub(crate) fn delete_missing(
     plan: &Plan,
     target: &str,
     order: &KeyOrder,
-    tell: Option<&mut ChangeSink<'_>>,
+    tell: Option<&mut dyn ChangeSink>,
 ) -> Result<u64> {
     let src = if order.sorted { STAGE } else { SRC };
     let time = plan.soft_delete.map(|(i, _)| super::merge::time_param(plan, i));
@@ -83,7 +83,7 @@ pub(crate) fn delete_missing(
         if let Some(tell) = tell {
             let sql = sql::deleted_select(plan, q, target, &doomed, changes::text);
             changes::read_rows(client, &sql, &[], "reading the rows to delete (--changes)", |row| {
-                tell(ChangeOp::Delete, row)
+                tell.row(ChangeOp::Delete, row)
             })?;
         }
         return client.execute(&format!("{verb} WHERE {doomed}"), params).map_err(failed);
@@ -117,7 +117,7 @@ pub(crate) fn delete_missing(
     let mut deleted = 0;
     changes::read_rows(client, &sql, params, &ctx, |row| {
         deleted += 1;
-        tell(ChangeOp::Delete, row)
+        tell.row(ChangeOp::Delete, row)
     })?;
     Ok(deleted)
 }

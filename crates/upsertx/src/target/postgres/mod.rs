@@ -125,7 +125,7 @@ impl Connection for PgConnection {
         delete::count_in_scope(&mut self.client, plan, &target)
     }
 
-    fn merge(&mut self, plan: &Plan, tell: Option<&mut super::ChangeSink<'_>>) -> Result<MergeCounts> {
+    fn merge(&mut self, plan: &Plan, tell: Option<&mut dyn super::ChangeSink>) -> Result<MergeCounts> {
         let target = self.target_name();
         let told = match tell {
             Some(sink) => Some(changes::tell(&mut self.client, plan, &target, &mut self.order, sink)?),
@@ -134,7 +134,7 @@ impl Connection for PgConnection {
         merge::merge(&mut self.client, plan, &target, &mut self.order, told)
     }
 
-    fn delete_missing(&mut self, plan: &Plan, tell: Option<&mut super::ChangeSink<'_>>) -> Result<u64> {
+    fn delete_missing(&mut self, plan: &Plan, tell: Option<&mut dyn super::ChangeSink>) -> Result<u64> {
         let target = self.target_name();
         delete::delete_missing(&mut self.client, plan, &target, &self.order, tell)
     }

@@ -34,7 +34,7 @@ pub(super) fn told(conn: &rusqlite::Connection, op: ChangeOp, values: &[String])
     (values.len() < most as usize).then(|| format!("{TOLD}({}, {})", op as u8, values.join(", ")))
 }
 
-pub(crate) fn tell(conn: &rusqlite::Connection, plan: &Plan, sink: &mut ChangeSink<'_>) -> Result<()> {
+pub(crate) fn tell(conn: &rusqlite::Connection, plan: &Plan, sink: &mut dyn ChangeSink) -> Result<()> {
     let sql = sql::written_select(
         plan,
         q,
@@ -201,7 +201,7 @@ pub(super) fn telling(
     conn: &mut rusqlite::Connection,
     sql: &str,
     params: Vec<String>,
-    sink: &mut ChangeSink<'_>,
+    sink: &mut dyn ChangeSink,
 ) -> Result<rusqlite::Result<usize>> {
     let (tx, rx) = mpsc::sync_channel::<Told>(4);
     let taking: Arc<Taking> = Arc::new(Mutex::new((Told::default(), Some(tx))));
@@ -234,7 +234,7 @@ pub(super) fn telling(
         let (mut failed, mut buf) = (None, String::new());
         'rows: for told in rx.iter() {
             for row in 0..told.rows.len() {
-                if let Err(e) = sink(told.rows[row].0, &mut ToldRow { told: &told, row, buf: &mut buf }) {
+                if let Err(e) = sink.row(told.rows[row].0, &mut ToldRow { told: &told, row, buf: &mut buf }) {
                     failed = Some(e);
                     break 'rows;
                 }

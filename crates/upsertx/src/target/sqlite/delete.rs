@@ -96,7 +96,7 @@ fn told_deleted(conn: &rusqlite::Connection, plan: &Plan) -> Option<String> {
 pub(crate) fn delete_missing(
     conn: &mut rusqlite::Connection,
     plan: &Plan,
-    tell: Option<&mut ChangeSink<'_>>,
+    tell: Option<&mut dyn ChangeSink>,
 ) -> Result<u64> {
     let what = if plan.soft_delete.is_some() { "marking" } else { "deleting" };
     let params: Vec<String> = match plan.soft_delete {
@@ -110,7 +110,7 @@ pub(crate) fn delete_missing(
                 // The load holds the write lock: these are the rows the statement below finds.
                 let sql = sql::deleted_select(plan, q, &target(plan), &doomed(plan), |e| e);
                 super::changes::read_rows(conn, &sql, "reading the rows to delete (--changes)", |row| {
-                    tell(ChangeOp::Delete, row)
+                    tell.row(ChangeOp::Delete, row)
                 })?;
             }
             conn.execute(&delete_sql(plan, None), rusqlite::params_from_iter(params))

@@ -41,7 +41,7 @@ pub(super) fn target(plan: &Plan) -> String {
 pub(crate) fn merge(
     conn: &mut rusqlite::Connection,
     plan: &Plan,
-    mut tell: Option<&mut ChangeSink<'_>>,
+    mut tell: Option<&mut dyn ChangeSink>,
 ) -> Result<MergeCounts> {
     let ctx = format!("merging into table {}", q(&plan.table.name));
     let db = |e: rusqlite::Error| Error::db(ctx.clone(), e);
@@ -49,8 +49,9 @@ pub(crate) fn merge(
     let staged = staged as u64;
     let t = target(plan);
     let telling = tell.is_some().then(|| Telling::new(conn, plan)).flatten();
-    if let (Some(sink), None) = (&mut tell, &telling) {
+    if let (Some(sink), None) = (tell.as_deref_mut(), &telling) {
         super::changes::tell(conn, plan, sink)?;
+        sink.done(ChangeOp::Insert)?;
         tell = None;
     }
     if plan.keyless() {
@@ -94,6 +95,9 @@ pub(crate) fn merge(
             _ => conn.execute(&sql, []),
         };
         updated = done.map_err(|e| unique_violation(conn, plan, e, &ctx))? as u64;
+        if let Some(sink) = tell.as_deref_mut() {
+            sink.done(ChangeOp::Update)?;
+        }
         crate::trace::trace("updated");
     }
     // `--newer-by`: the matched rows that still differ were not newer.

@@ -156,11 +156,11 @@ impl Connection for SqliteConnection {
         delete::count_in_scope(&self.conn, plan)
     }
 
-    fn merge(&mut self, plan: &Plan, tell: Option<&mut super::ChangeSink<'_>>) -> Result<MergeCounts> {
+    fn merge(&mut self, plan: &Plan, tell: Option<&mut dyn super::ChangeSink>) -> Result<MergeCounts> {
         merge::merge(&mut self.conn, plan, tell)
     }
 
-    fn delete_missing(&mut self, plan: &Plan, tell: Option<&mut super::ChangeSink<'_>>) -> Result<u64> {
+    fn delete_missing(&mut self, plan: &Plan, tell: Option<&mut dyn super::ChangeSink>) -> Result<u64> {
         delete::delete_missing(&mut self.conn, plan, tell)
     }
 
