@@ -27,8 +27,11 @@ use crate::plan::{Mark, Plan};
 use crate::spec::ChangesTo;
 pub(crate) use crate::target::{ChangeOp, ChangeRow, ChangeSink};
 use crate::value::SqlType;
-use std::io::{BufWriter, Seek, Write};
+use out::Out;
+use std::io::{Seek, Write};
 use std::sync::mpsc;
+
+mod out;
 
 /// The lines of one load, on their way to [`ChangesTo`]. The load's thread copies each
 /// row's values into batches ([`Rows`]); a thread of its own writes them as JSON, so that
@@ -105,9 +108,11 @@ fn group(op: ChangeOp) -> usize {
 /// Where the lines go: the file, into which a group's lines go straight once the groups
 /// before it are complete, and before that into a file of their own, joined then.
 struct Files {
-    file: BufWriter<tempfile::NamedTempFile>,
+    file: Out,
+    /// Where `file` is, until it is moved into place (removed with it if it is not).
+    path: tempfile::TempPath,
     /// The lines of each group (by [`group`]) that came before their turn.
-    later: [Option<BufWriter<std::fs::File>>; 3],
+    later: [Option<Out>; 3],
     /// The groups up to this one go straight into `file`.
     direct: usize,
 }
@@ -120,12 +125,8 @@ impl Files {
         if next <= self.direct {
             return Ok(());
         }
-        self.file.flush().map_err(|e| io("writing", e))?;
         for later in self.later[self.direct + 1..].iter_mut().take(next - self.direct).filter_map(Option::take) {
-            let mut part = later.into_inner().map_err(|e| io("writing", e.error()))?;
-            part.rewind().map_err(|e| io("reading back", e))?;
-            // File to file: the kernel copies (copy_file_range on Linux), not this process.
-            std::io::copy(&mut part, self.file.get_mut().as_file_mut()).map_err(|e| io("writing", e))?;
+            self.file.append(later).map_err(|e| io("writing", e))?;
         }
         self.direct = next.min(self.later.len() - 1);
         Ok(())
@@ -139,10 +140,7 @@ impl Files {
         }
         Ok(match &mut self.later[g] {
             Some(f) => f,
-            slot => slot.insert(BufWriter::with_capacity(
-                1 << 20,
-                tempfile::tempfile().map_err(|e| io("a temporary file", e))?,
-            )),
+            slot => slot.insert(Out::new(tempfile::tempfile().map_err(|e| io("a temporary file", e))?)),
         })
     }
 }
@@ -210,7 +208,8 @@ impl ChangeLog {
             }
             Dest::Into(_) | Dest::Stdout => tempfile::NamedTempFile::new().map_err(|e| io("a temporary file", e))?,
         };
-        let files = Files { file: BufWriter::with_capacity(1 << 20, file), later: [None, None, None], direct: 0 };
+        let (file, path) = file.into_parts();
+        let files = Files { file: Out::new(file), path, later: [None, None, None], direct: 0 };
         Ok(ChangeLog { dest, writer: Writer::Idle(files), rows: Rows::default(), changed: Vec::new(), seen: [0; 3] })
     }
 
@@ -311,10 +310,10 @@ impl ChangeLog {
     pub(crate) fn finish(mut self) -> Result<()> {
         let mut files = self.stop()?;
         files.done(ChangeOp::Delete)?;
-        let mut file = files.file.into_inner().map_err(|e| io("writing", e.error()))?;
+        let mut file = files.file.finish().map_err(|e| io("writing", e))?;
         match &self.dest {
             Dest::Replace(path) => {
-                file.persist(path).map_err(|e| io(&path.display().to_string(), e.error))?;
+                files.path.persist(path).map_err(|e| io(&path.display().to_string(), e.error))?;
             }
             Dest::Into(path) => {
                 // A device or a pipe stays what it is: the lines are written into it.
