@@ -81,18 +81,30 @@ pub(crate) fn merge(
             None => key_match(plan),
         };
         let mut sql = format!("UPDATE {t} AS t SET {} FROM {STAGE} AS s WHERE {on}", set.join(", "));
-        if !plan.spec.always_update {
-            sql.push_str(&format!(" AND ({})", differs(plan)));
-        }
-        if let Some(newer) = newer(plan) {
-            sql.push_str(&format!(" AND {newer}"));
-        }
-        let done = match (&telling, tell.as_deref_mut()) {
-            (Some(telling), Some(sink)) => {
-                sql.push_str(&format!(" AND {}", telling.update));
-                super::changes::telling(conn, &sql, Vec::new(), sink)?
+        let told = telling.as_ref().zip(tell.as_deref_mut());
+        match (&told, will_change(plan)) {
+            // The rows that change, told as the condition finds them (the function returns
+            // 1): the condition evaluated once.
+            (Some((telling, _)), Some(cond)) if !plan.spec.always_update => {
+                sql.push_str(&format!(" AND CASE WHEN {cond} THEN {} ELSE 0 END", telling.update))
             }
-            _ => conn.execute(&sql, []),
+            (told, _) => {
+                if !plan.spec.always_update {
+                    sql.push_str(&format!(" AND ({})", differs(plan)));
+                }
+                if let Some(newer) = newer(plan) {
+                    sql.push_str(&format!(" AND {newer}"));
+                }
+                // `--always-update` rewrites the rows as they are too: only those that
+                // change are told (whatever order SQLite tests the conditions in).
+                if let (Some((telling, _)), Some(cond)) = (told, will_change(plan)) {
+                    sql.push_str(&format!(" AND CASE WHEN {cond} THEN {} ELSE 1 END", telling.update));
+                }
+            }
+        }
+        let done = match told {
+            Some((_, sink)) => super::changes::telling(conn, &sql, Vec::new(), sink)?,
+            None => conn.execute(&sql, []),
         };
         updated = done.map_err(|e| unique_violation(conn, plan, e, &ctx))? as u64;
         if let Some(sink) = tell.as_deref_mut() {
@@ -137,9 +149,10 @@ pub(crate) fn merge(
     Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated).with_stale(stale))
 }
 
-/// `--changes` through the merge's own statements: the condition each adds, which tells
-/// the rows it writes (see `changes.rs`). `None` where the rows are read first instead:
-/// without a key, under `--history`, or when a row's values are too many for a function.
+/// `--changes` through the merge's own statements: the function call each makes on the
+/// rows it writes (see `changes.rs`; the UPDATE's empty when it updates nothing). `None`
+/// where the rows are read first instead: without a key, under `--history`, or when a
+/// row's values are too many for a function.
 struct Telling {
     update: String,
     insert: String,
@@ -155,7 +168,7 @@ impl Telling {
         insert.extend(staged.iter().cloned());
         let insert = told(conn, ChangeOp::Insert, &insert)?;
         let update = match will_change(plan) {
-            Some(cond) => {
+            Some(_) => {
                 // The change mask as integers of MASK_BITS columns each (`IS NOT` is 0 or
                 // 1), made text by the function: no string built per row.
                 let masks: Vec<String> = plan
@@ -173,9 +186,7 @@ impl Telling {
                 values.extend(masks);
                 values.extend(staged);
                 values.extend(plan.update.iter().map(|&i| format!("t.{}", q(&plan.columns[i].name))));
-                // The function is the condition's: whatever order SQLite tests the
-                // statement's conditions in, it takes only the rows that change.
-                format!("CASE WHEN {cond} THEN {} ELSE 1 END", told(conn, ChangeOp::Update, &values)?)
+                told(conn, ChangeOp::Update, &values)?
             }
             None => String::new(),
         };
