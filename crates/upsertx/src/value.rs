@@ -147,7 +147,8 @@ pub(crate) fn push_digits(out: &mut String, n: i64, width: usize) {
         n /= 10;
     }
     let start = i.min(buf.len() - width);
-    out.extend(buf[start..].iter().map(|&b| b as char));
+    // ASCII digits: one copy, not a char at a time.
+    out.push_str(std::str::from_utf8(&buf[start..]).unwrap_or_default());
 }
 
 /// What a target column accepts, as far as checking input values goes. Each dialect

@@ -25,15 +25,16 @@ pub(super) fn push_float8(out: &mut String, x: f64) {
         return out.push('0');
     }
     let (digits, exp) = shortest(a);
+    let digits = digits.as_str();
     // `exp`: the power of ten of the first digit.
     if (-4..15).contains(&exp) {
         let point = exp + 1;
         if point <= 0 {
             out.push_str("0.");
             (0..-point).for_each(|_| out.push('0'));
-            out.push_str(&digits);
+            out.push_str(digits);
         } else if point as usize >= digits.len() {
-            out.push_str(&digits);
+            out.push_str(digits);
             (digits.len()..point as usize).for_each(|_| out.push('0'));
         } else {
             out.push_str(&digits[..point as usize]);
@@ -56,29 +57,79 @@ pub(super) fn push_float8(out: &mut String, x: f64) {
 
 /// The significant digits of positive, finite `a` (no trailing zeros) and the power of
 /// ten of the first.
-fn shortest(a: f64) -> (String, i32) {
-    let (digits, exp) = split(&format!("{a:e}"));
-    if !halfway(a, &digits, exp) {
+fn shortest(a: f64) -> (Digits, i32) {
+    let mut text = Text::default();
+    let (digits, exp) = text.scientific(a, None);
+    if !halfway(a, digits.as_str(), exp) {
         return (digits, exp);
     }
-    for precision in digits.len()..17 {
-        let text = format!("{a:.precision$e}");
-        let (d, e) = split(&text);
-        if text.parse::<f64>() == Ok(a) && !halfway(a, &d, e) {
+    for precision in digits.len..17 {
+        let (d, e) = text.scientific(a, Some(precision));
+        if text.as_str().parse::<f64>() == Ok(a) && !halfway(a, d.as_str(), e) {
             return (d, e);
         }
     }
-    split(&format!("{a:.16e}"))
+    text.scientific(a, Some(16))
 }
 
-/// `d.ddde-5` as its digits (trailing zeros dropped) and exponent.
-fn split(text: &str) -> (String, i32) {
-    let (mantissa, exp) = text.split_once('e').unwrap_or((text, "0"));
-    let mut digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    while digits.len() > 1 && digits.ends_with('0') {
-        digits.pop();
+/// A double's significant digits, as ASCII (no more than 17: room to spare).
+struct Digits {
+    buf: [u8; 24],
+    len: usize,
+}
+
+impl Digits {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
     }
-    (digits, exp.parse().unwrap_or(0))
+}
+
+/// A double written as `d.ddde-5`, on the stack (no allocation: a read writes millions).
+struct Text {
+    buf: [u8; 40],
+    len: usize,
+}
+
+impl Default for Text {
+    fn default() -> Text {
+        Text { buf: [0; 40], len: 0 }
+    }
+}
+
+impl std::fmt::Write for Text {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+impl Text {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+
+    /// `a` as `{:e}` (with `precision` digits after the point, or the fewest), split into
+    /// its digits (trailing zeros dropped) and exponent.
+    fn scientific(&mut self, a: f64, precision: Option<usize>) -> (Digits, i32) {
+        use std::fmt::Write;
+        self.len = 0;
+        let _ = match precision {
+            None => write!(self, "{a:e}"),
+            Some(p) => write!(self, "{a:.p$e}"),
+        };
+        let (mantissa, exp) = self.as_str().split_once('e').unwrap_or((self.as_str(), "0"));
+        let mut digits = Digits { buf: [b'0'; 24], len: 0 };
+        for b in mantissa.bytes().filter(u8::is_ascii_digit).take(digits.buf.len()) {
+            digits.buf[digits.len] = b;
+            digits.len += 1;
+        }
+        while digits.len > 1 && digits.buf[digits.len - 1] == b'0' {
+            digits.len -= 1;
+        }
+        (digits, exp.parse().unwrap_or(0))
+    }
 }
 
 /// Whether `digits` × 10^(`exp` + 1 - their count) lies exactly halfway between `a` and

@@ -13,7 +13,7 @@ use crate::plan::Plan;
 use crate::target::ChangeRow;
 use crate::value::{push_date, push_time};
 use postgres::Client;
-use std::io::Read;
+use std::io::{BufRead, Read};
 
 /// How a value crosses the wire.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -59,40 +59,53 @@ pub(super) fn copy_rows(
 ) -> Result<()> {
     let mut reader =
         client.copy_out(&format!("COPY ({sql}) TO STDOUT (FORMAT binary)")).map_err(|e| Error::db(ctx, message(&e)))?;
-    let mut read = |buf: &mut [u8]| reader.read_exact(buf).map_err(|e| copy_error(ctx, e));
     // The signature, the flags, the header extension's length (and the extension).
     let mut header = [0; 19];
-    read(&mut header)?;
+    reader.read_exact(&mut header).map_err(|e| copy_error(ctx, e))?;
     if &header[..11] != b"PGCOPY\n\xff\r\n\0" {
         return Err(Error::db(ctx, "the server's COPY did not begin as binary COPY does"));
     }
     let mut extension = vec![0; u32::from_be_bytes([header[15], header[16], header[17], header[18]]) as usize];
-    read(&mut extension)?;
+    reader.read_exact(&mut extension).map_err(|e| copy_error(ctx, e))?;
     let (mut row, mut value) = (CopyRow::default(), Vec::new());
     loop {
-        let mut count = [0; 2];
-        read(&mut count)?;
-        let count = i16::from_be_bytes(count);
-        if count < 0 {
-            return Ok(());
-        }
-        if count as usize != wires.len() {
-            return Err(Error::db(ctx, format!("the server sent {count} values where {} were expected", wires.len())));
-        }
-        row.clear();
-        for &wire in wires {
-            let mut len = [0; 4];
-            read(&mut len)?;
-            let len = i32::from_be_bytes(len);
-            if len < 0 {
-                row.fields.push(None);
-                continue;
+        // The server sends a row per message: read in place, as it is buffered (a row
+        // that is not whole there is read value by value instead).
+        let buffered = reader.fill_buf().map_err(|e| copy_error(ctx, e))?;
+        let taken = match row.parse(buffered, wires) {
+            Ok(Some(n)) => n,
+            Ok(None) => 0,
+            Err(e) => return Err(Error::db(ctx, e)),
+        };
+        if taken > 0 {
+            reader.consume(taken);
+        } else {
+            let mut read = |buf: &mut [u8]| reader.read_exact(buf).map_err(|e| copy_error(ctx, e));
+            let mut count = [0; 2];
+            read(&mut count)?;
+            let count = i16::from_be_bytes(count);
+            if count < 0 {
+                return Ok(());
             }
-            value.resize(len as usize, 0);
-            read(&mut value)?;
-            let start = row.text.len();
-            push_text(&mut row.text, wire, &value).map_err(|e| Error::db(ctx, e))?;
-            row.fields.push(Some((start, row.text.len())));
+            if count as usize != wires.len() {
+                return Err(Error::db(
+                    ctx,
+                    format!("the server sent {count} values where {} were expected", wires.len()),
+                ));
+            }
+            row.clear();
+            for &wire in wires {
+                let mut len = [0; 4];
+                read(&mut len)?;
+                let len = i32::from_be_bytes(len);
+                if len < 0 {
+                    row.fields.push(None);
+                    continue;
+                }
+                value.resize(len as usize, 0);
+                read(&mut value)?;
+                row.push(wire, &value).map_err(|e| Error::db(ctx, e))?;
+            }
         }
         each(&mut row)?;
     }
@@ -118,6 +131,38 @@ impl CopyRow {
     fn clear(&mut self) {
         self.text.clear();
         self.fields.clear();
+    }
+
+    /// A value that crossed as `wire`, as text.
+    fn push(&mut self, wire: Wire, v: &[u8]) -> std::result::Result<(), String> {
+        let start = self.text.len();
+        push_text(&mut self.text, wire, v)?;
+        self.fields.push(Some((start, self.text.len())));
+        Ok(())
+    }
+
+    /// The row at the start of `buf`, if it is all there: how many bytes it took.
+    /// `None` too for the end of the rows (read the slow way, which ends there).
+    fn parse(&mut self, buf: &[u8], wires: &[Wire]) -> std::result::Result<Option<usize>, String> {
+        let Some(count) = buf.get(..2) else { return Ok(None) };
+        if i16::from_be_bytes([count[0], count[1]]) as usize != wires.len() {
+            return Ok(None);
+        }
+        self.clear();
+        let mut at = 2;
+        for &wire in wires {
+            let Some(len) = buf.get(at..at + 4) else { return Ok(None) };
+            let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+            at += 4;
+            if len < 0 {
+                self.fields.push(None);
+                continue;
+            }
+            let Some(v) = buf.get(at..at + len as usize) else { return Ok(None) };
+            self.push(wire, v)?;
+            at += len as usize;
+        }
+        Ok(Some(at))
     }
 }
 
