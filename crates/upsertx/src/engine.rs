@@ -230,13 +230,13 @@ fn load(
     // `--changes`: each row is told as it is before the statement that writes it, read
     // under the lock that statement takes (see `Connection::merge`).
     let mut log = changes;
-    // Without a key the window is deleted first: the rows inserted next are in it too.
     if let Some(log) = log.as_deref_mut() {
         // A load that updates nothing: its inserts' lines go straight in.
         if plan.keyless() || plan.update.is_empty() || spec.on_conflict != OnConflict::Update {
             log.done(&plan, ChangeOp::Update)?;
         }
     }
+    // Without a key the window is deleted first: the rows inserted next are in it too.
     let deleted_first = match plan.keyless() {
         true => Some(conn.delete_missing(&plan, tell(log.as_deref_mut(), &plan).as_mut().map(|t| t as _))?),
         false => None,
