@@ -40,6 +40,9 @@ impl Out {
             // The last part of the file is not a whole block: through the cache.
             self.drain(false)?;
             self.direct = direct(&self.file, false);
+            if self.direct {
+                return Err(io::Error::other("the file's last bytes could not be written through the cache"));
+            }
         }
         let whole = if self.direct { self.len / ALIGN * ALIGN } else { self.len };
         if whole == 0 {
@@ -84,6 +87,9 @@ impl Out {
                 Ok(n) => n,
                 Err(e) if past && e.raw_os_error() == Some(EINVAL) => {
                     past = direct(&file, false);
+                    if past {
+                        return Err(e);
+                    }
                     continue;
                 }
                 Err(e) => return Err(e),
