@@ -221,7 +221,7 @@ pub fn changes_of_a_keyless_window(db: &dyn TestDb) {
     assert_eq!(table(db, "clicks", "day, n"), rows(&[&["mon", "1"], &["tue", "5"], &["tue", "5"]]));
 }
 
-/// Lines are grouped by op (updates, inserts, deletes: the order a load applies them),
+/// Lines are grouped by op (updates, inserts, deletes: the order a keyed load applies them),
 /// each group in key order, whatever order the keys come in;
 /// an update names only the columns whose stored value changes (1.5 for a stored 1.50 is
 /// no change).

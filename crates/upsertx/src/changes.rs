@@ -10,7 +10,7 @@
 //! An insert's `after` and a delete's `before` hold every column the load knows (the
 //! input's, and the `--soft-delete` column); an update's `before` and `after` only the
 //! columns that changed. A `--soft-delete` mark is a delete whose `after` is the mark.
-//! Lines come grouped in the order a load applies them, each group in key order:
+//! Lines come grouped in the order a keyed load applies them, each group in key order:
 //! updates, inserts, then deletes (SQLite's statements hand them over in that order and
 //! the lines go straight into the file; PostgreSQL and MySQL read the inserts and the
 //! updates mixed: the inserts wait in a file of their own until the database says the
