@@ -82,13 +82,14 @@ pub(crate) fn merge(
         };
         let mut sql = format!("UPDATE {t} AS t SET {} FROM {STAGE} AS s WHERE {on}", set.join(", "));
         let told = telling.as_ref().zip(tell.as_deref_mut());
-        match (&told, will_change(plan)) {
+        let cond = will_change(plan);
+        match (told.as_ref().map(|(telling, _)| telling), &cond) {
             // The rows that change, told as the condition finds them (the function returns
             // 1): the condition evaluated once.
-            (Some((telling, _)), Some(cond)) if !plan.spec.always_update => {
+            (Some(telling), Some(cond)) if !plan.spec.always_update => {
                 sql.push_str(&format!(" AND CASE WHEN {cond} THEN {} ELSE 0 END", telling.update))
             }
-            (told, _) => {
+            (telling, cond) => {
                 if !plan.spec.always_update {
                     sql.push_str(&format!(" AND ({})", differs(plan)));
                 }
@@ -97,7 +98,7 @@ pub(crate) fn merge(
                 }
                 // `--always-update` rewrites the rows as they are too: only those that
                 // change are told (whatever order SQLite tests the conditions in).
-                if let (Some((telling, _)), Some(cond)) = (told, will_change(plan)) {
+                if let (Some(telling), Some(cond)) = (telling, cond) {
                     sql.push_str(&format!(" AND CASE WHEN {cond} THEN {} ELSE 1 END", telling.update));
                 }
             }
