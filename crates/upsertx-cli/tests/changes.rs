@@ -623,6 +623,135 @@ pub fn changes_write_doubles_as_the_server_does(db: &dyn TestDb) {
     assert_eq!((told, inserted), (2 * n + 4, n), "every row told");
 }
 
+/// MariaDB's read sends integers, doubles and dates in binary, written here as its text
+/// protocol writes them; FLOAT, DOUBLE(M,D), TIME and YEAR come cast to text. Every
+/// value of thousands of rows (doubles of every magnitude among them), told before an
+/// update, before a deletion (`DELETE ... RETURNING`) and after an insert, is the text
+/// the server shows for it.
+pub fn changes_write_values_as_mariadb_does(db: &dyn TestDb) {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        // splitmix64
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let cols = ["x", "f", "dd", "t", "y", "dt", "d", "ts", "u", "b", "amount", "e"];
+    let fixed = [1e14, 1e15, 1e-15, 1e-16, 1234567890123456.8, 5e-324, f64::MAX, 0.1 + 0.2, -0.0, 3.786249861187026e16];
+    let n = 3000;
+    // Each row's values as JSON (the input of the inserts; the seed's SQL literals too).
+    let values: Vec<[String; 12]> = (0..n)
+        .map(|i| {
+            let bits = next();
+            let x = match i {
+                _ if i < fixed.len() => fixed[i],
+                _ if i % 3 == 0 => f64::from_bits(bits),
+                _ if i % 3 == 1 => (bits >> 2) as f64 * if i % 2 == 0 { 1.0 } else { -1e-30 },
+                _ => (bits % 1_000_000) as f64 / 100.0,
+            };
+            let x = if x.is_finite() { x } else { 1.5 };
+            let (h, m, sec, frac) = (bits % 839, bits / 839 % 60, bits / 50_340 % 60, bits / 3_020_400 % 100);
+            [
+                format!("{x:e}"),
+                format!("{:e}", (bits % 100_000_000) as f32 / 7.0 * if i % 5 == 0 { 1e-20 } else { 1.0 }),
+                format!("{}", (bits % 10_000_000) as f64 / 1000.0),
+                format!("\"{:02}:{m:02}:{sec:02}.{frac:02}\"", h % 24),
+                format!("{}", if i == 1 { 0 } else { 1901 + bits % 254 }),
+                format!(
+                    "\"{:04}-{:02}-{:02} {h:02}:{m:02}:{sec:02}.{:03}\"",
+                    1000 + bits % 9000,
+                    1 + m % 12,
+                    1 + sec % 28,
+                    bits % 1000
+                )
+                .replace(&format!(" {h:02}:"), &format!(" {:02}:", h % 24)),
+                format!("\"{:04}-{:02}-{:02}\"", 1000 + bits % 9000, 1 + m % 12, 1 + sec % 28),
+                format!(
+                    "\"{:04}-{:02}-{:02} {:02}:{m:02}:{sec:02}.{:06}\"",
+                    1971 + bits % 60,
+                    1 + m % 12,
+                    1 + sec % 28,
+                    h % 24,
+                    bits % 1_000_000
+                ),
+                format!("{}", u64::MAX - bits % 1000),
+                "1".into(),
+                format!("{}.{:04}", bits % 100_000_000, bits % 10_000),
+                "\"a\"".into(),
+            ]
+        })
+        .collect();
+    db.exec(
+        "CREATE TABLE vt (id INT PRIMARY KEY, x DOUBLE, f FLOAT, dd DOUBLE(12,3), t TIME(2), y YEAR, dt DATETIME(3), \
+         d DATE, ts TIMESTAMP(6) NULL, u BIGINT UNSIGNED, b TINYINT(1), amount DECIMAL(12,4), e ENUM('a','b'))",
+    );
+    let literal = |v: &String| match v.starts_with('"') {
+        true => format!("'{}'", v.trim_matches('"')),
+        false => v.clone(),
+    };
+    for chunk in values.chunks(500).enumerate() {
+        let rows: Vec<String> = (chunk.1.iter().enumerate())
+            .map(|(j, row)| {
+                let vals: Vec<String> = row.iter().map(literal).collect();
+                format!("({}, {})", chunk.0 * 500 + j + 1, vals.join(", "))
+            })
+            .collect();
+        db.exec(&format!("INSERT INTO vt VALUES {}", rows.join(", ")));
+    }
+    // Times TIME holds beyond a day's, and negative ones.
+    db.exec("UPDATE vt SET t = SEC_TO_TIME(id * 7919 % 3000000 + 0.5) * IF(id % 4 = 0, -1, 1) WHERE id % 4 < 2");
+    let select = format!("SELECT {} FROM vt", cols.join(", "));
+    let before = db.rows(&format!("{select} ORDER BY id"));
+    // Every other seeded row updated (every column changed), the others deleted; each
+    // row's values again as a new row.
+    let mut input = String::new();
+    for id in (1..=n).filter(|id| id % 2 == 0) {
+        input.push_str(&format!(
+            "{{\"id\": {id}, \"x\": 0.5, \"f\": 0.25, \"dd\": 0.125, \"t\": \"00:00:01\", \"y\": 2155, \
+             \"dt\": \"2000-01-01 00:00:00\", \"d\": \"2000-01-01\", \"ts\": \"2000-01-01 00:00:00\", \"u\": 1, \
+             \"b\": 0, \"amount\": 0.0001, \"e\": \"b\"}}\n"
+        ));
+    }
+    for (i, row) in values.iter().enumerate() {
+        let fields: Vec<String> = cols.iter().zip(row).map(|(c, v)| format!("\"{c}\": {v}")).collect();
+        input.push_str(&format!("{{\"id\": {}, {}}}\n", 10_000 + i, fields.join(", ")));
+    }
+    write(db, "vt.ndjson", &input);
+    upsertx(db, &["vt.ndjson", "--table", "vt", "--delete-missing", "--changes", "out.ndjson", "--json"], None)
+        .report();
+    let after = db.rows(&format!("{select} WHERE id >= 10000 ORDER BY id"));
+    let text = std::fs::read_to_string(db.dir().join("out.ndjson")).expect("the changes file");
+    let (mut told, mut inserted) = (0, 0);
+    for line in text.lines() {
+        let parsed: Value = serde_json::from_str(line).unwrap();
+        let id = parsed["key"]["id"].as_u64().unwrap() as usize;
+        let expected = match id {
+            10_000.. => {
+                inserted += 1;
+                &after[id - 10_000]
+            }
+            _ => &before[id - 1],
+        };
+        for (c, want) in cols.iter().zip(expected) {
+            // The column's first value in the line: the row's before (update, delete)
+            // or its after (insert), as written.
+            let raw = line.split(&format!("\"{c}\":")).nth(1).unwrap_or_else(|| panic!("{c} missing: {line}"));
+            let raw = raw.split([',', '}']).next().unwrap().trim_matches('"');
+            // A boolean column's 1 and 0 are written as JSON's true and false.
+            let want = match (*c, want.as_str()) {
+                ("b", "1") => "true",
+                ("b", "0") => "false",
+                _ => want,
+            };
+            assert_eq!(raw, want, "{c} in {line}");
+        }
+        told += 1;
+    }
+    assert_eq!((told, inserted), (2 * n, n), "every row told");
+}
+
 /// MySQL and MariaDB have no partial indexes.
 mod partial {
     scenarios!(sqlite: crate::common::Sqlite::new => changes_through_a_partial_unique_index);
@@ -632,6 +761,7 @@ mod partial {
 mod binary {
     scenarios!(postgres: crate::common::Postgres::new => changes_write_dates_as_the_server_does,
         changes_write_doubles_as_the_server_does);
+    scenarios!(mariadb: crate::common::Mariadb::new => changes_write_values_as_mariadb_does);
 }
 
 /// The destination's kind does not depend on the database.

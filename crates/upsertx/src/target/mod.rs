@@ -9,6 +9,8 @@
 //! (`delete_missing`), then `commit` (or `rollback` on any error and for dry runs).
 
 #[cfg(any(feature = "sqlite", feature = "mysql"))]
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod digits;
 pub(crate) mod history;
 #[cfg(feature = "mysql")]
 mod mysql;

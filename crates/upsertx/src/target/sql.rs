@@ -346,14 +346,14 @@ pub(crate) fn concat_pipes(parts: Vec<String>) -> String {
 }
 
 /// `--changes`, before the deletion: the rows `cond` finds (the ones to delete or mark),
-/// every plan column of the table's row `t` as text (`text`), in key order.
+/// every plan column `i` of the table's row `t` as `text(i, column)` sends it, in key order.
 pub(crate) fn deleted_select(
     plan: &Plan,
     q: fn(&str) -> String,
     target: &str,
     cond: &str,
-    text: impl Fn(String) -> String,
+    text: impl Fn(usize, String) -> String,
 ) -> String {
-    let cols = list(&plan.all_columns(), |i| text(format!("t.{}", q(&plan.columns[i].name))), ", ");
+    let cols = list(&plan.all_columns(), |i| text(i, format!("t.{}", q(&plan.columns[i].name))), ", ");
     format!("SELECT {cols} FROM {target} AS t WHERE {cond}{}", order_by(plan, "t", |i| q(&plan.columns[i].name)))
 }

@@ -34,8 +34,12 @@ impl MyConnection {
             |i| format!("NOT ({})", same(plan, i)),
             concat,
             will_change(plan).as_deref(),
-            // A plain query: every value comes as its text, no CAST needed.
-            |_, e| e,
+            // Integers, doubles and dates come in binary, written here as the server
+            // writes them (`text.rs`); the other values as text.
+            |i, e| match i {
+                Some(i) => super::text::sent(plan, i, e),
+                None => e,
+            },
         );
         let mut told = Told::default();
         self.read_rows(&format!("{sql} FOR UPDATE"), "reading the rows the load writes (--changes)", |row| {
@@ -47,7 +51,8 @@ impl MyConnection {
         Ok(told)
     }
 
-    /// Runs `sql` (every value as text) and hands `each` its rows one at a time.
+    /// Runs `sql` (its values as [`super::text::sent`] selects them) as a prepared statement,
+    /// and hands `each` its rows one at a time.
     pub(super) fn read_rows(
         &mut self,
         sql: &str,
@@ -55,7 +60,8 @@ impl MyConnection {
         mut each: impl FnMut(&mut dyn ChangeRow) -> Result<()>,
     ) -> Result<()> {
         let db = |e| db_error(ctx, e);
-        let mut rows = self.conn.query_iter(sql).map_err(db)?;
+        let statement = self.conn.prep(sql).map_err(db)?;
+        let mut rows = self.conn.exec_iter(&statement, ()).map_err(db)?;
         let mut buf = String::new();
         for row in rows.by_ref() {
             let row = row.map_err(db)?;
@@ -70,7 +76,8 @@ fn concat(parts: Vec<String>) -> String {
     format!("CONCAT({})", parts.join(", "))
 }
 
-/// A row of MySQL's text protocol: its values are text already.
+/// A row of the binary protocol: text as it comes, other values written as the text
+/// protocol writes them (`text.rs`).
 struct Row<'a> {
     row: &'a mysql::Row,
     buf: &'a mut String,
@@ -86,9 +93,12 @@ impl ChangeRow for Row<'_> {
                     Some(self.buf)
                 }
             },
-            // The text protocol sends every value as bytes (they are all `CAST(... AS
-            // CHAR)` or text), or NULL.
-            _ => None,
+            mysql::Value::NULL => None,
+            v => {
+                self.buf.clear();
+                super::text::push(self.buf, v, &self.row.columns_ref()[i]);
+                Some(self.buf)
+            }
         }
     }
 }

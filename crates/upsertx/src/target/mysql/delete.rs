@@ -6,7 +6,7 @@
 
 use super::q;
 use super::stage::stage_name;
-use super::{db_error, MyConnection};
+use super::{db_error, text, MyConnection};
 use crate::error::Result;
 use crate::plan::{Mark, Plan};
 use crate::target::sql::{self, list, stage_col, SCOPE};
@@ -70,7 +70,7 @@ impl MyConnection {
                 // single-table form has no alias: the table's own name stands for `t`.
                 let target = self.target_name();
                 let doomed = doomed(&target);
-                let cols = list(&plan.all_columns(), |i| q(&plan.columns[i].name), ", ");
+                let cols = list(&plan.all_columns(), |i| text::sent(plan, i, q(&plan.columns[i].name)), ", ");
                 let keys = list(&plan.key, |i| q(&plan.columns[i].name), ", ");
                 let sql = format!("DELETE FROM {target} WHERE {doomed} ORDER BY {keys} RETURNING {cols}");
                 let mut deleted = 0;
@@ -81,7 +81,7 @@ impl MyConnection {
                 return Ok(deleted);
             }
             // A locking read: the rows the statement below finds.
-            let sql = sql::deleted_select(plan, q, &self.target_name(), &doomed("t"), |e| e);
+            let sql = sql::deleted_select(plan, q, &self.target_name(), &doomed("t"), |i, e| text::sent(plan, i, e));
             self.read_rows(&format!("{sql} FOR UPDATE"), "reading the rows to delete (--changes)", |row| {
                 tell.row(ChangeOp::Delete, row)
             })?;

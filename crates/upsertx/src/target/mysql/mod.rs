@@ -23,6 +23,7 @@ mod reflect;
 mod stage;
 #[cfg(test)]
 mod tests;
+mod text;
 
 use super::{Batch, Connection, MergeCounts};
 use crate::error::{Error, Result};

@@ -81,7 +81,7 @@ pub(crate) fn delete_missing(
     let failed = |e: postgres::Error| Error::db(&ctx, message(&e));
     if plan.keyless() {
         if let Some(tell) = tell {
-            let sql = sql::deleted_select(plan, q, target, &doomed, changes::text);
+            let sql = sql::deleted_select(plan, q, target, &doomed, |_, e| changes::text(e));
             changes::read_rows(client, &sql, &[], "reading the rows to delete (--changes)", |row| {
                 tell.row(ChangeOp::Delete, row)
             })?;

@@ -9,6 +9,8 @@
 //! halfway decimal when the double's mantissa is even); when they are exactly halfway,
 //! more digits are tried, correctly rounded, as PostgreSQL's search would find them.
 
+use crate::target::digits::{Digits, Text};
+
 /// Appends `x` as PostgreSQL writes it.
 pub(super) fn push_float8(out: &mut String, x: f64) {
     if x.is_nan() {
@@ -63,73 +65,13 @@ fn shortest(a: f64) -> (Digits, i32) {
     if !halfway(a, digits.as_str(), exp) {
         return (digits, exp);
     }
-    for precision in digits.len..17 {
+    for precision in digits.as_str().len()..17 {
         let (d, e) = text.scientific(a, Some(precision));
         if text.as_str().parse::<f64>() == Ok(a) && !halfway(a, d.as_str(), e) {
             return (d, e);
         }
     }
     text.scientific(a, Some(16))
-}
-
-/// A double's significant digits, as ASCII (no more than 17: room to spare).
-struct Digits {
-    buf: [u8; 24],
-    len: usize,
-}
-
-impl Digits {
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
-    }
-}
-
-/// A double written as `d.ddde-5`, on the stack (no allocation: a read writes millions).
-struct Text {
-    buf: [u8; 40],
-    len: usize,
-}
-
-impl Default for Text {
-    fn default() -> Text {
-        Text { buf: [0; 40], len: 0 }
-    }
-}
-
-impl std::fmt::Write for Text {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len + s.len();
-        self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
-impl Text {
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
-    }
-
-    /// `a` as `{:e}` (with `precision` digits after the point, or the fewest), split into
-    /// its digits (trailing zeros dropped) and exponent.
-    fn scientific(&mut self, a: f64, precision: Option<usize>) -> (Digits, i32) {
-        use std::fmt::Write;
-        self.len = 0;
-        let _ = match precision {
-            None => write!(self, "{a:e}"),
-            Some(p) => write!(self, "{a:.p$e}"),
-        };
-        let (mantissa, exp) = self.as_str().split_once('e').unwrap_or((self.as_str(), "0"));
-        let mut digits = Digits { buf: [b'0'; 24], len: 0 };
-        for b in mantissa.bytes().filter(u8::is_ascii_digit).take(digits.buf.len()) {
-            digits.buf[digits.len] = b;
-            digits.len += 1;
-        }
-        while digits.len > 1 && digits.buf[digits.len - 1] == b'0' {
-            digits.len -= 1;
-        }
-        (digits, exp.parse().unwrap_or(0))
-    }
 }
 
 /// Whether `digits` × 10^(`exp` + 1 - their count) lies exactly halfway between `a` and

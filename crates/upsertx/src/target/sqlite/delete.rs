@@ -108,7 +108,7 @@ pub(crate) fn delete_missing(
         (tell, _) => {
             if let Some(tell) = tell {
                 // The load holds the write lock: these are the rows the statement below finds.
-                let sql = sql::deleted_select(plan, q, &target(plan), &doomed(plan), |e| e);
+                let sql = sql::deleted_select(plan, q, &target(plan), &doomed(plan), |_, e| e);
                 super::changes::read_rows(conn, &sql, "reading the rows to delete (--changes)", |row| {
                     tell.row(ChangeOp::Delete, row)
                 })?;
