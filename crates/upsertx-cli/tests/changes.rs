@@ -752,6 +752,46 @@ pub fn changes_write_values_as_mariadb_does(db: &dyn TestDb) {
     assert_eq!((told, inserted), (2 * n, n), "every row told");
 }
 
+/// MariaDB: which columns an update changes is found from the values the read sends (as
+/// `<=>` finds them: NULL equal to NULL, text by its bytes, so a change of case or of
+/// trailing spaces is a change under a case-insensitive collation); by the server when an
+/// updated column is a FLOAT (its text rounds to six digits).
+pub fn changes_name_what_changed_as_mariadb_compares(db: &dyn TestDb) {
+    for (table, float) in [("plain", "DOUBLE"), ("floaty", "FLOAT")] {
+        db.exec(&format!(
+            "CREATE TABLE {table} (id INT PRIMARY KEY, a VARCHAR(10) COLLATE utf8mb4_general_ci, b INT, \
+             c {float}, d DATETIME)"
+        ));
+        db.exec(&format!(
+            "INSERT INTO {table} VALUES (1, 'x', NULL, 1.5, NULL), (2, 'y', 2, 2.5, '2024-01-01 00:00:00'), \
+             (3, 'z', NULL, NULL, '2024-01-01 00:00:00'), (4, 'w', 4, 16777217, NULL), \
+             (5, 'v', 5, 1.2345671, NULL)"
+        ));
+        let input = "{\"id\": 1, \"a\": \"X\", \"b\": null, \"c\": 1.5, \"d\": null}\n\
+                     {\"id\": 2, \"a\": \"y \", \"b\": null, \"c\": 2.5, \"d\": \"2024-01-01 00:00:01\"}\n\
+                     {\"id\": 3, \"a\": \"z\", \"b\": 3, \"c\": null, \"d\": \"2024-01-01 00:00:00\"}\n\
+                     {\"id\": 4, \"a\": \"w\", \"b\": 4, \"c\": 16777216.5, \"d\": null}\n\
+                     {\"id\": 5, \"a\": \"v\", \"b\": 5, \"c\": 1.2345675, \"d\": null}\n";
+        write(db, "in.ndjson", input);
+        upsertx(db, &["in.ndjson", "--table", table, "--changes", "out.ndjson", "--json"], None).report();
+        let got = read(db, "out.ndjson");
+        let changed: Vec<(i64, Vec<&String>)> = got
+            .iter()
+            .map(|l| (l["key"]["id"].as_i64().unwrap(), l["after"].as_object().unwrap().keys().collect()))
+            .collect();
+        let a = "a".to_string();
+        let (b, c, d) = ("b".to_string(), "c".to_string(), "d".to_string());
+        let mut expected = vec![(1, vec![&a]), (2, vec![&a, &b, &d]), (3, vec![&b])];
+        if float == "DOUBLE" {
+            expected.push((4, vec![&c]));
+        }
+        // A FLOAT's change its text does not show (1.23457 both) is a change still.
+        expected.push((5, vec![&c]));
+        assert_eq!(changed, expected, "{table}: {got:?}");
+        assert_eq!((&got[1]["before"]["a"], &got[1]["after"]["a"]), (&json!("y"), &json!("y ")), "{table}");
+    }
+}
+
 /// MySQL and MariaDB have no partial indexes.
 mod partial {
     scenarios!(sqlite: crate::common::Sqlite::new => changes_through_a_partial_unique_index);
@@ -761,7 +801,8 @@ mod partial {
 mod binary {
     scenarios!(postgres: crate::common::Postgres::new => changes_write_dates_as_the_server_does,
         changes_write_doubles_as_the_server_does);
-    scenarios!(mariadb: crate::common::Mariadb::new => changes_write_values_as_mariadb_does);
+    scenarios!(mariadb: crate::common::Mariadb::new => changes_write_values_as_mariadb_does,
+        changes_name_what_changed_as_mariadb_compares);
 }
 
 /// The destination's kind does not depend on the database.

@@ -74,7 +74,7 @@ impl MyConnection {
                 let keys = list(&plan.key, |i| q(&plan.columns[i].name), ", ");
                 let sql = format!("DELETE FROM {target} WHERE {doomed} ORDER BY {keys} RETURNING {cols}");
                 let mut deleted = 0;
-                self.read_rows(&sql, &ctx, |row| {
+                self.read_rows(&sql, &ctx, &[], |row| {
                     deleted += 1;
                     tell.row(ChangeOp::Delete, row)
                 })?;
@@ -82,7 +82,7 @@ impl MyConnection {
             }
             // A locking read: the rows the statement below finds.
             let sql = sql::deleted_select(plan, q, &self.target_name(), &doomed("t"), |i, e| text::sent(plan, i, e));
-            self.read_rows(&format!("{sql} FOR UPDATE"), "reading the rows to delete (--changes)", |row| {
+            self.read_rows(&format!("{sql} FOR UPDATE"), "reading the rows to delete (--changes)", &[], |row| {
                 tell.row(ChangeOp::Delete, row)
             })?;
         }

@@ -26,6 +26,12 @@ pub(super) fn sent(plan: &Plan, i: usize, e: String) -> String {
     }
 }
 
+/// Whether a change of plan column `i` shows in the values the read sends (all but a
+/// FLOAT's: its text rounds to six digits).
+pub(super) fn compared_here(plan: &Plan, i: usize) -> bool {
+    plan.table_column(i).is_none_or(|c| c.native != "float")
+}
+
 /// Appends `v`, a value of `column` that is not text (bytes) and not NULL, as the text
 /// protocol writes it.
 pub(super) fn push(out: &mut String, v: &Value, column: &mysql::Column) {
