@@ -553,21 +553,25 @@ pub fn changes_write_dates_as_the_server_does(db: &dyn TestDb) {
     assert_eq!(seeded[0], ["0001-01-01 10:00:00 BC", "0044-03-15 BC", "1"]);
 }
 
+/// Pseudo-random 64-bit numbers (splitmix64), the same every run.
+fn splitmix64() -> impl FnMut() -> u64 {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    move || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
 /// Doubles cross PostgreSQL's read in binary and are written here as the server writes
 /// them (`x::text`): the same digits for thousands of doubles of every magnitude, the
 /// integers above 2^53 among them (where a decimal can lie exactly halfway between two
 /// doubles), `NaN`, the infinities and `-0`; whether read before an update, after an
 /// insert, or before a deletion (sent as text).
 pub fn changes_write_doubles_as_the_server_does(db: &dyn TestDb) {
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut next = move || {
-        // splitmix64
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
+    let mut next = splitmix64();
     let mut values = vec![0.1 + 0.2, 1e15, 1e-5, 5e-324, f64::MAX, f64::MIN_POSITIVE, 2.25, 9007199254740993.0];
     while values.len() < 3000 {
         let bits = next();
@@ -629,15 +633,7 @@ pub fn changes_write_doubles_as_the_server_does(db: &dyn TestDb) {
 /// update, before a deletion (`DELETE ... RETURNING`) and after an insert, is the text
 /// the server shows for it.
 pub fn changes_write_values_as_mariadb_does(db: &dyn TestDb) {
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut next = move || {
-        // splitmix64
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
+    let mut next = splitmix64();
     let cols = ["x", "f", "dd", "t", "y", "dt", "d", "ts", "u", "b", "amount", "e"];
     let fixed = [1e14, 1e15, 1e-15, 1e-16, 1234567890123456.8, 5e-324, f64::MAX, 0.1 + 0.2, -0.0, 3.786249861187026e16];
     let n = 3000;
