@@ -788,6 +788,41 @@ pub fn changes_name_what_changed_as_mariadb_compares(db: &dyn TestDb) {
     }
 }
 
+/// PostgreSQL: an update names the columns `IS DISTINCT FROM` finds changed, whether the
+/// server compares them or the read does from their text: not a case change under a
+/// case-insensitive collation, trailing spaces of a char(n), `-0` for 0 or `1.50` for a
+/// numeric 1.5; NULL for NULL is no change either; a json's new text is one.
+pub fn changes_name_what_changed_as_postgres_compares(db: &dyn TestDb) {
+    db.exec("CREATE COLLATION ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)");
+    db.exec(
+        "CREATE TABLE cmp (id INT PRIMARY KEY, ci TEXT COLLATE ci, ch CHAR(4), f DOUBLE PRECISION, n NUMERIC, \
+         i INT, t TIMESTAMP, j JSON, v VARCHAR(10))",
+    );
+    db.exec(
+        "INSERT INTO cmp VALUES (1, 'abc', 'ab', 0, 1.5, 1, '2024-01-01', '{\"a\":1}', 'x'), \
+         (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL), \
+         (3, 'a', 'a', 1.5, 2, 3, '2024-01-01 00:00:00', '[]', 'y')",
+    );
+    let input = "{\"id\": 1, \"ci\": \"ABC\", \"ch\": \"ab  \", \"f\": -0.0, \"n\": 1.50, \"i\": 2, \
+                 \"t\": \"2024-01-01 00:00:00\", \"j\": \"{\\\"a\\\": 1}\", \"v\": \"X\"}\n\
+                 {\"id\": 2, \"ci\": null, \"ch\": null, \"f\": null, \"n\": null, \"i\": 5, \"t\": null, \
+                 \"j\": null, \"v\": null}\n\
+                 {\"id\": 3, \"ci\": null, \"ch\": \"b\", \"f\": 2.5, \"n\": 2.0, \"i\": 3, \
+                 \"t\": \"2024-01-01 00:00:01\", \"j\": \"[]\", \"v\": \"y\"}\n";
+    write(db, "in.ndjson", input);
+    upsertx(db, &["in.ndjson", "--table", "cmp", "--changes", "out.ndjson", "--json"], None).report();
+    let got = read(db, "out.ndjson");
+    let changed: Vec<(i64, Vec<&str>)> = got
+        .iter()
+        .map(|l| {
+            let mut cols: Vec<&str> = l["after"].as_object().unwrap().keys().map(String::as_str).collect();
+            cols.sort();
+            (l["key"]["id"].as_i64().unwrap(), cols)
+        })
+        .collect();
+    assert_eq!(changed, [(1, vec!["i", "j", "v"]), (2, vec!["i"]), (3, vec!["ch", "ci", "f", "t"])], "{got:?}");
+}
+
 /// MySQL and MariaDB have no partial indexes.
 mod partial {
     scenarios!(sqlite: crate::common::Sqlite::new => changes_through_a_partial_unique_index);
@@ -796,7 +831,7 @@ mod partial {
 
 mod binary {
     scenarios!(postgres: crate::common::Postgres::new => changes_write_dates_as_the_server_does,
-        changes_write_doubles_as_the_server_does);
+        changes_write_doubles_as_the_server_does, changes_name_what_changed_as_postgres_compares);
     scenarios!(mariadb: crate::common::Mariadb::new => changes_write_values_as_mariadb_does,
         changes_name_what_changed_as_mariadb_compares);
 }

@@ -62,13 +62,17 @@ pub(super) fn tell(
         Some(Wire::Text) | None => text(e),
         Some(_) => e,
     };
+    // Which updated columns an update changes: those whose text tells it compared here
+    // (their mask digit a constant `0` the planner folds), the others by the server.
+    let pairs = compared_here(client, plan, target)?;
+    let by_server = |i| !pairs.iter().any(|p| plan.update[p.0] == i);
     let sql = sql::written_select(
         plan,
         q,
         target,
         src,
         value,
-        |i| column_differs(plan, i),
+        |i| if by_server(i) { column_differs(plan, i) } else { "false".into() },
         sql::concat_pipes,
         will_change(plan).as_deref(),
         sent,
@@ -79,12 +83,109 @@ pub(super) fn tell(
         .chain(plan.all_columns().into_iter().chain(before.iter().copied()).map(|i| Wire::of(plan, i)))
         .collect();
     let mut told = Told::default();
-    wire::copy_rows(client, &sql, &wires, ctx, |row| tell_written(sink, row, &mut told))?;
+    let (mut mask, mut first) = (String::new(), String::new());
+    wire::copy_rows(client, &sql, &wires, ctx, |row| {
+        let mut row = Masked { row, pairs: &pairs, mask: &mut mask, first: &mut first, made: false };
+        tell_written(sink, &mut row, &mut told)
+    })?;
     // The inserts' lines are joined to the updates' while the merge runs.
     sink.done(ChangeOp::Insert)?;
     client.batch_execute("RESET jit").map_err(|e| Error::db(ctx, message(&e)))?;
     crate::trace::trace("read the rows it writes (--changes)");
     Ok(told)
+}
+
+/// An updated column whose change shows in the text the read sends: `(n, a, b, double)`,
+/// the column `plan.update[n]`, its new value the read's `a`-th, its current one the
+/// `b`-th. Integers, booleans, dates, timestamps and doubles (whose text is one per
+/// value, but for `-0`, equal to 0), and text under a deterministic collation (or json,
+/// compared as text anyway); not numeric (`1.5` equals `1.50`), char(n) (trailing
+/// spaces), citext or a case-insensitive collation.
+fn compared_here(client: &mut Client, plan: &Plan, target: &str) -> Result<Vec<(usize, usize, usize, bool)>> {
+    // Columns under a collation that is not deterministic (PostgreSQL 12 and later; the
+    // column read through JSON is absent, so true, before).
+    let loose: Vec<String> = client
+        .query(
+            "SELECT a.attname::text FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation
+             WHERE a.attrelid = $1::text::regclass AND a.attnum > 0
+               AND NOT coalesce((to_jsonb(c) ->> 'collisdeterministic')::boolean, true)",
+            &[&target],
+        )
+        .map_err(|e| Error::db("reading the table's collations (--changes)", message(&e)))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let all = plan.all_columns();
+    let here = |i: usize| match Wire::of(plan, i) {
+        Wire::Bool | Wire::Int2 | Wire::Int4 | Wire::Int8 | Wire::Date | Wire::Timestamp | Wire::Float8 => true,
+        Wire::Bytes => {
+            matches!(super::stage::native(plan, i), "text" | "varchar" | "name" | "enum" | "json")
+                && !loose.contains(&plan.columns[i].name)
+        }
+        Wire::Text => false,
+    };
+    Ok(plan
+        .update
+        .iter()
+        .enumerate()
+        .filter(|&(_, &i)| here(i))
+        .filter_map(|(n, &i)| {
+            let a = 1 + all.iter().position(|&c| c == i)?;
+            Some((n, a, 1 + all.len() + n, Wire::of(plan, i) == Wire::Float8))
+        })
+        .collect())
+}
+
+/// A row of the read whose update mask gets the digits of the columns compared here
+/// ([`compared_here`]) once asked for.
+struct Masked<'a> {
+    row: &'a mut dyn ChangeRow,
+    pairs: &'a [(usize, usize, usize, bool)],
+    mask: &'a mut String,
+    /// The first value of a pair, copied while the second is read.
+    first: &'a mut String,
+    made: bool,
+}
+
+impl ChangeRow for Masked<'_> {
+    fn text(&mut self, i: usize) -> Option<&str> {
+        if i != 0 || self.pairs.is_empty() {
+            return self.row.text(i);
+        }
+        if !self.made {
+            // An insert's mask is NULL.
+            let Some(server) = self.row.text(0) else { return None };
+            self.mask.clear();
+            self.mask.push_str(server);
+            for &(n, a, b, double) in self.pairs {
+                self.first.clear();
+                let was_null = match self.row.text(a) {
+                    Some(t) => {
+                        self.first.push_str(t);
+                        false
+                    }
+                    None => true,
+                };
+                // NULL-safe, as `IS DISTINCT FROM`.
+                let same = match (was_null, self.row.text(b)) {
+                    (true, None) => true,
+                    (true, Some(_)) | (false, None) => false,
+                    (false, Some(t)) => t == self.first.as_str() || (double && is_zero(t) && is_zero(self.first)),
+                };
+                if !same {
+                    // ASCII digits: one byte each.
+                    self.mask.replace_range(n..n + 1, "1");
+                }
+            }
+            self.made = true;
+        }
+        Some(self.mask)
+    }
+}
+
+/// `0` or `-0`, a double's zero as text.
+fn is_zero(t: &str) -> bool {
+    matches!(t, "0" | "-0")
 }
 
 /// Runs `sql` (its values `::text`, those the sink reads first) and hands `each` its rows
