@@ -154,7 +154,7 @@ impl ChangeRow for Masked<'_> {
         }
         if !self.made {
             // An insert's mask is NULL.
-            let Some(server) = self.row.text(0) else { return None };
+            let server = self.row.text(0)?;
             self.mask.clear();
             self.mask.push_str(server);
             for &(n, a, b, double) in self.pairs {
