@@ -5,9 +5,10 @@
 //! halves to even would accept `3.786249861187026e+16`); plain notation for exponents
 //! -4 to 14, else `1.5e-05`, `1e+20`; `NaN`, `Infinity`, `-Infinity`, `-0`.
 //!
-//! The digits come from Rust's own shortest formatting (`{:e}`, which does accept a
-//! halfway decimal when the double's mantissa is even); when they are exactly halfway,
-//! more digits are tried, correctly rounded, as PostgreSQL's search would find them.
+//! The digits come from `digits.rs` (which does accept a halfway decimal when the
+//! double's mantissa is even, and breaks a tie between two as close to the even digit,
+//! as Ryu does); when they are exactly halfway, more digits are tried, correctly
+//! rounded, as PostgreSQL's search would find them.
 
 use crate::target::digits::{Digits, Text};
 
@@ -152,6 +153,10 @@ mod tests {
             (2.775595803305988e17, "2.7755958033059878e+17"),
             (6.26232771652137e16, "6.2623277165213696e+16"),
             (-6.567057064428522e16, "-6.5670570644285216e+16"),
+            // Two as short and as close: the even digit.
+            (965190524549925.25, "965190524549925.2"),
+            (562949953421312.25, "562949953421312.2"),
+            (562949953421312.75, "562949953421312.8"),
         ] {
             assert_eq!(text(x), pg, "{x:e}");
         }
