@@ -574,7 +574,7 @@ pub fn changes_write_doubles_as_the_server_does(db: &dyn TestDb) {
     let mut next = splitmix64();
     // Among them two decimals as short and as close (the server takes the even digit).
     let mut values = vec![0.1 + 0.2, 1e15, 1e-5, 5e-324, f64::MAX, f64::MIN_POSITIVE, 2.25, 9007199254740993.0];
-    values.extend([965190524549925.25, 562949953421312.25, 562949953421312.75]);
+    values.extend([965190524549925.0 + 0.25, 562949953421312.0 + 0.25, 562949953421312.0 + 0.75]);
     while values.len() < 3000 {
         let bits = next();
         values.push(match values.len() % 3 {
@@ -639,7 +639,7 @@ pub fn changes_write_values_as_mariadb_does(db: &dyn TestDb) {
     let cols = ["x", "f", "dd", "t", "y", "dt", "d", "ts", "u", "b", "amount", "e"];
     let fixed = [1e14, 1e15, 1e-15, 1e-16, 1234567890123456.8, 5e-324, f64::MAX, 0.1 + 0.2, -0.0, 3.786249861187026e16];
     // Two decimals as short and as close: the server takes the even digit.
-    let fixed = [&fixed[..], &[965190524549925.25, 562949953421312.25, 562949953421312.75]].concat();
+    let fixed = [&fixed[..], &[965190524549925.0 + 0.25, 562949953421312.0 + 0.25, 562949953421312.0 + 0.75]].concat();
     let n = 3000;
     // Each row's values as JSON (the input of the inserts; the seed's SQL literals too).
     let values: Vec<[String; 12]> = (0..n)
