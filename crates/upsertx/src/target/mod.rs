@@ -8,7 +8,6 @@
 //! (`prepare_delete` and `count_in_scope` for `--delete-missing`), `merge`
 //! (`delete_missing`), then `commit` (or `rollback` on any error and for dry runs).
 
-#[cfg(any(feature = "sqlite", feature = "mysql"))]
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod digits;
 pub(crate) mod history;
@@ -16,6 +15,7 @@ pub(crate) mod history;
 mod mysql;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
 pub(crate) mod sorted;
 pub(crate) mod sql;
 #[cfg(feature = "sqlite")]

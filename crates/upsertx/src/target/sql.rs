@@ -8,6 +8,7 @@ use crate::plan::{Mark, Plan};
 use crate::schema::Column;
 
 /// Quotes an identifier with double quotes (PostgreSQL, SQLite, and every message).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) use crate::error::quote_ident as double_quoted;
 
 /// Joins `f(i)` for each index: the building block of generated column lists.
