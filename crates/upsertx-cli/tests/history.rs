@@ -264,7 +264,76 @@ pub fn concurrent_history_loads_take_turns(db: &dyn TestDb) {
     }
 }
 
+/// An entity that vanishes after several versions: only its current version is closed,
+/// once (the closed ones keep their `to`), and the count and change log say one
+/// deletion. (PostgreSQL rewrote every version of the entity, reported `deleted: 2` and
+/// told two identical lines.)
+pub fn history_delete_closes_only_the_current_version(db: &dyn TestDb) {
+    dim(db);
+    let sync = ["--delete-missing"];
+    assert_eq!(load(db, "2026-01-01", "id,name,city\n1,Ann,Oslo\n2,Bob,Rome\n", &sync), (2, 0, 0, 0));
+    assert_eq!(load(db, "2026-02-01", "id,name,city\n1,Ann,Oslo\n2,Bob,Milan\n", &sync), (0, 1, 1, 0));
+    let changes = db.dir().join("changes.ndjson");
+    let path = changes.to_str().unwrap();
+    assert_eq!(
+        load(db, "2026-03-01", "id,name,city\n1,Ann,Oslo\n", &["--delete-missing", "--changes", path]),
+        (0, 0, 1, 1)
+    );
+    let expected = rows(&[
+        &["1", "Oslo", "2026-01-01", "NULL", "y"],
+        &["2", "Rome", "2026-01-01", "2026-02-01", "n"],
+        &["2", "Milan", "2026-02-01", "2026-03-01", "n"],
+    ]);
+    assert_eq!(versions(db), expected);
+    let lines = std::fs::read_to_string(&changes).unwrap();
+    assert_eq!(lines.lines().count(), 1, "one line for one deletion: {lines}");
+    assert!(lines.contains("Milan"), "{lines}");
+    // Many versions of many entities: one deletion each, and a percentage of the
+    // current versions only.
+    db.exec("DELETE FROM dim");
+    let all = |v: usize| (1..=9).map(|id| format!("{id},n,c{v}\n")).collect::<String>();
+    for v in 1..=9 {
+        let day = format!("2026-0{v}-01");
+        load(db, &day, &format!("id,name,city\n{}", all(v)), &[]);
+    }
+    assert_eq!(
+        load(db, "2026-10-01", "id,name,city\n1,n,c9\n", &["--delete-missing", "--max-delete", "90%"]),
+        (0, 0, 1, 8)
+    );
+    let closed = db.rows("SELECT COUNT(*) FROM dim WHERE valid_to = '2026-10-01'");
+    assert_eq!(closed, rows(&[&["8"]]));
+    let overlapping = db.rows(
+        "SELECT COUNT(*) FROM dim AS a JOIN dim AS b ON a.id = b.id AND a.valid_from < b.valid_from \
+         AND (a.valid_to IS NULL OR a.valid_to > b.valid_from)",
+    );
+    assert_eq!(overlapping, rows(&[&["0"]]));
+}
+
+/// `--delete-missing` never closes a version before it began: an entity whose current
+/// version began after the load's time fails the load (nothing written), as an input
+/// row's does; one that began at the load's time itself is removed (a version valid
+/// for no time), as a changed one is replaced.
+pub fn history_delete_never_closes_a_version_before_it_began(db: &dyn TestDb) {
+    dim(db);
+    assert_eq!(load(db, "2026-01-01", "id,name,city\n1,Ann,Oslo\n", &[]), (1, 0, 0, 0));
+    assert_eq!(load(db, "2026-03-01", "id,name,city\n2,Bob,Rome\n", &[]), (1, 0, 0, 0));
+    let before = versions(db);
+    write(db, "dim.csv", "id,name,city\n1,Ann,Oslo\n");
+    let mut args = vec!["dim.csv", "--as-of", "2026-02-01", "--delete-missing"];
+    args.extend(HISTORY);
+    let needles = ["table \"dim\"", "2026-03-01", "after the load's time", "--as-of", "nothing was written"];
+    upsertx(db, &args, None).fails(1, &needles);
+    assert_eq!(versions(db), before);
+    // The same instant: Bob's version of 2026-03-01 is removed; Ann's stays.
+    assert_eq!(load(db, "2026-03-01", "id,name,city\n1,Ann,Oslo\n", &["--delete-missing"]), (0, 0, 1, 1));
+    assert_eq!(versions(db), rows(&[&["1", "Oslo", "2026-01-01", "NULL", "y"]]));
+    let zero = db.rows("SELECT COUNT(*) FROM dim WHERE valid_to <= valid_from");
+    assert_eq!(zero, rows(&[&["0"]]));
+}
+
 every_dialect!(
+    history_delete_closes_only_the_current_version,
+    history_delete_never_closes_a_version_before_it_began,
     concurrent_history_loads_take_turns,
     history_loads_within_one_second,
     history_keeps_the_newest_versions,

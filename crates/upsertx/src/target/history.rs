@@ -122,3 +122,56 @@ pub(crate) fn too_late(plan: &Plan, row: u64, from: Option<String>) -> crate::er
         ),
     }
 }
+
+/// `--delete-missing` under `--history`, so that no version ever closes before it began:
+/// - `too_late`, before the absent entities' current versions are closed: the first of
+///   them that began after the load's time (its `from` and key, as text): the load fails
+///   ([`closing_too_late`]), as for an input row;
+/// - `instant`, after: the condition (on `t`) of the versions that began at the load's
+///   time itself and so were just closed at it: they are removed, as
+///   [`Statements::replace`] removes a changed one, rather than kept valid for no time.
+pub(crate) struct DeleteGuards {
+    pub too_late: String,
+    pub instant: String,
+}
+
+/// The guards of the rows `doomed` finds (a condition on the table's alias `t`), with
+/// `time` the load's time as a value of the `from` column and `text` an expression as
+/// text.
+pub(crate) fn delete_guards(
+    plan: &Plan,
+    h: HistoryColumns,
+    q: fn(&str) -> String,
+    target: &str,
+    doomed: &str,
+    time: &str,
+    text: fn(String) -> String,
+) -> DeleteGuards {
+    let col = |i: usize| format!("t.{}", q(&plan.columns[i].name));
+    let (from, to) = (col(h.from), col(h.to));
+    let keys = list(&plan.key, |i| text(col(i)), ", ");
+    DeleteGuards {
+        too_late: format!(
+            "SELECT {}, {keys} FROM {target} AS t WHERE {doomed} AND {from} > {time} ORDER BY {from} LIMIT 1",
+            text(from.clone())
+        ),
+        instant: format!("{from} = {time} AND {to} = {time}"),
+    }
+}
+
+/// The error for an entity absent from the input (`key`, its key's values) whose current
+/// version began (`from`, as the table holds it) after the load's time.
+pub(crate) fn closing_too_late(plan: &Plan, from: Option<String>, key: &[Option<String>]) -> crate::error::Error {
+    let h = plan.history.expect("a history plan");
+    let key = key.iter().map(|v| v.as_deref().unwrap_or("NULL")).collect::<Vec<_>>().join(", ");
+    crate::error::Error::Refused(format!(
+        "{}: the current version of entity ({key}) of table {}, absent from the input, began at {} ({}), after the \
+         load's time {}: --delete-missing cannot close it before it began (--history only adds versions after the \
+         current one; see --as-of); nothing was written",
+        plan.input,
+        crate::error::quote_ident(&plan.table.name),
+        from.unwrap_or_default(),
+        crate::error::quote_ident(&plan.columns[h.from].name),
+        crate::check::format_micros(plan.loaded_at)
+    ))
+}

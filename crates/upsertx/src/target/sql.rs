@@ -162,18 +162,24 @@ pub(crate) fn in_scope(plan: &Plan, q: fn(&str) -> String, t: &str, scope: &str,
         conds.push(format!("({p})"));
     }
     // A row `--soft-delete` marked already is not a candidate again.
-    if let Some((i, mark)) = plan.soft_delete {
-        let col = format!("{t}.{}", q(&plan.columns[i].name));
-        conds.push(match mark {
-            Mark::Time => format!("{col} IS NULL"),
-            Mark::Flag => format!("({col} IS NULL OR {col} = FALSE)"),
-        });
-    }
+    conds.extend(unmarked(plan, q, t));
     if conds.is_empty() {
         "1 = 1".into()
     } else {
         conds.join(" AND ")
     }
+}
+
+/// `--soft-delete`: row `t` (the table's alias or name) is not marked yet (under
+/// `--history`: it is an entity's current version, not a closed one). `None` without a
+/// mark.
+pub(crate) fn unmarked(plan: &Plan, q: fn(&str) -> String, t: &str) -> Option<String> {
+    let (i, mark) = plan.soft_delete?;
+    let col = format!("{t}.{}", q(&plan.columns[i].name));
+    Some(match mark {
+        Mark::Time => format!("{col} IS NULL"),
+        Mark::Flag => format!("({col} IS NULL OR {col} = FALSE)"),
+    })
 }
 
 /// The target's rows (`t`, the table's alias or name) whose key no staged row (`s`, `value(i)` its column `i` as

@@ -10,7 +10,7 @@ use super::{db_error, text, MyConnection};
 use crate::error::Result;
 use crate::plan::{Mark, Plan};
 use crate::target::sql::{self, list, stage_col, SCOPE};
-use crate::target::{ChangeOp, ChangeSink};
+use crate::target::{history, ChangeOp, ChangeSink};
 use mysql::prelude::Queryable;
 
 impl MyConnection {
@@ -64,6 +64,42 @@ impl MyConnection {
             )
         };
         let ctx = format!("{what} the missing rows of table {}", q(&plan.table.name));
+        let time = || match plan.soft_delete {
+            Some((_, Mark::Time)) => mysql::Params::Positional(vec![sql::mark_time(plan).into()]),
+            _ => mysql::Params::Empty,
+        };
+        let target = self.target_name();
+        let guards =
+            plan.history.map(|h| history::delete_guards(plan, h, q, &target, &doomed("t"), "?", super::changes::text));
+        if let Some(g) = &guards {
+            let found: Option<mysql::Row> = self.conn.exec_first(&g.too_late, time()).map_err(|e| db_error(&ctx, e))?;
+            if let Some(row) = found {
+                let text = |i: usize| row.get::<Option<String>, _>(i).flatten();
+                let key: Vec<Option<String>> = (1..=plan.key.len()).map(text).collect();
+                return Err(history::closing_too_late(plan, text(0), &key));
+            }
+        }
+        let deleted = self.close_or_delete(plan, &verb, &doomed, tell, &ctx, time())?;
+        if let Some(g) = &guards {
+            // The load's time twice.
+            let sql = format!("DELETE t FROM {target} AS t WHERE {}", g.instant);
+            let params = mysql::Params::Positional([sql::mark_time(plan).into(), sql::mark_time(plan).into()].into());
+            self.conn.exec_drop(sql, params).map_err(|e| db_error(&ctx, e))?;
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes (or marks: `verb`, with `params`) the rows `doomed(t)` finds (`t` the
+    /// table's alias or name), told to `tell` first.
+    fn close_or_delete(
+        &mut self,
+        plan: &Plan,
+        verb: &str,
+        doomed: &dyn Fn(&str) -> String,
+        tell: Option<&mut dyn ChangeSink>,
+        ctx: &str,
+        params: mysql::Params,
+    ) -> Result<u64> {
         if let Some(tell) = tell {
             if self.deletes_returning(plan)? {
                 // MariaDB: the statement returns the rows it deletes, in key order. Its
@@ -74,7 +110,7 @@ impl MyConnection {
                 let keys = list(&plan.key, |i| q(&plan.columns[i].name), ", ");
                 let sql = format!("DELETE FROM {target} WHERE {doomed} ORDER BY {keys} RETURNING {cols}");
                 let mut deleted = 0;
-                self.read_rows(&sql, &ctx, &[], |row| {
+                self.read_rows(&sql, ctx, &[], |row| {
                     deleted += 1;
                     tell.row(ChangeOp::Delete, row)
                 })?;
@@ -87,11 +123,7 @@ impl MyConnection {
             })?;
         }
         let sql = format!("{verb} WHERE {}", doomed("t"));
-        let params = match plan.soft_delete {
-            Some((_, Mark::Time)) => mysql::Params::Positional(vec![sql::mark_time(plan).into()]),
-            _ => mysql::Params::Empty,
-        };
-        self.conn.exec_drop(sql, params).map_err(|e| db_error(&ctx, e))?;
+        self.conn.exec_drop(sql, params).map_err(|e| db_error(ctx, e))?;
         Ok(self.conn.affected_rows())
     }
 

@@ -10,7 +10,7 @@ use super::{message, q};
 use crate::error::{Error, Result};
 use crate::plan::{Mark, Plan};
 use crate::target::sql::{self, list, SCOPE};
-use crate::target::{ChangeOp, ChangeSink};
+use crate::target::{history, ChangeOp, ChangeSink};
 use postgres::Client;
 
 fn scope_table() -> String {
@@ -88,6 +88,15 @@ pub(crate) fn delete_missing(
         }
         return client.execute(&format!("{verb} WHERE {doomed}"), params).map_err(failed);
     }
+    let guards = plan.history.map(|h| {
+        history::delete_guards(plan, h, q, target, &doomed, time.as_deref().unwrap_or_default(), changes::text)
+    });
+    if let Some(g) = &guards {
+        if let Some(row) = client.query_opt(&g.too_late, params).map_err(failed)? {
+            let key: Vec<Option<String>> = (1..=plan.key.len()).map(|i| row.get(i)).collect();
+            return Err(history::closing_too_late(plan, row.get(0), &key));
+        }
+    }
     let col = |i: usize| q(&plan.columns[i].name);
     // The rows found, locked in key order: their keys, or every column under `--changes`
     // and `--soft-delete` (a mark returns the marked row: its values before come from
@@ -98,15 +107,37 @@ pub(crate) fn delete_missing(
         false => list(&plan.key, |i| format!("t.{}", col(i)), ", "),
     };
     let before = if whole { "x" } else { alias };
+    // The rows found by their key, and of those only the ones not marked yet: under
+    // `--history` the key is the entity's, and its closed versions are never touched.
+    let marked_only = sql::unmarked(plan, q, alias).map(|c| format!(" AND {c}")).unwrap_or_default();
     let sql = format!(
         "{verb} {from} (SELECT {found} FROM {target} AS t WHERE {doomed}
            ORDER BY {tkeys} FOR UPDATE OF t) AS x WHERE {matched}",
         tkeys = list(&plan.key, |i| format!("t.{}", col(i)), ", "),
-        matched = list(&plan.key, |i| format!("{alias}.{c} = x.{c}", c = col(i)), " AND "),
+        matched = list(&plan.key, |i| format!("{alias}.{c} = x.{c}", c = col(i)), " AND ") + &marked_only,
     );
-    let Some(tell) = tell else {
-        return client.execute(&sql, params).map_err(failed);
+    let deleted = match tell {
+        None => client.execute(&sql, params).map_err(failed)?,
+        Some(tell) => tell_and_delete(client, plan, &sql, before, params, tell, &ctx)?,
     };
+    if let Some(g) = &guards {
+        client.execute(&format!("DELETE FROM {target} AS t WHERE {}", g.instant), params).map_err(failed)?;
+    }
+    Ok(deleted)
+}
+
+/// The keyed deletion `sql` under `--changes`: each row told as it was (`before`, the
+/// alias its values come from), in key order.
+fn tell_and_delete(
+    client: &mut Client,
+    plan: &Plan,
+    sql: &str,
+    before: &str,
+    params: &[&(dyn postgres::types::ToSql + Sync)],
+    tell: &mut dyn ChangeSink,
+    ctx: &str,
+) -> Result<u64> {
+    let col = |i: usize| q(&plan.columns[i].name);
     // The statement hands the rows back as it found them, then in key order.
     let told = list(&plan.all_columns(), |i| changes::text(format!("{before}.{}", col(i))), ", ");
     let keys = list(&plan.key, |i| format!("x.{} AS upsertx_k{i}", col(i)), ", ");
@@ -115,7 +146,7 @@ pub(crate) fn delete_missing(
         list(&plan.key, |i| format!("upsertx_k{i}"), ", ")
     );
     let mut deleted = 0;
-    changes::read_rows(client, &sql, params, &ctx, |row| {
+    changes::read_rows(client, &sql, params, ctx, |row| {
         deleted += 1;
         tell.row(ChangeOp::Delete, row)
     })?;

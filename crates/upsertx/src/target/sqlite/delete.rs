@@ -10,7 +10,7 @@ use super::stage::STAGE;
 use crate::error::{Error, Result};
 use crate::plan::{Mark, Plan};
 use crate::target::sql::{self, list, stage_col, SCOPE};
-use crate::target::{ChangeOp, ChangeSink};
+use crate::target::{history, ChangeOp, ChangeSink};
 use rusqlite::OptionalExtension;
 
 /// `s.c0 = +t."id"`: the unary `+` takes the target column's affinity off the comparison,
@@ -103,8 +103,24 @@ pub(crate) fn delete_missing(
         Some((_, Mark::Time)) => vec![sql::mark_time(plan)],
         _ => Vec::new(),
     };
+    let ctx = || format!("{what} the missing rows of table {}", q(&plan.table.name));
+    let guards = plan.history.map(|h| {
+        history::delete_guards(plan, h, q, &target(plan), &doomed(plan), "?1", |e| format!("CAST({e} AS TEXT)"))
+    });
+    if let Some(g) = &guards {
+        let late = |r: &rusqlite::Row<'_>| {
+            let key: Vec<Option<String>> = (1..=plan.key.len()).map(|i| r.get(i)).collect::<rusqlite::Result<_>>()?;
+            Ok((r.get::<_, Option<String>>(0)?, key))
+        };
+        let found = conn.query_row(&g.too_late, rusqlite::params_from_iter(&params), late).optional();
+        if let Some((from, key)) = found.map_err(|e| Error::db(ctx(), e))? {
+            return Err(history::closing_too_late(plan, from, &key));
+        }
+    }
     let done = match (tell, told_deleted(conn, plan)) {
-        (Some(tell), Some(told)) => super::changes::telling(conn, &delete_sql(plan, Some(&told)), params, tell)?,
+        (Some(tell), Some(told)) => {
+            super::changes::telling(conn, &delete_sql(plan, Some(&told)), params.clone(), tell)?
+        }
         (tell, _) => {
             if let Some(tell) = tell {
                 // The load holds the write lock: these are the rows the statement below finds.
@@ -113,9 +129,13 @@ pub(crate) fn delete_missing(
                     tell.row(ChangeOp::Delete, row)
                 })?;
             }
-            conn.execute(&delete_sql(plan, None), rusqlite::params_from_iter(params))
+            conn.execute(&delete_sql(plan, None), rusqlite::params_from_iter(&params))
         }
     };
-    done.map(|n| n as u64)
-        .map_err(|e| Error::db(format!("{what} the missing rows of table {}", q(&plan.table.name)), e))
+    let deleted = done.map_err(|e| Error::db(ctx(), e))? as u64;
+    if let Some(g) = &guards {
+        let sql = format!("DELETE FROM {} AS t WHERE {}", target(plan), g.instant);
+        conn.execute(&sql, rusqlite::params_from_iter(&params)).map_err(|e| Error::db(ctx(), e))?;
+    }
+    Ok(deleted)
 }
