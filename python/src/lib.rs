@@ -41,8 +41,25 @@ fn to_py_err(e: Error) -> PyErr {
         Error::Io(_) => ("io", none()),
         Error::Refused(_) => ("refused", none()),
         Error::Interrupted => ("interrupted", none()),
+        Error::ChangesNotWritten { report, kept, .. } => {
+            // The load committed: the report and where the lines are come with the error.
+            let extra = Python::attach(|py| -> PyResult<Py<PyAny>> {
+                Ok((report_dict(py, &report)?, kept).into_pyobject(py)?.into_any().unbind())
+            })
+            .ok();
+            return NativeError::new_err((
+                "changes_not_written",
+                message,
+                None::<u64>,
+                None::<u64>,
+                None::<String>,
+                None::<String>,
+                None::<String>,
+                extra,
+            ));
+        }
     };
-    NativeError::new_err((kind, message, row, line, column, value, reason))
+    NativeError::new_err((kind, message, row, line, column, value, reason, None::<Py<PyAny>>))
 }
 
 /// The exception Python raised while the engine ran (in the caller's iterator, or a
@@ -157,8 +174,10 @@ fn stream_reader(capsule: &Bound<'_, PyAny>) -> PyResult<RecordBatchStreamReader
 }
 
 fn parse<T: std::str::FromStr<Err = String>>(what: &str, s: Option<String>) -> PyResult<Option<T>> {
-    s.map(|s| s.parse::<T>().map_err(|e| NativeError::new_err(("usage", format!("{what}: {e}"), (), (), (), (), ()))))
-        .transpose()
+    s.map(|s| {
+        s.parse::<T>().map_err(|e| NativeError::new_err(("usage", format!("{what}: {e}"), (), (), (), (), (), ())))
+    })
+    .transpose()
 }
 
 fn report_dict<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>> {

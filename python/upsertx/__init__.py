@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 from . import _native
 from ._errors import (
+    ChangesNotWrittenError,
     ConflictError,
     DatabaseError,
     DuplicateKeyError,
@@ -46,6 +47,7 @@ __all__ = [
     "SchemaError",
     "DatabaseError",
     "RefusedError",
+    "ChangesNotWrittenError",
     "UsageError",
 ]
 
@@ -239,10 +241,16 @@ def upsert(
             progress=callback,
         )
     except _native.NativeError as e:
-        _raise_from_native(e)
+        _raise_from_native(e, _report)
     finally:
         if bar is not None:
             bar.close()
-    text = result.pop("text")
-    result["schema_changes"] = tuple(result["schema_changes"])
-    return Report(**result, _text=text)
+    return _report(result)
+
+
+def _report(fields: dict) -> "Report":
+    """A Report of the engine's report dict."""
+    fields = dict(fields)
+    text = fields.pop("text")
+    fields["schema_changes"] = tuple(fields["schema_changes"])
+    return Report(**fields, _text=text)

@@ -3,7 +3,7 @@ never appear in them."""
 
 from __future__ import annotations
 
-from typing import NoReturn, Optional
+from typing import Any, Callable, NoReturn, Optional
 
 
 class UpsertError(Exception):
@@ -55,6 +55,18 @@ class RefusedError(UpsertError):
     ``allow_empty``, or more deletions than ``max_delete``."""
 
 
+class ChangesNotWrittenError(UpsertError):
+    """The load COMMITTED (unlike every other ``UpsertError``), but its ``changes`` log
+    could not be written where it was asked for (a pipe whose reader went away, a path
+    replaced by a folder). ``.report`` is the load's report; ``.changes_path`` is the file
+    that holds every line of the log, or ``None`` when they could not be kept."""
+
+    def __init__(self, message: str, *, report: Any = None, changes_path: Optional[str] = None, **kw: Any):
+        super().__init__(message, **kw)
+        self.report = report
+        self.changes_path = changes_path
+
+
 class UsageError(UpsertError, ValueError):
     """The call itself is wrong: conflicting options, a bad URL, an unknown format."""
 
@@ -73,9 +85,15 @@ _BY_KIND = {
 }
 
 
-def _raise_from_native(e: Exception) -> NoReturn:
-    kind, message, row, line, column, value, reason = e.args
+def _raise_from_native(e: Exception, report: Callable[[dict], Any]) -> NoReturn:
+    """Raises the exception for the engine's error ``e``; ``report`` makes a Report of
+    the engine's report dict."""
+    kind, message, row, line, column, value, reason, extra = e.args
     if kind == "interrupted":
         raise KeyboardInterrupt(message) from None
+    if kind == "changes_not_written":
+        fields, path = extra if extra is not None else (None, None)
+        raise ChangesNotWrittenError(message, report=None if fields is None else report(fields),
+                                     changes_path=None if path is None else str(path)) from None
     cls = _BY_KIND.get(kind, UpsertError)
     raise cls(message, row=row, line=line, column=column, value=value, reason=reason) from None

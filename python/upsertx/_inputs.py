@@ -37,7 +37,7 @@ def to_source(data: Any) -> Tuple[str, Any, str]:
     if module == "polars" and type(data).__name__ == "LazyFrame":
         return _lazy_batches(data)
     if module == "pandas" and type(data).__name__ == "DataFrame":
-        return "stream", _pandas_stream(data), "DataFrame"
+        return "streams", _pandas_stream(data), "DataFrame"
     if hasattr(data, "__arrow_c_stream__"):
         return "stream", data.__arrow_c_stream__(), type(data).__name__
     if isinstance(data, dict):
@@ -74,24 +74,75 @@ _PANDAS_SLICE = 65_536
 
 
 def _pandas_stream(df: Any) -> Any:
-    """A pandas DataFrame as an Arrow C stream, through pyarrow, a slice at a time. A
-    named index becomes columns (as pangres does: the index is often the key); an
-    unnamed one is left out."""
+    """A pandas DataFrame as Arrow tables, through pyarrow, a slice at a time (an
+    iterator of objects exporting ``__arrow_c_stream__``). A named index becomes columns
+    (as pangres does: the index is often the key); an unnamed one is left out.
+
+    pandas 3 keeps text columns in several Arrow chunks (``pd.concat``, ``pd.read_csv``
+    of a large file): a slice is converted as a table, which takes chunked columns, and
+    its chunks are joined. An object column pyarrow cannot type (Python ints and
+    strings mixed, as in a spreadsheet column) is sent as text: the target's column
+    type then reads each value as it would a CSV field's, so ``100`` into a text column
+    is ``"100"``, ``"200"`` into an integer column is 200, and a value that fits neither
+    is refused naming its row, column and value."""
     try:
         import pyarrow as pa  # type: ignore
     except ImportError:
         raise UsageError("a pandas DataFrame needs pyarrow: pip install pyarrow") from None
     named = any(name is not None for name in df.index.names)
+    df = _untyped_as_text(df, pa)
     # The whole frame's types, so that a column that is all None in one slice does not
     # change type in the next.
     schema = pa.Schema.from_pandas(df, preserve_index=named)
 
-    def batches() -> Iterator[Any]:
-        for start in range(0, len(df), _PANDAS_SLICE):
-            yield pa.RecordBatch.from_pandas(df.iloc[start:start + _PANDAS_SLICE], schema=schema,
-                                             preserve_index=named)
+    def tables() -> Iterator[Any]:
+        for start in range(0, max(len(df), 1), _PANDAS_SLICE):
+            part = df.iloc[start:start + _PANDAS_SLICE]
+            yield pa.Table.from_pandas(part, schema=schema, preserve_index=named).combine_chunks()
 
-    return pa.RecordBatchReader.from_batches(schema, batches()).__arrow_c_stream__()
+    return tables()
+
+
+def _untyped_as_text(df: Any, pa: Any) -> Any:
+    """``df`` with each object column that pyarrow cannot convert as one type replaced
+    by the text of its values (a shallow copy; ``df`` itself when there is none)."""
+    try:
+        pa.Schema.from_pandas(df, preserve_index=False)
+        return df
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        pass
+    mixed = []
+    for j in range(df.shape[1]):
+        column = df.iloc[:, j]
+        if column.dtype != object:
+            continue
+        try:
+            pa.array(column, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            mixed.append(j)
+    if not mixed:
+        return df
+    df = df.copy(deep=False)
+    for j in mixed:
+        df.isetitem(j, df.iloc[:, j].map(_as_text, na_action="ignore").astype(object))
+    return df
+
+
+def _as_text(v: Any) -> Any:
+    """A Python value as the text a CSV field holding it would say (``None`` stays)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (dict, list, tuple)):
+        return json.dumps(v, default=_json_default, ensure_ascii=False)
+    try:
+        v = _json_default(v)
+    except TypeError:
+        return str(v)
+    return v if isinstance(v, str) else _as_text(v)
 
 
 def _json_default(v: Any) -> Any:

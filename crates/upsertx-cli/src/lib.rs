@@ -179,7 +179,8 @@ fn parse<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, String> {
 }
 
 /// Runs the command line with these arguments (the program's name first) and returns
-/// its exit status: 0 on success, 1 on a data or database error, 2 on a usage error.
+/// its exit status: 0 on success, 1 on a data or database error (nothing written), 2 on
+/// a usage error, 3 when the load committed but its `--changes` log could not be written.
 pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
     let args = match Args::try_parse_from(args) {
         Ok(args) => args,
@@ -193,10 +194,10 @@ pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("upsertx: error: {e}");
-            if e.is_usage() {
-                2
-            } else {
-                1
+            match e {
+                e if e.is_usage() => 2,
+                upsertx::Error::ChangesNotWritten { .. } => 3,
+                _ => 1,
             }
         }
     }
@@ -276,7 +277,20 @@ fn run(args: Args) -> Result<(), upsertx::Error> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let report = result?;
+    let report = match result {
+        Ok(report) => report,
+        // The load committed: its report is still the truth, printed as usual; the
+        // error (exit status 3) says where its change log's lines went.
+        Err(e @ upsertx::Error::ChangesNotWritten { .. }) => {
+            if let upsertx::Error::ChangesNotWritten { report, .. } = &e {
+                if args.json {
+                    println!("{}", serde_json::to_string(report).expect("a report serializes"));
+                }
+            }
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     if args.json {
         println!("{}", serde_json::to_string(&report).expect("a report serializes"));
     } else if to_stdout {

@@ -841,7 +841,71 @@ mod binary {
 }
 
 /// The destination's kind does not depend on the database.
+/// `id,v` rows 1..=n, for a log larger than a pipe's buffer.
+fn many(db: &dyn TestDb, n: u32) {
+    db.exec("CREATE TABLE many (id INTEGER PRIMARY KEY, v VARCHAR(40))");
+    let input: String = std::iter::once("id,v\n".to_string())
+        .chain((1..=n).map(|i| format!("{i},value number {i} of the change log\n")))
+        .collect();
+    write(db, "many.csv", &input);
+}
+
+/// The change log's writing fails after the commit (the pipe's reader goes away, stdout
+/// is closed after 100 bytes): exit status 3, a message that says the load committed and
+/// where every line of the log is; the table holds the load; a retry finds the rows
+/// unchanged, and the kept file still tells them.
+pub fn changes_that_fail_after_the_commit_say_so(db: &dyn TestDb) {
+    use std::io::Read;
+    many(db, 20_000);
+    let fifo = db.dir().join("changes.pipe");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+    let reading = fifo.clone();
+    // A reader that takes 10 bytes and goes.
+    let reader = std::thread::spawn(move || {
+        let mut first = [0u8; 10];
+        std::fs::File::open(reading).unwrap().read_exact(&mut first).unwrap();
+    });
+    let run = upsertx(db, &["many.csv", "--changes", "changes.pipe", "--json"], None);
+    reader.join().unwrap();
+    run.fails(3, &["the load committed", "20000 inserted", "was not written whole", "all of its lines are in"]);
+    let r: Value = serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(r["inserted"], 20_000, "the report on stdout: {}", run.stdout);
+    let kept = run.stderr.rsplit("all of its lines are in ").next().unwrap().trim();
+    let kept = lines(&std::fs::read_to_string(kept).unwrap());
+    assert_eq!(ops(&kept), (20_000, 0, 0));
+    assert_eq!(db.rows("SELECT COUNT(*) FROM many"), rows(&[&["20000"]]));
+
+    // Standard output closed by its reader after 100 bytes (`| head -c 100`).
+    db.exec("DELETE FROM many");
+    let mut child = common::spawn_upsertx(db, &["many.csv", "--changes", "-"]);
+    let mut head = [0u8; 100];
+    child.stdout.as_mut().unwrap().read_exact(&mut head).unwrap();
+    drop(child.stdout.take());
+    let run = common::Run::from(child.wait_with_output().unwrap());
+    run.fails(3, &["the load committed", "standard output", "all of its lines are in"]);
+    let kept = run.stderr.rsplit("all of its lines are in ").next().unwrap().trim();
+    assert_eq!(ops(&lines(&std::fs::read_to_string(kept).unwrap())), (20_000, 0, 0));
+    std::fs::remove_file(kept).unwrap();
+    let again = upsertx(db, &["many.csv", "--json"], None).report();
+    assert_eq!(again["unchanged"], 20_000);
+}
+
+/// A named pipe nobody opens for reading: the load waits for a reader before it starts
+/// (not after its commit, forever), then fails with nothing written.
+pub fn changes_into_a_pipe_nobody_reads_fail_first(db: &dyn TestDb) {
+    stock(db);
+    write(db, "stock.csv", EU);
+    let fifo = db.dir().join("nobody.pipe");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+    let started = std::time::Instant::now();
+    let run = upsertx(db, &["stock.csv", "--changes", "nobody.pipe"], None);
+    run.fails(1, &["--changes nobody.pipe", "no process opened the pipe for reading", "nothing was written"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    assert_eq!(db.rows("SELECT sku, qty FROM stock ORDER BY sku"), rows(&[&["a", "1"], &["b", "2"], &["c", "3"]]));
+}
+
 mod destinations {
     scenarios!(sqlite: crate::common::Sqlite::new => changes_into_a_pipe_a_link_not_a_folder,
+        changes_that_fail_after_the_commit_say_so, changes_into_a_pipe_nobody_reads_fail_first,
         a_large_failed_load_leaves_no_temporary_file);
 }

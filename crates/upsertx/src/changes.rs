@@ -53,9 +53,52 @@ enum Dest {
     /// symbolic link is followed: the file it names is replaced, the link stays.
     Replace(std::path::PathBuf),
     /// Something else that exists (a device such as `/dev/null`, a named pipe): written
-    /// into, never replaced.
-    Into(std::path::PathBuf),
+    /// into, never replaced. Opened before the load starts (a pipe must have a reader,
+    /// see [`open_into`]), written once it has committed.
+    Into(std::path::PathBuf, std::fs::File),
     Stdout,
+}
+
+/// How long `--changes` waits for a process to open a named pipe for reading before
+/// the load starts (then fails, nothing written).
+const PIPE_READER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Opens a device or a named pipe for writing. A pipe nobody reads would block the
+/// open forever: it is opened without blocking, retried until a reader comes (at most
+/// [`PIPE_READER_WAIT`]), then switched back to blocking writes.
+fn open_into(path: &std::path::Path) -> Result<std::fs::File> {
+    let shown = path.display().to_string();
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
+        use std::os::unix::fs::OpenOptionsExt;
+        let started = std::time::Instant::now();
+        loop {
+            let opened =
+                std::fs::OpenOptions::new().write(true).custom_flags(OFlags::NONBLOCK.bits() as i32).open(path);
+            match opened {
+                Ok(file) => {
+                    let flags = fcntl_getfl(&file).map_err(|e| io(&shown, e))?;
+                    fcntl_setfl(&file, flags - OFlags::NONBLOCK).map_err(|e| io(&shown, e))?;
+                    return Ok(file);
+                }
+                // ENXIO: a pipe with no reader yet.
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NXIO.raw_os_error()) => {
+                    if started.elapsed() >= PIPE_READER_WAIT {
+                        return Err(Error::Io(format!(
+                            "--changes {shown}: no process opened the pipe for reading within {} s; nothing was \
+                             written",
+                            PIPE_READER_WAIT.as_secs()
+                        )));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(io(&shown, e)),
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    std::fs::OpenOptions::new().write(true).open(path).map_err(|e| io(&shown, e))
 }
 
 impl Dest {
@@ -65,7 +108,7 @@ impl Dest {
             ChangesTo::Path(path) => path,
         };
         match std::fs::metadata(path) {
-            Ok(m) if !m.is_file() && !m.is_dir() => Ok(Dest::Into(path.clone())),
+            Ok(m) if !m.is_file() && !m.is_dir() => Ok(Dest::Into(path.clone(), open_into(path)?)),
             Ok(m) if m.is_dir() => Err(Error::Usage(format!("--changes {}: is a folder", path.display()))),
             Ok(_) => std::fs::canonicalize(path).map(Dest::Replace).map_err(|e| io(&path.display().to_string(), e)),
             Err(_) => {
@@ -206,7 +249,7 @@ impl ChangeLog {
                 let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
                 tempfile::NamedTempFile::new_in(dir).map_err(|e| io(&path.display().to_string(), e))?
             }
-            Dest::Into(_) | Dest::Stdout => tempfile::NamedTempFile::new().map_err(|e| io("a temporary file", e))?,
+            Dest::Into(..) | Dest::Stdout => tempfile::NamedTempFile::new().map_err(|e| io("a temporary file", e))?,
         };
         let (file, path) = file.into_parts();
         let files = Files { file: Out::new(file), path, later: [None, None, None], direct: 0 };
@@ -306,32 +349,60 @@ impl ChangeLog {
     }
 
     /// Moves the lines where they belong: call after [`flush`](ChangeLog::flush), once the
-    /// load has committed (or rolled back a dry run).
-    pub(crate) fn finish(mut self) -> Result<()> {
-        let mut files = self.stop()?;
-        files.done(ChangeOp::Delete)?;
-        let mut file = files.file.finish().map_err(|e| io("writing", e))?;
-        match &self.dest {
-            Dest::Replace(path) => {
-                files.path.persist(path).map_err(|e| io(&path.display().to_string(), e.error))?;
-            }
-            Dest::Into(path) => {
+    /// load has committed (or rolled back a dry run). When they cannot go there, they
+    /// are kept in a file of their own if they were all written ([`NotWritten`]).
+    pub(crate) fn finish(mut self) -> std::result::Result<(), NotWritten> {
+        let lost = |reason: Error| NotWritten { reason: reason.to_string(), kept: None };
+        let mut files = self.stop().map_err(lost)?;
+        files.done(ChangeOp::Delete).map_err(lost)?;
+        let mut file = files.file.finish().map_err(|e| lost(io("writing", e)))?;
+        let path = files.path;
+        let failed = match &mut self.dest {
+            Dest::Replace(dest) => match path.persist(&*dest) {
+                Ok(()) => return Ok(()),
+                Err(e) => (io(&dest.display().to_string(), e.error), e.path),
+            },
+            Dest::Into(dest, out) => {
                 // A device or a pipe stays what it is: the lines are written into it.
-                file.rewind().map_err(|e| io("reading back", e))?;
-                let mut out = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(path)
-                    .map_err(|e| io(&path.display().to_string(), e))?;
-                std::io::copy(&mut file, &mut out).map_err(|e| io(&path.display().to_string(), e))?;
+                match file.rewind().and_then(|_| std::io::copy(&mut file, out)) {
+                    Ok(_) => return Ok(()),
+                    Err(e) => (io(&dest.display().to_string(), e), path),
+                }
             }
             Dest::Stdout => {
-                file.rewind().map_err(|e| io("reading back", e))?;
-                let mut out = std::io::stdout().lock();
-                std::io::copy(&mut file, &mut out).and_then(|_| out.flush()).map_err(|e| io("standard output", e))?;
+                let copied = file.rewind().and_then(|_| {
+                    let mut out = std::io::stdout().lock();
+                    std::io::copy(&mut file, &mut out).and_then(|_| out.flush())
+                });
+                match copied {
+                    Ok(_) => return Ok(()),
+                    Err(e) => (io("standard output", e), path),
+                }
             }
-        }
-        Ok(())
+        };
+        let (reason, path) = failed;
+        Err(NotWritten { reason: reason.to_string(), kept: self.keep(path) })
     }
+
+    /// The complete lines' file, kept under a name that says what it is (beside the
+    /// destination for a file, else in the temporary folder).
+    fn keep(&self, path: tempfile::TempPath) -> Option<std::path::PathBuf> {
+        let name = match &self.dest {
+            Dest::Replace(dest) | Dest::Into(dest, _) => dest.file_name()?.to_string_lossy().into_owned(),
+            Dest::Stdout => "stdout".into(),
+        };
+        let kept = path.parent()?.join(format!("{name}.upsertx-{}.ndjson", std::process::id()));
+        path.persist(&kept).ok()?;
+        Some(kept)
+    }
+}
+
+/// The change log of a committed load that could not be written where it was asked for.
+#[derive(Debug)]
+pub(crate) struct NotWritten {
+    pub(crate) reason: String,
+    /// Where its lines are, all of them, when they could be kept.
+    pub(crate) kept: Option<std::path::PathBuf>,
 }
 
 /// What hands the rows a load writes to its [`ChangeLog`].

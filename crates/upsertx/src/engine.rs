@@ -72,12 +72,13 @@ pub(crate) fn run(url: &str, spec: &Spec, source: Source, watch: &mut Watch<'_>)
             }
             trace("committed");
             // Only now: the lines tell what was committed (or, for a dry run, would be).
-            if let Some(changes) = changes {
-                changes.finish()?;
-                trace("changes written");
-            }
+            let written = changes.map(|c| c.finish()).transpose();
+            trace("changes written");
             report.elapsed_ms = started.elapsed().as_millis() as u64;
-            Ok(report)
+            match written {
+                Ok(_) => Ok(report),
+                Err(e) => Err(Error::ChangesNotWritten { report: Box::new(report), reason: e.reason, kept: e.kept }),
+            }
         }
         Err(e) => {
             // The original error is what matters; a failed rollback leaves the

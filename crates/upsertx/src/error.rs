@@ -83,6 +83,20 @@ pub enum Error {
     #[error("{0}")]
     Io(String),
 
+    /// The load committed (or, for a dry run, was counted), but its change log could not
+    /// be written where `--changes` said, after the commit: the table holds the load,
+    /// and `kept`, when there is one, holds every line of the log. The command line
+    /// exits with status 3.
+    #[error(
+        "{}, but its change log (--changes) was not written whole: {reason}; {}",
+        committed(report),
+        match kept {
+            Some(p) => format!("all of its lines are in {}", p.display()),
+            None => "its lines are lost".into(),
+        }
+    )]
+    ChangesNotWritten { report: Box<crate::report::Report>, reason: String, kept: Option<std::path::PathBuf> },
+
     /// The load was stopped before it committed ([`Upsert::stop_when`](crate::Upsert::stop_when)):
     /// nothing was written.
     #[error("interrupted: nothing was written")]
@@ -96,8 +110,21 @@ impl Error {
         matches!(self, Error::Usage(_))
     }
 
+    /// True when the load's rows were committed although an error is returned
+    /// ([`Error::ChangesNotWritten`]): a retry would find them unchanged.
+    pub fn committed(&self) -> bool {
+        matches!(self, Error::ChangesNotWritten { report, .. } if !report.dry_run)
+    }
+
     pub(crate) fn db(context: impl Into<String>, err: impl fmt::Display) -> Error {
         Error::Database { context: context.into(), message: err.to_string() }
+    }
+}
+
+fn committed(report: &crate::report::Report) -> String {
+    match report.dry_run {
+        true => format!("the dry run counted its changes ({report})"),
+        false => format!("the load committed ({report})"),
     }
 }
 
