@@ -514,7 +514,73 @@ pub fn partial_unique_indexes(db: &dyn TestDb) {
         .fails(1, &["no partial unique index on (\"email\")"]);
 }
 
+/// A table `--create` makes keys text as SQLite and PostgreSQL do, on every database:
+/// case and trailing spaces make keys of their own (MariaDB's default collation made
+/// `N123AB` a duplicate of `n123ab`), and a change of case is a change.
+pub fn created_tables_compare_text_as_every_database_does(db: &dyn TestDb) {
+    write(db, "planes.csv", "tailnum,model\nn123ab,A320\nN123AB,B737\nx,first\n\"x \",second\n");
+    let run = upsertx(db, &["planes.csv", "--key", "tailnum", "--create", "--json"], None);
+    assert_eq!(run.counts(), (4, 0, 0, 0, 0));
+    let got = db.rows("SELECT tailnum, model FROM planes ORDER BY model");
+    assert_eq!(got, rows(&[&["n123ab", "A320"], &["N123AB", "B737"], &["x", "first"], &["x ", "second"]]));
+    write(db, "planes2.csv", "tailnum,model\nn123ab,a320\n");
+    assert_eq!(upsertx(db, &["planes2.csv", "--table", "planes", "--json"], None).counts(), (0, 1, 0, 0, 0));
+}
+
+/// A `--create` load that fails leaves no table behind, on every database (MariaDB's
+/// DDL commits at once: the table is dropped again).
+pub fn a_failed_create_leaves_no_table(db: &dyn TestDb) {
+    write(db, "fresh.csv", "id,v\n1,a\n2,b\n1,c\n");
+    let args = ["fresh.csv", "--key", "id", "--create", "--duplicates", "error"];
+    upsertx(db, &args, None).fails(1, &["duplicate key"]);
+    write(db, "fresh.csv", "id,v\n1,a\n2,b\n");
+    // The table is created again: it was not there.
+    let run = upsertx(db, &["fresh.csv", "--key", "id", "--create", "--json"], None);
+    assert_eq!(run.report()["created"], true);
+    // A dry run creates nothing either.
+    write(db, "dry.csv", "id,v\n1,a\n");
+    let run = upsertx(db, &["dry.csv", "--key", "id", "--create", "--dry-run", "--json"], None);
+    assert_eq!(run.counts(), (1, 0, 0, 0, 0));
+    let again = upsertx(db, &["dry.csv", "--key", "id", "--create", "--json"], None);
+    assert_eq!(again.report()["created"], true, "the dry run left its table");
+}
+
+/// Two `--create` loads of a missing table at once (a scheduler starts them together):
+/// one creates it, the other waits for it and upserts into it; both exit 0.
+pub fn two_creates_at_once_both_load(db: &dyn TestDb) {
+    let mut a = String::from("id,who\n");
+    let mut b = String::from("id,who\n");
+    for i in 1..=30_000 {
+        a.push_str(&format!("{i},a\n"));
+        b.push_str(&format!("{},b\n", i + 15_000));
+    }
+    write(db, "a.csv", &a);
+    write(db, "b.csv", &b);
+    for round in 0..3 {
+        let table = format!("race_{round}");
+        let args =
+            |file: &'static str| ["--table", &table, "--key", "id", "--create", "--json", "-q", file].map(String::from);
+        let spawn = |file| {
+            let args = args(file);
+            common::spawn_upsertx(db, &args.iter().map(String::as_str).collect::<Vec<_>>())
+        };
+        let (ra, rb) = (spawn("a.csv"), spawn("b.csv"));
+        let (ra, rb) =
+            (common::Run::from(ra.wait_with_output().unwrap()), common::Run::from(rb.wait_with_output().unwrap()));
+        let (ra, rb) = (ra.report(), rb.report());
+        assert_ne!(ra["created"], rb["created"], "round {round}: one of them created the table");
+        let count = db.rows(&format!("SELECT COUNT(*) FROM {}", db.q(&table)));
+        assert_eq!(count, rows(&[&["45000"]]), "round {round}");
+        let n = |r: &serde_json::Value, k: &str| r[k].as_u64().unwrap();
+        assert_eq!(n(&ra, "inserted") + n(&rb, "inserted"), 45_000, "round {round}");
+        assert_eq!(n(&ra, "updated") + n(&rb, "updated"), 15_000, "round {round}");
+    }
+}
+
 every_dialect!(
+    created_tables_compare_text_as_every_database_does,
+    a_failed_create_leaves_no_table,
+    two_creates_at_once_both_load,
     tables_named_like_internal_ones,
     one_table_column_twice_in_the_input_is_refused,
     required_column_missing_from_the_input,

@@ -141,8 +141,7 @@ fn load(
                 columns.extend(added);
                 key_cols.push(from);
             }
-            conn.create_table(table, &columns, &key_cols)?;
-            created = true;
+            created = conn.create_table(table, &columns, &key_cols)?;
             conn.reflect(table)?
                 .ok_or_else(|| Error::Schema(format!("table {} vanished after creation", quote_ident(table))))?
         }

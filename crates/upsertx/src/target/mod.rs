@@ -166,8 +166,11 @@ pub trait Connection {
     fn begin(&mut self) -> Result<()>;
     /// The table, or `None` when it does not exist.
     fn reflect(&mut self, table: &str) -> Result<Option<Table>>;
-    /// Creates the table with `key` as its primary key.
-    fn create_table(&mut self, table: &str, columns: &[Column], key: &[String]) -> Result<()>;
+    /// Creates the table with `key` as its primary key. False when another session
+    /// created it first (two loads that create one table at once): the later one waits
+    /// for the earlier to end, then upserts into its table. A table created by a load
+    /// that fails is gone with its rollback.
+    fn create_table(&mut self, table: &str, columns: &[Column], key: &[String]) -> Result<bool>;
     /// `--evolve`: adds these columns (nullable) to the table [`reflect`](Connection::reflect)
     /// found (unless `apply` is false); returns what it did, one line each (`added column
     /// "tier" text`).

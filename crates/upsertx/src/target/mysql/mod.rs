@@ -43,6 +43,8 @@ pub(crate) struct MyConnection {
     merge_lock: Option<String>,
     /// `host:port`, for messages.
     server: String,
+    /// The table this load created (quoted), until it commits: dropped on rollback.
+    created: Option<String>,
 }
 
 /// The name of the lock that serialises upsertx merges into one table: at most 64
@@ -70,7 +72,7 @@ impl MyConnection {
         // The merge's locking reads rely on repeatable read's next-key locks.
         conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             .map_err(|e| db_error("configuring the MySQL session", e))?;
-        Ok(MyConnection { conn, target: None, stager, merge_lock: None, server })
+        Ok(MyConnection { conn, target: None, stager, merge_lock: None, server, created: None })
     }
 
     /// Takes the named lock that makes upsertx loads into one table merge one after
@@ -189,13 +191,39 @@ impl Connection for MyConnection {
         }))
     }
 
-    fn create_table(&mut self, table: &str, columns: &[Column], key: &[String]) -> Result<()> {
-        // MySQL commits DDL implicitly: a load that fails after this leaves the (empty)
-        // table behind. Said in the README.
-        let sql = ddl::create_table_sql(table, columns, key);
-        self.exec(&format!("creating table {}", crate::error::quote_ident(table)), &sql)?;
+    fn create_table(&mut self, table: &str, columns: &[Column], key: &[String]) -> Result<bool> {
+        let ctx = format!("creating table {}", crate::error::quote_ident(table));
+        // MySQL commits DDL implicitly, so the table is there for everyone at once: the
+        // load holds the table's merge lock from here to its end. Another load that
+        // creates the table too waits for it, then finds the table and upserts into it;
+        // if this load fails, it drops the table again (see `rollback`) before anyone
+        // has merged into it.
+        let current: Option<String> =
+            self.conn.query_first("SELECT DATABASE()").map_err(|e| db_error(&ctx, e))?.flatten();
+        self.lock_merges(current.as_deref().unwrap_or_default(), table)?;
+        let mut binary = ddl::Binary::Bin;
+        for (name, b) in ddl::Binary::NAMES.into_iter().rev() {
+            let found: Option<u8> = self
+                .conn
+                .exec_first("SELECT 1 FROM information_schema.COLLATIONS WHERE COLLATION_NAME = ?", (name,))
+                .map_err(|e| db_error(&ctx, e))?;
+            if found.is_some() {
+                binary = b;
+            }
+        }
+        let sql = ddl::create_table_sql(table, columns, key, binary);
+        let created = match self.conn.query_drop(&sql) {
+            Ok(()) => {
+                self.created = Some(q(table));
+                true
+            }
+            // ER_TABLE_EXISTS_ERROR: another load created it first.
+            Err(mysql::Error::MySqlError(e)) if e.code == 1050 => false,
+            Err(e) => return Err(db_error(&ctx, e)),
+        };
         // The rest of the load in a transaction again.
-        self.begin()
+        self.begin()?;
+        Ok(created)
     }
 
     fn add_columns(&mut self, table: &str, columns: &[Column], apply: bool) -> Result<Vec<String>> {
@@ -314,12 +342,24 @@ impl Connection for MyConnection {
 
     fn commit(&mut self) -> Result<()> {
         let done = self.exec("committing", "COMMIT");
+        if done.is_ok() {
+            self.created = None;
+        }
         self.unlock_merges();
         self.at_server(done)
     }
 
     fn rollback(&mut self) -> Result<()> {
-        let done = self.exec("rolling back", "ROLLBACK");
+        let mut done = self.exec("rolling back", "ROLLBACK");
+        // A table this load created goes again (its DDL committed at once), if it is
+        // still empty: under the merge lock, no other upsertx load wrote to it.
+        if let Some(table) = self.created.take() {
+            let empty = self.conn.query_first::<u8, _>(format!("SELECT 1 FROM {table} LIMIT 1"));
+            if matches!(empty, Ok(None)) {
+                let dropped = self.exec("dropping the table this load created", &format!("DROP TABLE {table}"));
+                done = done.and(dropped);
+            }
+        }
         self.unlock_merges();
         done
     }

@@ -67,7 +67,7 @@ impl Connection for PgConnection {
         }))
     }
 
-    fn create_table(&mut self, table: &str, columns: &[Column], key: &[String]) -> Result<()> {
+    fn create_table(&mut self, table: &str, columns: &[Column], key: &[String]) -> Result<bool> {
         // `schema.table` names a table in that schema when the schema exists.
         let mut name = q(table);
         if let Some((schema, rest)) = table.split_once('.') {
@@ -80,7 +80,22 @@ impl Connection for PgConnection {
             }
         }
         let sql = ddl::create_table_sql(&name, columns, key);
-        self.exec(&format!("creating table {}", q(table)), &sql)
+        // Another load creating the same table at once: this CREATE waits for that
+        // load's transaction, and fails once it commits (on the table's name, or its
+        // row type's); then the table is there to upsert into. A savepoint keeps the
+        // transaction usable after that failure.
+        let ctx = format!("creating table {}", q(table));
+        self.exec(&ctx, "SAVEPOINT upsertx_create")?;
+        match self.client.batch_execute(&sql) {
+            Ok(()) => self.exec(&ctx, "RELEASE SAVEPOINT upsertx_create").map(|()| true),
+            Err(e)
+                if e.code() == Some(&postgres::error::SqlState::DUPLICATE_TABLE)
+                    || e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) =>
+            {
+                self.exec(&ctx, "ROLLBACK TO SAVEPOINT upsertx_create").map(|()| false)
+            }
+            Err(e) => Err(Error::db(ctx, message(&e))),
+        }
     }
 
     fn add_columns(&mut self, table: &str, columns: &[Column], apply: bool) -> Result<Vec<String>> {

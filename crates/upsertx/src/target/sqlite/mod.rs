@@ -107,9 +107,11 @@ impl Connection for SqliteConnection {
         reflect::table(&self.conn, table)
     }
 
-    fn create_table(&mut self, table: &str, columns: &[Column], key: &[String]) -> Result<()> {
+    fn create_table(&mut self, table: &str, columns: &[Column], key: &[String]) -> Result<bool> {
+        // The load holds the database's write lock from its start: a second load that
+        // creates the table waits for it, then finds the table there.
         let sql = ddl::create_table_sql(table, columns, key);
-        self.exec(&format!("creating table {}", q(table)), &sql)
+        self.exec(&format!("creating table {}", q(table)), &sql).map(|()| true)
     }
 
     fn add_columns(&mut self, table: &str, columns: &[Column], apply: bool) -> Result<Vec<String>> {
