@@ -111,3 +111,30 @@ def test_an_exception_in_the_callers_iterator_is_raised_as_it_is(db):
     with pytest.raises(upsertx.UsageError, match="no-such.csv: no such file"):
         upsertx.upsert("no-such.csv", db.url, t)
     unchanged(db, t)
+
+
+def test_a_change_log_that_fails_after_the_commit_says_the_load_committed(db, tmp_path):
+    import os
+    import threading
+
+    t = db.table()
+    db.execute(f"CREATE TABLE {t} (id BIGINT PRIMARY KEY, v VARCHAR(40))")
+    fifo = tmp_path / "changes.pipe"
+    os.mkfifo(fifo)
+
+    def read_a_little():  # a reader that takes 10 bytes and goes
+        with open(fifo, "rb") as f:
+            f.read(10)
+
+    reader = threading.Thread(target=read_a_little)
+    reader.start()
+    rows = [{"id": i, "v": f"value number {i} of the change log"} for i in range(20_000)]
+    with pytest.raises(upsertx.ChangesNotWrittenError) as err:
+        upsertx.upsert(rows, db.url, t, changes=fifo)
+    reader.join()
+    assert "the load committed" in str(err.value)
+    assert err.value.report.inserted == 20_000
+    with open(err.value.changes_path) as kept:
+        assert sum(1 for _ in kept) == 20_000
+    os.remove(err.value.changes_path)
+    assert db.rows(f"SELECT COUNT(*) FROM {t}") == [(20_000,)]
