@@ -126,3 +126,46 @@ def test_urls_keep_credentials_and_options():
     assert db_url(url) == "postgres://app:p%40ss%3Aw@db.example:6432/shop?sslmode=require"
     assert db_url(sa.make_url("mariadb+mariadbconnector://root@localhost/test")) == "mysql://root@localhost/test"
     assert db_url("postgres://u@h/d") == "postgres://u@h/d"  # the command line's URLs pass as they are
+
+
+def test_orm_objects_and_dataclasses_as_rows(db):
+    """A Flask / SQLAlchemy user's own objects: the mapped columns by column name (an
+    attribute never set is left out, as a key a dict lacks is), the table from their
+    class; dataclasses by their fields."""
+    import dataclasses
+
+    t = db.table()
+    db.execute(f"CREATE TABLE {t} (id VARCHAR(20) PRIMARY KEY, title VARCHAR(50), body_text VARCHAR(50))")
+    db.execute(f"INSERT INTO {t} VALUES ('TEST1234', 'old', 'kept')")
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Post(Base):
+        __tablename__ = t
+        id: Mapped[str] = mapped_column(primary_key=True)
+        title: Mapped[str]
+        body: Mapped[str] = mapped_column("body_text", nullable=True)
+
+    report = upsertx.upsert([Post(id="TEST1234", title="new"), Post(id="X2", title="t2")], db.url)
+    assert (report.table, report.inserted, report.updated) == (t, 1, 1)
+    assert db.rows(f"SELECT id, title, body_text FROM {t} ORDER BY id") == [("TEST1234", "new", "kept"),
+                                                                            ("X2", "t2", None)]
+    report = upsertx.upsert([Post(id="X2", title="t2", body="b2")], db.url, Post)
+    assert report.updated == 1
+    assert db.rows(f"SELECT body_text FROM {t} WHERE id = 'X2'") == [("b2",)]
+
+    @dataclasses.dataclass
+    class Row:
+        id: str
+        title: str
+
+    report = upsertx.upsert([Row("X2", "t3"), Row("X3", "t4")], db.url, t)
+    assert (report.inserted, report.updated) == (1, 1)
+    assert db.rows(f"SELECT title FROM {t} WHERE id = 'X2'") == [("t3",)]
+    with pytest.raises(upsertx.SchemaError) as err:  # the class's name
+        upsertx.upsert([Row("X4", "t")], db.url)
+    assert 'table "Row" does not exist' in str(err.value)
+    with pytest.raises(upsertx.UsageError) as err:
+        upsertx.upsert([{"id": "X5"}], db.url)
+    assert "name the target table: table=" in str(err.value)

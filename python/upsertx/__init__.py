@@ -30,7 +30,7 @@ from ._errors import (
     UsageError,
     _raise_from_native,
 )
-from ._inputs import to_source
+from ._inputs import default_table, to_source
 from ._targets import db_url, table_name
 from ._progress import progress_callback
 
@@ -158,13 +158,15 @@ def upsert(
 
     data: a polars or pyarrow object (anything with ``__arrow_c_stream__``, taken
         without a copy), a pandas DataFrame (a named index becomes columns), a polars
-        LazyFrame, a list or iterator of dicts, or the path of a file the command line
+        LazyFrame, a list or iterator of dicts (or of SQLAlchemy ORM objects or
+        dataclasses: their mapped columns or fields), or the path of a file the command line
         reads (CSV, TSV, JSON, NDJSON, Parquet, Arrow IPC). ``None`` with ``from_db``
         and ``query``: the rows of a query on another database.
     db: a URL (``sqlite://path.db``, ``postgres://user:pw@host/db``,
         ``mysql://user:pw@host/db``) or a SQLAlchemy ``Engine``, ``Connection`` or ``URL``.
     table: a table name, or a SQLAlchemy ``Table`` or ORM model class. Default: the
-        file's stem for a path.
+        file's stem for a path; for a list of SQLAlchemy ORM objects their class's
+        table, for a list of dataclasses their ``__tablename__`` or class name.
 
     The keywords mean what the command line's options of the same name mean:
     ``key`` (a name, ``"a,b"`` or a list; default the primary key), ``constraint``,
@@ -200,6 +202,10 @@ def upsert(
             raise UsageError("no data: pass a DataFrame, rows, a path, or from_db with query")
         kind, payload, name = to_source(data)
         source_db = None
+        if table is None:
+            table = default_table(data)
+    if table is None and kind != "path":
+        raise UsageError("name the target table: table=\"name\" (or a SQLAlchemy Table or model class)")
     if update is not None and no_update is not None:
         raise UsageError("update and no_update cannot be used together")
     callback: Optional[Callable[[Optional[int]], None]] = None

@@ -5,6 +5,7 @@ one of the three inputs the Rust side takes: an Arrow C stream capsule ("stream"
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import decimal
 import itertools
@@ -145,6 +146,40 @@ def _as_text(v: Any) -> Any:
     return v if isinstance(v, str) else _as_text(v)
 
 
+def _as_dict(row: Any, n: int) -> dict:
+    """A row that is not a dict, as one: a SQLAlchemy ORM instance (its mapped columns by
+    column name; an attribute never set on it is left out, as a key a dict lacks is), or
+    a dataclass instance (its fields)."""
+    state = getattr(row, "_sa_instance_state", None)
+    if state is not None and hasattr(state, "mapper"):
+        values = state.dict  # what was set on (or loaded into) the instance
+        out = {}
+        for attr in state.mapper.column_attrs:
+            column = attr.columns[0] if attr.columns else None
+            name = getattr(column, "name", None)
+            if isinstance(name, str) and getattr(column, "table", None) is not None and attr.key in values:
+                out[name] = values[attr.key]
+        return out
+    if dataclasses.is_dataclass(row) and not isinstance(row, type):
+        return {f.name: getattr(row, f.name) for f in dataclasses.fields(row)}
+    raise UsageError(f"row {n}: expected a dict of column -> value, a dataclass or a SQLAlchemy ORM object, "
+                     f"not {type(row).__name__}")
+
+
+def default_table(data: Any) -> Any:
+    """The table rows of ORM objects or dataclasses go to when ``table`` is not given:
+    an ORM instance's mapped class (its table), a dataclass's ``__tablename__`` or its
+    class name. ``None`` for anything else (or an iterator, which is not looked into)."""
+    if not isinstance(data, (list, tuple)) or not data or isinstance(data[0], dict):
+        return None
+    cls = type(data[0])
+    if getattr(data[0], "_sa_instance_state", None) is not None and hasattr(cls, "__table__"):
+        return cls
+    if dataclasses.is_dataclass(data[0]):
+        return getattr(cls, "__tablename__", cls.__name__)
+    return None
+
+
 def _json_default(v: Any) -> Any:
     if isinstance(v, datetime.datetime):
         # As typed timestamps are written: an instant in UTC, a space before the time
@@ -177,7 +212,7 @@ def _ndjson_chunks(rows: Iterator[Any]) -> Iterator[bytes]:
     lines = []
     for n, row in enumerate(rows, start=1):
         if not isinstance(row, dict):
-            raise UsageError(f"row {n}: expected a dict of column -> value, not {type(row).__name__}")
+            row = _as_dict(row, n)
         lines.append(encoder.encode({k: _clean(v) for k, v in row.items()}))
         if len(lines) == _CHUNK_ROWS:
             yield ("\n".join(lines) + "\n").encode()
