@@ -415,7 +415,45 @@ pub fn evolve_from_an_arrow_stream(db: &dyn TestDb) {
     assert_eq!(got, rows(&[&["1", "3", "Ann", "7"], &["2", "4", "Bobby", "NULL"]]));
 }
 
+/// An Arrow IPC stream cut at a batch boundary (no end-of-stream marker) reads like a
+/// whole one: a load that deletes what its input lacks refuses it (from a file and from
+/// stdin), with nothing written, where a whole stream loads. A load that deletes nothing
+/// takes the rows the stream holds.
+pub fn a_cut_arrow_stream_deletes_nothing(db: &dyn TestDb) {
+    db.exec("CREATE TABLE ev (id BIGINT PRIMARY KEY, v BIGINT)");
+    let seed: Vec<String> = (1..=20).map(|i| format!("({i}, 0)")).collect();
+    db.exec(&format!("INSERT INTO ev VALUES {}", seed.join(", ")));
+    let part = |from: i64| {
+        let ids: Vec<i64> = (from..from + 5).collect();
+        batch(vec![("id", Arc::new(Int64Array::from(ids.clone())) as ArrayRef), ("v", Arc::new(Int64Array::from(ids)))])
+    };
+    let batches: Vec<RecordBatch> = [1, 6, 11, 16].into_iter().map(part).collect();
+    let whole = ipc_stream(&batches);
+    // The schema and the first batch only: what a writer killed after one batch leaves.
+    let first = {
+        let mut w = arrow_ipc::writer::StreamWriter::try_new(Vec::new(), &batches[0].schema()).unwrap();
+        w.write(&batches[0]).unwrap();
+        w.flush().unwrap();
+        w.get_ref().clone()
+    };
+    assert!(whole.starts_with(&first) && whole.len() > first.len());
+    std::fs::write(db.dir().join("cut.arrows"), &first).unwrap();
+    let args = ["cut.arrows", "--table", "ev", "--delete-missing", "--json"];
+    upsertx(db, &args, None)
+        .fails(1, &["cut.arrows", "ends after 5 rows without its end-of-stream marker", "nothing was written"]);
+    let stdin = ["-", "--format", "arrow", "--table", "ev", "--replace-where", "id > 0", "--json"];
+    common::upsertx_bytes(db, &stdin, Some(&first)).fails(1, &["<stdin>", "end-of-stream marker"]);
+    assert_eq!(db.rows("SELECT COUNT(*), SUM(v) FROM ev"), rows(&[&["20", "0"]]));
+    // Without deletions the rows it holds load.
+    assert_eq!(upsertx(db, &["cut.arrows", "--table", "ev", "--json"], None).counts(), (0, 5, 0, 0, 0));
+    std::fs::write(db.dir().join("whole.arrows"), &whole).unwrap();
+    let run = upsertx(db, &["whole.arrows", "--table", "ev", "--delete-missing", "--json"], None);
+    assert_eq!(run.counts(), (0, 15, 5, 0, 0));
+    assert_eq!(common::upsertx_bytes(db, &stdin, Some(&whole)).counts(), (0, 0, 20, 0, 0));
+}
+
 every_dialect!(
+    a_cut_arrow_stream_deletes_nothing,
     evolve_from_an_arrow_stream,
     parquet_every_type_create_then_upsert,
     arrow_ipc_file_and_stdin,

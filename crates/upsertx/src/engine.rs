@@ -100,6 +100,9 @@ fn load(
 ) -> Result<Report> {
     let mut created = false;
     let mut opened = None;
+    if spec.deletes() {
+        source.require_whole();
+    }
     let target = match conn.reflect(table)? {
         Some(t) => t,
         None if spec.create => {

@@ -5,6 +5,8 @@ use crate::error::{Error, Result};
 use arrow_array::{RecordBatch, RecordBatchIterator, RecordBatchReader};
 use arrow_schema::SchemaRef;
 use std::io::BufRead;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Record batches under a fixed schema, with the input's row count so far.
 pub(crate) struct BatchReader {
@@ -16,6 +18,9 @@ pub(crate) struct BatchReader {
     pending: Option<RecordBatch>,
     /// Rows handed out so far.
     rows: u64,
+    /// An Arrow IPC stream that must end with its end-of-stream marker: set when the
+    /// stream's reader met the end of the input instead ([`Ends`]).
+    cut: Option<Arc<AtomicBool>>,
 }
 
 /// A typed input read to its end and kept, to be read again (`--evolve` reads the input
@@ -48,7 +53,7 @@ impl BatchReader {
         let schema = inner.schema();
         let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
         super::check_columns(&name, &columns)?;
-        Ok(BatchReader { name, schema, columns, inner, pending: None, rows: 0 })
+        Ok(BatchReader { name, schema, columns, inner, pending: None, rows: 0, cut: None })
     }
 
     /// The input's column names, in input order.
@@ -68,6 +73,18 @@ impl BatchReader {
                 break b;
             }
             match self.inner.next() {
+                None if self.cut.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) => {
+                    return Err(Error::Source {
+                        input: self.name.clone(),
+                        reason: format!(
+                            "the Arrow IPC stream ends after {} rows without its end-of-stream marker: it may have \
+                             been cut short, and this load deletes the rows its input lacks; nothing was written \
+                             (a writer that closes its stream writes the marker: pyarrow's `with \
+                             pa.ipc.new_stream(...)`, arrow-rs's `StreamWriter::finish`)",
+                            self.rows
+                        ),
+                    })
+                }
                 None => return Ok(None),
                 // A query source's own error (a value its column cannot hold, a lost
                 // connection) comes through as it was made.
@@ -98,15 +115,34 @@ impl BatchReader {
 /// the stream format does not.
 const FILE_MAGIC: &[u8] = b"ARROW1";
 
-/// Reads an Arrow IPC file (through its footer) or stream from a file.
-pub(crate) fn ipc_file(name: String, mut file: std::fs::File) -> Result<BatchReader> {
+/// The reader under an Arrow IPC stream's: notes when the stream's reader asks for
+/// more and the input has ended. A stream that ends with its end-of-stream marker is
+/// never read past it; one cut short (even at a batch boundary) is.
+struct Ends<R> {
+    inner: R,
+    hit: Arc<AtomicBool>,
+}
+
+impl<R: std::io::Read> std::io::Read for Ends<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.hit.store(true, Ordering::Relaxed);
+        }
+        Ok(n)
+    }
+}
+
+/// Reads an Arrow IPC file (through its footer) or stream from a file; `whole`: a
+/// stream must end with its end-of-stream marker.
+pub(crate) fn ipc_file(name: String, mut file: std::fs::File, whole: bool) -> Result<BatchReader> {
     use std::io::{Read, Seek};
     let bad = |e: &dyn std::fmt::Display| Error::Source { input: name.clone(), reason: e.to_string() };
     let mut head = [0u8; 6];
     let is_file = file.read_exact(&mut head).is_ok() && head == FILE_MAGIC;
     file.rewind().map_err(|e| bad(&e))?;
     if !is_file {
-        return ipc(name, std::io::BufReader::with_capacity(256 * 1024, file));
+        return ipc(name, std::io::BufReader::with_capacity(256 * 1024, file), whole);
     }
     let reader = arrow_ipc::reader::FileReader::try_new_buffered(file, None)
         .map_err(|e| bad(&format!("not a readable Arrow IPC file ({e})")))?;
@@ -115,7 +151,8 @@ pub(crate) fn ipc_file(name: String, mut file: std::fs::File) -> Result<BatchRea
 
 /// Reads an Arrow IPC stream, or an IPC file read front to back (standard input): a file
 /// is its magic and padding, then the stream format, then a footer that is not needed.
-pub(crate) fn ipc(name: String, mut input: impl BufRead + Send + 'static) -> Result<BatchReader> {
+/// `whole`: the stream must end with its end-of-stream marker.
+pub(crate) fn ipc(name: String, mut input: impl BufRead + Send + 'static, whole: bool) -> Result<BatchReader> {
     let bad = |e: &dyn std::fmt::Display| Error::Source { input: name.clone(), reason: e.to_string() };
     let head = input.fill_buf().map_err(|e| bad(&e))?;
     if head.is_empty() {
@@ -134,7 +171,10 @@ pub(crate) fn ipc(name: String, mut input: impl BufRead + Send + 'static) -> Res
             }
         }
     }
-    let reader = arrow_ipc::reader::StreamReader::try_new(input, None)
+    let hit = Arc::new(AtomicBool::new(false));
+    let reader = arrow_ipc::reader::StreamReader::try_new(Ends { inner: input, hit: hit.clone() }, None)
         .map_err(|e| bad(&format!("not an Arrow IPC file or stream ({e})")))?;
-    BatchReader::new(name, Box::new(reader))
+    let mut reader = BatchReader::new(name, Box::new(reader))?;
+    reader.cut = whole.then_some(hit);
+    Ok(reader)
 }

@@ -146,23 +146,26 @@ pub struct Source {
     origin: Origin,
     name: String,
     format: Option<Format>,
+    /// An Arrow IPC stream must end with its end-of-stream marker (see
+    /// [`Source::require_whole`]).
+    whole: bool,
 }
 
 impl Source {
     /// A file; its format comes from its extension unless set with [`Source::format`].
     pub fn path(path: impl AsRef<Path>) -> Source {
         let path = path.as_ref().to_path_buf();
-        Source { name: path.display().to_string(), origin: Origin::Path(path), format: None }
+        Source { name: path.display().to_string(), origin: Origin::Path(path), format: None, whole: false }
     }
 
     /// Standard input; the format must be set with [`Source::format`].
     pub fn stdin() -> Source {
-        Source { origin: Origin::Stdin, name: "<stdin>".into(), format: None }
+        Source { origin: Origin::Stdin, name: "<stdin>".into(), format: None, whole: false }
     }
 
     /// Any reader, named `name` in messages; the format must be set.
     pub fn reader(name: impl Into<String>, reader: impl Read + Send + 'static) -> Source {
-        Source { origin: Origin::Reader(Some(Box::new(reader))), name: name.into(), format: None }
+        Source { origin: Origin::Reader(Some(Box::new(reader))), name: name.into(), format: None, whole: false }
     }
 
     /// Arrow record batches from any [`RecordBatchReader`] (a DataFrame handed over by
@@ -189,7 +192,12 @@ impl Source {
     /// # Ok::<(), upsertx::Error>(())
     /// ```
     pub fn arrow(name: impl Into<String>, reader: impl RecordBatchReader + Send + 'static) -> Source {
-        Source { origin: Origin::Batches(Some(Box::new(reader))), name: name.into(), format: Some(Format::Arrow) }
+        Source {
+            origin: Origin::Batches(Some(Box::new(reader))),
+            name: name.into(),
+            format: Some(Format::Arrow),
+            whole: false,
+        }
     }
 
     /// The rows of a query on another database (`sqlite://`, `postgres://`,
@@ -219,6 +227,7 @@ impl Source {
             name: format!("query on {}", crate::net::url::redact(&url)),
             origin: Origin::Query { url, sql: sql.into() },
             format: Some(Format::Arrow),
+            whole: false,
         }
     }
 
@@ -285,6 +294,15 @@ impl Source {
         Ok(())
     }
 
+    /// Makes an Arrow IPC stream (from a file or a reader) that ends without its
+    /// end-of-stream marker an error rather than a complete input: the format allows
+    /// such a stream, so one cut at a batch boundary looks whole, and a load that
+    /// deletes what its input lacks (`--delete-missing`, `--replace-where`) would delete
+    /// the rows cut off.
+    pub(crate) fn require_whole(&mut self) {
+        self.whole = true;
+    }
+
     /// Opens the input and reads its header (CSV), first object (JSON) or schema.
     pub(crate) fn open(&mut self) -> Result<Input> {
         let format = self.resolved_format()?;
@@ -302,7 +320,7 @@ impl Source {
         }
         if format == Format::Arrow {
             if let Some(file) = self.file()? {
-                return Ok(Input::Batches(arrow::ipc_file(name, file)?));
+                return Ok(Input::Batches(arrow::ipc_file(name, file, self.whole)?));
             }
         }
         let input: Box<dyn Read + Send> = match &mut self.origin {
@@ -317,7 +335,7 @@ impl Source {
             Format::Csv => Input::Rows(Box::new(csv::CsvReader::new(input, name, b',')?)),
             Format::Tsv => Input::Rows(Box::new(csv::CsvReader::new(input, name, b'\t')?)),
             Format::Ndjson | Format::Json => Input::Rows(Box::new(json::JsonReader::new(input, name)?)),
-            Format::Arrow => Input::Batches(arrow::ipc(name, input)?),
+            Format::Arrow => Input::Batches(arrow::ipc(name, input, self.whole)?),
             Format::Parquet => unreachable!("handled above"),
         })
     }
