@@ -452,7 +452,38 @@ pub fn a_cut_arrow_stream_deletes_nothing(db: &dyn TestDb) {
     assert_eq!(common::upsertx_bytes(db, &stdin, Some(&whole)).counts(), (0, 0, 20, 0, 0));
 }
 
+/// Year 0 (ISO 8601's 1 BC) is refused, never shifted to year 1 (MariaDB's DATETIME and
+/// SQLite's `--as-of` did) or written as 1 BC: in text, in `--as-of`; a typed year before
+/// 1 is named with its era.
+pub fn year_zero_is_refused_not_shifted(db: &dyn TestDb) {
+    let ts = if dialect(db) == "mysql" { "DATETIME" } else { "TIMESTAMP" };
+    db.exec(&format!("CREATE TABLE y0 (id BIGINT PRIMARY KEY, d DATE, t {ts})"));
+    std::fs::write(
+        db.dir().join("y0.csv"),
+        "id,d,t\n1,2020-01-01,2020-01-01 00:00:00\n2,2020-01-01,0000-06-15 12:00:00\n",
+    )
+    .unwrap();
+    upsertx(db, &["y0.csv", "--json"], None)
+        .fails(1, &["row 2", "column \"t\"", "0000-06-15 12:00:00", "years 1 to 9999"]);
+    std::fs::write(db.dir().join("y0.csv"), "id,d\n1,0000-01-01\n").unwrap();
+    upsertx(db, &["y0.csv", "--json"], None).fails(1, &["row 1", "column \"d\"", "years 1 to 9999"]);
+    assert_eq!(db.rows("SELECT COUNT(*) FROM y0"), rows(&[&["0"]]));
+    db.exec(&format!("CREATE TABLE dim0 (id BIGINT NOT NULL, v VARCHAR(5), valid_from {ts} NOT NULL, valid_to {ts}, PRIMARY KEY (id, valid_from))"));
+    std::fs::write(db.dir().join("dim0.csv"), "id,v\n1,a\n").unwrap();
+    let args = ["dim0.csv", "--history", "valid_from,valid_to", "--as-of", "0000-06-15T12:34:56"];
+    upsertx(db, &args, None).fails(2, &["--as-of", "0000-06-15T12:34:56", "years 1 to 9999"]);
+    // A typed timestamp of year -1199: named as such.
+    let micros = (-719_162i64 - 438_291) * 86_400_000_000;
+    let b = batch(vec![
+        ("id", Arc::new(Int64Array::from(vec![1])) as ArrayRef),
+        ("t", Arc::new(TimestampMicrosecondArray::from(vec![micros])) as ArrayRef),
+    ]);
+    ipc_file(&db.dir().join("old.arrow"), &[b]);
+    upsertx(db, &["old.arrow", "--table", "y0"], None).fails(1, &["BC", "years 1 to 9999"]);
+}
+
 every_dialect!(
+    year_zero_is_refused_not_shifted,
     a_cut_arrow_stream_deletes_nothing,
     evolve_from_an_arrow_stream,
     parquet_every_type_create_then_upsert,

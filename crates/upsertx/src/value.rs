@@ -70,16 +70,23 @@ impl Value<'_> {
     /// Appends [`Value::temporal_text`] to `out`; false (nothing written) for other values.
     pub(crate) fn push_temporal(&self, out: &mut String) -> bool {
         match *self {
+            // A year before 1 (only ever in a message: such values are refused) keeps
+            // its era: ` BC`, as PostgreSQL writes it.
             Value::Date(days) => {
-                push_date(out, days as i64);
+                if push_date(out, days as i64) {
+                    out.push_str(" BC");
+                }
             }
             Value::Time(micros) => push_time(out, micros, false),
             Value::Timestamp { micros, zoned } => {
-                push_date(out, micros.div_euclid(MICROS_PER_DAY));
+                let bc = push_date(out, micros.div_euclid(MICROS_PER_DAY));
                 out.push(' ');
                 push_time(out, micros.rem_euclid(MICROS_PER_DAY), false);
                 if zoned {
                     out.push_str("+00:00");
+                }
+                if bc {
+                    out.push_str(" BC");
                 }
             }
             _ => return false,

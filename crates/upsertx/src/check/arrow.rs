@@ -7,7 +7,7 @@
 //! stays a wall time (UTC for a `timestamptz` column, as text without an offset is); a
 //! timestamp with a time zone is an instant, written in UTC with `+00:00`.
 
-use super::{accept, convert, from_text, Batch, Column, ColumnBuilder};
+use super::{accept, convert, from_text, Batch, Column, ColumnBuilder, OUT_OF_YEARS};
 use crate::error::{Error, Location, Result};
 use crate::plan::PlanColumn;
 use crate::source::RawRef;
@@ -44,9 +44,6 @@ enum Cell<'a> {
     /// Lists, structs and maps, as JSON.
     Nested(Json),
 }
-
-/// Why a date outside them is refused.
-const OUT_OF_YEARS: &str = "out of range: upsertx writes years 1 to 9999";
 
 /// The first and last day upsertx writes (years 1 to 9999, as every target stores).
 const MIN_DAY: i64 = -719_162;

@@ -124,6 +124,7 @@ fn from_text<'a>(ty: &SqlType, s: &'a str) -> Result<Value<'a>, String> {
         SqlType::Uuid => parse_uuid(s.trim()).map(|_| Value::Text(Cow::Borrowed(s.trim()))),
         SqlType::TimestampTz => {
             check(is_timestamp(s), s, "not a valid timestamp (expected ISO 8601, e.g. 2024-05-01T12:30:00+02:00)")
+                .and_then(|v| in_years(s).map(|()| v))
         }
         SqlType::Integer { bits } => parse_integer(s.trim(), *bits).map(Value::Int),
         SqlType::Unsigned { bits } => {
@@ -144,10 +145,13 @@ fn from_text<'a>(ty: &SqlType, s: &'a str) -> Result<Value<'a>, String> {
             }
         }
         SqlType::Boolean => parse_bool(s.trim()).map(Value::Bool),
-        SqlType::Date => check(is_date(s), s, "not a valid date (expected YYYY-MM-DD)"),
+        SqlType::Date => {
+            check(is_date(s), s, "not a valid date (expected YYYY-MM-DD)").and_then(|v| in_years(s).map(|()| v))
+        }
         SqlType::Time => check(is_time(s), s, "not a valid time (expected HH:MM[:SS[.fraction]])"),
         SqlType::Timestamp => {
             check(is_timestamp(s), s, "not a valid timestamp (expected ISO 8601, e.g. 2024-05-01T12:30:00Z)")
+                .and_then(|v| in_years(s).map(|()| v))
         }
         SqlType::Json => match serde_json::from_str::<serde::de::IgnoredAny>(s) {
             Ok(_) => Ok(borrowed()),
@@ -476,12 +480,27 @@ fn is_zone(z: &str) -> bool {
     }
 }
 
+/// Why a date of year 0 is refused: ISO 8601's year 0 is 1 BC, which the databases
+/// store differently (or shift to year 1); typed dates outside these years are refused
+/// too.
+pub(crate) const OUT_OF_YEARS: &str = "out of range: upsertx writes years 1 to 9999";
+
+/// A valid date or timestamp's text (see [`is_date`], [`is_timestamp`]) is in the years
+/// upsertx writes: not year 0.
+fn in_years(s: &str) -> Result<(), String> {
+    match s.trim_start().starts_with("0000") {
+        true => Err(OUT_OF_YEARS.into()),
+        false => Ok(()),
+    }
+}
+
 /// Days since 1970-01-01 of a `YYYY-MM-DD` date (checked by [`is_date`] first).
 pub(crate) fn to_days(s: &str) -> Result<i64, String> {
     let s = s.trim();
     if s.len() < 10 || !is_date(&s[..10]) {
         return Err("not a valid date".into());
     }
+    in_years(s)?;
     let n = |r: std::ops::Range<usize>| s[r].parse::<i64>().unwrap_or(0);
     Ok(crate::value::days_from_civil(n(0..4), n(5..7), n(8..10)))
 }
@@ -514,6 +533,7 @@ pub(crate) fn time_of_day_micros(s: &str) -> Option<i64> {
 pub fn parse_time(s: &str) -> std::result::Result<i64, String> {
     match to_micros_and_offset(s) {
         Ok((micros, offset)) => Ok(micros - offset.unwrap_or(0) * 1_000_000),
+        Err(e) if e == OUT_OF_YEARS => Err(format!("{s:?}: {e}")),
         Err(_) => Err(format!("{s:?} is not a date or timestamp (expected ISO 8601, e.g. 2026-11-28 02:00:00)")),
     }
 }
