@@ -111,7 +111,7 @@ fn assert_no_temporary_files(db: &dyn TestDb) {
     let leftovers: Vec<_> = std::fs::read_dir(db.dir())
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with(".tmp"))
+        .filter(|n| n.starts_with(".tmp") || n.starts_with(".upsertx-changes-"))
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
@@ -904,8 +904,64 @@ pub fn changes_into_a_pipe_nobody_reads_fail_first(db: &dyn TestDb) {
     assert_eq!(db.rows("SELECT sku, qty FROM stock ORDER BY sku"), rows(&[&["a", "1"], &["b", "2"], &["c", "3"]]));
 }
 
+/// The changes file's mode: an existing file keeps its own, a new one gets what the
+/// umask leaves of `rw-rw-rw-` (it was always `0600`).
+pub fn changes_files_keep_their_mode(db: &dyn TestDb) {
+    use std::os::unix::fs::PermissionsExt;
+    stock(db);
+    write(db, "stock.csv", EU);
+    let mode = |name: &str| std::fs::metadata(db.dir().join(name)).unwrap().permissions().mode() & 0o777;
+    let run_with_umask = |umask: &str, out: &str| {
+        let cmd = format!("umask {umask}; exec \"$0\" stock.csv --changes {out} --db \"$1\"");
+        let status = std::process::Command::new("sh")
+            .args(["-c", &cmd, env!("CARGO_BIN_EXE_upsertx"), &db.url()])
+            .current_dir(db.dir())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    run_with_umask("022", "new.ndjson");
+    assert_eq!(mode("new.ndjson"), 0o644);
+    run_with_umask("027", "other.ndjson");
+    assert_eq!(mode("other.ndjson"), 0o640);
+    std::fs::set_permissions(db.dir().join("new.ndjson"), std::fs::Permissions::from_mode(0o664)).unwrap();
+    run_with_umask("077", "new.ndjson");
+    assert_eq!(mode("new.ndjson"), 0o664, "an existing file keeps its mode");
+}
+
+/// A load killed (`kill -9`) while its change log is open leaves its temporary file;
+/// the next load with `--changes` into that folder removes it (files of a process that
+/// still runs are left alone).
+pub fn changes_leftovers_of_a_killed_load_are_removed(db: &dyn TestDb) {
+    many(db, 300_000);
+    let live = db.dir().join(format!(".upsertx-changes-{}-mine.tmp", std::process::id()));
+    std::fs::write(&live, "").unwrap();
+    let leftovers = || -> Vec<String> {
+        std::fs::read_dir(db.dir())
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with(".upsertx-changes-") && !n.contains("-mine"))
+            .collect()
+    };
+    let mut child = common::spawn_upsertx(db, &["many.csv", "--changes", "out.ndjson"]);
+    let started = std::time::Instant::now();
+    while leftovers().is_empty() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "no temporary file appeared");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(leftovers().len(), 1, "the killed load's file");
+    write(db, "small.csv", "id,v\n1,x\n");
+    upsertx(db, &["small.csv", "--table", "many", "--changes", "out.ndjson", "--json"], None).report();
+    assert_eq!(leftovers(), Vec::<String>::new());
+    assert!(live.exists(), "a running process's file stays");
+}
+
 mod destinations {
     scenarios!(sqlite: crate::common::Sqlite::new => changes_into_a_pipe_a_link_not_a_folder,
         changes_that_fail_after_the_commit_say_so, changes_into_a_pipe_nobody_reads_fail_first,
+        changes_files_keep_their_mode, changes_leftovers_of_a_killed_load_are_removed,
         a_large_failed_load_leaves_no_temporary_file);
 }

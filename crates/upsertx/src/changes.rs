@@ -247,9 +247,11 @@ impl ChangeLog {
         let file = match &dest {
             Dest::Replace(path) => {
                 let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-                tempfile::NamedTempFile::new_in(dir).map_err(|e| io(&path.display().to_string(), e))?
+                temporary(dir, std::fs::metadata(path).ok()).map_err(|e| io(&path.display().to_string(), e))?
             }
-            Dest::Into(..) | Dest::Stdout => tempfile::NamedTempFile::new().map_err(|e| io("a temporary file", e))?,
+            Dest::Into(..) | Dest::Stdout => {
+                temporary(&std::env::temp_dir(), None).map_err(|e| io("a temporary file", e))?
+            }
         };
         let (file, path) = file.into_parts();
         let files = Files { file: Out::new(file), path, later: [None, None, None], direct: 0 };
@@ -394,6 +396,54 @@ impl ChangeLog {
         let kept = path.parent()?.join(format!("{name}.upsertx-{}.ndjson", std::process::id()));
         path.persist(&kept).ok()?;
         Some(kept)
+    }
+}
+
+/// The name of a change log's temporary file starts with this and the process's id.
+const TEMPORARY: &str = ".upsertx-changes-";
+
+/// A temporary file in `dir` for the lines, named [`TEMPORARY`]`<pid>-...`. Its mode is
+/// the file it replaces' (`existing`), else what the umask leaves of `rw-rw-rw-`, as
+/// for a file the shell creates. Files of this kind left by a process that no longer
+/// runs (killed before it could remove its own) are removed first.
+fn temporary(dir: &std::path::Path, existing: Option<std::fs::Metadata>) -> std::io::Result<tempfile::NamedTempFile> {
+    remove_stale(dir);
+    let prefix = format!("{TEMPORARY}{}-", std::process::id());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let file = builder.tempfile_in(dir)?;
+    if let Some(m) = existing {
+        file.as_file().set_permissions(m.permissions())?;
+    }
+    Ok(file)
+}
+
+/// Removes the temporary files of change logs (see [`temporary`]) in `dir` whose
+/// process has ended: what a `kill -9`, or a signal that ended the process before it
+/// could clean up, left behind.
+fn remove_stale(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(TEMPORARY)).and_then(|r| r.split('-').next()) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok_and(|pid| !running(pid)) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether process `pid` runs (on Linux: it has a `/proc` entry; elsewhere assumed).
+fn running(pid: u32) -> bool {
+    match cfg!(target_os = "linux") {
+        true => pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        false => true,
     }
 }
 
