@@ -227,11 +227,22 @@ impl Connection for MyConnection {
     }
 
     fn add_columns(&mut self, table: &str, columns: &[Column], apply: bool) -> Result<Vec<String>> {
-        // Each ALTER commits: the engine checked every value first (`ddl_commits`).
+        // An ALTER commits: the engine checked every value first (`ddl_commits`). The
+        // columns go in one ALTER, which MySQL and MariaDB apply whole or not at all: a
+        // column the server refuses (a row too large, a name equal to another under its
+        // rules, too many columns) leaves none of them added.
         let name = self.target_name();
-        let exec = |what: &str, sql: &str| self.exec(what, sql);
-        let done = crate::target::sql::add_columns(table, &name, columns, q, |c, _| ddl::ddl_type(&c.ty), apply, exec)?;
-        if apply {
+        let prefix = format!("ALTER TABLE {name} ");
+        let mut adds = Vec::new();
+        let collect = |_: &str, sql: &str| {
+            adds.push(sql.strip_prefix(&prefix).unwrap_or(sql).to_owned());
+            Ok(())
+        };
+        let done =
+            crate::target::sql::add_columns(table, &name, columns, q, |c, _| ddl::ddl_type(&c.ty), apply, collect)?;
+        if apply && !adds.is_empty() {
+            let what = format!("adding {} columns to table {} (--evolve; none was added)", adds.len(), q(table));
+            self.exec(&what, &format!("{prefix}{}", adds.join(", ")))?;
             self.begin()?;
         }
         Ok(done)
