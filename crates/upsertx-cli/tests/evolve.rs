@@ -163,7 +163,29 @@ pub fn evolve_that_the_database_refuses_adds_nothing(db: &dyn TestDb) {
     assert_eq!(db.rows("SELECT COUNT(*) FROM people"), rows(&[&["2"]]));
 }
 
+/// A new column's name longer than the database keeps (PostgreSQL's 63 bytes, which it
+/// cut silently, upsertx then saying "pass --evolve" with `--evolve` given): refused by
+/// name, with `--evolve` and `--create`, nothing changed.
+pub fn a_new_column_name_too_long_is_named(db: &dyn TestDb) {
+    people(db);
+    let before = schema(db, "people");
+    let long = "a_column_name_of_seventy_characters_which_is_longer_than_sixty_four_xx";
+    assert_eq!(long.len(), 70);
+    write(db, "long.csv", &format!("id,name,{long}\n3,Cid,x\n"));
+    let run = upsertx(db, &["long.csv", "--table", "people", "--evolve"], None);
+    if dialect(db) == "sqlite" {
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        return;
+    }
+    run.fails(1, &[long, "70 bytes long", "keeps at most"]);
+    assert!(!run.stderr.contains("pass --evolve"), "{}", run.stderr);
+    assert_eq!(schema(db, "people"), before);
+    let run = upsertx(db, &["long.csv", "--table", "fresh", "--key", "id", "--create"], None);
+    run.fails(1, &[long, "70 bytes long"]);
+}
+
 every_dialect!(
+    a_new_column_name_too_long_is_named,
     evolve_that_the_database_refuses_adds_nothing,
     evolve_widens_decimals_and_integers_given_fractions,
     evolve_widens_columns_too_small,

@@ -144,6 +144,7 @@ fn load(
                 columns.extend(added);
                 key_cols.push(from);
             }
+            crate::schema::check_new_names(&columns, conn.max_name_bytes())?;
             created = conn.create_table(table, &columns, &key_cols)?;
             conn.reflect(table)?
                 .ok_or_else(|| Error::Schema(format!("table {} vanished after creation", quote_ident(table))))?

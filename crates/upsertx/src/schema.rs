@@ -179,3 +179,17 @@ pub(crate) fn sql_type(ty: &DataType) -> Result<SqlType, String> {
         other => return Err(format!("Arrow type {other} is not supported")),
     })
 }
+
+/// The columns `--create` or `--evolve` would make: refused when a name is longer than
+/// the database keeps (`max`, in bytes; PostgreSQL would cut it and then not find it).
+pub(crate) fn check_new_names(columns: &[Column], max: Option<(usize, &str)>) -> crate::error::Result<()> {
+    let Some((max, database)) = max else { return Ok(()) };
+    match columns.iter().find(|c| c.name.len() > max) {
+        Some(c) => Err(crate::error::Error::Schema(format!(
+            "column name {} is {} bytes long; {database} keeps at most {max}: rename the input's column",
+            crate::error::quote_ident(&c.name),
+            c.name.len()
+        ))),
+        None => Ok(()),
+    }
+}

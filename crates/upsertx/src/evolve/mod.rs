@@ -84,6 +84,7 @@ pub(crate) fn evolve(
         };
         added = missing.iter().map(|&i| Column { not_null: false, ..typed[i].clone() }).collect();
     }
+    crate::schema::check_new_names(&added, conn.max_name_bytes())?;
     let mut widen = Vec::new();
     if !watched.is_empty() {
         let needs = survey::survey(&mut input, &watched.iter().map(|(i, _)| *i).collect::<Vec<_>>())?;

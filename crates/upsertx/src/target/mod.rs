@@ -183,6 +183,12 @@ pub trait Connection {
     fn second_digits(&self, column: &Column) -> u32 {
         sql::second_digits(&column.declared, 6)
     }
+    /// The longest column name, in bytes, the database keeps whole (PostgreSQL cuts a
+    /// longer one to 63 bytes with a mere notice; MySQL refuses past 64); `None`: no
+    /// limit worth checking.
+    fn max_name_bytes(&self) -> Option<(usize, &'static str)> {
+        None
+    }
     /// Whether DDL commits the load's transaction (MySQL, MariaDB): then `--evolve`
     /// checks every value before changing the table, and a dry run changes nothing.
     fn ddl_commits(&self) -> bool {

@@ -293,6 +293,10 @@ impl Connection for MyConnection {
         true
     }
 
+    fn max_name_bytes(&self) -> Option<(usize, &'static str)> {
+        Some((64, "MySQL/MariaDB"))
+    }
+
     fn create_stage(&mut self, plan: &Plan) -> Result<()> {
         let done = self.stager.create(&mut self.conn, plan).and_then(|()| self.straight_into_target(plan));
         self.at_server(done)

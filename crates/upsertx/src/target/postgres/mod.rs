@@ -98,6 +98,11 @@ impl Connection for PgConnection {
         }
     }
 
+    fn max_name_bytes(&self) -> Option<(usize, &'static str)> {
+        // NAMEDATALEN - 1, as PostgreSQL is built.
+        Some((63, "PostgreSQL"))
+    }
+
     fn add_columns(&mut self, table: &str, columns: &[Column], apply: bool) -> Result<Vec<String>> {
         let (schema, resolved) = self.target.clone().expect("reflect runs before --evolve");
         let name = format!("{}.{}", q(&schema), q(&resolved));
