@@ -888,6 +888,26 @@ pub fn changes_that_fail_after_the_commit_say_so(db: &dyn TestDb) {
     std::fs::remove_file(kept).unwrap();
     let again = upsertx(db, &["many.csv", "--json"], None).report();
     assert_eq!(again["unchanged"], 20_000);
+
+    // The path replaced by a folder while the load runs: the lines are kept beside it.
+    db.exec("DELETE FROM many");
+    let mut child = common::spawn_upsertx(db, &["many.csv", "--changes", "out.ndjson"]);
+    let started = std::time::Instant::now();
+    while !std::fs::read_dir(db.dir())
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with(".upsertx-changes-"))
+    {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "no temporary file appeared");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    std::fs::create_dir(db.dir().join("out.ndjson")).unwrap();
+    std::fs::write(db.dir().join("out.ndjson").join("keep"), "").unwrap();
+    let run = common::Run::from(child.wait_with_output().unwrap());
+    run.fails(3, &["the load committed", "out.ndjson", "all of its lines are in"]);
+    let kept = run.stderr.rsplit("all of its lines are in ").next().unwrap().trim();
+    assert!(kept.ends_with(".ndjson") && std::path::Path::new(kept).parent() == Some(db.dir()), "{kept}");
+    assert_eq!(ops(&lines(&std::fs::read_to_string(kept).unwrap())), (20_000, 0, 0));
 }
 
 /// A named pipe nobody opens for reading: the load waits for a reader before it starts
