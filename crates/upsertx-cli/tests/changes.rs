@@ -891,7 +891,7 @@ pub fn changes_that_fail_after_the_commit_say_so(db: &dyn TestDb) {
 
     // The path replaced by a folder while the load runs: the lines are kept beside it.
     db.exec("DELETE FROM many");
-    let mut child = common::spawn_upsertx(db, &["many.csv", "--changes", "out.ndjson"]);
+    let child = common::spawn_upsertx(db, &["many.csv", "--changes", "out.ndjson"]);
     let started = std::time::Instant::now();
     while !std::fs::read_dir(db.dir())
         .unwrap()
