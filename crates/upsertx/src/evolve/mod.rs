@@ -106,8 +106,7 @@ pub(crate) fn evolve(
         input = again(source)?;
         apply = !spec.dry_run;
     }
-    let mut changes = conn.widen(name, &widen, apply)?;
-    changes.extend(conn.add_columns(name, &added, apply)?);
+    let changes = conn.evolve_table(name, &widen, &added, apply)?;
     if !apply {
         // A MySQL dry run: the table as it is, without the new columns nor the ones too
         // narrow for the input (the table would refuse their values).

@@ -171,13 +171,12 @@ pub trait Connection {
     /// for the earlier to end, then upserts into its table. A table created by a load
     /// that fails is gone with its rollback.
     fn create_table(&mut self, table: &str, columns: &[Column], key: &[String]) -> Result<bool>;
-    /// `--evolve`: adds these columns (nullable) to the table [`reflect`](Connection::reflect)
-    /// found (unless `apply` is false); returns what it did, one line each (`added column
-    /// "tier" text`).
-    fn add_columns(&mut self, table: &str, columns: &[Column], apply: bool) -> Result<Vec<String>>;
-    /// `--evolve`: widens these columns (unless `apply` is false); returns what it did,
-    /// one line each (`widened "name" varchar(20) -> varchar(64)`).
-    fn widen(&mut self, table: &str, widen: &[Widen], apply: bool) -> Result<Vec<String>>;
+    /// `--evolve`: widens the columns of `widen` and adds `add` (nullable) to the table
+    /// [`reflect`](Connection::reflect) found (unless `apply` is false); returns what it
+    /// did, one line each (`widened "name" varchar(20) -> varchar(64)`, `added column
+    /// "tier" text`). Where DDL commits (MySQL, MariaDB) it is one `ALTER`: all of it
+    /// or none.
+    fn evolve_table(&mut self, table: &str, widen: &[Widen], add: &[Column], apply: bool) -> Result<Vec<String>>;
     /// The digits after the second a timestamp column of this database keeps (6 unless
     /// its type says otherwise: MySQL's `datetime` keeps none).
     fn second_digits(&self, column: &Column) -> u32 {

@@ -226,64 +226,33 @@ impl Connection for MyConnection {
         Ok(created)
     }
 
-    fn add_columns(&mut self, table: &str, columns: &[Column], apply: bool) -> Result<Vec<String>> {
+    fn evolve_table(
+        &mut self,
+        table: &str,
+        widen: &[super::Widen],
+        add: &[Column],
+        apply: bool,
+    ) -> Result<Vec<String>> {
         // An ALTER commits: the engine checked every value first (`ddl_commits`). The
-        // columns go in one ALTER, which MySQL and MariaDB apply whole or not at all: a
-        // column the server refuses (a row too large, a name equal to another under its
-        // rules, too many columns) leaves none of them added.
+        // widenings and the new columns go in one ALTER, which MySQL and MariaDB apply
+        // whole or not at all: what the server refuses (a row too large, a name equal to
+        // another under its rules, too many columns) leaves the table as it was.
         let name = self.target_name();
+        let (mut clauses, mut done) = self.modify_clauses(widen, apply)?;
         let prefix = format!("ALTER TABLE {name} ");
-        let mut adds = Vec::new();
         let collect = |_: &str, sql: &str| {
-            adds.push(sql.strip_prefix(&prefix).unwrap_or(sql).to_owned());
+            clauses.push(sql.strip_prefix(&prefix).unwrap_or(sql).to_owned());
             Ok(())
         };
-        let done =
-            crate::target::sql::add_columns(table, &name, columns, q, |c, _| ddl::ddl_type(&c.ty), apply, collect)?;
-        if apply && !adds.is_empty() {
-            let what = format!("adding {} columns to table {} (--evolve; none was added)", adds.len(), q(table));
-            self.exec(&what, &format!("{prefix}{}", adds.join(", ")))?;
+        let ty = |c: &Column, _| ddl::ddl_type(&c.ty);
+        done.extend(crate::target::sql::add_columns(table, &name, add, q, ty, apply, collect)?);
+        if apply && !clauses.is_empty() {
+            let what = format!("changing table {} (--evolve; nothing was changed)", q(table));
+            self.exec(&what, &format!("{prefix}{}", clauses.join(", ")))?;
             self.begin()?;
         }
         Ok(done)
     }
-
-    fn widen(&mut self, table: &str, widen: &[super::Widen], apply: bool) -> Result<Vec<String>> {
-        // MODIFY restates the whole column: its definition as SHOW CREATE TABLE prints
-        // it (charset, NULL, default, comment...), the type alone replaced.
-        let name = self.target_name();
-        let create: Option<(String, String)> = match apply && !widen.is_empty() {
-            true => self
-                .conn
-                .query_first(format!("SHOW CREATE TABLE {name}"))
-                .map_err(|e| db_error("reading the table's definition", e))?,
-            false => None,
-        };
-        let mut done = Vec::new();
-        for w in widen {
-            let (old, col) = (&w.column.declared, &w.column.name);
-            let new = crate::target::sql::widened_type(old, w.to);
-            if let Some((_, create)) = &create {
-                let rest = create
-                    .lines()
-                    .map(str::trim)
-                    .find_map(|l| l.strip_prefix(&format!("{} ", q(col))))
-                    .and_then(|l| l.get(old.len()..).filter(|_| l[..old.len()].eq_ignore_ascii_case(old)))
-                    .map(|l| l.trim_end_matches(','))
-                    .ok_or_else(|| {
-                        Error::Schema(format!("--evolve: cannot read the definition of column {}", q(col)))
-                    })?;
-                let sql = format!("ALTER TABLE {name} MODIFY COLUMN {} {new}{rest}", q(col));
-                self.exec(&format!("widening column {} of table {} (--evolve)", q(col), q(table)), &sql)?;
-            }
-            done.push(format!("widened {} {old} -> {new}", crate::error::quote_ident(col)));
-        }
-        if create.is_some() {
-            self.begin()?;
-        }
-        Ok(done)
-    }
-
     fn second_digits(&self, column: &Column) -> u32 {
         // `datetime` and `timestamp` without a precision keep whole seconds.
         crate::target::sql::second_digits(&column.declared, 0)
@@ -377,5 +346,41 @@ impl Connection for MyConnection {
         }
         self.unlock_merges();
         done
+    }
+}
+
+/// `--evolve`'s statements.
+impl MyConnection {
+    /// `--evolve`'s widenings as `MODIFY COLUMN` clauses of an ALTER (when `apply`), and
+    /// what each does. MODIFY restates the whole column: its definition as SHOW CREATE
+    /// TABLE prints it (charset, NULL, default, comment...), the type alone replaced.
+    fn modify_clauses(&mut self, widen: &[super::Widen], apply: bool) -> Result<(Vec<String>, Vec<String>)> {
+        let name = self.target_name();
+        let create: Option<(String, String)> = match apply && !widen.is_empty() {
+            true => self
+                .conn
+                .query_first(format!("SHOW CREATE TABLE {name}"))
+                .map_err(|e| db_error("reading the table's definition", e))?,
+            false => None,
+        };
+        let (mut clauses, mut done) = (Vec::new(), Vec::new());
+        for w in widen {
+            let (old, col) = (&w.column.declared, &w.column.name);
+            let new = crate::target::sql::widened_type(old, w.to);
+            if let Some((_, create)) = &create {
+                let rest = create
+                    .lines()
+                    .map(str::trim)
+                    .find_map(|l| l.strip_prefix(&format!("{} ", q(col))))
+                    .and_then(|l| l.get(old.len()..).filter(|_| l[..old.len()].eq_ignore_ascii_case(old)))
+                    .map(|l| l.trim_end_matches(','))
+                    .ok_or_else(|| {
+                        Error::Schema(format!("--evolve: cannot read the definition of column {}", q(col)))
+                    })?;
+                clauses.push(format!("MODIFY COLUMN {} {new}{rest}", q(col)));
+            }
+            done.push(format!("widened {} {old} -> {new}", crate::error::quote_ident(col)));
+        }
+        Ok((clauses, done))
     }
 }

@@ -103,26 +103,16 @@ impl Connection for PgConnection {
         Some((63, "PostgreSQL"))
     }
 
-    fn add_columns(&mut self, table: &str, columns: &[Column], apply: bool) -> Result<Vec<String>> {
-        let (schema, resolved) = self.target.clone().expect("reflect runs before --evolve");
-        let name = format!("{}.{}", q(&schema), q(&resolved));
-        let exec = |what: &str, sql: &str| self.exec(what, sql);
-        crate::target::sql::add_columns(table, &name, columns, q, |c, _| ddl::ddl_type(&c.ty), apply, exec)
-    }
-
-    fn widen(&mut self, table: &str, widen: &[super::Widen], apply: bool) -> Result<Vec<String>> {
-        let (schema, resolved) = self.target.clone().expect("reflect runs before --evolve");
-        let name = format!("{}.{}", q(&schema), q(&resolved));
-        let mut done = Vec::new();
-        for w in widen {
-            let (old, col) = (&w.column.declared, &w.column.name);
-            let new = crate::target::sql::widened_type(old, w.to);
-            if apply {
-                let sql = format!("ALTER TABLE {name} ALTER COLUMN {} TYPE {new}", q(col));
-                self.exec(&format!("widening column {} of table {} (--evolve)", q(col), q(table)), &sql)?;
-            }
-            done.push(format!("widened {} {old} -> {new}", q(col)));
-        }
+    fn evolve_table(
+        &mut self,
+        table: &str,
+        widen: &[super::Widen],
+        add: &[Column],
+        apply: bool,
+    ) -> Result<Vec<String>> {
+        // DDL is transactional here: one ALTER a change.
+        let mut done = self.widen(table, widen, apply)?;
+        done.extend(self.add_columns(table, add, apply)?);
         Ok(done)
     }
 
@@ -165,5 +155,31 @@ impl Connection for PgConnection {
 
     fn rollback(&mut self) -> Result<()> {
         self.exec("rolling back", "ROLLBACK")
+    }
+}
+
+/// `--evolve`'s statements.
+impl PgConnection {
+    fn add_columns(&mut self, table: &str, columns: &[Column], apply: bool) -> Result<Vec<String>> {
+        let (schema, resolved) = self.target.clone().expect("reflect runs before --evolve");
+        let name = format!("{}.{}", q(&schema), q(&resolved));
+        let exec = |what: &str, sql: &str| self.exec(what, sql);
+        crate::target::sql::add_columns(table, &name, columns, q, |c, _| ddl::ddl_type(&c.ty), apply, exec)
+    }
+
+    fn widen(&mut self, table: &str, widen: &[super::Widen], apply: bool) -> Result<Vec<String>> {
+        let (schema, resolved) = self.target.clone().expect("reflect runs before --evolve");
+        let name = format!("{}.{}", q(&schema), q(&resolved));
+        let mut done = Vec::new();
+        for w in widen {
+            let (old, col) = (&w.column.declared, &w.column.name);
+            let new = crate::target::sql::widened_type(old, w.to);
+            if apply {
+                let sql = format!("ALTER TABLE {name} ALTER COLUMN {} TYPE {new}", q(col));
+                self.exec(&format!("widening column {} of table {} (--evolve)", q(col), q(table)), &sql)?;
+            }
+            done.push(format!("widened {} {old} -> {new}", q(col)));
+        }
+        Ok(done)
     }
 }

@@ -114,28 +114,17 @@ impl Connection for SqliteConnection {
         self.exec(&format!("creating table {}", q(table)), &sql).map(|()| true)
     }
 
-    fn add_columns(&mut self, table: &str, columns: &[Column], apply: bool) -> Result<Vec<String>> {
-        let name = format!("main.{}", q(table));
-        let exec = |what: &str, sql: &str| self.exec(what, sql);
-        crate::target::sql::add_columns(table, &name, columns, q, |c, _| ddl::ddl_type(&c.ty), apply, exec)
-    }
-
-    fn widen(&mut self, _table: &str, widen: &[super::Widen], _apply: bool) -> Result<Vec<String>> {
-        // Types cannot change in place, nor need to: a column holds any value (its
-        // declared widths are not enforced). An integer column given fractions takes
-        // them as SQLite stores them (as reals): said, not done.
-        Ok(widen
-            .iter()
-            .filter(|w| matches!(w.column.ty, SqlType::Integer { .. } | SqlType::Unsigned { .. }))
-            .filter(|w| matches!(w.to, super::Widening::Decimal { .. } | super::Widening::Double))
-            .map(|w| {
-                format!(
-                    "{} {} takes numbers with a fraction (SQLite keeps its type)",
-                    q(&w.column.name),
-                    w.column.declared
-                )
-            })
-            .collect())
+    fn evolve_table(
+        &mut self,
+        table: &str,
+        widen: &[super::Widen],
+        add: &[Column],
+        apply: bool,
+    ) -> Result<Vec<String>> {
+        // DDL is transactional here: one ALTER a change.
+        let mut done = self.widen(table, widen, apply)?;
+        done.extend(self.add_columns(table, add, apply)?);
+        Ok(done)
     }
 
     fn create_stage(&mut self, plan: &Plan) -> Result<()> {
@@ -177,5 +166,32 @@ impl Connection for SqliteConnection {
             return Ok(());
         }
         self.exec("rolling back", "ROLLBACK")
+    }
+}
+
+/// `--evolve`'s statements.
+impl SqliteConnection {
+    fn add_columns(&mut self, table: &str, columns: &[Column], apply: bool) -> Result<Vec<String>> {
+        let name = format!("main.{}", q(table));
+        let exec = |what: &str, sql: &str| self.exec(what, sql);
+        crate::target::sql::add_columns(table, &name, columns, q, |c, _| ddl::ddl_type(&c.ty), apply, exec)
+    }
+
+    fn widen(&mut self, _table: &str, widen: &[super::Widen], _apply: bool) -> Result<Vec<String>> {
+        // Types cannot change in place, nor need to: a column holds any value (its
+        // declared widths are not enforced). An integer column given fractions takes
+        // them as SQLite stores them (as reals): said, not done.
+        Ok(widen
+            .iter()
+            .filter(|w| matches!(w.column.ty, SqlType::Integer { .. } | SqlType::Unsigned { .. }))
+            .filter(|w| matches!(w.to, super::Widening::Decimal { .. } | super::Widening::Double))
+            .map(|w| {
+                format!(
+                    "{} {} takes numbers with a fraction (SQLite keeps its type)",
+                    q(&w.column.name),
+                    w.column.declared
+                )
+            })
+            .collect())
     }
 }
