@@ -128,10 +128,7 @@ fn committed(report: &crate::report::Report) -> String {
     }
 }
 
-/// Shows an identifier with double quotes, so spaces and odd characters stay visible.
-pub(crate) fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
+pub(crate) use crate::ident::quote_ident;
 
 /// Shows a value from the input, cut to a readable length.
 fn show_value(value: &Option<String>) -> String {

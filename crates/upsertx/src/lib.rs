@@ -44,6 +44,7 @@ mod error;
 mod evolve;
 #[doc(hidden)]
 pub mod fuzz;
+mod ident;
 mod net;
 mod plan;
 mod report;

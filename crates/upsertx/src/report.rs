@@ -42,7 +42,7 @@ impl fmt::Display for Report {
         write!(
             f,
             "{} {verb} {} rows: {} inserted, {} updated, {} unchanged",
-            crate::error::quote_ident(&self.table),
+            crate::ident::quote_ident(&self.table),
             self.rows_read,
             self.inserted,
             self.updated,
