@@ -22,10 +22,10 @@
 //! place (copied into a named pipe or a device, or to stdout) once the load has
 //! committed, or rolled back for a dry run: a load that fails leaves no changes behind.
 
+pub(crate) use crate::db::{ChangeOp, ChangeRow, ChangeSink};
 use crate::error::{Error, Result};
 use crate::plan::{Mark, Plan};
 use crate::spec::ChangesTo;
-pub(crate) use crate::target::{ChangeOp, ChangeRow, ChangeSink};
 use crate::value::SqlType;
 use out::Out;
 use std::io::{Seek, Write};
@@ -299,7 +299,7 @@ impl ChangeLog {
                 key: plan.key.clone(),
                 mark: plan.soft_delete.map(|(i, mark)| match mark {
                     Mark::Flag => (i, "true".to_string()),
-                    Mark::Time => (i, crate::target::sql::mark_time(plan)),
+                    Mark::Time => (i, crate::db::sql::mark_time(plan)),
                 }),
             };
             let (tx, rx) = mpsc::sync_channel::<Rows>(2);

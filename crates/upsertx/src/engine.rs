@@ -4,13 +4,13 @@
 use crate::changes::{ChangeLog, Sink};
 use crate::check::infer::infer_columns;
 use crate::check::{self, Batch};
+use crate::db::{self, ChangeOp, Connection};
 use crate::error::{quote_ident, Error, Result};
 use crate::plan::{Plan, PlanColumn};
 use crate::report::{Progress, Report};
 use crate::schema::columns_of;
 use crate::source::{Input, Source};
 use crate::spec::{MaxDelete, OnConflict, Spec};
-use crate::target::{self, ChangeOp, Connection};
 use crate::trace::trace;
 use std::sync::mpsc;
 use std::time::Instant;
@@ -59,7 +59,7 @@ pub(crate) fn run(url: &str, spec: &Spec, source: Source, watch: &mut Watch<'_>)
     }
     source.resolved_format()?;
     let mut changes = spec.changes.as_ref().map(ChangeLog::open).transpose()?;
-    let mut conn = target::connect(url, spec.create)?;
+    let mut conn = db::connect(url, spec.create)?;
     conn.begin()?;
     // An interruption during the merge still rolls back: asked once more before COMMIT.
     let loaded = load(&mut *conn, &table, spec, source, watch, loaded_at, changes.as_mut());

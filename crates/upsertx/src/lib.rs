@@ -31,14 +31,16 @@
 //! batches; each value is checked against the target column's type on a reader thread
 //! (`src/check/`); checked rows are staged into a session-private table; one set-based
 //! merge applies them and counts exactly. Each database is a target behind one small
-//! trait (`src/target/`, a folder per database), its sessions opened in `src/net/`.
+//! trait (`src/db/`: a folder per database, holding all of it).
 
 // A build with some databases left out (cargo features) leaves helpers that only the
 // others use: not worth a cfg on each.
 #![cfg_attr(not(all(feature = "sqlite", feature = "postgres", feature = "mysql")), allow(dead_code))]
 
+mod batch;
 mod changes;
 mod check;
+mod db;
 mod engine;
 mod error;
 mod evolve;
@@ -51,7 +53,7 @@ mod report;
 mod schema;
 mod source;
 mod spec;
-mod target;
+mod time;
 mod trace;
 mod value;
 

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 /// One typed value on its way to the database: what the check makes of an input value
 /// (borrowing its text where it can) and what a stager reads from a checked column
-/// ([`crate::check::Column::get`]). `Value<'static>` owns its text.
+/// ([`crate::batch::Column::get`]). `Value<'static>` owns its text.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value<'a> {
     Null,
@@ -258,4 +258,19 @@ pub(crate) fn blob_text(bytes: &[u8]) -> String {
 pub(crate) fn uuid_text(bytes: &[u8]) -> String {
     let h = hex(bytes);
     format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
+/// The 16 bytes of a UUID written as 32 hex digits, with or without dashes and braces.
+pub(crate) fn parse_uuid(s: &str) -> Result<[u8; 16], String> {
+    let hex: Vec<u8> = s.trim_start_matches('{').trim_end_matches('}').bytes().filter(|&b| b != b'-').collect();
+    let bad = || "not a valid UUID".to_string();
+    if hex.len() != 32 {
+        return Err(bad());
+    }
+    let mut out = [0u8; 16];
+    for (i, pair) in hex.chunks(2).enumerate() {
+        let pair = std::str::from_utf8(pair).map_err(|_| bad())?;
+        out[i] = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
+    }
+    Ok(out)
 }

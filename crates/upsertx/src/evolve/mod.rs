@@ -21,12 +21,12 @@ mod survey;
 
 use crate::check::infer::infer_columns;
 use crate::check::next_batch;
+use crate::db::{Connection, Widen, Widening};
 use crate::error::{quote_ident, Error, Result};
 use crate::plan::Plan;
 use crate::schema::{columns_of, Column, Table};
 use crate::source::{Input, Source};
 use crate::spec::Spec;
-use crate::target::{Connection, Widen, Widening};
 use crate::value::SqlType;
 
 /// The table after `--evolve`, the input (reopened if it had to be read), what changed,
@@ -221,7 +221,7 @@ fn future(table: &Table, added: &[Column], widen: &[Widen]) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::sql::widened_type;
+    use crate::db::sql::widened_type;
     use survey::Needs;
 
     fn column(ty: SqlType) -> Column {

@@ -1,10 +1,6 @@
-//! Reaching the databases: URLs (and redacting their passwords), TLS, and opening
-//! PostgreSQL and MySQL sessions. Below both the targets and the query sources.
+//! Reaching the databases: URLs (and redacting their passwords) and TLS, below every
+//! database's folder (`db/<database>/session.rs` opens its sessions with them).
 
-#[cfg(feature = "mysql")]
-pub(crate) mod mysql;
-#[cfg(feature = "postgres")]
-pub(crate) mod postgres;
 #[cfg(feature = "postgres")]
 pub(crate) mod tls;
 pub(crate) mod url;

@@ -6,7 +6,6 @@
 
 pub(crate) mod arrow;
 pub(crate) mod csv;
-pub(crate) mod database;
 pub(crate) mod json;
 #[cfg(feature = "parquet")]
 pub(crate) mod parquet;
@@ -312,7 +311,10 @@ impl Source {
                 let reader = b.take().ok_or_else(|| Error::Io(format!("{name}: already read")))?;
                 return Ok(Input::Batches(BatchReader::new(name, reader)?));
             }
-            Origin::Query { url, sql } => return Ok(Input::Batches(database::query(url, sql)?)),
+            Origin::Query { url, sql } => {
+                let (name, reader) = crate::db::query::query(url, sql)?;
+                return Ok(Input::Batches(BatchReader::new(name, reader)?));
+            }
             _ => {}
         }
         if format == Format::Parquet {

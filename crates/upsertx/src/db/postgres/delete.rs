@@ -1,0 +1,154 @@
+//! `--delete-missing` for PostgreSQL: the scope's values copied from the stage (before
+//! the merge drops it), then one `DELETE` of the rows a sub-select finds missing from
+//! the de-duplicated input and locks in key order (`ORDER BY key FOR UPDATE`), so two
+//! loads deleting overlapping rows wait for each other instead of deadlocking.
+
+use super::changes;
+use super::merge::{source_value, take_turn};
+use super::stage::{KeyOrder, SRC, STAGE};
+use super::{message, q};
+use crate::db::sql::{self, list, SCOPE};
+use crate::db::{history, ChangeOp, ChangeSink};
+use crate::error::{Error, Result};
+use crate::plan::{Mark, Plan};
+use postgres::Client;
+
+fn scope_table() -> String {
+    format!("pg_temp.{SCOPE}")
+}
+
+/// Before the merge: the load's turn (see `merge::take_turn`: the merge then the delete
+/// lock rows in two key-ordered phases), the `--replace-where` check, the scope's values.
+pub(crate) fn prepare(client: &mut Client, plan: &Plan, target: &str) -> Result<()> {
+    take_turn(client, target, &format!("deleting the missing rows of table {}", q(&plan.table.name)))?;
+    if let Some(check) = sql::first_outside(plan, q, STAGE, |i| source_value(plan, i)) {
+        match client.query_opt(&check, &[]) {
+            Ok(Some(r)) => return Err(plan.outside_replace_where(Some(r.get::<_, i64>(0) as u64), None)),
+            Ok(None) => {}
+            Err(e) => return Err(plan.outside_replace_where(None, Some(message(&e)))),
+        }
+    }
+    let scope = scope_table();
+    let mut sql = format!("DROP TABLE IF EXISTS {scope};");
+    if !plan.scope.is_empty() {
+        let select = sql::scope_select(plan, STAGE, |i| source_value(plan, i));
+        sql += &format!("CREATE TEMP TABLE {SCOPE} ON COMMIT DROP AS {select}; ANALYZE {scope};");
+    }
+    client.batch_execute(&sql).map_err(|e| Error::db("recording the delete scope", message(&e)))
+}
+
+pub(crate) fn count_in_scope(client: &mut Client, plan: &Plan, target: &str) -> Result<u64> {
+    let sql = format!(
+        "SELECT count(*) FROM {target} AS t WHERE {}",
+        sql::in_scope(plan, q, "t", &scope_table(), sql::equals)
+    );
+    client
+        .query_one(&sql, &[])
+        .map(|r| r.get::<_, i64>(0) as u64)
+        .map_err(|e| Error::db(format!("counting the rows of table {} in scope", q(&plan.table.name)), message(&e)))
+}
+
+/// Deletes the missing rows, or marks them (`--soft-delete`). After the merge, the
+/// input's keys are in the de-duplicated source, or still in the stage when they
+/// arrived in key order (see `merge.rs`).
+pub(crate) fn delete_missing(
+    client: &mut Client,
+    plan: &Plan,
+    target: &str,
+    order: &KeyOrder,
+    tell: Option<&mut dyn ChangeSink>,
+) -> Result<u64> {
+    let src = if order.sorted { STAGE } else { SRC };
+    let time = plan.soft_delete.map(|(i, _)| super::merge::time_param(plan, i));
+    // Without a key there is no key order to lock in: the window goes in one statement
+    // (loads that delete take turns, see `prepare`), on the table's own alias `t`.
+    let alias = if plan.keyless() { "t" } else { "d" };
+    let (verb, from, what) = match sql::soft_set(plan, q, time.as_deref().unwrap_or_default()) {
+        Some(set) => (format!("UPDATE {target} AS {alias} SET {set}"), "FROM", "marking"),
+        None => (format!("DELETE FROM {target} AS {alias}"), "USING", "deleting"),
+    };
+    let doomed = format!(
+        "{} AND {}",
+        sql::in_scope(plan, q, "t", &scope_table(), sql::equals),
+        sql::missing(plan, q, "t", src, |i| source_value(plan, i), sql::equals)
+    );
+    let mark = sql::mark_time(plan);
+    let params: &[&(dyn postgres::types::ToSql + Sync)] = match plan.soft_delete {
+        Some((_, Mark::Time)) => &[&mark],
+        _ => &[],
+    };
+    let ctx = format!("{what} the missing rows of table {}", q(&plan.table.name));
+    let failed = |e: postgres::Error| Error::db(&ctx, message(&e));
+    if plan.keyless() {
+        if let Some(tell) = tell {
+            let sql = sql::deleted_select(plan, q, target, &doomed, |_, e| changes::text(e));
+            changes::read_rows(client, &sql, &[], "reading the rows to delete (--changes)", |row| {
+                tell.row(ChangeOp::Delete, row)
+            })?;
+        }
+        return client.execute(&format!("{verb} WHERE {doomed}"), params).map_err(failed);
+    }
+    let guards = plan.history.map(|h| {
+        history::delete_guards(plan, h, q, target, &doomed, time.as_deref().unwrap_or_default(), changes::text)
+    });
+    if let Some(g) = &guards {
+        if let Some(row) = client.query_opt(&g.too_late, params).map_err(failed)? {
+            let key: Vec<Option<String>> = (1..=plan.key.len()).map(|i| row.get(i)).collect();
+            return Err(history::closing_too_late(plan, row.get(0), &key));
+        }
+    }
+    let col = |i: usize| q(&plan.columns[i].name);
+    // The rows found, locked in key order: their keys, or every column under `--changes`
+    // and `--soft-delete` (a mark returns the marked row: its values before come from
+    // here). A deletion returns the deleted row itself (`d`), which costs less.
+    let whole = tell.is_some() && plan.soft_delete.is_some();
+    let found = match whole {
+        true => list(&plan.all_columns(), |i| format!("t.{}", col(i)), ", "),
+        false => list(&plan.key, |i| format!("t.{}", col(i)), ", "),
+    };
+    let before = if whole { "x" } else { alias };
+    // The rows found by their key, and of those only the ones not marked yet: under
+    // `--history` the key is the entity's, and its closed versions are never touched.
+    let marked_only = sql::unmarked(plan, q, alias).map(|c| format!(" AND {c}")).unwrap_or_default();
+    let sql = format!(
+        "{verb} {from} (SELECT {found} FROM {target} AS t WHERE {doomed}
+           ORDER BY {tkeys} FOR UPDATE OF t) AS x WHERE {matched}",
+        tkeys = list(&plan.key, |i| format!("t.{}", col(i)), ", "),
+        matched = list(&plan.key, |i| format!("{alias}.{c} = x.{c}", c = col(i)), " AND ") + &marked_only,
+    );
+    let deleted = match tell {
+        None => client.execute(&sql, params).map_err(failed)?,
+        Some(tell) => tell_and_delete(client, plan, &sql, before, params, tell, &ctx)?,
+    };
+    if let Some(g) = &guards {
+        client.execute(&format!("DELETE FROM {target} AS t WHERE {}", g.instant), params).map_err(failed)?;
+    }
+    Ok(deleted)
+}
+
+/// The keyed deletion `sql` under `--changes`: each row told as it was (`before`, the
+/// alias its values come from), in key order.
+fn tell_and_delete(
+    client: &mut Client,
+    plan: &Plan,
+    sql: &str,
+    before: &str,
+    params: &[&(dyn postgres::types::ToSql + Sync)],
+    tell: &mut dyn ChangeSink,
+    ctx: &str,
+) -> Result<u64> {
+    let col = |i: usize| q(&plan.columns[i].name);
+    // The statement hands the rows back as it found them, then in key order.
+    let told = list(&plan.all_columns(), |i| changes::text(format!("{before}.{}", col(i))), ", ");
+    let keys = list(&plan.key, |i| format!("x.{} AS upsertx_k{i}", col(i)), ", ");
+    let sql = format!(
+        "WITH gone AS ({sql} RETURNING {told}, {keys}) SELECT * FROM gone ORDER BY {}",
+        list(&plan.key, |i| format!("upsertx_k{i}"), ", ")
+    );
+    let mut deleted = 0;
+    changes::read_rows(client, &sql, params, ctx, |row| {
+        deleted += 1;
+        tell.row(ChangeOp::Delete, row)
+    })?;
+    Ok(deleted)
+}

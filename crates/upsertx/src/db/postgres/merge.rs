@@ -1,0 +1,533 @@
+//! Merging the stage (see `stage.rs`) into a PostgreSQL table, in the load's
+//! transaction:
+//!
+//! 1. `CREATE TEMP TABLE src AS SELECT DISTINCT ON (key) ... ORDER BY key, ord DESC`
+//!    (ASC for `--duplicates first`) de-duplicates on the server and writes the rows in
+//!    key order; its row count is the number of distinct keys. Skipped when the client
+//!    saw whole-number keys arrive strictly increasing (an export sorted by id): they
+//!    hold no duplicates and are in key order already.
+//! 2. One `INSERT INTO target SELECT ... FROM src ON CONFLICT (key) DO
+//!    UPDATE SET ... WHERE (t.a IS DISTINCT FROM EXCLUDED.a OR ...) RETURNING (xmax = 0)`:
+//!    race-safe against concurrent writers, rows locked in key order (so concurrent
+//!    loads on overlapping keys cannot deadlock), and exact counts: a returned `true`
+//!    is an insert, `false` an update; distinct keys not returned were unchanged.
+//!
+//! Under `--changes` the table is locked against other writers until commit, and a read
+//! before the merge found which rows it writes (`changes.rs`): when they are only updates,
+//! only new rows, or none, the merge is only an `UPDATE ... FROM src` of the rows that
+//! change, or an `INSERT ... WHERE NOT EXISTS` of the new keys, or nothing (a rerun
+//! writes nothing and joins nothing more), counted by their row counts.
+//!
+//! When a column absent from the input draws its default from a sequence (serial,
+//! identity), `INSERT ... ON CONFLICT` would burn a value for every row that turns out
+//! to exist. Then the merge first locks the existing rows in key order (`SELECT ...
+//! FOR UPDATE`, remembering which input rows matched), updates them (`UPDATE ... FROM
+//! src`), and inserts only the input rows that matched nothing, still `ON CONFLICT DO
+//! UPDATE` for keys a concurrent writer inserted meanwhile. The lock is what makes this
+//! safe: each statement reads the committed rows of its own moment, so a key inserted
+//! by another load after the UPDATE began would otherwise be neither updated (the
+//! UPDATE did not see it) nor inserted (the INSERT would see it and skip it). Such
+//! two-phase merges into one table take turns (a transaction-level advisory lock):
+//! each phase is in key order, but the two together are not, and two loads would
+//! deadlock.
+//!
+//! Under `--on-conflict error` the INSERT has no `ON CONFLICT` and no filter: a key
+//! committed by another load after the check fails the load with a unique violation,
+//! reported as that key existing.
+
+use super::copy::Kind;
+use super::stage::{declared, native, KeyOrder, MATCHED, SRC, STAGE};
+use super::{message, q};
+use crate::db::sql::{self, list, stage_col};
+use crate::db::{history, MergeCounts, Told};
+use crate::error::{Error, Location, Result};
+use crate::plan::{HistoryColumns, Plan};
+use crate::spec::{Duplicates, OnConflict};
+use crate::value::Value;
+use postgres::Client;
+
+fn key_match(plan: &Plan) -> String {
+    sql::key_match(plan, q)
+}
+
+/// How a column's new value is compared with its current one: `IS DISTINCT FROM`,
+/// through text for types without an equality operator (json, xml, geometric...).
+fn differs(plan: &Plan, i: usize, new: &str) -> String {
+    let col = q(&plan.columns[i].name);
+    match native(plan, i) {
+        "json" | "xml" | "point" | "line" | "lseg" | "box" | "path" | "polygon" | "circle" => {
+            format!("t.{col}::text IS DISTINCT FROM {new}::text")
+        }
+        _ => format!("t.{col} IS DISTINCT FROM {new}"),
+    }
+}
+
+/// Column `i` of the table's row `t` differs from the source's row `s`.
+pub(super) fn column_differs(plan: &Plan, i: usize) -> String {
+    differs(plan, i, &source_value(plan, i))
+}
+
+/// The staged value of column `i` as the target's type.
+pub(super) fn source_value(plan: &Plan, i: usize) -> String {
+    if Kind::of(native(plan, i)) == Kind::AsText {
+        format!("s.{}::{}", stage_col(i), declared(plan, i))
+    } else {
+        format!("s.{}", stage_col(i))
+    }
+}
+
+/// The de-duplicated input and its number of rows: the stage itself when the keys arrived
+/// sorted (or there is no key), else `SRC`, made on the first call (`--changes` needs it
+/// before the merge).
+pub(super) fn source(client: &mut Client, plan: &Plan, order: &mut KeyOrder) -> Result<(&'static str, u64)> {
+    if order.sorted || plan.keyless() {
+        return Ok((STAGE, order.rows));
+    }
+    if let Some(rows) = order.deduped {
+        return Ok((SRC, rows));
+    }
+    let keys = list(&plan.key, stage_col, ", ");
+    if plan.spec.duplicates == Duplicates::Error {
+        check_no_duplicates(client, plan, &keys)?;
+    }
+    let direction = if plan.spec.duplicates == Duplicates::First { "ASC" } else { "DESC" };
+    // `--newer-by`: the greatest value first (NULL the least), then the policy.
+    let newest = plan.newer_by.map(|i| format!("{} DESC NULLS LAST, ", stage_col(i))).unwrap_or_default();
+    let rows = client
+        .execute(
+            &format!(
+                "CREATE TEMP TABLE upsertx_src ON COMMIT DROP AS
+                 SELECT DISTINCT ON ({keys}) * FROM {STAGE} ORDER BY {keys}, {newest}ord {direction}"
+            ),
+            &[],
+        )
+        .map_err(|e| Error::db("de-duplicating the input by key", message(&e)))?;
+    order.deduped = Some(rows);
+    Ok((SRC, rows))
+}
+
+/// The condition under which the merge changes a matched row (`t` the table's, `s` the
+/// source's): some updated column differs, and under `--newer-by` it is newer. `None`
+/// when the merge updates no row.
+pub(super) fn will_change(plan: &Plan) -> Option<String> {
+    if plan.spec.on_conflict != OnConflict::Update || plan.update.is_empty() {
+        return None;
+    }
+    let changed = format!("({})", list(&plan.update, |i| column_differs(plan, i), " OR "));
+    Some(match sql::newer(plan, |i| source_value(plan, i), |i| format!("t.{}", q(&plan.columns[i].name))) {
+        Some(newer) => format!("{changed} AND {newer}"),
+        None => changed,
+    })
+}
+
+/// Merges the input into `target`. `told`: under `--changes`, what the read before the
+/// merge found it will write, the table locked against other writers until commit (see
+/// `changes.rs`).
+pub(crate) fn merge(
+    client: &mut Client,
+    plan: &Plan,
+    target: &str,
+    order: &mut KeyOrder,
+    told: Option<Told>,
+) -> Result<MergeCounts> {
+    let ctx = format!("merging into table {}", q(&plan.table.name));
+    let gap_free =
+        plan.table.columns.iter().any(|c| c.sequence_default && !plan.columns.iter().any(|p| p.name == c.name));
+    // A required column the input lacks: PostgreSQL checks NOT NULL on an INSERT's row
+    // before looking for a conflict, so existing rows must be updated, not upserted.
+    let missing = plan.missing_required();
+    if plan.keyless() {
+        let inserted =
+            run(client, plan, &sql::append(plan, q, target, STAGE, |i| source_value(plan, i)), &ctx, target, STAGE)?;
+        return Ok(MergeCounts::derive(plan.spec.on_conflict, order.rows, inserted, 0));
+    }
+    let (src, staged) = source(client, plan, order)?;
+    if src == SRC {
+        client.batch_execute(&format!("DROP TABLE IF EXISTS {STAGE}")).map_err(|e| Error::db(&ctx, message(&e)))?;
+    }
+    if let Some(h) = plan.history {
+        take_turn(client, target, &ctx)?;
+        return history(client, plan, h, target, src, staged).map_err(|e| Error::db(&ctx, message(&e)))?;
+    }
+    if gap_free {
+        // The gap-free path joins the source with the table: give the planner numbers.
+        client.batch_execute(&format!("ANALYZE {src}")).map_err(|e| Error::db(&ctx, message(&e)))?;
+    }
+    crate::trace::trace("de-duplicated");
+
+    if plan.spec.on_conflict == OnConflict::Error {
+        check_no_existing(client, plan, target, src)?;
+    }
+
+    let all = plan.all_columns();
+    let names = list(&all, |i| q(&plan.columns[i].name), ", ");
+    let values = list(&all, |i| source_value(plan, i), ", ");
+    let mut conflict_cols = list(&plan.key, |i| q(&plan.columns[i].name), ", ");
+    if let Some(p) = &plan.key_constraint.predicate {
+        // The arbiter of a partial unique index: (columns) WHERE its condition.
+        conflict_cols = format!("{conflict_cols}) WHERE ({p}");
+    }
+    if missing.is_none() && empty_and_locked(client, target, &ctx)? {
+        // Every staged row is new, and stays so until commit: a plain INSERT spares
+        // ON CONFLICT's speculative insertion (a third of a load into an empty table).
+        let insert = format!("INSERT INTO {target} AS t ({names}) SELECT {values} FROM {src} AS s");
+        let inserted = run(client, plan, &insert, &ctx, target, src)?;
+        crate::trace::trace("merged (into an empty table)");
+        return Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, 0));
+    }
+    let update = plan.spec.on_conflict == OnConflict::Update && !plan.update.is_empty();
+    // With both to do, one INSERT ... ON CONFLICT costs less than the two statements.
+    if let Some(told) = told.filter(|t| update && missing.is_none() && t.one_kind(plan)) {
+        // No other writer can add a key until commit: when the read found only rows to
+        // update, or only new ones, or none, only the statement for those runs (a rerun
+        // writes nothing and joins nothing more; new rows need no ON CONFLICT).
+        let updated = match told.updating(plan) {
+            true => run(client, plan, &update_sql(plan, target, src), &ctx, target, src)?,
+            false => 0,
+        };
+        let new = format!("NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {})", key_match(plan));
+        let insert = format!("INSERT INTO {target} AS t ({names}) SELECT {values} FROM {src} AS s WHERE {new}");
+        let inserted = match told.inserts() > 0 {
+            true => run(client, plan, &insert, &ctx, target, src)?,
+            false => 0,
+        };
+        crate::trace::trace("merged (update, then insert)");
+        let stale = stale(client, plan, target, src, &ctx)?;
+        return Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated).with_stale(stale));
+    }
+    let set = list(&plan.update, |i| format!("{0} = EXCLUDED.{0}", q(&plan.columns[i].name)), ", ");
+    let changed = list(&plan.update, |i| differs(plan, i, &format!("EXCLUDED.{}", q(&plan.columns[i].name))), " OR ");
+    let guard = guard(plan, &changed, |i| format!("EXCLUDED.{}", q(&plan.columns[i].name)))
+        .map_or(String::new(), |g| format!(" WHERE {g}"));
+    // Inserting a row that already exists would burn a sequence value for an absent
+    // serial/identity column (`gap_free`): then update first and insert only the new keys.
+    let mut only_new = String::new();
+    let mut pre_updated = 0;
+    let on_conflict = match plan.spec.on_conflict {
+        OnConflict::Update if !plan.update.is_empty() => {
+            if gap_free || missing.is_some() {
+                pre_updated = update_first(client, plan, target, src, &ctx)?;
+                only_new = format!(" WHERE NOT EXISTS (SELECT 1 FROM {MATCHED} AS m WHERE m.ord = s.ord)");
+            }
+            format!("ON CONFLICT ({conflict_cols}) DO UPDATE SET {set}{guard}")
+        }
+        OnConflict::Update | OnConflict::Ignore => {
+            // Rows that exist are left alone: skipping those this statement sees
+            // spares their sequence values; ON CONFLICT covers the ones it does not.
+            if gap_free {
+                only_new = format!(" WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {})", key_match(plan));
+            }
+            format!("ON CONFLICT ({conflict_cols}) DO NOTHING")
+        }
+        // No filter: a key that appeared since the check is a unique violation.
+        OnConflict::Error => String::new(),
+    };
+    if let Some(column) = missing {
+        // Every row must exist already: name the first that does not; else nothing is
+        // left to insert.
+        if let Some((row, key)) = first_row(client, plan, target, src, "NOT EXISTS")? {
+            return Err(plan.new_row_needs(column, row, &key));
+        }
+        crate::trace::trace("merged");
+        let stale = stale(client, plan, target, src, &ctx)?;
+        return Ok(MergeCounts::derive(plan.spec.on_conflict, staged, 0, pre_updated).with_stale(stale));
+    }
+    let insert = format!("INSERT INTO {target} AS t ({names}) SELECT {values} FROM {src} AS s{only_new} {on_conflict}");
+    let (inserted, updated) = if tracks_counts(client)? {
+        // The command tag counts inserted + updated rows; this transaction's table
+        // statistics split them. Cheaper than RETURNING a row per written row.
+        let before = written(client, target)?;
+        let affected = run(client, plan, &insert, &ctx, target, src)?;
+        let after = written(client, target)?;
+        let updated = (after.1 - before.1).clamp(0, affected as i64) as u64;
+        (affected - updated, updated)
+    } else {
+        let sql = format!(
+            "WITH ins AS ({insert} RETURNING (xmax = 0) AS inserted)
+             SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM ins"
+        );
+        let row = query_one(client, plan, &sql, &ctx, target, src)?;
+        (row.0 as u64, row.1 as u64)
+    };
+    crate::trace::trace("merged");
+    let updated = updated + pre_updated;
+    let stale = stale(client, plan, target, src, &ctx)?;
+    Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated).with_stale(stale))
+}
+
+/// The load's time as a value of column `i` (a date or timestamp), from the text in
+/// parameter `$1` ([`sql::mark_time`], UTC).
+pub(super) fn time_param(plan: &Plan, i: usize) -> String {
+    match native(plan, i) {
+        "timestamptz" => "(CAST($1::text AS timestamp) AT TIME ZONE 'UTC')".into(),
+        _ => format!("CAST($1::text AS {})", declared(plan, i)),
+    }
+}
+
+/// `--history` (see `db/history.rs`), under the load's turn.
+fn history(
+    client: &mut Client,
+    plan: &Plan,
+    h: HistoryColumns,
+    target: &str,
+    src: &str,
+    staged: u64,
+) -> std::result::Result<Result<MergeCounts>, postgres::Error> {
+    let time = time_param(plan, h.from);
+    let delete = format!("DELETE FROM {target} AS t");
+    let dialect = history::Dialect {
+        q,
+        target,
+        stage: src,
+        value: &|i| source_value(plan, i),
+        eq: sql::equals,
+        differs: &|i| column_differs(plan, i),
+        time: &time,
+        delete: &delete,
+        text: super::changes::text,
+    };
+    let sql = history::statements(plan, h, &dialect);
+    let mark = sql::mark_time(plan);
+    if let Some(row) = client.query_opt(&sql.too_late, &[&mark])? {
+        return Ok(Err(history::too_late(plan, row.get::<_, i64>(0) as u64, row.get(1))));
+    }
+    let mut changed = [0, 0];
+    for (n, sql) in changed.iter_mut().zip([&sql.replace, &sql.close]) {
+        if let Some(sql) = sql {
+            *n = client.execute(sql, &[&mark])?;
+        }
+    }
+    let rows = client.execute(&sql.insert, &[])?;
+    let stale = match &sql.stale {
+        Some(stale) => client.query_one(stale, &[])?.get::<_, i64>(0) as u64,
+        None => 0,
+    };
+    crate::trace::trace("merged (history)");
+    Ok(Ok(history::counts(staged, rows, changed[1], changed[0]).with_stale(stale)))
+}
+
+/// The condition under which a matched row is rewritten (`None`: always): some column
+/// `changed` (unless `--always-update`), and under `--newer-by` the input's row (`new(i)`:
+/// its column `i`) is newer than the table's `t`.
+fn guard(plan: &Plan, changed: &str, new: impl Fn(usize) -> String) -> Option<String> {
+    let newer = sql::newer(plan, new, |i| format!("t.{}", q(&plan.columns[i].name)));
+    let conds: Vec<String> =
+        [(!plan.spec.always_update).then(|| format!("({changed})")), newer].into_iter().flatten().collect();
+    (!conds.is_empty()).then(|| conds.join(" AND "))
+}
+
+/// `--newer-by`: the matched rows not rewritten because they were not newer: those that
+/// still differ from the input. The merge locked every matched row (ON CONFLICT DO
+/// UPDATE locks the rows its condition skips too; the gap-free path locks them first;
+/// `--changes` locks the table), so the count is of the rows as this load left them.
+fn stale(client: &mut Client, plan: &Plan, target: &str, src: &str, ctx: &str) -> Result<u64> {
+    if plan.newer_by.is_none() {
+        return Ok(0);
+    }
+    let changed = list(&plan.update, |i| differs(plan, i, &source_value(plan, i)), " OR ");
+    let sql = format!("SELECT count(*) FROM {src} AS s JOIN {target} AS t ON {} WHERE {changed}", key_match(plan));
+    client.query_one(&sql, &[]).map(|r| r.get::<_, i64>(0) as u64).map_err(|e| Error::db(ctx, message(&e)))
+}
+
+/// Waits for this load's turn among the loads into `target` that lock rows in two
+/// phases (the gap-free merge; a merge then `--delete-missing`), until commit: each
+/// phase is in key order, but the two together are not, and two such loads could
+/// deadlock. The table's name is in the statement's text (not a parameter), so that
+/// pg_stat_activity shows which table a waiting load waits for.
+pub(super) fn take_turn(client: &mut Client, target: &str, ctx: &str) -> Result<()> {
+    let name = target.replace('\'', "''");
+    client
+        .batch_execute(&format!("SELECT pg_advisory_xact_lock(hashtext('upsertx:' || '{name}'::regclass::oid::text))"))
+        .map_err(|e| Error::db(format!("{ctx} (waiting for another upsertx load into the same table)"), message(&e)))
+}
+
+/// The gap-free path's first half: locks the target rows the input matches, in key
+/// order, remembering which input rows they were (`MATCHED`), then updates the changed
+/// ones. Returns the number of rows updated.
+fn update_first(client: &mut Client, plan: &Plan, target: &str, src: &str, ctx: &str) -> Result<u64> {
+    let keys = list(&plan.key, |i| format!("s.{}", stage_col(i)), ", ");
+    // Two phases (existing keys, then new ones) each in key order are not one key
+    // order: two loads would deadlock (A holds 1001 and waits for 500, which B, holding
+    // 1001, inserts later). So these merges into one table take turns, until commit.
+    take_turn(client, target, ctx)?;
+    client
+        .batch_execute(&format!(
+            "CREATE TEMP TABLE upsertx_matched ON COMMIT DROP AS
+             SELECT s.ord FROM {src} AS s JOIN {target} AS t ON {} ORDER BY {keys} FOR UPDATE OF t;
+             CREATE UNIQUE INDEX ON {MATCHED} (ord); ANALYZE {MATCHED}",
+            key_match(plan)
+        ))
+        .map_err(|e| Error::db(format!("{ctx} (locking the existing rows)"), message(&e)))?;
+    run(client, plan, &update_sql(plan, target, src), ctx, target, src)
+}
+
+/// `UPDATE` of the table's rows the source `src` matches, where the merge changes them.
+fn update_sql(plan: &Plan, target: &str, src: &str) -> String {
+    let set = list(&plan.update, |i| format!("{} = {}", q(&plan.columns[i].name), source_value(plan, i)), ", ");
+    let changed = list(&plan.update, |i| differs(plan, i, &source_value(plan, i)), " OR ");
+    let guard = guard(plan, &changed, |i| source_value(plan, i)).map_or(String::new(), |g| format!(" AND {g}"));
+    format!("UPDATE {target} AS t SET {set} FROM {src} AS s WHERE {}{guard}", key_match(plan))
+}
+
+/// Whether the table is empty, and stays so until this load commits: probed, then (when
+/// empty) locked against other writers and probed again. `SHARE ROW EXCLUSIVE` lets
+/// readers go on; writers, other loads included, wait for the commit (and then find the
+/// table no longer empty). Nothing stays locked when the table holds rows.
+fn empty_and_locked(client: &mut Client, target: &str, ctx: &str) -> Result<bool> {
+    let probe = format!("SELECT NOT EXISTS (SELECT 1 FROM {target})");
+    let empty = |client: &mut Client| -> Result<bool> {
+        client.query_one(&probe, &[]).map(|r| r.get(0)).map_err(|e| Error::db(ctx, message(&e)))
+    };
+    if !empty(client)? {
+        return Ok(false);
+    }
+    // Under a savepoint: when rows arrived meanwhile, rolling back to it releases the
+    // lock, so a table holding rows is not kept locked (the gap-free path's advisory lock
+    // taken later by this load, and the UPDATE of another load holding that lock, would
+    // otherwise wait for each other).
+    client
+        .batch_execute(&format!("SAVEPOINT upsertx_empty; LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE"))
+        .map_err(|e| Error::db(format!("{ctx} (locking the empty table)"), message(&e)))?;
+    if empty(client)? {
+        return Ok(true);
+    }
+    client.batch_execute("ROLLBACK TO SAVEPOINT upsertx_empty").map_err(|e| Error::db(ctx, message(&e)))?;
+    Ok(false)
+}
+
+fn tracks_counts(client: &mut Client) -> Result<bool> {
+    let row = client
+        .query_one("SELECT current_setting('track_counts')::boolean", &[])
+        .map_err(|e| Error::db("reading track_counts", message(&e)))?;
+    Ok(row.get(0))
+}
+
+/// Rows inserted and updated in the table (all its partitions) by this session and not
+/// yet reported to the statistics system: compared before and after one statement,
+/// the difference is what that statement did.
+fn written(client: &mut Client, target: &str) -> Result<(i64, i64)> {
+    let row = client
+        .query_one(
+            "SELECT coalesce(sum(pg_stat_get_xact_tuples_inserted(relid)), 0)::int8,
+                    coalesce(sum(pg_stat_get_xact_tuples_updated(relid)), 0)::int8
+             FROM (SELECT $1::text::regclass AS relid UNION SELECT relid FROM pg_partition_tree($1::text::regclass)) AS r",
+            &[&target],
+        )
+        .map_err(|e| Error::db("reading the statement's row counts", message(&e)))?;
+    Ok((row.get(0), row.get(1)))
+}
+
+/// Runs a statement of the merge under a savepoint, so a failure can be explained.
+fn run(client: &mut Client, plan: &Plan, sql: &str, ctx: &str, target: &str, src: &str) -> Result<u64> {
+    client.batch_execute("SAVEPOINT upsertx_merge").map_err(|e| Error::db(ctx, message(&e)))?;
+    match client.execute(sql, &[]) {
+        Ok(n) => Ok(n),
+        Err(e) => Err(explain(client, plan, &e, ctx, target, src)),
+    }
+}
+
+fn query_one(client: &mut Client, plan: &Plan, sql: &str, ctx: &str, target: &str, src: &str) -> Result<(i64, i64)> {
+    client.batch_execute("SAVEPOINT upsertx_merge").map_err(|e| Error::db(ctx, message(&e)))?;
+    match client.query_one(sql, &[]) {
+        Ok(r) => Ok((r.get(0), r.get(1))),
+        Err(e) => Err(explain(client, plan, &e, ctx, target, src)),
+    }
+}
+
+/// Turns a failed merge statement into the most useful error: for a unique violation
+/// on a constraint other than the load's key, the first input row that collides.
+fn explain(client: &mut Client, plan: &Plan, e: &postgres::Error, ctx: &str, target: &str, src: &str) -> Error {
+    let fallback = Error::db(ctx, message(e));
+    let Some(constraint) = e.as_db_error().and_then(|d| d.constraint()).map(str::to_owned) else {
+        return fallback;
+    };
+    if client.batch_execute("ROLLBACK TO SAVEPOINT upsertx_merge").is_err() {
+        return fallback;
+    }
+    if plan.spec.on_conflict == OnConflict::Error && plan.key_constraint.name.as_deref() == Some(constraint.as_str()) {
+        // Another load committed one of the keys after the check: name it.
+        return check_no_existing(client, plan, target, src).err().unwrap_or(fallback);
+    }
+    let Some(uk) = plan.table.keys.iter().find(|k| k.name.as_deref() == Some(constraint.as_str())) else {
+        return fallback;
+    };
+    let Some(cols) =
+        uk.columns.iter().map(|c| plan.columns.iter().position(|p| &p.name == c)).collect::<Option<Vec<_>>>()
+    else {
+        return fallback;
+    };
+    let vals = list(&cols, |i| format!("s.{}::text", stage_col(i)), ", ");
+    let same_src = list(&cols, |i| format!("d.{c} = s.{c}", c = stage_col(i)), " AND ");
+    let same_key_src = list(&plan.key, |i| format!("d.{c} = s.{c}", c = stage_col(i)), " AND ");
+    let probes = [
+        format!(
+            "SELECT s.ord, NULL::bigint, {vals} FROM {src} AS s WHERE EXISTS (SELECT 1 FROM {} AS t WHERE {} AND NOT ({}))
+             ORDER BY s.ord LIMIT 1",
+            target,
+            list(&cols, |i| format!("t.{} = s.{}", q(&plan.columns[i].name), stage_col(i)), " AND "),
+            key_match(plan)
+        ),
+        format!(
+            "SELECT s.ord, (SELECT min(d.ord) FROM {src} AS d WHERE {same_src} AND NOT ({same_key_src})), {vals}
+             FROM {src} AS s WHERE EXISTS (SELECT 1 FROM {src} AS d WHERE {same_src} AND NOT ({same_key_src}) AND d.ord < s.ord)
+             ORDER BY s.ord LIMIT 1"
+        ),
+    ];
+    for sql in probes {
+        if let Ok(Some(r)) = client.query_opt(&sql, &[]) {
+            let (row, first): (i64, Option<i64>) = (r.get(0), r.get(1));
+            let values: Vec<Value<'static>> =
+                (0..cols.len()).map(|i| plan.typed_value(cols[i], r.get(i + 2))).collect();
+            let index = format!("constraint {}", q(&constraint));
+            return plan.other_key_conflict(row as u64, &cols, &values, first.map(|f| f as u64), &index);
+        }
+    }
+    fallback
+}
+
+fn check_no_duplicates(client: &mut Client, plan: &Plan, keys: &str) -> Result<()> {
+    let vals = list(&plan.key, |i| format!("{}::text", stage_col(i)), ", ");
+    let sql = format!(
+        "SELECT ord, first, {vals} FROM (SELECT *, min(ord) OVER (PARTITION BY {keys}) AS first FROM {STAGE}) AS x
+         WHERE ord > first ORDER BY ord LIMIT 1"
+    );
+    let found = client.query_opt(&sql, &[]).map_err(|e| Error::db("checking for duplicate keys", message(&e)))?;
+    if let Some(r) = found {
+        let key: Vec<Value<'static>> =
+            (0..plan.key.len()).map(|i| plan.typed_value(plan.key[i], r.get(i + 2))).collect();
+        return Err(Error::DuplicateKey {
+            at: Location { input: plan.input.clone(), row: r.get::<_, i64>(0) as u64, line: None },
+            key: plan.show_key(&key),
+            first_row: r.get::<_, i64>(1) as u64,
+        });
+    }
+    Ok(())
+}
+
+/// The first input row (and its key) for which a target row with its key `EXISTS` or
+/// `NOT EXISTS`.
+fn first_row(
+    client: &mut Client,
+    plan: &Plan,
+    target: &str,
+    src: &str,
+    exists: &str,
+) -> Result<Option<(u64, Vec<Value<'static>>)>> {
+    let vals = list(&plan.key, |i| format!("s.{}::text", stage_col(i)), ", ");
+    let sql = format!(
+        "SELECT s.ord, {vals} FROM {src} AS s WHERE {exists} (SELECT 1 FROM {target} AS t WHERE {}) ORDER BY s.ord LIMIT 1",
+        key_match(plan)
+    );
+    let found = client.query_opt(&sql, &[]).map_err(|e| Error::db("looking up the input's keys", message(&e)))?;
+    Ok(found.map(|r| {
+        let key = (0..plan.key.len()).map(|i| plan.typed_value(plan.key[i], r.get(i + 1))).collect();
+        (r.get::<_, i64>(0) as u64, key)
+    }))
+}
+
+fn check_no_existing(client: &mut Client, plan: &Plan, target: &str, src: &str) -> Result<()> {
+    match first_row(client, plan, target, src, "EXISTS")? {
+        Some((row, key)) => Err(plan.key_exists(row, &key)),
+        None => Ok(()),
+    }
+}

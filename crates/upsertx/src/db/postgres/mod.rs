@@ -1,0 +1,187 @@
+//! PostgreSQL.
+//!
+//! - `reflect.rs`: table resolution (search_path, schema-qualified names), columns with
+//!   their base types (domains, enums), unique indexes and constraints.
+//! - `ddl.rs`: `CREATE TABLE` for `--create`.
+//! - `stage.rs`: the staging table, filled by binary COPY (`copy.rs`: the format).
+//! - `merge.rs`: server-side de-duplication, and the merge.
+//! - `delete.rs`: `--delete-missing`.
+//! - `changes.rs`: `--changes`; `wire.rs`: its read's rows, as binary COPY.
+
+mod changes;
+mod copy;
+mod ddl;
+mod delete;
+mod float;
+mod merge;
+pub(crate) mod query;
+mod reflect;
+pub(crate) mod session;
+mod stage;
+mod wire;
+
+use super::{Batch, Connection, MergeCounts};
+pub(crate) use crate::db::postgres::session::message;
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use crate::schema::{Column, Table};
+use postgres::Client;
+
+pub(crate) struct PgConnection {
+    client: Client,
+    /// The resolved target: schema and name, for qualified SQL.
+    target: Option<(String, String)>,
+    /// Whether the keys staged so far are whole numbers in strictly increasing order.
+    order: stage::KeyOrder,
+}
+
+/// Quotes an identifier for PostgreSQL.
+pub(crate) use super::sql::double_quoted as q;
+
+impl PgConnection {
+    pub(crate) fn open(url: &str) -> Result<Self> {
+        let client = crate::db::postgres::session::connect(url)?;
+        Ok(PgConnection { client, target: None, order: stage::KeyOrder::default() })
+    }
+
+    fn exec(&mut self, context: &str, sql: &str) -> Result<()> {
+        self.client.batch_execute(sql).map_err(|e| Error::db(context, message(&e)))
+    }
+
+    /// The target, schema-qualified and quoted.
+    fn target_name(&self) -> String {
+        let (schema, name) = self.target.as_ref().expect("reflect runs before staging");
+        format!("{}.{}", q(schema), q(name))
+    }
+}
+
+impl Connection for PgConnection {
+    fn begin(&mut self) -> Result<()> {
+        // Sorting a million staged rows by key fits in memory at 64 MB; the setting is
+        // local to this transaction.
+        self.exec("starting a transaction", "BEGIN; SET LOCAL work_mem = '64MB'")
+    }
+
+    fn reflect(&mut self, table: &str) -> Result<Option<Table>> {
+        Ok(reflect::table(&mut self.client, table)?.map(|(t, resolved)| {
+            self.target = Some((resolved.schema, resolved.name));
+            t
+        }))
+    }
+
+    fn create_table(&mut self, table: &str, columns: &[Column], key: &[String]) -> Result<bool> {
+        // `schema.table` names a table in that schema when the schema exists.
+        let mut name = q(table);
+        if let Some((schema, rest)) = table.split_once('.') {
+            let exists = self
+                .client
+                .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&schema])
+                .map_err(|e| Error::db("looking up the schema", message(&e)))?;
+            if exists.is_some() {
+                name = format!("{}.{}", q(schema), q(rest));
+            }
+        }
+        let sql = ddl::create_table_sql(&name, columns, key);
+        // Another load creating the same table at once: this CREATE waits for that
+        // load's transaction, and fails once it commits (on the table's name, or its
+        // row type's); then the table is there to upsert into. A savepoint keeps the
+        // transaction usable after that failure.
+        let ctx = format!("creating table {}", q(table));
+        self.exec(&ctx, "SAVEPOINT upsertx_create")?;
+        match self.client.batch_execute(&sql) {
+            Ok(()) => self.exec(&ctx, "RELEASE SAVEPOINT upsertx_create").map(|()| true),
+            Err(e)
+                if e.code() == Some(&postgres::error::SqlState::DUPLICATE_TABLE)
+                    || e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) =>
+            {
+                self.exec(&ctx, "ROLLBACK TO SAVEPOINT upsertx_create").map(|()| false)
+            }
+            Err(e) => Err(Error::db(ctx, message(&e))),
+        }
+    }
+
+    fn max_name_bytes(&self) -> Option<(usize, &'static str)> {
+        // NAMEDATALEN - 1, as PostgreSQL is built.
+        Some((63, "PostgreSQL"))
+    }
+
+    fn evolve_table(
+        &mut self,
+        table: &str,
+        widen: &[super::Widen],
+        add: &[Column],
+        apply: bool,
+    ) -> Result<Vec<String>> {
+        // DDL is transactional here: one ALTER a change.
+        let mut done = self.widen(table, widen, apply)?;
+        done.extend(self.add_columns(table, add, apply)?);
+        Ok(done)
+    }
+
+    fn create_stage(&mut self, plan: &Plan) -> Result<()> {
+        self.exec("creating the staging table", &stage::stage_table_sql(plan))
+    }
+
+    fn stage(&mut self, plan: &Plan, batch: &Batch) -> Result<()> {
+        self.order.observe(plan, batch);
+        stage::stage(&mut self.client, plan, batch)
+    }
+
+    fn prepare_delete(&mut self, plan: &Plan) -> Result<()> {
+        let target = self.target_name();
+        delete::prepare(&mut self.client, plan, &target)
+    }
+
+    fn count_in_scope(&mut self, plan: &Plan) -> Result<u64> {
+        let target = self.target_name();
+        delete::count_in_scope(&mut self.client, plan, &target)
+    }
+
+    fn merge(&mut self, plan: &Plan, tell: Option<&mut dyn super::ChangeSink>) -> Result<MergeCounts> {
+        let target = self.target_name();
+        let told = match tell {
+            Some(sink) => Some(changes::tell(&mut self.client, plan, &target, &mut self.order, sink)?),
+            None => None,
+        };
+        merge::merge(&mut self.client, plan, &target, &mut self.order, told)
+    }
+
+    fn delete_missing(&mut self, plan: &Plan, tell: Option<&mut dyn super::ChangeSink>) -> Result<u64> {
+        let target = self.target_name();
+        delete::delete_missing(&mut self.client, plan, &target, &self.order, tell)
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        self.exec("committing", "COMMIT")
+    }
+
+    fn rollback(&mut self) -> Result<()> {
+        self.exec("rolling back", "ROLLBACK")
+    }
+}
+
+/// `--evolve`'s statements.
+impl PgConnection {
+    fn add_columns(&mut self, table: &str, columns: &[Column], apply: bool) -> Result<Vec<String>> {
+        let (schema, resolved) = self.target.clone().expect("reflect runs before --evolve");
+        let name = format!("{}.{}", q(&schema), q(&resolved));
+        let exec = |what: &str, sql: &str| self.exec(what, sql);
+        crate::db::sql::add_columns(table, &name, columns, q, |c, _| ddl::ddl_type(&c.ty), apply, exec)
+    }
+
+    fn widen(&mut self, table: &str, widen: &[super::Widen], apply: bool) -> Result<Vec<String>> {
+        let (schema, resolved) = self.target.clone().expect("reflect runs before --evolve");
+        let name = format!("{}.{}", q(&schema), q(&resolved));
+        let mut done = Vec::new();
+        for w in widen {
+            let (old, col) = (&w.column.declared, &w.column.name);
+            let new = crate::db::sql::widened_type(old, w.to);
+            if apply {
+                let sql = format!("ALTER TABLE {name} ALTER COLUMN {} TYPE {new}", q(col));
+                self.exec(&format!("widening column {} of table {} (--evolve)", q(col), q(table)), &sql)?;
+            }
+            done.push(format!("widened {} {old} -> {new}", q(col)));
+        }
+        Ok(done)
+    }
+}

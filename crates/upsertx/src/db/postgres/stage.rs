@@ -1,0 +1,136 @@
+//! Staging for PostgreSQL: rows are streamed by binary COPY (one COPY per batch) into a
+//! temporary table typed like the target, with the input row number as `ord`: type
+//! errors the server finds (a domain's CHECK, numeric precision) name their COPY line,
+//! which maps back to the input row.
+
+use super::copy::{self, Kind};
+use super::message;
+use crate::batch::Batch;
+use crate::db::sql::stage_col;
+use crate::error::{Error, Location, Result};
+use crate::plan::Plan;
+use crate::value::Value;
+use postgres::Client;
+use std::io::Write;
+
+pub(super) const STAGE: &str = "pg_temp.upsertx_stage";
+/// The de-duplicated stage, in key order (see `merge.rs`).
+pub(super) const SRC: &str = "pg_temp.upsertx_src";
+/// The `ord`s of the input rows the gap-free path found (and locked) in the target.
+pub(super) const MATCHED: &str = "pg_temp.upsertx_matched";
+
+/// The native type of plan column `i`'s table column.
+pub(super) fn native(plan: &Plan, i: usize) -> &str {
+    plan.table_column(i).map_or("", |c| c.native.as_str())
+}
+
+/// The declared type of plan column `i`'s table column.
+pub(super) fn declared(plan: &Plan, i: usize) -> &str {
+    plan.table_column(i).map_or("", |c| c.declared.as_str())
+}
+
+pub(crate) fn stage_table_sql(plan: &Plan) -> String {
+    let defs: Vec<String> = (0..plan.columns.len())
+        .map(|i| {
+            let ty = if Kind::of(native(plan, i)) == Kind::AsText { "text" } else { declared(plan, i) };
+            format!("{} {ty}", stage_col(i))
+        })
+        .collect();
+    format!(
+        "DROP TABLE IF EXISTS {MATCHED}; DROP TABLE IF EXISTS {SRC}; DROP TABLE IF EXISTS {STAGE};
+         CREATE TEMP TABLE upsertx_stage (ord bigint NOT NULL, {}) ON COMMIT DROP",
+        defs.join(", ")
+    )
+}
+
+pub(crate) fn stage(client: &mut Client, plan: &Plan, batch: &Batch) -> Result<()> {
+    let kinds = kinds(plan);
+    let mut buf = Vec::with_capacity(batch.rows.len() * (kinds.len() * 12 + 16) + 32);
+    buf.extend_from_slice(copy::HEADER);
+    for (r, (row, line)) in batch.rows.iter().enumerate() {
+        if let Err((i, reason)) = copy::write_row(&mut buf, *row as i64, &kinds, batch, r) {
+            return Err(Error::Value {
+                at: Location { input: plan.input.clone(), row: *row, line: *line },
+                column: plan.columns[i].name.clone(),
+                value: batch.value(r, i).shown(),
+                reason,
+            });
+        }
+    }
+    buf.extend_from_slice(copy::TRAILER);
+    let sent = (|| {
+        let mut writer = client.copy_in(&format!("COPY {STAGE} FROM STDIN (FORMAT binary)"))?;
+        writer.write_all(&buf).map_err(|e| std::io::Error::other(e.to_string())).ok();
+        writer.finish()
+    })();
+    sent.map(|_| ()).map_err(|e| copy_error(plan, batch, &e))
+}
+
+/// Maps a COPY error's "line N, column cI" back to the input row and column.
+fn copy_error(plan: &Plan, batch: &Batch, e: &postgres::Error) -> Error {
+    let where_ = e.as_db_error().and_then(|d| d.where_()).unwrap_or_default();
+    let line =
+        where_.split("line ").nth(1).and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok());
+    let column = where_
+        .split("column c")
+        .nth(1)
+        .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok());
+    match (line.and_then(|l| batch.rows.get(l.wrapping_sub(1)).map(|r| (l, r))), column) {
+        (Some((l, (row, line))), Some(c)) if c < plan.columns.len() => Error::Value {
+            at: Location { input: plan.input.clone(), row: *row, line: *line },
+            column: plan.columns[c].name.clone(),
+            value: batch.value(l - 1, c).shown(),
+            reason: message(e),
+        },
+        (Some((_, (row, line))), _) => {
+            Error::Input { at: Location { input: plan.input.clone(), row: *row, line: *line }, reason: message(e) }
+        }
+        _ => Error::db("staging rows", message(e)),
+    }
+}
+
+impl Default for KeyOrder {
+    fn default() -> Self {
+        KeyOrder { last: None, sorted: true, rows: 0, deduped: None }
+    }
+}
+
+impl KeyOrder {
+    pub(crate) fn observe(&mut self, plan: &Plan, batch: &Batch) {
+        self.rows += batch.rows.len() as u64;
+        if !self.sorted {
+            return;
+        }
+        for r in 0..batch.rows.len() {
+            let key: Option<Vec<i64>> = plan
+                .key
+                .iter()
+                .map(|&i| match batch.value(r, i) {
+                    Value::Int(v) => Some(v),
+                    _ => None,
+                })
+                .collect();
+            match key {
+                Some(k) if self.last.as_ref().is_none_or(|last| k > *last) => self.last = Some(k),
+                _ => {
+                    self.sorted = false;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Tracks, while staging, whether the keys arrive as strictly increasing whole numbers.
+#[derive(Debug)]
+pub(crate) struct KeyOrder {
+    last: Option<Vec<i64>>,
+    pub(super) sorted: bool,
+    pub(super) rows: u64,
+    /// The rows of the de-duplicated source, once made (`merge::source`).
+    pub(super) deduped: Option<u64>,
+}
+
+fn kinds(plan: &Plan) -> Vec<Kind> {
+    (0..plan.columns.len()).map(|i| Kind::of(native(plan, i))).collect()
+}

@@ -1,0 +1,357 @@
+//! Merging the stage (see `stage.rs`, already de-duplicated and in key order) into a
+//! SQLite table, in the load's transaction:
+//!
+//! 1. `UPDATE target SET ... FROM stage WHERE key matches AND some column differs`
+//!    (NULL-safe `IS NOT`, binary collation): its change count is `updated`;
+//! 2. `INSERT INTO target SELECT ... FROM stage WHERE NOT EXISTS (key in target)`:
+//!    its change count is `inserted`.
+//!
+//! Only rows known to be new are inserted, so the target's generated ids never skip,
+//! and rows updated through another unique key keep theirs. Everything else follows:
+//! matched = staged - inserted, unchanged = matched - updated.
+
+use super::changes::{told, MASK_BITS};
+use super::q;
+use super::stage::STAGE;
+use crate::db::sql::{self, list, stage_col};
+use crate::db::{history, ChangeOp, ChangeSink, MergeCounts};
+use crate::error::{Error, Result};
+use crate::plan::{HistoryColumns, Plan};
+use crate::spec::OnConflict;
+use crate::value::Value;
+use rusqlite::{ErrorCode, OptionalExtension};
+
+fn key_match(plan: &Plan) -> String {
+    sql::key_match(plan, q)
+}
+
+/// [`key_match`] that SQLite can only serve by walking the stage in key order and looking
+/// the table's rows up (`+` takes the stage's index out of the join): told rows then
+/// come in key order, whatever order the table keeps.
+fn key_match_from_stage(plan: &Plan) -> String {
+    sql::key_match_by(plan, q, |t, s| format!("{t} = +{s}"))
+}
+
+pub(super) fn target(plan: &Plan) -> String {
+    format!("main.{}", q(&plan.table.name))
+}
+
+/// The merge; under `--changes` its statements tell `tell` the rows they write (see
+/// `changes.rs`), or, where they cannot, a read before them does.
+pub(crate) fn merge(
+    conn: &mut rusqlite::Connection,
+    plan: &Plan,
+    mut tell: Option<&mut dyn ChangeSink>,
+) -> Result<MergeCounts> {
+    let ctx = format!("merging into table {}", q(&plan.table.name));
+    let db = |e: rusqlite::Error| Error::db(ctx.clone(), e);
+    let staged: i64 = conn.query_row(&format!("SELECT count(*) FROM {STAGE}"), [], |r| r.get(0)).map_err(db)?;
+    let staged = staged as u64;
+    let t = target(plan);
+    let telling = tell.is_some().then(|| Telling::new(conn, plan)).flatten();
+    if let (Some(sink), None) = (tell.as_deref_mut(), &telling) {
+        super::changes::tell(conn, plan, sink)?;
+        sink.done(ChangeOp::Insert)?;
+        tell = None;
+    }
+    if plan.keyless() {
+        let inserted =
+            conn.execute(&sql::append(plan, q, &t, STAGE, |i| format!("s.{}", stage_col(i))), []).map_err(db)?;
+        return Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted as u64, 0));
+    }
+
+    if let Some(h) = plan.history {
+        let counts = history(conn, plan, h, staged).map_err(db)?;
+        drop_stage(conn, plan).map_err(db)?;
+        return counts;
+    }
+
+    if plan.spec.on_conflict == OnConflict::Error {
+        if let Some((row, key)) = first_row(conn, plan, "EXISTS").map_err(db)? {
+            return Err(plan.key_exists(row, &key));
+        }
+    }
+
+    let mut updated = 0;
+    if plan.spec.on_conflict == OnConflict::Update && !plan.update.is_empty() {
+        let set: Vec<String> =
+            plan.update.iter().map(|&i| format!("{} = s.{}", q(&plan.columns[i].name), stage_col(i))).collect();
+        let on = match &telling {
+            Some(_) => key_match_from_stage(plan),
+            None => key_match(plan),
+        };
+        let mut sql = format!("UPDATE {t} AS t SET {} FROM {STAGE} AS s WHERE {on}", set.join(", "));
+        let told = telling.as_ref().zip(tell.as_deref_mut());
+        let cond = will_change(plan);
+        match (told.as_ref().map(|(telling, _)| telling), &cond) {
+            // The rows that change, told as the condition finds them (the function returns
+            // 1): the condition evaluated once.
+            (Some(telling), Some(cond)) if !plan.spec.always_update => {
+                sql.push_str(&format!(" AND CASE WHEN {cond} THEN {} ELSE 0 END", telling.update))
+            }
+            (telling, cond) => {
+                if !plan.spec.always_update {
+                    sql.push_str(&format!(" AND ({})", differs(plan)));
+                }
+                if let Some(newer) = newer(plan) {
+                    sql.push_str(&format!(" AND {newer}"));
+                }
+                // `--always-update` rewrites the rows as they are too: only those that
+                // change are told (whatever order SQLite tests the conditions in).
+                if let (Some(telling), Some(cond)) = (telling, cond) {
+                    sql.push_str(&format!(" AND CASE WHEN {cond} THEN {} ELSE 1 END", telling.update));
+                }
+            }
+        }
+        let done = match told {
+            Some((_, sink)) => super::changes::telling(conn, &sql, Vec::new(), sink)?,
+            None => conn.execute(&sql, []),
+        };
+        updated = done.map_err(|e| unique_violation(conn, plan, e, &ctx))? as u64;
+        if let Some(sink) = tell.as_deref_mut() {
+            sink.done(ChangeOp::Update)?;
+        }
+        crate::trace::trace("updated");
+    }
+    // `--newer-by`: the matched rows that still differ were not newer.
+    let stale = match plan.newer_by {
+        Some(_) => {
+            let sql = format!(
+                "SELECT count(*) FROM {STAGE} AS s JOIN {t} AS t ON {} WHERE {}",
+                key_match(plan),
+                differs(plan)
+            );
+            conn.query_row(&sql, [], |r| r.get::<_, i64>(0)).map_err(db)? as u64
+        }
+        None => 0,
+    };
+
+    if let Some(column) = plan.missing_required() {
+        // A new row cannot be inserted without it: name the first new key.
+        if let Some((row, key)) = first_row(conn, plan, "NOT EXISTS").map_err(db)? {
+            return Err(plan.new_row_needs(column, row, &key));
+        }
+    }
+
+    let names: Vec<String> = plan.columns.iter().map(|c| q(&c.name)).collect();
+    let vals: Vec<String> = (0..plan.columns.len()).map(|i| format!("s.{}", stage_col(i))).collect();
+    let new = format!("NOT EXISTS (SELECT 1 FROM {t} AS t WHERE {})", key_match(plan));
+    let select = format!("INSERT INTO {t} ({}) SELECT {} FROM {STAGE} AS s", names.join(", "), vals.join(", "));
+    let done = match (&telling, tell) {
+        (Some(telling), Some(sink)) => {
+            let sql = format!("{select} WHERE CASE WHEN {new} THEN {} ELSE 0 END", telling.insert);
+            super::changes::telling(conn, &sql, Vec::new(), sink)?
+        }
+        _ => conn.execute(&format!("{select} WHERE {new}"), []),
+    };
+    let inserted = done.map_err(|e| unique_violation(conn, plan, e, &ctx))? as u64;
+    crate::trace::trace("inserted");
+    drop_stage(conn, plan).map_err(db)?;
+    Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated).with_stale(stale))
+}
+
+/// `--changes` through the merge's own statements: the function call each makes on the
+/// rows it writes (see `changes.rs`; the UPDATE's empty when it updates nothing). `None`
+/// where the rows are read first instead: without a key, under `--history`, or when a
+/// row's values are too many for a function.
+struct Telling {
+    update: String,
+    insert: String,
+}
+
+impl Telling {
+    fn new(conn: &rusqlite::Connection, plan: &Plan) -> Option<Telling> {
+        if plan.keyless() || plan.history.is_some() {
+            return None;
+        }
+        let staged: Vec<String> = plan.all_columns().iter().map(|&i| format!("s.{}", stage_col(i))).collect();
+        let mut insert = vec!["NULL".to_string()];
+        insert.extend(staged.iter().cloned());
+        let insert = told(conn, ChangeOp::Insert, &insert)?;
+        let update = match will_change(plan) {
+            Some(_) => {
+                // The change mask as integers of MASK_BITS columns each (`IS NOT` is 0 or
+                // 1), made text by the function: no string built per row.
+                let masks: Vec<String> = plan
+                    .update
+                    .chunks(MASK_BITS)
+                    .map(|cols| {
+                        let bits = cols
+                            .iter()
+                            .enumerate()
+                            .map(|(b, &i)| format!("({}) * {}", column_differs(plan, i), 1u64 << b));
+                        bits.collect::<Vec<_>>().join(" + ")
+                    })
+                    .collect();
+                let mut values = vec![masks.len().to_string()];
+                values.extend(masks);
+                values.extend(staged);
+                values.extend(plan.update.iter().map(|&i| format!("t.{}", q(&plan.columns[i].name))));
+                told(conn, ChangeOp::Update, &values)?
+            }
+            None => String::new(),
+        };
+        Some(Telling { update, insert })
+    }
+}
+
+/// Frees the stage once merged, unless the deletions still need the input's keys.
+fn drop_stage(conn: &rusqlite::Connection, plan: &Plan) -> rusqlite::Result<()> {
+    match plan.spec.deletes() {
+        true => Ok(()),
+        false => conn.execute_batch(&format!("DROP TABLE {STAGE}")),
+    }
+}
+
+/// `--history` (see `db/history.rs`); the load's time is `?1`, as text.
+fn history(
+    conn: &rusqlite::Connection,
+    plan: &Plan,
+    h: HistoryColumns,
+    staged: u64,
+) -> rusqlite::Result<Result<MergeCounts>> {
+    let t = target(plan);
+    let delete = format!("DELETE FROM {t} AS t");
+    let dialect = history::Dialect {
+        q,
+        target: &t,
+        stage: STAGE,
+        value: &|i| format!("s.{}", stage_col(i)),
+        eq: super::delete::staged_side,
+        differs: &|i| column_differs(plan, i),
+        time: "?1",
+        delete: &delete,
+        text: |e| format!("CAST({e} AS TEXT)"),
+    };
+    let sql = history::statements(plan, h, &dialect);
+    let time = [sql::mark_time(plan)];
+    let late = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?));
+    if let Some((row, from)) = conn.query_row(&sql.too_late, time.clone(), late).optional()? {
+        return Ok(Err(history::too_late(plan, row as u64, from)));
+    }
+    let mut changed = [0, 0];
+    for (n, sql) in changed.iter_mut().zip([&sql.replace, &sql.close]) {
+        if let Some(sql) = sql {
+            *n = conn.execute(sql, time.clone())? as u64;
+        }
+    }
+    let rows = conn.execute(&sql.insert, [])? as u64;
+    let stale = match &sql.stale {
+        Some(stale) => conn.query_row(stale, [], |r| r.get::<_, i64>(0))? as u64,
+        None => 0,
+    };
+    crate::trace::trace("merged (history)");
+    Ok(Ok(history::counts(staged, rows, changed[1], changed[0]).with_stale(stale)))
+}
+
+/// Some updated column of the table's row `t` differs from the staged row `s`.
+fn differs(plan: &Plan) -> String {
+    list(&plan.update, |i| column_differs(plan, i), " OR ")
+}
+
+/// Column `i` of the table's row `t` differs from the staged row `s` (NULL-safe, text as
+/// bytes).
+pub(super) fn column_differs(plan: &Plan, i: usize) -> String {
+    format!("t.{} IS NOT s.{} COLLATE BINARY", q(&plan.columns[i].name), stage_col(i))
+}
+
+/// The condition under which the merge changes a matched row (`t` the table's, `s` the
+/// staged one): some updated column differs, and under `--newer-by` it is newer. `None`
+/// when the merge updates no row.
+pub(super) fn will_change(plan: &Plan) -> Option<String> {
+    if plan.spec.on_conflict != OnConflict::Update || plan.update.is_empty() {
+        return None;
+    }
+    Some(match newer(plan) {
+        Some(newer) => format!("({}) AND {newer}", differs(plan)),
+        None => format!("({})", differs(plan)),
+    })
+}
+
+/// `--newer-by`: the staged row `s` is newer than the table's `t`.
+fn newer(plan: &Plan) -> Option<String> {
+    sql::newer(plan, |i| format!("s.{}", stage_col(i)), |i| format!("t.{}", q(&plan.columns[i].name)))
+}
+
+/// The first staged row (and its key) for which `EXISTS` or `NOT EXISTS` a target row
+/// with its key.
+fn first_row(
+    conn: &rusqlite::Connection,
+    plan: &Plan,
+    exists: &str,
+) -> rusqlite::Result<Option<(u64, Vec<Value<'static>>)>> {
+    let key_cols: Vec<String> = plan.key.iter().map(|&i| format!("s.{}", stage_col(i))).collect();
+    let sql = format!(
+        "SELECT s.ord, {} FROM {STAGE} AS s WHERE {exists} (SELECT 1 FROM {} AS t WHERE {}) ORDER BY s.ord LIMIT 1",
+        key_cols.join(", "),
+        target(plan),
+        key_match(plan)
+    );
+    conn.query_row(&sql, [], |r| {
+        let row: i64 = r.get(0)?;
+        let key = (0..plan.key.len()).map(|i| sqlite_value(r.get_ref(i + 1)?)).collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok((row as u64, key))
+    })
+    .optional()
+}
+
+/// Explains a unique-constraint failure of the merge by finding the first input row
+/// that collides on a unique key other than the load's key: with an existing row of
+/// another key, or with another input row. Runs only after a failure.
+fn unique_violation(conn: &rusqlite::Connection, plan: &Plan, e: rusqlite::Error, ctx: &str) -> Error {
+    if e.sqlite_error_code() != Some(ErrorCode::ConstraintViolation) {
+        return Error::db(ctx, e);
+    }
+    let t = target(plan);
+    for uk in plan.table.keys.iter().filter(|k| **k != plan.key_constraint && !k.is_partial()) {
+        let Some(cols) =
+            uk.columns.iter().map(|c| plan.columns.iter().position(|pc| &pc.name == c)).collect::<Option<Vec<usize>>>()
+        else {
+            continue;
+        };
+        let vals = list(&cols, |i| format!("s.{}", stage_col(i)), ", ");
+        let raw = list(&cols, stage_col, ", ");
+        let same = list(&cols, |i| format!("t.{} = s.{}", q(&plan.columns[i].name), stage_col(i)), " AND ");
+        let dup = list(&cols, |i| format!("d.{c} = s.{c}", c = stage_col(i)), " AND ");
+        // Only on this failure path: an index, so the input-against-input probe is not quadratic.
+        let _ = conn.execute_batch(&format!("CREATE INDEX IF NOT EXISTS temp.upsertx_diag ON upsertx_stage ({raw})"));
+        let index = uk.name.as_deref().map(|n| format!("unique index {}", q(n))).unwrap_or_default();
+        let probes = [
+            format!(
+                "SELECT s.ord, {vals} FROM {STAGE} AS s JOIN {t} AS t ON {same} WHERE NOT ({}) ORDER BY s.ord LIMIT 1",
+                key_match(plan)
+            ),
+            format!(
+                "SELECT s.ord, {vals}, (SELECT min(d.ord) FROM {STAGE} AS d WHERE {dup}) FROM {STAGE} AS s
+                 WHERE EXISTS (SELECT 1 FROM {STAGE} AS d WHERE {dup} AND d.ord < s.ord) ORDER BY s.ord LIMIT 1"
+            ),
+        ];
+        for sql in probes {
+            let found = conn
+                .query_row(&sql, [], |r| {
+                    let v = (0..cols.len())
+                        .map(|i| sqlite_value(r.get_ref(i + 1)?))
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    let other: Option<i64> =
+                        if r.as_ref().column_count() > cols.len() + 1 { r.get(cols.len() + 1)? } else { None };
+                    Ok((r.get::<_, i64>(0)? as u64, v, other))
+                })
+                .optional();
+            if let Ok(Some((row, values, first))) = found {
+                return plan.other_key_conflict(row, &cols, &values, first.map(|f| f as u64), &index);
+            }
+        }
+    }
+    Error::db(ctx, e)
+}
+
+fn sqlite_value(v: rusqlite::types::ValueRef<'_>) -> rusqlite::Result<Value<'static>> {
+    use rusqlite::types::ValueRef as V;
+    Ok(match v {
+        V::Null => Value::Null,
+        V::Integer(i) => Value::Int(i),
+        V::Real(f) => Value::Real(f),
+        V::Text(t) => Value::text(String::from_utf8_lossy(t).into_owned()),
+        V::Blob(b) => Value::Blob(b.to_vec().into()),
+    })
+}
