@@ -105,6 +105,8 @@ export UPSERTX_TEST_MYSQL_TLS_CA="$TLS_DIR/certs/ca.pem"
 
 say "formatting check"
 cargo fmt --all -- --check
+say "lints (clippy, warnings are errors)"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
 say "the library with some databases left out (cargo features)"
 # Each database alone, and two together (a module cfg'd for some of them must stay so).
 for features in sqlite postgres mysql postgres,mysql; do

@@ -10,7 +10,7 @@
 macro_rules! scenarios {
     ($module:ident: $db:path => $($name:ident),* $(,)?) => {
         mod $module {
-            $(#[test] fn $name() { crate::$name(&$db()); })*
+            $(#[test] fn $name() { super::$name(&$db()); })*
         }
     };
 }

@@ -2,14 +2,11 @@
 //! database: every Arrow type upsertx maps, NULLs, several row groups, `--create` from
 //! the schema, and typed values refused naming their row and column.
 
-#[macro_use]
-mod common;
-
+use crate::common::{dialect, rows, upsertx, upsertx_bytes, TestDb};
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::types::Int8Type;
 use arrow_array::*;
 use arrow_schema::{DataType, Field, Schema};
-use common::{dialect, rows, upsertx, upsertx_bytes, TestDb};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -365,7 +362,7 @@ pub fn typed_integers_are_range_checked(db: &dyn TestDb) {
 
 /// A file that is not Parquet, and an Arrow type upsertx cannot create a column for.
 pub fn unreadable_typed_input_is_named(db: &dyn TestDb) {
-    common::write(db, "bad.parquet", "id,name\n1,a\n");
+    crate::common::write(db, "bad.parquet", "id,name\n1,a\n");
     upsertx(db, &["bad.parquet", "--table", "x", "--key", "id", "--create"], None)
         .fails(1, &["bad.parquet: not a readable Parquet file"]);
     let b = RecordBatch::try_new(
@@ -442,14 +439,14 @@ pub fn a_cut_arrow_stream_deletes_nothing(db: &dyn TestDb) {
     upsertx(db, &args, None)
         .fails(1, &["cut.arrows", "ends after 5 rows without its end-of-stream marker", "nothing was written"]);
     let stdin = ["-", "--format", "arrow", "--table", "ev", "--replace-where", "id > 0", "--json"];
-    common::upsertx_bytes(db, &stdin, Some(&first)).fails(1, &["<stdin>", "end-of-stream marker"]);
+    crate::common::upsertx_bytes(db, &stdin, Some(&first)).fails(1, &["<stdin>", "end-of-stream marker"]);
     assert_eq!(db.rows("SELECT COUNT(*), SUM(v) FROM ev"), rows(&[&["20", "0"]]));
     // Without deletions the rows it holds load.
     assert_eq!(upsertx(db, &["cut.arrows", "--table", "ev", "--json"], None).counts(), (0, 5, 0, 0, 0));
     std::fs::write(db.dir().join("whole.arrows"), &whole).unwrap();
     let run = upsertx(db, &["whole.arrows", "--table", "ev", "--delete-missing", "--json"], None);
     assert_eq!(run.counts(), (0, 15, 5, 0, 0));
-    assert_eq!(common::upsertx_bytes(db, &stdin, Some(&whole)).counts(), (0, 0, 20, 0, 0));
+    assert_eq!(crate::common::upsertx_bytes(db, &stdin, Some(&whole)).counts(), (0, 0, 20, 0, 0));
 }
 
 /// Year 0 (ISO 8601's 1 BC) is refused, never shifted to year 1 (MariaDB's DATETIME and
@@ -494,6 +491,7 @@ every_dialect!(
 
 /// SQLite stores any integer in any integer column: no narrower range to check.
 mod server_integers {
+    use super::*;
     scenarios!(postgres: crate::common::Postgres::new => typed_integers_are_range_checked);
     scenarios!(mariadb: crate::common::Mariadb::new => typed_integers_are_range_checked);
 }

@@ -3,9 +3,7 @@
 //! into `--create`, an upsert of the changed rows, values the target refuses named by the
 //! query's row, and a result larger than one batch.
 
-mod common;
-
-use common::{dialect, rows, upsertx, Mariadb, Postgres, Sqlite, TestDb};
+use crate::common::{dialect, rows, upsertx, Mariadb, Postgres, Sqlite, TestDb};
 
 /// A source table with a column of each common kind, rows 1-3 (NULLs in row 2 and 3).
 fn source_table(src: &dyn TestDb) {
@@ -106,7 +104,7 @@ fn target_types(dst: &dyn TestDb) -> Vec<String> {
     dst.rows(&sql).into_iter().map(|r| r[0].clone()).collect()
 }
 
-fn load(src: &dyn TestDb, dst: &dyn TestDb, query: &str, extra: &[&str]) -> common::Run {
+fn load(src: &dyn TestDb, dst: &dyn TestDb, query: &str, extra: &[&str]) -> crate::common::Run {
     let url = src.url();
     let mut args = vec!["--from-db", &url, "--query", query, "--table", "dst", "--json"];
     args.extend_from_slice(extra);

@@ -6,9 +6,7 @@
 //! test of its own here. `PROPTEST_CASES=400` (the default is 48 per database) for a
 //! longer hunt; 400 per database passed when this was written.
 
-mod common;
-
-use common::{upsertx, write, Mariadb, Postgres, Sqlite, TestDb};
+use crate::common::{upsertx, write, Mariadb, Postgres, Sqlite, TestDb};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 

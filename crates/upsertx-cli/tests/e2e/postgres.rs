@@ -1,9 +1,7 @@
 //! PostgreSQL beyond the scenarios every dialect shares (those are in cli.rs): types,
 //! server-side errors mapped to input rows, schemas, connection URLs, concurrency.
 
-mod common;
-
-use common::{rows, table, upsertx, write, Postgres, TestDb};
+use crate::common::{rows, table, upsertx, write, Postgres, TestDb};
 
 #[test]
 fn types_round_trip_exactly() {
@@ -140,7 +138,7 @@ fn urls_as_libpq_users_write_them() {
     assert_eq!(table(&db, "c", "id, name"), rows(&[&["1", "a"]]));
     // A wrong password is refused without ever being printed.
     let bad = "postgresql://nosuchuser:Secr3tPw@127.0.0.1:5432/test";
-    let run = common::upsertx_with_url(&db, &["c.csv"], bad);
+    let run = crate::common::upsertx_with_url(&db, &["c.csv"], bad);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("postgresql://nosuchuser:***@127.0.0.1:5432/test"), "{}", run.stderr);
     assert!(!run.stderr.contains("Secr3tPw") && !run.stdout.contains("Secr3tPw"));
@@ -157,11 +155,11 @@ fn tls_modes_as_libpq() {
     let search = db.url().split("options=").nth(1).unwrap().to_string();
     let url = |host: &str, tls: &str| format!("postgres://root@{host}:5432/test?options={search}&{tls}");
     let ok = |u: String| {
-        let run = common::upsertx_with_url(&db, &["c.csv", "--json"], &u);
+        let run = crate::common::upsertx_with_url(&db, &["c.csv", "--json"], &u);
         assert_eq!(run.code, 0, "{u}: {}", run.stderr);
     };
     let fails = |u: String, code: i32, needle: &str| {
-        let run = common::upsertx_with_url(&db, &["c.csv"], &u);
+        let run = crate::common::upsertx_with_url(&db, &["c.csv"], &u);
         run.fails(code, &[needle]);
     };
     ok(url("127.0.0.1", "sslmode=disable"));
@@ -176,7 +174,7 @@ fn tls_modes_as_libpq() {
     fails(url("localhost", "sslmode=sometimes"), 2, "sslmode=sometimes is not one of");
     // libpq's key=value form.
     let kv = format!("host=localhost port=5432 user=root dbname=test sslmode=verify-full sslrootcert={cert}");
-    let run = common::upsertx_with_url(
+    let run = crate::common::upsertx_with_url(
         &db,
         &["c.csv", "--table", &format!("{}.c", search.trim_start_matches("-csearch_path%3D")), "--json"],
         &kv,
@@ -284,9 +282,9 @@ fn create_maps_inferred_types_to_postgres_types() {
 fn a_missing_database_is_said_once() {
     let db = Postgres::new();
     write(&db, "c.csv", "id\n1\n");
-    let server = common::pg_base_url();
+    let server = crate::common::pg_base_url();
     let url = format!("{}/upsertx_no_such_db", server.rsplit_once('/').unwrap().0);
-    let run = common::upsertx_with_url(&db, &["c.csv"], &url);
+    let run = crate::common::upsertx_with_url(&db, &["c.csv"], &url);
     run.fails(1, &["database \"upsertx_no_such_db\" does not exist"]);
     assert_eq!(run.stderr.matches("does not exist").count(), 1, "{}", run.stderr);
 }

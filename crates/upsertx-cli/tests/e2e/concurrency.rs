@@ -14,9 +14,7 @@
 //!
 //! The model (`Model`) is the semantics of one load, applied serially.
 
-mod common;
-
-use common::{write, Mariadb, Postgres, Sqlite, TestDb};
+use crate::common::{write, Mariadb, Postgres, Sqlite, TestDb};
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -5,9 +5,7 @@
 //! surely inside the merge on PostgreSQL and MariaDB, another session holds a lock on a
 //! row the merge must write, so the load waits there until it is killed.
 
-mod common;
-
-use common::{write, Mariadb, Postgres, Sqlite, TestDb};
+use crate::common::{write, Mariadb, Postgres, Sqlite, TestDb};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -63,7 +61,7 @@ fn setup(db: &dyn TestDb) -> Vec<Vec<String>> {
 
 /// The same load, run to the end, does what it should.
 fn rerun(db: &dyn TestDb) {
-    let run = common::upsertx(db, &["big.csv", "--table", "f", "--json"], None);
+    let run = crate::common::upsertx(db, &["big.csv", "--table", "f", "--json"], None);
     assert_eq!(run.counts(), ((ROWS - 3) as u64, 3, 0, 0, 0));
     assert_eq!(db.rows(&format!("SELECT count(*) FROM {}", db.q("f"))), vec![vec![ROWS.to_string()]]);
 }

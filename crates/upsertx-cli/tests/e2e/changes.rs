@@ -1,10 +1,7 @@
 //! End-to-end tests of `--changes`: the NDJSON lines of what a load inserted, updated and
 //! deleted, against real databases, once per dialect.
 
-#[macro_use]
-mod common;
-
-use common::{rows, table, upsertx, write, TestDb};
+use crate::common::{rows, table, upsertx, write, TestDb};
 use serde_json::{json, Value};
 
 /// `stock`: a, b in region eu; c in us.
@@ -379,20 +376,20 @@ pub fn changes_that_disagree_with_the_merge_fail_the_load(db: &dyn TestDb) {
 /// did in that order, down to the values it replaced.
 pub fn concurrent_loads_tell_what_each_did(db: &dyn TestDb) {
     db.exec("CREATE TABLE n (id INTEGER PRIMARY KEY, who VARCHAR(10))");
-    write(db, "a.csv", &common::ids_by("a", 1..=1500));
-    write(db, "b.csv", &common::ids_by("b", 500..=2000));
+    write(db, "a.csv", &crate::common::ids_by("a", 1..=1500));
+    write(db, "b.csv", &crate::common::ids_by("b", 500..=2000));
     for round in 0..4 {
         db.exec("DELETE FROM n");
         let seed: Vec<String> = (1..=1000).map(|i| format!("({i}, 'seed')")).collect();
         db.exec(&format!("INSERT INTO n VALUES {}", seed.join(", ")));
         let spawn = |who: &str| {
             let (file, out) = (format!("{who}.csv"), format!("{who}.ndjson"));
-            common::spawn_upsertx(db, &[&file, "--table", "n", "--changes", &out, "--json", "-q"])
+            crate::common::spawn_upsertx(db, &[&file, "--table", "n", "--changes", &out, "--json", "-q"])
         };
         let (a, b) = (spawn("a"), spawn("b"));
         let mut did = Vec::new();
         for (who, child) in [("a", a), ("b", b)] {
-            let report = common::Run::from(child.wait_with_output().unwrap()).report();
+            let report = crate::common::Run::from(child.wait_with_output().unwrap()).report();
             let got = read(db, &format!("{who}.ndjson"));
             let n = |k: &str| report[k].as_u64().unwrap();
             assert_eq!(ops(&got), (n("inserted"), n("updated"), 0), "round {round}: {who}");
@@ -829,11 +826,13 @@ pub fn changes_name_what_changed_as_postgres_compares(db: &dyn TestDb) {
 
 /// MySQL and MariaDB have no partial indexes.
 mod partial {
+    use super::*;
     scenarios!(sqlite: crate::common::Sqlite::new => changes_through_a_partial_unique_index);
     scenarios!(postgres: crate::common::Postgres::new => changes_through_a_partial_unique_index);
 }
 
 mod binary {
+    use super::*;
     scenarios!(postgres: crate::common::Postgres::new => changes_write_dates_as_the_server_does,
         changes_write_doubles_as_the_server_does, changes_name_what_changed_as_postgres_compares);
     scenarios!(mariadb: crate::common::Mariadb::new => changes_write_values_as_mariadb_does,
@@ -877,11 +876,11 @@ pub fn changes_that_fail_after_the_commit_say_so(db: &dyn TestDb) {
 
     // Standard output closed by its reader after 100 bytes (`| head -c 100`).
     db.exec("DELETE FROM many");
-    let mut child = common::spawn_upsertx(db, &["many.csv", "--changes", "-"]);
+    let mut child = crate::common::spawn_upsertx(db, &["many.csv", "--changes", "-"]);
     let mut head = [0u8; 100];
     child.stdout.as_mut().unwrap().read_exact(&mut head).unwrap();
     drop(child.stdout.take());
-    let run = common::Run::from(child.wait_with_output().unwrap());
+    let run = crate::common::Run::from(child.wait_with_output().unwrap());
     run.fails(3, &["the load committed", "standard output", "all of its lines are in"]);
     let kept = run.stderr.rsplit("all of its lines are in ").next().unwrap().trim();
     assert_eq!(ops(&lines(&std::fs::read_to_string(kept).unwrap())), (20_000, 0, 0));
@@ -891,7 +890,7 @@ pub fn changes_that_fail_after_the_commit_say_so(db: &dyn TestDb) {
 
     // The path replaced by a folder while the load runs: the lines are kept beside it.
     db.exec("DELETE FROM many");
-    let child = common::spawn_upsertx(db, &["many.csv", "--changes", "out.ndjson"]);
+    let child = crate::common::spawn_upsertx(db, &["many.csv", "--changes", "out.ndjson"]);
     let started = std::time::Instant::now();
     while !std::fs::read_dir(db.dir())
         .unwrap()
@@ -903,7 +902,7 @@ pub fn changes_that_fail_after_the_commit_say_so(db: &dyn TestDb) {
     }
     std::fs::create_dir(db.dir().join("out.ndjson")).unwrap();
     std::fs::write(db.dir().join("out.ndjson").join("keep"), "").unwrap();
-    let run = common::Run::from(child.wait_with_output().unwrap());
+    let run = crate::common::Run::from(child.wait_with_output().unwrap());
     run.fails(3, &["the load committed", "out.ndjson", "all of its lines are in"]);
     let kept = run.stderr.rsplit("all of its lines are in ").next().unwrap().trim();
     assert!(kept.ends_with(".ndjson") && std::path::Path::new(kept).parent() == Some(db.dir()), "{kept}");
@@ -964,7 +963,7 @@ pub fn changes_leftovers_of_a_killed_load_are_removed(db: &dyn TestDb) {
             .filter(|n| n.starts_with(".upsertx-changes-") && !n.contains("-mine"))
             .collect()
     };
-    let mut child = common::spawn_upsertx(db, &["many.csv", "--changes", "out.ndjson"]);
+    let mut child = crate::common::spawn_upsertx(db, &["many.csv", "--changes", "out.ndjson"]);
     let started = std::time::Instant::now();
     while leftovers().is_empty() {
         assert!(started.elapsed() < std::time::Duration::from_secs(60), "no temporary file appeared");
@@ -980,6 +979,7 @@ pub fn changes_leftovers_of_a_killed_load_are_removed(db: &dyn TestDb) {
 }
 
 mod destinations {
+    use super::*;
     scenarios!(sqlite: crate::common::Sqlite::new => changes_into_a_pipe_a_link_not_a_folder,
         changes_that_fail_after_the_commit_say_so, changes_into_a_pipe_nobody_reads_fail_first,
         changes_files_keep_their_mode, changes_leftovers_of_a_killed_load_are_removed,

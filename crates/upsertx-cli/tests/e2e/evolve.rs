@@ -1,10 +1,7 @@
 //! End-to-end tests of `--evolve`: the table gains the input's new columns, in the load's
 //! transaction where the database allows it, against real databases, once per dialect.
 
-#[macro_use]
-mod common;
-
-use common::{dialect, rows, upsertx, write, TestDb};
+use crate::common::{dialect, rows, upsertx, write, TestDb};
 
 fn people(db: &dyn TestDb) {
     db.exec("CREATE TABLE people (id INTEGER PRIMARY KEY, name VARCHAR(20))");

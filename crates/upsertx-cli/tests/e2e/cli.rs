@@ -1,10 +1,7 @@
 //! End-to-end tests of the `upsertx` command line against real databases. Each
 //! scenario runs once per dialect (see the `scenarios!` list at the bottom).
 
-#[macro_use]
-mod common;
-
-use common::{rows, table, upsertx, write, TestDb};
+use crate::common::{rows, table, upsertx, write, TestDb};
 
 fn customers(db: &dyn TestDb) {
     db.exec("CREATE TABLE customers (id INTEGER PRIMARY KEY, name VARCHAR(100), city VARCHAR(100))");
@@ -324,14 +321,14 @@ pub fn usage_errors_exit_2(db: &dyn TestDb) {
     upsertx(db, &["customers.txt"], None).fails(2, &["no such file"]);
     write(db, "customers.txt", "id\n1\n");
     upsertx(db, &["customers.txt"], None).fails(2, &["--format"]);
-    let run = common::upsertx_with_url(db, &["customers.csv"], "oracle://ann:s3cret@localhost/db");
+    let run = crate::common::upsertx_with_url(db, &["customers.csv"], "oracle://ann:s3cret@localhost/db");
     run.fails(2, &["oracle://ann:***@localhost/db", "unknown database URL scheme"]);
     assert!(!run.stderr.contains("s3cret") && !run.stdout.contains("s3cret"));
     // A server that cannot be reached: a database error (1), still without the password.
-    let run = common::upsertx_with_url(db, &["customers.csv"], "postgres://ann:s3cret@127.0.0.1:1/db");
+    let run = crate::common::upsertx_with_url(db, &["customers.csv"], "postgres://ann:s3cret@127.0.0.1:1/db");
     run.fails(1, &["connecting to PostgreSQL at postgres://ann:***@127.0.0.1:1/db"]);
     assert!(!run.stderr.contains("s3cret") && !run.stdout.contains("s3cret"));
-    let run = common::upsertx_with_url(db, &["customers.csv"], "mysql://ann:s3cret@127.0.0.1:1/db");
+    let run = crate::common::upsertx_with_url(db, &["customers.csv"], "mysql://ann:s3cret@127.0.0.1:1/db");
     run.fails(1, &["connecting to MySQL at mysql://ann:***@127.0.0.1:1/db"]);
     assert!(!run.stderr.contains("s3cret") && !run.stdout.contains("s3cret"));
     // Every other place a password can hide (the probe found each printed).
@@ -344,7 +341,7 @@ pub fn usage_errors_exit_2(db: &dyn TestDb) {
         "mysql://ann:s3/cret@127.0.0.1:1/db",
         "ann:s3cret@127.0.0.1",
     ] {
-        let run = common::upsertx_with_url(db, &["customers.csv"], url);
+        let run = crate::common::upsertx_with_url(db, &["customers.csv"], url);
         assert!(run.code == 1 || run.code == 2, "{url}: {}", run.stderr);
         assert!(run.stderr.contains("***"), "{url}: {}", run.stderr);
         for secret in ["s3cret", "cret"] {
@@ -562,11 +559,13 @@ pub fn two_creates_at_once_both_load(db: &dyn TestDb) {
             |file: &'static str| ["--table", &table, "--key", "id", "--create", "--json", "-q", file].map(String::from);
         let spawn = |file| {
             let args = args(file);
-            common::spawn_upsertx(db, &args.iter().map(String::as_str).collect::<Vec<_>>())
+            crate::common::spawn_upsertx(db, &args.iter().map(String::as_str).collect::<Vec<_>>())
         };
         let (ra, rb) = (spawn("a.csv"), spawn("b.csv"));
-        let (ra, rb) =
-            (common::Run::from(ra.wait_with_output().unwrap()), common::Run::from(rb.wait_with_output().unwrap()));
+        let (ra, rb) = (
+            crate::common::Run::from(ra.wait_with_output().unwrap()),
+            crate::common::Run::from(rb.wait_with_output().unwrap()),
+        );
         let (ra, rb) = (ra.report(), rb.report());
         assert_ne!(ra["created"], rb["created"], "round {round}: one of them created the table");
         let count = db.rows(&format!("SELECT COUNT(*) FROM {}", db.q(&table)));
@@ -615,6 +614,7 @@ every_dialect!(
 
 /// MySQL and MariaDB have no partial indexes.
 mod partial_indexes {
+    use super::*;
     scenarios!(sqlite: crate::common::Sqlite::new => partial_unique_indexes);
     scenarios!(postgres: crate::common::Postgres::new => partial_unique_indexes);
 }

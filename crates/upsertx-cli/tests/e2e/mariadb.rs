@@ -1,8 +1,6 @@
 //! MariaDB beyond the scenarios every dialect shares (those are in cli.rs).
 
-mod common;
-
-use common::{rows, table, upsertx, upsertx_with_url, write, Mariadb, TestDb};
+use crate::common::{rows, table, upsertx, upsertx_with_url, write, Mariadb, TestDb};
 
 #[test]
 fn strict_types_and_explicit_time_zones() {

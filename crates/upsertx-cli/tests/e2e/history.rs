@@ -1,10 +1,7 @@
 //! End-to-end tests of `--history` (slowly changing dimension, type 2): every version's
 //! from/to and flag, and the counts, against real databases, once per dialect.
 
-#[macro_use]
-mod common;
-
-use common::{dialect, rows, upsertx, write, TestDb};
+use crate::common::{dialect, rows, upsertx, write, TestDb};
 
 const HISTORY: [&str; 4] = ["--history", "valid_from,valid_to", "--current-flag", "is_current"];
 
@@ -247,11 +244,13 @@ pub fn concurrent_history_loads_take_turns(db: &dyn TestDb) {
         };
         upsertx(db, &args("seed.csv", "2026-01-01"), None).report();
         let (a, b) = (
-            common::spawn_upsertx(db, &args("a.csv", "2026-02-01")),
-            common::spawn_upsertx(db, &args("b.csv", "2026-03-01")),
+            crate::common::spawn_upsertx(db, &args("a.csv", "2026-02-01")),
+            crate::common::spawn_upsertx(db, &args("b.csv", "2026-03-01")),
         );
-        let (a, b) =
-            (common::Run::from(a.wait_with_output().unwrap()), common::Run::from(b.wait_with_output().unwrap()));
+        let (a, b) = (
+            crate::common::Run::from(a.wait_with_output().unwrap()),
+            crate::common::Run::from(b.wait_with_output().unwrap()),
+        );
         b.report();
         if a.code != 0 {
             a.fails(1, &["--as-of", "nothing was written"]);
@@ -362,11 +361,13 @@ pub fn history_delete_races_a_short_load(db: &dyn TestDb) {
     for round in 0..3 {
         db.exec("DELETE FROM dim");
         upsertx(db, &args("seed.csv"), None).report();
-        let long = common::spawn_upsertx(db, &args("long.csv"));
+        let long = crate::common::spawn_upsertx(db, &args("long.csv"));
         std::thread::sleep(std::time::Duration::from_millis(100));
-        let short = common::spawn_upsertx(db, &args("short.csv"));
-        let (long, short) =
-            (common::Run::from(long.wait_with_output().unwrap()), common::Run::from(short.wait_with_output().unwrap()));
+        let short = crate::common::spawn_upsertx(db, &args("short.csv"));
+        let (long, short) = (
+            crate::common::Run::from(long.wait_with_output().unwrap()),
+            crate::common::Run::from(short.wait_with_output().unwrap()),
+        );
         short.report();
         if long.code != 0 {
             long.fails(1, &["after the load's time", "nothing was written"]);

@@ -1,10 +1,7 @@
 //! End-to-end tests of the sync options (`--delete-missing` and its scope and guards)
 //! against real databases, once per dialect.
 
-#[macro_use]
-mod common;
-
-use common::{rows, table, upsertx, write, TestDb};
+use crate::common::{rows, table, upsertx, write, TestDb};
 
 /// `stock`: a, b in region eu; c in us.
 fn stock(db: &dyn TestDb) {
@@ -17,7 +14,7 @@ fn stock_rows(db: &dyn TestDb) -> Vec<Vec<String>> {
 }
 
 /// (inserted, updated, unchanged, deleted) of a successful run's report.
-fn counts(run: &common::Run) -> (u64, u64, u64, u64) {
+fn counts(run: &crate::common::Run) -> (u64, u64, u64, u64) {
     let r = run.report();
     let n = |k: &str| r[k].as_u64().unwrap();
     (n("inserted"), n("updated"), n("unchanged"), n("deleted"))
@@ -381,7 +378,7 @@ fn prices(db: &dyn TestDb, name: &str, columns: &str) {
 }
 
 /// (inserted, updated, unchanged, stale, duplicates) of a successful run's report.
-fn newer_counts(run: &common::Run) -> (u64, u64, u64, u64, u64) {
+fn newer_counts(run: &crate::common::Run) -> (u64, u64, u64, u64, u64) {
     let r = run.report();
     let n = |k: &str| r[k].as_u64().unwrap();
     (n("inserted"), n("updated"), n("unchanged"), n("stale"), n("duplicates"))
@@ -474,11 +471,12 @@ pub fn concurrent_newer_by_loads_keep_the_newest(db: &dyn TestDb) {
         db.exec("DELETE FROM n");
         let seed: Vec<String> = (1..=2000).map(|i| format!("({i}, 0, 'seed')")).collect();
         db.exec(&format!("INSERT INTO n VALUES {}", seed.join(", ")));
-        let spawn = |file: &str| common::spawn_upsertx(db, &[file, "--table", "n", "--newer-by", "v", "--json", "-q"]);
+        let spawn =
+            |file: &str| crate::common::spawn_upsertx(db, &[file, "--table", "n", "--newer-by", "v", "--json", "-q"]);
         let (a, b) = (spawn("a.csv"), spawn("b.csv"));
         let mut stale = 0;
         for child in [a, b] {
-            let run = common::Run::from(child.wait_with_output().unwrap());
+            let run = crate::common::Run::from(child.wait_with_output().unwrap());
             stale += run.report()["stale"].as_u64().unwrap();
         }
         // The second load finds the first's newer rows among 500..=1500: 500 odd ids
@@ -499,17 +497,18 @@ pub fn concurrent_newer_by_loads_keep_the_newest(db: &dyn TestDb) {
 /// order or the other; together they delete what either order deletes.
 pub fn concurrent_syncs_take_turns(db: &dyn TestDb) {
     db.exec("CREATE TABLE n (id INTEGER PRIMARY KEY, who VARCHAR(10))");
-    write(db, "a.csv", &common::ids_by("a", 1..=1500));
-    write(db, "b.csv", &common::ids_by("b", 500..=2000));
+    write(db, "a.csv", &crate::common::ids_by("a", 1..=1500));
+    write(db, "b.csv", &crate::common::ids_by("b", 500..=2000));
     for round in 0..4 {
         db.exec("DELETE FROM n");
         let seed: Vec<String> = (1..=2000).map(|i| format!("({i}, 'seed')")).collect();
         db.exec(&format!("INSERT INTO n VALUES {}", seed.join(", ")));
-        let spawn = |file: &str| common::spawn_upsertx(db, &[file, "--table", "n", "--delete-missing", "--json", "-q"]);
+        let spawn =
+            |file: &str| crate::common::spawn_upsertx(db, &[file, "--table", "n", "--delete-missing", "--json", "-q"]);
         let (a, b) = (spawn("a.csv"), spawn("b.csv"));
         let mut deleted = 0;
         for child in [a, b] {
-            let run = common::Run::from(child.wait_with_output().unwrap());
+            let run = crate::common::Run::from(child.wait_with_output().unwrap());
             deleted += run.report()["deleted"].as_u64().unwrap();
         }
         // a then b: a deletes 1501-2000, b deletes 1-499; b then a: the same, swapped.
