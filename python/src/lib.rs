@@ -17,25 +17,27 @@ use std::io::Read;
 use std::sync::{Arc, Mutex};
 use upsertx::{
     ChangesTo, Duplicates, Error, Format, History, MaxDelete, OnConflict, Progress, Report, Source, Spec,
-    UpdateColumns, Upsert,
+    UpdateColumns, Upsert, Words,
 };
 
 create_exception!(_native, NativeError, PyException, "An upsertx error: args are (kind, message, details).");
 
 /// The details Python's exception classes carry, by kind.
 fn to_py_err(e: Error) -> PyErr {
-    let message = e.to_string();
+    // Options named as a Python caller names them: `evolve=True`, not `--evolve`.
+    let message = e.message(Words::Python);
+    let words = |reason: String| upsertx::in_words(&reason, Words::Python);
     let none = || (None, None, None, None, None);
     let (kind, (row, line, column, value, reason)) = match e {
         Error::Usage(_) => ("usage", none()),
         Error::Value { at, column, value, reason } => {
-            ("value", (Some(at.row), at.line, Some(column), value, Some(reason)))
+            ("value", (Some(at.row), at.line, Some(column), value, Some(words(reason))))
         }
-        Error::Input { at, reason } => ("input", (Some(at.row), at.line, None, None, Some(reason))),
-        Error::Source { reason, .. } => ("source", (None, None, None, None, Some(reason))),
+        Error::Input { at, reason } => ("input", (Some(at.row), at.line, None, None, Some(words(reason)))),
+        Error::Source { reason, .. } => ("source", (None, None, None, None, Some(words(reason)))),
         Error::DuplicateKey { at, .. } => ("duplicate_key", (Some(at.row), at.line, None, None, None)),
         Error::KeyExists { at, .. } => ("key_exists", (Some(at.row), at.line, None, None, None)),
-        Error::Conflict { at, reason } => ("conflict", (Some(at.row), at.line, None, None, Some(reason))),
+        Error::Conflict { at, reason } => ("conflict", (Some(at.row), at.line, None, None, Some(words(reason)))),
         Error::Schema(_) => ("schema", none()),
         Error::Database { .. } => ("database", none()),
         Error::Io(_) => ("io", none()),
@@ -175,7 +177,10 @@ fn stream_reader(capsule: &Bound<'_, PyAny>) -> PyResult<RecordBatchStreamReader
 
 fn parse<T: std::str::FromStr<Err = String>>(what: &str, s: Option<String>) -> PyResult<Option<T>> {
     s.map(|s| {
-        s.parse::<T>().map_err(|e| NativeError::new_err(("usage", format!("{what}: {e}"), (), (), (), (), (), ())))
+        s.parse::<T>().map_err(|e| {
+            let e = upsertx::in_words(&e, Words::Python);
+            NativeError::new_err(("usage", format!("{what}: {e}"), (), (), (), (), (), ()))
+        })
     })
     .transpose()
 }

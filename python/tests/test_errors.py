@@ -138,3 +138,15 @@ def test_a_change_log_that_fails_after_the_commit_says_the_load_committed(db, tm
         assert sum(1 for _ in kept) == 20_000
     os.remove(err.value.changes_path)
     assert db.rows(f"SELECT COUNT(*) FROM {t}") == [(20_000,)]
+
+
+def test_messages_name_options_as_python_keywords(db):
+    """Options are named as this caller names them: evolve=True, not --evolve."""
+    t = db.table()
+    db.execute(f"CREATE TABLE {t} (id BIGINT PRIMARY KEY, name VARCHAR(20))")
+    with pytest.raises(upsertx.SchemaError) as err:
+        upsertx.upsert([{"id": 1, "name": "a", "tier": "gold"}], db.url, t)
+    assert "evolve=True" in str(err.value) and "--" not in str(err.value)
+    with pytest.raises(upsertx.UsageError) as err:
+        upsertx.upsert([{"id": 1}], db.url, t, on_conflict="ignore", always_update=True)
+    assert 'always_update=True says how to update existing rows, but on_conflict="ignore"' in str(err.value)

@@ -53,13 +53,13 @@ def test_an_empty_input_is_refused_unless_allowed(db):
     empty = pd.DataFrame({"sku": pd.Series([], dtype=str), "region": pd.Series([], dtype=str)})
     with pytest.raises(upsertx.RefusedError) as err:
         upsertx.upsert(empty, db.url, t, delete_missing=True)
-    assert "the input is empty" in str(err.value) and "--allow-empty" in str(err.value)
+    assert "the input is empty" in str(err.value) and "allow_empty=True" in str(err.value) and "--" not in str(err.value)
     assert content(db, t) == BEFORE
     report = upsertx.upsert(empty, db.url, t, delete_missing=True, allow_empty=True)
     assert report.deleted == 3 and content(db, t) == []
 
 
-@pytest.mark.parametrize("limit, text", [(1, "more than --max-delete 1"), ("50%", "(66.7%), more than --max-delete 50%")])
+@pytest.mark.parametrize("limit, text", [(1, "more than max_delete=1"), ("50%", "(66.7%), more than max_delete=\"50%\"")])
 def test_max_delete_leaves_the_table_unchanged(db, limit, text):
     t = stock(db)
     with pytest.raises(upsertx.RefusedError) as err:
@@ -73,7 +73,7 @@ def test_max_delete_leaves_the_table_unchanged(db, limit, text):
 def test_sync_keywords_need_delete_missing(db):
     t = stock(db)
     for kw in ({"scope": "region"}, {"allow_empty": True}, {"max_delete": 5}, {"scope_where": "qty > 1"}):
-        with pytest.raises(upsertx.UsageError, match="only applies with --delete-missing"):
+        with pytest.raises(upsertx.UsageError, match="only applies with delete_missing=True"):
             upsertx.upsert(EU, db.url, t, **kw)
     with pytest.raises(upsertx.UsageError, match="max_delete"):
         upsertx.upsert(EU, db.url, t, delete_missing=True, max_delete=1.5)
@@ -109,7 +109,7 @@ def test_replace_where_replaces_a_window(db):
     assert db.rows(f"SELECT id, day, n FROM {t} ORDER BY id") == [(1, "mon", 1), (2, "tue", 20), (4, "tue", 4)]
     with pytest.raises(upsertx.InvalidValueError) as err:
         upsertx.upsert([{"id": 5, "day": "wed", "n": 5}], db.url, t, replace_where="day = 'tue'")
-    assert err.value.row == 1 and "outside --replace-where" in str(err.value)
+    assert err.value.row == 1 and "outside replace_where" in str(err.value)
 
 
 def test_replace_where_on_a_table_without_a_key(db):
@@ -139,7 +139,7 @@ def test_newer_by_keeps_the_newest(db):
     assert (report.inserted, report.updated, report.stale, report.duplicates) == (1, 1, 1, 1)
     assert report.to_dict()["stale"] == 1 and "1 stale" in str(report)
     assert db.rows(f"SELECT sku, price FROM {t} ORDER BY sku") == [("a", 10), ("b", 2), ("c", 30)]
-    with pytest.raises(upsertx.UsageError, match="--newer-by"):
+    with pytest.raises(upsertx.UsageError, match="newer_by"):
         upsertx.upsert(late, db.url, t, newer_by="at", on_conflict="ignore")
 
 
@@ -180,7 +180,7 @@ def test_history_keeps_every_version(db):
     assert closed == [("Oslo",)]
     with pytest.raises(upsertx.UsageError, match="as_of"):
         upsertx.upsert(moved, db.url, t, history="valid_from,valid_to", as_of="last tuesday")
-    with pytest.raises(upsertx.UsageError, match="--current-flag"):
+    with pytest.raises(upsertx.UsageError, match="current_flag"):
         upsertx.upsert(moved, db.url, t, current_flag="is_current")
 
 
