@@ -93,6 +93,7 @@ impl Column {
     /// A date, time or timestamp column as ISO 8601 text in one string buffer (for a
     /// database that keeps them as text: one formatting pass, no `String` per value);
     /// `None` for other columns.
+    #[cfg(feature = "sqlite")]
     pub(crate) fn temporal_as_text(&self) -> Option<Column> {
         if !matches!(self, Column::Date(_) | Column::Time(_) | Column::Timestamp(..)) {
             return None;

@@ -33,10 +33,6 @@
 //! merge applies them and counts exactly. Each database is a target behind one small
 //! trait (`src/db/`: a folder per database, holding all of it).
 
-// A build with some databases left out (cargo features) leaves helpers that only the
-// others use: not worth a cfg on each.
-#![cfg_attr(not(all(feature = "sqlite", feature = "postgres", feature = "mysql")), allow(dead_code))]
-
 mod batch;
 mod changes;
 mod check;

@@ -121,6 +121,8 @@ pub(crate) fn tell_written(sink: &mut dyn ChangeSink, row: &mut dyn ChangeRow, t
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Told([u64; 2]);
 
+// Only the databases that read their changes before writing them count this way.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 impl Told {
     pub(crate) fn inserts(&self) -> u64 {
         self.0[ChangeOp::Insert as usize]

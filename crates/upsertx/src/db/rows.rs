@@ -5,7 +5,6 @@
 use crate::error::{Error, Location, Result};
 use crate::schema::SQL_TYPE_KEY;
 use arrow_array::builder::*;
-use arrow_array::types::{Decimal128Type, DecimalType};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use std::collections::HashMap;
@@ -48,8 +47,10 @@ impl Out<'_> {
     }
 }
 
-/// The Arrow column a database column becomes.
+/// The Arrow column a database column becomes (each database makes some of them: a
+/// build with some left out leaves others unmade).
 #[derive(Debug, Clone, PartialEq)]
+#[allow(dead_code)]
 pub(super) enum Kind {
     Bool,
     Int16,
@@ -137,8 +138,10 @@ impl Kind {
     }
 }
 
-/// One value read from the database, before it goes into its column's builder.
+/// One value read from the database, before it goes into its column's builder (as
+/// [`Kind`], each database reads some of them).
 #[derive(Debug)]
+#[allow(dead_code)]
 pub(super) enum Val<'a> {
     Null,
     Bool(bool),
@@ -288,10 +291,13 @@ pub(super) fn decimal(digits: &str, scale: i8) -> std::result::Result<i128, Stri
 }
 
 /// The largest precision a 128-bit decimal holds.
-pub(super) const MAX_DECIMAL128: u8 = Decimal128Type::MAX_PRECISION;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(super) const MAX_DECIMAL128: u8 =
+    <arrow_array::types::Decimal128Type as arrow_array::types::DecimalType>::MAX_PRECISION;
 
 /// A decimal column of the given precision and scale: Arrow's `Decimal128` when it fits,
 /// else exact text.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(super) fn decimal_kind(precision: u32, scale: u32) -> Kind {
     if (1..=MAX_DECIMAL128 as u32).contains(&precision) && scale <= precision {
         Kind::Decimal(precision as u8, scale as i8)

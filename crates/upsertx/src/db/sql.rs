@@ -75,6 +75,7 @@ pub(crate) fn add_columns(
 /// `int(11) unsigned`) widens to: the same kind holding `n` characters, a 64-bit integer
 /// of its signedness, `numeric(p,s)` (every database's spelling of a decimal), or
 /// `double precision`.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(crate) fn widened_type(declared: &str, to: super::Widening) -> String {
     match to {
         super::Widening::Chars(n) => match (declared.find('('), declared.find(')')) {
@@ -274,6 +275,7 @@ pub(crate) fn newer(plan: &Plan, new: impl Fn(usize) -> String, old: impl Fn(usi
 /// place of the one kept so far, `old`: its value is greater (NULL is the least), or
 /// equal (`same` is the database's NULL-safe `=`: `IS`, `<=>`) and the last row wins.
 /// `new` and `old` spell a staged column (named as [`stage_col`]) of either row.
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
 pub(crate) fn wins_in_input(
     plan: &Plan,
     new: impl Fn(&str) -> String,
@@ -348,6 +350,7 @@ pub(crate) fn written_select(
 }
 
 /// `a || b || c`: text joined, as SQLite and PostgreSQL write it.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn concat_pipes(parts: Vec<String>) -> String {
     parts.join(" || ")
 }

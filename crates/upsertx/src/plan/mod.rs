@@ -369,6 +369,7 @@ impl Plan {
 
     /// A value of column `column` read back from the database as text, typed as the
     /// column's kind so messages show numbers unquoted.
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
     pub fn typed_value(&self, column: usize, text: Option<String>) -> Value<'static> {
         match (text, &self.columns[column].ty) {
             (None, _) => Value::Null,
