@@ -59,7 +59,7 @@ pub(crate) fn run(url: &str, spec: &Spec, source: Source, watch: &mut Watch<'_>)
     }
     source.resolved_format()?;
     let mut changes = spec.changes.as_ref().map(ChangeLog::open).transpose()?;
-    let mut conn = db::connect(url, spec.create)?;
+    let mut conn = db::open::connect(url, spec.create)?;
     conn.begin()?;
     // An interruption during the merge still rolls back: asked once more before COMMIT.
     let loaded = load(&mut *conn, &table, spec, source, watch, loaded_at, changes.as_mut());

@@ -15,6 +15,7 @@ mod digits;
 pub(crate) mod history;
 #[cfg(feature = "mysql")]
 pub(crate) mod mysql;
+pub(crate) mod open;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 pub(crate) mod query;
@@ -27,7 +28,6 @@ pub(crate) mod sqlite;
 
 pub(crate) use crate::batch::Batch;
 use crate::error::Result;
-use crate::net::url::DbUrl;
 use crate::plan::Plan;
 use crate::schema::{Column, Table};
 use crate::spec::OnConflict;
@@ -167,6 +167,26 @@ pub(crate) enum Widening {
     Double,
 }
 
+/// `--evolve`: the type a column declared `declared` (`varchar(20)`, `character(5)`,
+/// `int(11) unsigned`) widens to: the same kind holding `n` characters, a 64-bit integer
+/// of its signedness, `numeric(p,s)` (every database's spelling of a decimal), or
+/// `double precision`.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) fn widened_type(declared: &str, to: Widening) -> String {
+    match to {
+        Widening::Chars(n) => match (declared.find('('), declared.find(')')) {
+            (Some(open), Some(close)) if open < close => {
+                format!("{}({n}){}", &declared[..open], &declared[close + 1..])
+            }
+            _ => format!("varchar({n})"),
+        },
+        Widening::BigInt if declared.to_ascii_lowercase().contains("unsigned") => "bigint unsigned".into(),
+        Widening::BigInt => "bigint".into(),
+        Widening::Decimal { precision, scale } => format!("numeric({precision},{scale})"),
+        Widening::Double => "double precision".into(),
+    }
+}
+
 /// One database session of one load.
 pub trait Connection {
     fn begin(&mut self) -> Result<()>;
@@ -225,23 +245,6 @@ pub trait Connection {
     fn delete_missing(&mut self, plan: &Plan, tell: Option<&mut dyn ChangeSink>) -> Result<u64>;
     fn commit(&mut self) -> Result<()>;
     fn rollback(&mut self) -> Result<()>;
-}
-
-/// Opens a session for `url`. `create`: the database itself may be created (SQLite).
-pub fn connect(url: &str, create: bool) -> Result<Box<dyn Connection>> {
-    match DbUrl::parse(url)? {
-        #[cfg(feature = "sqlite")]
-        DbUrl::Sqlite(target) => Ok(Box::new(sqlite::SqliteConnection::open(&target, create)?)),
-        #[cfg(feature = "postgres")]
-        DbUrl::Postgres(url) => Ok(Box::new(self::postgres::PgConnection::open(&url)?)),
-        #[cfg(feature = "mysql")]
-        DbUrl::Mysql(url) => Ok(Box::new(self::mysql::MyConnection::open(&url)?)),
-        #[allow(unreachable_patterns)]
-        other => {
-            let _ = create;
-            Err(other.not_built())
-        }
-    }
 }
 
 /// Loads `batches` of (id, size) rows, numbered from 1 (each on line row + 1), into table

@@ -71,26 +71,6 @@ pub(crate) fn add_columns(
     Ok(done)
 }
 
-/// `--evolve`: the type a column declared `declared` (`varchar(20)`, `character(5)`,
-/// `int(11) unsigned`) widens to: the same kind holding `n` characters, a 64-bit integer
-/// of its signedness, `numeric(p,s)` (every database's spelling of a decimal), or
-/// `double precision`.
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-pub(crate) fn widened_type(declared: &str, to: super::Widening) -> String {
-    match to {
-        super::Widening::Chars(n) => match (declared.find('('), declared.find(')')) {
-            (Some(open), Some(close)) if open < close => {
-                format!("{}({n}){}", &declared[..open], &declared[close + 1..])
-            }
-            _ => format!("varchar({n})"),
-        },
-        super::Widening::BigInt if declared.to_ascii_lowercase().contains("unsigned") => "bigint unsigned".into(),
-        super::Widening::BigInt => "bigint".into(),
-        super::Widening::Decimal { precision, scale } => format!("numeric({precision},{scale})"),
-        super::Widening::Double => "double precision".into(),
-    }
-}
-
 /// The digits after the second a timestamp column keeps, by its declared type: `(n)`
 /// when it says (`datetime(3)`, `timestamp(0) without time zone`), else `bare`.
 pub(crate) fn second_digits(declared: &str, bare: u32) -> u32 {

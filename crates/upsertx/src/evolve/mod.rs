@@ -221,7 +221,7 @@ fn future(table: &Table, added: &[Column], widen: &[Widen]) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::sql::widened_type;
+    use crate::db::widened_type;
     use survey::Needs;
 
     fn column(ty: SqlType) -> Column {

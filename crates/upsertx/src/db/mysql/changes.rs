@@ -16,12 +16,6 @@ use crate::error::Result;
 use crate::plan::Plan;
 use mysql::prelude::Queryable;
 
-/// An expression as text, for a statement whose values come typed (a prepared one, in
-/// the binary protocol). A plain query's come as text already, the same text.
-pub(super) fn text(e: String) -> String {
-    format!("CAST({e} AS CHAR)")
-}
-
 impl MyConnection {
     pub(super) fn tell_changes(&mut self, plan: &Plan, sink: &mut dyn ChangeSink) -> Result<Told> {
         let (schema, name) = self.target.clone().expect("reflect runs before the merge");

@@ -69,8 +69,7 @@ impl MyConnection {
             _ => mysql::Params::Empty,
         };
         let target = self.target_name();
-        let guards =
-            plan.history.map(|h| history::delete_guards(plan, h, q, &target, &doomed("t"), "?", super::changes::text));
+        let guards = plan.history.map(|h| history::delete_guards(plan, h, q, &target, &doomed("t"), "?", super::text));
         if let Some(g) = &guards {
             let found: Option<mysql::Row> = self.conn.exec_first(&g.too_late, time()).map_err(|e| db_error(&ctx, e))?;
             if let Some(row) = found {

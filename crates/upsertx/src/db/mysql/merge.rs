@@ -80,7 +80,7 @@ fn history(
         differs: &|i| format!("NOT ({})", same(plan, i)),
         time: "?",
         delete: &delete,
-        text: super::changes::text,
+        text: super::text,
     };
     let sql = history::statements(plan, h, &dialect);
     let time = || mysql::Params::Positional(vec![sql::mark_time(plan).into()]);

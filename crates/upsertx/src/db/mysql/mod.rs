@@ -66,6 +66,12 @@ pub(crate) fn q(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
+/// An expression as text, for a statement whose values come typed (a prepared one, in
+/// the binary protocol). A plain query's come as text already, the same text.
+pub(super) fn text(e: String) -> String {
+    format!("CAST({e} AS CHAR)")
+}
+
 impl MyConnection {
     pub(crate) fn open(url: &str) -> Result<Self> {
         let (builder, options, server) = crate::db::mysql::session::options(url)?;
@@ -369,7 +375,7 @@ impl MyConnection {
         let (mut clauses, mut done) = (Vec::new(), Vec::new());
         for w in widen {
             let (old, col) = (&w.column.declared, &w.column.name);
-            let new = crate::db::sql::widened_type(old, w.to);
+            let new = crate::db::widened_type(old, w.to);
             if let Some((_, create)) = &create {
                 let rest = create
                     .lines()

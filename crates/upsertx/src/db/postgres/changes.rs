@@ -17,11 +17,6 @@ use crate::plan::Plan;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::Client;
 
-/// An expression as text (the form the sink reads).
-pub(super) fn text(e: String) -> String {
-    format!("({e})::text")
-}
-
 pub(super) fn tell(
     client: &mut Client,
     plan: &Plan,
@@ -59,7 +54,7 @@ pub(super) fn tell(
     };
     // The values PostgreSQL sends cheaper in binary than as text come so (`wire.rs`).
     let sent = |i: Option<usize>, e| match i.map(|i| Wire::of(plan, i)) {
-        Some(Wire::Text) | None => text(e),
+        Some(Wire::Text) | None => super::text(e),
         Some(_) => e,
     };
     // Which updated columns an update changes: those whose text tells it compared here

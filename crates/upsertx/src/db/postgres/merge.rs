@@ -284,7 +284,7 @@ fn history(
         differs: &|i| column_differs(plan, i),
         time: &time,
         delete: &delete,
-        text: super::changes::text,
+        text: super::text,
     };
     let sql = history::statements(plan, h, &dialect);
     let mark = sql::mark_time(plan);

@@ -38,6 +38,11 @@ pub(crate) struct PgConnection {
 /// Quotes an identifier for PostgreSQL.
 pub(crate) use super::sql::double_quoted as q;
 
+/// An expression as text (the form the sink reads).
+pub(super) fn text(e: String) -> String {
+    format!("({e})::text")
+}
+
 impl PgConnection {
     pub(crate) fn open(url: &str) -> Result<Self> {
         let client = crate::db::postgres::session::connect(url)?;
@@ -175,7 +180,7 @@ impl PgConnection {
         let mut done = Vec::new();
         for w in widen {
             let (old, col) = (&w.column.declared, &w.column.name);
-            let new = crate::db::sql::widened_type(old, w.to);
+            let new = crate::db::widened_type(old, w.to);
             if apply {
                 let sql = format!("ALTER TABLE {name} ALTER COLUMN {} TYPE {new}", q(col));
                 self.exec(&format!("widening column {} of table {} (--evolve)", q(col), q(table)), &sql)?;

@@ -4,23 +4,14 @@
 //! in cannot deadlock with anyone.
 
 use super::changes::told;
-use super::merge::target;
 use super::q;
+use super::sql::{staged_side, target};
 use super::stage::STAGE;
 use crate::db::sql::{self, list, stage_col, SCOPE};
 use crate::db::{history, ChangeOp, ChangeSink};
 use crate::error::{Error, Result};
 use crate::plan::{Mark, Plan};
 use rusqlite::OptionalExtension;
-
-/// `s.c0 = +t."id"`: the unary `+` takes the target column's affinity off the comparison,
-/// so SQLite looks the value up in the untyped stage's (or scope table's) index instead of
-/// scanning it for every row of the target (a 1M-row sync: 0.5 s, where the scan ran for
-/// minutes without ending). The staged values were checked against the column's type,
-/// so they compare as stored.
-pub(super) fn staged_side(target: &str, staged: &str) -> String {
-    format!("{staged} = +{target}")
-}
 
 fn scope_table() -> String {
     format!("temp.{SCOPE}")

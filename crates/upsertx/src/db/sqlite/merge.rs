@@ -12,6 +12,7 @@
 
 use super::changes::{told, MASK_BITS};
 use super::q;
+use super::sql::{column_differs, differs, newer, target, will_change};
 use super::stage::STAGE;
 use crate::db::sql::{self, list, stage_col};
 use crate::db::{history, ChangeOp, ChangeSink, MergeCounts};
@@ -30,10 +31,6 @@ fn key_match(plan: &Plan) -> String {
 /// come in key order, whatever order the table keeps.
 fn key_match_from_stage(plan: &Plan) -> String {
     sql::key_match_by(plan, q, |t, s| format!("{t} = +{s}"))
-}
-
-pub(super) fn target(plan: &Plan) -> String {
-    format!("main.{}", q(&plan.table.name))
 }
 
 /// The merge; under `--changes` its statements tell `tell` the rows they write (see
@@ -217,7 +214,7 @@ fn history(
         target: &t,
         stage: STAGE,
         value: &|i| format!("s.{}", stage_col(i)),
-        eq: super::delete::staged_side,
+        eq: super::sql::staged_side,
         differs: &|i| column_differs(plan, i),
         time: "?1",
         delete: &delete,
@@ -242,35 +239,6 @@ fn history(
     };
     crate::trace::trace("merged (history)");
     Ok(Ok(history::counts(staged, rows, changed[1], changed[0]).with_stale(stale)))
-}
-
-/// Some updated column of the table's row `t` differs from the staged row `s`.
-fn differs(plan: &Plan) -> String {
-    list(&plan.update, |i| column_differs(plan, i), " OR ")
-}
-
-/// Column `i` of the table's row `t` differs from the staged row `s` (NULL-safe, text as
-/// bytes).
-pub(super) fn column_differs(plan: &Plan, i: usize) -> String {
-    format!("t.{} IS NOT s.{} COLLATE BINARY", q(&plan.columns[i].name), stage_col(i))
-}
-
-/// The condition under which the merge changes a matched row (`t` the table's, `s` the
-/// staged one): some updated column differs, and under `--newer-by` it is newer. `None`
-/// when the merge updates no row.
-pub(super) fn will_change(plan: &Plan) -> Option<String> {
-    if plan.spec.on_conflict != OnConflict::Update || plan.update.is_empty() {
-        return None;
-    }
-    Some(match newer(plan) {
-        Some(newer) => format!("({}) AND {newer}", differs(plan)),
-        None => format!("({})", differs(plan)),
-    })
-}
-
-/// `--newer-by`: the staged row `s` is newer than the table's `t`.
-fn newer(plan: &Plan) -> Option<String> {
-    sql::newer(plan, |i| format!("s.{}", stage_col(i)), |i| format!("t.{}", q(&plan.columns[i].name)))
 }
 
 /// The first staged row (and its key) for which `EXISTS` or `NOT EXISTS` a target row

@@ -13,6 +13,7 @@ mod delete;
 mod merge;
 pub(crate) mod query;
 mod reflect;
+mod sql;
 mod stage;
 #[cfg(test)]
 mod tests;
