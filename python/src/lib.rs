@@ -185,23 +185,38 @@ fn parse<T: std::str::FromStr<Err = String>>(what: &str, s: Option<String>) -> P
     .transpose()
 }
 
+/// The report as a dict: its fields as its serde serialization names them (a new field
+/// of [`Report`] needs no change here), and `text`, its one-line summary.
 fn report_dict<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("table", &r.table)?;
-    d.set_item("rows_read", r.rows_read)?;
-    d.set_item("inserted", r.inserted)?;
-    d.set_item("updated", r.updated)?;
-    d.set_item("unchanged", r.unchanged)?;
-    d.set_item("ignored", r.ignored)?;
-    d.set_item("duplicates", r.duplicates)?;
-    d.set_item("deleted", r.deleted)?;
-    d.set_item("stale", r.stale)?;
-    d.set_item("created", r.created)?;
-    d.set_item("schema_changes", r.schema_changes.clone())?;
-    d.set_item("dry_run", r.dry_run)?;
-    d.set_item("elapsed_ms", r.elapsed_ms)?;
+    let serde_json::Value::Object(fields) = serde_json::to_value(r).expect("a report serializes") else {
+        unreachable!("a report serializes as an object")
+    };
+    for (name, value) in fields {
+        d.set_item(name, json_to_py(py, value)?)?;
+    }
     d.set_item("text", r.to_string())?;
     Ok(d)
+}
+
+/// A report field's value (a string, a count, a flag, a list of strings) as Python's.
+fn json_to_py(py: Python<'_>, v: serde_json::Value) -> PyResult<Py<PyAny>> {
+    use serde_json::Value as J;
+    Ok(match v {
+        J::Null => py.None(),
+        J::Bool(b) => b.into_pyobject(py)?.to_owned().into_any().unbind(),
+        J::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => u.into_pyobject(py)?.into_any().unbind(),
+            (None, Some(i)) => i.into_pyobject(py)?.into_any().unbind(),
+            _ => n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any().unbind(),
+        },
+        J::String(s) => s.into_pyobject(py)?.into_any().unbind(),
+        J::Array(items) => {
+            let items = items.into_iter().map(|i| json_to_py(py, i)).collect::<PyResult<Vec<_>>>()?;
+            pyo3::types::PyList::new(py, items)?.into_any().unbind()
+        }
+        J::Object(_) => J::to_string(&v).into_pyobject(py)?.into_any().unbind(),
+    })
 }
 
 /// Runs one load. `kind` says what `data` is: `"stream"` (an Arrow C stream capsule),
