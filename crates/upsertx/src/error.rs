@@ -118,8 +118,8 @@ impl Error {
 
     /// The message in a caller's words: options named as that caller names them
     /// (`--evolve` on the command line, `evolve=True` in Python; see [`in_words`](crate::in_words)).
-    pub fn message(&self, words: crate::Words) -> String {
-        crate::in_words(&self.to_string(), words)
+    pub fn message(&self, words: crate::options::Words) -> String {
+        crate::options::in_words(&self.to_string(), words)
     }
 
     pub(crate) fn db(context: impl Into<String>, err: impl fmt::Display) -> Error {

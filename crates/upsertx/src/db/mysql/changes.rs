@@ -8,8 +8,10 @@
 //! `text.rs`); an update's changed columns are found here from the values read.
 
 use super::merge::{same, will_change};
+use super::session::db_error;
+use super::sql::q;
 use super::stage::stage_name;
-use super::{db_error, q, MyConnection};
+use super::MyConnection;
 use crate::db::sql::{self, stage_col};
 use crate::db::{tell_written, ChangeOp, ChangeRow, ChangeSink, Told};
 use crate::error::Result;

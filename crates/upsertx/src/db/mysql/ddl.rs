@@ -1,7 +1,7 @@
 //! `CREATE TABLE` for `--create`: MySQL's types for the checked types (text keys as
 //! `VARCHAR(255)`, which an index can hold; text compared as bytes, see [`Binary`]).
 
-use super::q;
+use super::sql::q;
 use crate::schema::Column;
 use crate::value::SqlType;
 

@@ -4,9 +4,11 @@
 //! runs along the primary key, under the load's merge lock. A load that went straight
 //! into an empty table (see `mod.rs`) has nothing to delete.
 
-use super::q;
+use super::session::db_error;
+use super::sql::q;
 use super::stage::stage_name;
-use super::{db_error, text, MyConnection};
+use super::text;
+use super::MyConnection;
 use crate::db::sql::{self, list, stage_col, SCOPE};
 use crate::db::{history, ChangeOp, ChangeSink};
 use crate::error::Result;
@@ -69,7 +71,8 @@ impl MyConnection {
             _ => mysql::Params::Empty,
         };
         let target = self.target_name();
-        let guards = plan.history.map(|h| history::delete_guards(plan, h, q, &target, &doomed("t"), "?", super::text));
+        let guards =
+            plan.history.map(|h| history::delete_guards(plan, h, q, &target, &doomed("t"), "?", super::sql::text));
         if let Some(g) = &guards {
             let found: Option<mysql::Row> = self.conn.exec_first(&g.too_late, time()).map_err(|e| db_error(&ctx, e))?;
             if let Some(row) = found {

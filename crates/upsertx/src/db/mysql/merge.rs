@@ -20,8 +20,9 @@
 //! `INSERT IGNORE` is never used against the target: it swallows truncation and
 //! bad-date errors.
 
+use super::session::db_error;
+use super::sql::q;
 use super::stage::stage_name;
-use super::{db_error, q};
 use crate::db::sql::{self, list, stage_col};
 use crate::db::{history, MergeCounts, Told};
 use crate::error::{quote_ident, Error, Result};
@@ -80,7 +81,7 @@ fn history(
         differs: &|i| format!("NOT ({})", same(plan, i)),
         time: "?",
         delete: &delete,
-        text: super::text,
+        text: super::sql::text,
     };
     let sql = history::statements(plan, h, &dialect);
     let time = || mysql::Params::Positional(vec![sql::mark_time(plan).into()]);

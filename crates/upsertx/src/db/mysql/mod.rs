@@ -22,13 +22,15 @@ mod merge;
 pub(crate) mod query;
 mod reflect;
 pub(crate) mod session;
+mod sql;
 mod stage;
 #[cfg(test)]
 mod tests;
 mod text;
 
+pub(crate) use self::session::db_error;
+use self::sql::q;
 use super::{Batch, Connection, MergeCounts};
-pub(crate) use crate::db::mysql::session::db_error;
 use crate::db::mysql::session::LOST;
 use crate::error::{Error, Result};
 use crate::plan::Plan;
@@ -59,17 +61,6 @@ fn merge_lock_name(schema: &str, table: &str) -> String {
     // FNV-1a: the same name in every process and every build.
     let hash = full.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
     format!("upsertx:{hash:016x}")
-}
-
-/// Quotes an identifier for MySQL.
-pub(crate) fn q(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
-}
-
-/// An expression as text, for a statement whose values come typed (a prepared one, in
-/// the binary protocol). A plain query's come as text already, the same text.
-pub(super) fn text(e: String) -> String {
-    format!("CAST({e} AS CHAR)")
 }
 
 impl MyConnection {

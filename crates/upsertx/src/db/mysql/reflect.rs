@@ -7,7 +7,7 @@ use mysql::prelude::Queryable;
 use mysql::Conn;
 
 fn db(table: &str, e: mysql::Error) -> Error {
-    super::db_error(format!("reading the definition of table {}", quote_ident(table)), e)
+    super::session::db_error(format!("reading the definition of table {}", quote_ident(table)), e)
 }
 
 /// `name` as typed in the current database, else `database.table` split at the first

@@ -24,7 +24,7 @@
 //! naming the input row, column and value. Notes (a decimal rounded to its column's
 //! scale) pass.
 
-use super::db_error;
+use super::session::db_error;
 use crate::batch::Batch;
 use crate::db::sorted::{batch_key, sortable, Sorter};
 use crate::db::sql::{self, list, stage_col};
@@ -506,7 +506,7 @@ fn load_data_sql(plan: &Plan, into: Option<&str>) -> String {
     };
     let (table, ord, column): (&str, &str, &dyn Fn(usize) -> String) = match into {
         None => (stage_name(plan), "ord", &stage_col),
-        Some(target) => (target, "@ord", &|i| super::q(&plan.columns[i].name)),
+        Some(target) => (target, "@ord", &|i| super::sql::q(&plan.columns[i].name)),
     };
     let columns =
         std::iter::once(ord.to_string()).chain((0..plan.columns.len()).map(column)).collect::<Vec<_>>().join(", ");

@@ -22,7 +22,7 @@ pub(super) fn sent(plan: &Plan, i: usize, e: String) -> String {
     });
     match written_here {
         true => e,
-        false => super::text(e),
+        false => super::sql::text(e),
     }
 }
 

@@ -7,9 +7,10 @@
 //! it deletes itself (`delete.rs`).
 
 use super::merge::{column_differs, source, source_value, take_turn, will_change};
+use super::session::message;
+use super::sql::q;
 use super::stage::declared;
 use super::wire::{self, Wire};
-use super::{message, q};
 use crate::db::sql;
 use crate::db::{tell_written, ChangeOp, ChangeRow, ChangeSink, Told};
 use crate::error::{Error, Result};
@@ -54,7 +55,7 @@ pub(super) fn tell(
     };
     // The values PostgreSQL sends cheaper in binary than as text come so (`wire.rs`).
     let sent = |i: Option<usize>, e| match i.map(|i| Wire::of(plan, i)) {
-        Some(Wire::Text) | None => super::text(e),
+        Some(Wire::Text) | None => super::sql::text(e),
         Some(_) => e,
     };
     // Which updated columns an update changes: those whose text tells it compared here

@@ -1,6 +1,6 @@
 //! `CREATE TABLE` for `--create`: PostgreSQL's names for the checked types.
 
-use super::q;
+use super::sql::q;
 use crate::schema::Column;
 use crate::value::SqlType;
 

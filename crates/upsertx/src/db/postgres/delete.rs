@@ -5,8 +5,9 @@
 
 use super::changes;
 use super::merge::{source_value, take_turn};
+use super::session::message;
+use super::sql::q;
 use super::stage::{KeyOrder, SRC, STAGE};
-use super::{message, q};
 use crate::db::sql::{self, list, SCOPE};
 use crate::db::{history, ChangeOp, ChangeSink};
 use crate::error::{Error, Result};
@@ -81,16 +82,16 @@ pub(crate) fn delete_missing(
     let failed = |e: postgres::Error| Error::db(&ctx, message(&e));
     if plan.keyless() {
         if let Some(tell) = tell {
-            let sql = sql::deleted_select(plan, q, target, &doomed, |_, e| super::text(e));
+            let sql = sql::deleted_select(plan, q, target, &doomed, |_, e| super::sql::text(e));
             changes::read_rows(client, &sql, &[], "reading the rows to delete (--changes)", |row| {
                 tell.row(ChangeOp::Delete, row)
             })?;
         }
         return client.execute(&format!("{verb} WHERE {doomed}"), params).map_err(failed);
     }
-    let guards = plan
-        .history
-        .map(|h| history::delete_guards(plan, h, q, target, &doomed, time.as_deref().unwrap_or_default(), super::text));
+    let guards = plan.history.map(|h| {
+        history::delete_guards(plan, h, q, target, &doomed, time.as_deref().unwrap_or_default(), super::sql::text)
+    });
     if let Some(g) = &guards {
         if let Some(row) = client.query_opt(&g.too_late, params).map_err(failed)? {
             let key: Vec<Option<String>> = (1..=plan.key.len()).map(|i| row.get(i)).collect();
@@ -139,7 +140,7 @@ fn tell_and_delete(
 ) -> Result<u64> {
     let col = |i: usize| q(&plan.columns[i].name);
     // The statement hands the rows back as it found them, then in key order.
-    let told = list(&plan.all_columns(), |i| super::text(format!("{before}.{}", col(i))), ", ");
+    let told = list(&plan.all_columns(), |i| super::sql::text(format!("{before}.{}", col(i))), ", ");
     let keys = list(&plan.key, |i| format!("x.{} AS upsertx_k{i}", col(i)), ", ");
     let sql = format!(
         "WITH gone AS ({sql} RETURNING {told}, {keys}) SELECT * FROM gone ORDER BY {}",

@@ -36,8 +36,9 @@
 //! reported as that key existing.
 
 use super::copy::Kind;
+use super::session::message;
+use super::sql::q;
 use super::stage::{declared, native, KeyOrder, MATCHED, SRC, STAGE};
-use super::{message, q};
 use crate::db::sql::{self, list, stage_col};
 use crate::db::{history, MergeCounts, Told};
 use crate::error::{Error, Location, Result};
@@ -284,7 +285,7 @@ fn history(
         differs: &|i| column_differs(plan, i),
         time: &time,
         delete: &delete,
-        text: super::text,
+        text: super::sql::text,
     };
     let sql = history::statements(plan, h, &dialect);
     let mark = sql::mark_time(plan);

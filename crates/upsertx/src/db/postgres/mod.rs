@@ -17,11 +17,12 @@ mod merge;
 pub(crate) mod query;
 mod reflect;
 pub(crate) mod session;
+mod sql;
 mod stage;
 mod wire;
 
+use self::session::message;
 use super::{Batch, Connection, MergeCounts};
-pub(crate) use crate::db::postgres::session::message;
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::schema::{Column, Table};
@@ -36,12 +37,7 @@ pub(crate) struct PgConnection {
 }
 
 /// Quotes an identifier for PostgreSQL.
-pub(crate) use super::sql::double_quoted as q;
-
-/// An expression as text (the form the sink reads).
-pub(super) fn text(e: String) -> String {
-    format!("({e})::text")
-}
+use self::sql::q;
 
 impl PgConnection {
     pub(crate) fn open(url: &str) -> Result<Self> {

@@ -13,7 +13,7 @@ pub(crate) struct Resolved {
 }
 
 fn db(table: &str, e: postgres::Error) -> Error {
-    Error::db(format!("reading the definition of table {}", quote_ident(table)), super::message(&e))
+    Error::db(format!("reading the definition of table {}", quote_ident(table)), super::session::message(&e))
 }
 
 /// Finds `name` as typed (any characters), else `schema.table` split at the first dot,

@@ -4,7 +4,7 @@
 //! which maps back to the input row.
 
 use super::copy::{self, Kind};
-use super::message;
+use super::session::message;
 use crate::batch::Batch;
 use crate::db::sql::stage_col;
 use crate::error::{Error, Location, Result};

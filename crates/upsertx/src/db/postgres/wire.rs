@@ -6,7 +6,7 @@
 
 use super::copy::Kind;
 use super::float::push_float8;
-use super::message;
+use super::session::message;
 use super::stage::native;
 use crate::db::ChangeRow;
 use crate::error::{Error, Result};

@@ -7,7 +7,7 @@
 //! (`sql::written_select`), rows too wide for a function call, and deletions from a table
 //! whose scan is not in key order (`delete.rs`).
 
-use super::q;
+use super::sql::q;
 use super::sql::{column_differs, target, will_change};
 use super::stage::STAGE;
 use crate::db::sql::{self, stage_col};

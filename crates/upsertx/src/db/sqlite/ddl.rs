@@ -1,6 +1,6 @@
 //! `CREATE TABLE` for `--create`: SQLite's declared types for the checked types.
 
-use super::q;
+use super::sql::q;
 use crate::schema::Column;
 use crate::value::SqlType;
 

@@ -4,7 +4,7 @@
 //! in cannot deadlock with anyone.
 
 use super::changes::told;
-use super::q;
+use super::sql::q;
 use super::sql::{staged_side, target};
 use super::stage::STAGE;
 use crate::db::sql::{self, list, stage_col, SCOPE};

@@ -11,7 +11,7 @@
 //! matched = staged - inserted, unchanged = matched - updated.
 
 use super::changes::{told, MASK_BITS};
-use super::q;
+use super::sql::q;
 use super::sql::{column_differs, differs, newer, target, will_change};
 use super::stage::STAGE;
 use crate::db::sql::{self, list, stage_col};

@@ -96,7 +96,7 @@ impl SqliteConnection {
 }
 
 /// Quotes an identifier for SQLite.
-pub(crate) use super::sql::double_quoted as q;
+use self::sql::q;
 
 impl Connection for SqliteConnection {
     fn begin(&mut self) -> Result<()> {

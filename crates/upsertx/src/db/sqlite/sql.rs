@@ -1,7 +1,7 @@
 //! The SQL pieces SQLite's merge, deletion and change log share: the table's name, a
 //! staged value's side of a comparison, and whether a matched row changes.
 
-use super::q;
+pub(crate) use crate::db::sql::double_quoted as q;
 use crate::db::sql::{self, list, stage_col};
 use crate::plan::Plan;
 use crate::spec::OnConflict;

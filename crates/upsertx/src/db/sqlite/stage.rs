@@ -3,7 +3,7 @@
 //! stage in key order, so the merge walks the target's key index in order. See
 //! [`Stager`] for the order the rows arrive in and where duplicates are dropped.
 
-use super::q;
+use super::sql::q;
 use crate::batch::{Batch, Column};
 use crate::db::sorted::{batch_key, sortable, Sorter};
 use crate::db::sql::{self, stage_col};
