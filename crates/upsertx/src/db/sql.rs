@@ -103,6 +103,42 @@ pub(crate) fn key_match_by(plan: &Plan, q: fn(&str) -> String, eq: Equals) -> St
     }
 }
 
+/// How the first input row whose key is in the table (or is not) is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    /// `WHERE [NOT] EXISTS (...)`: SQLite (the load holds the database's write lock) and
+    /// PostgreSQL (the merge's own statement then takes the rows).
+    Exists,
+    /// A join read `FOR UPDATE` (MySQL): the rows it finds stay until the load ends.
+    LockingJoin,
+}
+
+/// The first staged row (`s`, in `stage`) whose key is in `target` (`existing`), or is
+/// not: its `ord` then its key's columns, each as `key(column)` says (as text, or as it
+/// is). The one query behind `--on-conflict error` (an existing key) and a new key the
+/// input cannot insert (a required column missing), on every database.
+pub(crate) fn first_row(
+    plan: &Plan,
+    q: fn(&str) -> String,
+    (target, stage): (&str, &str),
+    existing: bool,
+    lookup: Lookup,
+    key: impl Fn(String) -> String,
+) -> String {
+    let keys = list(&plan.key, |i| key(format!("s.{}", stage_col(i))), ", ");
+    let on = key_match(plan, q);
+    let (find, lock) = match (lookup, existing) {
+        (Lookup::Exists, true) => (format!("WHERE EXISTS (SELECT 1 FROM {target} AS t WHERE {on})"), ""),
+        (Lookup::Exists, false) => (format!("WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {on})"), ""),
+        (Lookup::LockingJoin, true) => (format!("JOIN {target} AS t ON {on}"), " FOR UPDATE"),
+        (Lookup::LockingJoin, false) => {
+            let absent = list(&plan.key, |i| format!("t.{} IS NULL", q(&plan.columns[i].name)), " AND ");
+            (format!("LEFT JOIN {target} AS t ON {on} WHERE {absent}"), " FOR UPDATE")
+        }
+    };
+    format!("SELECT s.ord, {keys} FROM {stage} AS s {find} ORDER BY s.ord LIMIT 1{lock}")
+}
+
 /// How a database writes "the target's column equals a staged value" so that the staged
 /// side's index serves the lookup: [`equals`] (`t.a = s.c0`) for most.
 pub(crate) type Equals = fn(target: &str, staged: &str) -> String;

@@ -256,18 +256,11 @@ fn is_duplicate_key(e: &mysql::Error) -> bool {
 }
 
 /// The first staged row (and its key) whose key is in the table (`existing`), or is
-/// not; a locking read, so rows another transaction committed are seen, and none can
-/// appear or vanish until this one ends.
+/// not ([`sql::first_row`]); a locking read, so rows another transaction committed are
+/// seen, and none can appear or vanish until this one ends.
 fn first_row(conn: &mut Conn, plan: &Plan, target: &str, existing: bool) -> Result<Option<(u64, Vec<Value<'static>>)>> {
-    let stage = stage_name(plan);
-    let keys = list(&plan.key, |i| format!("CAST(s.{} AS CHAR)", stage_col(i)), ", ");
-    let join = if existing {
-        format!("JOIN {target} AS t ON {}", key_match(plan))
-    } else {
-        let absent = list(&plan.key, |i| format!("t.{} IS NULL", q(&plan.columns[i].name)), " AND ");
-        format!("LEFT JOIN {target} AS t ON {} WHERE {absent}", key_match(plan))
-    };
-    let sql = format!("SELECT s.ord, {keys} FROM {stage} AS s {join} ORDER BY s.ord LIMIT 1 FOR UPDATE");
+    let lookup = sql::Lookup::LockingJoin;
+    let sql = sql::first_row(plan, q, (target, stage_name(plan)), existing, lookup, |s| format!("CAST({s} AS CHAR)"));
     let row: Option<mysql::Row> = conn.query_first(sql).map_err(|e| db_error("looking up the input's keys", e))?;
     Ok(row.map(|row| {
         let key = (0..plan.key.len()).map(|n| plan.typed_value(plan.key[n], row.get(n + 1))).collect();

@@ -226,7 +226,7 @@ pub(crate) fn merge(
     if let Some(column) = missing {
         // Every row must exist already: name the first that does not; else nothing is
         // left to insert.
-        if let Some((row, key)) = first_row(client, plan, target, src, "NOT EXISTS")? {
+        if let Some((row, key)) = first_row(client, plan, (target, src), false)? {
             return Err(plan.new_row_needs(column, row, &key));
         }
         crate::trace::trace("merged");
@@ -505,20 +505,15 @@ fn check_no_duplicates(client: &mut Client, plan: &Plan, keys: &str) -> Result<(
     Ok(())
 }
 
-/// The first input row (and its key) for which a target row with its key `EXISTS` or
-/// `NOT EXISTS`.
+/// The first input row (and its key) whose key is in the table (`existing`), or is not
+/// ([`sql::first_row`]).
 fn first_row(
     client: &mut Client,
     plan: &Plan,
-    target: &str,
-    src: &str,
-    exists: &str,
+    (target, src): (&str, &str),
+    existing: bool,
 ) -> Result<Option<(u64, Vec<Value<'static>>)>> {
-    let vals = list(&plan.key, |i| format!("s.{}::text", stage_col(i)), ", ");
-    let sql = format!(
-        "SELECT s.ord, {vals} FROM {src} AS s WHERE {exists} (SELECT 1 FROM {target} AS t WHERE {}) ORDER BY s.ord LIMIT 1",
-        key_match(plan)
-    );
+    let sql = sql::first_row(plan, q, (target, src), existing, sql::Lookup::Exists, |s| format!("{s}::text"));
     let found = client.query_opt(&sql, &[]).map_err(|e| Error::db("looking up the input's keys", message(&e)))?;
     Ok(found.map(|r| {
         let key = (0..plan.key.len()).map(|i| plan.typed_value(plan.key[i], r.get(i + 1))).collect();
@@ -527,7 +522,7 @@ fn first_row(
 }
 
 fn check_no_existing(client: &mut Client, plan: &Plan, target: &str, src: &str) -> Result<()> {
-    match first_row(client, plan, target, src, "EXISTS")? {
+    match first_row(client, plan, (target, src), true)? {
         Some((row, key)) => Err(plan.key_exists(row, &key)),
         None => Ok(()),
     }

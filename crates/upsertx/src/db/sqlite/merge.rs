@@ -64,7 +64,7 @@ pub(crate) fn merge(
     }
 
     if plan.spec.on_conflict == OnConflict::Error {
-        if let Some((row, key)) = first_row(conn, plan, "EXISTS").map_err(db)? {
+        if let Some((row, key)) = first_row(conn, plan, true).map_err(db)? {
             return Err(plan.key_exists(row, &key));
         }
     }
@@ -125,7 +125,7 @@ pub(crate) fn merge(
 
     if let Some(column) = plan.missing_required() {
         // A new row cannot be inserted without it: name the first new key.
-        if let Some((row, key)) = first_row(conn, plan, "NOT EXISTS").map_err(db)? {
+        if let Some((row, key)) = first_row(conn, plan, false).map_err(db)? {
             return Err(plan.new_row_needs(column, row, &key));
         }
     }
@@ -241,20 +241,14 @@ fn history(
     Ok(Ok(history::counts(staged, rows, changed[1], changed[0]).with_stale(stale)))
 }
 
-/// The first staged row (and its key) for which `EXISTS` or `NOT EXISTS` a target row
-/// with its key.
+/// The first staged row (and its key) whose key is in the table (`existing`), or is not
+/// ([`sql::first_row`]).
 fn first_row(
     conn: &rusqlite::Connection,
     plan: &Plan,
-    exists: &str,
+    existing: bool,
 ) -> rusqlite::Result<Option<(u64, Vec<Value<'static>>)>> {
-    let key_cols: Vec<String> = plan.key.iter().map(|&i| format!("s.{}", stage_col(i))).collect();
-    let sql = format!(
-        "SELECT s.ord, {} FROM {STAGE} AS s WHERE {exists} (SELECT 1 FROM {} AS t WHERE {}) ORDER BY s.ord LIMIT 1",
-        key_cols.join(", "),
-        target(plan),
-        key_match(plan)
-    );
+    let sql = sql::first_row(plan, q, (&target(plan), STAGE), existing, sql::Lookup::Exists, |s| s);
     conn.query_row(&sql, [], |r| {
         let row: i64 = r.get(0)?;
         let key = (0..plan.key.len()).map(|i| sqlite_value(r.get_ref(i + 1)?)).collect::<rusqlite::Result<Vec<_>>>()?;
