@@ -7,7 +7,7 @@
 //! stage. The reads run as prepared statements (binary values, written as text by
 //! `text.rs`); an update's changed columns are found here from the values read.
 
-use super::merge::{same, will_change};
+use super::merge::{column_differs, will_change};
 use super::session::db_error;
 use super::sql::q;
 use super::stage::stage_name;
@@ -40,7 +40,7 @@ impl MyConnection {
             &self.target_name(),
             stage_name(plan),
             |i| format!("s.{}", stage_col(i)),
-            |i| format!("NOT ({})", same(plan, i)),
+            |i| column_differs(plan, i),
             // An update's mask comes empty when it is made here.
             if compare { |_| "''".to_string() } else { concat },
             will_change(plan).as_deref(),

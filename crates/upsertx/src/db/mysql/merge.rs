@@ -51,9 +51,15 @@ fn all_equal(plan: &Plan) -> String {
     list(&plan.update, |i| same(plan, i), " AND ")
 }
 
+/// Column `i` of the table's row `t` differs from the staged row `s`'s (NULL-safe; text
+/// as bytes): the same name for the same test on every database.
+pub(super) fn column_differs(plan: &Plan, i: usize) -> String {
+    format!("NOT ({})", same(plan, i))
+}
+
 /// Column `i` of the table's row `t` equals the staged row `s`'s (NULL-safe; text as
 /// bytes).
-pub(super) fn same(plan: &Plan, i: usize) -> String {
+fn same(plan: &Plan, i: usize) -> String {
     let (t, s) = (format!("t.{}", q(&plan.columns[i].name)), format!("s.{}", stage_col(i)));
     if is_text(plan, i) {
         format!("CAST({t} AS BINARY) <=> CAST({s} AS BINARY)")
@@ -78,7 +84,7 @@ fn history(
         stage: stage_name(plan),
         value: &|i| format!("s.{}", stage_col(i)),
         eq: sql::equals,
-        differs: &|i| format!("NOT ({})", same(plan, i)),
+        differs: &|i| column_differs(plan, i),
         time: "?",
         delete: &delete,
         text: super::sql::text,
