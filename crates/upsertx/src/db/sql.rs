@@ -103,8 +103,10 @@ pub(crate) fn key_match_by(plan: &Plan, q: fn(&str) -> String, eq: Equals) -> St
     }
 }
 
-/// How the first input row whose key is in the table (or is not) is read.
+/// How the first input row whose key is in the table (or is not) is read (each database
+/// uses one: a build with some left out leaves the other unused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)]
 pub(crate) enum Lookup {
     /// `WHERE [NOT] EXISTS (...)`: SQLite (the load holds the database's write lock) and
     /// PostgreSQL (the merge's own statement then takes the rows).
