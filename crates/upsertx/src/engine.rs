@@ -4,7 +4,7 @@
 use crate::changes::{ChangeLog, Sink};
 use crate::check::infer::infer_columns;
 use crate::check::{self, Batch};
-use crate::db::{self, ChangeOp, Connection};
+use crate::db::{self, ChangeOp, Connection, MergeCounts};
 use crate::error::{quote_ident, Error, Result};
 use crate::plan::{Plan, PlanColumn};
 use crate::report::{Progress, Report};
@@ -98,65 +98,10 @@ fn load(
     loaded_at: i64,
     changes: Option<&mut ChangeLog>,
 ) -> Result<Report> {
-    let mut created = false;
-    let mut opened = None;
     if spec.deletes() {
         source.require_whole();
     }
-    let target = match conn.reflect(table)? {
-        Some(t) => t,
-        None if spec.create => {
-            let Some(key) = &spec.key else {
-                return Err(Error::Usage(format!(
-                    "table {} does not exist: --create needs --key to know the primary key",
-                    quote_ident(table)
-                )));
-            };
-            // A typed input carries its column types; text is read once to infer them.
-            if !source.is_typed() {
-                source.make_rereadable()?;
-            }
-            let columns = match source.open()? {
-                Input::Batches(b) => {
-                    let columns = columns_of(source.name(), b.schema())?;
-                    opened = Some(Input::Batches(b));
-                    columns
-                }
-                Input::Rows(mut rows) => infer_columns(&mut *rows)?,
-            };
-            let mut key_cols = Vec::new();
-            for k in key {
-                match columns.iter().find(|c| &c.name == k) {
-                    Some(c) => key_cols.push(c.name.clone()),
-                    None => {
-                        return Err(Error::Schema(format!(
-                            "{}: key column {} is not in the input",
-                            source.name(),
-                            quote_ident(k)
-                        )))
-                    }
-                }
-            }
-            let mut columns = columns;
-            if let Some(h) = &spec.history {
-                // The versions of an entity: keyed by (key..., from).
-                let (added, from) = crate::plan::history_columns_to_create(h, &columns);
-                columns.extend(added);
-                key_cols.push(from);
-            }
-            crate::schema::check_new_names(&columns, conn.max_name_bytes())?;
-            created = conn.create_table(table, &columns, &key_cols)?;
-            conn.reflect(table)?
-                .ok_or_else(|| Error::Schema(format!("table {} vanished after creation", quote_ident(table))))?
-        }
-        None => {
-            return Err(Error::Schema(format!(
-                "table {} does not exist (pass --create to create it from the input)",
-                quote_ident(table)
-            )))
-        }
-    };
-
+    let (target, opened, created) = prepare_table(conn, table, spec, &mut source)?;
     trace("table ready");
     // `--evolve` may have to read a text input twice (to type a new column).
     if spec.evolve && opened.is_none() && !source.is_typed() {
@@ -176,7 +121,95 @@ fn load(
     let mut plan = Plan::leaving_out(target, source.name(), reader.columns(), spec, &left_out)?;
     plan.set_loaded_at(loaded_at, |c| conn.second_digits(c));
     conn.create_stage(&plan)?;
+    let rows_read = stage_all(conn, &plan, reader, watch)?;
+    trace(&format!("staged {rows_read} rows"));
+    conn.finish_stage(&plan)?;
+    watch.report(Progress::Merging)?;
+    let (counts, deleted) = apply(conn, &plan, spec, rows_read, changes)?;
+    Ok(Report {
+        table: plan.table.name.clone(),
+        rows_read,
+        inserted: counts.inserted,
+        updated: counts.updated,
+        unchanged: counts.unchanged,
+        ignored: counts.ignored,
+        duplicates: rows_read - counts.staged,
+        stale: counts.stale,
+        deleted,
+        created,
+        schema_changes,
+        dry_run: spec.dry_run,
+        elapsed_ms: 0,
+    })
+}
 
+/// The target table as reflected, or created (`--create`) from the input's columns
+/// (typed, or inferred from a first read of the text): the table, the input when it was
+/// opened for that, and whether this load created the table.
+fn prepare_table(
+    conn: &mut dyn Connection,
+    table: &str,
+    spec: &Spec,
+    source: &mut Source,
+) -> Result<(crate::schema::Table, Option<Input>, bool)> {
+    if let Some(t) = conn.reflect(table)? {
+        return Ok((t, None, false));
+    }
+    if !spec.create {
+        return Err(Error::Schema(format!(
+            "table {} does not exist (pass --create to create it from the input)",
+            quote_ident(table)
+        )));
+    }
+    let Some(key) = &spec.key else {
+        return Err(Error::Usage(format!(
+            "table {} does not exist: --create needs --key to know the primary key",
+            quote_ident(table)
+        )));
+    };
+    // A typed input carries its column types; text is read once to infer them.
+    if !source.is_typed() {
+        source.make_rereadable()?;
+    }
+    let mut opened = None;
+    let mut columns = match source.open()? {
+        Input::Batches(b) => {
+            let columns = columns_of(source.name(), b.schema())?;
+            opened = Some(Input::Batches(b));
+            columns
+        }
+        Input::Rows(mut rows) => infer_columns(&mut *rows)?,
+    };
+    let mut key_cols = Vec::new();
+    for k in key {
+        match columns.iter().find(|c| &c.name == k) {
+            Some(c) => key_cols.push(c.name.clone()),
+            None => {
+                return Err(Error::Schema(format!(
+                    "{}: key column {} is not in the input",
+                    source.name(),
+                    quote_ident(k)
+                )))
+            }
+        }
+    }
+    if let Some(h) = &spec.history {
+        // The versions of an entity: keyed by (key..., from).
+        let (added, from) = crate::plan::history_columns_to_create(h, &columns);
+        columns.extend(added);
+        key_cols.push(from);
+    }
+    crate::schema::check_new_names(&columns, conn.max_name_bytes())?;
+    let created = conn.create_table(table, &columns, &key_cols)?;
+    let t = conn
+        .reflect(table)?
+        .ok_or_else(|| Error::Schema(format!("table {} vanished after creation", quote_ident(table))))?;
+    Ok((t, opened, created))
+}
+
+/// Reads and checks the input on a thread of its own while this one stages each batch;
+/// returns the rows read. Asks `watch` after each batch.
+fn stage_all(conn: &mut dyn Connection, plan: &Plan, reader: Input, watch: &mut Watch<'_>) -> Result<u64> {
     let (tx, rx) = mpsc::sync_channel::<Result<Batch>>(BATCHES_IN_FLIGHT);
     let columns = plan.columns.clone();
     let input = plan.input.clone();
@@ -184,12 +217,11 @@ fn load(
         .name("upsertx-reader".into())
         .spawn(move || read_batches(reader, &columns, &input, &tx))
         .map_err(|e| Error::Io(format!("starting the reader thread: {e}")))?;
-
     let mut rows_read = 0u64;
     let mut failure = None;
     for batch in rx.iter() {
         match batch.and_then(|b| {
-            conn.stage(&plan, &b)?;
+            conn.stage(plan, &b)?;
             Ok(b.rows.len() as u64)
         }) {
             Ok(n) => {
@@ -207,13 +239,22 @@ fn load(
     }
     drop(rx);
     reader_thread.join().map_err(|_| Error::Io("the reader thread panicked".into()))?;
-    if let Some(e) = failure {
-        return Err(e);
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(rows_read),
     }
+}
 
-    trace(&format!("staged {rows_read} rows"));
-    conn.finish_stage(&plan)?;
-    watch.report(Progress::Merging)?;
+/// Applies the staged rows: the merge, the deletions (`--delete-missing`,
+/// `--replace-where`) and their guards, each row told to the change log; returns the
+/// merge's counts and the rows deleted.
+fn apply(
+    conn: &mut dyn Connection,
+    plan: &Plan,
+    spec: &Spec,
+    rows_read: u64,
+    changes: Option<&mut ChangeLog>,
+) -> Result<(MergeCounts, u64)> {
     let mut in_scope = None;
     if spec.deletes() {
         if rows_read == 0 && !spec.allow_empty {
@@ -226,9 +267,9 @@ fn load(
                 if plan.scope.is_empty() && spec.delete_where().is_none() { "" } else { " in scope" }
             )));
         }
-        conn.prepare_delete(&plan)?;
+        conn.prepare_delete(plan)?;
         if let Some(MaxDelete::Percent(_)) = spec.max_delete {
-            in_scope = Some(conn.count_in_scope(&plan)?);
+            in_scope = Some(conn.count_in_scope(plan)?);
         }
     }
     // `--changes`: each row is told as it is before the statement that writes it, read
@@ -237,62 +278,51 @@ fn load(
     if let Some(log) = log.as_deref_mut() {
         // A load that updates nothing: its inserts' lines go straight in.
         if plan.keyless() || plan.update.is_empty() || spec.on_conflict != OnConflict::Update {
-            log.done(&plan, ChangeOp::Update)?;
+            log.done(plan, ChangeOp::Update)?;
         }
     }
     // Without a key the window is deleted first: the rows inserted next are in it too.
     let deleted_first = match plan.keyless() {
-        true => Some(conn.delete_missing(&plan, tell(log.as_deref_mut(), &plan).as_mut().map(|t| t as _))?),
+        true => Some(conn.delete_missing(plan, tell(log.as_deref_mut(), plan).as_mut().map(|t| t as _))?),
         false => None,
     };
-    let counts = conn.merge(&plan, tell(log.as_deref_mut(), &plan).as_mut().map(|t| t as _))?;
+    let counts = conn.merge(plan, tell(log.as_deref_mut(), plan).as_mut().map(|t| t as _))?;
     trace("merged");
     if let Some(log) = log.as_deref_mut() {
-        log.done(&plan, ChangeOp::Insert)?;
+        log.done(plan, ChangeOp::Insert)?;
     }
     let deleted = match deleted_first {
         Some(n) => n,
-        None if spec.deletes() => {
-            conn.delete_missing(&plan, tell(log.as_deref_mut(), &plan).as_mut().map(|t| t as _))?
-        }
+        None if spec.deletes() => conn.delete_missing(plan, tell(log.as_deref_mut(), plan).as_mut().map(|t| t as _))?,
         None => 0,
     };
     if let Some(max) = spec.max_delete {
-        check_max_delete(&plan, max, deleted, in_scope)?;
+        check_max_delete(plan, max, deleted, in_scope)?;
     }
     if let Some(log) = log {
-        log.flush(&plan)?;
-        trace("changes handed over");
-        // The rows told are the ones the merge wrote, unless something else changed the
-        // table in between (another writer, a trigger of the table's): then fail rather
-        // than tell it wrong.
-        let [inserts, updates, deletes] = log.seen;
-        if inserts != counts.inserted || deletes != deleted || (updates != counts.updated && !spec.always_update) {
-            return Err(Error::db(
-                format!("telling the changes of table {} (--changes)", quote_ident(&plan.table.name)),
-                format!(
-                    "the load wrote {} new and {} changed rows where {inserts} and {updates} were expected: another \
-                     writer (or a trigger of the table) changed it during the load; nothing was written",
-                    counts.inserted, counts.updated
-                ),
-            ));
-        }
+        verify_change_log(log, plan, spec, &counts, deleted)?;
     }
-    Ok(Report {
-        table: plan.table.name.clone(),
-        rows_read,
-        inserted: counts.inserted,
-        updated: counts.updated,
-        unchanged: counts.unchanged,
-        ignored: counts.ignored,
-        duplicates: rows_read - counts.staged,
-        stale: counts.stale,
-        deleted,
-        created,
-        schema_changes,
-        dry_run: spec.dry_run,
-        elapsed_ms: 0,
-    })
+    Ok((counts, deleted))
+}
+
+/// Hands the change log its last rows and checks that it told what the merge wrote:
+/// unless something else changed the table in between (another writer, a trigger of the
+/// table's), the load fails rather than tell it wrong.
+fn verify_change_log(log: &mut ChangeLog, plan: &Plan, spec: &Spec, counts: &MergeCounts, deleted: u64) -> Result<()> {
+    log.flush(plan)?;
+    trace("changes handed over");
+    let [inserts, updates, deletes] = log.seen;
+    if inserts != counts.inserted || deletes != deleted || (updates != counts.updated && !spec.always_update) {
+        return Err(Error::db(
+            format!("telling the changes of table {} (--changes)", quote_ident(&plan.table.name)),
+            format!(
+                "the load wrote {} new and {} changed rows where {inserts} and {updates} were expected: another \
+                 writer (or a trigger of the table) changed it during the load; nothing was written",
+                counts.inserted, counts.updated
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Refuses a load that deleted more than `--max-delete` allows (it rolls back): `in_scope`
