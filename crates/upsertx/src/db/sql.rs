@@ -141,6 +141,37 @@ pub(crate) fn first_row(
     format!("SELECT s.ord, {keys} FROM {stage} AS s {find} ORDER BY s.ord LIMIT 1{lock}")
 }
 
+/// The two probes that find the input row behind a clash on a unique key other than the
+/// load's (its columns `cols`): first one whose values belong to a table row of another
+/// key, then one whose values an earlier input row of another key holds. Each returns
+/// the row's `ord`, the earlier row's `ord` (NULL for the first probe), then the values
+/// as `value(column)` sends them. The same on every database (MySQL, which probes before
+/// every load, replaces the second by a `GROUP BY` that stays fast without an index).
+pub(crate) fn other_key_probes(
+    plan: &Plan,
+    q: fn(&str) -> String,
+    (target, stage): (&str, &str),
+    cols: &[usize],
+    value: impl Fn(String) -> String,
+) -> [String; 2] {
+    let vals = list(cols, |i| value(format!("s.{}", stage_col(i))), ", ");
+    let held = list(cols, |i| format!("t.{} = s.{}", q(&plan.columns[i].name), stage_col(i)), " AND ");
+    let same = list(cols, |i| format!("d.{c} = s.{c}", c = stage_col(i)), " AND ");
+    let same_key = list(&plan.key, |i| format!("d.{c} = s.{c}", c = stage_col(i)), " AND ");
+    let earlier = format!("{same} AND NOT ({same_key})");
+    [
+        format!(
+            "SELECT s.ord, NULL, {vals} FROM {stage} AS s JOIN {target} AS t ON {held} WHERE NOT ({}) \
+             ORDER BY s.ord LIMIT 1",
+            key_match(plan, q)
+        ),
+        format!(
+            "SELECT s.ord, (SELECT min(d.ord) FROM {stage} AS d WHERE {earlier}), {vals} FROM {stage} AS s \
+             WHERE EXISTS (SELECT 1 FROM {stage} AS d WHERE {earlier} AND d.ord < s.ord) ORDER BY s.ord LIMIT 1"
+        ),
+    ]
+}
+
 /// How a database writes "the target's column equals a staged value" so that the staged
 /// side's index serves the lookup: [`equals`] (`t.a = s.c0`) for most.
 pub(crate) type Equals = fn(target: &str, staged: &str) -> String;

@@ -364,12 +364,8 @@ fn check_other_keys(conn: &mut Conn, plan: &Plan, target: &str) -> Result<()> {
         };
         let name = uk.name.clone().unwrap_or_default();
         let shown = list(&cols, |i| format!("CAST(s.{} AS CHAR)", stage_col(i)), ", ");
-        let same = list(&cols, |i| format!("t.{} = s.{}", q(&plan.columns[i].name), stage_col(i)), " AND ");
-        let sql = format!(
-            "SELECT s.ord, {shown} FROM {stage} AS s JOIN {target} AS t ON {same} WHERE NOT ({}) ORDER BY s.ord LIMIT 1",
-            key_match(plan)
-        );
-        let hit: Option<mysql::Row> = conn.query_first(sql).map_err(db)?;
+        let [held, _] = sql::other_key_probes(plan, q, (target, stage), &cols, |s| format!("CAST({s} AS CHAR)"));
+        let hit: Option<mysql::Row> = conn.query_first(held).map_err(db)?;
         let mut found = hit.map(|row| (row.get::<i64, _>(0).unwrap_or(0) as u64, None, row));
         if found.is_none() {
             // Two input rows (distinct keys, since the stage is keyed) sharing the value.
@@ -383,14 +379,14 @@ fn check_other_keys(conn: &mut Conn, plan: &Plan, target: &str) -> Result<()> {
             if let Some(dup) = dup {
                 let (first, last): (i64, i64) = (dup.get(0).unwrap_or(0), dup.get(1).unwrap_or(0));
                 let row: Option<mysql::Row> = conn
-                    .query_first(format!("SELECT s.ord, {shown} FROM {stage} AS s WHERE s.ord = {last}"))
+                    .query_first(format!("SELECT s.ord, NULL, {shown} FROM {stage} AS s WHERE s.ord = {last}"))
                     .map_err(db)?;
                 found = row.map(|r| (last as u64, Some(first), r));
             }
         }
         if let Some((row, first, values)) = found {
             let shown_values: Vec<Value<'static>> =
-                (0..cols.len()).map(|n| plan.typed_value(cols[n], values.get(n + 1))).collect();
+                (0..cols.len()).map(|n| plan.typed_value(cols[n], values.get(n + 2))).collect();
             let index = format!("unique index {}", quote_ident(&name));
             return Err(plan.other_key_conflict(row, &cols, &shown_values, first.map(|f| f as u64), &index));
         }

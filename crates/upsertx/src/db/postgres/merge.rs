@@ -457,26 +457,11 @@ fn explain(client: &mut Client, plan: &Plan, e: &postgres::Error, ctx: &str, tar
     else {
         return fallback;
     };
-    let vals = list(&cols, |i| format!("s.{}::text", stage_col(i)), ", ");
-    let same_src = list(&cols, |i| format!("d.{c} = s.{c}", c = stage_col(i)), " AND ");
-    let same_key_src = list(&plan.key, |i| format!("d.{c} = s.{c}", c = stage_col(i)), " AND ");
-    let probes = [
-        format!(
-            "SELECT s.ord, NULL::bigint, {vals} FROM {src} AS s WHERE EXISTS (SELECT 1 FROM {} AS t WHERE {} AND NOT ({}))
-             ORDER BY s.ord LIMIT 1",
-            target,
-            list(&cols, |i| format!("t.{} = s.{}", q(&plan.columns[i].name), stage_col(i)), " AND "),
-            key_match(plan)
-        ),
-        format!(
-            "SELECT s.ord, (SELECT min(d.ord) FROM {src} AS d WHERE {same_src} AND NOT ({same_key_src})), {vals}
-             FROM {src} AS s WHERE EXISTS (SELECT 1 FROM {src} AS d WHERE {same_src} AND NOT ({same_key_src}) AND d.ord < s.ord)
-             ORDER BY s.ord LIMIT 1"
-        ),
-    ];
+    let probes = sql::other_key_probes(plan, q, (target, src), &cols, |s| format!("{s}::text"));
     for sql in probes {
         if let Ok(Some(r)) = client.query_opt(&sql, &[]) {
-            let (row, first): (i64, Option<i64>) = (r.get(0), r.get(1));
+            // The first probe's NULL comes untyped (text): no earlier row.
+            let (row, first): (i64, Option<i64>) = (r.get(0), r.try_get(1).ok().flatten());
             let values: Vec<Value<'static>> =
                 (0..cols.len()).map(|i| plan.typed_value(cols[i], r.get(i + 2))).collect();
             let index = format!("constraint {}", q(&constraint));

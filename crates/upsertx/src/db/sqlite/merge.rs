@@ -271,32 +271,18 @@ fn unique_violation(conn: &rusqlite::Connection, plan: &Plan, e: rusqlite::Error
         else {
             continue;
         };
-        let vals = list(&cols, |i| format!("s.{}", stage_col(i)), ", ");
         let raw = list(&cols, stage_col, ", ");
-        let same = list(&cols, |i| format!("t.{} = s.{}", q(&plan.columns[i].name), stage_col(i)), " AND ");
-        let dup = list(&cols, |i| format!("d.{c} = s.{c}", c = stage_col(i)), " AND ");
         // Only on this failure path: an index, so the input-against-input probe is not quadratic.
         let _ = conn.execute_batch(&format!("CREATE INDEX IF NOT EXISTS temp.upsertx_diag ON upsertx_stage ({raw})"));
         let index = uk.name.as_deref().map(|n| format!("unique index {}", q(n))).unwrap_or_default();
-        let probes = [
-            format!(
-                "SELECT s.ord, {vals} FROM {STAGE} AS s JOIN {t} AS t ON {same} WHERE NOT ({}) ORDER BY s.ord LIMIT 1",
-                key_match(plan)
-            ),
-            format!(
-                "SELECT s.ord, {vals}, (SELECT min(d.ord) FROM {STAGE} AS d WHERE {dup}) FROM {STAGE} AS s
-                 WHERE EXISTS (SELECT 1 FROM {STAGE} AS d WHERE {dup} AND d.ord < s.ord) ORDER BY s.ord LIMIT 1"
-            ),
-        ];
+        let probes = sql::other_key_probes(plan, q, (&t, STAGE), &cols, |s| s);
         for sql in probes {
             let found = conn
                 .query_row(&sql, [], |r| {
                     let v = (0..cols.len())
-                        .map(|i| sqlite_value(r.get_ref(i + 1)?))
+                        .map(|i| sqlite_value(r.get_ref(i + 2)?))
                         .collect::<rusqlite::Result<Vec<_>>>()?;
-                    let other: Option<i64> =
-                        if r.as_ref().column_count() > cols.len() + 1 { r.get(cols.len() + 1)? } else { None };
-                    Ok((r.get::<_, i64>(0)? as u64, v, other))
+                    Ok((r.get::<_, i64>(0)? as u64, v, r.get::<_, Option<i64>>(1)?))
                 })
                 .optional();
             if let Ok(Some((row, values, first))) = found {
