@@ -115,6 +115,10 @@ for features in sqlite postgres mysql postgres,mysql sqlite,mysql sqlite,postgre
 done
 say "unit and end-to-end tests"
 cargo nextest run --workspace --no-fail-fast
+say "the library's own tests with each database alone (cargo features)"
+for features in sqlite postgres mysql; do
+    cargo nextest run --no-fail-fast -p upsertx --no-default-features --features "$features" --lib
+done
 say "documentation examples"
 cargo test --workspace --doc
 scripts/test-python.sh
