@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
-use upsertx::{Duplicates, Error, Format, OnConflict, Source, UpdateColumns, Upsert};
+use upsertx::{Duplicates, Error, Format, OnConflict, Source, UpdateColumns, Upsert, Words};
 
 struct Db {
     dir: tempfile::TempDir,
@@ -177,4 +177,43 @@ fn a_stop_at_any_point_before_the_commit_writes_nothing() {
     });
     assert_eq!(report.run(csv("id,name\n2,new\n")).unwrap().inserted, 1);
     assert_eq!(asked.get(), 3);
+}
+
+#[test]
+fn messages_in_the_callers_words() {
+    let db = Db::new("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT);");
+    let err = Upsert::new(db.url()).table("t").run(csv("id,name,tier\n1,a,gold\n")).unwrap_err();
+    assert!(err.to_string().contains("pass --evolve to add it"), "{err}");
+    assert_eq!(err.message(Words::Cli), err.to_string());
+    let python = err.message(Words::Python);
+    assert!(python.contains("pass evolve=True to add it") && !python.contains("--"), "{python}");
+}
+
+/// A change log that cannot go where it was asked after the commit: the one error after
+/// which the table holds the load, with the report and the file that keeps every line.
+#[cfg(unix)]
+#[test]
+fn a_change_log_that_fails_after_the_commit_is_told_as_committed() {
+    use std::io::Read;
+    let db = Db::new("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT);");
+    let pipe = db.dir.path().join("changes.pipe");
+    assert!(std::process::Command::new("mkfifo").arg(&pipe).status().unwrap().success());
+    let reading = pipe.clone();
+    // A reader that takes 10 bytes and goes.
+    let reader = std::thread::spawn(move || {
+        std::fs::File::open(reading).unwrap().read_exact(&mut [0u8; 10]).unwrap();
+    });
+    let rows: String = std::iter::once("id,name\n".to_string())
+        .chain((1..=20_000).map(|i| format!("{i},name number {i}\n")))
+        .collect();
+    let source = Source::reader("rows.csv", std::io::Cursor::new(rows.into_bytes())).format(Format::Csv);
+    let err = Upsert::new(db.url()).table("t").changes(upsertx::ChangesTo::Path(pipe)).run(source).unwrap_err();
+    reader.join().unwrap();
+    assert!(err.committed(), "{err}");
+    let Error::ChangesNotWritten { report, kept, .. } = &err else { panic!("{err:?}") };
+    assert_eq!(report.inserted, 20_000);
+    let kept = kept.as_ref().expect("the lines are kept");
+    assert_eq!(std::fs::read_to_string(kept).unwrap().lines().count(), 20_000);
+    std::fs::remove_file(kept).unwrap();
+    assert_eq!(db.rows("SELECT count(*), NULL FROM t"), [(20_000, None)]);
 }
