@@ -350,6 +350,13 @@ fn cli(py: Python<'_>, argv: Vec<String>) -> u8 {
     py.detach(move || upsertx_cli::main(argv))
 }
 
+/// Every option of a load, as the library declares it: (Python keyword, command-line
+/// flag). The package's tests check `upsert()`'s keywords against it.
+#[pyfunction]
+fn load_options() -> Vec<(&'static str, &'static str)> {
+    upsertx::load_options().collect()
+}
+
 /// Hides the password of a database URL, for messages.
 #[pyfunction]
 fn redact_url(url: &str) -> String {
@@ -361,6 +368,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(upsert, m)?)?;
     m.add_function(wrap_pyfunction!(cli, m)?)?;
     m.add_function(wrap_pyfunction!(redact_url, m)?)?;
+    m.add_function(wrap_pyfunction!(load_options, m)?)?;
     m.add("NativeError", m.py().get_type::<NativeError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

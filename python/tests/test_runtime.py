@@ -142,3 +142,16 @@ def test_a_signal_handlers_own_exception_stops_the_load(db):
     finally:
         signal.signal(signal.SIGUSR1, previous)
     assert db.rows(f"SELECT id, name FROM {t}") == [(1, "kept")]
+
+
+def test_the_keywords_are_the_librarys_options():
+    """upsert()'s keywords are the load's options as the library declares them (the
+    command line's flags are checked against the same list), plus the call's own."""
+    import inspect
+
+    from upsertx import _native
+
+    keywords = set(inspect.signature(upsertx.upsert).parameters)
+    options = {name for name, _flag in _native.load_options()}
+    assert options - keywords == set(), "options upsert() does not take"
+    assert keywords - options == {"data", "db", "progress"}, "keywords the library does not declare"

@@ -18,7 +18,9 @@ use upsertx::{
 #[derive(Parser, Debug)]
 #[command(name = "upsertx", version, max_term_width = 100)]
 #[command(
-    after_help = "Exit status: 0 on success, 1 on a data or database error (nothing is written), 2 on a usage error.\n\
+    after_help = "Exit status: 0 on success, 1 on a data or database error (nothing is written), 2 on a usage error, \
+3 when the load committed but its --changes lines could not be written where asked (the message names the file that \
+holds them).\n\
 Example: upsertx examples/customers.csv --db sqlite://demo.db --key id --create\n\
 Another database as the source: upsertx --from-db postgres://app@db/shop --query \"SELECT * FROM orders\" --db sqlite://copy.db --table orders --key id --create"
 )]
@@ -299,4 +301,27 @@ fn run(args: Args) -> Result<(), upsertx::Error> {
         println!("{report}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Args;
+    use clap::CommandFactory;
+
+    /// The flags are the load's options as the library declares them (`load_options`),
+    /// plus the command line's own.
+    #[test]
+    fn every_load_option_is_a_flag_and_every_flag_an_option() {
+        let command = Args::command();
+        let longs: Vec<String> =
+            command.get_arguments().filter_map(|a| a.get_long()).map(|l| format!("--{l}")).collect();
+        for (name, flag) in upsertx::load_options() {
+            assert!(longs.contains(&flag.to_string()), "option {name}: no flag {flag}");
+        }
+        let own = ["--db", "--json", "--quiet", "--help", "--version"];
+        for long in &longs {
+            let declared = upsertx::load_options().any(|(_, flag)| flag == long);
+            assert!(declared || own.contains(&long.as_str()), "{long} is not a load option of the library");
+        }
+    }
 }

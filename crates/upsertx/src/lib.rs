@@ -57,7 +57,7 @@ mod value;
 pub use check::parse_time;
 pub use error::{Error, Location, Result};
 pub use net::url::redact as redact_url;
-pub use options::{in_words, Words};
+pub use options::{in_words, load_options, Words};
 pub use report::{Progress, Report};
 pub use source::{Format, Source};
 pub use spec::{ChangesTo, Duplicates, History, MaxDelete, OnConflict, Spec, UpdateColumns};

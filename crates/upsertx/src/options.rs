@@ -58,6 +58,17 @@ const OPTIONS: &[Opt] = &[
     opt("query", "--query", Value),
 ];
 
+/// Every option of a load a caller names: its identity (the Python keyword, the sync
+/// file's key) and its command-line flag, one declaration that the command line and the
+/// Python package check themselves against.
+///
+/// ```
+/// assert!(upsertx::load_options().any(|o| o == ("max_delete", "--max-delete")));
+/// ```
+pub fn load_options() -> impl Iterator<Item = (&'static str, &'static str)> {
+    OPTIONS.iter().map(|o| (o.name, o.flag))
+}
+
 /// Whose words a message is said in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
