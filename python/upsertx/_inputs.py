@@ -91,10 +91,9 @@ def _pandas_stream(df: Any) -> Any:
     except ImportError:
         raise UsageError("a pandas DataFrame needs pyarrow: pip install pyarrow") from None
     named = any(name is not None for name in df.index.names)
-    df = _untyped_as_text(df, pa)
     # The whole frame's types, so that a column that is all None in one slice does not
     # change type in the next.
-    schema = pa.Schema.from_pandas(df, preserve_index=named)
+    df, schema = _typed(df, named, pa)
 
     def tables() -> Iterator[Any]:
         for start in range(0, max(len(df), 1), _PANDAS_SLICE):
@@ -104,12 +103,12 @@ def _pandas_stream(df: Any) -> Any:
     return tables()
 
 
-def _untyped_as_text(df: Any, pa: Any) -> Any:
-    """``df`` with each object column that pyarrow cannot convert as one type replaced
-    by the text of its values (a shallow copy; ``df`` itself when there is none)."""
+def _typed(df: Any, named: bool, pa: Any) -> Tuple[Any, Any]:
+    """``df`` and its Arrow schema (read once: pyarrow converts an object column whole to
+    type it). Each object column pyarrow cannot convert as one type is replaced by the
+    text of its values (in a shallow copy) before the schema is read again."""
     try:
-        pa.Schema.from_pandas(df, preserve_index=False)
-        return df
+        return df, pa.Schema.from_pandas(df, preserve_index=named)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         pass
     mixed = []
@@ -121,12 +120,12 @@ def _untyped_as_text(df: Any, pa: Any) -> Any:
             pa.array(column, from_pandas=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             mixed.append(j)
-    if not mixed:
-        return df
-    df = df.copy(deep=False)
-    for j in mixed:
-        df.isetitem(j, df.iloc[:, j].map(_as_text, na_action="ignore").astype(object))
-    return df
+    if mixed:
+        df = df.copy(deep=False)
+        for j in mixed:
+            df.isetitem(j, df.iloc[:, j].map(_as_text, na_action="ignore").astype(object))
+    # Without a mixed column, the error is another one: raised as pyarrow says it.
+    return df, pa.Schema.from_pandas(df, preserve_index=named)
 
 
 def _as_text(v: Any) -> Any:
