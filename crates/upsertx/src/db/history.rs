@@ -124,20 +124,22 @@ pub(crate) fn too_late(plan: &Plan, row: u64, from: Option<String>) -> crate::er
 }
 
 /// `--delete-missing` under `--history`, so that no version ever closes before it began:
-/// - `too_late`, before the absent entities' current versions are closed: the first of
-///   them that began after the load's time (its `from` and key, as text): the load fails
-///   ([`closing_too_late`]), as for an input row;
+/// - `latest`, before the absent entities' current versions are closed: the latest of
+///   them that began at or after the load's time, as text: its `from`, `after` or `at`,
+///   then its key ([`check_latest`]). One that began after fails the load
+///   ([`closing_too_late`]), as for an input row; one that began at it means `instant`
+///   is to run;
 /// - `instant`, after: the condition (on `t`) of the versions that began at the load's
 ///   time itself and so were just closed at it: they are removed, as
 ///   [`Statements::replace`] removes a changed one, rather than kept valid for no time.
 pub(crate) struct DeleteGuards {
-    pub too_late: String,
+    pub latest: String,
     pub instant: String,
 }
 
 /// The guards of the rows `doomed` finds (a condition on the table's alias `t`), with
-/// `time` the load's time as a value of the `from` column and `text` an expression as
-/// text.
+/// `time` the load's time as a value of the `from` column (twice in `latest`, once
+/// more in `instant`) and `text` an expression as text.
 pub(crate) fn delete_guards(
     plan: &Plan,
     h: HistoryColumns,
@@ -151,17 +153,29 @@ pub(crate) fn delete_guards(
     let (from, to) = (col(h.from), col(h.to));
     let keys = list(&plan.key, |i| text(col(i)), ", ");
     DeleteGuards {
-        too_late: format!(
-            "SELECT {}, {keys} FROM {target} AS t WHERE {doomed} AND {from} > {time} ORDER BY {from} LIMIT 1",
+        latest: format!(
+            "SELECT {}, CASE WHEN {from} > {time} THEN 'after' ELSE 'at' END, {keys} FROM {target} AS t \
+             WHERE {doomed} AND {from} >= {time} ORDER BY {from} DESC LIMIT 1",
             text(from.clone())
         ),
         instant: format!("{from} = {time} AND {to} = {time}"),
     }
 }
 
+/// What [`DeleteGuards::latest`] found (its row's values as text): the load fails for a
+/// version that began after its time; `true` when one began at it (then `instant` runs).
+pub(crate) fn check_latest(plan: &Plan, row: Option<Vec<Option<String>>>) -> crate::error::Result<bool> {
+    let Some(mut row) = row else { return Ok(false) };
+    if row.get(1).cloned().flatten().as_deref() != Some("after") {
+        return Ok(true);
+    }
+    let key = row.split_off(2);
+    Err(closing_too_late(plan, row.swap_remove(0), &key))
+}
+
 /// The error for an entity absent from the input (`key`, its key's values) whose current
 /// version began (`from`, as the table holds it) after the load's time.
-pub(crate) fn closing_too_late(plan: &Plan, from: Option<String>, key: &[Option<String>]) -> crate::error::Error {
+fn closing_too_late(plan: &Plan, from: Option<String>, key: &[Option<String>]) -> crate::error::Error {
     let h = plan.history.expect("a history plan");
     let key = key.iter().map(|v| v.as_deref().unwrap_or("NULL")).collect::<Vec<_>>().join(", ");
     crate::error::Error::Refused(format!(

@@ -73,20 +73,18 @@ impl MyConnection {
         let target = self.target_name();
         let guards =
             plan.history.map(|h| history::delete_guards(plan, h, q, &target, &doomed("t"), "?", super::sql::text));
+        // The load's time for each of a statement's `?`s.
+        let times = |n: usize| mysql::Params::Positional(vec![sql::mark_time(plan).into(); n]);
+        let mut instant = false;
         if let Some(g) = &guards {
-            let found: Option<mysql::Row> = self.conn.exec_first(&g.too_late, time()).map_err(|e| db_error(&ctx, e))?;
-            if let Some(row) = found {
-                let text = |i: usize| row.get::<Option<String>, _>(i).flatten();
-                let key: Vec<Option<String>> = (1..=plan.key.len()).map(text).collect();
-                return Err(history::closing_too_late(plan, text(0), &key));
-            }
+            let row: Option<mysql::Row> = self.conn.exec_first(&g.latest, times(2)).map_err(|e| db_error(&ctx, e))?;
+            let texts = |r: mysql::Row| (0..r.len()).map(|i| r.get::<Option<String>, _>(i).flatten()).collect();
+            instant = history::check_latest(plan, row.map(texts))?;
         }
         let deleted = self.close_or_delete(plan, &verb, &doomed, tell, &ctx, time())?;
-        if let Some(g) = &guards {
-            // The load's time twice.
+        if let Some(g) = guards.as_ref().filter(|_| instant) {
             let sql = format!("DELETE t FROM {target} AS t WHERE {}", g.instant);
-            let params = mysql::Params::Positional([sql::mark_time(plan).into(), sql::mark_time(plan).into()].into());
-            self.conn.exec_drop(sql, params).map_err(|e| db_error(&ctx, e))?;
+            self.conn.exec_drop(sql, times(2)).map_err(|e| db_error(&ctx, e))?;
         }
         Ok(deleted)
     }

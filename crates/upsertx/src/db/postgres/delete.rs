@@ -92,11 +92,10 @@ pub(crate) fn delete_missing(
     let guards = plan.history.map(|h| {
         history::delete_guards(plan, h, q, target, &doomed, time.as_deref().unwrap_or_default(), super::sql::text)
     });
+    let mut instant = false;
     if let Some(g) = &guards {
-        if let Some(row) = client.query_opt(&g.too_late, params).map_err(failed)? {
-            let key: Vec<Option<String>> = (1..=plan.key.len()).map(|i| row.get(i)).collect();
-            return Err(history::closing_too_late(plan, row.get(0), &key));
-        }
+        let row = client.query_opt(&g.latest, params).map_err(failed)?;
+        instant = history::check_latest(plan, row.map(|r| (0..r.len()).map(|i| r.get(i)).collect()))?;
     }
     let col = |i: usize| q(&plan.columns[i].name);
     // The rows found, locked in key order: their keys, or every column under `--changes`
@@ -121,7 +120,7 @@ pub(crate) fn delete_missing(
         None => client.execute(&sql, params).map_err(failed)?,
         Some(tell) => tell_and_delete(client, plan, &sql, before, params, tell, &ctx)?,
     };
-    if let Some(g) = &guards {
+    if let Some(g) = guards.as_ref().filter(|_| instant) {
         client.execute(&format!("DELETE FROM {target} AS t WHERE {}", g.instant), params).map_err(failed)?;
     }
     Ok(deleted)

@@ -4,8 +4,7 @@
 //! in cannot deadlock with anyone.
 
 use super::changes::told;
-use super::sql::q;
-use super::sql::{staged_side, target};
+use super::sql::{q, staged_side, target};
 use super::stage::STAGE;
 use crate::db::sql::{self, list, stage_col, SCOPE};
 use crate::db::{history, ChangeOp, ChangeSink};
@@ -98,15 +97,11 @@ pub(crate) fn delete_missing(
     let guards = plan.history.map(|h| {
         history::delete_guards(plan, h, q, &target(plan), &doomed(plan), "?1", |e| format!("CAST({e} AS TEXT)"))
     });
+    let mut instant = false;
     if let Some(g) = &guards {
-        let late = |r: &rusqlite::Row<'_>| {
-            let key: Vec<Option<String>> = (1..=plan.key.len()).map(|i| r.get(i)).collect::<rusqlite::Result<_>>()?;
-            Ok((r.get::<_, Option<String>>(0)?, key))
-        };
-        let found = conn.query_row(&g.too_late, rusqlite::params_from_iter(&params), late).optional();
-        if let Some((from, key)) = found.map_err(|e| Error::db(ctx(), e))? {
-            return Err(history::closing_too_late(plan, from, &key));
-        }
+        let texts = |r: &rusqlite::Row<'_>| (0..r.as_ref().column_count()).map(|i| r.get(i)).collect();
+        let row = conn.query_row(&g.latest, rusqlite::params_from_iter(&params), texts).optional();
+        instant = history::check_latest(plan, row.map_err(|e| Error::db(ctx(), e))?)?;
     }
     let done = match (tell, told_deleted(conn, plan)) {
         (Some(tell), Some(told)) => {
@@ -124,7 +119,7 @@ pub(crate) fn delete_missing(
         }
     };
     let deleted = done.map_err(|e| Error::db(ctx(), e))? as u64;
-    if let Some(g) = &guards {
+    if let Some(g) = guards.as_ref().filter(|_| instant) {
         let sql = format!("DELETE FROM {} AS t WHERE {}", target(plan), g.instant);
         conn.execute(&sql, rusqlite::params_from_iter(&params)).map_err(|e| Error::db(ctx(), e))?;
     }
