@@ -15,10 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict};
 use std::io::Read;
 use std::sync::{Arc, Mutex};
-use upsertx::{
-    ChangesTo, Duplicates, Error, Format, History, MaxDelete, OnConflict, Progress, Report, Source, Spec,
-    UpdateColumns, Upsert, Words,
-};
+use upsertx::{Error, Format, OptionValue, Progress, Report, Source, Spec, Takes, Upsert, Words};
 
 create_exception!(_native, NativeError, PyException, "An upsertx error: args are (kind, message, details).");
 
@@ -176,13 +173,32 @@ fn stream_reader(capsule: &Bound<'_, PyAny>) -> PyResult<RecordBatchStreamReader
 }
 
 fn parse<T: std::str::FromStr<Err = String>>(what: &str, s: Option<String>) -> PyResult<Option<T>> {
-    s.map(|s| {
-        s.parse::<T>().map_err(|e| {
-            let e = upsertx::in_words(&e, Words::Python);
-            NativeError::new_err(("usage", format!("{what}: {e}"), (), (), (), (), (), ()))
-        })
-    })
-    .transpose()
+    s.map(|s| s.parse::<T>().map_err(|e| to_py_err(Error::Usage(format!("--{what}: {e}"))))).transpose()
+}
+
+/// A keyword's value as the library takes an option's: `True`, `5`, `1.5`, `"text"`, a
+/// list of texts. Anything else is a usage error naming the keyword.
+fn option_value(name: &str, value: &Bound<'_, PyAny>) -> PyResult<OptionValue> {
+    if let Ok(b) = value.extract::<bool>() {
+        return Ok(OptionValue::Bool(b));
+    }
+    if let Ok(i) = value.extract::<i64>() {
+        return Ok(OptionValue::Int(i));
+    }
+    if let Ok(f) = value.extract::<f64>() {
+        return Ok(OptionValue::Float(f));
+    }
+    if let Ok(t) = value.extract::<String>() {
+        return Ok(OptionValue::Text(t));
+    }
+    if let Ok(list) = value.extract::<Vec<String>>() {
+        return Ok(OptionValue::List(list));
+    }
+    let shown = value.repr().map(|r| r.to_string()).unwrap_or_default();
+    let flag = name.replace('_', "-");
+    Err(to_py_err(Error::Usage(format!(
+        "--{flag}: expected text, a number, true or false, or a list of texts, not {shown}"
+    ))))
 }
 
 /// The report as a dict: its fields as its serde serialization names them (a new field
@@ -223,12 +239,14 @@ fn json_to_py(py: Python<'_>, v: serde_json::Value) -> PyResult<Py<PyAny>> {
 /// `"streams"` (an iterator of objects exporting `__arrow_c_stream__`), `"path"` (a file path), `"ndjson"` (an iterator of NDJSON `bytes` chunks) or
 /// `"query"` (`data` is the SQL, `from_db` its database). `progress`, when given, is
 /// called with the number of rows staged so far, then with `None` when the merge starts.
+/// Runs one load. `kind` says what `data` is: `"stream"` (an Arrow C stream capsule),
+/// `"streams"` (an iterator of objects exporting `__arrow_c_stream__`), `"path"` (a file
+/// path), `"ndjson"` (an iterator of NDJSON `bytes` chunks) or `"query"` (`data` is the
+/// SQL, `from_db` its database). `options` maps the load's options (as
+/// `load_options()` names them) to their values. `progress`, when given, is called with
+/// the number of rows staged so far, then with `None` when the merge starts.
 #[pyfunction]
-#[pyo3(signature = (kind, data, name, db, *, from_db=None, table=None, key=None, constraint=None,
-    key_where=None, on_conflict=None, update=None, no_update=None, always_update=false,
-    duplicates=None, create=false, dry_run=false, delete_missing=false, scope=None, scope_where=None,
-    allow_empty=false, max_delete=None, soft_delete=None, replace_where=None, newer_by=None, changes=None, history=None, current_flag=None, as_of=None, evolve=false, format=None,
-    progress=None))]
+#[pyo3(signature = (kind, data, name, db, options, *, from_db=None, format=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn upsert<'py>(
     py: Python<'py>,
@@ -236,31 +254,8 @@ fn upsert<'py>(
     data: &Bound<'py, PyAny>,
     name: String,
     db: String,
+    options: &Bound<'py, PyDict>,
     from_db: Option<String>,
-    table: Option<String>,
-    key: Option<Vec<String>>,
-    constraint: Option<String>,
-    key_where: Option<String>,
-    on_conflict: Option<String>,
-    update: Option<Vec<String>>,
-    no_update: Option<Vec<String>>,
-    always_update: bool,
-    duplicates: Option<String>,
-    create: bool,
-    dry_run: bool,
-    delete_missing: bool,
-    scope: Option<Vec<String>>,
-    scope_where: Option<String>,
-    allow_empty: bool,
-    max_delete: Option<String>,
-    soft_delete: Option<String>,
-    replace_where: Option<String>,
-    newer_by: Option<String>,
-    changes: Option<String>,
-    history: Option<Vec<String>>,
-    current_flag: Option<String>,
-    as_of: Option<String>,
-    evolve: bool,
     format: Option<String>,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
@@ -280,37 +275,12 @@ fn upsert<'py>(
     if let Some(f) = parse::<Format>("format", format)? {
         source = source.format(f);
     }
-    let spec = Spec {
-        table,
-        key,
-        constraint,
-        key_where,
-        on_conflict: parse::<OnConflict>("on_conflict", on_conflict)?.unwrap_or_default(),
-        update: match (update, no_update) {
-            (Some(only), _) => UpdateColumns::Only(only),
-            (None, Some(but)) => UpdateColumns::AllBut(but),
-            (None, None) => UpdateColumns::All,
-        },
-        always_update,
-        duplicates: parse::<Duplicates>("duplicates", duplicates)?.unwrap_or_default(),
-        create,
-        dry_run,
-        delete_missing,
-        scope: scope.unwrap_or_default(),
-        scope_where,
-        allow_empty,
-        max_delete: parse::<MaxDelete>("max_delete", max_delete)?,
-        soft_delete,
-        replace_where,
-        newer_by,
-        changes: parse::<ChangesTo>("changes", changes)?,
-        history: History::from_options(&history.unwrap_or_default(), current_flag).map_err(to_py_err)?,
-        as_of: as_of
-            .map(|t| upsertx::parse_time(&t))
-            .transpose()
-            .map_err(|e| to_py_err(Error::Usage(format!("as_of: {e}"))))?,
-        evolve,
-    };
+    let mut spec = Spec::default();
+    for (name, value) in options.iter() {
+        let name = name.extract::<String>()?;
+        let value = option_value(&name, &value)?;
+        spec.set(&name, value).map_err(to_py_err)?;
+    }
     let interrupted = raised.clone();
     let result = py.detach(move || {
         let mut upsert = Upsert::new(db).spec(spec);
@@ -350,11 +320,23 @@ fn cli(py: Python<'_>, argv: Vec<String>) -> u8 {
     py.detach(move || upsertx_cli::main(argv))
 }
 
-/// Every option of a load, as the library declares it: (Python keyword, command-line
-/// flag). The package's tests check `upsert()`'s keywords against it.
+/// Every option of a load, as the library declares it: (keyword, what it takes, its
+/// words for a choice, its docs in Python's words). `upsert()` takes these keywords and
+/// shows them in its signature and docstring.
 #[pyfunction]
-fn load_options() -> Vec<(&'static str, &'static str)> {
-    upsertx::load_options().collect()
+fn load_options() -> Vec<(&'static str, &'static str, Vec<&'static str>, String)> {
+    upsertx::load_options()
+        .map(|o| {
+            let (takes, words) = match o.takes {
+                Takes::Switch => ("switch", Vec::new()),
+                Takes::Names => ("names", Vec::new()),
+                Takes::Choice(words) => ("choice", words.to_vec()),
+                Takes::Text => ("text", Vec::new()),
+                _ => ("value", Vec::new()),
+            };
+            (o.name, takes, words, upsertx::in_words(&o.help(), Words::Python))
+        })
+        .collect()
 }
 
 /// Hides the password of a database URL, for messages.

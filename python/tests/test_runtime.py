@@ -146,12 +146,20 @@ def test_a_signal_handlers_own_exception_stops_the_load(db):
 
 def test_the_keywords_are_the_librarys_options():
     """upsert()'s keywords are the load's options as the library declares them (the
-    command line's flags are checked against the same list), plus the call's own."""
+    command line makes its flags of the same list), plus the call's own; its docstring
+    says what each does, in Python's words."""
     import inspect
 
     from upsertx import _native
 
-    keywords = set(inspect.signature(upsertx.upsert).parameters)
-    options = {name for name, _flag in _native.load_options()}
-    assert options - keywords == set(), "options upsert() does not take"
-    assert keywords - options == {"data", "db", "progress"}, "keywords the library does not declare"
+    params = inspect.signature(upsertx.upsert).parameters
+    options = {name for name, *_ in _native.load_options()}
+    assert options - set(params) == set(), "options upsert() does not take"
+    assert set(params) - options == {"data", "db", "progress", "format", "from_db", "query"}
+    assert params["on_conflict"].default == "update" and params["evolve"].default is False
+    assert params["max_delete"].default is None
+    doc = upsertx.upsert.__doc__
+    assert "max_delete=None" in doc and "only when the input's value" in doc
+    assert "--" not in doc.split("Options:")[1], "the options' docs speak of flags"
+    with pytest.raises(TypeError, match="unexpected keyword argument 'evolv' \\(did you mean 'evolve'\\?\\)"):
+        upsertx.upsert([{"id": 1}], "sqlite://x.db", "t", evolv=True)

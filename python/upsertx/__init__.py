@@ -12,7 +12,10 @@ done by the same Rust engine as the ``upsertx`` command, with the GIL released.
 from __future__ import annotations
 
 import datetime
+import difflib
+import inspect
 import os
+import textwrap
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -94,31 +97,22 @@ class Report:
         return self._text
 
 
-def _names(value: Union[str, Sequence[str], None], what: str) -> Optional[list]:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    names = list(value)
-    if not all(isinstance(n, str) for n in names):
-        raise UsageError(f"{what} takes a column name or a list of column names")
-    return names
+#: The load's options as the library declares them: (keyword, what it takes, its words
+#: for a choice, its docs). ``upsert()`` takes each as a keyword.
+_OPTIONS = _native.load_options()
+_KEYWORDS = {name for name, *_ in _OPTIONS}
 
 
-def _max_delete(value: Union[int, str]) -> str:
-    """``max_delete`` as the command line takes it: a number of rows, or ``"5%"``."""
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise UsageError('max_delete takes a number of rows (1000) or a percentage ("5%")')
-    return str(value)
-
-
-def _as_of(value: Union[str, datetime.datetime, datetime.date]) -> str:
-    """``as_of`` as the command line takes it: ISO 8601 text."""
+def _option_value(value: Any) -> Any:
+    """A keyword's value as the library takes it: paths, dates and tuples as text and
+    lists (the library checks the rest, naming the keyword)."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
     if isinstance(value, (datetime.datetime, datetime.date)):
         return value.isoformat()
-    if isinstance(value, str):
-        return value
-    raise UsageError("as_of takes ISO 8601 text, a datetime or a date")
+    if isinstance(value, tuple):
+        return list(value)
+    return value
 
 
 def upsert(
@@ -126,33 +120,11 @@ def upsert(
     db: Any,
     table: Any = None,
     *,
-    key: Union[str, Sequence[str], None] = None,
-    constraint: Optional[str] = None,
-    key_where: Optional[str] = None,
-    on_conflict: str = "update",
-    update: Optional[Sequence[str]] = None,
-    no_update: Optional[Sequence[str]] = None,
-    always_update: bool = False,
-    duplicates: str = "last",
-    create: bool = False,
-    dry_run: bool = False,
-    delete_missing: bool = False,
-    scope: Union[str, Sequence[str], None] = None,
-    scope_where: Optional[str] = None,
-    allow_empty: bool = False,
-    max_delete: Union[int, str, None] = None,
-    soft_delete: Optional[str] = None,
-    replace_where: Optional[str] = None,
-    newer_by: Optional[str] = None,
-    changes: Union[str, "os.PathLike[str]", None] = None,
-    evolve: bool = False,
-    history: Union[str, Sequence[str], None] = None,
-    current_flag: Optional[str] = None,
-    as_of: Union[str, datetime.datetime, datetime.date, None] = None,
     format: Optional[str] = None,
     progress: bool = False,
     from_db: Any = None,
     query: Optional[str] = None,
+    **options: Any,
 ) -> Report:
     """Upserts ``data`` into ``table`` of the database ``db``, in one transaction.
 
@@ -167,29 +139,25 @@ def upsert(
     table: a table name, or a SQLAlchemy ``Table`` or ORM model class. Default: the
         file's stem for a path; for a list of SQLAlchemy ORM objects their class's
         table, for a list of dataclasses their ``__tablename__`` or class name.
+    format: the file's format when its name does not say (``"csv"``, ``"tsv"``,
+        ``"ndjson"``, ``"json"``, ``"parquet"``, ``"arrow"``).
+    progress: ``True`` shows a progress bar on stderr (tqdm's, in a notebook too,
+        when tqdm is installed).
+    from_db, query: load the rows of ``query`` on the database ``from_db`` (a URL or
+        SQLAlchemy object, as ``db``).
 
-    The keywords mean what the command line's options of the same name mean:
-    ``key`` (a name, ``"a,b"`` or a list; default the primary key), ``constraint``,
-    ``key_where``, ``on_conflict`` (``"update"``, ``"ignore"``, ``"error"``),
-    ``update`` / ``no_update`` (column lists), ``always_update``, ``duplicates``
-    (``"last"``, ``"first"``, ``"error"``), ``create``, ``dry_run``, ``format``,
-    ``from_db`` / ``query``; ``delete_missing`` with ``scope`` (a name, ``"a,b"`` or a
-    list), ``scope_where`` (your own SQL), ``allow_empty``, ``max_delete`` (a number
-    of rows, or a percentage as ``"5%"``) and ``soft_delete`` (a column name);
-    ``replace_where`` (your own SQL: the window the input replaces); ``newer_by`` (a
-    column: existing rows are updated only by newer values, the others counted
-    ``stale``); ``changes`` (a path, or ``"-"`` for stdout: one JSON line per row
-    inserted, updated or deleted, written once the load commits); ``evolve`` (add the
-    input's columns the table lacks, listed in the report's ``schema_changes``); ``history`` (the
-    table's two columns ``"valid_from,valid_to"`` or a pair: keep every version of
-    each entity, a slowly changing dimension of type 2) with ``current_flag`` (a boolean
-    column) and ``as_of`` (the load's time: ISO 8601 text, a ``datetime`` (naive means
-    UTC) or a ``date``; default when the load starts). ``progress=True`` shows a progress bar on stderr (tqdm's, in a notebook
-    too, when tqdm is installed).
+    The load's options are keywords (below): column lists take a name, ``"a,b"`` or a
+    list; ``max_delete`` a number of rows or ``"5%"``; ``as_of`` ISO 8601 text, a
+    ``datetime`` (naive means UTC) or a ``date``; ``changes`` a path or ``"-"``.
 
     Returns a :class:`Report`; raises an :class:`UpsertError` subclass on failure, with
     nothing written. Ctrl-C stops the load between batches and rolls it back.
     """
+    unknown = sorted(set(options) - _KEYWORDS - {"table"})
+    if unknown:
+        near = difflib.get_close_matches(unknown[0], _KEYWORDS, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise TypeError(f"upsert() got an unexpected keyword argument {unknown[0]!r}{hint}")
     if (from_db is None) != (query is None):
         raise UsageError("from_db and query go together: the rows of query on the database from_db")
     if from_db is not None:
@@ -206,45 +174,16 @@ def upsert(
             table = default_table(data)
     if table is None and kind != "path":
         raise UsageError("name the target table: table=\"name\" (or a SQLAlchemy Table or model class)")
-    if update is not None and no_update is not None:
-        raise UsageError("update and no_update cannot be used together")
+    given = {k: _option_value(v) for k, v in options.items() if v is not None}
+    if table is not None:
+        given["table"] = table_name(table)
     callback: Optional[Callable[[Optional[int]], None]] = None
     bar = None
     if progress:
         bar, callback = progress_callback(data)
     try:
         result = _native.upsert(
-            kind,
-            payload,
-            name,
-            db_url(db),
-            from_db=source_db,
-            table=table_name(table),
-            key=_names(key, "key"),
-            constraint=constraint,
-            key_where=key_where,
-            on_conflict=on_conflict,
-            update=_names(update, "update"),
-            no_update=_names(no_update, "no_update"),
-            always_update=bool(always_update),
-            duplicates=duplicates,
-            create=bool(create),
-            dry_run=bool(dry_run),
-            delete_missing=bool(delete_missing),
-            scope=_names(scope, "scope"),
-            scope_where=scope_where,
-            allow_empty=bool(allow_empty),
-            max_delete=None if max_delete is None else _max_delete(max_delete),
-            soft_delete=soft_delete,
-            replace_where=replace_where,
-            newer_by=newer_by,
-            changes=None if changes is None else os.fspath(changes),
-            evolve=bool(evolve),
-            history=_names(history, "history"),
-            current_flag=current_flag,
-            as_of=None if as_of is None else _as_of(as_of),
-            format=format,
-            progress=callback,
+            kind, payload, name, db_url(db), given, from_db=source_db, format=format, progress=callback
         )
     except _native.NativeError as e:
         _raise_from_native(e, _report)
@@ -252,6 +191,36 @@ def upsert(
         if bar is not None:
             bar.close()
     return _report(result)
+
+
+def _signature_and_docs() -> None:
+    """``upsert()``'s signature and docstring list the library's options, so that
+    ``help()``, notebooks and editors that ask the running function show each keyword,
+    its default and what it does."""
+    annotation = {
+        "switch": bool,
+        "names": Union[str, Sequence[str], None],
+        "choice": str,
+        "text": Optional[str],
+        "value": Any,
+    }
+    params = list(inspect.signature(upsert).parameters.values())[:-1]
+    lines = ["", "    Options:", ""]
+    for name, takes, words, doc in _OPTIONS:
+        if name == "table":
+            continue
+        default: Any = False if takes == "switch" else (words[0] if takes == "choice" else None)
+        params.append(
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation[takes])
+        )
+        shown = f"{name}={default!r}" if takes != "choice" else f"{name}={default!r} ({', '.join(map(repr, words))})"
+        lines.append(f"    {shown}")
+        lines.extend(textwrap.wrap(doc, 80, initial_indent="        ", subsequent_indent="        "))
+    upsert.__signature__ = inspect.Signature(params, return_annotation=Report)  # type: ignore[attr-defined]
+    upsert.__doc__ = (upsert.__doc__ or "").rstrip() + "\n" + "\n".join(lines) + "\n"
+
+
+_signature_and_docs()
 
 
 def _report(fields: dict) -> "Report":

@@ -2,15 +2,18 @@
 //! arguments, shows progress on a terminal, and prints the report. The binary
 //! (`src/main.rs`) and the Python package's `upsertx` command both run [`main`].
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{Arg, ArgAction, CommandFactory, FromArgMatches, Parser};
 use indicatif::{HumanCount, ProgressBar, ProgressStyle};
 use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
-use upsertx::{
-    ChangesTo, Duplicates, Format, History, MaxDelete, OnConflict, Progress, Source, Spec, UpdateColumns, Upsert,
-};
+use upsertx::{ChangesTo, Format, LoadOption, OptionValue, Progress, Source, Spec, Takes, Upsert};
+
+// The command line's own arguments: where the rows come from and go, and how the
+// report is shown. The load's options are the library's (`upsertx::load_options`),
+// made flags by `command`; the doc comment below is the command's --help.
 
 /// Load rows from a file (CSV, TSV, JSON, NDJSON, Parquet, Arrow IPC) or another
 /// database's query into a SQL table: insert new keys, update existing ones, all in one
@@ -45,134 +48,17 @@ struct Args {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     db: Option<String>,
 
-    /// Target table [default: the input file's stem].
-    #[arg(long)]
-    table: Option<String>,
-
-    /// Conflict key columns, comma-separated or repeated [default: the primary key].
-    #[arg(long, value_delimiter = ',')]
-    key: Vec<String>,
-
-    /// Key on this unique constraint or index, by name.
-    #[arg(long, value_name = "NAME")]
-    constraint: Option<String>,
-
-    /// Key on the partial unique index with this condition (e.g. "deleted_at IS NULL").
-    #[arg(long, value_name = "CONDITION")]
-    key_where: Option<String>,
-
-    /// What to do with rows whose key already exists.
-    #[arg(long, value_name = "update|ignore|error", default_value = "update", value_parser = parse::<OnConflict>)]
-    on_conflict: OnConflict,
-
-    /// Only these columns are written on conflict.
-    #[arg(long, value_delimiter = ',', value_name = "COLS", conflicts_with = "no_update")]
-    update: Vec<String>,
-
-    /// These columns are never written on conflict (e.g. created_at).
-    #[arg(long, value_delimiter = ',', value_name = "COLS")]
-    no_update: Vec<String>,
-
-    /// Rewrite matched rows even when no updated column differs.
-    #[arg(long)]
-    always_update: bool,
-
-    /// Which row wins when a key appears more than once in the input.
-    #[arg(long, value_name = "last|first|error", default_value = "last", value_parser = parse::<Duplicates>)]
-    duplicates: Duplicates,
-
-    /// Create the table when it is missing, with types inferred from the input and
-    /// --key as primary key.
-    #[arg(long)]
-    create: bool,
-
-    /// Do everything but commit: the report says what would happen.
-    #[arg(long)]
-    dry_run: bool,
-
-    /// After the upsert, delete the table's rows whose key is not in the input (within
-    /// --scope / --scope-where; without them, the whole table).
-    #[arg(long, help_heading = "Deleting what vanished")]
-    delete_missing: bool,
-
-    /// Only the table's rows whose values of these columns occur in the input (a
-    /// partition sync: loading region "eu" never touches "us").
-    #[arg(long, value_delimiter = ',', value_name = "COLS", help_heading = "Deleting what vanished")]
-    scope: Vec<String>,
-
-    /// Only the table's rows for which this SQL condition holds (your own SQL, used as
-    /// it is), e.g. "day >= '2026-11-28'".
-    #[arg(long, value_name = "SQL", help_heading = "Deleting what vanished")]
-    scope_where: Option<String>,
-
-    /// Let an empty input delete every row in scope (refused by default).
-    #[arg(long, help_heading = "Deleting what vanished")]
-    allow_empty: bool,
-
-    /// Refuse the load, nothing written, when it would delete more than N rows or P% of
-    /// the rows in scope.
-    #[arg(long, value_name = "N|P%", value_parser = parse::<MaxDelete>, help_heading = "Deleting what vanished")]
-    max_delete: Option<MaxDelete>,
-
-    /// Mark the missing rows in this column instead of deleting them: a date/timestamp
-    /// column gets the load's time, a boolean true; a marked row whose key comes back is
-    /// cleared (NULL/false) and counted as updated.
-    #[arg(long, value_name = "COL", help_heading = "Deleting what vanished")]
-    soft_delete: Option<String>,
-
-    /// Replace the table's rows for which this SQL condition holds by the input (your own
-    /// SQL): those whose key the input lacks are deleted, the rest upserted; every input
-    /// row must satisfy it. E.g. "day = '2026-11-28'".
-    #[arg(long, value_name = "SQL", help_heading = "Deleting what vanished")]
-    replace_where: Option<String>,
-
-    /// Keep the newest: update an existing row only when the input's value of this column
-    /// is greater than the stored one (a stored NULL is older than anything); the rows
-    /// left alone are counted stale. Among input rows of one key the greatest wins.
-    #[arg(long, value_name = "COL")]
-    newer_by: Option<String>,
-
-    /// Write one NDJSON line per row inserted, updated or deleted to this file (or - for
-    /// stdout; the report then goes to stderr), once the load has committed; with
-    /// --dry-run, the lines a real run would write.
-    #[arg(long, value_name = "PATH|-", value_parser = parse::<ChangesTo>)]
-    changes: Option<ChangesTo>,
-
-    /// Let the table follow the input: an input column the table lacks is added
-    /// (nullable, typed from the input as --create types it), a varchar or integer column
-    /// too small for a value is widened. MySQL/MariaDB commit DDL: there every value is
-    /// checked first, and --dry-run changes nothing.
-    #[arg(long)]
-    evolve: bool,
-
-    /// Keep history (a slowly changing dimension, type 2) in these two columns of the
-    /// table: when each version of an entity (the key) became current and when it stopped
-    /// (NULL while current). A changed entity's current version is closed and a new one
-    /// inserted; with --delete-missing, an absent entity's current version is closed.
-    #[arg(long, value_name = "FROM,TO", value_delimiter = ',', num_args = 1, help_heading = "History")]
-    history: Vec<String>,
-
-    /// With --history: a boolean column kept true on each entity's current version and
-    /// false on the closed ones.
-    #[arg(long, value_name = "COL", help_heading = "History")]
-    current_flag: Option<String>,
-
-    /// The load's time, which --history and --soft-delete write [default: when the load
-    /// starts, UTC]: an ISO 8601 date or timestamp, UTC unless it has an offset.
-    #[arg(long, value_name = "TIMESTAMP", value_parser = upsertx::parse_time)]
-    as_of: Option<i64>,
-
     /// Input format [default: from the file extension: .csv, .tsv, .ndjson/.jsonl, .json,
     /// .parquet, .arrow/.feather/.ipc].
-    #[arg(long, value_name = "csv|tsv|ndjson|json|parquet|arrow", value_parser = parse::<Format>)]
+    #[arg(display_order = 100, long, value_name = "csv|tsv|ndjson|json|parquet|arrow", value_parser = parse::<Format>)]
     format: Option<Format>,
 
     /// Print the report as one JSON object on stdout.
-    #[arg(long)]
+    #[arg(display_order = 100, long)]
     json: bool,
 
     /// No progress display.
-    #[arg(long, short)]
+    #[arg(display_order = 100, long, short)]
     quiet: bool,
 }
 
@@ -180,19 +66,65 @@ fn parse<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, String> {
     s.parse()
 }
 
+/// The command: its own arguments, then a flag for each of the load's options as the
+/// library declares them (its docs are the flag's help).
+fn command() -> clap::Command {
+    upsertx::load_options().fold(Args::command(), |command, option| command.arg(flag(option)))
+}
+
+/// The flag of one load option: `--max-delete N|P%`.
+fn flag(option: &LoadOption) -> Arg {
+    let help = option.help();
+    let arg = Arg::new(option.name).long(option.name.replace('_', "-")).help(help.trim_end_matches('.').to_owned());
+    let arg = match option.heading {
+        Some(heading) => arg.help_heading(heading),
+        None => arg,
+    };
+    match option.takes {
+        Takes::Switch => arg.action(ArgAction::SetTrue),
+        // `--key a,b` or `--key a --key b`.
+        Takes::Names => arg.action(ArgAction::Append).value_delimiter(',').value_name(option.value_name),
+        Takes::Choice(words) => arg.value_name(words.join("|")).default_value(words[0]),
+        _ => arg.value_name(option.value_name),
+    }
+}
+
+/// The options given on the command line, as a [`Spec`] (the library checks each value).
+fn spec_of(matches: &clap::ArgMatches) -> Result<Spec, upsertx::Error> {
+    let mut spec = Spec::default();
+    for option in upsertx::load_options() {
+        if matches.value_source(option.name) != Some(ValueSource::CommandLine) {
+            continue;
+        }
+        let value = match option.takes {
+            Takes::Switch => OptionValue::Bool(matches.get_flag(option.name)),
+            Takes::Names => {
+                OptionValue::List(matches.get_many::<String>(option.name).into_iter().flatten().cloned().collect())
+            }
+            _ => OptionValue::Text(matches.get_one::<String>(option.name).cloned().unwrap_or_default()),
+        };
+        spec.set(option.name, value)?;
+    }
+    Ok(spec)
+}
+
 /// Runs the command line with these arguments (the program's name first) and returns
 /// its exit status: 0 on success, 1 on a data or database error (nothing written), 2 on
 /// a usage error, 3 when the load committed but its `--changes` log could not be written.
 pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
-    let args = match Args::try_parse_from(args) {
-        Ok(args) => args,
+    let parsed = command().try_get_matches_from(args).and_then(|matches| {
+        let args = Args::from_arg_matches(&matches)?;
+        Ok((args, matches))
+    });
+    let (args, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             // --help and --version print to stdout and succeed; usage errors exit 2.
             let _ = e.print();
             return e.exit_code() as u8;
         }
     };
-    match run(args) {
+    match spec_of(&matches).and_then(|spec| run(args, spec)) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("upsertx: error: {e}");
@@ -205,7 +137,7 @@ pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
     }
 }
 
-fn run(args: Args) -> Result<(), upsertx::Error> {
+fn run(args: Args, spec: Spec) -> Result<(), upsertx::Error> {
     let db = args.db.ok_or_else(|| {
         upsertx::Error::Usage("no database: pass --db URL or set DATABASE_URL (e.g. sqlite://data.db)".into())
     })?;
@@ -224,37 +156,8 @@ fn run(args: Args) -> Result<(), upsertx::Error> {
     if let Some(f) = args.format {
         source = source.format(f);
     }
-    let update = match (args.update.is_empty(), args.no_update.is_empty()) {
-        (false, _) => UpdateColumns::Only(args.update),
-        (true, false) => UpdateColumns::AllBut(args.no_update),
-        (true, true) => UpdateColumns::All,
-    };
-    let spec = Spec {
-        table: args.table,
-        key: (!args.key.is_empty()).then_some(args.key),
-        constraint: args.constraint,
-        key_where: args.key_where,
-        on_conflict: args.on_conflict,
-        update,
-        always_update: args.always_update,
-        duplicates: args.duplicates,
-        create: args.create,
-        dry_run: args.dry_run,
-        delete_missing: args.delete_missing,
-        scope: args.scope,
-        scope_where: args.scope_where,
-        allow_empty: args.allow_empty,
-        max_delete: args.max_delete,
-        soft_delete: args.soft_delete,
-        replace_where: args.replace_where,
-        newer_by: args.newer_by,
-        changes: args.changes.clone(),
-        history: History::from_options(&args.history, args.current_flag)?,
-        as_of: args.as_of,
-        evolve: args.evolve,
-    };
     // Standard output holds the changes: the report goes to stderr.
-    let to_stdout = args.changes == Some(ChangesTo::Stdout);
+    let to_stdout = spec.changes == Some(ChangesTo::Stdout);
     if to_stdout && args.json {
         return Err(upsertx::Error::Usage(
             "--changes - writes the changes to stdout, where --json would write the report: write the changes to a \
@@ -305,22 +208,22 @@ fn run(args: Args) -> Result<(), upsertx::Error> {
 
 #[cfg(test)]
 mod tests {
-    use super::Args;
-    use clap::CommandFactory;
+    use super::command;
 
-    /// The flags are the load's options as the library declares them (`load_options`),
-    /// plus the command line's own.
+    /// The flags are the load's options as the library declares them, plus the command
+    /// line's own; clap's own checks of the command pass.
     #[test]
     fn every_load_option_is_a_flag_and_every_flag_an_option() {
-        let command = Args::command();
+        let command = command();
+        command.clone().debug_assert();
         let longs: Vec<String> =
             command.get_arguments().filter_map(|a| a.get_long()).map(|l| format!("--{l}")).collect();
-        for (name, flag) in upsertx::load_options() {
-            assert!(longs.contains(&flag.to_string()), "option {name}: no flag {flag}");
+        for option in upsertx::load_options() {
+            assert!(longs.contains(&option.flag()), "option {}: no flag", option.name);
         }
-        let own = ["--db", "--json", "--quiet", "--help", "--version"];
+        let own = ["--db", "--json", "--quiet", "--help", "--version", "--format", "--from-db", "--query"];
         for long in &longs {
-            let declared = upsertx::load_options().any(|(_, flag)| flag == long);
+            let declared = upsertx::load_options().any(|o| &o.flag() == long);
             assert!(declared || own.contains(&long.as_str()), "{long} is not a load option of the library");
         }
     }

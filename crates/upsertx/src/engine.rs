@@ -161,7 +161,7 @@ fn prepare_table(
             quote_ident(table)
         )));
     }
-    let Some(key) = &spec.key else {
+    let Some(key) = spec.key_columns() else {
         return Err(Error::Usage(format!(
             "table {} does not exist: --create needs --key to know the primary key",
             quote_ident(table)
@@ -193,7 +193,7 @@ fn prepare_table(
             }
         }
     }
-    if let Some(h) = &spec.history {
+    if let Some(h) = &spec.history_columns() {
         // The versions of an entity: keyed by (key..., from).
         let (added, from) = crate::plan::history_columns_to_create(h, &columns);
         columns.extend(added);

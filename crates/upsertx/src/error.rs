@@ -38,33 +38,65 @@ pub enum Error {
     /// A value in the input does not fit the target column.
     #[error("{at}, column {}: {}: {reason}", quote_ident(column), show_value(value))]
     Value {
+        /// Where in the input.
         at: Location,
+        /// The target column.
         column: String,
         /// The value as it appeared in the input (`None` for NULL).
         value: Option<String>,
+        /// Why it does not fit (`not an integer`).
         reason: String,
     },
 
     /// The input is malformed at a given row (bad CSV quoting, wrong field count,
     /// invalid UTF-8 or JSON).
     #[error("{at}: {reason}")]
-    Input { at: Location, reason: String },
+    Input {
+        /// Where in the input.
+        at: Location,
+        /// What is wrong there.
+        reason: String,
+    },
 
     /// The input cannot be read at all (missing file, bad header).
     #[error("{input}: {reason}")]
-    Source { input: String, reason: String },
+    Source {
+        /// The input's name (its path, `stdin`, `query on ...`).
+        input: String,
+        /// Why it cannot be read.
+        reason: String,
+    },
 
     /// The same key appears twice in the input and `--duplicates error` was asked for.
     #[error("{at}: duplicate key {key} (first seen at row {first_row})")]
-    DuplicateKey { at: Location, key: String, first_row: u64 },
+    DuplicateKey {
+        /// Where the second occurrence is.
+        at: Location,
+        /// The key, as the message shows it.
+        key: String,
+        /// The row of the first occurrence.
+        first_row: u64,
+    },
 
     /// A key already exists in the table and `--on-conflict error` was asked for.
     #[error("{at}: key {key} already exists in table {}", quote_ident(table))]
-    KeyExists { at: Location, key: String, table: String },
+    KeyExists {
+        /// The input row with the key.
+        at: Location,
+        /// The key, as the message shows it.
+        key: String,
+        /// The target table.
+        table: String,
+    },
 
     /// An input row collides with another row on a unique constraint other than the key.
     #[error("{at}: {reason}")]
-    Conflict { at: Location, reason: String },
+    Conflict {
+        /// The input row that collides.
+        at: Location,
+        /// With what, on which constraint.
+        reason: String,
+    },
 
     /// The target table, its key or its columns do not allow the load as asked.
     #[error("{0}")]
@@ -72,7 +104,12 @@ pub enum Error {
 
     /// The database refused a statement or could not be reached.
     #[error("{context}: {message}")]
-    Database { context: String, message: String },
+    Database {
+        /// What upsertx was doing, with the database's redacted URL.
+        context: String,
+        /// The database's own message.
+        message: String,
+    },
 
     /// A guard refused the load before anything was committed: `--delete-missing` on an
     /// empty input without `--allow-empty`, or more deletions than `--max-delete`.
@@ -95,7 +132,14 @@ pub enum Error {
             None => "its lines are lost".into(),
         }
     )]
-    ChangesNotWritten { report: Box<crate::report::Report>, reason: String, kept: Option<std::path::PathBuf> },
+    ChangesNotWritten {
+        /// What the load did (it committed).
+        report: Box<crate::report::Report>,
+        /// Why the log could not be written.
+        reason: String,
+        /// The file that holds every line of the log, if one does.
+        kept: Option<std::path::PathBuf>,
+    },
 
     /// The load was stopped before it committed ([`Upsert::stop_when`](crate::Upsert::stop_when)):
     /// nothing was written.
@@ -150,4 +194,5 @@ fn show_value(value: &Option<String>) -> String {
     }
 }
 
+/// The library's result: [`Error`] unless said otherwise.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -33,6 +33,8 @@
 //! merge applies them and counts exactly. Each database is a target behind one small
 //! trait (`src/db/`: a folder per database, holding all of it).
 
+#![warn(missing_docs)]
+
 mod batch;
 mod changes;
 mod check;
@@ -57,10 +59,10 @@ mod value;
 pub use check::parse_time;
 pub use error::{Error, Location, Result};
 pub use net::url::redact as redact_url;
-pub use options::{in_words, load_options, Words};
+pub use options::{in_words, load_options, LoadOption, OptionValue, Takes, Words};
 pub use report::{Progress, Report};
 pub use source::{Format, Source};
-pub use spec::{ChangesTo, Duplicates, History, MaxDelete, OnConflict, Spec, UpdateColumns};
+pub use spec::{ChangesTo, Duplicates, MaxDelete, OnConflict, Spec};
 
 /// The Arrow crates upsertx reads typed input with, re-exported so that a caller builds
 /// its [`Source::arrow`] batches with the same versions.
@@ -71,9 +73,110 @@ pub mod arrow {
 
 /// A load, configured step by step, then [`run`](Upsert::run).
 ///
-/// Defaults: the table is the input file's stem, the key is the table's primary key,
-/// existing keys are updated, unchanged rows are not rewritten, and the last of
-/// duplicate keys wins.
+/// Every option of [`Spec`] has a setter of the same name here (`.key(["id"])`,
+/// `.evolve(true)`, `.max_delete(MaxDelete::Rows(5))`). Defaults: the table is the
+/// input file's stem, the key is the table's primary key, existing keys are updated,
+/// unchanged rows are not rewritten, and the last of duplicate keys wins.
+///
+/// # Deleting what vanished
+///
+/// [`delete_missing`](Upsert::delete_missing) deletes the table's rows whose key is not
+/// in the input, within a [`scope`](Upsert::scope) (by default the whole table). An
+/// empty input is refused ([`Error::Refused`]) unless [`allow_empty`](Upsert::allow_empty).
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let db = format!("sqlite://{}", dir.path().join("demo.db").display());
+/// use upsertx::{Format, MaxDelete, Source, Upsert};
+/// let csv = |text: &'static str| Source::reader("stock.csv", text.as_bytes()).format(Format::Csv);
+/// Upsert::new(&db).table("stock").key(["sku"]).create(true)
+///     .run(csv("sku,region,qty\na,eu,1\nb,eu,2\nc,us,3\n"))?;
+/// // Tonight's extract for region "eu" no longer has "b": it goes; "us" is not touched.
+/// let report = Upsert::new(&db).table("stock")
+///     .delete_missing(true)
+///     .scope(["region"])
+///     .max_delete(MaxDelete::Percent(50.0))
+///     .run(csv("sku,region,qty\na,eu,1\n"))?;
+/// assert_eq!((report.unchanged, report.deleted), (1, 1));
+/// # Ok::<(), upsertx::Error>(())
+/// ```
+///
+/// # History
+///
+/// [`history`](Upsert::history) keeps every version of an entity (a slowly changing
+/// dimension of type 2): a new entity is inserted (`inserted`); a changed one gets its
+/// current version closed (`to` = the load's time) and a new version (`updated`); with
+/// [`delete_missing`](Upsert::delete_missing), an absent entity's current version is
+/// closed (`deleted`). The table needs a unique key on (key..., `from`), or a surrogate
+/// primary key its default fills.
+///
+/// ```
+/// use upsertx::{Format, Source, Upsert};
+///
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let db = format!("sqlite://{}", dir.path().join("dim.db").display());
+/// let csv = |text: &'static str| Source::reader("customers.csv", text.as_bytes()).format(Format::Csv);
+/// let load = |as_of: &str, text: &'static str| {
+///     Upsert::new(&db)
+///         .table("customers")
+///         .key(["id"])
+///         .create(true)
+///         .history(["valid_from", "valid_to"])
+///         .as_of(upsertx::parse_time(as_of).unwrap())
+///         .run(csv(text))
+/// };
+/// load("2026-01-01", "id,city\n1,Oslo\n2,Rome\n")?;
+/// let report = load("2026-02-01", "id,city\n1,Bergen\n2,Rome\n")?;
+/// assert_eq!((report.inserted, report.updated, report.unchanged), (0, 1, 1));
+/// // Customer 1 now has two versions: Oslo until 2026-02-01, Bergen since.
+/// # Ok::<(), upsertx::Error>(())
+/// ```
+///
+/// # Schema change
+///
+/// [`evolve`](Upsert::evolve) lets the table follow the input; what it changed is listed
+/// in [`Report::schema_changes`].
+///
+/// ```
+/// use upsertx::{Format, Source, Upsert};
+///
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let db = format!("sqlite://{}", dir.path().join("crm.db").display());
+/// let csv = |text: &'static str| Source::reader("customers.csv", text.as_bytes()).format(Format::Csv);
+/// Upsert::new(&db).table("customers").key(["id"]).create(true).run(csv("id,name\n1,Ann\n"))?;
+/// let report = Upsert::new(&db).table("customers").evolve(true).run(csv("id,name,tier\n1,Ann,gold\n"))?;
+/// assert_eq!(report.schema_changes, ["added column \"tier\" text"]);
+/// assert_eq!(report.updated, 1);
+/// # Ok::<(), upsertx::Error>(())
+/// ```
+///
+/// # Change log
+///
+/// [`changes`](Upsert::changes) writes one NDJSON line per row the load inserts, updates
+/// or deletes, once it has committed; unchanged and stale rows are not written.
+///
+/// ```
+/// use upsertx::{ChangesTo, Format, Source, Upsert};
+///
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let db = format!("sqlite://{}", dir.path().join("demo.db").display());
+/// let csv = |text: &'static str| Source::reader("prices.csv", text.as_bytes()).format(Format::Csv);
+/// Upsert::new(&db).table("prices").key(["sku"]).create(true).run(csv("sku,price\na,1\nb,2\n"))?;
+/// let out = dir.path().join("changes.ndjson");
+/// let report = Upsert::new(&db)
+///     .table("prices")
+///     .delete_missing(true)
+///     .changes(ChangesTo::Path(out.clone()))
+///     .run(csv("sku,price\na,10\n"))?;
+/// assert_eq!((report.updated, report.deleted), (1, 1));
+/// let lines = std::fs::read_to_string(&out).unwrap();
+/// assert_eq!(
+///     lines,
+///     "{\"op\":\"update\",\"key\":{\"sku\":\"a\"},\"before\":{\"price\":1},\"after\":{\"price\":10}}\n\
+///      {\"op\":\"delete\",\"key\":{\"sku\":\"b\"},\"before\":{\"sku\":\"b\",\"price\":2},\"after\":null}\n"
+/// );
+/// # Ok::<(), upsertx::Error>(())
+/// ```
 pub struct Upsert {
     url: String,
     spec: Spec,
@@ -88,255 +191,11 @@ impl Upsert {
         Upsert { url: url.into(), spec: Spec::default(), progress: None, stop: None }
     }
 
-    /// Replaces the whole specification.
+    /// Replaces the whole specification (one read from a file with serde, or set option
+    /// by option with [`Spec::set`]), including what setters called before set; setters
+    /// called after change it.
     pub fn spec(mut self, spec: Spec) -> Upsert {
         self.spec = spec;
-        self
-    }
-
-    /// The target table (any name: it is always quoted).
-    pub fn table(mut self, table: impl Into<String>) -> Upsert {
-        self.spec.table = Some(table.into());
-        self
-    }
-
-    /// The key columns; they must be the primary key or a unique constraint.
-    pub fn key<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Upsert {
-        self.spec.key = Some(columns.into_iter().map(Into::into).collect());
-        self
-    }
-
-    /// Key on the unique constraint or index called `name`.
-    pub fn constraint(mut self, name: impl Into<String>) -> Upsert {
-        self.spec.constraint = Some(name.into());
-        self
-    }
-
-    /// Key on the partial unique index whose condition is `condition`.
-    pub fn key_where(mut self, condition: impl Into<String>) -> Upsert {
-        self.spec.key_where = Some(condition.into());
-        self
-    }
-
-    pub fn on_conflict(mut self, action: OnConflict) -> Upsert {
-        self.spec.on_conflict = action;
-        self
-    }
-
-    /// Which columns a matched row has rewritten.
-    pub fn update(mut self, columns: UpdateColumns) -> Upsert {
-        self.spec.update = columns;
-        self
-    }
-
-    /// Rewrite matched rows even when nothing differs.
-    pub fn always_update(mut self, yes: bool) -> Upsert {
-        self.spec.always_update = yes;
-        self
-    }
-
-    pub fn duplicates(mut self, policy: Duplicates) -> Upsert {
-        self.spec.duplicates = policy;
-        self
-    }
-
-    /// Create the table when it is missing (needs [`key`](Upsert::key)).
-    pub fn create(mut self, yes: bool) -> Upsert {
-        self.spec.create = yes;
-        self
-    }
-
-    /// Do everything but commit.
-    pub fn dry_run(mut self, yes: bool) -> Upsert {
-        self.spec.dry_run = yes;
-        self
-    }
-
-    /// After the upsert, delete the table's rows whose key is not in the input, within
-    /// the [`scope`](Upsert::scope) (by default the whole table). An empty input is
-    /// refused ([`Error::Refused`]) unless [`allow_empty`](Upsert::allow_empty).
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let db = format!("sqlite://{}", dir.path().join("demo.db").display());
-    /// use upsertx::{Format, MaxDelete, Source, Upsert};
-    /// let csv = |text: &'static str| Source::reader("stock.csv", text.as_bytes()).format(Format::Csv);
-    /// Upsert::new(&db).table("stock").key(["sku"]).create(true)
-    ///     .run(csv("sku,region,qty\na,eu,1\nb,eu,2\nc,us,3\n"))?;
-    /// // Tonight's extract for region "eu" no longer has "b": it goes; "us" is not touched.
-    /// let report = Upsert::new(&db).table("stock")
-    ///     .delete_missing(true)
-    ///     .scope(["region"])
-    ///     .max_delete(MaxDelete::Percent(50.0))
-    ///     .run(csv("sku,region,qty\na,eu,1\n"))?;
-    /// assert_eq!((report.unchanged, report.deleted), (1, 1));
-    /// # Ok::<(), upsertx::Error>(())
-    /// ```
-    pub fn delete_missing(mut self, yes: bool) -> Upsert {
-        self.spec.delete_missing = yes;
-        self
-    }
-
-    /// Only the table's rows whose values of these columns occur in the input are
-    /// candidates for [`delete_missing`](Upsert::delete_missing) (a partition sync).
-    pub fn scope<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Upsert {
-        self.spec.scope = columns.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Only the table's rows for which this SQL condition holds are candidates for
-    /// [`delete_missing`](Upsert::delete_missing). It is the caller's own SQL, written
-    /// into the statement as it is: never pass untrusted text.
-    pub fn scope_where(mut self, condition: impl Into<String>) -> Upsert {
-        self.spec.scope_where = Some(condition.into());
-        self
-    }
-
-    /// Let an empty input delete every row in scope.
-    pub fn allow_empty(mut self, yes: bool) -> Upsert {
-        self.spec.allow_empty = yes;
-        self
-    }
-
-    /// Refuse the load ([`Error::Refused`], nothing written) when it would delete more
-    /// rows than this.
-    pub fn max_delete(mut self, limit: MaxDelete) -> Upsert {
-        self.spec.max_delete = Some(limit);
-        self
-    }
-
-    /// With [`delete_missing`](Upsert::delete_missing): mark the missing rows in this
-    /// column instead of deleting them (a date or timestamp column gets the load's time,
-    /// a boolean `true`); a marked row whose key comes back is cleared and counted
-    /// `updated`.
-    pub fn soft_delete(mut self, column: impl Into<String>) -> Upsert {
-        self.spec.soft_delete = Some(column.into());
-        self
-    }
-
-    /// Replace the table's rows for which this SQL condition holds by the input: those
-    /// whose key is not in the input are deleted, the rest upserted. Every input row must
-    /// satisfy the condition (checked before anything is written). It is the caller's own
-    /// SQL, written into the statements as it is.
-    pub fn replace_where(mut self, condition: impl Into<String>) -> Upsert {
-        self.spec.replace_where = Some(condition.into());
-        self
-    }
-
-    /// Keep the newest: an existing row is updated only when the input's value of
-    /// `column` is greater than the stored one (a stored NULL is older than anything);
-    /// the rows left alone are counted [`Report::stale`]. Among the input's rows of one
-    /// key, the greatest value wins.
-    pub fn newer_by(mut self, column: impl Into<String>) -> Upsert {
-        self.spec.newer_by = Some(column.into());
-        self
-    }
-
-    /// Keep history (`--history`, a slowly changing dimension of type 2): `from` and `to`
-    /// are the table's columns that say when each version of an entity (the key) was
-    /// current; the current one has `to` NULL. A new entity is inserted (`inserted`); a
-    /// changed one gets its current version closed (`to` = the load's time) and a new
-    /// version (`updated`); with [`delete_missing`](Upsert::delete_missing), an absent
-    /// entity's current version is closed (`deleted`). The table needs a unique key on
-    /// (key..., `from`), or a surrogate primary key its default fills.
-    ///
-    /// ```
-    /// use upsertx::{Format, Source, Upsert};
-    ///
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let db = format!("sqlite://{}", dir.path().join("dim.db").display());
-    /// let csv = |text: &'static str| Source::reader("customers.csv", text.as_bytes()).format(Format::Csv);
-    /// let load = |as_of: &str, text: &'static str| {
-    ///     Upsert::new(&db)
-    ///         .table("customers")
-    ///         .key(["id"])
-    ///         .create(true)
-    ///         .history("valid_from", "valid_to")
-    ///         .as_of(upsertx::parse_time(as_of).unwrap())
-    ///         .run(csv(text))
-    /// };
-    /// load("2026-01-01", "id,city\n1,Oslo\n2,Rome\n")?;
-    /// let report = load("2026-02-01", "id,city\n1,Bergen\n2,Rome\n")?;
-    /// assert_eq!((report.inserted, report.updated, report.unchanged), (0, 1, 1));
-    /// // Customer 1 now has two versions: Oslo until 2026-02-01, Bergen since.
-    /// # Ok::<(), upsertx::Error>(())
-    /// ```
-    pub fn history(mut self, from: impl Into<String>, to: impl Into<String>) -> Upsert {
-        let flag = self.spec.history.take().and_then(|h| h.current_flag);
-        self.spec.history = Some(History { from: from.into(), to: to.into(), current_flag: flag });
-        self
-    }
-
-    /// With [`history`](Upsert::history): a boolean column also kept `true` on each
-    /// entity's current version and `false` on the closed ones.
-    pub fn current_flag(mut self, column: impl Into<String>) -> Upsert {
-        match &mut self.spec.history {
-            Some(h) => h.current_flag = Some(column.into()),
-            None => {
-                self.spec.history =
-                    Some(History { from: String::new(), to: String::new(), current_flag: Some(column.into()) })
-            }
-        }
-        self
-    }
-
-    /// The load's time, in microseconds since 1970-01-01 UTC ([`parse_time`] reads it
-    /// from text): what [`history`](Upsert::history) and [`soft_delete`](Upsert::soft_delete)
-    /// write. By default, when the load starts.
-    pub fn as_of(mut self, micros: i64) -> Upsert {
-        self.spec.as_of = Some(micros);
-        self
-    }
-
-    /// Let the table follow the input (`--evolve`): an input column the table lacks is
-    /// added (nullable, typed as [`create`](Upsert::create) types it), a column too small
-    /// for a value is widened; listed in [`Report::schema_changes`].
-    ///
-    /// ```
-    /// use upsertx::{Format, Source, Upsert};
-    ///
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let db = format!("sqlite://{}", dir.path().join("crm.db").display());
-    /// let csv = |text: &'static str| Source::reader("customers.csv", text.as_bytes()).format(Format::Csv);
-    /// Upsert::new(&db).table("customers").key(["id"]).create(true).run(csv("id,name\n1,Ann\n"))?;
-    /// let report = Upsert::new(&db).table("customers").evolve(true).run(csv("id,name,tier\n1,Ann,gold\n"))?;
-    /// assert_eq!(report.schema_changes, ["added column \"tier\" text"]);
-    /// assert_eq!(report.updated, 1);
-    /// # Ok::<(), upsertx::Error>(())
-    /// ```
-    pub fn evolve(mut self, yes: bool) -> Upsert {
-        self.spec.evolve = yes;
-        self
-    }
-
-    /// Write one NDJSON line per row the load inserts, updates or deletes (`--changes`),
-    /// once it has committed; with [`dry_run`](Upsert::dry_run), the lines a real run
-    /// would write. Unchanged and stale rows are not written.
-    ///
-    /// ```
-    /// use upsertx::{ChangesTo, Format, Source, Upsert};
-    ///
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let db = format!("sqlite://{}", dir.path().join("demo.db").display());
-    /// let csv = |text: &'static str| Source::reader("prices.csv", text.as_bytes()).format(Format::Csv);
-    /// Upsert::new(&db).table("prices").key(["sku"]).create(true).run(csv("sku,price\na,1\nb,2\n"))?;
-    /// let out = dir.path().join("changes.ndjson");
-    /// let report = Upsert::new(&db)
-    ///     .table("prices")
-    ///     .delete_missing(true)
-    ///     .changes(ChangesTo::Path(out.clone()))
-    ///     .run(csv("sku,price\na,10\n"))?;
-    /// assert_eq!((report.updated, report.deleted), (1, 1));
-    /// let lines = std::fs::read_to_string(&out).unwrap();
-    /// assert_eq!(
-    ///     lines,
-    ///     "{\"op\":\"update\",\"key\":{\"sku\":\"a\"},\"before\":{\"price\":1},\"after\":{\"price\":10}}\n\
-    ///      {\"op\":\"delete\",\"key\":{\"sku\":\"b\"},\"before\":{\"sku\":\"b\",\"price\":2},\"after\":null}\n"
-    /// );
-    /// # Ok::<(), upsertx::Error>(())
-    /// ```
-    pub fn changes(mut self, to: ChangesTo) -> Upsert {
-        self.spec.changes = Some(to);
         self
     }
 

@@ -7,6 +7,7 @@ use std::fmt;
 /// ignored + duplicates + stale`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
+    /// The target table.
     pub table: String,
     /// Data rows read from the input.
     pub rows_read: u64,
@@ -33,6 +34,7 @@ pub struct Report {
     pub schema_changes: Vec<String>,
     /// Nothing was committed: the counts say what would have happened.
     pub dry_run: bool,
+    /// How long the load took, in milliseconds.
     pub elapsed_ms: u64,
 }
 

@@ -1,6 +1,10 @@
-//! What the user asked for: the table, the key, and the policies of one load.
+//! What the user asked for: the table, the key, and the policies of one load. Every
+//! option is declared here once, in `declare_options!` below: that makes it a field of
+//! [`Spec`], a setter of [`Upsert`](crate::Upsert), a flag of the command line and a
+//! keyword of the Python package (see `options.rs`).
 
 use crate::error::{Error, Result};
+use crate::options::{declare_options, unknown_option, Choices};
 use std::str::FromStr;
 
 /// What to do with an input row whose key already exists in the table.
@@ -34,22 +38,25 @@ macro_rules! parse_enum {
             fn from_str(s: &str) -> Result<Self, String> {
                 match s.to_ascii_lowercase().as_str() {
                     $($name => Ok($val),)+
-                    other => Err(format!(
-                        concat!("unknown ", $what, " {:?} (expected one of: {})"),
-                        other,
+                    _ => Err(format!(
+                        concat!("{:?} is not a ", $what, " (expected one of: {})"),
+                        s,
                         [$($name),+].join(", ")
                     )),
                 }
             }
+        }
+        impl Choices for $ty {
+            const WORDS: &'static [&'static str] = &[$($name),+];
         }
     };
 }
 parse_enum!(OnConflict, "conflict action", "update" => OnConflict::Update, "ignore" => OnConflict::Ignore, "error" => OnConflict::Error);
 parse_enum!(Duplicates, "duplicates policy", "last" => Duplicates::Last, "first" => Duplicates::First, "error" => Duplicates::Error);
 
-/// Which columns a matched row has rewritten.
+/// Which columns a matched row has rewritten (`--update`, `--no-update`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum UpdateColumns {
+pub(crate) enum UpdateColumns {
     /// Every input column that is not part of the key (the default).
     #[default]
     All,
@@ -72,7 +79,7 @@ impl FromStr for MaxDelete {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let t = s.trim();
-        let bad = || format!("--max-delete {s:?}: expected a number of rows (1000) or a percentage (5%)");
+        let bad = || format!("{s:?} is not a number of rows (1000) or a percentage (5%)");
         match t.strip_suffix('%') {
             Some(p) => match p.trim().parse::<f64>() {
                 Ok(p) if (0.0..=100.0).contains(&p) => Ok(MaxDelete::Percent(p)),
@@ -92,82 +99,85 @@ impl std::fmt::Display for MaxDelete {
     }
 }
 
-/// The full description of one load, independent of where the rows come from.
-#[derive(Debug, Clone, Default)]
-pub struct Spec {
-    /// Target table. `None`: the input file's stem.
-    pub table: Option<String>,
-    /// Conflict key columns. `None`: the table's primary key.
-    pub key: Option<Vec<String>>,
-    /// The unique constraint or index to key on, by name (its columns are the key).
-    pub constraint: Option<String>,
-    /// The condition of the partial unique index to key on (`deleted_at IS NULL`); it
-    /// must match the index's own condition.
-    pub key_where: Option<String>,
-    pub on_conflict: OnConflict,
-    pub update: UpdateColumns,
+declare_options! {
+    /// Target table [default: the input file's stem].
+    table: Text("NAME");
+    /// Conflict key columns, comma-separated or repeated [default: the table's primary key].
+    key: Names("COLS");
+    /// Key on this unique constraint or index, by name (its columns are the key).
+    constraint: Text("NAME");
+    /// Key on the partial unique index with this condition (e.g. "deleted_at IS NULL");
+    /// it must match the index's own condition.
+    key_where: Text("CONDITION");
+    /// What to do with rows whose key already exists: update them, leave them alone
+    /// (counted ignored), or fail the load naming the first one.
+    on_conflict: Choice(OnConflict);
+    /// Only these columns are written on conflict.
+    update: Names("COLS");
+    /// These columns are never written on conflict (e.g. created_at).
+    no_update: Names("COLS");
     /// Rewrite matched rows even when no updated column differs.
-    pub always_update: bool,
-    pub duplicates: Duplicates,
-    /// Create the table when it is missing, with types inferred from the input.
-    pub create: bool,
-    /// Do everything, then roll back: the report says what would happen.
-    pub dry_run: bool,
-    /// After the upsert, delete the table's rows whose key is not in the input, within
-    /// the scope ([`scope`](Spec::scope), [`scope_where`](Spec::scope_where); without
-    /// either, the whole table). Counted as `deleted`.
-    pub delete_missing: bool,
+    always_update: Switch();
+    /// Which row wins when a key appears more than once in the input: the last, the
+    /// first (the others are counted duplicates), or none (the load fails naming both).
+    duplicates: Choice(Duplicates);
+    /// Create the table when it is missing, with types inferred from the input and
+    /// --key as primary key.
+    create: Switch();
+    /// Do everything but commit: the report says what would happen.
+    dry_run: Switch();
+    /// After the upsert, delete the table's rows whose key is not in the input (within
+    /// --scope / --scope-where; without them, the whole table). Counted deleted.
+    delete_missing: Switch() in "Deleting what vanished";
     /// Only the table's rows whose values of these columns occur in the input (a
-    /// partition sync): loading region "eu" never deletes a row of region "us". A NULL
-    /// in a scope column matches nothing, as in SQL.
-    pub scope: Vec<String>,
-    /// Only the table's rows for which this condition holds: the caller's own SQL,
-    /// written into the statement as it is (like `key_where`).
-    pub scope_where: Option<String>,
-    /// With `delete_missing`, an empty input is refused (it would empty the scope)
-    /// unless this is set.
-    pub allow_empty: bool,
-    /// Refuse the load (nothing written) when it would delete more rows than this.
-    pub max_delete: Option<MaxDelete>,
-    /// With `delete_missing`: mark the rows instead of deleting them, in this column of
-    /// the table (not of the input): a date or timestamp column gets the load's time, a
-    /// boolean `true`. A marked row whose key comes back is cleared (NULL, `false`) and
-    /// counted `updated`; marked rows are not deleted again.
-    pub soft_delete: Option<String>,
-    /// Replace the table's rows for which this condition holds by the input (the caller's
-    /// own SQL, like `scope_where`): those whose key is not in the input are deleted,
-    /// the rest upserted. Every input row must satisfy it (checked before anything is
-    /// written). The other delete options apply to it as to `delete_missing`.
-    pub replace_where: Option<String>,
-    /// Keep the newest: an existing row is updated only when the input's value of this
-    /// column is greater than the stored one (a stored NULL is older than anything; an
-    /// input NULL replaces nothing). Rows not applied are counted `stale`. Among input
-    /// rows of one key, the greatest value wins (ties by [`duplicates`](Spec::duplicates)).
-    /// The comparison is part of the statement that writes, so concurrent loads keep the
-    /// newest row whatever their order.
-    pub newer_by: Option<String>,
-    /// Write one NDJSON line per row inserted, updated or deleted here (see
-    /// [`ChangesTo`](crate::ChangesTo)); with `dry_run`, the lines a real run would write.
-    pub changes: Option<ChangesTo>,
-    /// Keep history (a slowly changing dimension, type 2): the table's columns that hold
-    /// when each version of an entity (the key) was valid, from and to. The current
-    /// version is the one whose `to` is NULL; a changed entity gets its current version
-    /// closed (`to` = the load's time) and a new one inserted (`from` = the load's
-    /// time). With `delete_missing`, an absent entity's current version is closed.
-    pub history: Option<History>,
-    /// The table follows the input's shape: an input column the table lacks is added
-    /// (nullable, typed as `create` would type it), a `varchar(n)`/`char(n)` or integer
-    /// column too small for a value is widened; in the load's transaction where the
-    /// database allows DDL there. Listed in [`Report::schema_changes`](crate::Report).
-    pub evolve: bool,
-    /// The load's time, microseconds since 1970-01-01 UTC: what `history` and
-    /// `soft_delete` write. `None`: when the load starts.
-    pub as_of: Option<i64>,
+    /// partition sync: loading region "eu" never touches "us"; a NULL matches nothing).
+    scope: Names("COLS") in "Deleting what vanished";
+    /// Only the table's rows for which this SQL condition holds (your own SQL, used as
+    /// it is), e.g. "day >= '2026-11-28'".
+    scope_where: Text("SQL") in "Deleting what vanished";
+    /// Let an empty input delete every row in scope (refused by default).
+    allow_empty: Switch() in "Deleting what vanished";
+    /// Refuse the load, nothing written, when it would delete more than N rows or P% of
+    /// the rows in scope.
+    max_delete: Value(MaxDelete, "N|P%", str::parse) in "Deleting what vanished";
+    /// Mark the missing rows in this column of the table instead of deleting them: a
+    /// date/timestamp column gets the load's time, a boolean true; a marked row whose key
+    /// comes back is cleared (NULL/false) and counted updated.
+    soft_delete: Text("COL") in "Deleting what vanished";
+    /// Replace the table's rows for which this SQL condition holds by the input (your own
+    /// SQL): those whose key the input lacks are deleted, the rest upserted; every input
+    /// row must satisfy it. E.g. "day = '2026-11-28'".
+    replace_where: Text("SQL") in "Deleting what vanished";
+    /// Keep the newest: update an existing row only when the input's value of this column
+    /// is greater than the stored one (a stored NULL is older than anything); the rows
+    /// left alone are counted stale. Among input rows of one key the greatest wins; the
+    /// comparison is part of the statement that writes, so concurrent loads keep the newest.
+    newer_by: Text("COL");
+    /// Write one NDJSON line per row inserted, updated or deleted to this file (or - for
+    /// stdout; the report then goes to stderr), once the load has committed; with
+    /// --dry-run, the lines a real run would write.
+    changes: Value(ChangesTo, "PATH|-", str::parse);
+    /// Let the table follow the input: an input column the table lacks is added
+    /// (nullable, typed from the input as --create types it), a varchar or integer column
+    /// too small for a value is widened. MySQL/MariaDB commit DDL: there every value is
+    /// checked first, and --dry-run changes nothing.
+    evolve: Switch();
+    /// Keep history (a slowly changing dimension, type 2) in these two columns of the
+    /// table: when each version of an entity (the key) became current and when it stopped
+    /// (NULL while current). A changed entity's current version is closed and a new one
+    /// inserted; with --delete-missing, an absent entity's current version is closed.
+    history: Names("FROM,TO") in "History";
+    /// With --history: a boolean column kept true on each entity's current version and
+    /// false on the closed ones.
+    current_flag: Text("COL") in "History";
+    /// The load's time, which --history and --soft-delete write [default: when the load
+    /// starts, UTC]: an ISO 8601 date or timestamp, UTC unless it has an offset.
+    as_of: Value(i64, "TIMESTAMP", crate::time::parse_time);
 }
 
 /// The columns `--history` maintains (see [`Spec::history`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct History {
+pub(crate) struct History {
     /// When a version became current (the load's time); part of the table's unique key.
     pub from: String,
     /// When it stopped being current; NULL while it is.
@@ -195,10 +205,47 @@ impl Spec {
     pub(crate) fn delete_where(&self) -> Option<&str> {
         self.replace_where.as_deref().or(self.scope_where.as_deref())
     }
+
+    /// The key columns the caller named, if any (else the table's primary key).
+    pub(crate) fn key_columns(&self) -> Option<&[String]> {
+        (!self.key.is_empty()).then_some(self.key.as_slice())
+    }
+
+    /// Which columns a matched row has rewritten (`validate` refuses both lists).
+    pub(crate) fn update_columns(&self) -> UpdateColumns {
+        match (self.update.is_empty(), self.no_update.is_empty()) {
+            (false, _) => UpdateColumns::Only(self.update.clone()),
+            (true, false) => UpdateColumns::AllBut(self.no_update.clone()),
+            (true, true) => UpdateColumns::All,
+        }
+    }
+
+    /// The history columns, if `--history` is given (`validate` checks there are two).
+    pub(crate) fn history_columns(&self) -> Option<History> {
+        match self.history.as_slice() {
+            [from, to] => Some(History { from: from.clone(), to: to.clone(), current_flag: self.current_flag.clone() }),
+            _ => None,
+        }
+    }
+
     /// Refuses options that contradict each other (a usage error): under `ignore` and
     /// `error` no existing row is ever written, so the options that say how to write
     /// one would be silently meaningless.
     pub(crate) fn validate(&self) -> Result<()> {
+        if !self.update.is_empty() && !self.no_update.is_empty() {
+            return Err(Error::Usage(
+                "--update cannot be used with --no-update: name the columns to write, or those to keep".into(),
+            ));
+        }
+        match (self.history.len(), &self.current_flag) {
+            (0, Some(_)) => return Err(Error::Usage("--current-flag only applies with --history FROM,TO".into())),
+            (0 | 2, _) => {}
+            _ => {
+                return Err(Error::Usage(
+                    "--history takes two columns, FROM,TO: when a version became current, and when it stopped".into(),
+                ))
+            }
+        }
         if self.replace_where.is_some() {
             let apart = [
                 (self.delete_missing, "--delete-missing"),
@@ -223,10 +270,7 @@ impl Spec {
                 return Err(Error::Usage(format!("{flag} only applies with --delete-missing (or --replace-where)")));
             }
         }
-        if let Some(h) = &self.history {
-            if h.from.is_empty() || h.to.is_empty() {
-                return Err(Error::Usage("--current-flag only applies with --history FROM,TO".into()));
-            }
+        if !self.history.is_empty() {
             let apart = [
                 (self.on_conflict != OnConflict::Update, "--on-conflict ignore/error"),
                 (self.always_update, "--always-update"),
@@ -249,7 +293,7 @@ impl Spec {
             OnConflict::Ignore => "ignore",
             OnConflict::Error => "error",
         };
-        let writes = match (&self.update, self.always_update) {
+        let writes = match (&self.update_columns(), self.always_update) {
             (_, true) => Some("--always-update"),
             (UpdateColumns::Only(_), _) => Some("--update"),
             (UpdateColumns::AllBut(_), _) => Some("--no-update"),
@@ -260,22 +304,6 @@ impl Spec {
                 "{flag} says how to update existing rows, but --on-conflict {action} never updates one"
             ))),
             None => Ok(()),
-        }
-    }
-}
-
-impl History {
-    /// `--history FROM,TO` (`columns`, empty when not given) and `--current-flag`, as the
-    /// command line and the Python package take them: a usage error unless `columns`
-    /// names two columns, or none and no flag.
-    pub fn from_options(columns: &[String], current_flag: Option<String>) -> Result<Option<History>> {
-        match (columns, current_flag) {
-            ([], None) => Ok(None),
-            ([], Some(_)) => Err(Error::Usage("--current-flag only applies with --history FROM,TO".into())),
-            ([from, to], current_flag) => Ok(Some(History { from: from.clone(), to: to.clone(), current_flag })),
-            _ => Err(Error::Usage(
-                "--history takes two columns, FROM,TO: when a version became current, and when it stopped".into(),
-            )),
         }
     }
 }
@@ -293,7 +321,7 @@ impl std::str::FromStr for ChangesTo {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         match s {
-            "" => Err("--changes: expected a file path, or - for standard output".into()),
+            "" => Err("expected a file path, or - for standard output".into()),
             "-" => Ok(ChangesTo::Stdout),
             path => Ok(ChangesTo::Path(std::path::PathBuf::from(path))),
         }

@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
-use upsertx::{Duplicates, Error, Format, OnConflict, Source, UpdateColumns, Upsert, Words};
+use upsertx::{Duplicates, Error, Format, OnConflict, Source, Upsert, Words};
 
 struct Db {
     dir: tempfile::TempDir,
@@ -63,7 +63,7 @@ fn policies_through_the_builder() {
     let report = Upsert::new(db.url())
         .table("t")
         .key(["id"])
-        .update(UpdateColumns::AllBut(vec!["note".into()]))
+        .no_update(["note"])
         .duplicates(Duplicates::First)
         .run(csv("id,name,note\n1,b,lost\n1,c,lost\n"))
         .unwrap();
@@ -216,4 +216,53 @@ fn a_change_log_that_fails_after_the_commit_is_told_as_committed() {
     assert_eq!(std::fs::read_to_string(kept).unwrap().lines().count(), 20_000);
     std::fs::remove_file(kept).unwrap();
     assert_eq!(db.rows("SELECT count(*), NULL FROM t"), [(20_000, None)]);
+}
+
+#[test]
+fn a_spec_read_with_serde_runs_the_same_load_as_the_builder() {
+    let ddl = "CREATE TABLE stock (sku TEXT PRIMARY KEY, region TEXT, qty INTEGER); \
+               INSERT INTO stock VALUES ('a', 'eu', 1), ('b', 'eu', 2), ('c', 'us', 3);";
+    let input = "sku,region,qty\na,eu,5\n";
+    // The same options as a sync file or a JSON request would carry them.
+    let spec: upsertx::Spec = serde_json::from_str(
+        r#"{"table": "stock", "key": "sku", "delete_missing": true, "scope": ["region"], "max_delete": "50%"}"#,
+    )
+    .unwrap();
+    let from_serde = Db::new(ddl);
+    let a = Upsert::new(from_serde.url()).spec(spec).run(csv(input)).unwrap();
+    let built = Db::new(ddl);
+    let b = Upsert::new(built.url())
+        .table("stock")
+        .key(["sku"])
+        .delete_missing(true)
+        .scope(["region"])
+        .max_delete(upsertx::MaxDelete::Percent(50.0))
+        .run(csv(input))
+        .unwrap();
+    assert_eq!((a.updated, a.deleted), (1, 1));
+    assert_eq!((a.inserted, a.updated, a.unchanged, a.deleted), (b.inserted, b.updated, b.unchanged, b.deleted));
+    let left = "SELECT qty, sku FROM stock ORDER BY sku";
+    assert_eq!(from_serde.rows(left), built.rows(left));
+    assert_eq!(from_serde.rows(left), [(5, Some("a".into())), (3, Some("c".into()))]);
+}
+
+#[test]
+fn an_option_set_by_name_is_checked_and_named_in_the_callers_words() {
+    use upsertx::{OptionValue, Spec};
+    let mut spec = Spec::default();
+    spec.set("history", OptionValue::Text("valid_from,valid_to".into())).unwrap();
+    spec.set("as_of", OptionValue::Text("2026-01-01".into())).unwrap();
+    assert_eq!(spec.history, ["valid_from", "valid_to"]);
+    let e = spec.set("max_delete", OptionValue::Text("a lot".into())).unwrap_err();
+    assert!(e.is_usage());
+    assert_eq!(e.message(Words::Python), "max_delete: \"a lot\" is not a number of rows (1000) or a percentage (5%)");
+    let e = spec.set("delete_mising", OptionValue::Bool(true)).unwrap_err();
+    assert_eq!(e.to_string(), "unknown option \"delete_mising\" (did you mean \"delete_missing\"?)");
+    // A rule between options is checked when the load runs, whoever set them.
+    let db = Db::new("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT);");
+    let mut spec = Spec::default();
+    spec.set("scope", OptionValue::List(vec!["name".into()])).unwrap();
+    let e = Upsert::new(db.url()).spec(spec).table("t").run(csv("id,name\n1,a\n")).unwrap_err();
+    assert_eq!(e.message(Words::Python), "scope only applies with delete_missing=True (or replace_where)");
+    assert!(db.rows("SELECT id, name FROM t").is_empty());
 }

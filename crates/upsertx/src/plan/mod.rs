@@ -101,7 +101,7 @@ impl Plan {
         left_out: &[usize],
     ) -> Result<Plan> {
         let mut columns = match_columns(&table, input, input_columns, left_out)?;
-        let history = match &spec.history {
+        let history = match &spec.history_columns() {
             Some(h) => Some(history::columns(&table, &columns, h)?),
             None => None,
         };
@@ -289,7 +289,7 @@ fn keyless_usage(table: &Table, spec: &Spec) -> Result<()> {
     let t = quote_ident(&table.name);
     let by_key = [
         (spec.on_conflict != crate::spec::OnConflict::Update, "--on-conflict"),
-        (spec.update != UpdateColumns::All, "--update/--no-update"),
+        (spec.update_columns() != UpdateColumns::All, "--update/--no-update"),
         (spec.always_update, "--always-update"),
         (spec.duplicates == crate::spec::Duplicates::Error, "--duplicates error"),
         (spec.key_where.is_some(), "--key-where"),
@@ -398,9 +398,9 @@ fn resolve_key(
     };
     // A fact table (no unique key at all) whose window `--replace-where` replaces:
     // keyless, every input row is inserted once the window is deleted.
-    let keyless = spec.replace_where.is_some() && spec.key.is_none() && named.is_none() && table.keys.is_empty();
-    let key_names: Vec<String> = match (&spec.key, &named) {
-        (Some(k), _) => k.clone(),
+    let keyless = spec.replace_where.is_some() && spec.key.is_empty() && named.is_none() && table.keys.is_empty();
+    let key_names: Vec<String> = match (spec.key_columns(), &named) {
+        (Some(k), _) => k.to_vec(),
         (None, Some(uk)) => uk.columns.clone(),
         (None, None) if keyless => Vec::new(),
         (None, None) if history.is_some() => history::entity_key(table, history.map_or("", |h| h[0].name.as_str()))?,
@@ -466,7 +466,7 @@ fn non_key_columns(table: &Table, columns: &[PlanColumn], list: &[String], flag:
 /// `--update` / `--no-update`.
 fn update_columns(table: &Table, spec: &Spec, columns: &[PlanColumn]) -> Result<Vec<usize>> {
     let non_key = (0..columns.len()).filter(|&i| !columns[i].is_key);
-    Ok(match &spec.update {
+    Ok(match &spec.update_columns() {
         UpdateColumns::All => non_key.collect(),
         UpdateColumns::Only(list) => {
             let only = non_key_columns(table, columns, list, "--update")?;
