@@ -2,6 +2,8 @@
 //! arguments, shows progress on a terminal, and prints the report. The binary
 //! (`src/main.rs`) and the Python package's `upsertx` command both run [`main`].
 
+mod sync;
+
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, CommandFactory, FromArgMatches, Parser};
 use indicatif::{HumanCount, ProgressBar, ProgressStyle};
@@ -25,7 +27,8 @@ use upsertx::{ChangesTo, Format, LoadOption, OptionValue, Progress, Source, Spec
 3 when the load committed but its --changes lines could not be written where asked (the message names the file that \
 holds them).\n\
 Example: upsertx examples/customers.csv --db sqlite://demo.db --key id --create\n\
-Another database as the source: upsertx --from-db postgres://app@db/shop --query \"SELECT * FROM orders\" --db sqlite://copy.db --table orders --key id --create"
+Another database as the source: upsertx --from-db postgres://app@db/shop --query \"SELECT * FROM orders\" --db sqlite://copy.db --table orders --key id --create\n\
+Many tables, incrementally: upsertx sync pipeline.toml (see upsertx sync --help)"
 )]
 struct Args {
     /// Input file, or - for standard input (then --format is required).
@@ -112,6 +115,11 @@ fn spec_of(matches: &clap::ArgMatches) -> Result<Spec, upsertx::Error> {
 /// its exit status: 0 on success, 1 on a data or database error (nothing written), 2 on
 /// a usage error, 3 when the load committed but its `--changes` log could not be written.
 pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    // `upsertx sync PIPELINE.toml`: many tables (a file named `sync` loads as `./sync`).
+    if args.get(1).is_some_and(|a| a == "sync") {
+        return sync::main(args[1..].to_vec());
+    }
     let parsed = command().try_get_matches_from(args).and_then(|matches| {
         let args = Args::from_arg_matches(&matches)?;
         Ok((args, matches))

@@ -25,6 +25,8 @@ pub(crate) struct Watch<'a> {
     /// Asked after each staged batch, before the merge and before the commit: true stops
     /// the load there with [`Error::Interrupted`] (the transaction rolls back).
     pub stop: &'a mut dyn FnMut() -> bool,
+    /// An incremental stream's mark, written in the load's transaction (`upsertx sync`).
+    pub mark: Option<&'a db::Mark>,
 }
 
 impl Watch<'_> {
@@ -62,7 +64,12 @@ pub(crate) fn run(url: &str, spec: &Spec, source: Source, watch: &mut Watch<'_>)
     let mut conn = db::open::connect(url, spec.create)?;
     conn.begin()?;
     // An interruption during the merge still rolls back: asked once more before COMMIT.
-    let loaded = load(&mut *conn, &table, spec, source, watch, loaded_at, changes.as_mut());
+    let loaded = load(&mut *conn, &table, spec, source, watch, loaded_at, changes.as_mut()).and_then(|report| {
+        match watch.mark.filter(|_| !spec.dry_run) {
+            Some(mark) => conn.save_mark(mark).map(|_| report),
+            None => Ok(report),
+        }
+    });
     match loaded.and_then(|r| watch.check().map(|_| r)) {
         Ok(mut report) => {
             if spec.dry_run {

@@ -52,6 +52,7 @@ mod report;
 mod schema;
 mod source;
 mod spec;
+mod sync;
 mod time;
 mod trace;
 mod value;
@@ -63,6 +64,7 @@ pub use options::{in_words, load_options, LoadOption, OptionValue, Takes, Words}
 pub use report::{Progress, Report};
 pub use source::{Format, Source};
 pub use spec::{ChangesTo, Duplicates, MaxDelete, OnConflict, Spec};
+pub use sync::{Pipeline, Status, StreamReport, SyncEvent, SyncRun};
 
 /// The Arrow crates upsertx reads typed input with, re-exported so that a caller builds
 /// its [`Source::arrow`] batches with the same versions.
@@ -182,13 +184,15 @@ pub struct Upsert {
     spec: Spec,
     progress: Option<Box<dyn FnMut(Progress)>>,
     stop: Option<Box<dyn FnMut() -> bool>>,
+    /// An incremental stream's mark, saved in the load's transaction (`upsertx sync`).
+    mark: Option<db::Mark>,
 }
 
 impl Upsert {
     /// A load into the database at `url`: `sqlite://path.db`, `sqlite:///abs/path.db`,
     /// `postgres://user:pw@host/db` (or a libpq `key=value` string), `mysql://user:pw@host/db`.
     pub fn new(url: impl Into<String>) -> Upsert {
-        Upsert { url: url.into(), spec: Spec::default(), progress: None, stop: None }
+        Upsert { url: url.into(), spec: Spec::default(), progress: None, stop: None, mark: None }
     }
 
     /// Replaces the whole specification (one read from a file with serde, or set option
@@ -240,6 +244,7 @@ impl Upsert {
                 Some(f) => f.as_mut(),
                 None => &mut no_stop,
             },
+            mark: self.mark.as_ref(),
         };
         engine::run(&self.url, &self.spec, source, &mut watch)
     }

@@ -38,6 +38,27 @@ pub struct Report {
     pub elapsed_ms: u64,
 }
 
+impl Report {
+    /// The report of a load that wrote nothing into `table`.
+    pub(crate) fn empty(table: &str) -> Report {
+        Report {
+            table: table.to_owned(),
+            rows_read: 0,
+            inserted: 0,
+            updated: 0,
+            unchanged: 0,
+            ignored: 0,
+            duplicates: 0,
+            stale: 0,
+            deleted: 0,
+            created: false,
+            schema_changes: Vec::new(),
+            dry_run: false,
+            elapsed_ms: 0,
+        }
+    }
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let verb = if self.dry_run { "would load" } else { "loaded" };

@@ -187,8 +187,64 @@ pub(crate) fn widened_type(declared: &str, to: Widening) -> String {
     }
 }
 
+/// A table of a source database, as `upsertx sync` lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SourceTable {
+    /// Its schema (PostgreSQL) or database (MySQL); `None` on SQLite.
+    pub schema: Option<String>,
+    pub name: String,
+    /// Whether its schema is the session's default one (`public`, the URL's database).
+    pub default_schema: bool,
+}
+
+impl SourceTable {
+    /// `schema.name` (a stream's name), or `name` on SQLite.
+    pub(crate) fn qualified(&self) -> String {
+        match &self.schema {
+            Some(schema) => format!("{schema}.{}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// Where an incremental stream got to: the greatest value of its cursor column that a
+/// run loaded, as the source wrote it as text; kept in the target's `upsertx_sync_marks`
+/// table, keyed by the target table, written in the load's transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Mark {
+    pub table: String,
+    pub stream: String,
+    pub cursor: String,
+    pub value: String,
+}
+
+/// The table of marks in a target database.
+pub(crate) const MARKS: &str = "upsertx_sync_marks";
+
+/// What `upsertx sync` asks of a database besides loads: as a source, its tables, how
+/// it spells a name and a text literal, and the greatest value of a cursor column; as a
+/// target, the marks it keeps. Each database's `sync.rs`.
+pub trait Catalog {
+    /// The base tables, in name order, system schemas (and the marks table) left out.
+    fn tables(&mut self) -> Result<Vec<SourceTable>>;
+    /// `name` quoted as an identifier (one part).
+    fn quote(&self, name: &str) -> String;
+    /// `text` as a string literal.
+    fn literal(&self, text: &str) -> String;
+    /// The greatest non-NULL value of `column` (an expression) among the rows of `from`
+    /// (a table or `(query) AS q`), as text at its full precision; `None` when none.
+    fn max_text(&mut self, from: &str, column: &str) -> Result<Option<String>>;
+    /// Creates the table of marks when it is missing (outside any load's transaction).
+    fn create_marks(&mut self) -> Result<()>;
+    /// The mark kept for target table `table`, if any (`None` too when there is no
+    /// table of marks).
+    fn mark(&mut self, table: &str) -> Result<Option<Mark>>;
+    /// Writes `mark` (in the load's transaction).
+    fn save_mark(&mut self, mark: &Mark) -> Result<()>;
+}
+
 /// One database session of one load.
-pub trait Connection {
+pub trait Connection: Catalog {
     fn begin(&mut self) -> Result<()>;
     /// The table, or `None` when it does not exist.
     fn reflect(&mut self, table: &str) -> Result<Option<Table>>;

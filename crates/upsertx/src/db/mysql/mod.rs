@@ -24,6 +24,7 @@ mod reflect;
 pub(crate) mod session;
 mod sql;
 mod stage;
+mod sync;
 #[cfg(test)]
 mod tests;
 mod text;

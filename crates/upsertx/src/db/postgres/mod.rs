@@ -19,6 +19,7 @@ mod reflect;
 pub(crate) mod session;
 mod sql;
 mod stage;
+mod sync;
 mod wire;
 
 use self::session::message;

@@ -15,6 +15,7 @@ pub(crate) mod query;
 mod reflect;
 mod sql;
 mod stage;
+mod sync;
 #[cfg(test)]
 mod tests;
 

@@ -1,0 +1,81 @@
+//! What `upsertx sync` asks of SQLite: its tables, a cursor's greatest value, the marks.
+
+use super::sql::q;
+use super::SqliteConnection;
+use crate::db::{Catalog, Mark, SourceTable, MARKS};
+use crate::error::{Error, Result};
+use rusqlite::OptionalExtension;
+
+fn db(context: &str, e: rusqlite::Error) -> Error {
+    Error::db(context, e)
+}
+
+impl Catalog for SqliteConnection {
+    fn tables(&mut self) -> Result<Vec<SourceTable>> {
+        let sql = "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+                   AND name <> ?1 ORDER BY name";
+        let mut stmt = self.conn.prepare(sql).map_err(|e| db("listing the tables", e))?;
+        let names = stmt
+            .query_map([MARKS], |r| r.get::<_, String>(0))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| db("listing the tables", e))?;
+        Ok(names.into_iter().map(|name| SourceTable { schema: None, name, default_schema: true }).collect())
+    }
+
+    fn quote(&self, name: &str) -> String {
+        q(name)
+    }
+
+    fn literal(&self, text: &str) -> String {
+        format!("'{}'", text.replace('\'', "''"))
+    }
+
+    fn max_text(&mut self, from: &str, column: &str) -> Result<Option<String>> {
+        // A real as its 17 significant digits (CAST keeps 15); the rest as stored.
+        let sql = format!(
+            "SELECT CASE typeof(m) WHEN 'real' THEN printf('%!.17g', m) ELSE CAST(m AS TEXT) END
+             FROM (SELECT max({column}) AS m FROM {from})"
+        );
+        self.conn.query_row(&sql, [], |r| r.get(0)).map_err(|e| db("reading the cursor's greatest value", e))
+    }
+
+    fn create_marks(&mut self) -> Result<()> {
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS {} (target_table TEXT PRIMARY KEY, stream TEXT NOT NULL,
+             cursor_column TEXT NOT NULL, mark TEXT NOT NULL)",
+            q(MARKS)
+        );
+        self.conn.execute_batch(&sql).map_err(|e| db("creating the table of marks", e))
+    }
+
+    fn mark(&mut self, table: &str) -> Result<Option<Mark>> {
+        let exists: Option<i64> = self
+            .conn
+            .query_row("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1", [MARKS], |r| r.get(0))
+            .optional()
+            .map_err(|e| db("reading the marks", e))?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        let sql = format!("SELECT stream, cursor_column, mark FROM {} WHERE target_table = ?1", q(MARKS));
+        self.conn
+            .query_row(&sql, [table], |r| {
+                Ok(Mark { table: table.to_owned(), stream: r.get(0)?, cursor: r.get(1)?, value: r.get(2)? })
+            })
+            .optional()
+            .map_err(|e| db("reading the marks", e))
+    }
+
+    fn save_mark(&mut self, m: &Mark) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO {} (target_table, stream, cursor_column, mark) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (target_table) DO UPDATE SET stream = excluded.stream, cursor_column = excluded.cursor_column,
+             mark = excluded.mark",
+            q(MARKS)
+        );
+        self.conn
+            .execute(&sql, [&m.table, &m.stream, &m.cursor, &m.value])
+            .map(|_| ())
+            .map_err(|e| db("saving the mark", e))
+    }
+}

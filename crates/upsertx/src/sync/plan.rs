@@ -1,0 +1,185 @@
+//! The streams of a pipeline made concrete against the source and the target, before
+//! anything is written: patterns expanded into tables, each stream's key and cursor
+//! found in the source, its target table and mark settled, its query written.
+
+use super::file::{is_pattern, matches, From, Pipeline, Stream};
+use crate::db::{self, Connection, Mark, SourceTable};
+use crate::error::{Error, Result};
+use crate::spec::{ChangesTo, Spec};
+
+/// One stream, ready to run.
+#[derive(Debug)]
+pub(crate) struct Job {
+    /// Its name (`public.orders`, or its `name`).
+    pub stream: String,
+    /// The source database's URL, and the query whose rows it loads.
+    pub source: String,
+    pub query: String,
+    /// Its load (the target table in `table`, the key in `key`).
+    pub spec: Spec,
+    /// The mark to save with its load (incremental streams whose source has a cursor value).
+    pub mark: Option<Mark>,
+    /// The mark it had, kept when it has no new one (or fails).
+    pub kept: Option<String>,
+}
+
+/// The jobs of `pipeline`, in the file's order (a pattern's tables in name order);
+/// `only`, when not empty, keeps the streams of those names; `full_refresh` reads those
+/// whole. Every mistake is a usage error naming the file's line.
+pub(crate) fn jobs(pipeline: &Pipeline, only: &[String], full_refresh: &[String], dry_run: bool) -> Result<Vec<Job>> {
+    let mut source = db::open::connect(&pipeline.source, false)?;
+    let tables = match pipeline.streams.iter().any(|s| matches!(s.from, From::Table(_))) {
+        true => source.tables()?,
+        false => Vec::new(),
+    };
+    let mut found = Vec::new();
+    for stream in &pipeline.streams {
+        for (name, from, into, key) in expand(pipeline, stream, &tables, &mut *source)? {
+            found.push((stream, name, from, into, key));
+        }
+    }
+    // Two streams into one target table would overwrite each other's rows and marks.
+    for (i, a) in found.iter().enumerate() {
+        if let Some(b) = found[..i].iter().find(|b| b.3 == a.3) {
+            let line = pipeline.line(b.0.at);
+            return Err(pipeline.error(
+                a.0.at,
+                "into",
+                format!("{} and {} (line {line}) both load table {:?}", a.1, b.1, a.3),
+            ));
+        }
+    }
+    for name in only.iter().chain(full_refresh) {
+        if !found.iter().any(|f| &f.1 == name) {
+            let names: Vec<&str> = found.iter().map(|f| f.1.as_str()).collect();
+            return Err(Error::Usage(format!("no stream named {name:?} (the streams: {})", names.join(", "))));
+        }
+    }
+    let mut target = None;
+    let mut jobs = Vec::new();
+    for (stream, name, from, into, key) in found {
+        if !only.is_empty() && !only.contains(&name) {
+            continue;
+        }
+        let mut spec = stream.spec.clone();
+        spec.table = Some(into.clone());
+        spec.key = key;
+        spec.dry_run |= dry_run;
+        if let Some(ChangesTo::Path(path)) = &spec.changes {
+            let path = path.to_string_lossy().replace("{stream}", &name);
+            spec.changes = Some(ChangesTo::Path(path.into()));
+        }
+        let mut query = format!("SELECT * FROM {from}");
+        let (mut mark, mut kept) = (None, None);
+        if let Some((cursor, at)) = &stream.incremental {
+            if spec.delete_missing || spec.replace_where.is_some() {
+                return Err(pipeline.error(
+                    *at,
+                    "incremental",
+                    "deleting what vanished from an incremental stream (by its keys) is not built yet",
+                ));
+            }
+            let column = source.quote(cursor);
+            // The greatest value first, then the rows: a row written in between is read
+            // now and again next time, never missed.
+            let greatest = source.max_text(&from, &column).map_err(|e| pipeline.error(*at, "incremental", e))?;
+            let target: &mut Box<dyn Connection> = match &mut target {
+                Some(t) => t,
+                None => target.insert(db::open::connect(&pipeline.target, true)?),
+            };
+            let had = target.mark(&into)?.filter(|m| &m.cursor == cursor && !full_refresh.contains(&name));
+            if let Some(had) = &had {
+                query = format!("{query} WHERE {column} >= {} OR {column} IS NULL", source.literal(&had.value));
+            }
+            kept = had.map(|m| m.value);
+            mark =
+                greatest.map(|value| Mark { table: into.clone(), stream: name.clone(), cursor: cursor.clone(), value });
+        }
+        jobs.push(Job { stream: name, source: pipeline.source.clone(), query, spec, mark, kept });
+    }
+    if let (Some(mut target), false) = (target, dry_run) {
+        // Made once, before the loads: MySQL's DDL would commit a load's transaction.
+        target.begin()?;
+        target.create_marks()?;
+        target.commit()?;
+    }
+    Ok(jobs)
+}
+
+/// A stream's tables: (its name, its `FROM` clause, its target table, its key).
+type Expanded = (String, String, String, Vec<String>);
+
+fn expand(
+    pipeline: &Pipeline,
+    stream: &Stream,
+    tables: &[SourceTable],
+    source: &mut dyn Connection,
+) -> Result<Vec<Expanded>> {
+    let pattern = match &stream.from {
+        From::Query(query) => {
+            let name = stream.name.clone().expect("the file checks a query has a name");
+            if stream.spec.key.is_empty() {
+                return Err(pipeline.error(stream.at, "key", "a query's stream needs key = \"...\" (its key columns)"));
+            }
+            let into = stream.into.clone().unwrap_or_else(|| name.clone());
+            return Ok(vec![(name, format!("({query}) AS upsertx_q"), into, stream.spec.key.clone())]);
+        }
+        From::Table(pattern) => pattern,
+    };
+    let hit = |t: &&SourceTable| match pattern.contains('.') {
+        true => matches(pattern, &t.qualified()),
+        false => t.default_schema && matches(pattern, &t.name),
+    };
+    let matched: Vec<&SourceTable> = tables.iter().filter(hit).collect();
+    if matched.is_empty() {
+        let what = if is_pattern(pattern) { "matches no table of the source" } else { "is not a table of the source" };
+        return Err(pipeline.error(stream.at, "table", format!("{pattern:?} {what}")));
+    }
+    if is_pattern(pattern) && stream.name.is_some() {
+        return Err(pipeline.error(stream.at, "name", "a pattern makes one stream per table: it takes no name"));
+    }
+    let mut out = Vec::new();
+    for t in matched {
+        let qualified = t.qualified();
+        let table = source
+            .reflect(&qualified)?
+            .ok_or_else(|| pipeline.error(stream.at, "table", format!("{qualified:?} vanished from the source")))?;
+        let has = |c: &str| table.columns.iter().any(|col| col.name == c);
+        let key = match stream.spec.key.is_empty() {
+            false => stream.spec.key.clone(),
+            true => match table.keys.iter().find(|k| k.primary) {
+                Some(pk) => pk.columns.clone(),
+                None => {
+                    return Err(pipeline.error(
+                        stream.at,
+                        "key",
+                        format!("{qualified} has no primary key: give key = [\"...\"] (its key columns)"),
+                    ))
+                }
+            },
+        };
+        if let Some(missing) = key.iter().find(|c| !has(c)) {
+            let at = stream.key_at.unwrap_or(stream.at);
+            return Err(pipeline.error(at, "key", format!("{missing:?} is not a column of {qualified}")));
+        }
+        if let Some((cursor, at)) = &stream.incremental {
+            if !has(cursor) {
+                return Err(pipeline.error(*at, "incremental", format!("{cursor:?} is not a column of {qualified}")));
+            }
+        }
+        let from = match &t.schema {
+            Some(schema) => format!("{}.{}", source.quote(schema), source.quote(&t.name)),
+            None => source.quote(&t.name),
+        };
+        let into = match &stream.into {
+            Some(into) => into.replace("{table}", &t.name),
+            None => t.name.clone(),
+        };
+        let name = match (&stream.name, is_pattern(pattern)) {
+            (Some(name), false) => name.clone(),
+            _ => qualified,
+        };
+        out.push((name, from, into, key));
+    }
+    Ok(out)
+}
