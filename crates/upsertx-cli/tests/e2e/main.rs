@@ -14,6 +14,7 @@ mod faults;
 mod from_db;
 mod history;
 mod mariadb;
+mod pipeline;
 mod postgres;
 mod properties;
 mod sync;

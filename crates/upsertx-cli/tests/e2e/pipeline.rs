@@ -1,0 +1,305 @@
+//! End-to-end tests of `upsertx sync PIPELINE.toml`: many tables of one database into
+//! another, with PostgreSQL, MariaDB and SQLite each a source and each a target.
+
+use crate::common::{dialect, rows, Mariadb, Postgres, Run, Sqlite, TestDb};
+use std::process::{Command, Stdio};
+
+/// `upsertx sync pipeline.toml ARGS` in `dst`'s directory, the file written from `text`.
+fn sync(dst: &dyn TestDb, text: &str, args: &[&str]) -> Run {
+    let file = dst.dir().join("pipeline.toml");
+    std::fs::write(&file, text).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_upsertx"));
+    cmd.arg("sync").arg(&file).args(args).current_dir(dst.dir());
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    Run::from(cmd.output().expect("run upsertx sync"))
+}
+
+/// The `--json` lines of a run: (stream, its object), then the summary.
+fn streams(run: &Run) -> Vec<(String, serde_json::Value)> {
+    let lines: Vec<serde_json::Value> =
+        run.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"))).collect();
+    let (summary, each) = lines.split_last().expect("a summary line");
+    assert_eq!(summary["streams"].as_u64(), Some(each.len() as u64), "{summary}");
+    each.iter().map(|s| (s["stream"].as_str().unwrap().to_string(), s.clone())).collect()
+}
+
+/// (rows read, inserted, updated, unchanged) of each stream, by name, after checking the
+/// run succeeded.
+fn counts(run: &Run) -> Vec<(String, [u64; 4])> {
+    assert_eq!(run.code, 0, "sync failed: {}{}", run.stdout, run.stderr);
+    streams(run)
+        .into_iter()
+        .map(|(name, s)| {
+            assert_eq!(s["status"], "ok", "{s}");
+            let n = |k: &str| s[k].as_u64().unwrap();
+            (name, [n("rows_read"), n("inserted"), n("updated"), n("unchanged")])
+        })
+        .collect()
+}
+
+fn head(src: &dyn TestDb, dst: &dyn TestDb) -> String {
+    format!("source = \"{}\"\ntarget = \"{}\"\njobs = 2\n[defaults]\ncreate = true\n", src.url(), dst.url())
+}
+
+/// A timestamp column with microseconds, in `db`'s spelling.
+fn micros(db: &dyn TestDb) -> &'static str {
+    match dialect(db) {
+        "mysql" => "DATETIME(6)",
+        "postgres" => "TIMESTAMP(6)",
+        _ => "TEXT",
+    }
+}
+
+/// The source: `orders` (cursor `updated_at`, one NULL), and two tables of composite
+/// keys that the pattern `app_*` takes; `skipped` it does not.
+fn source(src: &dyn TestDb) {
+    src.exec(&format!("CREATE TABLE orders (id INTEGER PRIMARY KEY, amount INTEGER, updated_at {} NULL)", micros(src)));
+    src.exec(
+        "INSERT INTO orders VALUES (1, 10, '2026-12-01 10:00:00.000000'), (2, 20, '2026-12-02 11:00:00.000005'), \
+         (3, 30, NULL)",
+    );
+    src.exec("CREATE TABLE app_lines (order_id INTEGER, line INTEGER, qty INTEGER, PRIMARY KEY (order_id, line))");
+    src.exec("INSERT INTO app_lines VALUES (1, 1, 2), (1, 2, 3), (2, 1, 1)");
+    src.exec("CREATE TABLE app_tags (tag VARCHAR(20), order_id INTEGER, PRIMARY KEY (tag, order_id))");
+    src.exec("INSERT INTO app_tags VALUES ('gift', 1), ('gift', 2), ('rush', 2)");
+    src.exec("CREATE TABLE skipped (id INTEGER PRIMARY KEY)");
+}
+
+fn pipeline(src: &dyn TestDb, dst: &dyn TestDb) -> String {
+    format!(
+        "{}\n[[streams]]\ntable = \"orders\"\nincremental = \"updated_at\"\n\n[[streams]]\ntable = \"app_*\"\n",
+        head(src, dst)
+    )
+}
+
+/// The qualified name a source gives a table: `schema.name`, or `name` on SQLite.
+fn stream_name(src: &dyn TestDb, table: &str) -> String {
+    match dialect(src) {
+        "sqlite" => table.to_string(),
+        _ => {
+            let schema = src.rows(match dialect(src) {
+                "postgres" => "SELECT current_schema()",
+                _ => "SELECT DATABASE()",
+            });
+            format!("{}.{table}", schema[0][0])
+        }
+    }
+}
+
+/// The tables of the test's database, by name.
+fn tables(db: &dyn TestDb) -> Vec<String> {
+    let sql = match dialect(db) {
+        "sqlite" => "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY 1",
+        "postgres" => {
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1"
+        }
+        _ => "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY 1",
+    };
+    db.rows(sql).into_iter().map(|mut r| r.remove(0)).collect()
+}
+
+fn orders(db: &dyn TestDb) -> Vec<Vec<String>> {
+    db.rows("SELECT id, amount FROM orders ORDER BY id")
+}
+
+/// The pattern's tables created and loaded, a rerun all unchanged; then the rows changed
+/// at the mark exactly, one microsecond past it, later, and with a NULL cursor are read,
+/// a row written before the mark is not (until --full-refresh), and the target equals
+/// the source.
+fn tables_then_increments(src: &dyn TestDb, dst: &dyn TestDb) {
+    source(src);
+    let text = pipeline(src, dst);
+    let (o, l, t) = (stream_name(src, "orders"), stream_name(src, "app_lines"), stream_name(src, "app_tags"));
+    let first = counts(&sync(dst, &text, &["--json"]));
+    assert_eq!(
+        first,
+        [(o.clone(), [3, 3, 0, 0]), (l.clone(), [3, 3, 0, 0]), (t.clone(), [3, 3, 0, 0])],
+        "every stream created and loaded"
+    );
+    assert_eq!(tables(dst), ["app_lines", "app_tags", "orders", "upsertx_sync_marks"], "the pattern took app_*");
+    // A rerun: the rows at the mark (2) and the NULL cursor (3) read again, unchanged.
+    let again = counts(&sync(dst, &text, &["--json"]));
+    assert_eq!(again, [(o.clone(), [2, 0, 0, 2]), (l.clone(), [3, 0, 0, 3]), (t.clone(), [3, 0, 0, 3])]);
+    src.exec("UPDATE orders SET amount = 21 WHERE id = 2"); // at the mark exactly
+    src.exec("INSERT INTO orders VALUES (4, 40, '2026-12-02 11:00:00.000006')"); // 1 µs past it
+    src.exec("UPDATE orders SET amount = 11, updated_at = '2026-12-03 09:00:00.000000' WHERE id = 1"); // later
+    src.exec("UPDATE orders SET amount = 31 WHERE id = 3"); // NULL cursor
+    src.exec("INSERT INTO orders VALUES (5, 50, NULL)"); // NULL cursor, new
+    src.exec("INSERT INTO orders VALUES (6, 60, '2026-11-01 00:00:00.000000')"); // before the mark
+    let run = sync(dst, &text, &["--json", "--only", &o]);
+    let json = streams(&run);
+    assert_eq!(json.len(), 1, "--only runs one stream");
+    assert_eq!(
+        json[0].1["watermark"],
+        "2026-12-03 09:00:00.000000".replace(".000000", if dialect(src) == "postgres" { "" } else { ".000000" })
+    );
+    // Read: 1 (later), 2 (at the mark), 3 and 5 (NULL), 4 (past it); 6 is before it.
+    assert_eq!(counts(&run), [(o.clone(), [5, 2, 3, 0])]);
+    let want = |with_six: bool| {
+        let mut r = vec![vec!["1", "11"], vec!["2", "21"], vec!["3", "31"], vec!["4", "40"], vec!["5", "50"]];
+        if with_six {
+            r.push(vec!["6", "60"]);
+        }
+        rows(&r.iter().map(|r| &r[..]).collect::<Vec<_>>())
+    };
+    assert_eq!(orders(dst), want(false));
+    let run = sync(dst, &text, &["--json", "--full-refresh", &o]);
+    assert_eq!(counts(&run)[0], (o.clone(), [6, 1, 0, 5]), "a full refresh reads the stream whole");
+    assert_eq!(orders(dst), want(true));
+    assert_eq!(orders(dst), orders(src));
+}
+
+/// A stream whose rows the target refuses fails alone (rolled back, its mark too); the
+/// others commit; exit 1 names it; once the source is fixed, a rerun loads it.
+fn a_failing_stream_leaves_the_others(src: &dyn TestDb, dst: &dyn TestDb) {
+    source(src);
+    src.exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, n VARCHAR(10), at_ts INTEGER)");
+    src.exec("INSERT INTO notes VALUES (1, '1', 1), (2, 'two', 2)");
+    dst.exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, n INTEGER, at_ts INTEGER)");
+    let text = format!(
+        "{}\n[[streams]]\ntable = \"notes\"\nincremental = \"at_ts\"\n\n[[streams]]\ntable = \"app_lines\"\n",
+        head(src, dst)
+    );
+    let run = sync(dst, &text, &["--json"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let json = streams(&run);
+    assert_eq!(json[0].1["status"], "failed");
+    assert!(json[0].1["error"].as_str().unwrap().contains("\"two\""), "{}", json[0].1);
+    assert_eq!(json[1].1["status"], "ok");
+    assert!(run.stderr.contains(&format!("stream {}", stream_name(src, "notes"))), "{}", run.stderr);
+    assert!(dst.rows("SELECT id FROM notes").is_empty(), "the failed stream wrote nothing");
+    assert_eq!(dst.rows("SELECT count(*) FROM app_lines"), rows(&[&["3"]]));
+    src.exec("UPDATE notes SET n = '2' WHERE id = 2");
+    let again = counts(&sync(dst, &text, &["--json"]));
+    assert_eq!(again[0].1, [2, 2, 0, 0], "no mark was kept: the stream is read whole");
+    assert_eq!(again[1].1, [3, 0, 0, 3]);
+}
+
+/// `--dry-run`: exact counts, no table created, no mark saved; a later real run agrees.
+fn dry_run_writes_nothing(src: &dyn TestDb, dst: &dyn TestDb) {
+    source(src);
+    let text = pipeline(src, dst);
+    let run = sync(dst, &text, &["--json", "--dry-run"]);
+    let dry = counts(&run);
+    assert!(streams(&run).iter().all(|(_, s)| s["dry_run"] == true));
+    assert!(tables(dst).is_empty(), "a dry run leaves no table: {:?}", tables(dst));
+    assert_eq!(counts(&sync(dst, &text, &["--json"])), dry);
+}
+
+/// Every mistake in the file is refused before anything is written, naming the line
+/// and the key.
+fn mistakes_are_refused_before_anything_is_written(src: &dyn TestDb, dst: &dyn TestDb) {
+    source(src);
+    src.exec("CREATE TABLE no_key (n INTEGER)");
+    let h = head(src, dst); // 5 lines: a stream's [[streams]] is line 6, its first key 7
+    let refused = |body: &str, needles: &[&str]| {
+        let run = sync(dst, &format!("{h}{body}"), &[]);
+        let mut all = vec!["pipeline.toml:"];
+        all.extend_from_slice(needles);
+        run.fails(2, &all);
+    };
+    refused(
+        "[[streams]]\ntable = \"orders\"\ndelet_missing = true\n",
+        &[":8: delet_missing: unknown key (did you mean \"delete_missing\"?)"],
+    );
+    refused("[[streams]]\ntable = \"nothing_*\"\n", &[":7: table: \"nothing_*\" matches no table of the source"]);
+    refused("[[streams]]\ntable = \"no_key\"\n", &[":7: key: ", "no_key has no primary key"]);
+    refused(
+        "[[streams]]\ntable = \"orders\"\nincremental = \"changed_at\"\n",
+        &[":8: incremental: \"changed_at\" is not a column of"],
+    );
+    refused("[[streams]]\ntable = \"orders\"\nkey = \"nope\"\n", &[":8: key: \"nope\" is not a column of"]);
+    refused("[[streams]]\nquery = \"SELECT 1 AS id\"\n", &[":7: query: a query needs a name"]);
+    refused(
+        "[[streams]]\ntable = \"orders\"\n[[streams]]\ntable = \"app_lines\"\ninto = \"orders\"\n",
+        &[":9: into: ", "(line 7) both load table \"orders\""],
+    );
+    let run = sync(dst, &format!("{h}[[streams]]\ntable = \"orders\"\n"), &["--only", "nope"]);
+    run.fails(2, &["no stream named \"nope\""]);
+    assert!(tables(dst).is_empty(), "nothing written: {:?}", tables(dst));
+}
+
+/// `kill -9` while streams load, then a rerun: the target equals the source, no key twice.
+fn killed_then_rerun(src: &dyn TestDb, dst: &dyn TestDb) {
+    source(src);
+    let values: Vec<String> =
+        (100..20_100).map(|i| format!("({i}, {i}, '2026-12-04 00:00:00.{:06}')", i % 1_000_000)).collect();
+    for chunk in values.chunks(2_000) {
+        src.exec(&format!("INSERT INTO orders VALUES {}", chunk.join(", ")));
+    }
+    let text = pipeline(src, dst);
+    let file = dst.dir().join("pipeline.toml");
+    std::fs::write(&file, &text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_upsertx"))
+        .arg("sync")
+        .arg(&file)
+        .arg("-q")
+        .current_dir(dst.dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let _ = child.kill();
+    let _ = child.wait();
+    counts(&sync(dst, &text, &["--json"]));
+    assert_eq!(orders(dst), orders(src));
+    let twice = dst.rows("SELECT id FROM orders GROUP BY id HAVING count(*) > 1");
+    assert!(twice.is_empty(), "{twice:?}");
+    assert_eq!(dst.rows("SELECT count(*) FROM app_tags"), rows(&[&["3"]]));
+}
+
+#[test]
+fn postgres_to_sqlite() {
+    tables_then_increments(&Postgres::new(), &Sqlite::new());
+}
+
+#[test]
+fn mariadb_to_postgres() {
+    tables_then_increments(&Mariadb::new(), &Postgres::new());
+}
+
+#[test]
+fn sqlite_to_mariadb() {
+    tables_then_increments(&Sqlite::new(), &Mariadb::new());
+}
+
+#[test]
+fn failing_stream_postgres_to_mariadb() {
+    a_failing_stream_leaves_the_others(&Postgres::new(), &Mariadb::new());
+}
+
+#[test]
+fn failing_stream_sqlite_to_postgres() {
+    a_failing_stream_leaves_the_others(&Sqlite::new(), &Postgres::new());
+}
+
+#[test]
+fn dry_run_mariadb_to_sqlite() {
+    dry_run_writes_nothing(&Mariadb::new(), &Sqlite::new());
+}
+
+#[test]
+fn dry_run_postgres_to_postgres() {
+    dry_run_writes_nothing(&Postgres::new(), &Postgres::new());
+}
+
+#[test]
+fn mistakes_sqlite_to_postgres() {
+    mistakes_are_refused_before_anything_is_written(&Sqlite::new(), &Postgres::new());
+}
+
+#[test]
+fn mistakes_postgres_to_mariadb() {
+    mistakes_are_refused_before_anything_is_written(&Postgres::new(), &Mariadb::new());
+}
+
+#[test]
+fn killed_postgres_to_postgres() {
+    killed_then_rerun(&Postgres::new(), &Postgres::new());
+}
+
+#[test]
+fn killed_mariadb_to_sqlite() {
+    killed_then_rerun(&Mariadb::new(), &Sqlite::new());
+}
