@@ -314,6 +314,60 @@ fn upsert<'py>(
     }
 }
 
+/// Runs a pipeline (`upsertx sync`): `text` is its TOML, `name` what messages call it.
+/// Returns one report dict per stream (with `stream`, `status`, `error`, `watermark`).
+/// The streams run on threads of their own while this one, the GIL released between
+/// looks, watches for Ctrl-C: a KeyboardInterrupt stops every stream that has not
+/// committed (rolled back) and is raised once they have.
+#[pyfunction]
+#[pyo3(signature = (text, name, *, jobs=None, only=None, full_refresh=None, dry_run=false))]
+fn sync<'py>(
+    py: Python<'py>,
+    text: &str,
+    name: &str,
+    jobs: Option<usize>,
+    only: Option<Vec<String>>,
+    full_refresh: Option<Vec<String>>,
+    dry_run: bool,
+) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    let pipeline = upsertx::Pipeline::parse(name, text).map_err(to_py_err)?;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    let mut run = upsertx::SyncRun::new(pipeline)
+        .only(only.unwrap_or_default())
+        .full_refresh(full_refresh.unwrap_or_default())
+        .dry_run(dry_run)
+        .stop_when(move || stopped.load(std::sync::atomic::Ordering::Relaxed));
+    if let Some(jobs) = jobs {
+        run = run.jobs(jobs);
+    }
+    let worker = std::thread::spawn(move || run.run());
+    let mut interrupt = None;
+    while !worker.is_finished() {
+        py.detach(|| std::thread::sleep(std::time::Duration::from_millis(50)));
+        if let Err(e) = py.check_signals() {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            interrupt.get_or_insert(e);
+        }
+    }
+    let result = py.detach(|| worker.join()).map_err(|_| PyValueError::new_err("the sync's thread panicked"))?;
+    if let Some(e) = interrupt {
+        return Err(e);
+    }
+    let reports = result.map_err(to_py_err)?;
+    reports
+        .iter()
+        .map(|r| {
+            let d = report_dict(py, &r.report)?;
+            d.set_item("stream", &r.stream)?;
+            d.set_item("status", if r.status == upsertx::Status::Ok { "ok" } else { "failed" })?;
+            d.set_item("error", r.error.as_deref())?;
+            d.set_item("watermark", r.watermark.as_deref())?;
+            Ok(d)
+        })
+        .collect()
+}
+
 /// The `upsertx` command line (the same as the Rust binary); returns its exit status.
 #[pyfunction]
 fn cli(py: Python<'_>, argv: Vec<String>) -> u8 {
@@ -349,6 +403,7 @@ fn redact_url(url: &str) -> String {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(upsert, m)?)?;
     m.add_function(wrap_pyfunction!(cli, m)?)?;
+    m.add_function(wrap_pyfunction!(sync, m)?)?;
     m.add_function(wrap_pyfunction!(redact_url, m)?)?;
     m.add_function(wrap_pyfunction!(load_options, m)?)?;
     m.add("NativeError", m.py().get_type::<NativeError>())?;

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import difflib
 import inspect
+import json
 import os
 import textwrap
 from dataclasses import asdict, dataclass
@@ -29,6 +30,7 @@ from ._errors import (
     KeyExistsError,
     RefusedError,
     SchemaError,
+    SyncError,
     UpsertError,
     UsageError,
     _raise_from_native,
@@ -41,6 +43,8 @@ __version__: str = _native.__version__
 
 __all__ = [
     "upsert",
+    "sync",
+    "SyncError",
     "Report",
     "UpsertError",
     "InvalidValueError",
@@ -85,11 +89,22 @@ class Report:
     dry_run: bool
     elapsed_ms: int
     _text: str = ""
+    #: ``sync()`` only: the stream's name.
+    stream: Optional[str] = None
+    #: ``sync()`` only: ``"ok"``, or ``"failed"`` (nothing of it written).
+    status: Optional[str] = None
+    #: ``sync()`` only: why the stream failed.
+    error: Optional[str] = None
+    #: ``sync()`` only: an incremental stream's mark (its cursor's greatest value loaded).
+    watermark: Optional[str] = None
 
     def to_dict(self) -> dict:
         """The report as a plain dict (the same fields as the command line's ``--json``)."""
         d = asdict(self)
         d.pop("_text")
+        for key in ("stream", "status", "error", "watermark"):
+            if d[key] is None:
+                d.pop(key)
         d["schema_changes"] = list(self.schema_changes)
         return d
 
@@ -221,6 +236,107 @@ def _signature_and_docs() -> None:
 
 
 _signature_and_docs()
+
+
+def sync(
+    pipeline: Union[str, "os.PathLike[str]", dict],
+    *,
+    jobs: Optional[int] = None,
+    only: Union[str, Sequence[str], None] = None,
+    full_refresh: Union[str, Sequence[str], None] = None,
+    dry_run: bool = False,
+) -> list:
+    """Runs a pipeline, as ``upsertx sync PIPELINE.toml`` does: many tables (or queries)
+    of one database into another, each stream in a transaction of its own, ``jobs`` at
+    once, incrementally where a stream has an ``incremental`` cursor column.
+
+    pipeline: the path of a pipeline file (TOML), or the same as a dict (``{"source":
+        ..., "target": ..., "defaults": {...}, "streams": [{...}, ...]}``).
+    only: stream names (a name, ``"a,b"`` or a list): run only these.
+    full_refresh: stream names to read whole again, their marks ignored.
+    dry_run: every stream's exact counts, nothing written, no mark moved.
+
+    Returns one :class:`Report` per stream (``.stream``, ``.status``, ``.watermark``).
+    A mistake in the pipeline raises :class:`UsageError` before anything is written; when
+    a stream fails (rolled back, the others committed), :class:`SyncError` is raised
+    after the run with every report in ``.reports``. Ctrl-C stops the streams that have
+    not committed (rolled back) and raises KeyboardInterrupt.
+    """
+    if isinstance(pipeline, dict):
+        text, lines = _toml(pipeline)
+        name = "pipeline"
+    else:
+        path = os.fspath(pipeline)
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as e:
+            raise UsageError(f"{path}: cannot read the pipeline file: {e.strerror}") from None
+        lines, name = None, path
+    names = lambda value: None if value is None else ([value] if isinstance(value, str) else list(value))  # noqa: E731
+    split = lambda value: None if value is None else [n.strip() for v in names(value) for n in v.split(",") if n.strip()]  # noqa: E731
+    try:
+        results = _native.sync(text, name, jobs=jobs, only=split(only), full_refresh=split(full_refresh),
+                               dry_run=bool(dry_run))
+    except _native.NativeError as e:
+        if lines is not None:
+            e.args = (e.args[0], _where_in_dict(e.args[1], lines), *e.args[2:])
+        _raise_from_native(e, _report)
+    reports = [_report(r) for r in results]
+    failed = [r for r in reports if r.status == "failed"]
+    if failed:
+        detail = "; ".join(f"{r.stream}: {r.error}" for r in failed)
+        raise SyncError(f"{len(failed)} of {len(reports)} streams failed: {detail}", reports=reports)
+    return reports
+
+
+def _toml(pipeline: dict) -> tuple:
+    """A pipeline dict as TOML text, and what each line of it is (``streams[1]``), so
+    that a message about a line names the dict's entry instead."""
+    out: list = []
+    where: list = []
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, (datetime.datetime, datetime.date)):
+            return json.dumps(v.isoformat())
+        if isinstance(v, os.PathLike):
+            return json.dumps(os.fspath(v))
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(i) for i in v) + "]"
+        if isinstance(v, str):
+            return json.dumps(v)
+        raise UsageError(f"pipeline: {v!r} is not a value a pipeline takes (text, a number, true/false, a list)")
+
+    def table(entries: dict, label: str) -> None:
+        for k, v in entries.items():
+            out.append(f"{json.dumps(str(k))} = {value(v)}")
+            where.append(label)
+
+    top = {k: v for k, v in pipeline.items() if k not in ("defaults", "streams")}
+    table(top, "pipeline")
+    if "defaults" in pipeline:
+        out.append("[defaults]")
+        where.append("pipeline")
+        table(dict(pipeline["defaults"]), "defaults")
+    for i, stream in enumerate(pipeline.get("streams") or []):
+        out.append("[[streams]]")
+        where.append(f"streams[{i}]")
+        table(dict(stream), f"streams[{i}]")
+    return "\n".join(out) + "\n", where
+
+
+def _where_in_dict(message: str, lines: list) -> str:
+    """``pipeline:7: key: ...`` about the TOML made of a dict, as ``streams[1]: key: ...``."""
+    head, sep, rest = message.partition(": ")
+    if head.startswith("pipeline:") and head[len("pipeline:"):].isdigit():
+        line = int(head[len("pipeline:"):])
+        if 0 < line <= len(lines):
+            return f"pipeline {lines[line - 1]}{sep}{rest}"
+    return message
 
 
 def _report(fields: dict) -> "Report":

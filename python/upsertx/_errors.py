@@ -67,6 +67,16 @@ class ChangesNotWrittenError(UpsertError):
         self.changes_path = changes_path
 
 
+class SyncError(UpsertError):
+    """One or more streams of ``upsertx.sync()`` failed (each rolled back, its mark
+    too); the others committed. ``.reports`` is every stream's :class:`Report`, in the
+    pipeline's order (``.status`` ``"ok"`` or ``"failed"``, ``.error`` why)."""
+
+    def __init__(self, message: str, *, reports: Any = None, **kw: Any):
+        super().__init__(message, **kw)
+        self.reports = reports
+
+
 class UsageError(UpsertError, ValueError):
     """The call itself is wrong: conflicting options, a bad URL, an unknown format."""
 

@@ -266,3 +266,32 @@ fn an_option_set_by_name_is_checked_and_named_in_the_callers_words() {
     assert_eq!(e.message(Words::Python), "scope only applies with delete_missing=True (or replace_where)");
     assert!(db.rows("SELECT id, name FROM t").is_empty());
 }
+
+#[test]
+fn a_sync_stopped_before_it_commits_writes_nothing() {
+    let src = Db::new("CREATE TABLE a (id INTEGER PRIMARY KEY); INSERT INTO a VALUES (1), (2);");
+    let dst = Db::new("CREATE TABLE a (id INTEGER PRIMARY KEY, name TEXT);");
+    let text = format!("source = \"{}\"\ntarget = \"{}\"\n[[streams]]\ntable = \"a\"\n", src.url(), dst.url());
+    let pipeline = upsertx::Pipeline::parse("p.toml", &text).unwrap();
+    let reports = upsertx::SyncRun::new(pipeline.clone()).stop_when(|| true).run().unwrap();
+    assert_eq!(reports[0].status, upsertx::Status::Failed);
+    assert!(reports[0].error.as_deref().unwrap().contains("interrupted"), "{:?}", reports[0].error);
+    assert!(dst.rows("SELECT id, name FROM a").is_empty());
+    // Told as it goes, from the threads that run the streams.
+    let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = told.clone();
+    let reports = upsertx::SyncRun::new(pipeline)
+        .on_event(move |e| {
+            let what = match e {
+                upsertx::SyncEvent::Started(s) => format!("started {s}"),
+                upsertx::SyncEvent::Staged(s, n) => format!("staged {s} {n}"),
+                upsertx::SyncEvent::Finished(r) => format!("finished {} {:?}", r.stream, r.status),
+                _ => "other".into(),
+            };
+            seen.lock().unwrap().push(what);
+        })
+        .run()
+        .unwrap();
+    assert_eq!(reports[0].report.inserted, 2);
+    assert_eq!(*told.lock().unwrap(), ["started a", "staged a 2", "finished a Ok"]);
+}

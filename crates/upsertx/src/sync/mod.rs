@@ -91,13 +91,18 @@ pub struct SyncRun {
     full_refresh: Vec<String>,
     dry_run: bool,
     events: Events,
+    stop: Stop,
 }
+
+/// Asked by every running stream whether to stop (see [`SyncRun::stop_when`]).
+type Stop = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
 
 impl SyncRun {
     /// A sync of `pipeline`.
     pub fn new(pipeline: Pipeline) -> SyncRun {
         let events: Events = std::sync::Arc::new(|_: SyncEvent<'_>| {});
-        SyncRun { pipeline, jobs: None, only: Vec::new(), full_refresh: Vec::new(), dry_run: false, events }
+        let stop: Stop = std::sync::Arc::new(|| false);
+        SyncRun { pipeline, jobs: None, only: Vec::new(), full_refresh: Vec::new(), dry_run: false, events, stop }
     }
 
     /// Streams at once (default: the file's `jobs`, else the number of cores).
@@ -130,6 +135,15 @@ impl SyncRun {
         self
     }
 
+    /// Asked by every running stream after each staged batch, before its merge and
+    /// before its commit (as [`Upsert::stop_when`]): when it returns true, the streams
+    /// that have not committed stop there, rolled back, and report
+    /// [`Error::Interrupted`](crate::Error::Interrupted); streams not started do not start.
+    pub fn stop_when(mut self, f: impl Fn() -> bool + Send + Sync + 'static) -> SyncRun {
+        self.stop = std::sync::Arc::new(f);
+        self
+    }
+
     /// Runs the streams, `jobs` at a time, each in a transaction of its own; returns
     /// what each did, in the file's order. A mistake in the file or against the source
     /// is an error before anything is written; a stream that fails is rolled back and
@@ -151,7 +165,10 @@ impl SyncRun {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(job) = jobs.get(i) else { break };
                     events(SyncEvent::Started(&job.stream));
-                    let report = run_job(&self.pipeline.target, job, events);
+                    let report = match (self.stop)() {
+                        true => failed(job, &crate::Error::Interrupted),
+                        false => run_job(&self.pipeline.target, job, events, &self.stop),
+                    };
                     events(SyncEvent::Finished(&report));
                     done.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(report);
                 });
@@ -166,8 +183,9 @@ impl SyncRun {
 type Events = std::sync::Arc<dyn Fn(SyncEvent<'_>) + Send + Sync>;
 
 /// Runs one stream's load.
-fn run_job(target: &str, job: &Job, events: &Events) -> StreamReport {
-    let mut upsert = Upsert::new(target).spec(job.spec.clone());
+fn run_job(target: &str, job: &Job, events: &Events, stop: &Stop) -> StreamReport {
+    let stop = stop.clone();
+    let mut upsert = Upsert::new(target).spec(job.spec.clone()).stop_when(move || stop());
     upsert.mark = job.mark.clone();
     let (told, stream) = (events.clone(), job.stream.clone());
     upsert = upsert.on_progress(move |p| {
@@ -183,12 +201,17 @@ fn run_job(target: &str, job: &Job, events: &Events) -> StreamReport {
             error: None,
             watermark: job.mark.as_ref().map(|m| m.value.clone()).or_else(|| job.kept.clone()),
         },
-        Err(e) => StreamReport {
-            stream: job.stream.clone(),
-            status: Status::Failed,
-            report: Report::empty(job.spec.table.as_deref().unwrap_or_default()),
-            error: Some(e.to_string()),
-            watermark: job.kept.clone(),
-        },
+        Err(e) => failed(job, &e),
+    }
+}
+
+/// The report of a stream that failed (nothing written).
+fn failed(job: &Job, e: &crate::Error) -> StreamReport {
+    StreamReport {
+        stream: job.stream.clone(),
+        status: Status::Failed,
+        report: Report::empty(job.spec.table.as_deref().unwrap_or_default()),
+        error: Some(e.to_string()),
+        watermark: job.kept.clone(),
     }
 }
