@@ -160,12 +160,6 @@ impl Error {
         matches!(self, Error::ChangesNotWritten { report, .. } if !report.dry_run)
     }
 
-    /// The message in a caller's words: options named as that caller names them
-    /// (`--evolve` on the command line, `evolve=True` in Python; see [`in_words`](crate::in_words)).
-    pub fn message(&self, words: crate::options::Words) -> String {
-        crate::options::in_words(&self.to_string(), words)
-    }
-
     pub(crate) fn db(context: impl Into<String>, err: impl fmt::Display) -> Error {
         Error::Database { context: context.into(), message: err.to_string() }
     }

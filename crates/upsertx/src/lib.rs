@@ -56,15 +56,18 @@ mod sync;
 mod time;
 mod trace;
 mod value;
+mod words;
 
 pub use check::parse_time;
 pub use error::{Error, Location, Result};
 pub use net::url::redact as redact_url;
-pub use options::{in_words, load_options, LoadOption, OptionValue, Takes, Words};
+pub use options::{LoadOption, OptionValue, Takes};
 pub use report::{Progress, Report};
 pub use source::{Format, Source};
+pub use spec::load_options;
 pub use spec::{ChangesTo, Duplicates, MaxDelete, OnConflict, Spec};
 pub use sync::{Pipeline, Status, StreamReport, SyncEvent, SyncRun};
+pub use words::{in_words, Words};
 
 /// The Arrow crates upsertx reads typed input with, re-exported so that a caller builds
 /// its [`Source::arrow`] batches with the same versions.
@@ -184,16 +187,16 @@ pub struct Upsert {
     spec: Spec,
     progress: Option<Box<dyn FnMut(Progress)>>,
     stop: Option<Box<dyn FnMut() -> bool>>,
-    /// An incremental stream's mark, saved in the load's transaction (`upsertx sync`).
-    mark: Option<db::Mark>,
 }
 
 impl Upsert {
     /// A load into the database at `url`: `sqlite://path.db`, `sqlite:///abs/path.db`,
     /// `postgres://user:pw@host/db` (or a libpq `key=value` string), `mysql://user:pw@host/db`.
     pub fn new(url: impl Into<String>) -> Upsert {
-        Upsert { url: url.into(), spec: Spec::default(), progress: None, stop: None, mark: None }
+        Upsert { url: url.into(), spec: Spec::default(), progress: None, stop: None }
     }
+
+    spec::upsert_setters!();
 
     /// Replaces the whole specification (one read from a file with serde, or set option
     /// by option with [`Spec::set`]), including what setters called before set; setters
@@ -244,7 +247,7 @@ impl Upsert {
                 Some(f) => f.as_mut(),
                 None => &mut no_stop,
             },
-            mark: self.mark.as_ref(),
+            mark: None,
         };
         engine::run(&self.url, &self.spec, source, &mut watch)
     }

@@ -1,12 +1,9 @@
-//! The options of a load, declared once (in `spec.rs`, with [`declare_options!`]): each
-//! is a field of [`Spec`](crate::Spec), a setter of [`Upsert`](crate::Upsert), and a
-//! [`LoadOption`] that callers read to offer it in their own words: the command line
-//! makes a flag of it (`--max-delete`), the Python package a keyword (`max_delete=`), a
-//! sync file a key (`max_delete = 5`). Each caller hands the values it was given to
-//! [`Spec::set`](crate::Spec::set) as [`OptionValue`]s.
-//!
-//! Library messages name an option by its flag (`--evolve`), as the command line shows
-//! it; [`in_words`] says the same message in another caller's words (`evolve=True`).
+//! The machinery of the load's options, which `spec.rs` declares once with
+//! `declare_options!`: each becomes a field of [`Spec`](crate::Spec), a setter of
+//! [`Upsert`](crate::Upsert), and a [`LoadOption`] that callers read to offer it in
+//! their own words: the command line makes a flag of it (`--max-delete`), the Python
+//! package a keyword (`max_delete=`), a sync file a key (`max_delete = 5`). Each caller
+//! hands the values it was given to [`Spec::set`](crate::Spec::set) as [`OptionValue`]s.
 
 /// What an option takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,18 +196,18 @@ macro_rules! declare_options {
             /// assert_eq!(wrong.to_string(), "--evolve: expected true or false, not \"yes\"");
             /// # Ok::<(), upsertx::Error>(())
             /// ```
-            pub fn set(&mut self, name: &str, value: $crate::OptionValue) -> $crate::Result<()> {
+            pub fn set(&mut self, name: &str, value: $crate::options::OptionValue) -> $crate::error::Result<()> {
                 let set: Result<(), String> = match name {
                     $( stringify!($name) => $crate::options::declare_options!(@set self.$name, value, $kind($($arg)*)), )+
-                    _ => return Err($crate::Error::Usage(unknown_option(name))),
+                    _ => return Err($crate::error::Error::Usage(unknown_option(name))),
                 };
-                set.map_err(|e| $crate::Error::Usage(format!("--{}: {e}", name.replace('_', "-"))))
+                set.map_err(|e| $crate::error::Error::Usage(format!("--{}: {e}", name.replace('_', "-"))))
             }
         }
 
         /// Every option of [`Spec`], in its order.
-        pub(crate) const DECLARED: &[$crate::LoadOption] = &[$(
-            $crate::LoadOption {
+        pub(crate) const DECLARED: &[$crate::options::LoadOption] = &[$(
+            $crate::options::LoadOption {
                 name: stringify!($name),
                 takes: $crate::options::declare_options!(@takes $kind($($arg)*)),
                 value_name: $crate::options::declare_options!(@value_name $kind($($arg)*)),
@@ -219,15 +216,20 @@ macro_rules! declare_options {
             },
         )+];
 
-        impl $crate::Upsert {
-            $(
-                $crate::options::declare_options!(@setter [
-                    $(#[doc = $doc])+
-                    #[doc = ""]
-                    #[doc = concat!("Sets [`Spec::", stringify!($name), "`].")]
-                ] $name $kind($($arg)*));
-            )+
+        /// The setters of [`Upsert`](crate::Upsert), one per option, for `lib.rs` to
+        /// place in its `impl Upsert` (so that nothing here names the type above it).
+        macro_rules! upsert_setters {
+            () => {
+                $(
+                    $crate::options::declare_options!(@setter [
+                        $(#[doc = $doc])+
+                        #[doc = ""]
+                        #[doc = concat!("Sets [`Spec::", stringify!($name), "`].")]
+                    ] $name $kind($($arg)*));
+                )+
+            };
         }
+        pub(crate) use upsert_setters;
     };
 
     (@type Switch()) => { bool };
@@ -244,11 +246,11 @@ macro_rules! declare_options {
     };
     (@set $field:expr, $value:ident, Choice($t:ty)) => { $value.parsed(str::parse::<$t>).map(|v| $field = v) };
 
-    (@takes Switch()) => { $crate::Takes::Switch };
-    (@takes Text($v:literal)) => { $crate::Takes::Text };
-    (@takes Names($v:literal)) => { $crate::Takes::Names };
-    (@takes Value($t:ty, $v:literal, $parse:expr)) => { $crate::Takes::Value };
-    (@takes Choice($t:ty)) => { $crate::Takes::Choice(<$t as $crate::options::Choices>::WORDS) };
+    (@takes Switch()) => { $crate::options::Takes::Switch };
+    (@takes Text($v:literal)) => { $crate::options::Takes::Text };
+    (@takes Names($v:literal)) => { $crate::options::Takes::Names };
+    (@takes Value($t:ty, $v:literal, $parse:expr)) => { $crate::options::Takes::Value };
+    (@takes Choice($t:ty)) => { $crate::options::Takes::Choice(<$t as $crate::options::Choices>::WORDS) };
 
     (@value_name Switch()) => { "" };
     (@value_name Text($v:literal)) => { $v };
@@ -297,37 +299,6 @@ macro_rules! declare_options {
 }
 pub(crate) use declare_options;
 
-/// A spec reads from any serde format as a map of option names to values (a sync
-/// file's table, JSON), each set with [`Spec::set`](crate::Spec::set).
-impl<'de> serde::Deserialize<'de> for crate::Spec {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = crate::Spec;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a map of option names to values")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<crate::Spec, A::Error> {
-                let mut spec = crate::Spec::default();
-                while let Some((name, value)) = map.next_entry::<String, OptionValue>()? {
-                    spec.set(&name, value).map_err(serde::de::Error::custom)?;
-                }
-                Ok(spec)
-            }
-        }
-        deserializer.deserialize_map(Visit)
-    }
-}
-
-/// The usage error for an option no one declared, with the nearest declared one.
-pub(crate) fn unknown_option(name: &str) -> String {
-    let near = crate::spec::DECLARED.iter().map(|o| o.name).min_by_key(|known| distance(name, known));
-    match near.filter(|known| distance(name, known) <= 2) {
-        Some(known) => format!("unknown option {name:?} (did you mean {known:?}?)"),
-        None => format!("unknown option {name:?}"),
-    }
-}
-
 /// Levenshtein distance, for suggestions.
 pub(crate) fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
@@ -342,211 +313,4 @@ pub(crate) fn distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
-}
-
-/// The options of a load's source, which messages name too; they are not part of a
-/// [`Spec`](crate::Spec) (the command line and the Python package take them beside it).
-const SOURCE_OPTIONS: &[(&str, Takes)] = &[
-    ("format", Takes::Choice(&["csv", "tsv", "ndjson", "json", "parquet", "arrow"])),
-    ("from_db", Takes::Text),
-    ("query", Takes::Text),
-];
-
-/// Every option of a load, as [`Spec`](crate::Spec) declares it: its identity (the
-/// field, the Python keyword, the sync file's key), what it takes, and its docs. The
-/// command line makes its flags of these, the Python package its keywords.
-///
-/// ```
-/// let max_delete = upsertx::load_options().find(|o| o.name == "max_delete").unwrap();
-/// assert_eq!(max_delete.flag(), "--max-delete");
-/// ```
-pub fn load_options() -> impl Iterator<Item = &'static LoadOption> {
-    crate::spec::DECLARED.iter()
-}
-
-/// Whose words a message is said in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Words {
-    /// The command line's: `--evolve`, `--max-delete 5` (how the library writes them).
-    Cli,
-    /// The Python package's keywords: `evolve=True`, `max_delete=5`,
-    /// `on_conflict="ignore"`.
-    Python,
-}
-
-/// `message` (a library message, naming options by their flags) in `words`.
-///
-/// ```
-/// use upsertx::{in_words, Words};
-/// let message = "\"tier\" not in table \"t\" (pass --evolve to add it); more than --max-delete 5";
-/// assert_eq!(
-///     in_words(message, Words::Python),
-///     "\"tier\" not in table \"t\" (pass evolve=True to add it); more than max_delete=5"
-/// );
-/// assert_eq!(in_words(message, Words::Cli), message);
-/// ```
-pub fn in_words(message: &str, words: Words) -> String {
-    if words == Words::Cli {
-        return message.to_owned();
-    }
-    let declared = load_options().map(|o| (o.name, o.takes)).chain(SOURCE_OPTIONS.iter().copied());
-    let options: Vec<(String, &str, Takes)> =
-        declared.map(|(name, takes)| (name.replace('_', "-"), name, takes)).collect();
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
-    while let Some(at) = rest.find("--") {
-        let (before, from) = rest.split_at(at);
-        out.push_str(before);
-        // A flag starts a word: `--evolve`, not the middle of `a--b`.
-        let starts_word = !out.chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '-');
-        let len = from[2..].find(|c: char| !(c.is_ascii_lowercase() || c == '-')).unwrap_or(from.len() - 2);
-        let found = options.iter().find(|(flag, ..)| flag == &from[2..2 + len]).filter(|_| starts_word);
-        let Some((_, name, takes)) = found else {
-            out.push_str("--");
-            rest = &from[2..];
-            continue;
-        };
-        rest = &from[2 + len..];
-        out.push_str(name);
-        // `--evolve: expected ...` speaks of the option itself, not of a value of it.
-        if rest.starts_with(':') {
-            continue;
-        }
-        match takes {
-            Takes::Switch => out.push_str("=True"),
-            Takes::Choice(choices) => {
-                let word = next_word(rest).filter(|w| w.split('/').all(|part| choices.contains(&part)));
-                if let Some(word) = word {
-                    out.push_str(&format!("=\"{word}\""));
-                    rest = &rest[1 + word.len()..];
-                }
-            }
-            Takes::Text | Takes::Names | Takes::Value => {
-                // A number (`--max-delete 5`, `5%`) or `-` (stdout) is the option's value.
-                let word = next_word(rest)
-                    .filter(|w| *w == "-" || w.trim_end_matches('%').parse::<f64>().is_ok_and(|_| !w.starts_with('-')));
-                if let Some(word) = word {
-                    match word.parse::<u64>() {
-                        Ok(_) => out.push_str(&format!("={word}")),
-                        Err(_) => out.push_str(&format!("=\"{word}\"")),
-                    }
-                    rest = &rest[1 + word.len()..];
-                }
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// The word after one space at the start of `s` (up to a space or `,;:)`), if any.
-fn next_word(s: &str) -> Option<&str> {
-    let s = s.strip_prefix(' ')?;
-    let end = s.find(|c: char| c.is_whitespace() || ",;:)\"".contains(c)).unwrap_or(s.len());
-    (end > 0).then(|| &s[..end])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flags_become_keywords() {
-        let py = |m: &str| in_words(m, Words::Python);
-        assert_eq!(py("pass --evolve to add it"), "pass evolve=True to add it");
-        assert_eq!(py("more than --max-delete 5: nothing"), "more than max_delete=5: nothing");
-        assert_eq!(py("more than --max-delete 5%"), "more than max_delete=\"5%\"");
-        assert_eq!(py("but --on-conflict ignore never"), "but on_conflict=\"ignore\" never");
-        assert_eq!(py("--on-conflict ignore/error"), "on_conflict=\"ignore/error\"");
-        assert_eq!(
-            py("--scope only applies with --delete-missing (or --replace-where)"),
-            "scope only applies with delete_missing=True (or replace_where)"
-        );
-        assert_eq!(py("--changes -"), "changes=\"-\"");
-        assert_eq!(py("--changes: expected a file path"), "changes: expected a file path");
-        assert_eq!(py("--evolve: expected true or false"), "evolve: expected true or false");
-        assert_eq!(py("x--evolve, --json, --unknown, -- alone"), "x--evolve, --json, --unknown, -- alone");
-        assert_eq!(py("--history FROM,TO"), "history FROM,TO");
-        assert_eq!(py("--max-delete -5"), "max_delete -5");
-        assert_eq!(py("the --format"), "the format");
-    }
-
-    #[test]
-    fn options_parse_as_callers_give_them() {
-        use crate::{MaxDelete, OnConflict, Spec};
-        let mut spec = Spec::default();
-        let set = |spec: &mut Spec, name: &str, value: OptionValue| spec.set(name, value).map_err(|e| e.to_string());
-        set(&mut spec, "key", OptionValue::List(vec!["a".into(), "b".into()])).unwrap();
-        set(&mut spec, "scope", OptionValue::Text(" region , day ".into())).unwrap();
-        set(&mut spec, "max_delete", OptionValue::Int(5)).unwrap();
-        set(&mut spec, "on_conflict", OptionValue::Text("Ignore".into())).unwrap();
-        set(&mut spec, "as_of", OptionValue::Text("2026-01-01".into())).unwrap();
-        set(&mut spec, "create", OptionValue::Bool(true)).unwrap();
-        assert_eq!((spec.key.len(), spec.scope.as_slice()), (2, &["region".to_string(), "day".into()][..]));
-        assert_eq!(
-            (spec.max_delete, spec.on_conflict, spec.create),
-            (Some(MaxDelete::Rows(5)), OnConflict::Ignore, true)
-        );
-        assert_eq!(spec.as_of, Some(1_767_225_600_000_000));
-        let wrong = [
-            ("max_delete", OptionValue::Float(1.5), "--max-delete: \"1.5\" is not a number of rows"),
-            ("max_delete", OptionValue::Bool(true), "--max-delete: expected a value, not true"),
-            ("on_conflict", OptionValue::Text("merge".into()), "--on-conflict: \"merge\" is not a conflict action"),
-            ("key", OptionValue::Int(1), "--key: expected a column name or a list of them, not 1"),
-            ("as_of", OptionValue::Text("last tuesday".into()), "--as-of: \"last tuesday\" is not a date"),
-            ("evolv", OptionValue::Bool(true), "unknown option \"evolv\" (did you mean \"evolve\"?)"),
-        ];
-        for (name, value, message) in wrong {
-            let e = set(&mut spec, name, value).unwrap_err();
-            assert!(e.starts_with(message), "{name}: {e}");
-        }
-    }
-
-    #[test]
-    fn a_spec_reads_from_serde() {
-        let spec: crate::Spec =
-            serde_json::from_str(r#"{"key": "id", "delete_missing": true, "max_delete": "5%", "history": ["f", "t"]}"#)
-                .unwrap();
-        assert_eq!((spec.key, spec.delete_missing, spec.history.len()), (vec!["id".to_string()], true, 2));
-        let e = serde_json::from_str::<crate::Spec>(r#"{"evolve": "yes"}"#).unwrap_err().to_string();
-        assert!(e.starts_with("--evolve: expected true or false, not \"yes\""), "{e}");
-    }
-
-    #[test]
-    fn every_flag_the_library_writes_is_declared() {
-        // Each `--flag` on a line of code (not a comment) of the library, so that a
-        // message naming an option cannot name one that does not exist.
-        fn walk(dir: &std::path::Path, flags: &mut Vec<String>) {
-            for entry in std::fs::read_dir(dir).unwrap().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    walk(&path, flags);
-                } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("options.rs") {
-                    for line in std::fs::read_to_string(&path).unwrap().lines() {
-                        if line.trim_start().starts_with("//") {
-                            continue;
-                        }
-                        for (at, _) in line.match_indices("--") {
-                            let rest = &line[at + 2..];
-                            let len = rest.find(|c: char| !(c.is_ascii_lowercase() || c == '-')).unwrap_or(rest.len());
-                            if len > 0 {
-                                flags.push(format!("--{}", &rest[..len]));
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        let mut flags = Vec::new();
-        walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut flags);
-        assert!(flags.len() > 50, "{flags:?}");
-        let declared: Vec<String> = load_options()
-            .map(LoadOption::flag)
-            .chain(SOURCE_OPTIONS.iter().map(|(name, _)| format!("--{}", name.replace('_', "-"))))
-            .collect();
-        for flag in flags {
-            assert!(declared.contains(&flag), "{flag} is written by the library but not declared");
-        }
-    }
 }

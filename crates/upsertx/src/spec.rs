@@ -4,7 +4,7 @@
 //! keyword of the Python package (see `options.rs`).
 
 use crate::error::{Error, Result};
-use crate::options::{declare_options, unknown_option, Choices};
+use crate::options::{declare_options, Choices, LoadOption, OptionValue};
 use std::str::FromStr;
 
 /// What to do with an input row whose key already exists in the table.
@@ -325,5 +325,94 @@ impl std::str::FromStr for ChangesTo {
             "-" => Ok(ChangesTo::Stdout),
             path => Ok(ChangesTo::Path(std::path::PathBuf::from(path))),
         }
+    }
+}
+
+/// Every option of a load, as [`Spec`](crate::Spec) declares it: its identity (the
+/// field, the Python keyword, the sync file's key), what it takes, and its docs. The
+/// command line makes its flags of these, the Python package its keywords.
+///
+/// ```
+/// let max_delete = upsertx::load_options().find(|o| o.name == "max_delete").unwrap();
+/// assert_eq!(max_delete.flag(), "--max-delete");
+/// ```
+pub fn load_options() -> impl Iterator<Item = &'static LoadOption> {
+    DECLARED.iter()
+}
+
+/// The usage error for an option no one declared, with the nearest declared one.
+pub(crate) fn unknown_option(name: &str) -> String {
+    let near = DECLARED.iter().map(|o| o.name).min_by_key(|known| crate::options::distance(name, known));
+    match near.filter(|known| crate::options::distance(name, known) <= 2) {
+        Some(known) => format!("unknown option {name:?} (did you mean {known:?}?)"),
+        None => format!("unknown option {name:?}"),
+    }
+}
+
+/// A spec reads from any serde format as a map of option names to values (a sync
+/// file's table, JSON), each set with [`Spec::set`](crate::Spec::set).
+impl<'de> serde::Deserialize<'de> for Spec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Spec;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of option names to values")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Spec, A::Error> {
+                let mut spec = Spec::default();
+                while let Some((name, value)) = map.next_entry::<String, OptionValue>()? {
+                    spec.set(&name, value).map_err(serde::de::Error::custom)?;
+                }
+                Ok(spec)
+            }
+        }
+        deserializer.deserialize_map(Visit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_parse_as_callers_give_them() {
+        use crate::{MaxDelete, OnConflict, Spec};
+        let mut spec = Spec::default();
+        let set = |spec: &mut Spec, name: &str, value: OptionValue| spec.set(name, value).map_err(|e| e.to_string());
+        set(&mut spec, "key", OptionValue::List(vec!["a".into(), "b".into()])).unwrap();
+        set(&mut spec, "scope", OptionValue::Text(" region , day ".into())).unwrap();
+        set(&mut spec, "max_delete", OptionValue::Int(5)).unwrap();
+        set(&mut spec, "on_conflict", OptionValue::Text("Ignore".into())).unwrap();
+        set(&mut spec, "as_of", OptionValue::Text("2026-01-01".into())).unwrap();
+        set(&mut spec, "create", OptionValue::Bool(true)).unwrap();
+        assert_eq!((spec.key.len(), spec.scope.as_slice()), (2, &["region".to_string(), "day".into()][..]));
+        assert_eq!(
+            (spec.max_delete, spec.on_conflict, spec.create),
+            (Some(MaxDelete::Rows(5)), OnConflict::Ignore, true)
+        );
+        assert_eq!(spec.as_of, Some(1_767_225_600_000_000));
+        let wrong = [
+            ("max_delete", OptionValue::Float(1.5), "--max-delete: \"1.5\" is not a number of rows"),
+            ("max_delete", OptionValue::Bool(true), "--max-delete: expected a value, not true"),
+            ("on_conflict", OptionValue::Text("merge".into()), "--on-conflict: \"merge\" is not a conflict action"),
+            ("key", OptionValue::Int(1), "--key: expected a column name or a list of them, not 1"),
+            ("as_of", OptionValue::Text("last tuesday".into()), "--as-of: \"last tuesday\" is not a date"),
+            ("evolv", OptionValue::Bool(true), "unknown option \"evolv\" (did you mean \"evolve\"?)"),
+        ];
+        for (name, value, message) in wrong {
+            let e = set(&mut spec, name, value).unwrap_err();
+            assert!(e.starts_with(message), "{name}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_spec_reads_from_serde() {
+        let spec: crate::Spec =
+            serde_json::from_str(r#"{"key": "id", "delete_missing": true, "max_delete": "5%", "history": ["f", "t"]}"#)
+                .unwrap();
+        assert_eq!((spec.key, spec.delete_missing, spec.history.len()), (vec!["id".to_string()], true, 2));
+        let e = serde_json::from_str::<crate::Spec>(r#"{"evolve": "yes"}"#).unwrap_err().to_string();
+        assert!(e.starts_with("--evolve: expected true or false, not \"yes\""), "{e}");
     }
 }

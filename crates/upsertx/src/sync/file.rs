@@ -192,8 +192,8 @@ impl File<'_> {
             if own.contains(&name) {
                 continue;
             }
-            if forbidden.contains(&name) || !crate::load_options().any(|o| o.name == name) {
-                let options = crate::load_options().map(|o| o.name).filter(|n| !forbidden.contains(n));
+            if forbidden.contains(&name) || !crate::spec::load_options().any(|o| o.name == name) {
+                let options = crate::spec::load_options().map(|o| o.name).filter(|n| !forbidden.contains(n));
                 return Err(self.unknown(key, options.chain(own.iter().copied())));
             }
             let value = self.value(name, value)?;
@@ -329,7 +329,7 @@ mod tests {
         assert_eq!(orders.from, From::Table("orders".into()));
         assert_eq!(orders.incremental.as_ref().map(|(c, _)| c.as_str()), Some("updated_at"));
         assert!(!orders.spec.create, "the stream's own value wins over [defaults]");
-        assert_eq!(orders.spec.max_delete, Some(crate::MaxDelete::Percent(5.0)));
+        assert_eq!(orders.spec.max_delete, Some(crate::spec::MaxDelete::Percent(5.0)));
         assert_eq!(p.line(orders.key_at.unwrap()), 9);
         assert_eq!(p.streams[1].from, From::Query("SELECT 1 AS day".into()));
         assert!(p.streams[1].spec.create);

@@ -11,9 +11,11 @@ mod plan;
 
 pub use file::Pipeline;
 
-use crate::error::Result;
+use crate::engine;
+use crate::error::{Error, Result};
+use crate::report::Progress;
 use crate::report::Report;
-use crate::{Progress, Source, Upsert};
+use crate::source::Source;
 use plan::Job;
 use serde::Serialize;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -136,7 +138,7 @@ impl SyncRun {
     }
 
     /// Asked by every running stream after each staged batch, before its merge and
-    /// before its commit (as [`Upsert::stop_when`]): when it returns true, the streams
+    /// before its commit (as [`Upsert::stop_when`](crate::Upsert::stop_when)): when it returns true, the streams
     /// that have not committed stop there, rolled back, and report
     /// [`Error::Interrupted`](crate::Error::Interrupted); streams not started do not start.
     pub fn stop_when(mut self, f: impl Fn() -> bool + Send + Sync + 'static) -> SyncRun {
@@ -166,7 +168,7 @@ impl SyncRun {
                     let Some(job) = jobs.get(i) else { break };
                     events(SyncEvent::Started(&job.stream));
                     let report = match (self.stop)() {
-                        true => failed(job, &crate::Error::Interrupted),
+                        true => failed(job, &Error::Interrupted),
                         false => run_job(&self.pipeline.target, job, events, &self.stop),
                     };
                     events(SyncEvent::Finished(&report));
@@ -184,16 +186,14 @@ type Events = std::sync::Arc<dyn Fn(SyncEvent<'_>) + Send + Sync>;
 
 /// Runs one stream's load.
 fn run_job(target: &str, job: &Job, events: &Events, stop: &Stop) -> StreamReport {
-    let stop = stop.clone();
-    let mut upsert = Upsert::new(target).spec(job.spec.clone()).stop_when(move || stop());
-    upsert.mark = job.mark.clone();
-    let (told, stream) = (events.clone(), job.stream.clone());
-    upsert = upsert.on_progress(move |p| {
+    let mut progress = |p| {
         if let Progress::Staged(rows) = p {
-            told(SyncEvent::Staged(&stream, rows));
+            events(SyncEvent::Staged(&job.stream, rows));
         }
-    });
-    match upsert.run(Source::query(job.source.clone(), job.query.clone())) {
+    };
+    let mut stopping = || stop();
+    let mut watch = engine::Watch { progress: &mut progress, stop: &mut stopping, mark: job.mark.as_ref() };
+    match engine::run(target, &job.spec, Source::query(job.source.clone(), job.query.clone()), &mut watch) {
         Ok(report) => StreamReport {
             stream: job.stream.clone(),
             status: Status::Ok,
@@ -206,7 +206,7 @@ fn run_job(target: &str, job: &Job, events: &Events, stop: &Stop) -> StreamRepor
 }
 
 /// The report of a stream that failed (nothing written).
-fn failed(job: &Job, e: &crate::Error) -> StreamReport {
+fn failed(job: &Job, e: &Error) -> StreamReport {
     StreamReport {
         stream: job.stream.clone(),
         status: Status::Failed,
