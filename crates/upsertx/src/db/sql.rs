@@ -416,3 +416,34 @@ pub(crate) fn deleted_select(
     let cols = list(&plan.all_columns(), |i| text(i, format!("t.{}", q(&plan.columns[i].name))), ", ");
     format!("SELECT {cols} FROM {target} AS t WHERE {cond}{}", order_by(plan, "t", |i| q(&plan.columns[i].name)))
 }
+
+/// `upsertx sync`'s table of marks, made when missing: `key` is the type of its key (the
+/// target table's name), `text` of its values, `options` what follows the columns.
+pub(crate) fn create_marks(q: fn(&str) -> String, key: &str, text: &str, options: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (target_table {key} PRIMARY KEY, stream {text} NOT NULL, \
+         cursor_column {text} NOT NULL, mark {text} NOT NULL){options}",
+        q(super::MARKS)
+    )
+}
+
+/// The statement that saves one mark (target table, stream, cursor column, mark, bound as
+/// `p`), replacing the table's: `ON CONFLICT` where the database has it, else MySQL's
+/// `ON DUPLICATE KEY UPDATE`.
+pub(crate) fn save_mark(q: fn(&str) -> String, p: [&str; 4], on_conflict: bool) -> String {
+    let update = match on_conflict {
+        true => {
+            "ON CONFLICT (target_table) DO UPDATE SET stream = excluded.stream, \
+                 cursor_column = excluded.cursor_column, mark = excluded.mark"
+        }
+        false => {
+            "ON DUPLICATE KEY UPDATE stream = VALUES(stream), cursor_column = VALUES(cursor_column), \
+                  mark = VALUES(mark)"
+        }
+    };
+    format!(
+        "INSERT INTO {} (target_table, stream, cursor_column, mark) VALUES ({}) {update}",
+        q(super::MARKS),
+        p.join(", ")
+    )
+}

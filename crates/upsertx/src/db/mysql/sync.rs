@@ -4,7 +4,7 @@
 use super::session::db_error;
 use super::sql::q;
 use super::MyConnection;
-use crate::db::{Catalog, Mark, SourceTable, MARKS};
+use crate::db::{sql, Catalog, Mark, SourceTable, MARKS};
 use crate::error::Result;
 use mysql::prelude::Queryable;
 
@@ -43,11 +43,7 @@ impl Catalog for MyConnection {
     }
 
     fn create_marks(&mut self) -> Result<()> {
-        let sql = format!(
-            "CREATE TABLE IF NOT EXISTS {} (target_table VARCHAR(255) PRIMARY KEY, stream TEXT NOT NULL,
-             cursor_column TEXT NOT NULL, mark TEXT NOT NULL) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
-            q(MARKS)
-        );
+        let sql = sql::create_marks(q, "VARCHAR(255)", "TEXT", " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin");
         self.conn.query_drop(sql).map_err(|e| db_error("creating the table of marks", e))
     }
 
@@ -69,11 +65,7 @@ impl Catalog for MyConnection {
     }
 
     fn save_mark(&mut self, m: &Mark) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO {} (target_table, stream, cursor_column, mark) VALUES (?, ?, ?, ?)
-             ON DUPLICATE KEY UPDATE stream = VALUES(stream), cursor_column = VALUES(cursor_column), mark = VALUES(mark)",
-            q(MARKS)
-        );
+        let sql = sql::save_mark(q, ["?"; 4], false);
         self.conn.exec_drop(sql, (&m.table, &m.stream, &m.cursor, &m.value)).map_err(|e| db_error("saving the mark", e))
     }
 }

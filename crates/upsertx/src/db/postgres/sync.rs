@@ -4,7 +4,7 @@
 use super::session::message;
 use super::sql::q;
 use super::PgConnection;
-use crate::db::{Catalog, Mark, SourceTable, MARKS};
+use crate::db::{sql, Catalog, Mark, SourceTable, MARKS};
 use crate::error::{Error, Result};
 
 fn db(context: &str, e: postgres::Error) -> Error {
@@ -45,11 +45,7 @@ impl Catalog for PgConnection {
     }
 
     fn create_marks(&mut self) -> Result<()> {
-        let sql = format!(
-            "CREATE TABLE IF NOT EXISTS {} (target_table text PRIMARY KEY, stream text NOT NULL,
-             cursor_column text NOT NULL, mark text NOT NULL)",
-            q(MARKS)
-        );
+        let sql = sql::create_marks(q, "text", "text", "");
         self.client.batch_execute(&sql).map_err(|e| db("creating the table of marks", e))
     }
 
@@ -67,12 +63,7 @@ impl Catalog for PgConnection {
     }
 
     fn save_mark(&mut self, m: &Mark) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO {} (target_table, stream, cursor_column, mark) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (target_table) DO UPDATE SET stream = excluded.stream, cursor_column = excluded.cursor_column,
-             mark = excluded.mark",
-            q(MARKS)
-        );
+        let sql = sql::save_mark(q, ["$1", "$2", "$3", "$4"], true);
         self.client
             .execute(&sql, &[&m.table, &m.stream, &m.cursor, &m.value])
             .map(|_| ())

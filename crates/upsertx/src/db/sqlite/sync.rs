@@ -2,7 +2,7 @@
 
 use super::sql::q;
 use super::SqliteConnection;
-use crate::db::{Catalog, Mark, SourceTable, MARKS};
+use crate::db::{sql, Catalog, Mark, SourceTable, MARKS};
 use crate::error::{Error, Result};
 use rusqlite::OptionalExtension;
 
@@ -40,11 +40,7 @@ impl Catalog for SqliteConnection {
     }
 
     fn create_marks(&mut self) -> Result<()> {
-        let sql = format!(
-            "CREATE TABLE IF NOT EXISTS {} (target_table TEXT PRIMARY KEY, stream TEXT NOT NULL,
-             cursor_column TEXT NOT NULL, mark TEXT NOT NULL)",
-            q(MARKS)
-        );
+        let sql = sql::create_marks(q, "TEXT", "TEXT", "");
         self.conn.execute_batch(&sql).map_err(|e| db("creating the table of marks", e))
     }
 
@@ -67,12 +63,7 @@ impl Catalog for SqliteConnection {
     }
 
     fn save_mark(&mut self, m: &Mark) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO {} (target_table, stream, cursor_column, mark) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (target_table) DO UPDATE SET stream = excluded.stream, cursor_column = excluded.cursor_column,
-             mark = excluded.mark",
-            q(MARKS)
-        );
+        let sql = sql::save_mark(q, ["?1", "?2", "?3", "?4"], true);
         self.conn
             .execute(&sql, [&m.table, &m.stream, &m.cursor, &m.value])
             .map(|_| ())
