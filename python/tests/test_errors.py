@@ -150,3 +150,36 @@ def test_messages_name_options_as_python_keywords(db):
     with pytest.raises(upsertx.UsageError) as err:
         upsertx.upsert([{"id": 1}], db.url, t, on_conflict="ignore", always_update=True)
     assert 'always_update=True says how to update existing rows, but on_conflict="ignore"' in str(err.value)
+
+
+def test_lock_timeout_ends_a_wait_for_another_transaction(db):
+    """lock_timeout (declared once in the library, a keyword here without a line of
+    Python): the load waiting for a row (SQLite: the database) another transaction
+    holds fails once the time is up, nothing written."""
+    import subprocess
+    import sys
+
+    t = db.table()
+    db.execute(f"CREATE TABLE {t} (id INTEGER PRIMARY KEY, name VARCHAR(10))", f"INSERT INTO {t} VALUES (1, 'a')")
+    hold = f"UPDATE {t} SET name = 'held' WHERE id = 1"
+    if db.kind == "sqlite":
+        # Another process: two copies of SQLite in one process (Python's and upsertx's)
+        # do not see each other's locks (see the README's SQLite specifics).
+        script = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); "
+                  "print('held', flush=True); sys.stdin.read()")
+        holder = subprocess.Popen([sys.executable, "-c", script, db.path, hold], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        assert holder.stdout.readline().strip() == "held"
+        release = lambda: (holder.stdin.close(), holder.wait())  # noqa: E731
+    else:
+        conn = db.connect()
+        conn.cursor().execute(hold)
+        release = lambda: (conn.rollback(), conn.close())  # noqa: E731
+    try:
+        with pytest.raises(upsertx.DatabaseError, match="(?i)lock"):
+            upsertx.upsert([{"id": 1, "name": "b"}], db.url, t, lock_timeout=1)
+    finally:
+        release()
+    assert db.rows(f"SELECT id, name FROM {t}") == [(1, "a")]
+    with pytest.raises(upsertx.UsageError, match='lock_timeout: "0" is not a number of seconds'):
+        upsertx.upsert([{"id": 1, "name": "b"}], db.url, t, lock_timeout=0)

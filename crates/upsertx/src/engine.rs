@@ -62,6 +62,9 @@ pub(crate) fn run(url: &str, spec: &Spec, source: Source, watch: &mut Watch<'_>)
     source.resolved_format()?;
     let mut changes = spec.changes.as_ref().map(ChangeLog::open).transpose()?;
     let mut conn = db::open::connect(url, spec.create)?;
+    if let Some(seconds) = spec.lock_timeout {
+        conn.set_lock_timeout(seconds)?;
+    }
     conn.begin()?;
     // An interruption during the merge still rolls back: asked once more before COMMIT.
     let loaded = load(&mut *conn, &table, spec, source, watch, loaded_at, changes.as_mut()).and_then(|report| {

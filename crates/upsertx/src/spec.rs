@@ -173,6 +173,19 @@ declare_options! {
     /// The load's time, which --history and --soft-delete write [default: when the load
     /// starts, UTC]: an ISO 8601 date or timestamp, UTC unless it has an offset.
     as_of: Value(i64, "TIMESTAMP", crate::time::parse_time);
+    /// Wait at most this many seconds for a lock another load or transaction holds (the
+    /// SQLite database's write lock; on the servers a row, the table, or another upsertx
+    /// load's turn), then fail, nothing written [default: SQLite 10 s; PostgreSQL for
+    /// ever; MySQL/MariaDB 50 s for a row, a day for another upsertx load's turn].
+    lock_timeout: Value(f64, "SECONDS", parse_seconds);
+}
+
+/// `--lock-timeout`: a number of seconds, more than 0 (`30`, `0.5`, `30s`).
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.trim().trim_end_matches('s').trim().parse::<f64>() {
+        Ok(n) if n > 0.0 && n <= 31_536_000.0 => Ok(n),
+        _ => Err(format!("{s:?} is not a number of seconds (more than 0, at most a year)")),
+    }
 }
 
 /// The columns `--history` maintains (see [`Spec::history`]).

@@ -610,7 +610,31 @@ every_dialect!(
     header_names_match_ignoring_case,
     database_url_comes_from_the_environment,
     named_unique_constraints,
+    lock_timeout_ends_a_wait,
 );
+
+/// `--lock-timeout`: a load that waits for a lock another transaction holds (a row it
+/// updates; SQLite's write lock) fails once the time is up, nothing written; without the
+/// other transaction it loads as usual.
+pub fn lock_timeout_ends_a_wait(db: &dyn TestDb) {
+    db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, name VARCHAR(10))");
+    db.exec("INSERT INTO t VALUES (1, 'a')");
+    write(db, "t.csv", "id,name\n1,b\n2,c\n");
+    let mut holder = db.session();
+    holder.exec(db.begin());
+    holder.exec("UPDATE t SET name = 'held' WHERE id = 1");
+    let started = std::time::Instant::now();
+    let run = upsertx(db, &["t.csv", "--lock-timeout", "1"], None);
+    let waited = started.elapsed();
+    holder.exec("ROLLBACK");
+    run.fails(1, &[]);
+    assert!(run.stderr.to_lowercase().contains("lock"), "{}", run.stderr);
+    assert!(waited.as_secs_f64() >= 0.9 && waited.as_secs() < 30, "waited {waited:?}");
+    assert_eq!(table(db, "t", "id, name"), rows(&[&["1", "a"]]), "nothing written");
+    assert_eq!(upsertx(db, &["t.csv", "--lock-timeout", "1", "--json"], None).counts(), (1, 1, 0, 0, 0));
+    upsertx(db, &["t.csv", "--lock-timeout", "0"], None)
+        .fails(2, &["--lock-timeout: \"0\" is not a number of seconds"]);
+}
 
 /// MySQL and MariaDB have no partial indexes.
 mod partial_indexes {

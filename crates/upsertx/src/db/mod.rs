@@ -245,6 +245,9 @@ pub trait Catalog {
 
 /// One database session of one load.
 pub trait Connection: Catalog {
+    /// `--lock-timeout`: from now on, a wait for a lock ends after `seconds` with an error
+    /// (called before [`begin`](Connection::begin)).
+    fn set_lock_timeout(&mut self, seconds: f64) -> Result<()>;
     fn begin(&mut self) -> Result<()>;
     /// The table, or `None` when it does not exist.
     fn reflect(&mut self, table: &str) -> Result<Option<Table>>;

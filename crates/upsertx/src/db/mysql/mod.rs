@@ -46,6 +46,8 @@ pub(crate) struct MyConnection {
     stager: stage::Stager,
     /// The named lock held from the merge to the end of the transaction.
     merge_lock: Option<String>,
+    /// How long to wait for another load's merge lock, in seconds (`--lock-timeout`).
+    turn_timeout: u64,
     /// `host:port`, for messages.
     server: String,
     /// The table this load created (quoted), until it commits: dropped on rollback.
@@ -73,7 +75,7 @@ impl MyConnection {
         // The merge's locking reads rely on repeatable read's next-key locks.
         conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             .map_err(|e| db_error("configuring the MySQL session", e))?;
-        Ok(MyConnection { conn, target: None, stager, merge_lock: None, server, created: None })
+        Ok(MyConnection { conn, target: None, stager, merge_lock: None, turn_timeout: 86_400, server, created: None })
     }
 
     /// Takes the named lock that makes upsertx loads into one table merge one after
@@ -86,15 +88,18 @@ impl MyConnection {
             return Ok(());
         }
         let name = merge_lock_name(schema, table);
-        // A day: a long merge of another load is a reason to wait, not to fail.
+        // By default a day: a long merge of another load is a reason to wait, not to fail.
         let got: Option<Option<i64>> = self
             .conn
-            .exec_first("SELECT GET_LOCK(?, 86400)", (&name,))
+            .exec_first("SELECT GET_LOCK(?, ?)", (&name, self.turn_timeout))
             .map_err(|e| db_error("waiting for another upsertx load into the same table", e))?;
         if got.flatten() != Some(1) {
             return Err(Error::db(
                 format!("merging into table {}", crate::error::quote_ident(table)),
-                "another upsertx load into the same table held its merge lock for a day",
+                format!(
+                    "another upsertx load into the same table held its merge lock for {} s (--lock-timeout)",
+                    self.turn_timeout
+                ),
             ));
         }
         self.merge_lock = Some(name);
@@ -181,6 +186,16 @@ impl MyConnection {
 }
 
 impl Connection for MyConnection {
+    fn set_lock_timeout(&mut self, seconds: f64) -> Result<()> {
+        // Whole seconds: the servers' lock waits count no less.
+        let n = seconds.ceil().max(1.0) as u64;
+        self.turn_timeout = n;
+        self.exec(
+            "setting the lock timeout",
+            &format!("SET SESSION innodb_lock_wait_timeout = {n}, SESSION lock_wait_timeout = {n}"),
+        )
+    }
+
     fn begin(&mut self) -> Result<()> {
         self.exec("starting a transaction", "START TRANSACTION")
     }

@@ -58,6 +58,11 @@ impl PgConnection {
 }
 
 impl Connection for PgConnection {
+    fn set_lock_timeout(&mut self, seconds: f64) -> Result<()> {
+        let ms = (seconds * 1000.0).ceil().max(1.0) as u64;
+        self.exec("setting the lock timeout", &format!("SET lock_timeout = {ms}"))
+    }
+
     fn begin(&mut self) -> Result<()> {
         // Sorting a million staged rows by key fits in memory at 64 MB; the setting is
         // local to this transaction.

@@ -100,6 +100,12 @@ impl SqliteConnection {
 use self::sql::q;
 
 impl Connection for SqliteConnection {
+    fn set_lock_timeout(&mut self, seconds: f64) -> Result<()> {
+        self.conn
+            .busy_timeout(std::time::Duration::from_secs_f64(seconds))
+            .map_err(|e| Error::db("setting the lock timeout", e))
+    }
+
     fn begin(&mut self) -> Result<()> {
         // IMMEDIATE: take the write lock now, so a concurrent writer makes us wait
         // (busy_timeout) at the start rather than fail at the end.
