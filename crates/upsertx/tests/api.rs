@@ -295,3 +295,24 @@ fn a_sync_stopped_before_it_commits_writes_nothing() {
     assert_eq!(reports[0].report.inserted, 2);
     assert_eq!(*told.lock().unwrap(), ["started a", "staged a 2", "finished a Ok"]);
 }
+
+#[test]
+fn the_readme_pipeline_file_is_a_valid_pipeline() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let section = readme.split("## Syncing a whole database").nth(1).expect("the README's sync section");
+    let toml = section.split("```toml\n").nth(1).and_then(|t| t.split("```").next()).expect("its example file");
+    std::env::set_var("APP_PASSWORD", "s3cret");
+    let pipeline = upsertx::Pipeline::parse("README.md", toml);
+    assert!(pipeline.is_ok(), "{:?}", pipeline.err());
+}
+
+#[test]
+fn a_pipeline_never_shows_its_passwords() {
+    std::env::set_var("UPSERTX_API_TEST_PW", "s3cret");
+    let text = "source = \"postgres://app:${UPSERTX_API_TEST_PW}@127.0.0.1:1/shop\"\n\
+                target = \"mysql://etl:s3cret@127.0.0.1:1/dw\"\n[[streams]]\ntable = \"orders\"\n";
+    let pipeline = upsertx::Pipeline::parse("p.toml", text).unwrap();
+    assert!(!format!("{pipeline:?}").contains("s3cret"), "{pipeline:?}");
+    let e = upsertx::SyncRun::new(pipeline).run().unwrap_err().to_string();
+    assert!(e.contains("postgres://app:***@127.0.0.1:1/shop") && !e.contains("s3cret"), "{e}");
+}

@@ -15,7 +15,7 @@ const STREAM_KEYS: &[&str] = &["table", "name", "query", "files", "into", "incre
 const TOP_KEYS: &[&str] = &["source", "target", "jobs", "defaults", "streams"];
 
 /// A pipeline file, read and checked.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Pipeline {
     /// The file's path as given (messages name it).
     pub(crate) path: String,
@@ -29,6 +29,19 @@ pub struct Pipeline {
     pub(crate) jobs: Option<usize>,
     /// The streams, in the file's order.
     pub(crate) streams: Vec<Stream>,
+}
+
+/// Shown without the URLs' passwords (a `${VAR}` of the file is read into them).
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("path", &self.path)
+            .field("source", &crate::net::url::redact(&self.source))
+            .field("target", &crate::net::url::redact(&self.target))
+            .field("jobs", &self.jobs)
+            .field("streams", &self.streams)
+            .finish()
+    }
 }
 
 /// One `[[streams]]` entry as the file declares it.
