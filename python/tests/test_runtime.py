@@ -46,7 +46,16 @@ def test_other_threads_run_during_a_load(db):
     assert len(during) >= 10, f"{len(during)} ticks in {ended - started:.2f}s"
 
 
-def test_ctrl_c_stops_the_load_and_rolls_back(db):
+@pytest.fixture
+def ctrl_c():
+    """Ctrl-C as a terminal delivers it, to Python's own handler: a shell that starts the
+    tests in the background leaves SIGINT ignored, and Python then installs no handler."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_stops_the_load_and_rolls_back(db, ctrl_c):
     t = db.table()
     db.execute(f"CREATE TABLE {t} (id BIGINT PRIMARY KEY, name VARCHAR(20))", f"INSERT INTO {t} VALUES (1, 'kept')")
 
@@ -95,7 +104,7 @@ def test_the_upsertx_command(tmp_path):
     assert done.returncode == 0 and done.stdout.startswith("upsertx ")
 
 
-def test_ctrl_c_during_the_merge_still_rolls_back(db, monkeypatch):
+def test_ctrl_c_during_the_merge_still_rolls_back(db, monkeypatch, ctrl_c):
     t = db.table()
     db.execute(f"CREATE TABLE {t} (id BIGINT PRIMARY KEY, name VARCHAR(20))")
     upsertx.upsert(pl.DataFrame({"id": range(200_000), "name": ["old"] * 200_000}), db.url, t)
