@@ -59,6 +59,24 @@ impl Report {
     }
 }
 
+impl Report {
+    /// Adds `other`'s counts to these (the loads of one sync stream, file after file).
+    pub(crate) fn add(&mut self, other: Report) {
+        self.table = other.table;
+        self.rows_read += other.rows_read;
+        self.inserted += other.inserted;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.ignored += other.ignored;
+        self.duplicates += other.duplicates;
+        self.stale += other.stale;
+        self.deleted += other.deleted;
+        self.created |= other.created;
+        self.schema_changes.extend(other.schema_changes);
+        self.elapsed_ms += other.elapsed_ms;
+    }
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let verb = if self.dry_run { "would load" } else { "loaded" };

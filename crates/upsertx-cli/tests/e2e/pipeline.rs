@@ -303,3 +303,57 @@ fn killed_postgres_to_postgres() {
 fn killed_mariadb_to_sqlite() {
     killed_then_rerun(&Mariadb::new(), &Sqlite::new());
 }
+
+/// A folder as the source: a `files` stream loads the files not loaded before, one
+/// transaction each with its mark; a new file alone, a changed file again, all of them
+/// with `--full-refresh`.
+fn files_stream(dst: &dyn TestDb) {
+    let folder = dst.dir().join("landing");
+    std::fs::create_dir_all(folder.join("drops")).unwrap();
+    std::fs::write(folder.join("drops/a.csv"), "id,n\n1,10\n2,20\n").unwrap();
+    std::fs::write(folder.join("drops/b.csv"), "id,n\n3,30\n").unwrap();
+    std::fs::write(folder.join("notes.txt"), "not a drop").unwrap();
+    let text = format!(
+        "source = \"landing\"\ntarget = \"{}\"\n[defaults]\ncreate = true\n\n[[streams]]\nfiles = \"drops/*.csv\"\ninto = \"events\"\nkey = \"id\"\n",
+        dst.url()
+    );
+    let stream = "drops/*.csv".to_string();
+    assert_eq!(counts(&sync(dst, &text, &["--json"])), [(stream.clone(), [3, 3, 0, 0])]);
+    assert_eq!(counts(&sync(dst, &text, &["--json"])), [(stream.clone(), [0, 0, 0, 0])], "nothing new");
+    std::fs::write(folder.join("drops/c.csv"), "id,n\n4,40\n").unwrap();
+    assert_eq!(counts(&sync(dst, &text, &["--json"])), [(stream.clone(), [1, 1, 0, 0])], "the new file alone");
+    std::fs::write(folder.join("drops/a.csv"), "id,n\n1,11\n2,20\n5,50\n").unwrap();
+    assert_eq!(counts(&sync(dst, &text, &["--json"])), [(stream.clone(), [3, 1, 1, 1])], "the changed file again");
+    assert_eq!(counts(&sync(dst, &text, &["--json", "--full-refresh", &stream])), [(stream.clone(), [5, 0, 0, 5])]);
+    assert_eq!(
+        dst.rows("SELECT id, n FROM events ORDER BY id"),
+        rows(&[&["1", "11"], &["2", "20"], &["3", "30"], &["4", "40"], &["5", "50"]])
+    );
+    // A bad file fails the stream: the files before it stay loaded, it is read again next time.
+    std::fs::write(folder.join("drops/d.csv"), "id,n\n6,sixty\n").unwrap();
+    let run = sync(dst, &text, &["--json"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("d.csv") && run.stderr.contains("\"sixty\""), "{}", run.stderr);
+    std::fs::write(folder.join("drops/d.csv"), "id,n\n6,60\n").unwrap();
+    assert_eq!(counts(&sync(dst, &text, &["--json"])), [(stream.clone(), [1, 1, 0, 0])]);
+    // A table stream cannot read a folder; a files stream cannot read a database.
+    let wrong = text.replace("files = \"drops/*.csv\"", "table = \"drops\"");
+    sync(dst, &wrong, &[]).fails(2, &[":7: table: the source is a folder"]);
+    let wrong = text.replace("source = \"landing\"", &format!("source = \"{}\"", dst.url()));
+    sync(dst, &wrong, &[]).fails(2, &[":7: files: files streams read a folder"]);
+}
+
+#[test]
+fn files_into_sqlite() {
+    files_stream(&Sqlite::new());
+}
+
+#[test]
+fn files_into_postgres() {
+    files_stream(&Postgres::new());
+}
+
+#[test]
+fn files_into_mariadb() {
+    files_stream(&Mariadb::new());
+}

@@ -213,6 +213,8 @@ impl SourceTable {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Mark {
     pub table: String,
+    /// What is marked in that table: `""` for a cursor, a file's path for a file.
+    pub item: String,
     pub stream: String,
     pub cursor: String,
     pub value: String,
@@ -236,9 +238,9 @@ pub trait Catalog {
     fn max_text(&mut self, from: &str, column: &str) -> Result<Option<String>>;
     /// Creates the table of marks when it is missing (outside any load's transaction).
     fn create_marks(&mut self) -> Result<()>;
-    /// The mark kept for target table `table`, if any (`None` too when there is no
-    /// table of marks).
-    fn mark(&mut self, table: &str) -> Result<Option<Mark>>;
+    /// The mark kept for `item` of target table `table`, if any (`None` too when there
+    /// is no table of marks).
+    fn mark(&mut self, table: &str, item: &str) -> Result<Option<Mark>>;
     /// Writes `mark` (in the load's transaction).
     fn save_mark(&mut self, mark: &Mark) -> Result<()>;
 }

@@ -417,23 +417,37 @@ pub(crate) fn deleted_select(
     format!("SELECT {cols} FROM {target} AS t WHERE {cond}{}", order_by(plan, "t", |i| q(&plan.columns[i].name)))
 }
 
-/// `upsertx sync`'s table of marks, made when missing: `key` is the type of its key (the
-/// target table's name), `text` of its values, `options` what follows the columns.
-pub(crate) fn create_marks(q: fn(&str) -> String, key: &str, text: &str, options: &str) -> String {
+/// `upsertx sync`'s table of marks, made when missing, keyed by the target table and
+/// the item marked (`''` for a cursor, a file's path): `key` is the type of those two,
+/// `text` of the values, `options` what follows the columns.
+pub(crate) fn create_marks(q: fn(&str) -> String, key: [&str; 2], text: &str, options: &str) -> String {
     format!(
-        "CREATE TABLE IF NOT EXISTS {} (target_table {key} PRIMARY KEY, stream {text} NOT NULL, \
-         cursor_column {text} NOT NULL, mark {text} NOT NULL){options}",
-        q(super::MARKS)
+        "CREATE TABLE IF NOT EXISTS {} (target_table {} NOT NULL, item {} NOT NULL, stream {text} NOT NULL, \
+         cursor_column {text} NOT NULL, mark {text} NOT NULL, PRIMARY KEY (target_table, item)){options}",
+        q(super::MARKS),
+        key[0],
+        key[1]
     )
 }
 
-/// The statement that saves one mark (target table, stream, cursor column, mark, bound as
-/// `p`), replacing the table's: `ON CONFLICT` where the database has it, else MySQL's
-/// `ON DUPLICATE KEY UPDATE`.
-pub(crate) fn save_mark(q: fn(&str) -> String, p: [&str; 4], on_conflict: bool) -> String {
+/// The statement that reads one mark: its stream, cursor column and value, for the
+/// target table and item bound as `p`.
+pub(crate) fn read_mark(q: fn(&str) -> String, p: [&str; 2]) -> String {
+    format!(
+        "SELECT stream, cursor_column, mark FROM {} WHERE target_table = {} AND item = {}",
+        q(super::MARKS),
+        p[0],
+        p[1]
+    )
+}
+
+/// The statement that saves one mark (target table, item, stream, cursor column, mark,
+/// bound as `p`), replacing the table's: `ON CONFLICT` where the database has it, else
+/// MySQL's `ON DUPLICATE KEY UPDATE`.
+pub(crate) fn save_mark(q: fn(&str) -> String, p: [&str; 5], on_conflict: bool) -> String {
     let update = match on_conflict {
         true => {
-            "ON CONFLICT (target_table) DO UPDATE SET stream = excluded.stream, \
+            "ON CONFLICT (target_table, item) DO UPDATE SET stream = excluded.stream, \
                  cursor_column = excluded.cursor_column, mark = excluded.mark"
         }
         false => {
@@ -442,7 +456,7 @@ pub(crate) fn save_mark(q: fn(&str) -> String, p: [&str; 4], on_conflict: bool) 
         }
     };
     format!(
-        "INSERT INTO {} (target_table, stream, cursor_column, mark) VALUES ({}) {update}",
+        "INSERT INTO {} (target_table, item, stream, cursor_column, mark) VALUES ({}) {update}",
         q(super::MARKS),
         p.join(", ")
     )

@@ -70,6 +70,8 @@ pub(crate) enum From {
     Table(String),
     /// A query's rows.
     Query(String),
+    /// The files of the source folder this pattern matches (`drops/*.parquet`).
+    Files(String),
 }
 
 impl Pipeline {
@@ -129,6 +131,17 @@ impl Pipeline {
             streams.push(file.stream(t, entry.span(), &defaults)?);
         }
         Ok(Pipeline { path: path.to_owned(), text: text.to_owned(), source, target, jobs, streams })
+    }
+
+    /// The source as a folder of files, when it is one: not a database URL (no `://`,
+    /// no libpq `key=value`). A relative folder is relative to the pipeline file's.
+    pub(crate) fn folder(&self) -> Option<std::path::PathBuf> {
+        if self.source.contains("://") || self.source.contains('=') {
+            return None;
+        }
+        let folder = std::path::Path::new(&self.source);
+        let base = std::path::Path::new(&self.path).parent().filter(|p| folder.is_relative() && p.is_dir());
+        Some(base.map_or_else(|| folder.to_path_buf(), |b| b.join(folder)))
     }
 
     /// The 1-based line of byte offset `at`.
@@ -248,9 +261,7 @@ impl File<'_> {
                 }
                 From::Query(q)
             }
-            (None, None, Some((_, at))) => {
-                return Err(self.at(at, "files", "files streams (a folder as the source) are not built yet"))
-            }
+            (None, None, Some((f, _))) => From::Files(f),
             (None, None, None) => return Err(self.at(first, "streams", "say what it reads: table, query or files")),
             _ => return Err(self.at(first, "streams", "table, query and files are apart: give one of them")),
         };

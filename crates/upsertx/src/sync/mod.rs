@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::report::Progress;
 use crate::report::Report;
 use crate::source::Source;
-use plan::Job;
+use plan::{Job, Rows};
 use serde::Serialize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -192,17 +192,36 @@ fn run_job(target: &str, job: &Job, events: &Events, stop: &Stop) -> StreamRepor
         }
     };
     let mut stopping = || stop();
-    let mut watch = engine::Watch { progress: &mut progress, stop: &mut stopping, mark: job.mark.as_ref() };
-    match engine::run(target, &job.spec, Source::query(job.source.clone(), job.query.clone()), &mut watch) {
-        Ok(report) => StreamReport {
-            stream: job.stream.clone(),
-            status: Status::Ok,
-            report,
-            error: None,
-            watermark: job.mark.as_ref().map(|m| m.value.clone()).or_else(|| job.kept.clone()),
-        },
-        Err(e) => failed(job, &e),
+    let mut total = Report::empty(job.spec.table.as_deref().unwrap_or_default());
+    total.dry_run = job.spec.dry_run;
+    let mut watermark = job.kept.clone();
+    for load in &job.loads {
+        let source = match &load.from {
+            Rows::Query(url, sql) => Source::query(url.clone(), sql.clone()),
+            Rows::File(path) => Source::path(path.clone()),
+        };
+        let mut watch = engine::Watch { progress: &mut progress, stop: &mut stopping, mark: load.mark.as_ref() };
+        match engine::run(target, &job.spec, source, &mut watch) {
+            Ok(report) => {
+                total.add(report);
+                if let Some(mark) = load.mark.as_ref().filter(|m| m.item.is_empty()) {
+                    watermark = Some(mark.value.clone());
+                }
+            }
+            // The files loaded before this one stay loaded (each committed with its mark).
+            Err(e) => {
+                let error = Some(e.to_string());
+                return StreamReport {
+                    stream: job.stream.clone(),
+                    status: Status::Failed,
+                    report: total,
+                    error,
+                    watermark,
+                };
+            }
+        }
     }
+    StreamReport { stream: job.stream.clone(), status: Status::Ok, report: total, error: None, watermark }
 }
 
 /// The report of a stream that failed (nothing written).

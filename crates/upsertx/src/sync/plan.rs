@@ -10,23 +10,43 @@ use crate::spec::{ChangesTo, Spec};
 /// One stream, ready to run.
 #[derive(Debug)]
 pub(crate) struct Job {
-    /// Its name (`public.orders`, or its `name`).
+    /// Its name (`public.orders`, its `name`, or its `files` pattern).
     pub stream: String,
-    /// The source database's URL, and the query whose rows it loads.
-    pub source: String,
-    pub query: String,
-    /// Its load (the target table in `table`, the key in `key`).
+    /// Its loads, one after the other, each in a transaction of its own: one for a table
+    /// or a query, one per new or changed file for a files stream.
+    pub loads: Vec<Load>,
+    /// The options of its loads (the target table in `table`, the key in `key`).
     pub spec: Spec,
-    /// The mark to save with its load (incremental streams whose source has a cursor value).
-    pub mark: Option<Mark>,
     /// The mark it had, kept when it has no new one (or fails).
     pub kept: Option<String>,
+}
+
+/// One load of a job: where its rows come from, and the mark saved with it.
+#[derive(Debug)]
+pub(crate) struct Load {
+    pub from: Rows,
+    pub mark: Option<Mark>,
+}
+
+/// Where a load's rows come from.
+#[derive(Debug)]
+pub(crate) enum Rows {
+    /// A query on the source database (its URL, the SQL).
+    Query(String, String),
+    /// A file of the source folder.
+    File(std::path::PathBuf),
 }
 
 /// The jobs of `pipeline`, in the file's order (a pattern's tables in name order);
 /// `only`, when not empty, keeps the streams of those names; `full_refresh` reads those
 /// whole. Every mistake is a usage error naming the file's line.
 pub(crate) fn jobs(pipeline: &Pipeline, only: &[String], full_refresh: &[String], dry_run: bool) -> Result<Vec<Job>> {
+    if let Some(folder) = pipeline.folder() {
+        return file_jobs(pipeline, &folder, only, full_refresh, dry_run);
+    }
+    if let Some(stream) = pipeline.streams.iter().find(|s| matches!(s.from, From::Files(_))) {
+        return Err(pipeline.error(stream.at, "files", "files streams read a folder: the source is a database URL"));
+    }
     let mut source = db::open::connect(&pipeline.source, false)?;
     let tables = match pipeline.streams.iter().any(|s| matches!(s.from, From::Table(_))) {
         true => source.tables()?,
@@ -87,15 +107,21 @@ pub(crate) fn jobs(pipeline: &Pipeline, only: &[String], full_refresh: &[String]
                 Some(t) => t,
                 None => target.insert(db::open::connect(&pipeline.target, true)?),
             };
-            let had = target.mark(&into)?.filter(|m| &m.cursor == cursor && !full_refresh.contains(&name));
+            let had = target.mark(&into, "")?.filter(|m| &m.cursor == cursor && !full_refresh.contains(&name));
             if let Some(had) = &had {
                 query = format!("{query} WHERE {column} >= {} OR {column} IS NULL", source.literal(&had.value));
             }
             kept = had.map(|m| m.value);
-            mark =
-                greatest.map(|value| Mark { table: into.clone(), stream: name.clone(), cursor: cursor.clone(), value });
+            mark = greatest.map(|value| Mark {
+                table: into.clone(),
+                item: String::new(),
+                stream: name.clone(),
+                cursor: cursor.clone(),
+                value,
+            });
         }
-        jobs.push(Job { stream: name, source: pipeline.source.clone(), query, spec, mark, kept });
+        let loads = vec![Load { from: Rows::Query(pipeline.source.clone(), query), mark }];
+        jobs.push(Job { stream: name, loads, spec, kept });
     }
     if let (Some(mut target), false) = (target, dry_run) {
         // Made once, before the loads: MySQL's DDL would commit a load's transaction.
@@ -125,6 +151,7 @@ fn expand(
             return Ok(vec![(name, format!("({query}) AS upsertx_q"), into, stream.spec.key.clone())]);
         }
         From::Table(pattern) => pattern,
+        From::Files(_) => unreachable!("files streams are planned by file_jobs"),
     };
     let hit = |t: &&SourceTable| match pattern.contains('.') {
         true => matches(pattern, &t.qualified()),
@@ -182,4 +209,101 @@ fn expand(
         out.push((name, from, into, key));
     }
     Ok(out)
+}
+
+/// The jobs of a pipeline whose source is a folder: each `files` stream loads, in name
+/// order, the files its pattern matches that were not loaded before (or have changed
+/// size or modification time since), each in a transaction of its own with its mark.
+fn file_jobs(
+    pipeline: &Pipeline,
+    folder: &std::path::Path,
+    only: &[String],
+    full_refresh: &[String],
+    dry_run: bool,
+) -> Result<Vec<Job>> {
+    let mut files = Vec::new();
+    list_files(folder, folder, &mut files)
+        .map_err(|e| Error::Usage(format!("{}: cannot list the source folder: {e}", folder.display())))?;
+    files.sort();
+    let mut planned: Vec<(&Stream, String, String)> = Vec::new();
+    for stream in &pipeline.streams {
+        let From::Files(pattern) = &stream.from else {
+            return Err(pipeline.error(stream.at, "table", "the source is a folder: its streams read files = \"...\""));
+        };
+        let into = stream.into.clone().ok_or_else(|| {
+            pipeline.error(stream.at, "into", "a files stream needs into = \"...\" (the target table)")
+        })?;
+        if let Some(other) = planned.iter().find(|p| p.2 == into) {
+            let line = pipeline.line(other.0.at);
+            return Err(pipeline.error(
+                stream.at,
+                "into",
+                format!("{} (line {line}) loads table {into:?} too", other.1),
+            ));
+        }
+        planned.push((stream, stream.name.clone().unwrap_or_else(|| pattern.clone()), into));
+    }
+    for name in only.iter().chain(full_refresh) {
+        if !planned.iter().any(|p| &p.1 == name) {
+            let names: Vec<&str> = planned.iter().map(|p| p.1.as_str()).collect();
+            return Err(Error::Usage(format!("no stream named {name:?} (the streams: {})", names.join(", "))));
+        }
+    }
+    let mut target = db::open::connect(&pipeline.target, true)?;
+    let mut jobs = Vec::new();
+    for (stream, name, into) in planned {
+        if !only.is_empty() && !only.contains(&name) {
+            continue;
+        }
+        let From::Files(pattern) = &stream.from else { unreachable!("checked above") };
+        let mut spec = stream.spec.clone();
+        spec.table = Some(into.clone());
+        spec.dry_run |= dry_run;
+        let mut loads = Vec::new();
+        for (relative, state) in files.iter().filter(|(relative, _)| matches(pattern, relative)) {
+            let had = target.mark(&into, relative)?.filter(|_| !full_refresh.contains(&name));
+            if had.is_some_and(|m| &m.value == state) {
+                continue;
+            }
+            let mark = Mark {
+                table: into.clone(),
+                item: relative.clone(),
+                stream: name.clone(),
+                cursor: "file".into(),
+                value: state.clone(),
+            };
+            loads.push(Load { from: Rows::File(folder.join(relative)), mark: Some(mark) });
+        }
+        jobs.push(Job { stream: name, loads, spec, kept: None });
+    }
+    if !dry_run {
+        target.begin()?;
+        target.create_marks()?;
+        target.commit()?;
+    }
+    Ok(jobs)
+}
+
+/// Every file under `dir`: its path relative to `root` (`/`-separated) and its state
+/// (`size:modified`, nanoseconds since 1970), which says whether it changed.
+fn list_files(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<(String, String)>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let meta = entry.metadata()?;
+        if meta.is_dir() {
+            list_files(root, &path, out)?;
+        } else if meta.is_file() {
+            let relative = path.strip_prefix(root).unwrap_or(&path);
+            let relative: Vec<String> =
+                relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+            let modified = meta
+                .modified()
+                .ok()
+                .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            out.push((relative.join("/"), format!("{}:{modified}", meta.len())));
+        }
+    }
+    Ok(())
 }

@@ -43,11 +43,16 @@ impl Catalog for MyConnection {
     }
 
     fn create_marks(&mut self) -> Result<()> {
-        let sql = sql::create_marks(q, "VARCHAR(255)", "TEXT", " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin");
+        let sql = sql::create_marks(
+            q,
+            ["VARCHAR(255)", "VARCHAR(500)"],
+            "TEXT",
+            " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+        );
         self.conn.query_drop(sql).map_err(|e| db_error("creating the table of marks", e))
     }
 
-    fn mark(&mut self, table: &str) -> Result<Option<Mark>> {
+    fn mark(&mut self, table: &str, item: &str) -> Result<Option<Mark>> {
         let exists: Option<i64> = self
             .conn
             .exec_first(
@@ -58,14 +63,22 @@ impl Catalog for MyConnection {
         if exists.is_none() {
             return Ok(None);
         }
-        let sql = format!("SELECT stream, cursor_column, mark FROM {} WHERE target_table = ?", q(MARKS));
+        let sql = sql::read_mark(q, ["?", "?"]);
         let row: Option<(String, String, String)> =
-            self.conn.exec_first(sql, (table,)).map_err(|e| db_error("reading the marks", e))?;
-        Ok(row.map(|(stream, cursor, value)| Mark { table: table.to_owned(), stream, cursor, value }))
+            self.conn.exec_first(sql, (table, item)).map_err(|e| db_error("reading the marks", e))?;
+        Ok(row.map(|(stream, cursor, value)| Mark {
+            table: table.to_owned(),
+            item: item.to_owned(),
+            stream,
+            cursor,
+            value,
+        }))
     }
 
     fn save_mark(&mut self, m: &Mark) -> Result<()> {
-        let sql = sql::save_mark(q, ["?"; 4], false);
-        self.conn.exec_drop(sql, (&m.table, &m.stream, &m.cursor, &m.value)).map_err(|e| db_error("saving the mark", e))
+        let sql = sql::save_mark(q, ["?"; 5], false);
+        self.conn
+            .exec_drop(sql, (&m.table, &m.item, &m.stream, &m.cursor, &m.value))
+            .map_err(|e| db_error("saving the mark", e))
     }
 }

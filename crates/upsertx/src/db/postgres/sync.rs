@@ -45,11 +45,11 @@ impl Catalog for PgConnection {
     }
 
     fn create_marks(&mut self) -> Result<()> {
-        let sql = sql::create_marks(q, "text", "text", "");
+        let sql = sql::create_marks(q, ["text", "text"], "text", "");
         self.client.batch_execute(&sql).map_err(|e| db("creating the table of marks", e))
     }
 
-    fn mark(&mut self, table: &str) -> Result<Option<Mark>> {
+    fn mark(&mut self, table: &str, item: &str) -> Result<Option<Mark>> {
         let exists = self
             .client
             .query_one("SELECT to_regclass($1) IS NOT NULL", &[&q(MARKS)])
@@ -57,15 +57,21 @@ impl Catalog for PgConnection {
         if !exists.get::<_, bool>(0) {
             return Ok(None);
         }
-        let sql = format!("SELECT stream, cursor_column, mark FROM {} WHERE target_table = $1", q(MARKS));
-        let row = self.client.query_opt(&sql, &[&table]).map_err(|e| db("reading the marks", e))?;
-        Ok(row.map(|r| Mark { table: table.to_owned(), stream: r.get(0), cursor: r.get(1), value: r.get(2) }))
+        let sql = sql::read_mark(q, ["$1", "$2"]);
+        let row = self.client.query_opt(&sql, &[&table, &item]).map_err(|e| db("reading the marks", e))?;
+        Ok(row.map(|r| Mark {
+            table: table.to_owned(),
+            item: item.to_owned(),
+            stream: r.get(0),
+            cursor: r.get(1),
+            value: r.get(2),
+        }))
     }
 
     fn save_mark(&mut self, m: &Mark) -> Result<()> {
-        let sql = sql::save_mark(q, ["$1", "$2", "$3", "$4"], true);
+        let sql = sql::save_mark(q, ["$1", "$2", "$3", "$4", "$5"], true);
         self.client
-            .execute(&sql, &[&m.table, &m.stream, &m.cursor, &m.value])
+            .execute(&sql, &[&m.table, &m.item, &m.stream, &m.cursor, &m.value])
             .map(|_| ())
             .map_err(|e| db("saving the mark", e))
     }

@@ -40,11 +40,11 @@ impl Catalog for SqliteConnection {
     }
 
     fn create_marks(&mut self) -> Result<()> {
-        let sql = sql::create_marks(q, "TEXT", "TEXT", "");
+        let sql = sql::create_marks(q, ["TEXT", "TEXT"], "TEXT", "");
         self.conn.execute_batch(&sql).map_err(|e| db("creating the table of marks", e))
     }
 
-    fn mark(&mut self, table: &str) -> Result<Option<Mark>> {
+    fn mark(&mut self, table: &str, item: &str) -> Result<Option<Mark>> {
         let exists: Option<i64> = self
             .conn
             .query_row("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1", [MARKS], |r| r.get(0))
@@ -53,19 +53,25 @@ impl Catalog for SqliteConnection {
         if exists.is_none() {
             return Ok(None);
         }
-        let sql = format!("SELECT stream, cursor_column, mark FROM {} WHERE target_table = ?1", q(MARKS));
+        let sql = sql::read_mark(q, ["?1", "?2"]);
         self.conn
-            .query_row(&sql, [table], |r| {
-                Ok(Mark { table: table.to_owned(), stream: r.get(0)?, cursor: r.get(1)?, value: r.get(2)? })
+            .query_row(&sql, [table, item], |r| {
+                Ok(Mark {
+                    table: table.to_owned(),
+                    item: item.to_owned(),
+                    stream: r.get(0)?,
+                    cursor: r.get(1)?,
+                    value: r.get(2)?,
+                })
             })
             .optional()
             .map_err(|e| db("reading the marks", e))
     }
 
     fn save_mark(&mut self, m: &Mark) -> Result<()> {
-        let sql = sql::save_mark(q, ["?1", "?2", "?3", "?4"], true);
+        let sql = sql::save_mark(q, ["?1", "?2", "?3", "?4", "?5"], true);
         self.conn
-            .execute(&sql, [&m.table, &m.stream, &m.cursor, &m.value])
+            .execute(&sql, [&m.table, &m.item, &m.stream, &m.cursor, &m.value])
             .map(|_| ())
             .map_err(|e| db("saving the mark", e))
     }
