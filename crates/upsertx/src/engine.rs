@@ -27,6 +27,8 @@ pub(crate) struct Watch<'a> {
     pub stop: &'a mut dyn FnMut() -> bool,
     /// An incremental stream's mark, written in the load's transaction (`upsertx sync`).
     pub mark: Option<&'a db::Mark>,
+    /// The input is a source's keys, for `--delete-missing` alone (see `Plan::delete_only`).
+    pub delete_only: bool,
 }
 
 impl Watch<'_> {
@@ -130,6 +132,7 @@ fn load(
     };
     let mut plan = Plan::leaving_out(target, source.name(), reader.columns(), spec, &left_out)?;
     plan.set_loaded_at(loaded_at, |c| conn.second_digits(c));
+    plan.delete_only = watch.delete_only;
     conn.create_stage(&plan)?;
     let rows_read = stage_all(conn, &plan, reader, watch)?;
     trace(&format!("staged {rows_read} rows"));
@@ -296,7 +299,11 @@ fn apply(
         true => Some(conn.delete_missing(plan, tell(log.as_deref_mut(), plan).as_mut().map(|t| t as _))?),
         false => None,
     };
-    let counts = conn.merge(plan, tell(log.as_deref_mut(), plan).as_mut().map(|t| t as _))?;
+    let counts = match plan.delete_only {
+        // Keys only: every one matched or not, none written.
+        true => MergeCounts::derive(OnConflict::Ignore, rows_read, 0, 0),
+        false => conn.merge(plan, tell(log.as_deref_mut(), plan).as_mut().map(|t| t as _))?,
+    };
     trace("merged");
     if let Some(log) = log.as_deref_mut() {
         log.done(plan, ChangeOp::Insert)?;

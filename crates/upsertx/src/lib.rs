@@ -248,6 +248,7 @@ impl Upsert {
                 None => &mut no_stop,
             },
             mark: None,
+            delete_only: false,
         };
         engine::run(&self.url, &self.spec, source, &mut watch)
     }

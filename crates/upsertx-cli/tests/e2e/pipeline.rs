@@ -357,3 +357,54 @@ fn files_into_postgres() {
 fn files_into_mariadb() {
     files_stream(&Mariadb::new());
 }
+
+/// `delete_missing` on an incremental stream: the changed rows upserted, then the rows
+/// whose key the source no longer has deleted (the source's keys read, all of them),
+/// under `max_delete`; a refused delete moves no mark.
+fn incremental_deletes(src: &dyn TestDb, dst: &dyn TestDb) {
+    source(src);
+    let text = format!(
+        "{}\n[[streams]]\ntable = \"orders\"\nincremental = \"updated_at\"\ndelete_missing = true\nmax_delete = 1\n",
+        head(src, dst)
+    );
+    let o = stream_name(src, "orders");
+    let first = sync(dst, &text, &["--json"]);
+    assert_eq!(counts(&first), [(o.clone(), [3, 3, 0, 0])]);
+    assert_eq!(streams(&first)[0].1["deleted"], 0);
+    src.exec("DELETE FROM orders WHERE id = 3");
+    src.exec("UPDATE orders SET amount = 12, updated_at = '2026-12-05 00:00:00.000000' WHERE id = 1");
+    let second = sync(dst, &text, &["--json"]);
+    // Read: 1 (later) and 2 (at the mark); 3 is gone from the source.
+    assert_eq!(counts(&second), [(o.clone(), [2, 0, 1, 1])]);
+    assert_eq!(streams(&second)[0].1["deleted"], 1);
+    assert_eq!(orders(dst), orders(src));
+    // Two vanish, one may: refused, nothing deleted, the mark where it was.
+    src.exec("DELETE FROM orders WHERE id IN (1, 2)");
+    src.exec("INSERT INTO orders VALUES (7, 70, '2026-12-06 00:00:00.000000')");
+    let refused = sync(dst, &text, &["--json"]);
+    assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
+    assert!(refused.stderr.contains("--max-delete"), "{}", refused.stderr);
+    let mark = streams(&refused)[0].1["watermark"].as_str().unwrap().to_string();
+    assert!(mark.starts_with("2026-12-05 00:00:00"), "{mark}");
+    assert_eq!(orders(dst), rows(&[&["1", "12"], &["2", "20"], &["7", "70"]]), "the upsert committed, no delete");
+    let allowed = text.replace("max_delete = 1", "max_delete = 2");
+    let run = sync(dst, &allowed, &["--json"]);
+    assert_eq!(counts(&run)[0].1[0], 1, "read again from the old mark: row 7");
+    assert_eq!(streams(&run)[0].1["deleted"], 2);
+    assert_eq!(orders(dst), orders(src));
+}
+
+#[test]
+fn incremental_deletes_postgres_to_mariadb() {
+    incremental_deletes(&Postgres::new(), &Mariadb::new());
+}
+
+#[test]
+fn incremental_deletes_sqlite_to_postgres() {
+    incremental_deletes(&Sqlite::new(), &Postgres::new());
+}
+
+#[test]
+fn incremental_deletes_mariadb_to_sqlite() {
+    incremental_deletes(&Mariadb::new(), &Sqlite::new());
+}

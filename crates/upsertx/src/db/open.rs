@@ -21,3 +21,33 @@ pub fn connect(url: &str, create: bool) -> Result<Box<dyn Connection>> {
         }
     }
 }
+
+/// For loads that run at once into one new SQLite file (`upsertx sync`): makes the file
+/// now, so that no load's rollback removes it under the others; the path when it was
+/// made here (`None` for an existing file or another database).
+pub(crate) fn make_sqlite_file(url: &str) -> Result<Option<std::path::PathBuf>> {
+    match DbUrl::parse(url)? {
+        #[cfg(feature = "sqlite")]
+        DbUrl::Sqlite(crate::net::url::SqliteTarget::File(path)) if !path.exists() => {
+            let mut conn = connect(url, true)?;
+            conn.begin()?;
+            conn.commit()?;
+            Ok(Some(path))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Removes the SQLite file [`make_sqlite_file`] made when it holds no table (a dry run,
+/// or every load failed): what a single load's `--create` does for its own file.
+pub(crate) fn remove_if_empty(url: &str, path: &std::path::Path) -> Result<()> {
+    let empty = connect(url, false)?.tables()?.is_empty();
+    if empty {
+        for suffix in ["", "-journal", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let _ = std::fs::remove_file(name);
+        }
+    }
+    Ok(())
+}

@@ -67,6 +67,9 @@ pub struct Plan {
     /// `--history`: the columns it fills (see [`HistoryColumns`]).
     pub history: Option<HistoryColumns>,
     pub spec: Spec,
+    /// The input holds keys only, for `--delete-missing` alone (an incremental sync
+    /// stream's deletes): nothing is merged, and no row goes straight into the table.
+    pub delete_only: bool,
 }
 
 /// The plan columns `--history` fills (indexes into [`Plan::columns`], after the
@@ -129,6 +132,7 @@ impl Plan {
             newer_by,
             history,
             spec: spec.clone(),
+            delete_only: false,
         };
         if let (true, Some(c)) = (plan.keyless(), plan.missing_required()) {
             return Err(Error::Schema(format!(

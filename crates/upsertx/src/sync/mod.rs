@@ -151,7 +151,17 @@ impl SyncRun {
     /// is an error before anything is written; a stream that fails is rolled back and
     /// reported ([`Status::Failed`]), and the others go on.
     pub fn run(self) -> Result<Vec<StreamReport>> {
-        let jobs = plan::jobs(&self.pipeline, &self.only, &self.full_refresh, self.dry_run)?;
+        // A new SQLite target is made before the loads run at once (see make_sqlite_file).
+        let made = crate::db::open::make_sqlite_file(&self.pipeline.target)?;
+        let jobs = plan::jobs(&self.pipeline, &self.only, &self.full_refresh, self.dry_run);
+        let jobs = match (jobs, &made) {
+            (Ok(jobs), _) => jobs,
+            (Err(e), Some(path)) => {
+                let _ = crate::db::open::remove_if_empty(&self.pipeline.target, path);
+                return Err(e);
+            }
+            (Err(e), None) => return Err(e),
+        };
         let threads = self
             .jobs
             .or(self.pipeline.jobs)
@@ -176,6 +186,9 @@ impl SyncRun {
                 });
             }
         });
+        if let Some(path) = &made {
+            crate::db::open::remove_if_empty(&self.pipeline.target, path)?;
+        }
         let done = done.into_inner().unwrap_or_else(|p| p.into_inner());
         Ok(done.into_iter().map(|r| r.expect("every stream ran")).collect())
     }
@@ -200,15 +213,26 @@ fn run_job(target: &str, job: &Job, events: &Events, stop: &Stop) -> StreamRepor
             Rows::Query(url, sql) => Source::query(url.clone(), sql.clone()),
             Rows::File(path) => Source::path(path.clone()),
         };
-        let mut watch = engine::Watch { progress: &mut progress, stop: &mut stopping, mark: load.mark.as_ref() };
-        match engine::run(target, &job.spec, source, &mut watch) {
+        let mut watch = engine::Watch {
+            progress: &mut progress,
+            stop: &mut stopping,
+            mark: load.mark.as_ref(),
+            delete_only: load.delete_only,
+        };
+        match engine::run(target, &load.spec, source, &mut watch) {
             Ok(report) => {
-                total.add(report);
+                match load.delete_only {
+                    // The deletes' keys are not rows read: only what they deleted counts.
+                    true => total.deleted += report.deleted,
+                    false => total.add(report),
+                }
                 if let Some(mark) = load.mark.as_ref().filter(|m| m.item.is_empty()) {
                     watermark = Some(mark.value.clone());
                 }
             }
-            // The files loaded before this one stay loaded (each committed with its mark).
+            // The loads before this one stay committed: the files before it (each with its
+            // mark), an incremental stream's upsert before its deletes (without the mark,
+            // so the next run reads those rows again).
             Err(e) => {
                 let error = Some(e.to_string());
                 return StreamReport {

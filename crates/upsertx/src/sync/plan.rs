@@ -21,11 +21,14 @@ pub(crate) struct Job {
     pub kept: Option<String>,
 }
 
-/// One load of a job: where its rows come from, and the mark saved with it.
+/// One load of a job: where its rows come from, its options, and the mark saved with it.
 #[derive(Debug)]
 pub(crate) struct Load {
     pub from: Rows,
+    pub spec: Spec,
     pub mark: Option<Mark>,
+    /// Its rows are the source's keys, for the deletes alone (see `Plan::delete_only`).
+    pub delete_only: bool,
 }
 
 /// Where a load's rows come from.
@@ -89,15 +92,28 @@ pub(crate) fn jobs(pipeline: &Pipeline, only: &[String], full_refresh: &[String]
             let path = path.to_string_lossy().replace("{stream}", &name);
             spec.changes = Some(ChangesTo::Path(path.into()));
         }
-        let mut query = format!("SELECT * FROM {from}");
+        let mut query_sql = format!("SELECT * FROM {from}");
         let (mut mark, mut kept) = (None, None);
+        let mut keys_query = None;
         if let Some((cursor, at)) = &stream.incremental {
-            if spec.delete_missing || spec.replace_where.is_some() {
+            let apart = [
+                (spec.replace_where.is_some(), "replace_where"),
+                (spec.delete_missing && !spec.history.is_empty(), "history with delete_missing"),
+                (spec.delete_missing && spec.changes.is_some(), "changes with delete_missing"),
+            ];
+            if let Some((_, what)) = apart.iter().find(|(given, _)| *given) {
                 return Err(pipeline.error(
                     *at,
                     "incremental",
-                    "deleting what vanished from an incremental stream (by its keys) is not built yet",
+                    format!("{what} on an incremental stream is not built yet"),
                 ));
+            }
+            if spec.delete_missing {
+                // The deletes read the source's keys (and scope columns), all of them.
+                let mut columns = spec.key.clone();
+                columns.extend(spec.scope.iter().filter(|c| !spec.key.contains(c)).cloned());
+                let list: Vec<String> = columns.iter().map(|c| source.quote(c)).collect();
+                keys_query = Some(format!("SELECT {} FROM {from}", list.join(", ")));
             }
             let column = source.quote(cursor);
             // The greatest value first, then the rows: a row written in between is read
@@ -109,7 +125,7 @@ pub(crate) fn jobs(pipeline: &Pipeline, only: &[String], full_refresh: &[String]
             };
             let had = target.mark(&into, "")?.filter(|m| &m.cursor == cursor && !full_refresh.contains(&name));
             if let Some(had) = &had {
-                query = format!("{query} WHERE {column} >= {} OR {column} IS NULL", source.literal(&had.value));
+                query_sql = format!("{query_sql} WHERE {column} >= {} OR {column} IS NULL", source.literal(&had.value));
             }
             kept = had.map(|m| m.value);
             mark = greatest.map(|value| Mark {
@@ -120,7 +136,16 @@ pub(crate) fn jobs(pipeline: &Pipeline, only: &[String], full_refresh: &[String]
                 value,
             });
         }
-        let loads = vec![Load { from: Rows::Query(pipeline.source.clone(), query), mark }];
+        let query = |sql: String| Rows::Query(pipeline.source.clone(), sql);
+        let loads = match keys_query {
+            None => vec![Load { from: query(query_sql), spec: spec.clone(), mark, delete_only: false }],
+            // An incremental stream that deletes: its changed rows upserted, then (with
+            // the mark) the rows whose key the source no longer has deleted.
+            Some(keys) => vec![
+                Load { from: query(query_sql), spec: upsert_only(&spec), mark: None, delete_only: false },
+                Load { from: query(keys), spec: spec.clone(), mark, delete_only: true },
+            ],
+        };
         jobs.push(Job { stream: name, loads, spec, kept });
     }
     if let (Some(mut target), false) = (target, dry_run) {
@@ -130,6 +155,19 @@ pub(crate) fn jobs(pipeline: &Pipeline, only: &[String], full_refresh: &[String]
         target.commit()?;
     }
     Ok(jobs)
+}
+
+/// `spec` without what deletes: the upsert of an incremental stream whose deletes are a
+/// load of their own.
+fn upsert_only(spec: &Spec) -> Spec {
+    let mut upsert = spec.clone();
+    upsert.delete_missing = false;
+    upsert.scope = Vec::new();
+    upsert.scope_where = None;
+    upsert.allow_empty = false;
+    upsert.max_delete = None;
+    upsert.soft_delete = None;
+    upsert
 }
 
 /// A stream's tables: (its name, its `FROM` clause, its target table, its key).
@@ -272,7 +310,8 @@ fn file_jobs(
                 cursor: "file".into(),
                 value: state.clone(),
             };
-            loads.push(Load { from: Rows::File(folder.join(relative)), mark: Some(mark) });
+            let from = Rows::File(folder.join(relative));
+            loads.push(Load { from, spec: spec.clone(), mark: Some(mark), delete_only: false });
         }
         jobs.push(Job { stream: name, loads, spec, kept: None });
     }

@@ -146,6 +146,8 @@ impl MyConnection {
             || plan.spec.changes.is_some()
             // Its table's key is not the entity's.
             || plan.history.is_some()
+            // Its input is keys, not rows.
+            || plan.delete_only
             || plan.missing_required().is_some()
             || plan.table.keys.len() != 1
         {

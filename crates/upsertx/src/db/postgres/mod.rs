@@ -154,6 +154,10 @@ impl Connection for PgConnection {
     }
 
     fn delete_missing(&mut self, plan: &Plan, tell: Option<&mut dyn super::ChangeSink>) -> Result<u64> {
+        if plan.delete_only {
+            // No merge made the de-duplicated input the delete reads.
+            merge::source(&mut self.client, plan, &mut self.order)?;
+        }
         let target = self.target_name();
         delete::delete_missing(&mut self.client, plan, &target, &self.order, tell)
     }

@@ -39,6 +39,12 @@ pub(crate) struct SqliteConnection {
 impl Drop for SqliteConnection {
     fn drop(&mut self) {
         if let (Some(path), false) = (&self.created_file, self.committed) {
+            // Another session may have made the new file its own meanwhile (two loads
+            // creating one file at once): only a database without tables is removed.
+            let tables = self.conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0));
+            if tables.map_or(true, |n| n > 0) {
+                return;
+            }
             // Unlinking an open file is fine: nothing more is written to it.
             for suffix in ["", "-journal", "-wal", "-shm"] {
                 let mut name = path.clone().into_os_string();
