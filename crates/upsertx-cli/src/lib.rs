@@ -111,6 +111,19 @@ fn spec_of(matches: &clap::ArgMatches) -> Result<Spec, upsertx::Error> {
     Ok(spec)
 }
 
+/// Writes a line to standard output. A reader that went away (`| head -1`) is not an
+/// error of the load, whose result stands: the line is dropped, never a panic.
+pub(crate) fn say(line: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
+/// Writes a line to standard error, as [`say`] does to standard output.
+pub(crate) fn tell(line: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
 /// Runs the command line with these arguments (the program's name first) and returns
 /// its exit status: 0 on success, 1 on a data or database error (nothing written), 2 on
 /// a usage error, 3 when the load committed but its `--changes` log could not be written.
@@ -135,7 +148,7 @@ pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
     match spec_of(&matches).and_then(|spec| run(args, spec)) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("upsertx: error: {e}");
+            tell(format!("upsertx: error: {e}"));
             match e {
                 e if e.is_usage() => 2,
                 upsertx::Error::ChangesNotWritten { .. } => 3,
@@ -197,7 +210,7 @@ fn run(args: Args, spec: Spec) -> Result<(), upsertx::Error> {
         Err(e @ upsertx::Error::ChangesNotWritten { .. }) => {
             if let upsertx::Error::ChangesNotWritten { report, .. } = &e {
                 if args.json {
-                    println!("{}", serde_json::to_string(report).expect("a report serializes"));
+                    say(serde_json::to_string(report).expect("a report serializes"));
                 }
             }
             return Err(e);
@@ -205,11 +218,11 @@ fn run(args: Args, spec: Spec) -> Result<(), upsertx::Error> {
         Err(e) => return Err(e),
     };
     if args.json {
-        println!("{}", serde_json::to_string(&report).expect("a report serializes"));
+        say(serde_json::to_string(&report).expect("a report serializes"));
     } else if to_stdout {
-        eprintln!("{report}");
+        tell(&report);
     } else {
-        println!("{report}");
+        say(&report);
     }
     Ok(())
 }

@@ -57,7 +57,7 @@ pub(crate) fn main(args: Vec<std::ffi::OsString>) -> u8 {
     match run(&args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("upsertx: error: {e}");
+            crate::tell(format!("upsertx: error: {e}"));
             if e.is_usage() {
                 2
             } else {
@@ -85,25 +85,25 @@ fn run(args: &Args) -> Result<u8, upsertx::Error> {
     let seconds = started.elapsed().as_secs_f64();
     if args.json {
         for r in &reports {
-            println!("{}", serde_json::to_string(r).expect("a report serializes"));
+            crate::say(serde_json::to_string(r).expect("a report serializes"));
         }
         let summary = serde_json::json!({
             "streams": reports.len(), "ok": reports.len() - failed.len(), "failed": failed.len(),
             "elapsed_ms": (seconds * 1000.0) as u64, "dry_run": args.dry_run,
         });
-        println!("{summary}");
+        crate::say(summary);
     } else {
-        print!("{}", table(&reports));
+        crate::say(table(&reports).trim_end());
         let dry = if args.dry_run { " (dry run: nothing written)" } else { "" };
-        println!(
+        crate::say(format!(
             "{} streams: {} ok, {} failed in {seconds:.1} s{dry}",
             reports.len(),
             reports.len() - failed.len(),
             failed.len()
-        );
+        ));
     }
     for r in &failed {
-        eprintln!("upsertx: error: stream {}: {}", r.stream, r.error.as_deref().unwrap_or("failed"));
+        crate::tell(format!("upsertx: error: stream {}: {}", r.stream, r.error.as_deref().unwrap_or("failed")));
     }
     Ok(if failed.is_empty() { 0 } else { 1 })
 }

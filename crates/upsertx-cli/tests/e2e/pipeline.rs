@@ -408,3 +408,35 @@ fn incremental_deletes_sqlite_to_postgres() {
 fn incremental_deletes_mariadb_to_sqlite() {
     incremental_deletes(&Mariadb::new(), &Sqlite::new());
 }
+
+/// A reader of the output that goes away (`| head -1`) does not make a panic of a run
+/// that succeeded; `soft_delete` on an incremental stream that deletes is refused.
+#[test]
+fn output_to_a_closed_pipe_and_refused_soft_delete() {
+    let (src, dst) = (Sqlite::new(), Sqlite::new());
+    source(&src);
+    let file = dst.dir().join("pipeline.toml");
+    std::fs::write(&file, pipeline(&src, &dst)).unwrap();
+    for args in [&["--json"][..], &[]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_upsertx"))
+            .arg("sync")
+            .arg(&file)
+            .args(args)
+            .current_dir(dst.dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    let text = pipeline(&src, &dst).replace(
+        "incremental = \"updated_at\"\n",
+        "incremental = \"updated_at\"\ndelete_missing = true\nsoft_delete = \"gone\"\n",
+    );
+    sync(&dst, &text, &[]).fails(2, &[":9: incremental: soft_delete with delete_missing on an incremental stream"]);
+}

@@ -100,6 +100,8 @@ pub(crate) fn jobs(pipeline: &Pipeline, only: &[String], full_refresh: &[String]
                 (spec.replace_where.is_some(), "replace_where"),
                 (spec.delete_missing && !spec.history.is_empty(), "history with delete_missing"),
                 (spec.delete_missing && spec.changes.is_some(), "changes with delete_missing"),
+                // Its upsert would have to clear the mark of a key that comes back.
+                (spec.delete_missing && spec.soft_delete.is_some(), "soft_delete with delete_missing"),
             ];
             if let Some((_, what)) = apart.iter().find(|(given, _)| *given) {
                 return Err(pipeline.error(
