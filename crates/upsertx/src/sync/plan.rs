@@ -110,13 +110,6 @@ pub(crate) fn jobs(pipeline: &Pipeline, only: &[String], full_refresh: &[String]
                     format!("{what} on an incremental stream is not built yet"),
                 ));
             }
-            if spec.delete_missing {
-                // The deletes read the source's keys (and scope columns), all of them.
-                let mut columns = spec.key.clone();
-                columns.extend(spec.scope.iter().filter(|c| !spec.key.contains(c)).cloned());
-                let list: Vec<String> = columns.iter().map(|c| source.quote(c)).collect();
-                keys_query = Some(format!("SELECT {} FROM {from}", list.join(", ")));
-            }
             let column = source.quote(cursor);
             // The greatest value first, then the rows: a row written in between is read
             // now and again next time, never missed.
@@ -126,6 +119,14 @@ pub(crate) fn jobs(pipeline: &Pipeline, only: &[String], full_refresh: &[String]
                 None => target.insert(db::open::connect(&pipeline.target, true)?),
             };
             let had = target.mark(&into, "")?.filter(|m| &m.cursor == cursor && !full_refresh.contains(&name));
+            // Without a mark every row is read: its keys are all there for the deletes.
+            if spec.delete_missing && had.is_some() {
+                // The deletes read the source's keys (and scope columns), all of them.
+                let mut columns = spec.key.clone();
+                columns.extend(spec.scope.iter().filter(|c| !spec.key.contains(c)).cloned());
+                let list: Vec<String> = columns.iter().map(|c| source.quote(c)).collect();
+                keys_query = Some(format!("SELECT {} FROM {from}", list.join(", ")));
+            }
             if let Some(had) = &had {
                 query_sql = format!("{query_sql} WHERE {column} >= {} OR {column} IS NULL", source.literal(&had.value));
             }
