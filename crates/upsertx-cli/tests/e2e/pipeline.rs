@@ -440,3 +440,18 @@ fn output_to_a_closed_pipe_and_refused_soft_delete() {
     );
     sync(&dst, &text, &[]).fails(2, &[":9: incremental: soft_delete with delete_missing on an incremental stream"]);
 }
+
+/// Into SQLite the streams run one at a time whatever `jobs` says (one writer): with a
+/// lock timeout too short to wait for another stream, every stream still succeeds.
+#[test]
+fn streams_into_sqlite_take_turns() {
+    let (src, dst) = (Postgres::new(), Sqlite::new());
+    source(&src);
+    let text = format!(
+        "{}lock_timeout = 0.001\n{}",
+        head(&src, &dst),
+        pipeline(&src, &dst).split_once("create = true\n").unwrap().1
+    );
+    let run = sync(&dst, &text, &["--json", "--jobs", "4"]);
+    assert_eq!(counts(&run).len(), 3, "{}", run.stderr);
+}

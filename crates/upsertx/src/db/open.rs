@@ -51,3 +51,10 @@ pub(crate) fn remove_if_empty(url: &str, path: &std::path::Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// Whether the database at `url` takes one writer at a time for the whole of a load
+/// (SQLite: a load holds the write lock from its start), so that loads run at once
+/// would only wait for each other, and fail once they waited past the lock timeout.
+pub(crate) fn one_writer(url: &str) -> bool {
+    matches!(DbUrl::parse(url), Ok(DbUrl::Sqlite(_)))
+}

@@ -162,12 +162,16 @@ impl SyncRun {
             }
             (Err(e), None) => return Err(e),
         };
-        let threads = self
-            .jobs
-            .or(self.pipeline.jobs)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .min(jobs.len())
-            .max(1);
+        let threads = match crate::db::open::one_writer(&self.pipeline.target) {
+            // SQLite: one load writes at a time; the others would wait, then time out.
+            true => 1,
+            false => self
+                .jobs
+                .or(self.pipeline.jobs)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                .min(jobs.len())
+                .max(1),
+        };
         let next = AtomicUsize::new(0);
         let done: Mutex<Vec<Option<StreamReport>>> = Mutex::new(vec![None; jobs.len()]);
         let events = &self.events;
