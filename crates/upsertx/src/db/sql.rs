@@ -461,3 +461,9 @@ pub(crate) fn save_mark(q: fn(&str) -> String, p: [&str; 5], on_conflict: bool) 
         p.join(", ")
     )
 }
+
+/// `text` as a standard SQL string literal (quotes doubled): PostgreSQL, SQLite.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn single_quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}

@@ -181,10 +181,7 @@ impl SyncRun {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(job) = jobs.get(i) else { break };
                     events(SyncEvent::Started(&job.stream));
-                    let report = match (self.stop)() {
-                        true => failed(job, &Error::Interrupted),
-                        false => run_job(&self.pipeline.target, job, events, &self.stop),
-                    };
+                    let report = run_job(&self.pipeline.target, job, events, &self.stop);
                     events(SyncEvent::Finished(&report));
                     done.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(report);
                 });
@@ -223,7 +220,12 @@ fn run_job(target: &str, job: &Job, events: &Events, stop: &Stop) -> StreamRepor
             mark: load.mark.as_ref(),
             delete_only: load.delete_only,
         };
-        match engine::run(target, &load.spec, source, &mut watch) {
+        // Stopped: a load not started does not start (nor its connection open).
+        let ran = match stop() {
+            true => Err(Error::Interrupted),
+            false => engine::run(target, &load.spec, source, &mut watch),
+        };
+        match ran {
             Ok(report) => {
                 match load.delete_only {
                     // The deletes' keys are not rows read: only what they deleted counts.
@@ -250,15 +252,4 @@ fn run_job(target: &str, job: &Job, events: &Events, stop: &Stop) -> StreamRepor
         }
     }
     StreamReport { stream: job.stream.clone(), status: Status::Ok, report: total, error: None, watermark }
-}
-
-/// The report of a stream that failed (nothing written).
-fn failed(job: &Job, e: &Error) -> StreamReport {
-    StreamReport {
-        stream: job.stream.clone(),
-        status: Status::Failed,
-        report: Report::empty(job.spec.table.as_deref().unwrap_or_default()),
-        error: Some(e.to_string()),
-        watermark: job.kept.clone(),
-    }
 }

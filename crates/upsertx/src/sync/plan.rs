@@ -61,23 +61,8 @@ pub(crate) fn jobs(pipeline: &Pipeline, only: &[String], full_refresh: &[String]
             found.push((stream, name, from, into, key));
         }
     }
-    // Two streams into one target table would overwrite each other's rows and marks.
-    for (i, a) in found.iter().enumerate() {
-        if let Some(b) = found[..i].iter().find(|b| b.3 == a.3) {
-            let line = pipeline.line(b.0.at);
-            return Err(pipeline.error(
-                a.0.at,
-                "into",
-                format!("{} and {} (line {line}) both load table {:?}", a.1, b.1, a.3),
-            ));
-        }
-    }
-    for name in only.iter().chain(full_refresh) {
-        if !found.iter().any(|f| &f.1 == name) {
-            let names: Vec<&str> = found.iter().map(|f| f.1.as_str()).collect();
-            return Err(Error::Usage(format!("no stream named {name:?} (the streams: {})", names.join(", "))));
-        }
-    }
+    let named: Vec<(&Stream, &str, &str)> = found.iter().map(|f| (f.0, f.1.as_str(), f.3.as_str())).collect();
+    check_streams(pipeline, &named, only, full_refresh)?;
     let mut target = None;
     let mut jobs = Vec::new();
     for (stream, name, from, into, key) in found {
@@ -158,6 +143,31 @@ pub(crate) fn jobs(pipeline: &Pipeline, only: &[String], full_refresh: &[String]
         target.commit()?;
     }
     Ok(jobs)
+}
+
+/// Checks the streams as planned, (declaration, name, target table) each: no two load one
+/// target table (they would overwrite each other's rows and marks), and every name
+/// `only` and `full_refresh` give is a stream's.
+fn check_streams(
+    pipeline: &Pipeline,
+    streams: &[(&Stream, &str, &str)],
+    only: &[String],
+    full_refresh: &[String],
+) -> Result<()> {
+    for (i, (stream, name, into)) in streams.iter().enumerate() {
+        if let Some((other, other_name, _)) = streams[..i].iter().find(|o| o.2 == *into) {
+            let line = pipeline.line(other.at);
+            let both = format!("{name} and {other_name} (line {line}) both load table {into:?}");
+            return Err(pipeline.error(stream.at, "into", both));
+        }
+    }
+    for wanted in only.iter().chain(full_refresh) {
+        if !streams.iter().any(|s| s.1 == wanted) {
+            let names: Vec<&str> = streams.iter().map(|s| s.1).collect();
+            return Err(Error::Usage(format!("no stream named {wanted:?} (the streams: {})", names.join(", "))));
+        }
+    }
+    Ok(())
 }
 
 /// `spec` without what deletes: the upsert of an incremental stream whose deletes are a
@@ -274,22 +284,10 @@ fn file_jobs(
         let into = stream.into.clone().ok_or_else(|| {
             pipeline.error(stream.at, "into", "a files stream needs into = \"...\" (the target table)")
         })?;
-        if let Some(other) = planned.iter().find(|p| p.2 == into) {
-            let line = pipeline.line(other.0.at);
-            return Err(pipeline.error(
-                stream.at,
-                "into",
-                format!("{} (line {line}) loads table {into:?} too", other.1),
-            ));
-        }
         planned.push((stream, stream.name.clone().unwrap_or_else(|| pattern.clone()), into));
     }
-    for name in only.iter().chain(full_refresh) {
-        if !planned.iter().any(|p| &p.1 == name) {
-            let names: Vec<&str> = planned.iter().map(|p| p.1.as_str()).collect();
-            return Err(Error::Usage(format!("no stream named {name:?} (the streams: {})", names.join(", "))));
-        }
-    }
+    let named: Vec<(&Stream, &str, &str)> = planned.iter().map(|p| (p.0, p.1.as_str(), p.2.as_str())).collect();
+    check_streams(pipeline, &named, only, full_refresh)?;
     let mut target = db::open::connect(&pipeline.target, true)?;
     let mut jobs = Vec::new();
     for (stream, name, into) in planned {

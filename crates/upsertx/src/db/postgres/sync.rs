@@ -35,7 +35,7 @@ impl Catalog for PgConnection {
     }
 
     fn literal(&self, text: &str) -> String {
-        format!("'{}'", text.replace('\'', "''"))
+        sql::single_quoted(text)
     }
 
     fn max_text(&mut self, from: &str, column: &str) -> Result<Option<String>> {

@@ -27,7 +27,7 @@ impl Catalog for SqliteConnection {
     }
 
     fn literal(&self, text: &str) -> String {
-        format!("'{}'", text.replace('\'', "''"))
+        sql::single_quoted(text)
     }
 
     fn max_text(&mut self, from: &str, column: &str) -> Result<Option<String>> {
