@@ -455,3 +455,59 @@ fn streams_into_sqlite_take_turns() {
     let run = sync(&dst, &text, &["--json", "--jobs", "4"]);
     assert_eq!(counts(&run).len(), 3, "{}", run.stderr);
 }
+
+/// Two runs of one incremental pipeline that deletes, at the same time (cron fired twice):
+/// both end well, or one fails with nothing of its own written; the target ends equal to
+/// the source, as either order of the two runs would leave it, with no key twice.
+fn two_syncs_at_once(src: &dyn TestDb, dst: &dyn TestDb) {
+    source(src);
+    let values: Vec<String> = (100..5_100).map(|i| format!("({i}, {i}, '2026-12-04 00:00:00.{:06}')", i)).collect();
+    src.exec(&format!("INSERT INTO orders VALUES {}", values.join(", ")));
+    let text = format!(
+        "{}\n[[streams]]\ntable = \"orders\"\nincremental = \"updated_at\"\ndelete_missing = true\n",
+        head(src, dst)
+    );
+    counts(&sync(dst, &text, &["--json"]));
+    src.exec("DELETE FROM orders WHERE id % 10 = 3");
+    src.exec("UPDATE orders SET amount = amount + 1, updated_at = '2026-12-06 00:00:00.000000' WHERE id % 10 = 7");
+    let file = dst.dir().join("pipeline.toml");
+    std::fs::write(&file, &text).unwrap();
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_upsertx"))
+            .arg("sync")
+            .arg(&file)
+            .arg("-q")
+            .current_dir(dst.dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    for run in [Run::from(a.wait_with_output().unwrap()), Run::from(b.wait_with_output().unwrap())] {
+        assert!(run.code == 0 || run.code == 1, "{}{}", run.stdout, run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    }
+    assert_eq!(orders(dst), orders(src));
+    assert!(dst.rows("SELECT id FROM orders GROUP BY id HAVING count(*) > 1").is_empty());
+    // A later run finds nothing left to do.
+    let again = sync(dst, &text, &["--json"]);
+    assert_eq!(streams(&again)[0].1["deleted"], 0, "{}", again.stdout);
+    assert_eq!(orders(dst), orders(src));
+}
+
+#[test]
+fn two_syncs_at_once_into_postgres() {
+    two_syncs_at_once(&Postgres::new(), &Postgres::new());
+}
+
+#[test]
+fn two_syncs_at_once_into_mariadb() {
+    two_syncs_at_once(&Postgres::new(), &Mariadb::new());
+}
+
+#[test]
+fn two_syncs_at_once_into_sqlite() {
+    two_syncs_at_once(&Mariadb::new(), &Sqlite::new());
+}
