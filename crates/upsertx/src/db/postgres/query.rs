@@ -7,6 +7,7 @@
 use crate::db::postgres::session::message;
 use crate::db::rows::{decimal_kind, Columns, Kind, Out, Val};
 use crate::error::{Error, Result};
+use postgres::error::SqlState;
 use postgres::types::{FromSql, Type};
 
 /// Days and microseconds between 1970-01-01 and PostgreSQL's epoch, 2000-01-01.
@@ -15,6 +16,11 @@ const EPOCH_MICROS: i64 = 946_684_800_000_000;
 
 pub(in crate::db) fn run(url: &str, sql: &str, out: &Out<'_>) -> Result<()> {
     let mut client = crate::db::postgres::session::connect(url)?;
+    read(&mut client, sql, out)
+}
+
+/// The rows of `sql` on `client` (in a transaction, its settings last until it ends).
+pub(in crate::db) fn read(client: &mut postgres::Client, sql: &str, out: &Out<'_>) -> Result<()> {
     let db = |what: &'static str| move |e: postgres::Error| Error::db(what, message(&e));
     // Timestamps with a time zone are read as UTC instants; the text of any other
     // type (the wrapped columns) in the server's ISO style.
@@ -22,9 +28,9 @@ pub(in crate::db) fn run(url: &str, sql: &str, out: &Out<'_>) -> Result<()> {
     let stmt = client.prepare(sql).map_err(db("preparing the query"))?;
     let names: Vec<String> = stmt.columns().iter().map(|c| c.name().to_owned()).collect();
     let types: Vec<Type> = stmt.columns().iter().map(|c| c.type_().clone()).collect();
-    let modifiers = type_modifiers(&mut client, &stmt)?;
+    let modifiers = type_modifiers(client, &stmt)?;
     let kinds: Vec<Kind> = types.iter().zip(&modifiers).map(|(t, m)| kind(t, *m)).collect();
-    let stmt = if kinds.iter().zip(&types).any(|(k, t)| needs_text(k, t)) {
+    let (stmt, text) = if kinds.iter().zip(&types).any(|(k, t)| needs_text(k, t)) {
         // Every column by position, the unusual ones as text.
         let wrapped = names
             .iter()
@@ -47,15 +53,26 @@ pub(in crate::db) fn run(url: &str, sql: &str, out: &Out<'_>) -> Result<()> {
                 reason: "the query names two columns alike: give each its own name (AS ...)".into(),
             });
         }
-        client.prepare(&format!("SELECT {wrapped} FROM ({sql}) AS q")).map_err(db("preparing the query"))?
+        let text = format!("SELECT {wrapped} FROM ({sql}) AS q");
+        (client.prepare(&text).map_err(db("preparing the query"))?, text)
     } else {
-        stmt
+        (stmt, sql.to_owned())
     };
     let mut columns = Columns::new(&names, kinds);
     if !out.schema(columns.schema.clone()) {
         return Ok(());
     }
     let types: Vec<Type> = stmt.columns().iter().map(|c| c.type_().clone()).collect();
+    // By COPY, whose rows come in large messages; a statement COPY does not take (`SHOW`)
+    // row by row.
+    let copy = format!("COPY ({}) TO STDOUT (FORMAT binary)", text.trim_end().trim_end_matches(';'));
+    match client.copy_out(&copy) {
+        Ok(reader) => return copied(reader, &types, &names, columns, out),
+        Err(e) if !matches!(e.code(), Some(c) if *c == SqlState::SYNTAX_ERROR || *c == SqlState::FEATURE_NOT_SUPPORTED) => {
+            return Err(db("running the query")(e))
+        }
+        Err(_) => {}
+    }
     let mut rows = client.query_raw(&stmt, std::iter::empty::<i32>()).map_err(db("running the query"))?;
     let mut row_number = 0u64;
     use postgres::fallible_iterator::FallibleIterator;
@@ -86,6 +103,70 @@ pub(in crate::db) fn run(url: &str, sql: &str, out: &Out<'_>) -> Result<()> {
             return Ok(());
         }
     }
+    columns.end(out);
+    Ok(())
+}
+
+/// The rows of a binary COPY (`reader`), decoded as `types` say.
+fn copied(
+    reader: postgres::CopyOutReader<'_>,
+    types: &[Type],
+    names: &[String],
+    mut columns: Columns,
+    out: &Out<'_>,
+) -> Result<()> {
+    use std::io::Read;
+    let io = |e: std::io::Error| Error::db("reading the query's rows", e.to_string());
+    let mut r = std::io::BufReader::with_capacity(1 << 16, reader);
+    let mut header = [0u8; 19];
+    r.read_exact(&mut header).map_err(io)?;
+    if &header[..11] != b"PGCOPY\n\xff\r\n\0" {
+        return Err(Error::db("reading the query's rows", "not a binary COPY"));
+    }
+    let extension = u32::from_be_bytes(header[15..19].try_into().expect("4 bytes"));
+    std::io::copy(&mut (&mut r).take(extension.into()), &mut std::io::sink()).map_err(io)?;
+    let mut field = Vec::new();
+    let (mut n2, mut n4) = ([0u8; 2], [0u8; 4]);
+    let mut row_number = 0u64;
+    loop {
+        r.read_exact(&mut n2).map_err(io)?;
+        match i16::from_be_bytes(n2) {
+            -1 => break,
+            n if n as usize == types.len() => {}
+            n => return Err(Error::db("reading the query's rows", format!("{n} fields in a row of {}", types.len()))),
+        }
+        row_number += 1;
+        for (i, ty) in types.iter().enumerate() {
+            r.read_exact(&mut n4).map_err(io)?;
+            let bad = |reason: String| out.bad_value(row_number, &names[i], None, reason);
+            let owned;
+            let v = match i32::from_be_bytes(n4) {
+                len if len < 0 => Val::Null,
+                len => {
+                    field.resize(len as usize, 0);
+                    r.read_exact(&mut field).map_err(io)?;
+                    match decode(ty, &field) {
+                        Ok(Decoded::Val(v)) => v,
+                        Ok(Decoded::Decimal(text)) => {
+                            owned = text;
+                            Val::Decimal(&owned)
+                        }
+                        Ok(Decoded::Text(text)) => {
+                            owned = text;
+                            Val::Text(&owned)
+                        }
+                        Err(reason) => return Err(bad(reason)),
+                    }
+                }
+            };
+            columns.push(i, v).map_err(bad)?;
+        }
+        if !columns.end_row(out) {
+            return Ok(());
+        }
+    }
+    // To the end of the COPY, so the connection is ready for the next statement.
+    std::io::copy(&mut r, &mut std::io::sink()).map_err(io)?;
     columns.end(out);
     Ok(())
 }
