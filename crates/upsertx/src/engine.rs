@@ -5,8 +5,9 @@ use crate::changes::{ChangeLog, Sink};
 use crate::check::infer::infer_columns;
 use crate::check::{self, Batch};
 use crate::db::{self, ChangeOp, Connection, MergeCounts};
+use crate::diff;
 use crate::error::{quote_ident, Error, Result};
-use crate::plan::{Plan, PlanColumn};
+use crate::plan::{Plan, PlanColumn, Staged};
 use crate::report::{Progress, Report};
 use crate::schema::columns_of;
 use crate::source::{Input, Source};
@@ -27,8 +28,10 @@ pub(crate) struct Watch<'a> {
     pub stop: &'a mut dyn FnMut() -> bool,
     /// An incremental stream's mark, written in the load's transaction (`upsertx sync`).
     pub mark: Option<&'a db::Mark>,
-    /// The input is a source's keys, for `--delete-missing` alone (see `Plan::delete_only`).
-    pub delete_only: bool,
+    /// The source's keys, which `--delete-missing` compares with the table's in place of
+    /// the input's (an incremental `upsertx sync` stream: its input is the rows changed
+    /// since its mark; see [`delete_by_keys`]).
+    pub keys: Option<Source>,
 }
 
 impl Watch<'_> {
@@ -132,13 +135,12 @@ fn load(
     };
     let mut plan = Plan::leaving_out(target, source.name(), reader.columns(), spec, &left_out)?;
     plan.set_loaded_at(loaded_at, |c| conn.second_digits(c));
-    plan.delete_only = watch.delete_only;
     conn.create_stage(&plan)?;
     let rows_read = stage_all(conn, &plan, reader, watch)?;
     trace(&format!("staged {rows_read} rows"));
     conn.finish_stage(&plan)?;
     watch.report(Progress::Merging)?;
-    let (counts, deleted) = apply(conn, &plan, spec, rows_read, changes)?;
+    let (counts, deleted) = apply(conn, &mut plan, spec, rows_read, changes, watch)?;
     Ok(Report {
         table: plan.table.name.clone(),
         rows_read,
@@ -223,32 +225,35 @@ fn prepare_table(
 /// Reads and checks the input on a thread of its own while this one stages each batch;
 /// returns the rows read. Asks `watch` after each batch.
 fn stage_all(conn: &mut dyn Connection, plan: &Plan, reader: Input, watch: &mut Watch<'_>) -> Result<u64> {
+    let each = |b: Batch| conn.stage(plan, &b);
+    read_each(reader, plan.columns.clone(), &plan.input, each, |rows| watch.report(Progress::Staged(rows)))
+}
+
+/// Reads and checks `input` against `columns` on a thread of its own while this one
+/// hands each batch to `each`, then the rows read so far to `after`; returns the rows
+/// read.
+fn read_each(
+    input: Input,
+    columns: Vec<PlanColumn>,
+    name: &str,
+    mut each: impl FnMut(Batch) -> Result<()>,
+    mut after: impl FnMut(u64) -> Result<()>,
+) -> Result<u64> {
     let (tx, rx) = mpsc::sync_channel::<Result<Batch>>(BATCHES_IN_FLIGHT);
-    let columns = plan.columns.clone();
-    let input = plan.input.clone();
+    let name = name.to_owned();
     let reader_thread = std::thread::Builder::new()
         .name("upsertx-reader".into())
-        .spawn(move || read_batches(reader, &columns, &input, &tx))
+        .spawn(move || read_batches(input, &columns, &name, &tx))
         .map_err(|e| Error::Io(format!("starting the reader thread: {e}")))?;
     let mut rows_read = 0u64;
     let mut failure = None;
     for batch in rx.iter() {
-        match batch.and_then(|b| {
-            conn.stage(plan, &b)?;
-            Ok(b.rows.len() as u64)
-        }) {
-            Ok(n) => {
-                rows_read += n;
-                if let Err(e) = watch.report(Progress::Staged(rows_read)) {
-                    failure = Some(e);
-                    break;
-                }
-            }
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
+        let n = batch.as_ref().map_or(0, |b| b.rows.len() as u64);
+        if let Err(e) = batch.and_then(&mut each).and_then(|()| after(rows_read + n)) {
+            failure = Some(e);
+            break;
         }
+        rows_read += n;
     }
     drop(rx);
     reader_thread.join().map_err(|_| Error::Io("the reader thread panicked".into()))?;
@@ -263,23 +268,17 @@ fn stage_all(conn: &mut dyn Connection, plan: &Plan, reader: Input, watch: &mut 
 /// merge's counts and the rows deleted.
 fn apply(
     conn: &mut dyn Connection,
-    plan: &Plan,
+    plan: &mut Plan,
     spec: &Spec,
     rows_read: u64,
     changes: Option<&mut ChangeLog>,
+    watch: &mut Watch<'_>,
 ) -> Result<(MergeCounts, u64)> {
     let mut in_scope = None;
-    if spec.deletes() {
-        if rows_read == 0 && !spec.allow_empty {
-            return Err(Error::Refused(format!(
-                "{}: the input is empty, and {} would delete every row of table {}{}: nothing was \
-                 written (pass --allow-empty when an empty input is right)",
-                plan.input,
-                spec.delete_flag(),
-                quote_ident(&plan.table.name),
-                if plan.scope.is_empty() && spec.delete_where().is_none() { "" } else { " in scope" }
-            )));
-        }
+    let keys = watch.keys.take();
+    // The input's keys decide the deletes, unless the source's come apart.
+    if spec.deletes() && keys.is_none() {
+        refuse_empty(plan, spec, rows_read)?;
         conn.prepare_delete(plan)?;
         if let Some(MaxDelete::Percent(_)) = spec.max_delete {
             in_scope = Some(conn.count_in_scope(plan)?);
@@ -299,19 +298,22 @@ fn apply(
         true => Some(conn.delete_missing(plan, tell(log.as_deref_mut(), plan).as_mut().map(|t| t as _))?),
         false => None,
     };
-    let counts = match plan.delete_only {
-        // Keys only: every one matched or not, none written.
-        true => MergeCounts::derive(OnConflict::Ignore, rows_read, 0, 0),
-        false => conn.merge(plan, tell(log.as_deref_mut(), plan).as_mut().map(|t| t as _))?,
-    };
+    let counts = conn.merge(plan, tell(log.as_deref_mut(), plan).as_mut().map(|t| t as _))?;
     trace("merged");
     if let Some(log) = log.as_deref_mut() {
         log.done(plan, ChangeOp::Insert)?;
     }
-    let deleted = match deleted_first {
-        Some(n) => n,
-        None if spec.deletes() => conn.delete_missing(plan, tell(log.as_deref_mut(), plan).as_mut().map(|t| t as _))?,
-        None => 0,
+    let deleted = match (deleted_first, keys) {
+        (Some(n), _) => n,
+        (None, Some(keys)) => {
+            let (deleted, count) = delete_by_keys(conn, plan, spec, keys, log.as_deref_mut(), watch)?;
+            in_scope = count;
+            deleted
+        }
+        (None, None) if spec.deletes() => {
+            conn.delete_missing(plan, tell(log.as_deref_mut(), plan).as_mut().map(|t| t as _))?
+        }
+        (None, None) => 0,
     };
     if let Some(max) = spec.max_delete {
         check_max_delete(plan, max, deleted, in_scope)?;
@@ -320,6 +322,96 @@ fn apply(
         verify_change_log(log, plan, spec, &counts, deleted)?;
     }
     Ok((counts, deleted))
+}
+
+/// Refuses `--delete-missing` (or `--replace-where`) on an empty input, unless
+/// `--allow-empty`: an export that failed silently would delete every row.
+fn refuse_empty(plan: &Plan, spec: &Spec, rows_read: u64) -> Result<()> {
+    if rows_read > 0 || spec.allow_empty {
+        return Ok(());
+    }
+    Err(Error::Refused(format!(
+        "{}: the input is empty, and {} would delete every row of table {}{}: nothing was \
+         written (pass --allow-empty when an empty input is right)",
+        plan.input,
+        spec.delete_flag(),
+        quote_ident(&plan.table.name),
+        if plan.scope.is_empty() && spec.delete_where().is_none() { "" } else { " in scope" }
+    )))
+}
+
+/// `--delete-missing` by the source's keys, after the merge of the rows changed since an
+/// incremental stream's mark: the table's keys, read in this transaction, and the
+/// source's are compared in memory (`diff.rs`), and the table's keys the source lacks are
+/// staged and deleted ([`Staged::Gone`]); when the comparison cannot tell, every source
+/// key is staged ([`Staged::Keys`]) and the deletes take what they lack, as they would a
+/// whole input's. Returns the rows deleted, and (`--max-delete P%`) how many the table
+/// had.
+fn delete_by_keys(
+    conn: &mut dyn Connection,
+    plan: &mut Plan,
+    spec: &Spec,
+    mut keys: Source,
+    log: Option<&mut ChangeLog>,
+    watch: &mut Watch<'_>,
+) -> Result<(u64, Option<u64>)> {
+    keys.require_whole();
+    let name = format!("the keys of table {}", quote_ident(&plan.table.name));
+    let table_keys =
+        crate::source::Input::Batches(crate::source::BatchReader::new(name.clone(), conn.table_keys(plan)?)?);
+    let held = diff::Keys::read(plan, table_keys, &name)?;
+    trace(&format!("read {} table keys", held.as_ref().map_or(0, |k| k.len())));
+    let mut read = 0u64;
+    let gone = match held {
+        Some(mut held) => {
+            read = each_key(plan, &mut keys, watch, |batch| {
+                held.find(&batch);
+                Ok(())
+            })?;
+            held.gone()
+        }
+        None => None,
+    };
+    match gone {
+        Some(gone) => {
+            refuse_empty(plan, spec, read)?;
+            trace(&format!("compared {read} source keys"));
+            plan.staged = Staged::Gone;
+            conn.create_stage(plan)?;
+            for batch in gone {
+                conn.stage(plan, &diff::as_plan_rows(plan, batch))?;
+            }
+        }
+        None => {
+            trace("the source's keys staged");
+            plan.staged = Staged::Keys;
+            conn.create_stage(plan)?;
+            read = each_key(plan, &mut keys, watch, |batch| conn.stage(plan, &diff::as_plan_rows(plan, batch)))?;
+            refuse_empty(plan, spec, read)?;
+        }
+    }
+    conn.finish_stage(plan)?;
+    conn.prepare_delete(plan)?;
+    let in_scope = match spec.max_delete {
+        Some(MaxDelete::Percent(_)) => Some(conn.count_in_scope(plan)?),
+        _ => None,
+    };
+    let deleted = conn.delete_missing(plan, tell(log, plan).as_mut().map(|t| t as _))?;
+    trace("deleted");
+    Ok((deleted, in_scope))
+}
+
+/// Reads the source's keys (`keys`: the key columns, by name), checked against the
+/// plan's key columns, handing each batch to `each`; returns how many were read.
+fn each_key(
+    plan: &Plan,
+    keys: &mut Source,
+    watch: &mut Watch<'_>,
+    each: impl FnMut(Batch) -> Result<()>,
+) -> Result<u64> {
+    let input = keys.open()?;
+    let columns = diff::key_columns(plan, input.columns(), keys.name())?;
+    read_each(input, columns, keys.name(), each, |_| watch.check())
 }
 
 /// Hands the change log its last rows and checks that it told what the merge wrote:

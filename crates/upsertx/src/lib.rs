@@ -39,6 +39,7 @@ mod batch;
 mod changes;
 mod check;
 mod db;
+mod diff;
 mod engine;
 mod error;
 mod evolve;
@@ -248,7 +249,7 @@ impl Upsert {
                 None => &mut no_stop,
             },
             mark: None,
-            delete_only: false,
+            keys: None,
         };
         engine::run(&self.url, &self.spec, source, &mut watch)
     }

@@ -47,22 +47,28 @@ pub(crate) fn next_batch(input: &mut Input, columns: &[PlanColumn], name: &str, 
     };
     Ok(batch.map(|mut b| {
         for c in &columns[read..] {
-            let mut filled = ColumnBuilder::new(b.rows.len());
-            for _ in 0..b.rows.len() {
-                filled.push(match c.fill {
-                    Some(Fill::False) => Value::Bool(false),
-                    Some(Fill::True) => Value::Bool(true),
-                    Some(Fill::Time(micros)) if c.ty == SqlType::Date => {
-                        Value::Date(micros.div_euclid(crate::value::MICROS_PER_DAY) as i32)
-                    }
-                    Some(Fill::Time(micros)) => Value::Timestamp { micros, zoned: false },
-                    _ => Value::Null,
-                });
-            }
-            b.columns.push(filled.finish());
+            b.columns.push(filled(c, b.rows.len()));
         }
         b
     }))
+}
+
+/// Column `c` of `rows` rows not read from the input: what the load fills it with
+/// ([`PlanColumn::fill`]), else NULL.
+pub(crate) fn filled(c: &PlanColumn, rows: usize) -> Column {
+    let mut filled = ColumnBuilder::new(rows);
+    for _ in 0..rows {
+        filled.push(match c.fill {
+            Some(Fill::False) => Value::Bool(false),
+            Some(Fill::True) => Value::Bool(true),
+            Some(Fill::Time(micros)) if c.ty == SqlType::Date => {
+                Value::Date(micros.div_euclid(crate::value::MICROS_PER_DAY) as i32)
+            }
+            Some(Fill::Time(micros)) => Value::Timestamp { micros, zoned: false },
+            _ => Value::Null,
+        });
+    }
+    filled.finish()
 }
 
 /// Reads and checks up to `max` rows of text or JSON; `None` at the end of the input.

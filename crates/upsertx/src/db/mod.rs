@@ -304,6 +304,10 @@ pub trait Connection: Catalog {
     /// whose key no input row has, in key order; returns how many. Under `--changes`,
     /// hands them to `tell` first, as they are ([`sql::deleted_select`], locked).
     fn delete_missing(&mut self, plan: &Plan, tell: Option<&mut dyn ChangeSink>) -> Result<u64>;
+    /// The table's keys ([`sql::table_keys`]), read in the load's transaction and held in
+    /// memory: what `upsertx sync`'s incremental deletes compare with the source's
+    /// (`diff.rs`). Its columns are named as the table's.
+    fn table_keys(&mut self, plan: &Plan) -> Result<Box<dyn arrow_array::RecordBatchReader + Send>>;
     fn commit(&mut self) -> Result<()>;
     fn rollback(&mut self) -> Result<()>;
 }

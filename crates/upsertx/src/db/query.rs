@@ -25,7 +25,8 @@ pub(crate) fn query(url: &str, sql: &str) -> Result<(String, Box<dyn RecordBatch
     std::thread::Builder::new()
         .name("upsertx-query".into())
         .spawn(move || {
-            let out = Out { tx: &tx, name: &thread_name };
+            let send = Out::sender(&tx);
+            let out = Out { send: &send, name: &thread_name };
             let done: Result<()> = match target {
                 #[cfg(feature = "sqlite")]
                 DbUrl::Sqlite(t) => super::sqlite::query::run(&t, &sql, &out),

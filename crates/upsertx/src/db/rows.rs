@@ -5,11 +5,31 @@
 use crate::error::{Error, Location, Result};
 use crate::schema::SQL_TYPE_KEY;
 use arrow_array::builder::*;
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{ArrayRef, RecordBatch, RecordBatchIterator, RecordBatchReader};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use std::collections::HashMap;
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
+
+/// The rows `read` sends (a query on a connection the load holds), kept in memory.
+pub(super) fn collected(
+    name: &str,
+    read: impl FnOnce(&Out<'_>) -> Result<()>,
+) -> Result<Box<dyn RecordBatchReader + Send>> {
+    let got = std::cell::RefCell::new((None, Vec::new()));
+    let send = |m: Message| {
+        let mut got = got.borrow_mut();
+        match m {
+            Message::Schema(s) => got.0 = Some(s),
+            Message::Batch(b) => got.1.push(Ok(b)),
+        }
+        true
+    };
+    read(&Out { send: &send, name })?;
+    let (schema, batches) = got.into_inner();
+    let schema = schema.ok_or_else(|| Error::Io(format!("{name}: the query gave no result")))?;
+    Ok(Box::new(RecordBatchIterator::new(batches, schema)))
+}
 
 /// Rows per batch read from a query.
 pub(super) const BATCH_ROWS: usize = 4096;
@@ -20,20 +40,26 @@ pub(super) enum Message {
     Batch(RecordBatch),
 }
 
-/// Where a query thread sends what it reads. `false` from a send: the load has stopped
-/// listening (it failed elsewhere), so the query stops too.
+/// Where a query sends what it reads: a query thread's channel, or (the target's own
+/// keys, read on the load's connection) a list. `false` from a send: the load has
+/// stopped listening (it failed elsewhere), so the query stops too.
 pub(super) struct Out<'a> {
-    pub(super) tx: &'a SyncSender<Result<Message>>,
+    pub(super) send: &'a dyn Fn(Message) -> bool,
     pub(super) name: &'a str,
 }
 
 impl Out<'_> {
+    /// Sending to a query thread's channel.
+    pub(super) fn sender(tx: &SyncSender<Result<Message>>) -> impl Fn(Message) -> bool + '_ {
+        move |m| tx.send(Ok(m)).is_ok()
+    }
+
     pub(super) fn schema(&self, schema: SchemaRef) -> bool {
-        self.tx.send(Ok(Message::Schema(schema))).is_ok()
+        (self.send)(Message::Schema(schema))
     }
 
     pub(super) fn batch(&self, batch: RecordBatch) -> bool {
-        self.tx.send(Ok(Message::Batch(batch))).is_ok()
+        (self.send)(Message::Batch(batch))
     }
 
     /// A value of the result the column cannot hold, named by its row and column.

@@ -4,7 +4,7 @@
 //! A database passes in only what it spells its own way (its identifier quoting, its
 //! type names).
 
-use crate::plan::{Mark, Plan};
+use crate::plan::{Mark, Plan, Staged};
 use crate::schema::Column;
 
 /// Quotes an identifier with double quotes (PostgreSQL, SQLite, and every message).
@@ -233,7 +233,8 @@ pub(crate) fn unmarked(plan: &Plan, q: fn(&str) -> String, t: &str) -> Option<St
 }
 
 /// The target's rows (`t`, the table's alias or name) whose key no staged row (`s`, `value(i)` its column `i` as
-/// the target's type) has. Without a key, every row (a keyless `--replace-where`
+/// the target's type) has; when the stage holds the keys to delete ([`Staged::Gone`]),
+/// the rows whose key one has. Without a key, every row (a keyless `--replace-where`
 /// deletes its window before inserting).
 pub(crate) fn missing(
     plan: &Plan,
@@ -247,7 +248,24 @@ pub(crate) fn missing(
         return "1 = 1".into();
     }
     let eq = list(&plan.key, |i| eq(&format!("{t}.{}", q(&plan.columns[i].name)), &value(i)), " AND ");
-    format!("NOT EXISTS (SELECT 1 FROM {stage} AS s WHERE {eq})")
+    match plan.staged {
+        // The stage holds the keys to delete.
+        Staged::Gone => format!("EXISTS (SELECT 1 FROM {stage} AS s WHERE {eq})"),
+        Staged::Rows | Staged::Keys => format!("NOT EXISTS (SELECT 1 FROM {stage} AS s WHERE {eq})"),
+    }
+}
+
+/// The table's keys (`target`: its name as the statement says it), under `--history`
+/// its current versions' (one per entity): what `upsertx sync`'s incremental deletes
+/// compare with the source's (see `diff.rs`). Rows `--soft-delete` marked are read too:
+/// a source key finds its row, marked or not.
+pub(crate) fn table_keys(plan: &Plan, q: fn(&str) -> String, target: &str) -> String {
+    let keys = list(&plan.key, |i| format!("t.{c} AS {c}", c = q(&plan.columns[i].name)), ", ");
+    let current = match plan.history {
+        Some(_) => unmarked(plan, q, "t").map(|c| format!(" WHERE {c}")).unwrap_or_default(),
+        None => String::new(),
+    };
+    format!("SELECT {keys} FROM {target} AS t{current}")
 }
 
 /// What `--delete-missing` does to the rows it finds: `DELETE`, or with `--soft-delete`

@@ -67,9 +67,22 @@ pub struct Plan {
     /// `--history`: the columns it fills (see [`HistoryColumns`]).
     pub history: Option<HistoryColumns>,
     pub spec: Spec,
-    /// The input holds keys only, for `--delete-missing` alone (an incremental sync
-    /// stream's deletes): nothing is merged, and no row goes straight into the table.
-    pub delete_only: bool,
+    /// What the stage holds when `--delete-missing` reads it.
+    pub staged: Staged,
+}
+
+/// What the stage holds when `--delete-missing` reads it: the input's rows, or (an
+/// incremental `upsertx sync` stream, whose input is the rows changed since its mark)
+/// keys of the source's, staged after the merge (see `engine::delete_by_keys`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Staged {
+    /// The input's rows: the deletes take the rows in scope whose key none of them has.
+    Rows,
+    /// Every source key (the rest of each row NULL): taken as the input's rows are.
+    Keys,
+    /// The keys to delete: the table's keys the source's keys lack, found in memory
+    /// (`diff.rs`). The deletes take the rows whose key one of them has.
+    Gone,
 }
 
 /// The plan columns `--history` fills (indexes into [`Plan::columns`], after the
@@ -132,7 +145,7 @@ impl Plan {
             newer_by,
             history,
             spec: spec.clone(),
-            delete_only: false,
+            staged: Staged::Rows,
         };
         if let (true, Some(c)) = (plan.keyless(), plan.missing_required()) {
             return Err(Error::Schema(format!(

@@ -15,7 +15,6 @@ use crate::engine;
 use crate::error::{Error, Result};
 use crate::report::Progress;
 use crate::report::Report;
-use crate::source::Source;
 use plan::{Job, Rows};
 use serde::Serialize;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -210,35 +209,26 @@ fn run_job(target: &str, job: &Job, events: &Events, stop: &Stop) -> StreamRepor
     total.dry_run = job.spec.dry_run;
     let mut watermark = job.kept.clone();
     for load in &job.loads {
-        let source = match &load.from {
-            Rows::Query(url, sql) => Source::query(url.clone(), sql.clone()),
-            Rows::File(path) => Source::path(path.clone()),
-        };
         let mut watch = engine::Watch {
             progress: &mut progress,
             stop: &mut stopping,
             mark: load.mark.as_ref(),
-            delete_only: load.delete_only,
+            keys: load.keys.as_ref().map(Rows::source),
         };
         // Stopped: a load not started does not start (nor its connection open).
         let ran = match stop() {
             true => Err(Error::Interrupted),
-            false => engine::run(target, &load.spec, source, &mut watch),
+            false => engine::run(target, &load.spec, load.from.source(), &mut watch),
         };
         match ran {
             Ok(report) => {
-                match load.delete_only {
-                    // The deletes' keys are not rows read: only what they deleted counts.
-                    true => total.deleted += report.deleted,
-                    false => total.add(report),
-                }
+                total.add(report);
                 if let Some(mark) = load.mark.as_ref().filter(|m| m.item.is_empty()) {
                     watermark = Some(mark.value.clone());
                 }
             }
-            // The loads before this one stay committed: the files before it (each with its
-            // mark), an incremental stream's upsert before its deletes (without the mark,
-            // so the next run reads those rows again).
+            // The loads before this one stay committed: the files before it, each with
+            // its mark.
             Err(e) => {
                 let error = Some(e.to_string());
                 return StreamReport {

@@ -5,6 +5,7 @@
 use super::file::{is_pattern, matches, From, Pipeline, Stream};
 use crate::db::{self, Connection, Mark, SourceTable};
 use crate::error::{Error, Result};
+use crate::source::Source;
 use crate::spec::{ChangesTo, Spec};
 
 /// One stream, ready to run.
@@ -27,8 +28,10 @@ pub(crate) struct Load {
     pub from: Rows,
     pub spec: Spec,
     pub mark: Option<Mark>,
-    /// Its rows are the source's keys, for the deletes alone (see `Plan::delete_only`).
-    pub delete_only: bool,
+    /// The source's keys (a query of them), which `delete_missing` compares with the
+    /// table's in place of the rows': an incremental stream's rows are the ones changed
+    /// since its mark.
+    pub keys: Option<Rows>,
 }
 
 /// Where a load's rows come from.
@@ -38,6 +41,15 @@ pub(crate) enum Rows {
     Query(String, String),
     /// A file of the source folder.
     File(std::path::PathBuf),
+}
+
+impl Rows {
+    pub(crate) fn source(&self) -> Source {
+        match self {
+            Rows::Query(url, sql) => Source::query(url.clone(), sql.clone()),
+            Rows::File(path) => Source::path(path.clone()),
+        }
+    }
 }
 
 /// The jobs of `pipeline`, in the file's order (a pattern's tables in name order);
@@ -83,10 +95,8 @@ pub(crate) fn jobs(pipeline: &Pipeline, only: &[String], full_refresh: &[String]
         if let Some((cursor, at)) = &stream.incremental {
             let apart = [
                 (spec.replace_where.is_some(), "replace_where"),
-                (spec.delete_missing && !spec.history.is_empty(), "history with delete_missing"),
-                (spec.delete_missing && spec.changes.is_some(), "changes with delete_missing"),
-                // Its upsert would have to clear the mark of a key that comes back.
-                (spec.delete_missing && spec.soft_delete.is_some(), "soft_delete with delete_missing"),
+                // Its values would have to be read from every source row.
+                (spec.delete_missing && !spec.scope.is_empty(), "scope with delete_missing"),
             ];
             if let Some((_, what)) = apart.iter().find(|(given, _)| *given) {
                 return Err(pipeline.error(
@@ -106,10 +116,8 @@ pub(crate) fn jobs(pipeline: &Pipeline, only: &[String], full_refresh: &[String]
             let had = target.mark(&into, "")?.filter(|m| &m.cursor == cursor && !full_refresh.contains(&name));
             // Without a mark every row is read: its keys are all there for the deletes.
             if spec.delete_missing && had.is_some() {
-                // The deletes read the source's keys (and scope columns), all of them.
-                let mut columns = spec.key.clone();
-                columns.extend(spec.scope.iter().filter(|c| !spec.key.contains(c)).cloned());
-                let list: Vec<String> = columns.iter().map(|c| source.quote(c)).collect();
+                // The deletes compare the source's keys, all of them, with the table's.
+                let list: Vec<String> = spec.key.iter().map(|c| source.quote(c)).collect();
                 keys_query = Some(format!("SELECT {} FROM {from}", list.join(", ")));
             }
             if let Some(had) = &had {
@@ -124,16 +132,9 @@ pub(crate) fn jobs(pipeline: &Pipeline, only: &[String], full_refresh: &[String]
                 value,
             });
         }
-        let query = |sql: String| Rows::Query(pipeline.source.clone(), sql);
-        let loads = match keys_query {
-            None => vec![Load { from: query(query_sql), spec: spec.clone(), mark, delete_only: false }],
-            // An incremental stream that deletes: its changed rows upserted, then (with
-            // the mark) the rows whose key the source no longer has deleted.
-            Some(keys) => vec![
-                Load { from: query(query_sql), spec: upsert_only(&spec), mark: None, delete_only: false },
-                Load { from: query(keys), spec: spec.clone(), mark, delete_only: true },
-            ],
-        };
+        let from = Rows::Query(pipeline.source.clone(), query_sql);
+        let keys = keys_query.map(|sql| Rows::Query(pipeline.source.clone(), sql));
+        let loads = vec![Load { from, spec: spec.clone(), mark, keys }];
         jobs.push(Job { stream: name, loads, spec, kept });
     }
     if let (Some(mut target), false) = (target, dry_run) {
@@ -168,19 +169,6 @@ fn check_streams(
         }
     }
     Ok(())
-}
-
-/// `spec` without what deletes: the upsert of an incremental stream whose deletes are a
-/// load of their own.
-fn upsert_only(spec: &Spec) -> Spec {
-    let mut upsert = spec.clone();
-    upsert.delete_missing = false;
-    upsert.scope = Vec::new();
-    upsert.scope_where = None;
-    upsert.allow_empty = false;
-    upsert.max_delete = None;
-    upsert.soft_delete = None;
-    upsert
 }
 
 /// A stream's tables: (its name, its `FROM` clause, its target table, its key).
@@ -312,7 +300,7 @@ fn file_jobs(
                 value: state.clone(),
             };
             let from = Rows::File(folder.join(relative));
-            loads.push(Load { from, spec: spec.clone(), mark: Some(mark), delete_only: false });
+            loads.push(Load { from, spec: spec.clone(), mark: Some(mark), keys: None });
         }
         jobs.push(Job { stream: name, loads, spec, kept: None });
     }

@@ -147,7 +147,7 @@ impl MyConnection {
             // Its table's key is not the entity's.
             || plan.history.is_some()
             // Its input is keys, not rows.
-            || plan.delete_only
+            || plan.staged != crate::plan::Staged::Rows
             || plan.missing_required().is_some()
             || plan.table.keys.len() != 1
         {
@@ -339,6 +339,13 @@ impl Connection for MyConnection {
             let target = self.target_name();
             merge::merge(&mut self.conn, plan, &target, told)
         })();
+        self.at_server(done)
+    }
+
+    fn table_keys(&mut self, plan: &Plan) -> Result<Box<dyn arrow_array::RecordBatchReader + Send>> {
+        let sql = crate::db::sql::table_keys(plan, q, &self.target_name());
+        let name = format!("table {}", q(&plan.table.name));
+        let done = crate::db::rows::collected(&name, |out| query::read(&mut self.conn, &sql, out));
         self.at_server(done)
     }
 

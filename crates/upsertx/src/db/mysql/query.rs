@@ -17,6 +17,11 @@ const BINARY: u16 = 63;
 pub(in crate::db) fn run(url: &str, sql: &str, out: &Out<'_>) -> Result<()> {
     let (builder, _, _) = crate::db::mysql::session::options(url)?;
     let mut conn = crate::db::mysql::session::connect(builder, url)?;
+    read(&mut conn, sql, out)
+}
+
+/// The rows of `sql` on `conn`.
+pub(in crate::db) fn read(conn: &mut mysql::Conn, sql: &str, out: &Out<'_>) -> Result<()> {
     let mut result = conn.exec_iter(sql, ()).map_err(|e| db_error("running the query", e))?;
     let meta: Vec<mysql::Column> = result.columns().as_ref().to_vec();
     let names: Vec<String> = meta.iter().map(|c| c.name_str().into_owned()).collect();

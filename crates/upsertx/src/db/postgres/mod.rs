@@ -126,6 +126,7 @@ impl Connection for PgConnection {
     }
 
     fn create_stage(&mut self, plan: &Plan) -> Result<()> {
+        self.order = stage::KeyOrder::default();
         self.exec("creating the staging table", &stage::stage_table_sql(plan))
     }
 
@@ -154,12 +155,18 @@ impl Connection for PgConnection {
     }
 
     fn delete_missing(&mut self, plan: &Plan, tell: Option<&mut dyn super::ChangeSink>) -> Result<u64> {
-        if plan.delete_only {
+        if plan.staged != crate::plan::Staged::Rows {
             // No merge made the de-duplicated input the delete reads.
             merge::source(&mut self.client, plan, &mut self.order)?;
         }
         let target = self.target_name();
         delete::delete_missing(&mut self.client, plan, &target, &self.order, tell)
+    }
+
+    fn table_keys(&mut self, plan: &Plan) -> Result<Box<dyn arrow_array::RecordBatchReader + Send>> {
+        let sql = crate::db::sql::table_keys(plan, q, &self.target_name());
+        let name = format!("table {}", q(&plan.table.name));
+        crate::db::rows::collected(&name, |out| query::read(&mut self.client, &sql, out))
     }
 
     fn commit(&mut self) -> Result<()> {

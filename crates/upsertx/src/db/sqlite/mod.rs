@@ -170,6 +170,12 @@ impl Connection for SqliteConnection {
         delete::delete_missing(&mut self.conn, plan, tell)
     }
 
+    fn table_keys(&mut self, plan: &Plan) -> Result<Box<dyn arrow_array::RecordBatchReader + Send>> {
+        let sql = crate::db::sql::table_keys(plan, q, &sql::target(plan));
+        let name = format!("table {}", q(&plan.table.name));
+        crate::db::rows::collected(&name, |out| query::read(&self.conn, &sql, out))
+    }
+
     fn commit(&mut self) -> Result<()> {
         self.exec("committing", "COMMIT")?;
         self.committed = true;

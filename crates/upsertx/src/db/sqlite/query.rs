@@ -22,6 +22,11 @@ pub(in crate::db) fn run(target: &SqliteTarget, sql: &str, out: &Out<'_>) -> Res
     }
     .map_err(|e| Error::db("opening the source database", e))?;
     conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| Error::db("opening the source database", e))?;
+    read(&conn, sql, out)
+}
+
+/// The rows of `sql` on `conn`.
+pub(in crate::db) fn read(conn: &Connection, sql: &str, out: &Out<'_>) -> Result<()> {
     let mut stmt = conn.prepare(sql).map_err(|e| Error::db("preparing the query", e))?;
     let (names, kinds): (Vec<String>, Vec<Kind>) =
         stmt.columns().map(|c| (c.name().to_owned(), kind(c.decl_type()))).unzip();
