@@ -233,3 +233,16 @@ fn sqlite_values_that_do_not_fit_their_declared_type() {
 fn usage_errors() {
     usage(&Postgres::new(), &Sqlite::new());
 }
+
+/// PostgreSQL's rows come by binary COPY of the query: a query ending in `;` is read as
+/// well, and a statement COPY does not take (`SHOW`) row by row.
+#[test]
+fn postgres_queries_copy_does_not_take() {
+    let (src, dst) = (Postgres::new(), Sqlite::new());
+    let run = load(&src, &dst, "SELECT 1 AS id, 'a' AS name;", &["--key", "id", "--create"]);
+    assert_eq!(run.counts(), (1, 0, 0, 0, 0), "{}", run.stderr);
+    dst.exec("DROP TABLE dst");
+    let run = load(&src, &dst, "SHOW DateStyle", &["--key", "DateStyle", "--create"]);
+    assert_eq!(run.counts(), (1, 0, 0, 0, 0), "{}", run.stderr);
+    assert_eq!(dst.rows("SELECT * FROM dst"), rows(&[&["ISO, MDY"]]));
+}
