@@ -134,12 +134,19 @@ class Target:
         return [v.split(".")[0] if v not in ("NULL", "None") else "0" for v in row]
 
 
-def upsertx_sync(target, scale, jobs):
+def upsertx_sync(target, scale, jobs, deletes=True):
     pipeline = os.path.join(WORK, "pipeline.toml")
     with open(pipeline, "w") as f:
         f.write(f'source = "{SRC_URL}"\ntarget = "{target.url}"\njobs = {jobs}\n[defaults]\ncreate = true\n\n'
-                '[[streams]]\ntable = "public.t*"\nincremental = "updated_at"\ndelete_missing = true\n')
+                '[[streams]]\ntable = "public.t*"\nincremental = "updated_at"\n'
+                + ('delete_missing = true\n' if deletes else ''))
     return lambda: run([UPSERTX, "sync", pipeline, "--json", "-q"])
+
+
+def upsertx_sync_no_deletes(target, scale, jobs):
+    """The work sling's free version does: the changed rows, no deletes (its nightly check
+    then fails on the deleted rows, as sling's does)."""
+    return upsertx_sync(target, scale, jobs, deletes=False)
 
 
 def shell_loop(target, scale, jobs):
@@ -168,7 +175,8 @@ def sling(target, scale, jobs):
     return lambda: run([SLING, "run", "-r", replication], env=env)
 
 
-METHODS = {"upsertx sync": upsertx_sync, "sling replication": sling, "upsertx per table (shell loop)": shell_loop}
+METHODS = {"upsertx sync": upsertx_sync, "sling replication": sling, "upsertx per table (shell loop)": shell_loop,
+           "upsertx sync (no deletes)": upsertx_sync_no_deletes}
 
 
 def main():

@@ -19,6 +19,9 @@ use std::time::Instant;
 const BATCH_ROWS: usize = 4096;
 /// Batches in flight between the reader and the database: bounds memory.
 const BATCHES_IN_FLIGHT: usize = 2;
+/// Batches of the source's keys read ahead while the table's keys are read (at most
+/// 4M keys: see `delete_by_keys`).
+const KEY_BATCHES_AHEAD: usize = 1024;
 
 /// The caller's view of a load: told how far it is, and asked whether to stop.
 pub(crate) struct Watch<'a> {
@@ -226,40 +229,48 @@ fn prepare_table(
 /// returns the rows read. Asks `watch` after each batch.
 fn stage_all(conn: &mut dyn Connection, plan: &Plan, reader: Input, watch: &mut Watch<'_>) -> Result<u64> {
     let each = |b: Batch| conn.stage(plan, &b);
-    read_each(reader, plan.columns.clone(), &plan.input, each, |rows| watch.report(Progress::Staged(rows)))
+    Reading::start(reader, plan.columns.clone(), &plan.input, BATCHES_IN_FLIGHT)?
+        .each(each, |rows| watch.report(Progress::Staged(rows)))
 }
 
-/// Reads and checks `input` against `columns` on a thread of its own while this one
-/// hands each batch to `each`, then the rows read so far to `after`; returns the rows
-/// read.
-fn read_each(
-    input: Input,
-    columns: Vec<PlanColumn>,
-    name: &str,
-    mut each: impl FnMut(Batch) -> Result<()>,
-    mut after: impl FnMut(u64) -> Result<()>,
-) -> Result<u64> {
-    let (tx, rx) = mpsc::sync_channel::<Result<Batch>>(BATCHES_IN_FLIGHT);
-    let name = name.to_owned();
-    let reader_thread = std::thread::Builder::new()
-        .name("upsertx-reader".into())
-        .spawn(move || read_batches(input, &columns, &name, &tx))
-        .map_err(|e| Error::Io(format!("starting the reader thread: {e}")))?;
-    let mut rows_read = 0u64;
-    let mut failure = None;
-    for batch in rx.iter() {
-        let n = batch.as_ref().map_or(0, |b| b.rows.len() as u64);
-        if let Err(e) = batch.and_then(&mut each).and_then(|()| after(rows_read + n)) {
-            failure = Some(e);
-            break;
-        }
-        rows_read += n;
+/// An input read and checked on a thread of its own, up to `ahead` batches before this
+/// one takes them.
+struct Reading {
+    batches: mpsc::Receiver<Result<Batch>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Reading {
+    fn start(input: Input, columns: Vec<PlanColumn>, name: &str, ahead: usize) -> Result<Reading> {
+        let (tx, batches) = mpsc::sync_channel::<Result<Batch>>(ahead);
+        let name = name.to_owned();
+        let thread = std::thread::Builder::new()
+            .name("upsertx-reader".into())
+            .spawn(move || read_batches(input, &columns, &name, &tx))
+            .map_err(|e| Error::Io(format!("starting the reader thread: {e}")))?;
+        Ok(Reading { batches, thread })
     }
-    drop(rx);
-    reader_thread.join().map_err(|_| Error::Io("the reader thread panicked".into()))?;
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(rows_read),
+
+    /// Hands each batch to `each`, then the rows read so far to `after`; returns the
+    /// rows read.
+    fn each(self, mut each: impl FnMut(Batch) -> Result<()>, mut after: impl FnMut(u64) -> Result<()>) -> Result<u64> {
+        let mut rows_read = 0u64;
+        let mut failure = None;
+        for batch in self.batches.iter() {
+            let n = batch.as_ref().map_or(0, |b| b.rows.len() as u64);
+            if let Err(e) = batch.and_then(&mut each).and_then(|()| after(rows_read + n)) {
+                failure = Some(e);
+                break;
+            }
+            rows_read += n;
+        }
+        // The reader stops at its next send.
+        drop(self.batches);
+        self.thread.join().map_err(|_| Error::Io("the reader thread panicked".into()))?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(rows_read),
+        }
     }
 }
 
@@ -356,18 +367,21 @@ fn delete_by_keys(
     watch: &mut Watch<'_>,
 ) -> Result<(u64, Option<u64>)> {
     keys.require_whole();
+    // The source's keys are read while the table's are.
+    let source_keys = read_keys(plan, &mut keys, KEY_BATCHES_AHEAD)?;
     let name = format!("the keys of table {}", quote_ident(&plan.table.name));
     let table_keys =
         crate::source::Input::Batches(crate::source::BatchReader::new(name.clone(), conn.table_keys(plan)?)?);
     let held = diff::Keys::read(plan, table_keys, &name)?;
     trace(&format!("read {} table keys", held.as_ref().map_or(0, |k| k.len())));
-    let mut read = 0u64;
+    let (mut read, mut source_keys) = (0u64, Some(source_keys));
     let gone = match held {
         Some(mut held) => {
-            read = each_key(plan, &mut keys, watch, |batch| {
+            let compare = |batch: Batch| {
                 held.find(&batch);
                 Ok(())
-            })?;
+            };
+            read = source_keys.take().expect("not read yet").each(compare, |_| watch.check())?;
             held.gone()
         }
         None => None,
@@ -386,7 +400,12 @@ fn delete_by_keys(
             trace("the source's keys staged");
             plan.staged = Staged::Keys;
             conn.create_stage(plan)?;
-            read = each_key(plan, &mut keys, watch, |batch| conn.stage(plan, &diff::as_plan_rows(plan, batch)))?;
+            let reading = match source_keys {
+                Some(unread) => unread,
+                None => read_keys(plan, &mut keys, BATCHES_IN_FLIGHT)?,
+            };
+            let stage = |batch| conn.stage(plan, &diff::as_plan_rows(plan, batch));
+            read = reading.each(stage, |_| watch.check())?;
             refuse_empty(plan, spec, read)?;
         }
     }
@@ -401,17 +420,12 @@ fn delete_by_keys(
     Ok((deleted, in_scope))
 }
 
-/// Reads the source's keys (`keys`: the key columns, by name), checked against the
-/// plan's key columns, handing each batch to `each`; returns how many were read.
-fn each_key(
-    plan: &Plan,
-    keys: &mut Source,
-    watch: &mut Watch<'_>,
-    each: impl FnMut(Batch) -> Result<()>,
-) -> Result<u64> {
+/// Starts reading the source's keys (`keys`: the key columns, by name), checked against
+/// the plan's key columns, up to `ahead` batches ahead.
+fn read_keys(plan: &Plan, keys: &mut Source, ahead: usize) -> Result<Reading> {
     let input = keys.open()?;
     let columns = diff::key_columns(plan, input.columns(), keys.name())?;
-    read_each(input, columns, keys.name(), each, |_| watch.check())
+    Reading::start(input, columns, keys.name(), ahead)
 }
 
 /// Hands the change log its last rows and checks that it told what the merge wrote:

@@ -211,6 +211,10 @@ fn mistakes_are_refused_before_anything_is_written(src: &dyn TestDb, dst: &dyn T
     refused("[[streams]]\ntable = \"orders\"\nkey = \"nope\"\n", &[":8: key: \"nope\" is not a column of"]);
     refused("[[streams]]\nquery = \"SELECT 1 AS id\"\n", &[":7: query: a query needs a name"]);
     refused(
+        "[[streams]]\ntable = \"orders\"\nincremental = \"updated_at\"\ndelete_missing = true\nscope = \"amount\"\n",
+        &[":8: incremental: scope with delete_missing on an incremental stream is not built yet"],
+    );
+    refused(
         "[[streams]]\ntable = \"orders\"\n[[streams]]\ntable = \"app_lines\"\ninto = \"orders\"\n",
         &[":9: into: ", "(line 7) both load table \"orders\""],
     );
@@ -553,6 +557,47 @@ fn incremental_deletes_soft_history_changes_mariadb_to_sqlite() {
 #[test]
 fn incremental_deletes_soft_history_changes_sqlite_to_postgres() {
     incremental_deletes_soft_history_changes(&Sqlite::new(), &Postgres::new());
+}
+
+/// A view is read when a stream names it (with a `key`: it has no primary key), never
+/// taken by a pattern; incremental and with deletes as a table.
+fn views_are_named_not_matched(src: &dyn TestDb, dst: &dyn TestDb) {
+    source(src);
+    src.exec("CREATE VIEW big_orders AS SELECT id, amount, updated_at FROM orders WHERE amount > 15");
+    let h = head(src, dst);
+    sync(dst, &format!("{h}[[streams]]\ntable = \"big_*\"\n"), &[])
+        .fails(2, &[":7: table: \"big_*\" matches no table of the source"]);
+    sync(dst, &format!("{h}[[streams]]\ntable = \"big_orders\"\n"), &[])
+        .fails(2, &[":7: key: ", "big_orders is a view: give key"]);
+    let text = format!(
+        "{h}[[streams]]\ntable = \"big_orders\"\nkey = \"id\"\nincremental = \"updated_at\"\ndelete_missing = true\n"
+    );
+    let v = stream_name(src, "big_orders");
+    assert_eq!(counts(&sync(dst, &text, &["--json"])), [(v.clone(), [2, 2, 0, 0])]);
+    let view = |db: &dyn TestDb| db.rows("SELECT id, amount FROM big_orders ORDER BY id");
+    assert_eq!(view(dst), view(src));
+    src.exec("UPDATE orders SET amount = 5 WHERE id = 2"); // out of the view: gone from it
+    let run = sync(dst, &text, &["--json"]);
+    assert_eq!(streams(&run)[0].1["deleted"], 1, "{}", run.stdout);
+    assert_eq!(view(dst), view(src));
+    let all = format!("{h}[[streams]]\ntable = \"*\"\n");
+    let names: Vec<String> = counts(&sync(dst, &all, &["--json"])).into_iter().map(|(name, _)| name).collect();
+    assert!(!names.contains(&v), "{names:?}");
+}
+
+#[test]
+fn views_postgres_to_sqlite() {
+    views_are_named_not_matched(&Postgres::new(), &Sqlite::new());
+}
+
+#[test]
+fn views_mariadb_to_postgres() {
+    views_are_named_not_matched(&Mariadb::new(), &Postgres::new());
+}
+
+#[test]
+fn views_sqlite_to_mariadb() {
+    views_are_named_not_matched(&Sqlite::new(), &Mariadb::new());
 }
 
 /// A reader of the output that goes away (`| head -1`) does not make a panic of a run

@@ -195,6 +195,8 @@ pub(crate) struct SourceTable {
     pub name: String,
     /// Whether its schema is the session's default one (`public`, the URL's database).
     pub default_schema: bool,
+    /// A view (or materialized view): named by a stream, never taken by a pattern.
+    pub view: bool,
 }
 
 impl SourceTable {

@@ -192,13 +192,16 @@ fn expand(
         From::Table(pattern) => pattern,
         From::Files(_) => unreachable!("files streams are planned by file_jobs"),
     };
+    // A pattern takes tables; a view is read when a stream names it.
     let hit = |t: &&SourceTable| match pattern.contains('.') {
+        _ if t.view && is_pattern(pattern) => false,
         true => matches(pattern, &t.qualified()),
         false => t.default_schema && matches(pattern, &t.name),
     };
     let matched: Vec<&SourceTable> = tables.iter().filter(hit).collect();
     if matched.is_empty() {
-        let what = if is_pattern(pattern) { "matches no table of the source" } else { "is not a table of the source" };
+        let what =
+            if is_pattern(pattern) { "matches no table of the source" } else { "is not a table or view of the source" };
         return Err(pipeline.error(stream.at, "table", format!("{pattern:?} {what}")));
     }
     if is_pattern(pattern) && stream.name.is_some() {
@@ -207,20 +210,38 @@ fn expand(
     let mut out = Vec::new();
     for t in matched {
         let qualified = t.qualified();
-        let table = source
-            .reflect(&qualified)?
-            .ok_or_else(|| pipeline.error(stream.at, "table", format!("{qualified:?} vanished from the source")))?;
-        let has = |c: &str| table.columns.iter().any(|col| col.name == c);
+        let from = match &t.schema {
+            Some(schema) => format!("{}.{}", source.quote(schema), source.quote(&t.name)),
+            None => source.quote(&t.name),
+        };
+        // A table's columns and primary key as reflected; a view's columns as a query of
+        // it says (it has no key).
+        let (columns, primary) = match t.view {
+            false => {
+                let table = source.reflect(&qualified)?.ok_or_else(|| {
+                    pipeline.error(stream.at, "table", format!("{qualified:?} vanished from the source"))
+                })?;
+                let primary = table.keys.iter().find(|k| k.primary).map(|k| k.columns.clone());
+                (table.columns.into_iter().map(|c| c.name).collect(), primary)
+            }
+            true => {
+                let (_, rows) = db::query::query(&pipeline.source, &format!("SELECT * FROM {from} WHERE 1 = 0"))?;
+                let columns: Vec<String> = rows.schema().fields().iter().map(|f| f.name().clone()).collect();
+                (columns, None)
+            }
+        };
+        let has = |c: &str| columns.iter().any(|col| col == c);
         let key = match stream.spec.key.is_empty() {
             false => stream.spec.key.clone(),
-            true => match table.keys.iter().find(|k| k.primary) {
-                Some(pk) => pk.columns.clone(),
+            true => match primary {
+                Some(pk) => pk,
                 None => {
+                    let what = if t.view { "is a view" } else { "has no primary key" };
                     return Err(pipeline.error(
                         stream.at,
                         "key",
-                        format!("{qualified} has no primary key: give key = [\"...\"] (its key columns)"),
-                    ))
+                        format!("{qualified} {what}: give key = [\"...\"] (its key columns)"),
+                    ));
                 }
             },
         };
@@ -233,10 +254,6 @@ fn expand(
                 return Err(pipeline.error(*at, "incremental", format!("{cursor:?} is not a column of {qualified}")));
             }
         }
-        let from = match &t.schema {
-            Some(schema) => format!("{}.{}", source.quote(schema), source.quote(&t.name)),
-            None => source.quote(&t.name),
-        };
         let into = match &stream.into {
             Some(into) => into.replace("{table}", &t.name),
             None => t.name.clone(),

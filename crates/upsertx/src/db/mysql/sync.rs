@@ -10,11 +10,11 @@ use mysql::prelude::Queryable;
 
 impl Catalog for MyConnection {
     fn tables(&mut self) -> Result<Vec<SourceTable>> {
-        let rows: Vec<(String, String, bool)> = self
+        let rows: Vec<(String, String, bool, bool)> = self
             .conn
             .exec(
-                "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_SCHEMA = DATABASE() FROM information_schema.TABLES
-                 WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME <> ?
+                "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_SCHEMA = DATABASE(), TABLE_TYPE = 'VIEW' FROM information_schema.TABLES
+                 WHERE TABLE_TYPE IN ('BASE TABLE', 'VIEW') AND TABLE_NAME <> ?
                    AND TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')
                  ORDER BY 1, 2",
                 (MARKS,),
@@ -22,7 +22,12 @@ impl Catalog for MyConnection {
             .map_err(|e| db_error("listing the tables", e))?;
         Ok(rows
             .into_iter()
-            .map(|(schema, name, default_schema)| SourceTable { schema: Some(schema), name, default_schema })
+            .map(|(schema, name, default_schema, view)| SourceTable {
+                schema: Some(schema),
+                name,
+                default_schema,
+                view,
+            })
             .collect())
     }
 

@@ -1,4 +1,4 @@
-//! What `upsertx sync` asks of PostgreSQL: its tables, a cursor's greatest value, the
+//! What `upsertx sync` asks of PostgreSQL: its tables and views, a cursor's greatest value, the
 //! marks (in the session's current schema).
 
 use super::session::message;
@@ -16,9 +16,9 @@ impl Catalog for PgConnection {
         let rows = self
             .client
             .query(
-                "SELECT n.nspname::text, c.relname::text, n.nspname = current_schema()
+                "SELECT n.nspname::text, c.relname::text, n.nspname = current_schema(), c.relkind IN ('v', 'm')
                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relname <> $1
+                 WHERE c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition AND c.relname <> $1
                    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
                  ORDER BY 1, 2",
                 &[&MARKS],
@@ -26,7 +26,7 @@ impl Catalog for PgConnection {
             .map_err(|e| db("listing the tables", e))?;
         Ok(rows
             .iter()
-            .map(|r| SourceTable { schema: Some(r.get(0)), name: r.get(1), default_schema: r.get(2) })
+            .map(|r| SourceTable { schema: Some(r.get(0)), name: r.get(1), default_schema: r.get(2), view: r.get(3) })
             .collect())
     }
 

@@ -12,14 +12,17 @@ fn db(context: &str, e: rusqlite::Error) -> Error {
 
 impl Catalog for SqliteConnection {
     fn tables(&mut self) -> Result<Vec<SourceTable>> {
-        let sql = "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
-                   AND name <> ?1 ORDER BY name";
+        let sql = "SELECT name, type = 'view' FROM sqlite_schema WHERE type IN ('table', 'view')
+                   AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> ?1 ORDER BY name";
         let mut stmt = self.conn.prepare(sql).map_err(|e| db("listing the tables", e))?;
         let names = stmt
-            .query_map([MARKS], |r| r.get::<_, String>(0))
+            .query_map([MARKS], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(|e| db("listing the tables", e))?;
-        Ok(names.into_iter().map(|name| SourceTable { schema: None, name, default_schema: true }).collect())
+        Ok(names
+            .into_iter()
+            .map(|(name, view)| SourceTable { schema: None, name, default_schema: true, view })
+            .collect())
     }
 
     fn quote(&self, name: &str) -> String {
