@@ -9,6 +9,8 @@ after 1% of each table's rows changed and 0.1% deleted, for each of
     update_key, SLING_THREADS = --jobs),
   - upsertx called once per table in a shell loop, as users script it today
     (`--from-db --query "SELECT * ..." --delete-missing`, --jobs at a time),
+  - upsertx sync without `delete_missing`: the work sling's free CLI does (its
+    `delete_missing` is Sling Pro), for a like-for-like nightly figure,
 
 timed in the same run, each target's tables checked equal to the source after each run
 (count, key sum, a column sum, the booleans): a method that misses a change fails.
