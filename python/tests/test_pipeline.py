@@ -81,3 +81,32 @@ def test_mistakes_name_the_entry_and_a_failing_stream_raises_after_the_others(tm
     assert (bad.status, good.status, good.inserted) == ("failed", "ok", 1)
     assert '"abc"' in bad.error and "bad:" in str(err.value)
     assert sqlite3.connect(dw).execute("SELECT count(*) FROM bad").fetchone() == (0,)
+
+
+def test_incremental_deletes_mark_and_a_view_is_read_by_name(db, tmp_path):
+    t = source_table(db)
+    view = f"{t}_big"
+    db.execute(f"CREATE VIEW {view} AS SELECT id, amount FROM {t} WHERE amount > 15")
+    try:
+        dw = tmp_path / "dw.db"
+        sqlite3.connect(dw).executescript(
+            "CREATE TABLE orders (id INTEGER PRIMARY KEY, amount INTEGER, version INTEGER, gone TIMESTAMP)")
+        pipeline = {
+            "source": db.url,
+            "target": f"sqlite://{dw}",
+            "defaults": {"create": True},
+            "streams": [
+                {"table": t, "into": "orders", "incremental": "version", "delete_missing": True,
+                 "soft_delete": "gone"},
+                {"table": view, "into": "big", "key": "id"},
+            ],
+        }
+        assert [r.inserted for r in upsertx.sync(pipeline)] == [3, 2]
+        db.execute(f"DELETE FROM {t} WHERE id = 2")
+        orders, big = upsertx.sync(pipeline)
+        # The deleted row marked in the same transaction as the upsert; the view read whole.
+        assert (orders.deleted, big.rows_read, big.unchanged) == (1, 1, 1)
+        rows = sqlite3.connect(dw).execute("SELECT id, gone IS NOT NULL FROM orders ORDER BY id").fetchall()
+        assert rows == [(1, 0), (2, 1), (3, 0)]
+    finally:
+        db.execute(f"DROP VIEW IF EXISTS {view}")
