@@ -81,23 +81,7 @@ pub(in crate::db) fn read(client: &mut postgres::Client, sql: &str, out: &Out<'_
         for (i, ty) in types.iter().enumerate() {
             let raw: Option<Raw<'_>> = row.try_get(i).map_err(db("reading the query's rows"))?;
             let bad = |reason: String| out.bad_value(row_number, &names[i], None, reason);
-            let owned;
-            let v = match raw {
-                None => Val::Null,
-                Some(Raw(b)) => match decode(ty, b) {
-                    Ok(Decoded::Val(v)) => v,
-                    Ok(Decoded::Decimal(text)) => {
-                        owned = text;
-                        Val::Decimal(&owned)
-                    }
-                    Ok(Decoded::Text(text)) => {
-                        owned = text;
-                        Val::Text(&owned)
-                    }
-                    Err(reason) => return Err(bad(reason)),
-                },
-            };
-            columns.push(i, v).map_err(bad)?;
+            push(&mut columns, i, ty, raw.map(|Raw(b)| b)).map_err(bad)?;
         }
         if !columns.end_row(out) {
             return Ok(());
@@ -139,27 +123,15 @@ fn copied(
         for (i, ty) in types.iter().enumerate() {
             r.read_exact(&mut n4).map_err(io)?;
             let bad = |reason: String| out.bad_value(row_number, &names[i], None, reason);
-            let owned;
-            let v = match i32::from_be_bytes(n4) {
-                len if len < 0 => Val::Null,
+            let raw = match i32::from_be_bytes(n4) {
+                len if len < 0 => None,
                 len => {
                     field.resize(len as usize, 0);
                     r.read_exact(&mut field).map_err(io)?;
-                    match decode(ty, &field) {
-                        Ok(Decoded::Val(v)) => v,
-                        Ok(Decoded::Decimal(text)) => {
-                            owned = text;
-                            Val::Decimal(&owned)
-                        }
-                        Ok(Decoded::Text(text)) => {
-                            owned = text;
-                            Val::Text(&owned)
-                        }
-                        Err(reason) => return Err(bad(reason)),
-                    }
+                    Some(&field[..])
                 }
             };
-            columns.push(i, v).map_err(bad)?;
+            push(&mut columns, i, ty, raw).map_err(bad)?;
         }
         if !columns.end_row(out) {
             return Ok(());
@@ -169,6 +141,26 @@ fn copied(
     std::io::copy(&mut r, &mut std::io::sink()).map_err(io)?;
     columns.end(out);
     Ok(())
+}
+
+/// Decodes one field (`None`: NULL) of type `ty` into column `i`.
+fn push(columns: &mut Columns, i: usize, ty: &Type, raw: Option<&[u8]>) -> std::result::Result<(), String> {
+    let owned;
+    let v = match raw {
+        None => Val::Null,
+        Some(b) => match decode(ty, b)? {
+            Decoded::Val(v) => v,
+            Decoded::Decimal(text) => {
+                owned = text;
+                Val::Decimal(&owned)
+            }
+            Decoded::Text(text) => {
+                owned = text;
+                Val::Text(&owned)
+            }
+        },
+    };
+    columns.push(i, v)
 }
 
 /// The type modifier (`atttypmod`) of each result column that comes from a table column:
