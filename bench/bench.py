@@ -218,9 +218,11 @@ def psql(sql, stdin_text=None):
 
 def pg_prepare(table, base, batch):
     """Template tables bench_<table>_<state> to reset the table from before each run, and
-    bench_<table>_src_<base|batch> holding each input, the source of `--from-db`."""
+    bench_<table>_src_<base|batch|sorted> holding each input, the source of `--from-db`
+    (in the input's order: a sequential scan returns the rows as they were inserted)."""
     for state, files in (("empty", []), ("base", [base]), ("applied", [base, batch]),
-                         ("src_base", [base]), ("src_batch", [batch])):
+                         ("src_base", [base]), ("src_batch", [batch]),
+                         ("src_sorted", [batch.replace("_batch_", "_sorted_")])):
         tpl = f"bench_{table}_{state}"
         psql(f"DROP TABLE IF EXISTS {tpl}; " + PG_DDL[table].replace(f"TABLE {table}", f"TABLE {tpl}"))
         for f in files:
@@ -231,7 +233,8 @@ def source_table(table, csv_path):
     """The table that holds the same rows as an input file (see pg_prepare; the memory
     scenario's shuffled rows: memory_runs)."""
     name = os.path.basename(csv_path)
-    return f"bench_{table}_src_{'base' if '_base_' in name else 'shuffled' if '_shuffled_' in name else 'batch'}"
+    kind = next((k for k in ("base", "shuffled", "sorted") if f"_{k}_" in name), "batch")
+    return f"bench_{table}_src_{kind}"
 
 
 FROM_DB = "upsertx (--from-db postgres)"
@@ -303,7 +306,7 @@ def bench_postgres(args, data, database, pg_url):
     return bench_server(args, data, database, pg_prepare, pg_reset, pg_checksum,
                         lambda table, rows: pg_methods(table, rows, pg_url),
                         lambda t: psql(f"DROP TABLE IF EXISTS {t}, bench_{t}_empty, bench_{t}_base, bench_{t}_applied, "
-                                       f"bench_{t}_src_base, bench_{t}_src_batch"),
+                                       f"bench_{t}_src_base, bench_{t}_src_batch, bench_{t}_src_sorted"),
                         lambda table: {
                             "upsertx": lambda f: ([UPSERTX, f, "--db", pg_url, "--table", table, "--delete-missing",
                                                    "--json", "-q"], None),
@@ -321,9 +324,16 @@ def bench_server(args, data, database, prepare, reset, checksum_of, methods, cle
         base = os.path.join(data, f"{table}_base_{args.rows}.csv")
         batch = os.path.join(data, f"{table}_batch_{args.rows}.csv")
         sync = gen.sync_batch(data, table, args.rows) if "sync" in args.scenarios.split(",") else None
+        in_order = batch.replace("_batch_", "_sorted_")
         prepare(table, base, batch)
-        for scenario, state, input_file in (("load", "empty", base), ("upsert", "base", batch),
-                                            ("rerun", "applied", batch), ("sync", "base", sync)):
+        # The base is in key order; the batch comes shuffled and in key order (--order);
+        # the sync scenario's input is shuffled.
+        runs = [("load", "empty", base, "key order")]
+        runs += [(scenario, state, {"shuffled": batch, "sorted": in_order}[order],
+                  {"shuffled": "shuffled", "sorted": "key order"}[order])
+                 for scenario, state in (("upsert", "base"), ("rerun", "applied")) for order in args.order.split(",")]
+        runs.append(("sync", "base", sync, "shuffled"))
+        for scenario, state, input_file, order in runs:
             if scenario not in args.scenarios.split(","):
                 continue
             expected = None
@@ -334,7 +344,7 @@ def bench_server(args, data, database, prepare, reset, checksum_of, methods, cle
                 runs = timed_runs(method, repeat, lambda: reset(table, state), lambda: make(input_file))
                 if runs is None:
                     results.append({"database": database, "table": table, "scenario": scenario, "method": method,
-                                    "failed": True, "rows": args.rows})
+                                    "failed": True, "rows": args.rows, "order": order})
                     continue
                 times, rss = runs
                 checksum = checksum_of(table)
@@ -346,8 +356,9 @@ def bench_server(args, data, database, prepare, reset, checksum_of, methods, cle
                           file=sys.stderr)
                 results.append({"database": database, "table": table, "scenario": scenario, "method": method,
                                 "seconds": statistics.median(times), "runs": times, "peak_mib": max(rss),
-                                "rows": args.rows, "checksum": checksum, "differs": differs})
-                print(f"  {database} {table:9} {scenario:6} {method:40} {statistics.median(times):8.3f}s", file=sys.stderr)
+                                "rows": args.rows, "checksum": checksum, "differs": differs, "order": order})
+                print(f"  {database} {table:9} {scenario:6} {order:9} {method:40} {statistics.median(times):8.3f}s",
+                      file=sys.stderr)
         if table == "customers" and args.memory and "-" not in database:  # not again per variant
             every = methods(table, args.rows)
             results += memory_runs(args, data, database, lambda: reset(table, "empty"),
@@ -554,10 +565,10 @@ def render(results, args):
     for r in results:
         if r["scenario"] == "memory":
             continue
-        groups.setdefault((r["database"], r["table"], r["scenario"]), []).append(r)
-    for (database, table, scenario), rows in groups.items():
+        groups.setdefault((r["database"], r["table"], r["scenario"], r.get("order", "")), []).append(r)
+    for (database, table, scenario, order), rows in groups.items():
         ours = next(r["seconds"] for r in rows if r["method"] == "upsertx")
-        lines += [f"## {database} / {table} / {scenario}", "",
+        lines += [f"## {database} / {table} / {scenario}, {order} input", "",
                   "| method | seconds | rows/s | ratio to upsertx | peak RSS MiB |", "|---|---:|---:|---:|---:|"]
         for r in sorted(rows, key=lambda r: r.get("seconds", float("inf"))):
             if r.get("failed"):
@@ -595,9 +606,14 @@ def main():
     p.add_argument("--scenarios", default="load,upsert,rerun",
                    help="comma-separated: load, upsert, rerun, sync (--delete-missing); `--history` has a "
                    "script of its own, history.py")
+    p.add_argument("--order", default="shuffled,sorted",
+                   help="comma-separated: the upsert batch's order, shuffled and/or sorted (key order); the base "
+                   "load is in key order")
     p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
                    help="also measure upsertx's peak RSS on --rows and 4x --rows shuffled customers rows (default: on)")
     args = p.parse_args()
+    if unknown := set(args.order.split(",")) - {"shuffled", "sorted"}:
+        p.error(f"unknown order {', '.join(sorted(unknown))} (shuffled, sorted)")
     if unknown := set(args.tables.split(",")) - set(gen.HEADERS):
         p.error(f"unknown table {', '.join(sorted(unknown))} (customers, orders)")
     data = os.path.join(HERE, "data")
@@ -628,7 +644,8 @@ def main():
     parts = [args.db.replace(",", "+") if args.db != DEFAULT_DBS else "",
              args.tables.replace(",", "+") if args.tables != DEFAULT_TABLES else "",
              args.methods.replace(",", "+").replace(" ", "") if args.methods else "",
-             args.scenarios.replace(",", "+") if args.scenarios != "load,upsert,rerun" else ""]
+             args.scenarios.replace(",", "+") if args.scenarios != "load,upsert,rerun" else "",
+             args.order.replace(",", "+") if args.order != "shuffled,sorted" else ""]
     suffix = "".join(f"_{p}" for p in parts if p)
     out = os.path.join(HERE, "results", f"results_{args.rows}{suffix}")
     with open(out + ".md", "w") as f:

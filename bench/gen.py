@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Deterministic benchmark data.
 
-For each table, a base load and an upsert batch of the same size: half of the batch are
-existing keys with changed values, half are new keys, in shuffled order.
+For each table, a base load (in key order) and an upsert batch of the same size: half of
+the batch are existing keys with changed values, half are new keys, in shuffled order;
+and the batch's very rows in key order (`{table}_sorted_{rows}.csv`), as an extract
+`ORDER BY id` or a table read along its primary key would give them.
 
   customers: id, name                         (the classic SQLAlchemy bulk-upsert shape)
   orders:    11 columns: integers, text, floats, a boolean, two timestamps,
@@ -60,6 +62,7 @@ def generate(out, rows):
         base_path = os.path.join(out, f"{table}_base_{rows}.csv")
         batch_path = os.path.join(out, f"{table}_batch_{rows}.csv")
         if os.path.exists(base_path) and os.path.exists(batch_path):
+            sorted_batch(batch_path)
             continue
         rng = random.Random(42)
         make = customer if table == "customers" else (lambda i, v: order(i, v, rng))
@@ -68,6 +71,19 @@ def generate(out, rows):
         ids = list(range(rows - half + 1, rows + 1)) + list(range(rows + 1, rows + (rows - half) + 1))
         random.Random(7).shuffle(ids)
         write(batch_path, HEADERS[table], (make(i, 1) for i in ids))
+        sorted_batch(batch_path)
+
+
+def sorted_batch(batch_path):
+    """The batch's rows (the same values) in key order, beside it; returns its path."""
+    path = batch_path.replace("_batch_", "_sorted_")
+    if not os.path.exists(path) or os.path.getmtime(path) < os.path.getmtime(batch_path):
+        with open(batch_path, newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader)
+            rows = sorted(reader, key=lambda r: int(r[0]))
+        write(path, header, rows)
+    return path
 
 
 def sync_batch(out, table, rows):

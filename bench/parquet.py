@@ -3,7 +3,7 @@
 tables type them (an empty field is NULL), written by pyarrow with its default codec
 (snappy), as a pandas or pyarrow user would write them.
 
-    python parquet.py DATA_DIR ROWS        the base and batch files of every table
+    python parquet.py DATA_DIR ROWS        the base, batch and sorted batch files of every table
     python parquet.py --file CSV TABLE     one file of TABLE's shape
 """
 import os
@@ -40,7 +40,7 @@ def main():
         return twin(sys.argv[2], sys.argv[3])
     data, rows = sys.argv[1], int(sys.argv[2])
     for table in gen.HEADERS:
-        for kind in ("base", "batch"):
+        for kind in ("base", "batch", "sorted"):
             twin(os.path.join(data, f"{table}_{kind}_{rows}.csv"), table)
 
 
