@@ -283,10 +283,15 @@ fn apply(
     watch: &mut Watch<'_>,
 ) -> Result<(MergeCounts, u64)> {
     let mut in_scope = None;
+    // The source's keys decide the deletes when they come apart (`delete_by_keys`),
+    // else the input's.
     let keys = watch.keys.take();
-    // The input's keys decide the deletes, unless the source's come apart.
-    if spec.deletes() && keys.is_none() {
-        refuse_empty(plan, spec, rows_read)?;
+    if spec.deletes() {
+        if keys.is_none() {
+            refuse_empty(plan, spec, rows_read)?;
+        }
+        // Before the merge either way: the load's turn (a merge then deletes lock rows in
+        // two phases), the table's rows in scope as they were before the load.
         conn.prepare_delete(plan)?;
         if let Some(MaxDelete::Percent(_)) = spec.max_delete {
             in_scope = Some(conn.count_in_scope(plan)?);
@@ -313,11 +318,7 @@ fn apply(
     }
     let deleted = match (deleted_first, keys) {
         (Some(n), _) => n,
-        (None, Some(keys)) => {
-            let (deleted, count) = delete_by_keys(conn, plan, spec, keys, log.as_deref_mut(), watch)?;
-            in_scope = count;
-            deleted
-        }
+        (None, Some(keys)) => delete_by_keys(conn, plan, spec, keys, log.as_deref_mut(), watch)?,
         (None, None) if spec.deletes() => {
             conn.delete_missing(plan, tell(log.as_deref_mut(), plan).as_mut().map(|t| t as _))?
         }
@@ -353,8 +354,7 @@ fn refuse_empty(plan: &Plan, spec: &Spec, rows_read: u64) -> Result<()> {
 /// source's are compared in memory (`diff.rs`), and the table's keys the source lacks are
 /// staged and deleted ([`Staged::Gone`]); when the comparison cannot tell, every source
 /// key is staged ([`Staged::Keys`]) and the deletes take what they lack, as they would a
-/// whole input's. Returns the rows deleted, and (`--max-delete P%`) how many the table
-/// had.
+/// whole input's. Returns the rows deleted.
 fn delete_by_keys(
     conn: &mut dyn Connection,
     plan: &mut Plan,
@@ -362,7 +362,7 @@ fn delete_by_keys(
     mut keys: Source,
     log: Option<&mut ChangeLog>,
     watch: &mut Watch<'_>,
-) -> Result<(u64, Option<u64>)> {
+) -> Result<u64> {
     keys.require_whole();
     let name = format!("the keys of table {}", quote_ident(&plan.table.name));
     let table_keys =
@@ -401,14 +401,9 @@ fn delete_by_keys(
         }
     }
     conn.finish_stage(plan)?;
-    conn.prepare_delete(plan)?;
-    let in_scope = match spec.max_delete {
-        Some(MaxDelete::Percent(_)) => Some(conn.count_in_scope(plan)?),
-        _ => None,
-    };
     let deleted = conn.delete_missing(plan, tell(log, plan).as_mut().map(|t| t as _))?;
     trace("deleted");
-    Ok((deleted, in_scope))
+    Ok(deleted)
 }
 
 /// Starts reading the source's keys (`keys`: the key columns, by name), checked against

@@ -6,10 +6,15 @@ use std::process::{Command, Stdio};
 
 /// `upsertx sync pipeline.toml ARGS` in `dst`'s directory, the file written from `text`.
 fn sync(dst: &dyn TestDb, text: &str, args: &[&str]) -> Run {
+    sync_with(dst, text, args, &[])
+}
+
+/// [`sync`] with variables `env` set.
+fn sync_with(dst: &dyn TestDb, text: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
     let file = dst.dir().join("pipeline.toml");
     std::fs::write(&file, text).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_upsertx"));
-    cmd.arg("sync").arg(&file).args(args).current_dir(dst.dir());
+    cmd.arg("sync").arg(&file).args(args).current_dir(dst.dir()).envs(env.iter().copied());
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     Run::from(cmd.output().expect("run upsertx sync"))
 }
@@ -413,14 +418,9 @@ fn incremental_deletes_mariadb_to_sqlite() {
     incremental_deletes(&Mariadb::new(), &Sqlite::new());
 }
 
-/// `upsertx sync` with `UPSERTX_TRACE` set: its phases on stderr.
+/// `upsertx sync --json` with `UPSERTX_TRACE` set: its phases on stderr.
 fn traced(dst: &dyn TestDb, text: &str) -> Run {
-    let file = dst.dir().join("pipeline.toml");
-    std::fs::write(&file, text).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_upsertx"));
-    cmd.arg("sync").arg(&file).arg("--json").current_dir(dst.dir()).env("UPSERTX_TRACE", "1");
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    Run::from(cmd.output().expect("run upsertx sync"))
+    sync_with(dst, text, &["--json"], &[("UPSERTX_TRACE", "1")])
 }
 
 /// An incremental stream's deletes compare the table's keys with the source's in memory
