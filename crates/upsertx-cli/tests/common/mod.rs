@@ -470,3 +470,18 @@ pub fn upsertx_with_url(db: &dyn TestDb, args: &[&str], url: &str) -> Run {
         .expect("run upsertx")
         .into()
 }
+
+/// Polls `cond` until it holds or `limit` passes (then says what it gave up on).
+pub fn wait_until(what: &str, limit: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        // Not faster: MariaDB refreshes information_schema.innodb_trx only when it was
+        // not read in the last 0.1 s.
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    eprintln!("gave up waiting: {what}");
+    false
+}

@@ -14,10 +14,10 @@
 //!
 //! The model (`Model`) is the semantics of one load, applied serially.
 
-use crate::common::{write, Mariadb, Postgres, Sqlite, TestDb};
+use crate::common::{wait_until, write, Mariadb, Postgres, Sqlite, TestDb};
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Mode {
@@ -216,20 +216,6 @@ fn check_serializable(
         differing(initial),
         outcomes.iter().map(|o| (o.code, o.counts)).collect::<Vec<_>>()
     );
-}
-
-fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if cond() {
-            return true;
-        }
-        // Not faster: MariaDB refreshes information_schema.innodb_trx only when it was
-        // not read in the last 0.1 s.
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    eprintln!("gave up waiting: {what}");
-    false
 }
 
 /// The two tables every scenario runs on: keyed by the primary key (the one-statement

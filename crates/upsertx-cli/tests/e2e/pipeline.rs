@@ -1,8 +1,9 @@
 //! End-to-end tests of `upsertx sync PIPELINE.toml`: many tables of one database into
 //! another, with PostgreSQL, MariaDB and SQLite each a source and each a target.
 
-use crate::common::{dialect, rows, Mariadb, Postgres, Run, Sqlite, TestDb};
+use crate::common::{dialect, rows, wait_until, Mariadb, Postgres, Run, Sqlite, TestDb};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// `upsertx sync pipeline.toml ARGS` in `dst`'s directory, the file written from `text`.
 fn sync(dst: &dyn TestDb, text: &str, args: &[&str]) -> Run {
@@ -578,7 +579,12 @@ fn views_are_named_not_matched(src: &dyn TestDb, dst: &dyn TestDb) {
     assert_eq!(view(dst), view(src));
     src.exec("UPDATE orders SET amount = 5 WHERE id = 2"); // out of the view: gone from it
     let run = sync(dst, &text, &["--json"]);
-    assert_eq!(streams(&run)[0].1["deleted"], 1, "{}", run.stdout);
+    assert_eq!(
+        (&streams(&run)[0].1["updated"], &streams(&run)[0].1["deleted"]),
+        (&1.into(), &1.into()),
+        "{}",
+        run.stdout
+    );
     assert_eq!(view(dst), view(src));
     let all = format!("{h}[[streams]]\ntable = \"*\"\n");
     let names: Vec<String> = counts(&sync(dst, &all, &["--json"])).into_iter().map(|(name, _)| name).collect();
@@ -696,4 +702,57 @@ fn two_syncs_at_once_into_mariadb() {
 #[test]
 fn two_syncs_at_once_into_sqlite() {
     two_syncs_at_once(&Mariadb::new(), &Sqlite::new());
+}
+
+/// An incremental stream's delete waits for another session's lock on a row it deletes
+/// (that session updates the row, then commits), then deletes it: the run ends as if it
+/// had come after that session, the target equal to the source. The run has updated a
+/// row before (so it is a writing transaction when it waits, as MariaDB reports waits).
+fn incremental_deletes_wait_for_a_row_lock(src: &dyn TestDb, dst: &dyn TestDb) {
+    source(src);
+    let text = format!(
+        "{}\n[[streams]]\ntable = \"orders\"\nincremental = \"updated_at\"\ndelete_missing = true\n",
+        head(src, dst)
+    );
+    counts(&sync(dst, &text, &["--json"]));
+    let gone = orders(src).last().expect("a source row")[0].clone();
+    src.exec(&format!("DELETE FROM orders WHERE id = {gone}"));
+    src.exec("UPDATE orders SET amount = amount + 1, updated_at = '2026-12-05 00:00:00.000000' WHERE id = 1");
+    let mut holder = dst.session();
+    holder.exec(dst.begin());
+    holder.exec(&format!("UPDATE orders SET amount = amount + 100 WHERE id = {gone}"));
+    let file = dst.dir().join("pipeline.toml");
+    std::fs::write(&file, &text).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_upsertx"))
+        .arg("sync")
+        .arg(&file)
+        .arg("--json")
+        .current_dir(dst.dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waited = wait_until("the sync to wait for the held row", Duration::from_secs(30), || dst.lock_waiters() > 0);
+    holder.exec("COMMIT");
+    let run = Run::from(child.wait_with_output().unwrap());
+    assert!(waited, "the sync never waited for the held row: {}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(
+        (&streams(&run)[0].1["updated"], &streams(&run)[0].1["deleted"]),
+        (&1.into(), &1.into()),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(orders(dst), orders(src));
+}
+
+#[test]
+fn incremental_deletes_wait_for_a_row_lock_in_postgres() {
+    incremental_deletes_wait_for_a_row_lock(&Mariadb::new(), &Postgres::new());
+}
+
+#[test]
+fn incremental_deletes_wait_for_a_row_lock_in_mariadb() {
+    incremental_deletes_wait_for_a_row_lock(&Postgres::new(), &Mariadb::new());
 }
