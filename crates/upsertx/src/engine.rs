@@ -17,8 +17,9 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 const BATCH_ROWS: usize = 4096;
-/// Batches in flight between the reader and the database: bounds memory.
-const BATCHES_IN_FLIGHT: usize = 2;
+/// Batches in flight between the reader and the database: bounds memory. Four let the
+/// reader go on while PostgreSQL takes a COPY of several batches.
+const BATCHES_IN_FLIGHT: usize = 4;
 
 /// The caller's view of a load: told how far it is, and asked whether to stop.
 pub(crate) struct Watch<'a> {
@@ -225,7 +226,7 @@ fn prepare_table(
 /// Reads and checks the input on a thread of its own while this one stages each batch;
 /// returns the rows read. Asks `watch` after each batch.
 fn stage_all(conn: &mut dyn Connection, plan: &Plan, reader: Input, watch: &mut Watch<'_>) -> Result<u64> {
-    let each = |b: Batch| conn.stage(plan, &b);
+    let each = |b: Batch| conn.stage(plan, b);
     Reading::start(reader, plan.columns.clone(), &plan.input, BATCHES_IN_FLIGHT)?
         .each(each, |rows| watch.report(Progress::Staged(rows)))
 }
@@ -388,14 +389,14 @@ fn delete_by_keys(
             plan.staged = Staged::Gone;
             conn.create_stage(plan)?;
             for batch in gone {
-                conn.stage(plan, &diff::as_plan_rows(plan, batch))?;
+                conn.stage(plan, diff::as_plan_rows(plan, batch))?;
             }
         }
         None => {
             trace("the source's keys staged");
             plan.staged = Staged::Keys;
             conn.create_stage(plan)?;
-            let stage = |batch| conn.stage(plan, &diff::as_plan_rows(plan, batch));
+            let stage = |batch| conn.stage(plan, diff::as_plan_rows(plan, batch));
             read = read_keys(plan, &mut keys)?.each(stage, |_| watch.check())?;
             refuse_empty(plan, spec, read)?;
         }

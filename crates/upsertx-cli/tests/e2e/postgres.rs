@@ -78,6 +78,31 @@ fn values_the_server_refuses_name_their_row_and_column() {
     assert!(table(&db, "t", "id").is_empty(), "nothing written");
 }
 
+/// A value the server refuses far into a large input (its rows sent by COPYs of many
+/// batches each), after a value spanning two lines: named by its row, line and value.
+#[test]
+fn a_refused_value_deep_in_the_input_names_its_row() {
+    let db = Postgres::new();
+    db.exec(
+        "CREATE DOMAIN percent AS numeric(5,2) CHECK (VALUE BETWEEN 0 AND 100);
+         CREATE TABLE t (id int PRIMARY KEY, pct percent, note text)",
+    );
+    let mut csv = String::from("id,pct,note\n1,1,\"two\nlines\"\n");
+    for id in 2..=60_000 {
+        let pct = if id == 45_001 { 101 } else { id % 100 };
+        csv.push_str(&format!("{id},{pct},note {id}\n"));
+    }
+    write(&db, "t.csv", &csv);
+    upsertx(&db, &["t.csv"], None).fails(
+        1,
+        &[
+            "t.csv: row 45001 (line 45003)",
+            "column \"pct\": \"101\": value for domain percent violates check constraint",
+        ],
+    );
+    assert!(table(&db, "t", "id").is_empty(), "nothing written");
+}
+
 #[test]
 fn real_is_range_checked_as_a_32_bit_float() {
     let db = Postgres::new();

@@ -284,9 +284,10 @@ pub trait Connection: Catalog {
     }
     /// Creates the session-private staging table for the plan's columns.
     fn create_stage(&mut self, plan: &Plan) -> Result<()>;
-    /// Stages one batch. Dialects that de-duplicate while staging apply
-    /// `plan.spec.duplicates` here.
-    fn stage(&mut self, plan: &Plan, batch: &Batch) -> Result<()>;
+    /// Stages one batch (a dialect may hold it until more come, or until
+    /// [`finish_stage`](Connection::finish_stage)). Dialects that de-duplicate while
+    /// staging apply `plan.spec.duplicates` here.
+    fn stage(&mut self, plan: &Plan, batch: Batch) -> Result<()>;
     /// Finishes staging once every batch is in (stages that sort the rows send them now).
     fn finish_stage(&mut self, _plan: &Plan) -> Result<()> {
         Ok(())
@@ -337,7 +338,7 @@ pub(crate) fn load_id_size(
             row += 1;
             values.push((row, Some(row + 1), vec![id(*n), Value::text(size.to_string())]));
         }
-        conn.stage(&plan, &Batch::from_rows(values))?;
+        conn.stage(&plan, Batch::from_rows(values))?;
     }
     conn.finish_stage(&plan)?;
     let counts = conn.merge(&plan, None)?;

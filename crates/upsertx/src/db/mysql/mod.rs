@@ -289,8 +289,8 @@ impl Connection for MyConnection {
         self.at_server(done)
     }
 
-    fn stage(&mut self, plan: &Plan, batch: &Batch) -> Result<()> {
-        let done = self.stager.push(&mut self.conn, plan, batch);
+    fn stage(&mut self, plan: &Plan, batch: Batch) -> Result<()> {
+        let done = self.stager.push(&mut self.conn, plan, &batch);
         self.at_server(done)
     }
 

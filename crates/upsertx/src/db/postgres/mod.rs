@@ -35,6 +35,8 @@ pub(crate) struct PgConnection {
     target: Option<(String, String)>,
     /// Whether the keys staged so far are whole numbers in strictly increasing order.
     order: stage::KeyOrder,
+    /// Rows encoded for the stage's next COPY.
+    pending: stage::Pending,
 }
 
 /// Quotes an identifier for PostgreSQL.
@@ -43,7 +45,7 @@ use self::sql::q;
 impl PgConnection {
     pub(crate) fn open(url: &str) -> Result<Self> {
         let client = crate::db::postgres::session::connect(url)?;
-        Ok(PgConnection { client, target: None, order: stage::KeyOrder::default() })
+        Ok(PgConnection { client, target: None, order: stage::KeyOrder::default(), pending: stage::Pending::default() })
     }
 
     fn exec(&mut self, context: &str, sql: &str) -> Result<()> {
@@ -127,12 +129,17 @@ impl Connection for PgConnection {
 
     fn create_stage(&mut self, plan: &Plan) -> Result<()> {
         self.order = stage::KeyOrder::default();
+        self.pending = stage::Pending::default();
         self.exec("creating the staging table", &stage::stage_table_sql(plan))
     }
 
-    fn stage(&mut self, plan: &Plan, batch: &Batch) -> Result<()> {
-        self.order.observe(plan, batch);
-        stage::stage(&mut self.client, plan, batch)
+    fn stage(&mut self, plan: &Plan, batch: Batch) -> Result<()> {
+        self.order.observe(plan, &batch);
+        stage::stage(&mut self.client, plan, &mut self.pending, batch)
+    }
+
+    fn finish_stage(&mut self, plan: &Plan) -> Result<()> {
+        stage::finish(&mut self.client, plan, &mut self.pending)
     }
 
     fn prepare_delete(&mut self, plan: &Plan) -> Result<()> {

@@ -146,8 +146,8 @@ impl Connection for SqliteConnection {
         self.stager.create(&self.conn, plan)
     }
 
-    fn stage(&mut self, plan: &Plan, batch: &Batch) -> Result<()> {
-        self.stager.push(&self.conn, plan, batch)
+    fn stage(&mut self, plan: &Plan, batch: Batch) -> Result<()> {
+        self.stager.push(&self.conn, plan, &batch)
     }
 
     fn finish_stage(&mut self, plan: &Plan) -> Result<()> {
