@@ -418,6 +418,12 @@ fn command(db: &dyn TestDb, args: &[&str]) -> Command {
     cmd
 }
 
+/// [`upsertx`] with its phases traced (`UPSERTX_TRACE=1`, on stderr): for tests of which
+/// way a load went.
+pub fn upsertx_traced(db: &dyn TestDb, args: &[&str]) -> Run {
+    command(db, args).env("UPSERTX_TRACE", "1").output().expect("run upsertx").into()
+}
+
 /// Starts `upsertx ARGS --db URL` without waiting: for loads that run at the same time
 /// (`Run::from(child.wait_with_output()?)` when done).
 pub fn spawn_upsertx(db: &dyn TestDb, args: &[&str]) -> std::process::Child {

@@ -17,5 +17,6 @@ mod mariadb;
 mod pipeline;
 mod postgres;
 mod properties;
+mod sqlite;
 mod sync;
 mod typed;
