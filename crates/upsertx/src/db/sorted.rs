@@ -52,6 +52,51 @@ pub(crate) fn batch_key(out: &mut Vec<u8>, plan: &Plan, batch: &Batch, r: usize)
     Ok(())
 }
 
+/// The keys of every row of the batch, [`batch_key`] each, one after another.
+pub(crate) fn batch_keys(plan: &Plan, batch: &Batch) -> Result<Vec<u8>> {
+    let mut keys = Vec::with_capacity(batch.rows.len() * 8 * plan.key.len());
+    let mut key = Vec::with_capacity(8 * plan.key.len());
+    for r in 0..batch.rows.len() {
+        batch_key(&mut key, plan, batch, r)?;
+        keys.extend_from_slice(&key);
+    }
+    Ok(keys)
+}
+
+/// Whether a load's keys have arrived strictly increasing so far, batch by batch (an
+/// export sorted by its key): while they have, a stage takes the rows as they come (it
+/// only appends, and staging overlaps reading); from the first batch out of order on,
+/// they go through a [`Sorter`]. Rows staged straight all come before the sorter's in
+/// input order, so a stage that keeps the last or the first of a key's rows keeps the
+/// right one.
+#[derive(Default)]
+pub(crate) struct InOrder {
+    last: Option<Vec<u8>>,
+    broken: bool,
+}
+
+impl InOrder {
+    /// Takes the next batch's keys (`width` bytes each, as [`batch_keys`] writes them):
+    /// true while every key so far is greater than the one before it.
+    pub(crate) fn still(&mut self, keys: &[u8], width: usize) -> bool {
+        if self.broken {
+            return false;
+        }
+        let mut before = self.last.as_deref();
+        for key in keys.chunks_exact(width) {
+            if before.is_some_and(|b| key <= b) {
+                self.broken = true;
+                return false;
+            }
+            before = Some(key);
+        }
+        if let Some(key) = keys.chunks_exact(width).last() {
+            self.last = Some(key.to_vec());
+        }
+        true
+    }
+}
+
 /// The integer [`int_key`] wrote.
 #[cfg(test)]
 fn int_from_key(bytes: &[u8]) -> i64 {

@@ -3,12 +3,15 @@
 //! duplicates policy as the rows arrive.
 //!
 //! Each row is encoded once, as a `LOAD DATA` line. When every key column is an integer,
-//! the lines go through a [`Sorter`] (runs of [`RUN_BYTES`], spilled to temporary files)
-//! and are sent once every row is in, in key order, one row per key: InnoDB appends to
-//! the keyed stage instead of splitting pages at random, which more than halves the
-//! staging time of shuffled input, and the merge then reads the stage in key order.
-//! Other keys (text, whose order and equality follow the column's collation) are sent
-//! batch by batch in input order.
+//! rows whose keys keep arriving strictly increasing (an export sorted by its key) are
+//! sent as they come; from the first batch out of order on, the lines go through a
+//! [`Sorter`] (runs of [`RUN_BYTES`], spilled to temporary files) and are sent once every
+//! row is in, in key order, one row per key: InnoDB appends to the keyed stage instead of
+//! splitting pages at random, which more than halves the staging time of shuffled input,
+//! and the merge then reads the stage in key order. Other keys (text, whose order and
+//! equality follow the column's collation) are sent in input order. Rows sent as they
+//! come go in statements of a quarter of [`RUN_BYTES`] (a statement per 4096-row batch
+//! cost a round trip each).
 //!
 //! The transport is `LOAD DATA LOCAL INFILE` streamed from memory; when the server refuses
 //! it (or the URL says `local-infile=0`), prepared multi-row INSERTs of the same fields,
@@ -26,7 +29,7 @@
 
 use super::session::db_error;
 use crate::batch::Batch;
-use crate::db::sorted::{batch_key, sortable, Sorter};
+use crate::db::sorted::{batch_keys, sortable, InOrder, Sorter};
 use crate::db::sql::{self, list, stage_col};
 use crate::error::{Error, Location, Result};
 use crate::plan::Plan;
@@ -246,6 +249,9 @@ pub(crate) struct Stager {
     run: Arc<Mutex<Run>>,
     /// The load's rows in key order, when they are sent sorted.
     sorter: Option<Sorter>,
+    /// Whether the keys so far came in increasing order (sorted rows are sent as they come
+    /// until they do not).
+    in_order: InOrder,
     /// False when the URL says `local-infile=0`, or once the server has refused it.
     pub(super) load_data: bool,
     /// [`RUN_BYTES`]; smaller in tests, to cross run boundaries with a few rows.
@@ -257,7 +263,14 @@ pub(crate) struct Stager {
 
 impl Stager {
     pub(crate) fn new(load_data: bool) -> Stager {
-        Stager { run: Arc::default(), sorter: None, load_data, run_bytes: RUN_BYTES, into_target: None }
+        Stager {
+            run: Arc::default(),
+            sorter: None,
+            in_order: InOrder::default(),
+            load_data,
+            run_bytes: RUN_BYTES,
+            into_target: None,
+        }
     }
 
     /// What `LOAD DATA LOCAL INFILE` reads: the current run.
@@ -280,6 +293,7 @@ impl Stager {
         conn.query_drop(stage_table_sql(plan)).map_err(|e| db_error("creating the staging table", e))?;
         self.run().clear();
         self.sorter = sortable(plan).then(|| Sorter::new(8 * plan.key.len(), self.run_bytes));
+        self.in_order = InOrder::default();
         self.into_target = None;
         if self.load_data {
             match conn.query_drop(load_data_sql(plan, None)) {
@@ -293,14 +307,16 @@ impl Stager {
 
     pub(crate) fn push(&mut self, conn: &mut Conn, plan: &Plan, batch: &Batch) -> Result<()> {
         if let Some(sorter) = &mut self.sorter {
-            let mut key = Vec::with_capacity(8 * plan.key.len());
-            for (r, &(row, line)) in batch.rows.iter().enumerate() {
-                batch_key(&mut key, plan, batch, r)?;
-                sorter.push(&key, row, line, |out| encode_row(out, plan, batch, r))?;
+            let w = 8 * plan.key.len();
+            let keys = batch_keys(plan, batch)?;
+            if !self.in_order.still(&keys, w) {
+                for (r, &(row, line)) in batch.rows.iter().enumerate() {
+                    sorter.push(&keys[r * w..(r + 1) * w], row, line, |out| encode_row(out, plan, batch, r))?;
+                }
+                return Ok(());
             }
-            return Ok(());
         }
-        {
+        let full = {
             let mut run = self.run();
             for r in 0..batch.rows.len() {
                 let start = run.lines.len();
@@ -308,14 +324,20 @@ impl Stager {
                 encode_row(&mut run.lines, plan, batch, r)?;
                 run.rows.push(RunRow { start, row, line: line.unwrap_or(0) });
             }
+            run.bytes() >= self.run_bytes / 4
+        };
+        match full {
+            true => self.flush(conn, plan),
+            false => Ok(()),
         }
-        self.flush(conn, plan)
     }
 
     /// Sends what is left: call once every batch is pushed. Sorted rows go in statements
     /// of a quarter of [`RUN_BYTES`], one key after another, each key once.
     pub(crate) fn finish(&mut self, conn: &mut Conn, plan: &Plan) -> Result<()> {
-        let Some(sorter) = self.sorter.take() else { return self.flush(conn, plan) };
+        // The rows sent as they came first: they are earlier in the input.
+        self.flush(conn, plan)?;
+        let Some(sorter) = self.sorter.take() else { return Ok(()) };
         let duplicate = sorter.drain(plan.spec.duplicates, |r| {
             let full = {
                 let mut run = self.run();

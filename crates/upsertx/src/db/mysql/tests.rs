@@ -117,3 +117,36 @@ fn a_lost_connection_names_the_server() {
     assert!(err.contains(&format!("the connection to the server at {server} was lost")), "{err}");
     assert!(err.contains("nothing was committed") && !err.contains("CodecError"), "{err}");
 }
+
+/// Keys in order for two batches (sent as they come), then out of order (sorted): 5 and 3
+/// again, 2 new. The stage keeps the last or the first of a key's rows across both ways.
+const IN_ORDER_THEN_NOT: &[&[(i64, &str)]] =
+    &[&[(1, "m"), (3, "s")], &[(5, "s"), (7, "m")], &[(5, "l"), (2, "s"), (3, "l")]];
+
+#[test]
+fn rows_sent_as_they_come_then_sorted_keep_the_duplicates_policy() {
+    for load_data in [true, false] {
+        let tag = |t: &str| format!("{t}{}", if load_data { "l" } else { "i" });
+        let counts = MergeCounts { staged: 5, inserted: 4, updated: 1, unchanged: 0, ignored: 0, stale: 0 };
+        let mut db = TestDatabase::new(&tag("iol"));
+        assert_eq!(load(&db, load_data, Duplicates::Last, IN_ORDER_THEN_NOT).unwrap(), counts);
+        let want = [(1, "m"), (2, "s"), (3, "l"), (5, "l"), (7, "m"), (9, "s")];
+        assert_eq!(db.rows(), want.map(|(k, v)| (k, v.to_string())), "load_data: {load_data}");
+
+        let mut db = TestDatabase::new(&tag("iof"));
+        assert_eq!(load(&db, load_data, Duplicates::First, IN_ORDER_THEN_NOT).unwrap(), counts);
+        let want = [(1, "m"), (2, "s"), (3, "s"), (5, "s"), (7, "m"), (9, "s")];
+        assert_eq!(db.rows(), want.map(|(k, v)| (k, v.to_string())), "load_data: {load_data}");
+
+        let mut db = TestDatabase::new(&tag("ioe"));
+        match load(&db, load_data, Duplicates::Error, IN_ORDER_THEN_NOT) {
+            // The sorted rows go in key order: key 3's second row (row 7) is met first.
+            Err(Error::DuplicateKey { at, key, first_row }) => {
+                assert_eq!((at.row, first_row), (7, 2), "key {key}");
+                assert!(key.contains('3'), "{key}");
+            }
+            other => panic!("load_data {load_data}: {other:?}"),
+        }
+        assert_eq!(db.rows(), [(1, "s".into()), (9, "s".into())]);
+    }
+}

@@ -5,7 +5,7 @@
 
 use super::sql::q;
 use crate::batch::{Batch, Column};
-use crate::db::sorted::{batch_key, sortable, Sorter};
+use crate::db::sorted::{batch_keys, sortable, InOrder, Sorter};
 use crate::db::sql::{self, stage_col};
 use crate::error::{Error, Location, Result};
 use crate::plan::Plan;
@@ -53,15 +53,15 @@ pub(crate) fn stage_table_sql(plan: &Plan) -> String {
 /// between rows staged at different times (`OR REPLACE`, `OR IGNORE`, or an error).
 pub(crate) struct Stager {
     sorter: Option<Sorter>,
-    /// While every key so far came in increasing order: the last one.
-    in_order: Option<Vec<u8>>,
+    /// Whether every key so far came in increasing order.
+    in_order: InOrder,
     /// [`RUN_BYTES`]; smaller in tests, to cross run boundaries with a few rows.
     pub(super) run_bytes: usize,
 }
 
 impl Default for Stager {
     fn default() -> Stager {
-        Stager { sorter: None, in_order: None, run_bytes: RUN_BYTES }
+        Stager { sorter: None, in_order: InOrder::default(), run_bytes: RUN_BYTES }
     }
 }
 
@@ -78,7 +78,7 @@ impl Stager {
         let sql = format!("PRAGMA temp.cache_size = -{}; {}", cache >> 10, stage_table_sql(plan));
         conn.execute_batch(&sql).map_err(|e| Error::db("creating the staging table", e))?;
         self.sorter = sortable(plan).then(|| Sorter::new(8 * plan.key.len(), self.run_bytes));
-        self.in_order = sortable(plan).then(Vec::new);
+        self.in_order = InOrder::default();
         Ok(())
     }
 
@@ -88,26 +88,11 @@ impl Stager {
         let columns: Vec<&Column> = texts.iter().zip(&batch.columns).map(|(t, c)| t.as_ref().unwrap_or(c)).collect();
         let Some(sorter) = &mut self.sorter else { return insert_batch(conn, plan, batch, &columns) };
         let w = 8 * plan.key.len();
-        let mut keys = Vec::with_capacity(batch.rows.len() * w);
-        let mut key = Vec::with_capacity(w);
-        for r in 0..batch.rows.len() {
-            batch_key(&mut key, plan, batch, r)?;
-            keys.extend_from_slice(&key);
+        let keys = batch_keys(plan, batch)?;
+        if self.in_order.still(&keys, w) {
+            return insert_batch(conn, plan, batch, &columns);
         }
         let key = |r: usize| &keys[r * w..(r + 1) * w];
-        if let Some(last) = &mut self.in_order {
-            let increasing = (0..batch.rows.len()).all(|r| match r {
-                0 => last.is_empty() || key(0) > last.as_slice(),
-                _ => key(r) > key(r - 1),
-            });
-            if increasing {
-                if let Some(r) = batch.rows.len().checked_sub(1) {
-                    *last = key(r).to_vec();
-                }
-                return insert_batch(conn, plan, batch, &columns);
-            }
-            self.in_order = None;
-        }
         for (r, &(row, line)) in batch.rows.iter().enumerate() {
             sorter.push(key(r), row, line, |out| {
                 for c in &columns {
