@@ -1,6 +1,6 @@
 //! MariaDB beyond the scenarios every dialect shares (those are in cli.rs).
 
-use crate::common::{rows, table, upsertx, upsertx_with_url, write, Mariadb, TestDb};
+use crate::common::{rows, table, upsertx, upsertx_traced, upsertx_with_url, write, Mariadb, TestDb};
 
 #[test]
 fn strict_types_and_explicit_time_zones() {
@@ -143,4 +143,45 @@ fn loads_into_an_empty_table_go_straight_into_it() {
     write(&db, "a.csv", "code,n\nx,1\ny,2\n");
     assert_eq!(upsertx(&db, &["a.csv", "--key", "code", "--json"], None).counts(), (2, 0, 0, 0, 0));
     assert_eq!(table(&db, "a", "rid, code, n"), rows(&[&["1", "x", "1"], &["2", "y", "2"]]));
+}
+
+/// Rows whose keys come in order go straight into a table that holds rows, upserted as
+/// they come (no stage). A value the server refuses far into the input names its row,
+/// column and value, and nothing is written; rows in order, then a key seen again out
+/// of order, are staged after all, with exact counts and the last row kept.
+#[test]
+fn key_ordered_rows_are_upserted_as_they_come() {
+    let db = Mariadb::new();
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY, size ENUM('s','m','l') NOT NULL, n INT)");
+    db.exec("INSERT INTO t VALUES (1, 's', 1), (50000, 's', 1)");
+    let csv = |ids: &mut dyn Iterator<Item = i64>, size: &dyn Fn(i64) -> &'static str| {
+        let mut csv = String::from("id,size,n\n");
+        for id in ids {
+            csv.push_str(&format!("{id},{},{id}\n", size(id)));
+        }
+        csv
+    };
+    write(&db, "t.csv", &csv(&mut (1..=60_000), &|id| if id == 45_001 { "xl" } else { "m" }));
+    upsertx_traced(&db, &["t.csv"])
+        .fails(1, &["t.csv: row 45001 (line 45002), column \"size\": \"xl\": Data truncated"]);
+    assert_eq!(table(&db, "t", "id, size, n"), rows(&[&["1", "s", "1"], &["50000", "s", "1"]]));
+
+    write(&db, "t.csv", &csv(&mut (1..=60_000), &|_| "m"));
+    let run = upsertx_traced(&db, &["t.csv", "--json"]);
+    assert_eq!(run.counts(), (59_998, 2, 0, 0, 0), "{}", run.stderr);
+    assert!(!run.stderr.contains("staged instead"), "{}", run.stderr);
+    let summary = "SELECT count(*), sum(n), sum(size = 'm') FROM t";
+    assert_eq!(db.rows(summary), rows(&[&["60000", "1800030000", "60000"]]));
+    // Again, every row as it is.
+    assert_eq!(upsertx_traced(&db, &["t.csv", "--json"]).counts(), (0, 0, 60_000, 0, 0));
+
+    // In order up to 70,000 (half of it changed), then 65,000 again and 80,000.
+    let mut ids = (55_001..=70_000).chain([65_000, 80_000]);
+    write(&db, "t.csv", &csv(&mut ids, &|id| if id % 2 == 0 { "l" } else { "m" }));
+    let run = upsertx_traced(&db, &["t.csv", "--json"]);
+    assert!(run.stderr.contains("keys out of order: the rows upserted so far staged instead"), "{}", run.stderr);
+    assert_eq!(run.counts(), (10_001, 2_500, 2_500, 0, 1), "{}", run.stderr);
+    let summary = "SELECT count(*), sum(n), sum(size = 'l') FROM t";
+    assert_eq!(db.rows(summary), rows(&[&["70001", "2450115000", "7501"]]));
+    assert_eq!(db.rows("SELECT size FROM t WHERE id = 65000"), rows(&[&["l"]]));
 }

@@ -285,7 +285,7 @@ fn check_no_existing(conn: &mut Conn, plan: &Plan, target: &str) -> Result<()> {
 /// `INSERT ... ON DUPLICATE KEY UPDATE` is safe against the target only when it cannot
 /// fire on another unique key (the load's key is the table's only one) and cannot burn
 /// auto-increment values (no auto-increment column is missing from the input).
-fn one_statement_is_safe(plan: &Plan) -> bool {
+pub(super) fn one_statement_is_safe(plan: &Plan) -> bool {
     plan.table.keys.len() == 1
         && plan.table.keys[0] == plan.key_constraint
         && !plan.table.columns.iter().any(|c| c.sequence_default && !plan.columns.iter().any(|p| p.name == c.name))
@@ -304,7 +304,38 @@ fn merge_in_one_statement(conn: &mut Conn, plan: &Plan, target: &str) -> Result<
     let names = list(&all, |i| q(&plan.columns[i].name), ", ");
     let values = list(&all, |i| format!("s.{}", stage_col(i)), ", ");
     let keys = list(&plan.key, |i| format!("s.{}", stage_col(i)), ", ");
-    let set = match plan.spec.on_conflict {
+    let set = on_duplicate(plan);
+    conn.query_drop(format!(
+        "INSERT INTO {target} ({names}) SELECT {values} FROM {stage} AS s ORDER BY {keys} ON DUPLICATE KEY UPDATE {set}"
+    ))
+    .map_err(db)?;
+    let affected = conn.affected_rows();
+    let info = conn.info_str().into_owned();
+    let (staged, changed) = parse_insert_info(&info)
+        .ok_or_else(|| Error::db(ctx.clone(), format!("the server did not report its row counts ({info:?})")))?;
+    crate::trace::trace("merged");
+    let stale = stale(conn, plan, target)?;
+    drop_stage(conn, plan).map_err(db)?;
+    Ok(one_statement_counts(plan, staged, affected, changed).with_stale(stale))
+}
+
+/// The counts of `INSERT ... ON DUPLICATE KEY UPDATE` statements from what the server
+/// reported for them, summed: `records` rows, `affected` (1 per insert, 2 per changed
+/// row), `changed` (the `Duplicates:` figure: existing rows it changed).
+pub(super) fn one_statement_counts(plan: &Plan, records: u64, affected: u64, changed: u64) -> MergeCounts {
+    let inserted = affected.saturating_sub(2 * changed);
+    let matched = records.saturating_sub(inserted);
+    let updated = match plan.spec.on_conflict {
+        OnConflict::Update if plan.spec.always_update && plan.newer_by.is_none() => matched,
+        OnConflict::Update => changed.min(matched),
+        _ => 0,
+    };
+    MergeCounts::derive(plan.spec.on_conflict, records, inserted, updated)
+}
+
+/// The `ON DUPLICATE KEY UPDATE` assignments of the one-statement merge.
+pub(super) fn on_duplicate(plan: &Plan) -> String {
+    match plan.spec.on_conflict {
         OnConflict::Update if plan.newer_by.is_some() => {
             // Each column takes the input's value when it is newer, the `--newer-by`
             // column last: an assignment sees the ones before it.
@@ -322,31 +353,12 @@ fn merge_in_one_statement(conn: &mut Conn, plan: &Plan, target: &str) -> Result<
             let k = q(&plan.columns[plan.key[0]].name);
             format!("{k} = {k}")
         }
-    };
-    conn.query_drop(format!(
-        "INSERT INTO {target} ({names}) SELECT {values} FROM {stage} AS s ORDER BY {keys} ON DUPLICATE KEY UPDATE {set}"
-    ))
-    .map_err(db)?;
-    let affected = conn.affected_rows();
-    let info = conn.info_str().into_owned();
-    let (staged, changed) = parse_insert_info(&info)
-        .ok_or_else(|| Error::db(ctx.clone(), format!("the server did not report its row counts ({info:?})")))?;
-    crate::trace::trace("merged");
-    let stale = stale(conn, plan, target)?;
-    drop_stage(conn, plan).map_err(db)?;
-    let inserted = affected.saturating_sub(2 * changed);
-    let matched = staged.saturating_sub(inserted);
-    let updated = match plan.spec.on_conflict {
-        OnConflict::Update if plan.spec.always_update && plan.newer_by.is_none() => matched,
-        OnConflict::Update => changed.min(matched),
-        _ => 0,
-    };
-    Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated).with_stale(stale))
+    }
 }
 
 /// `Records: 3  Duplicates: 1  Warnings: 0` (an `INSERT ... SELECT`'s info) as
 /// (records, duplicates).
-fn parse_insert_info(info: &str) -> Option<(u64, u64)> {
+pub(super) fn parse_insert_info(info: &str) -> Option<(u64, u64)> {
     let figure = |name: &str| info.split(name).nth(1)?.split_whitespace().next()?.parse::<u64>().ok();
     Some((figure("Records:")?, figure("Duplicates:")?))
 }

@@ -8,6 +8,8 @@
 //!   multi-row INSERTs when LOCAL INFILE is refused.
 //! - `merge.rs`: the merge, which lets `ON DUPLICATE KEY UPDATE` touch the target only
 //!   when it cannot pick the wrong unique key.
+//! - `upsert.rs`: key-ordered rows upserted straight into the target as they come, no
+//!   stage (staged after all if the keys come out of order).
 //! - `delete.rs`: `--delete-missing`.
 //! - `changes.rs`: `--changes`.
 //!
@@ -28,6 +30,7 @@ mod sync;
 #[cfg(test)]
 mod tests;
 mod text;
+mod upsert;
 
 pub(crate) use self::session::db_error;
 use self::sql::q;
@@ -159,20 +162,54 @@ impl MyConnection {
         let probe = |conn: &mut Conn, sql: String| -> Result<bool> {
             conn.query_first::<u8, _>(sql).map(|r| r.is_some()).map_err(|e| db_error(ctx, e))
         };
-        let triggers: Option<u8> = self
-            .conn
-            .exec_first(
-                "SELECT 1 FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ? LIMIT 1",
-                (&schema, &name),
-            )
-            .map_err(|e| db_error(ctx, e))?;
-        if triggers.is_some() || probe(&mut self.conn, format!("SELECT 1 FROM {target} LIMIT 1"))? {
+        if self.has_triggers()? || probe(&mut self.conn, format!("SELECT 1 FROM {target} LIMIT 1"))? {
             return Ok(());
         }
         self.lock_merges(&schema, &name)?;
         if !probe(&mut self.conn, format!("SELECT 1 FROM {target} LIMIT 1 FOR UPDATE"))? {
             self.stager.into_target = Some(target);
         }
+        Ok(())
+    }
+
+    fn has_triggers(&mut self) -> Result<bool> {
+        let (schema, name) = self.target.clone().expect("reflect runs before staging");
+        let triggers: Option<u8> = self
+            .conn
+            .exec_first(
+                "SELECT 1 FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ? LIMIT 1",
+                (&schema, &name),
+            )
+            .map_err(|e| db_error("looking at the target table", e))?;
+        Ok(triggers.is_some())
+    }
+
+    /// Upserts the rows straight into the target while their keys arrive in order
+    /// (`upsert.rs`), where that writes and counts as the stage and its one-statement
+    /// merge would: integer keys (their order is the client's), rows updated
+    /// (`--on-conflict update`), the load's key the table's only unique key and no
+    /// auto-increment column the input lacks (`merge::one_statement_is_safe`), every
+    /// required column in the input, no trigger, and nothing that needs the staged rows
+    /// afterwards (deletes, `--changes`, `--history`). Takes the load's merge lock now:
+    /// the upserts are its merge.
+    fn upsert_as_they_come(&mut self, plan: &Plan) -> Result<()> {
+        if self.stager.into_target.is_some()
+            || !crate::db::sorted::sortable(plan)
+            || plan.spec.on_conflict != crate::spec::OnConflict::Update
+            || plan.update.is_empty()
+            || plan.spec.deletes()
+            || plan.spec.changes.is_some()
+            || plan.history.is_some()
+            || plan.staged != crate::plan::Staged::Rows
+            || plan.missing_required().is_some()
+            || !merge::one_statement_is_safe(plan)
+            || self.has_triggers()?
+        {
+            return Ok(());
+        }
+        let (schema, name) = self.target.clone().expect("reflect runs before staging");
+        self.lock_merges(&schema, &name)?;
+        self.stager.upserts = Some(upsert::Upserts::new(self.target_name()));
         Ok(())
     }
 
@@ -285,7 +322,11 @@ impl Connection for MyConnection {
     }
 
     fn create_stage(&mut self, plan: &Plan) -> Result<()> {
-        let done = self.stager.create(&mut self.conn, plan).and_then(|()| self.straight_into_target(plan));
+        let done = self
+            .stager
+            .create(&mut self.conn, plan)
+            .and_then(|()| self.straight_into_target(plan))
+            .and_then(|()| self.upsert_as_they_come(plan));
         self.at_server(done)
     }
 
@@ -325,6 +366,10 @@ impl Connection for MyConnection {
             None => None,
         };
         let done = (|| {
+            if let Some(upserts) = &self.stager.upserts {
+                // Upserted as the rows came, in key order, under the merge lock.
+                return Ok(upserts.counts(plan));
+            }
             if let Some(target) = self.stager.into_target.clone() {
                 // The table was empty: every row in it is one of this load's keys.
                 let staged: Option<u64> = self

@@ -28,6 +28,7 @@
 //! scale) pass.
 
 use super::session::db_error;
+use super::upsert::Upserts;
 use crate::batch::Batch;
 use crate::db::sorted::{batch_keys, sortable, InOrder, Sorter};
 use crate::db::sql::{self, list, stage_col};
@@ -52,8 +53,8 @@ pub(crate) fn stage_name(plan: &Plan) -> &'static str {
         STAGE
     }
 }
-const MAX_PLACEHOLDERS: usize = 65_535;
-const MAX_ROWS_PER_STATEMENT: usize = 2_000;
+pub(super) const MAX_PLACEHOLDERS: usize = 65_535;
+pub(super) const MAX_ROWS_PER_STATEMENT: usize = 2_000;
 /// What a run may hold (its encoded rows and their index) before it is sorted and
 /// spilled, and what one statement sends: client memory stays within about this,
 /// whatever the size of the input.
@@ -87,28 +88,28 @@ pub(crate) fn stage_table_sql(plan: &Plan) -> String {
 
 /// Where one row's line starts in [`Run::lines`], and the input row (and line, 0 when
 /// the format has none) it came from.
-struct RunRow {
+pub(super) struct RunRow {
     start: usize,
-    row: u64,
-    line: u64,
+    pub(super) row: u64,
+    pub(super) line: u64,
 }
 
 /// Rows encoded as `LOAD DATA` lines (`ord`, then the plan's columns; tab-separated,
 /// `\N` for NULL, backslash escapes), waiting to be sent in this order.
 #[derive(Default)]
-struct Run {
+pub(super) struct Run {
     lines: Vec<u8>,
-    rows: Vec<RunRow>,
+    pub(super) rows: Vec<RunRow>,
 }
 
 impl Run {
-    fn line(&self, i: usize) -> &[u8] {
+    pub(super) fn line(&self, i: usize) -> &[u8] {
         let end = self.rows.get(i + 1).map_or(self.lines.len(), |r| r.start);
         &self.lines[self.rows[i].start..end]
     }
 
     /// Field `f` of row `i` (field 0 is `ord`), unescaped; `None` for NULL.
-    fn field(&self, i: usize, f: usize) -> Option<Vec<u8>> {
+    pub(super) fn field(&self, i: usize, f: usize) -> Option<Vec<u8>> {
         field(self.line(i), f)
     }
 
@@ -118,13 +119,13 @@ impl Run {
     }
 
     /// Adds one encoded line.
-    fn push(&mut self, row: u64, line: Option<u64>, encoded: &[u8]) {
+    pub(super) fn push(&mut self, row: u64, line: Option<u64>, encoded: &[u8]) {
         self.rows.push(RunRow { start: self.lines.len(), row, line: line.unwrap_or(0) });
         self.lines.extend_from_slice(encoded);
     }
 
     /// Client memory the run holds: its lines and their index.
-    fn bytes(&self) -> usize {
+    pub(super) fn bytes(&self) -> usize {
         self.lines.len() + self.rows.len() * std::mem::size_of::<RunRow>()
     }
 
@@ -227,7 +228,7 @@ fn unescape(raw: &[u8]) -> Vec<u8> {
 
 /// A field as a statement parameter: integers as integers, the rest as the text sent
 /// to `LOAD DATA` (the server converts it to the column's type in both cases).
-fn param(plan: &Plan, field: usize, value: Option<Vec<u8>>) -> mysql::Value {
+pub(super) fn param(plan: &Plan, field: usize, value: Option<Vec<u8>>) -> mysql::Value {
     let integer = field == 0 || is_integer(&plan.columns[field - 1].ty);
     match value {
         None => mysql::Value::NULL,
@@ -246,7 +247,7 @@ fn is_integer(ty: &SqlType) -> bool {
 /// Stages a load's rows: see the module's documentation.
 pub(crate) struct Stager {
     /// The rows the next statement sends.
-    run: Arc<Mutex<Run>>,
+    pub(super) run: Arc<Mutex<Run>>,
     /// The load's rows in key order, when they are sent sorted.
     sorter: Option<Sorter>,
     /// Whether the keys so far came in increasing order (sorted rows are sent as they come
@@ -259,6 +260,8 @@ pub(crate) struct Stager {
     /// The target itself (quoted), when the rows go straight into it: an empty table,
     /// locked until commit (see `MyConnection::create_stage`).
     pub(super) into_target: Option<String>,
+    /// While the rows are upserted straight into the target as they come (`upsert.rs`).
+    pub(super) upserts: Option<Upserts>,
 }
 
 impl Stager {
@@ -270,6 +273,7 @@ impl Stager {
             load_data,
             run_bytes: RUN_BYTES,
             into_target: None,
+            upserts: None,
         }
     }
 
@@ -283,7 +287,7 @@ impl Stager {
         })
     }
 
-    fn run(&self) -> MutexGuard<'_, Run> {
+    pub(super) fn run(&self) -> MutexGuard<'_, Run> {
         self.run.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -295,6 +299,7 @@ impl Stager {
         self.sorter = sortable(plan).then(|| Sorter::new(8 * plan.key.len(), self.run_bytes));
         self.in_order = InOrder::default();
         self.into_target = None;
+        self.upserts = None;
         if self.load_data {
             match conn.query_drop(load_data_sql(plan, None)) {
                 Ok(()) => {}
@@ -306,10 +311,12 @@ impl Stager {
     }
 
     pub(crate) fn push(&mut self, conn: &mut Conn, plan: &Plan, batch: &Batch) -> Result<()> {
-        if let Some(sorter) = &mut self.sorter {
+        if self.sorter.is_some() {
             let w = 8 * plan.key.len();
             let keys = batch_keys(plan, batch)?;
             if !self.in_order.still(&keys, w) {
+                self.stage_instead(conn, plan)?;
+                let sorter = self.sorter.as_mut().expect("a sorter");
                 for (r, &(row, line)) in batch.rows.iter().enumerate() {
                     sorter.push(&keys[r * w..(r + 1) * w], row, line, |out| encode_row(out, plan, batch, r))?;
                 }
@@ -366,14 +373,18 @@ impl Stager {
         self.flush(conn, plan)
     }
 
-    fn flush(&mut self, conn: &mut Conn, plan: &Plan) -> Result<()> {
+    pub(super) fn flush(&mut self, conn: &mut Conn, plan: &Plan) -> Result<()> {
         if self.run().rows.is_empty() {
             return Ok(());
         }
         // `--newer-by` decides between rows of one key in the INSERT's ON DUPLICATE KEY
         // UPDATE, which LOAD DATA does not have.
         let by_insert = !self.load_data || (plan.newer_by.is_some() && plan.spec.duplicates != Duplicates::Error);
-        let sent = if by_insert { self.send_inserts(conn, plan) } else { self.send_load_data(conn, plan) };
+        let sent = match (self.upserts.is_some(), by_insert) {
+            (true, _) => self.send_upserts(conn, plan),
+            (false, true) => self.send_inserts(conn, plan),
+            (false, false) => self.send_load_data(conn, plan),
+        };
         self.run().clear();
         crate::trace::trace("sent a run");
         sent
@@ -440,7 +451,7 @@ impl Stager {
 
     /// Fails on the first warning of the last statement (rows sent from `offset` of
     /// the run on), but for notes and the duplicates `IGNORE` is meant to drop.
-    fn check_warnings(&mut self, conn: &mut Conn, plan: &Plan, offset: usize) -> Result<()> {
+    pub(super) fn check_warnings(&mut self, conn: &mut Conn, plan: &Plan, offset: usize) -> Result<()> {
         if conn.warnings() == 0 {
             return Ok(());
         }
@@ -455,7 +466,7 @@ impl Stager {
         Ok(())
     }
 
-    fn refused(&mut self, conn: &mut Conn, plan: &Plan, offset: usize, e: mysql::Error) -> Error {
+    pub(super) fn refused(&mut self, conn: &mut Conn, plan: &Plan, offset: usize, e: mysql::Error) -> Error {
         match e {
             mysql::Error::MySqlError(m) => self.explain(conn, plan, offset, m.code, m.message),
             e => db_error("staging rows", e),
@@ -476,7 +487,7 @@ impl Stager {
         let row = message.rsplit("at row ").next().and_then(|s| s.trim().parse::<usize>().ok());
         let col = message.split("column '").nth(1).and_then(|s| s.split('\'').next()).and_then(|name| {
             match name.strip_prefix('c').and_then(|d| d.parse::<usize>().ok()) {
-                Some(i) if self.into_target.is_none() => Some(i),
+                Some(i) if self.into_target.is_none() && self.upserts.is_none() => Some(i),
                 _ => plan.columns.iter().position(|c| c.name.eq_ignore_ascii_case(name)),
             }
         });

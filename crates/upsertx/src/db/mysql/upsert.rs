@@ -1,0 +1,154 @@
+//! Rows upserted straight into the target while their keys arrive in order, with no
+//! stage (see `MyConnection::upsert_as_they_come` for when): prepared multi-row
+//! `INSERT INTO target ... VALUES ... ON DUPLICATE KEY UPDATE` (the one-statement
+//! merge's assignments), each statement counted from what the server reports, in key
+//! order under the load's merge lock. For key-ordered input this spares writing every
+//! row to the stage and reading it again (1M rows: 3.3 s where LOAD DATA into a keyed
+//! stage then `INSERT ... SELECT` took 3.9 s).
+//!
+//! The rows sent are also written to an unnamed temporary file. When a batch's keys come
+//! out of order, the upserts are undone (`ROLLBACK TO SAVEPOINT`), the file's rows go
+//! into the stage, and the load goes on as every other does: a key seen again later
+//! must follow the duplicates policy, which only the stage can apply.
+
+use super::merge;
+use super::session::db_error;
+use super::sql::q;
+use super::stage::{param, Stager, MAX_PLACEHOLDERS, MAX_ROWS_PER_STATEMENT};
+use crate::db::sql::list;
+use crate::db::MergeCounts;
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use mysql::prelude::Queryable;
+use mysql::Conn;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, Write};
+
+const SAVEPOINT: &str = "upsertx_as_they_come";
+
+/// The target the rows go into, what its statements reported, and the rows sent so far.
+pub(crate) struct Upserts {
+    /// The target, qualified and quoted.
+    target: String,
+    /// Summed over the statements: rows, affected rows, changed rows.
+    records: u64,
+    affected: u64,
+    changed: u64,
+    /// The rows sent, as encoded for the stage (row, line, length, line's bytes).
+    sent: Option<BufWriter<File>>,
+}
+
+impl Upserts {
+    pub(crate) fn new(target: String) -> Upserts {
+        Upserts { target, records: 0, affected: 0, changed: 0, sent: None }
+    }
+
+    /// The merge's counts: the statements' figures, as the one-statement merge reads
+    /// its own.
+    pub(crate) fn counts(&self, plan: &Plan) -> MergeCounts {
+        merge::one_statement_counts(plan, self.records, self.affected, self.changed)
+    }
+}
+
+fn io(e: std::io::Error) -> Error {
+    Error::Io(format!("keeping the rows sent: {e}"))
+}
+
+impl Stager {
+    /// Sends the run's rows into the target, and keeps them in the file.
+    pub(super) fn send_upserts(&mut self, conn: &mut Conn, plan: &Plan) -> Result<()> {
+        let ctx = "upserting rows";
+        let Some(upserts) = self.upserts.as_mut() else { return Ok(()) };
+        if upserts.sent.is_none() {
+            conn.query_drop(format!("SAVEPOINT {SAVEPOINT}")).map_err(|e| db_error(ctx, e))?;
+            upserts.sent = Some(BufWriter::new(tempfile::tempfile().map_err(io)?));
+        }
+        let target = upserts.target.clone();
+        let fields = plan.columns.len();
+        let per_statement = (MAX_PLACEHOLDERS / fields).clamp(1, MAX_ROWS_PER_STATEMENT);
+        let names = list(&plan.all_columns(), |i| q(&plan.columns[i].name), ", ");
+        let placeholders = format!("({})", vec!["?"; fields].join(", "));
+        let set = merge::on_duplicate(plan);
+        let total = self.run().rows.len();
+        let mut start = 0;
+        while start < total {
+            let n = per_statement.min(total - start);
+            let params: Vec<mysql::Value> = {
+                let run = self.run();
+                (start..start + n)
+                    .flat_map(|i| (1..=fields).map(|f| param(plan, f, run.field(i, f))).collect::<Vec<_>>())
+                    .collect()
+            };
+            let sql = format!(
+                "INSERT INTO {target} ({names}) VALUES {} ON DUPLICATE KEY UPDATE {set}",
+                vec![placeholders.as_str(); n].join(", ")
+            );
+            if let Err(e) = conn.exec_drop(&sql, params) {
+                return Err(self.refused(conn, plan, start, e));
+            }
+            let affected = conn.affected_rows();
+            // A one-row statement reports no `Records:`; its affected rows tell.
+            let (records, changed) = match merge::parse_insert_info(&conn.info_str()) {
+                Some(figures) => figures,
+                None if n == 1 => (1, (affected == 2) as u64),
+                None => return Err(Error::db(ctx, format!("the server did not report the row counts of {n} rows"))),
+            };
+            self.check_warnings(conn, plan, start)?;
+            let upserts = self.upserts.as_mut().expect("upserting");
+            upserts.records += records;
+            upserts.affected += affected;
+            upserts.changed += changed;
+            start += n;
+        }
+        // Kept, should the rows have to go into the stage after all.
+        let run = self.run.lock().unwrap_or_else(|e| e.into_inner());
+        let out = self.upserts.as_mut().and_then(|u| u.sent.as_mut()).expect("the file of sent rows");
+        for i in 0..run.rows.len() {
+            let (row, line, bytes) = (run.rows[i].row, run.rows[i].line, run.line(i));
+            out.write_all(&row.to_le_bytes()).map_err(io)?;
+            out.write_all(&line.to_le_bytes()).map_err(io)?;
+            out.write_all(&(bytes.len() as u32).to_le_bytes()).map_err(io)?;
+            out.write_all(bytes).map_err(io)?;
+        }
+        Ok(())
+    }
+
+    /// The keys came out of order: undoes the upserts, and stages the rows they sent,
+    /// then the rows waiting to be sent, in their order.
+    pub(super) fn stage_instead(&mut self, conn: &mut Conn, plan: &Plan) -> Result<()> {
+        let Some(upserts) = self.upserts.take() else { return Ok(()) };
+        crate::trace::trace("keys out of order: the rows upserted so far staged instead");
+        let Some(sent) = upserts.sent else { return Ok(()) };
+        conn.query_drop(format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}"))
+            .map_err(|e| db_error("undoing the rows upserted in key order", e))?;
+        let waiting = std::mem::take(&mut *self.run());
+        let mut file = sent.into_inner().map_err(|e| io(e.into_error()))?;
+        file.rewind().map_err(io)?;
+        let mut input = BufReader::new(file);
+        let mut head = [0u8; 20];
+        let mut bytes = Vec::new();
+        loop {
+            match input.read_exact(&mut head) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Err(e) => return Err(io(e)),
+            }
+            let row = u64::from_le_bytes(head[0..8].try_into().expect("8 bytes"));
+            let line = u64::from_le_bytes(head[8..16].try_into().expect("8 bytes"));
+            let len = u32::from_le_bytes(head[16..20].try_into().expect("4 bytes")) as usize;
+            bytes.resize(len, 0);
+            input.read_exact(&mut bytes).map_err(io)?;
+            let full = {
+                let mut run = self.run();
+                run.push(row, (line > 0).then_some(line), &bytes);
+                run.bytes() >= self.run_bytes / 4
+            };
+            if full {
+                self.flush(conn, plan)?;
+            }
+        }
+        self.flush(conn, plan)?;
+        *self.run() = waiting;
+        Ok(())
+    }
+}
