@@ -45,8 +45,8 @@ pub(crate) fn stage_table_sql(plan: &Plan) -> String {
 
 /// Rows encoded for COPY, not yet sent: one COPY takes them once about [`COPY_BYTES`]
 /// wait, and the rest at [`finish`]. A COPY per 4096-row batch cost a statement and a
-/// round trip each (0.75 s to stage 1M two-column rows, against 0.44 s by COPYs of 1 MB
-/// with 4 batches read ahead). The batches are kept until their COPY ends, so that a row
+/// round trip each (0.75 s to stage 1M two-column rows, against 0.54 s by COPYs of 1 MB;
+/// 11 columns: 1.64 s against 1.47 s). The batches are kept until their COPY ends, so that a row
 /// the server refuses is named with its value.
 #[derive(Default)]
 pub(crate) struct Pending {
