@@ -118,7 +118,9 @@ def test_ctrl_c_during_the_merge_still_rolls_back(db, monkeypatch, ctrl_c):
 
     # progress=True's hook, told when the merge starts.
     monkeypatch.setattr(upsertx, "progress_callback", lambda data: (None, interrupt_once_merging))
-    changed = pl.DataFrame({"id": range(400_000), "name": ["new"] * 400_000})
+    # Keys out of order: staged, then merged (MariaDB upserts key-ordered rows as they
+    # come, with no merge left to interrupt; the test above interrupts that).
+    changed = pl.DataFrame({"id": range(400_000 - 1, -1, -1), "name": ["new"] * 400_000})
     with pytest.raises(KeyboardInterrupt):
         upsertx.upsert(changed, db.url, t, progress=True)
         time.sleep(1)  # a signal that came after the commit would land here instead
