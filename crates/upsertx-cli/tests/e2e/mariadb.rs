@@ -184,4 +184,15 @@ fn key_ordered_rows_are_upserted_as_they_come() {
     let summary = "SELECT count(*), sum(n), sum(size = 'l') FROM t";
     assert_eq!(db.rows(summary), rows(&[&["70001", "2450115000", "7501"]]));
     assert_eq!(db.rows("SELECT size FROM t WHERE id = 65000"), rows(&[&["l"]]));
+
+    // A note (a decimal rounded to its column's scale) in one statement does not stop the
+    // statements after it.
+    db.exec("CREATE TABLE d (id INT PRIMARY KEY, x DECIMAL(6,2)); INSERT INTO d VALUES (1, 0)");
+    let mut decimals = String::from("id,x\n");
+    for id in 1..=10_000 {
+        decimals.push_str(&format!("{id},{}.125\n", id % 900));
+    }
+    write(&db, "d.csv", &decimals);
+    assert_eq!(upsertx_traced(&db, &["d.csv", "--table", "d", "--json"]).counts(), (9_999, 1, 0, 0, 0));
+    assert_eq!(db.rows("SELECT count(*), count(x) FROM d"), rows(&[&["10000", "10000"]]));
 }

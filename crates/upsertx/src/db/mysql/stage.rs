@@ -113,6 +113,16 @@ impl Run {
         field(self.line(i), f)
     }
 
+    /// Every field of row `i` (field 0 is `ord`), unescaped; `None` for NULL: the line
+    /// split once.
+    pub(super) fn fields(&self, i: usize) -> impl Iterator<Item = Option<Vec<u8>>> + '_ {
+        let line = self.line(i);
+        line.strip_suffix(b"\n")
+            .unwrap_or(line)
+            .split(|&b| b == b'\t')
+            .map(|raw| (raw != b"\\N").then(|| unescape(raw)))
+    }
+
     fn at(&self, plan: &Plan, i: usize) -> Location {
         let RunRow { row, line, .. } = self.rows[i];
         Location { input: plan.input.clone(), row, line: (line > 0).then_some(line) }
@@ -433,7 +443,7 @@ impl Stager {
             let params: Vec<mysql::Value> = {
                 let run = self.run();
                 (start..start + n)
-                    .flat_map(|i| (0..fields).map(|f| param(plan, f, run.field(i, f))).collect::<Vec<_>>())
+                    .flat_map(|i| run.fields(i).enumerate().map(|(f, v)| param(plan, f, v)).collect::<Vec<_>>())
                     .collect()
             };
             let sql = format!(
@@ -452,18 +462,10 @@ impl Stager {
     /// Fails on the first warning of the last statement (rows sent from `offset` of
     /// the run on), but for notes and the duplicates `IGNORE` is meant to drop.
     pub(super) fn check_warnings(&mut self, conn: &mut Conn, plan: &Plan, offset: usize) -> Result<()> {
-        if conn.warnings() == 0 {
-            return Ok(());
+        match refusal(conn, plan)? {
+            Some((code, message)) => Err(self.explain(conn, plan, offset, code, message)),
+            None => Ok(()),
         }
-        let warnings: Vec<(String, u32, String)> =
-            conn.query("SHOW WARNINGS").map_err(|e| db_error("staging rows", e))?;
-        for (level, code, message) in warnings {
-            if level == "Note" || (code == 1062 && plan.spec.duplicates == Duplicates::First) {
-                continue;
-            }
-            return Err(self.explain(conn, plan, offset, code as u16, message));
-        }
-        Ok(())
     }
 
     pub(super) fn refused(&mut self, conn: &mut Conn, plan: &Plan, offset: usize, e: mysql::Error) -> Error {
@@ -526,6 +528,19 @@ impl Stager {
             .collect();
         Some(Error::DuplicateKey { at: run.at(plan, i), key: plan.show_key(&shown), first_row: first })
     }
+}
+
+/// The first warning of the last statement that fails the load (code, message): any
+/// but notes and the duplicates `IGNORE` is meant to drop.
+pub(super) fn refusal(conn: &mut Conn, plan: &Plan) -> Result<Option<(u16, String)>> {
+    if conn.warnings() == 0 {
+        return Ok(None);
+    }
+    let warnings: Vec<(String, u32, String)> = conn.query("SHOW WARNINGS").map_err(|e| db_error("staging rows", e))?;
+    Ok(warnings
+        .into_iter()
+        .find(|(level, code, _)| !(level == "Note" || (*code == 1062 && plan.spec.duplicates == Duplicates::First)))
+        .map(|(_, code, message)| (code as u16, message)))
 }
 
 /// `REPLACE` keeps the last of duplicate keys, `IGNORE` the first (and, for
