@@ -209,7 +209,7 @@ impl MyConnection {
         }
         let (schema, name) = self.target.clone().expect("reflect runs before staging");
         self.lock_merges(&schema, &name)?;
-        self.stager.upserts = Some(upsert::Upserts::new(self.target_name()));
+        self.stager.upserts = Some(stage::Upserts::new(self.target_name()));
         Ok(())
     }
 

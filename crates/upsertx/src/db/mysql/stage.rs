@@ -28,7 +28,6 @@
 //! scale) pass.
 
 use super::session::db_error;
-use super::upsert::Upserts;
 use crate::batch::Batch;
 use crate::db::sorted::{batch_keys, sortable, InOrder, Sorter};
 use crate::db::sql::{self, list, stage_col};
@@ -252,6 +251,25 @@ pub(super) fn param(plan: &Plan, field: usize, value: Option<Vec<u8>>) -> mysql:
 
 fn is_integer(ty: &SqlType) -> bool {
     matches!(ty, SqlType::Integer { .. } | SqlType::Unsigned { .. })
+}
+
+/// Rows upserted straight into the target as they come (`upsert.rs`): the target
+/// they go into, what its statements reported, and the rows sent so far.
+pub(crate) struct Upserts {
+    /// The target, qualified and quoted.
+    pub(super) target: String,
+    /// Summed over the statements: rows, affected rows, changed rows.
+    pub(super) records: u64,
+    pub(super) affected: u64,
+    pub(super) changed: u64,
+    /// The rows sent, as encoded for the stage (row, line, length, line's bytes).
+    pub(super) sent: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl Upserts {
+    pub(crate) fn new(target: String) -> Upserts {
+        Upserts { target, records: 0, affected: 0, changed: 0, sent: None }
+    }
 }
 
 /// Stages a load's rows: see the module's documentation.

@@ -14,35 +14,18 @@
 use super::merge;
 use super::session::db_error;
 use super::sql::q;
-use super::stage::{param, refusal, Run, Stager, MAX_PLACEHOLDERS, MAX_ROWS_PER_STATEMENT};
+use super::stage::{param, refusal, Run, Stager, Upserts, MAX_PLACEHOLDERS, MAX_ROWS_PER_STATEMENT};
 use crate::db::sql::list;
 use crate::db::MergeCounts;
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use mysql::prelude::Queryable;
 use mysql::Conn;
-use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, Write};
 
 const SAVEPOINT: &str = "upsertx_as_they_come";
 
-/// The target the rows go into, what its statements reported, and the rows sent so far.
-pub(crate) struct Upserts {
-    /// The target, qualified and quoted.
-    target: String,
-    /// Summed over the statements: rows, affected rows, changed rows.
-    records: u64,
-    affected: u64,
-    changed: u64,
-    /// The rows sent, as encoded for the stage (row, line, length, line's bytes).
-    sent: Option<BufWriter<File>>,
-}
-
 impl Upserts {
-    pub(crate) fn new(target: String) -> Upserts {
-        Upserts { target, records: 0, affected: 0, changed: 0, sent: None }
-    }
-
     /// The merge's counts: the statements' figures, as the one-statement merge reads
     /// its own.
     pub(crate) fn counts(&self, plan: &Plan) -> MergeCounts {
