@@ -1,7 +1,7 @@
 //! PostgreSQL beyond the scenarios every dialect shares (those are in cli.rs): types,
 //! server-side errors mapped to input rows, schemas, connection URLs, concurrency.
 
-use crate::common::{rows, table, upsertx, write, Postgres, TestDb};
+use crate::common::{rows, spawn_upsertx, table, upsertx, upsertx_traced, wait_until, write, Postgres, Run, TestDb};
 
 #[test]
 fn types_round_trip_exactly() {
@@ -312,4 +312,40 @@ fn a_missing_database_is_said_once() {
     let run = crate::common::upsertx_with_url(&db, &["c.csv"], &url);
     run.fails(1, &["database \"upsertx_no_such_db\" does not exist"]);
     assert_eq!(run.stderr.matches("does not exist").count(), 1, "{}", run.stderr);
+}
+
+/// Keys past the table's greatest are inserted without ON CONFLICT; when another
+/// transaction inserts one of them meanwhile (here: uncommitted while the load starts,
+/// committed while it waits), the plain INSERT is undone and the same rows go through
+/// ON CONFLICT: exact counts, the other transaction's row updated, nothing lost.
+#[test]
+fn keys_past_the_greatest_inserted_plainly_or_else_upserted() {
+    let db = Postgres::new();
+    db.exec("CREATE TABLE t (id int PRIMARY KEY, v text)");
+    db.exec("INSERT INTO t SELECT g, 'old' FROM generate_series(1, 10) AS g");
+    let mut csv = String::from("id,v\n");
+    for id in 1..=20 {
+        csv.push_str(&format!("{id},{}\n", if id <= 5 { "old" } else { "new" }));
+    }
+    write(&db, "t.csv", &csv);
+    // Alone: 10 inserted plainly, 5 updated, 5 unchanged.
+    let run = upsertx_traced(&db, &["t.csv", "--json"]);
+    assert_eq!(run.counts(), (10, 5, 5, 0, 0), "{}", run.stderr);
+    assert!(run.stderr.contains("inserted plainly"), "{}", run.stderr);
+
+    db.exec("DELETE FROM t WHERE id > 10; UPDATE t SET v = 'old'");
+    let mut holder = db.session();
+    holder.exec("BEGIN");
+    holder.exec("INSERT INTO t VALUES (15, 'theirs')");
+    let child = spawn_upsertx(&db, &["t.csv", "--json"]);
+    let waited =
+        wait_until("the load to wait for key 15", std::time::Duration::from_secs(30), || db.lock_waiters() > 0);
+    holder.exec("COMMIT");
+    let run = Run::from(child.wait_with_output().unwrap());
+    assert!(waited, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.counts(), (9, 6, 5, 0, 0), "{}", run.stderr);
+    assert_eq!(
+        db.rows("SELECT count(*), sum(id), count(*) FILTER (WHERE v = 'new') FROM t"),
+        rows(&[&["20", "210", "15"]])
+    );
 }

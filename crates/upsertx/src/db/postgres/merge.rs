@@ -44,7 +44,7 @@ use crate::db::{history, MergeCounts, Told};
 use crate::error::{Error, Location, Result};
 use crate::plan::{HistoryColumns, Plan};
 use crate::spec::{Duplicates, OnConflict};
-use crate::value::Value;
+use crate::value::{SqlType, Value};
 use postgres::Client;
 
 fn key_match(plan: &Plan) -> String {
@@ -234,7 +234,52 @@ pub(crate) fn merge(
         return Ok(MergeCounts::derive(plan.spec.on_conflict, staged, 0, pre_updated).with_stale(stale));
     }
     let insert = format!("INSERT INTO {target} AS t ({names}) SELECT {values} FROM {src} AS s{only_new} {on_conflict}");
-    let (inserted, updated) = if tracks_counts(client)? {
+    let tracks = tracks_counts(client)?;
+    if tracks && only_new.is_empty() && appends(plan) {
+        let key = q(&plan.columns[plan.key[0]].name);
+        let greatest: Option<i64> = client
+            .query_one(&format!("SELECT max({key})::int8 FROM {target}"), &[])
+            .map_err(|e| Error::db(&ctx, message(&e)))?
+            .get(0);
+        if let Some(greatest) = greatest {
+            let k = format!("s.{}", stage_col(plan.key[0]));
+            let select = format!("INSERT INTO {target} AS t ({names}) SELECT {values} FROM {src} AS s");
+            let before = written(client, target)?;
+            let affected =
+                run(client, plan, &format!("{select} WHERE {k} <= {greatest} {on_conflict}"), &ctx, target, src)?;
+            let after = written(client, target)?;
+            let updated = (after.1 - before.1).clamp(0, affected as i64) as u64;
+            let mut inserted = affected - updated;
+            // Past the table's greatest key every row is new, unless another transaction
+            // has inserted one of those keys since: a plain INSERT spares ON CONFLICT's
+            // speculative insertion (1M key-ordered rows, 500k of them past the greatest:
+            // 0.6 s against 1.25 s); on a unique violation it is undone and the same rows
+            // go through ON CONFLICT. Both statements read the source in key order.
+            client.batch_execute("SAVEPOINT upsertx_merge").map_err(|e| Error::db(&ctx, message(&e)))?;
+            let tail = client.execute(&format!("{select} WHERE {k} > {greatest}"), &[]);
+            let mut also_updated = 0;
+            match tail {
+                Ok(n) => inserted += n,
+                Err(e) if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                    client
+                        .batch_execute("ROLLBACK TO SAVEPOINT upsertx_merge")
+                        .map_err(|e| Error::db(&ctx, message(&e)))?;
+                    let before = written(client, target)?;
+                    let sql = format!("{select} WHERE {k} > {greatest} {on_conflict}");
+                    let affected = run(client, plan, &sql, &ctx, target, src)?;
+                    let after = written(client, target)?;
+                    also_updated = (after.1 - before.1).clamp(0, affected as i64) as u64;
+                    inserted += affected - also_updated;
+                }
+                Err(e) => return Err(explain(client, plan, &e, &ctx, target, src)),
+            }
+            crate::trace::trace("merged (the keys past the table's greatest inserted plainly)");
+            let stale = stale(client, plan, target, src, &ctx)?;
+            let updated = updated + also_updated;
+            return Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated).with_stale(stale));
+        }
+    }
+    let (inserted, updated) = if tracks {
         // The command tag counts inserted + updated rows; this transaction's table
         // statistics split them. Cheaper than RETURNING a row per written row.
         let before = written(client, target)?;
@@ -254,6 +299,17 @@ pub(crate) fn merge(
     let updated = updated + pre_updated;
     let stale = stale(client, plan, target, src, &ctx)?;
     Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated).with_stale(stale))
+}
+
+/// Whether the merge may insert the keys past the table's greatest without `ON
+/// CONFLICT` (see `merge`): one whole-number key column (an order the client and the
+/// server agree on), rows updated, the key not a partial index's.
+fn appends(plan: &Plan) -> bool {
+    plan.key.len() == 1
+        && matches!(plan.columns[plan.key[0]].ty, SqlType::Integer { .. })
+        && plan.spec.on_conflict == OnConflict::Update
+        && !plan.update.is_empty()
+        && plan.key_constraint.predicate.is_none()
 }
 
 /// The load's time as a value of column `i` (a date or timestamp), from the text in
