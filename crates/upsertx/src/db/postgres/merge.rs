@@ -244,12 +244,8 @@ pub(crate) fn merge(
         if let Some(greatest) = greatest {
             let k = format!("s.{}", stage_col(plan.key[0]));
             let select = format!("INSERT INTO {target} AS t ({names}) SELECT {values} FROM {src} AS s");
-            let before = written(client, target)?;
-            let affected =
-                run(client, plan, &format!("{select} WHERE {k} <= {greatest} {on_conflict}"), &ctx, target, src)?;
-            let after = written(client, target)?;
-            let updated = (after.1 - before.1).clamp(0, affected as i64) as u64;
-            let mut inserted = affected - updated;
+            let (mut inserted, updated) =
+                counted(client, plan, &format!("{select} WHERE {k} <= {greatest} {on_conflict}"), &ctx, target, src)?;
             // Past the table's greatest key every row is new, unless another transaction
             // has inserted one of those keys since: a plain INSERT spares ON CONFLICT's
             // speculative insertion (1M key-ordered rows, 500k of them past the greatest:
@@ -257,22 +253,22 @@ pub(crate) fn merge(
             // go through ON CONFLICT. Both statements read the source in key order.
             client.batch_execute("SAVEPOINT upsertx_merge").map_err(|e| Error::db(&ctx, message(&e)))?;
             let tail = client.execute(&format!("{select} WHERE {k} > {greatest}"), &[]);
-            let mut also_updated = 0;
-            match tail {
-                Ok(n) => inserted += n,
+            let also_updated = match tail {
+                Ok(n) => {
+                    inserted += n;
+                    0
+                }
                 Err(e) if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) => {
                     client
                         .batch_execute("ROLLBACK TO SAVEPOINT upsertx_merge")
                         .map_err(|e| Error::db(&ctx, message(&e)))?;
-                    let before = written(client, target)?;
                     let sql = format!("{select} WHERE {k} > {greatest} {on_conflict}");
-                    let affected = run(client, plan, &sql, &ctx, target, src)?;
-                    let after = written(client, target)?;
-                    also_updated = (after.1 - before.1).clamp(0, affected as i64) as u64;
-                    inserted += affected - also_updated;
+                    let (new, updated) = counted(client, plan, &sql, &ctx, target, src)?;
+                    inserted += new;
+                    updated
                 }
                 Err(e) => return Err(explain(client, plan, &e, &ctx, target, src)),
-            }
+            };
             crate::trace::trace("merged (the keys past the table's greatest inserted plainly)");
             let stale = stale(client, plan, target, src, &ctx)?;
             let updated = updated + also_updated;
@@ -280,13 +276,7 @@ pub(crate) fn merge(
         }
     }
     let (inserted, updated) = if tracks {
-        // The command tag counts inserted + updated rows; this transaction's table
-        // statistics split them. Cheaper than RETURNING a row per written row.
-        let before = written(client, target)?;
-        let affected = run(client, plan, &insert, &ctx, target, src)?;
-        let after = written(client, target)?;
-        let updated = (after.1 - before.1).clamp(0, affected as i64) as u64;
-        (affected - updated, updated)
+        counted(client, plan, &insert, &ctx, target, src)?
     } else {
         let sql = format!(
             "WITH ins AS ({insert} RETURNING (xmax = 0) AS inserted)
@@ -450,6 +440,17 @@ fn empty_and_locked(client: &mut Client, target: &str, ctx: &str) -> Result<bool
     }
     client.batch_execute("ROLLBACK TO SAVEPOINT upsertx_empty").map_err(|e| Error::db(ctx, message(&e)))?;
     Ok(false)
+}
+
+/// Runs an `INSERT ... ON CONFLICT` and returns the rows it (inserted, updated): the
+/// command tag counts both; this transaction's table statistics, read before and after,
+/// split them. Cheaper than RETURNING a row per written row.
+fn counted(client: &mut Client, plan: &Plan, sql: &str, ctx: &str, target: &str, src: &str) -> Result<(u64, u64)> {
+    let before = written(client, target)?;
+    let affected = run(client, plan, sql, ctx, target, src)?;
+    let after = written(client, target)?;
+    let updated = (after.1 - before.1).clamp(0, affected as i64) as u64;
+    Ok((affected - updated, updated))
 }
 
 fn tracks_counts(client: &mut Client) -> Result<bool> {
