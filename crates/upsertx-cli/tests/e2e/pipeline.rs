@@ -12,12 +12,18 @@ fn sync(dst: &dyn TestDb, text: &str, args: &[&str]) -> Run {
 
 /// [`sync`] with variables `env` set.
 fn sync_with(dst: &dyn TestDb, text: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    Run::from(sync_command(dst, text, args, env).output().expect("run upsertx sync"))
+}
+
+/// `upsertx sync pipeline.toml ARGS` in `dst`'s directory (the file written from
+/// `text`), its output captured: [`sync_with`] runs it, the concurrent tests spawn it.
+fn sync_command(dst: &dyn TestDb, text: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
     let file = dst.dir().join("pipeline.toml");
     std::fs::write(&file, text).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_upsertx"));
     cmd.arg("sync").arg(&file).args(args).current_dir(dst.dir()).envs(env.iter().copied());
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    Run::from(cmd.output().expect("run upsertx sync"))
+    cmd
 }
 
 /// The `--json` lines of a run: (stream, its object), then the summary.
@@ -657,20 +663,7 @@ fn two_syncs_at_once(src: &dyn TestDb, dst: &dyn TestDb) {
     counts(&sync(dst, &text, &["--json"]));
     src.exec("DELETE FROM orders WHERE id % 10 = 3");
     src.exec("UPDATE orders SET amount = amount + 1, updated_at = '2026-12-06 00:00:00.000000' WHERE id % 10 = 7");
-    let file = dst.dir().join("pipeline.toml");
-    std::fs::write(&file, &text).unwrap();
-    let spawn = || {
-        Command::new(env!("CARGO_BIN_EXE_upsertx"))
-            .arg("sync")
-            .arg(&file)
-            .arg("-q")
-            .current_dir(dst.dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let spawn = || sync_command(dst, &text, &["-q"], &[]).spawn().unwrap();
     let (a, b) = (spawn(), spawn());
     for run in [Run::from(a.wait_with_output().unwrap()), Run::from(b.wait_with_output().unwrap())] {
         assert!(run.code == 0 || run.code == 1, "{}{}", run.stdout, run.stderr);
@@ -716,18 +709,7 @@ fn incremental_deletes_wait_for_a_row_lock(src: &dyn TestDb, dst: &dyn TestDb) {
     let mut holder = dst.session();
     holder.exec(dst.begin());
     holder.exec(&format!("UPDATE orders SET amount = amount + 100 WHERE id = {gone}"));
-    let file = dst.dir().join("pipeline.toml");
-    std::fs::write(&file, &text).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_upsertx"))
-        .arg("sync")
-        .arg(&file)
-        .arg("--json")
-        .current_dir(dst.dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = sync_command(dst, &text, &["--json"], &[]).spawn().unwrap();
     let waited = wait_until("the sync to wait for the held row", Duration::from_secs(30), || dst.lock_waiters() > 0);
     holder.exec("COMMIT");
     let run = Run::from(child.wait_with_output().unwrap());
