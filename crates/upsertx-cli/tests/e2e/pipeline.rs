@@ -663,8 +663,10 @@ fn two_syncs_at_once(src: &dyn TestDb, dst: &dyn TestDb) {
     counts(&sync(dst, &text, &["--json"]));
     src.exec("DELETE FROM orders WHERE id % 10 = 3");
     src.exec("UPDATE orders SET amount = amount + 1, updated_at = '2026-12-06 00:00:00.000000' WHERE id % 10 = 7");
-    let spawn = || sync_command(dst, &text, &["-q"], &[]).spawn().unwrap();
-    let (a, b) = (spawn(), spawn());
+    // Both commands first: each writes the pipeline file, which a run already started
+    // would read half-written.
+    let (mut a, mut b) = (sync_command(dst, &text, &["-q"], &[]), sync_command(dst, &text, &["-q"], &[]));
+    let (a, b) = (a.spawn().unwrap(), b.spawn().unwrap());
     for run in [Run::from(a.wait_with_output().unwrap()), Run::from(b.wait_with_output().unwrap())] {
         assert!(run.code == 0 || run.code == 1, "{}{}", run.stdout, run.stderr);
         assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
