@@ -179,7 +179,7 @@ fn key_ordered_rows_are_upserted_as_they_come() {
     let mut ids = (55_001..=70_000).chain([65_000, 80_000]);
     write(&db, "t.csv", &csv(&mut ids, &|id| if id % 2 == 0 { "l" } else { "m" }));
     let run = upsertx_traced(&db, &["t.csv", "--json"]);
-    assert!(run.stderr.contains("keys out of order: the rows upserted so far staged instead"), "{}", run.stderr);
+    assert!(run.stderr.contains("keys out of order: the rows upserted so far sorted instead"), "{}", run.stderr);
     assert_eq!(run.counts(), (10_001, 2_500, 2_500, 0, 1), "{}", run.stderr);
     let summary = "SELECT count(*), sum(n), sum(size = 'l') FROM t";
     assert_eq!(db.rows(summary), rows(&[&["70001", "2450115000", "7501"]]));

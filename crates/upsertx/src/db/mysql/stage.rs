@@ -145,7 +145,7 @@ impl Run {
 }
 
 /// Field `f` of an encoded line, unescaped; `None` for NULL.
-fn field(line: &[u8], f: usize) -> Option<Vec<u8>> {
+pub(super) fn field(line: &[u8], f: usize) -> Option<Vec<u8>> {
     let raw = line.strip_suffix(b"\n").unwrap_or(line).split(|&b| b == b'\t').nth(f)?;
     (raw != b"\\N").then(|| unescape(raw))
 }
@@ -264,11 +264,13 @@ pub(crate) struct Upserts {
     pub(super) changed: u64,
     /// The rows sent, as encoded for the stage (row, line, length, line's bytes).
     pub(super) sent: Option<std::io::BufWriter<std::fs::File>>,
+    /// The rows come from the sorter, one per key in key order: none is kept.
+    pub(super) sorted: bool,
 }
 
 impl Upserts {
     pub(crate) fn new(target: String) -> Upserts {
-        Upserts { target, records: 0, affected: 0, changed: 0, sent: None }
+        Upserts { target, records: 0, affected: 0, changed: 0, sent: None, sorted: false }
     }
 }
 
@@ -277,7 +279,7 @@ pub(crate) struct Stager {
     /// The rows the next statement sends.
     pub(super) run: Arc<Mutex<Run>>,
     /// The load's rows in key order, when they are sent sorted.
-    sorter: Option<Sorter>,
+    pub(super) sorter: Option<Sorter>,
     /// Whether the keys so far came in increasing order (sorted rows are sent as they come
     /// until they do not).
     in_order: InOrder,
@@ -343,7 +345,7 @@ impl Stager {
             let w = 8 * plan.key.len();
             let keys = batch_keys(plan, batch)?;
             if !self.in_order.still(&keys, w) {
-                self.stage_instead(conn, plan)?;
+                self.sort_instead(conn, plan)?;
                 let sorter = self.sorter.as_mut().expect("a sorter");
                 for (r, &(row, line)) in batch.rows.iter().enumerate() {
                     sorter.push(&keys[r * w..(r + 1) * w], row, line, |out| encode_row(out, plan, batch, r))?;

@@ -140,10 +140,10 @@ fn rows_sent_as_they_come_then_sorted_keep_the_duplicates_policy() {
 
         let mut db = TestDatabase::new(&tag("ioe"));
         match load(&db, load_data, Duplicates::Error, IN_ORDER_THEN_NOT) {
-            // The sorted rows go in key order: key 3's second row (row 7) is met first.
+            // The first duplicate in input order: row 5, key 5 again (first at row 3).
             Err(Error::DuplicateKey { at, key, first_row }) => {
-                assert_eq!((at.row, first_row), (7, 2), "key {key}");
-                assert!(key.contains('3'), "{key}");
+                assert_eq!((at.row, first_row), (5, 3), "key {key}");
+                assert!(key.contains('5'), "{key}");
             }
             other => panic!("load_data {load_data}: {other:?}"),
         }

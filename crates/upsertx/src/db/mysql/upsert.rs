@@ -7,14 +7,17 @@
 //! stage then `INSERT ... SELECT` took 3.9 s).
 //!
 //! The rows sent are also written to an unnamed temporary file. When a batch's keys come
-//! out of order, the upserts are undone (`ROLLBACK TO SAVEPOINT`), the file's rows go
-//! into the stage, and the load goes on as every other does: a key seen again later
-//! must follow the duplicates policy, which only the stage can apply.
+//! out of order, the upserts are undone (`ROLLBACK TO SAVEPOINT`), and the file's rows go
+//! into the sorter ahead of the rest (they come first in the input): once every row is
+//! in, the sorter hands them over in key order, one per key as the duplicates policy
+//! chooses, and they are upserted the same way. Shuffled input thus skips the stage too
+//! (1M shuffled customers: 6.9 s where the stage and its `INSERT ... SELECT` took 11.2 s).
 
 use super::merge;
 use super::session::db_error;
 use super::sql::q;
-use super::stage::{param, refusal, Run, Stager, Upserts, MAX_PLACEHOLDERS, MAX_ROWS_PER_STATEMENT};
+use super::stage::{field, param, refusal, Run, Stager, Upserts, MAX_PLACEHOLDERS, MAX_ROWS_PER_STATEMENT};
+use crate::db::sorted::int_key;
 use crate::db::sql::list;
 use crate::db::MergeCounts;
 use crate::error::{Error, Result};
@@ -56,7 +59,7 @@ impl Stager {
     pub(super) fn send_upserts(&mut self, conn: &mut Conn, plan: &Plan) -> Result<()> {
         let ctx = "upserting rows";
         let Some(upserts) = self.upserts.as_mut() else { return Ok(()) };
-        if upserts.sent.is_none() {
+        if !upserts.sorted && upserts.sent.is_none() {
             conn.query_drop(format!("SAVEPOINT {SAVEPOINT}")).map_err(|e| db_error(ctx, e))?;
             upserts.sent = Some(BufWriter::new(tempfile::tempfile().map_err(io)?));
         }
@@ -139,9 +142,9 @@ impl Stager {
         upserts.records += sum.records;
         upserts.affected += sum.affected;
         upserts.changed += sum.changed;
-        // Kept, should the rows have to go into the stage after all.
+        // Kept, should the rows have to be sorted after all.
         let run = self.run.lock().unwrap_or_else(|e| e.into_inner());
-        let out = self.upserts.as_mut().and_then(|u| u.sent.as_mut()).expect("the file of sent rows");
+        let Some(out) = self.upserts.as_mut().and_then(|u| u.sent.as_mut()) else { return Ok(()) };
         for i in 0..run.rows.len() {
             let (row, line, bytes) = (run.rows[i].row, run.rows[i].line, run.line(i));
             out.write_all(&row.to_le_bytes()).map_err(io)?;
@@ -152,42 +155,65 @@ impl Stager {
         Ok(())
     }
 
-    /// The keys came out of order: undoes the upserts, and stages the rows they sent,
-    /// then the rows waiting to be sent, in their order.
-    pub(super) fn stage_instead(&mut self, conn: &mut Conn, plan: &Plan) -> Result<()> {
-        let Some(upserts) = self.upserts.take() else { return Ok(()) };
-        crate::trace::trace("keys out of order: the rows upserted so far staged instead");
-        let Some(sent) = upserts.sent else { return Ok(()) };
-        conn.query_drop(format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}"))
-            .map_err(|e| db_error("undoing the rows upserted in key order", e))?;
+    /// The keys came out of order: undoes the upserts, and puts the rows they sent, then
+    /// the rows waiting to be sent, into the sorter, in their order (the input's);
+    /// [`Stager::finish`] upserts the sorter's rows.
+    pub(super) fn sort_instead(&mut self, conn: &mut Conn, plan: &Plan) -> Result<()> {
+        let Some(upserts) = self.upserts.as_mut() else { return Ok(()) };
+        if upserts.sorted {
+            return Ok(());
+        }
+        crate::trace::trace("keys out of order: the rows upserted so far sorted instead");
+        let sent = upserts.sent.take();
+        *upserts = Upserts { sorted: true, ..Upserts::new(upserts.target.clone()) };
         let waiting = std::mem::take(&mut *self.run());
-        let mut file = sent.into_inner().map_err(|e| io(e.into_error()))?;
-        file.rewind().map_err(io)?;
-        let mut input = BufReader::new(file);
-        let mut head = [0u8; 20];
-        let mut bytes = Vec::new();
-        loop {
-            match input.read_exact(&mut head) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-                Err(e) => return Err(io(e)),
-            }
-            let row = u64::from_le_bytes(head[0..8].try_into().expect("8 bytes"));
-            let line = u64::from_le_bytes(head[8..16].try_into().expect("8 bytes"));
-            let len = u32::from_le_bytes(head[16..20].try_into().expect("4 bytes")) as usize;
-            bytes.resize(len, 0);
-            input.read_exact(&mut bytes).map_err(io)?;
-            let full = {
-                let mut run = self.run();
-                run.push(row, (line > 0).then_some(line), &bytes);
-                run.bytes() >= self.run_bytes / 4
-            };
-            if full {
-                self.flush(conn, plan)?;
+        let sorter = self.sorter.as_mut().expect("rows upserted as they come are sortable");
+        let mut key = Vec::with_capacity(8 * plan.key.len());
+        let mut push = |row: u64, line: u64, bytes: &[u8]| {
+            line_key(&mut key, plan, bytes)?;
+            sorter.push(&key, row, (line > 0).then_some(line), |out| {
+                out.extend_from_slice(bytes);
+                Ok(())
+            })
+        };
+        if let Some(sent) = sent {
+            conn.query_drop(format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}"))
+                .map_err(|e| db_error("undoing the rows upserted in key order", e))?;
+            let mut file = sent.into_inner().map_err(|e| io(e.into_error()))?;
+            file.rewind().map_err(io)?;
+            let mut input = BufReader::new(file);
+            let mut head = [0u8; 20];
+            let mut bytes = Vec::new();
+            loop {
+                match input.read_exact(&mut head) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                    Err(e) => return Err(io(e)),
+                }
+                let row = u64::from_le_bytes(head[0..8].try_into().expect("8 bytes"));
+                let line = u64::from_le_bytes(head[8..16].try_into().expect("8 bytes"));
+                let len = u32::from_le_bytes(head[16..20].try_into().expect("4 bytes")) as usize;
+                bytes.resize(len, 0);
+                input.read_exact(&mut bytes).map_err(io)?;
+                push(row, line, &bytes)?;
             }
         }
-        self.flush(conn, plan)?;
-        *self.run() = waiting;
+        for (i, r) in waiting.rows.iter().enumerate() {
+            push(r.row, r.line, waiting.line(i))?;
+        }
         Ok(())
     }
+}
+
+/// The sort key of an encoded line (its key fields are whole numbers: [`crate::db::sorted::sortable`]).
+fn line_key(out: &mut Vec<u8>, plan: &Plan, line: &[u8]) -> Result<()> {
+    out.clear();
+    for &k in &plan.key {
+        let n = field(line, k + 1).and_then(|v| std::str::from_utf8(&v).ok()?.parse::<i64>().ok());
+        let Some(n) = n else {
+            return Err(Error::db("sorting the rows", "a key field that is not a whole number"));
+        };
+        int_key(out, n);
+    }
+    Ok(())
 }
