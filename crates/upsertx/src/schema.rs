@@ -48,6 +48,9 @@ pub struct Table {
     pub columns: Vec<Column>,
     /// The primary key first (if any), then the unique constraints and indexes.
     pub keys: Vec<UniqueKey>,
+    /// The column a distributed table's rows are placed by (Citus): every unique key of
+    /// such a table includes it, so an upsert key must too.
+    pub distributed_by: Option<String>,
 }
 
 impl Column {

@@ -653,6 +653,15 @@ fn find_unique(table: &Table, key: &[String], named: Option<&UniqueKey>, key_whe
     } else {
         table.keys.iter().map(|k| format!("({})", cols_text(&k.columns))).collect::<Vec<_>>().join(", ")
     };
+    if let Some(by) = table.distributed_by.as_ref().filter(|by| !key.contains(by)) {
+        // Citus keeps a unique index per shard: no index can make a key without the
+        // distribution column unique.
+        return Err(Error::Schema(format!(
+            "table {} is distributed by column {} (Citus), and its key must include it: the key ({cols}) does not (the table's keys: {known})",
+            quote_ident(&table.name),
+            quote_ident(by)
+        )));
+    }
     Err(Error::Schema(format!(
         "no primary key or unique constraint of table {} is exactly ({cols}) (its keys: {known}); an upsert key must be unique: add a unique index on ({cols}) or choose another --key",
         quote_ident(&table.name)

@@ -135,5 +135,5 @@ pub(crate) fn table(conn: &mut Conn, name: &str) -> Result<Option<(Table, (Strin
         }
     }
     keys.retain(|k| !prefixed.contains(k.name.as_ref().expect("named")));
-    Ok(Some((Table { name: table.clone(), columns, keys }, (schema, table))))
+    Ok(Some((Table { name: table.clone(), columns, keys, distributed_by: None }, (schema, table))))
 }

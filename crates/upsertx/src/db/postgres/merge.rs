@@ -35,6 +35,7 @@
 //! committed by another load after the check fails the load with a unique violation,
 //! reported as that key existing.
 
+use super::citus::Placement;
 use super::copy::Kind;
 use super::session::message;
 use super::sql::q;
@@ -130,6 +131,7 @@ pub(crate) fn merge(
     target: &str,
     order: &mut KeyOrder,
     told: Option<Told>,
+    placement: &Placement,
 ) -> Result<MergeCounts> {
     let ctx = format!("merging into table {}", q(&plan.table.name));
     let gap_free =
@@ -234,7 +236,9 @@ pub(crate) fn merge(
         return Ok(MergeCounts::derive(plan.spec.on_conflict, staged, 0, pre_updated).with_stale(stale));
     }
     let insert = format!("INSERT INTO {target} AS t ({names}) SELECT {values} FROM {src} AS s{only_new} {on_conflict}");
-    let tracks = tracks_counts(client)?;
+    // The coordinator of a Citus cluster keeps no statistics of the rows its workers
+    // write: there the rows returned are counted.
+    let tracks = !placement.citus() && tracks_counts(client)?;
     if tracks && only_new.is_empty() && appends(plan) {
         let key = q(&plan.columns[plan.key[0]].name);
         let greatest: Option<i64> = client

@@ -9,6 +9,7 @@
 //! - `changes.rs`: `--changes`; `wire.rs`: its read's rows, as binary COPY.
 
 mod changes;
+mod citus;
 mod copy;
 mod ddl;
 mod delete;
@@ -37,6 +38,8 @@ pub(crate) struct PgConnection {
     order: stage::KeyOrder,
     /// Rows encoded for the stage's next COPY.
     pending: stage::Pending,
+    /// Whether Citus manages the target, and how.
+    placement: citus::Placement,
 }
 
 /// Quotes an identifier for PostgreSQL.
@@ -45,7 +48,13 @@ use self::sql::q;
 impl PgConnection {
     pub(crate) fn open(url: &str) -> Result<Self> {
         let client = crate::db::postgres::session::connect(url)?;
-        Ok(PgConnection { client, target: None, order: stage::KeyOrder::default(), pending: stage::Pending::default() })
+        Ok(PgConnection {
+            client,
+            target: None,
+            order: stage::KeyOrder::default(),
+            pending: stage::Pending::default(),
+            placement: citus::Placement::Local,
+        })
     }
 
     fn exec(&mut self, context: &str, sql: &str) -> Result<()> {
@@ -72,10 +81,11 @@ impl Connection for PgConnection {
     }
 
     fn reflect(&mut self, table: &str) -> Result<Option<Table>> {
-        Ok(reflect::table(&mut self.client, table)?.map(|(t, resolved)| {
-            self.target = Some((resolved.schema, resolved.name));
-            t
-        }))
+        let Some((mut t, resolved)) = reflect::table(&mut self.client, table)? else { return Ok(None) };
+        self.placement = citus::placement(&mut self.client, resolved.oid)?;
+        t.distributed_by = self.placement.column().map(str::to_owned);
+        self.target = Some((resolved.schema, resolved.name));
+        Ok(Some(t))
     }
 
     fn create_table(&mut self, table: &str, columns: &[Column], key: &[String]) -> Result<bool> {
@@ -158,7 +168,7 @@ impl Connection for PgConnection {
             Some(sink) => Some(changes::tell(&mut self.client, plan, &target, &mut self.order, sink)?),
             None => None,
         };
-        merge::merge(&mut self.client, plan, &target, &mut self.order, told)
+        merge::merge(&mut self.client, plan, &target, &mut self.order, told, &self.placement)
     }
 
     fn delete_missing(&mut self, plan: &Plan, tell: Option<&mut dyn super::ChangeSink>) -> Result<u64> {

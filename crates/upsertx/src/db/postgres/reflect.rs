@@ -142,6 +142,6 @@ pub(crate) fn table(client: &mut Client, name: &str) -> Result<Option<(Table, Re
             }
         })
         .collect();
-    let table = Table { name: found.name.clone(), columns, keys };
+    let table = Table { name: found.name.clone(), columns, keys, distributed_by: None };
     Ok(Some((table, found)))
 }

@@ -174,5 +174,5 @@ pub(crate) fn table(conn: &rusqlite::Connection, name: &str) -> Result<Option<Ta
         let predicate = if partial { index_predicate(conn, &index).map_err(|e| db(&name, e))? } else { None };
         keys.push(UniqueKey { name: Some(index), columns: cols, collations: colls, primary: false, predicate });
     }
-    Ok(Some(Table { name, columns, keys }))
+    Ok(Some(Table { name, columns, keys, distributed_by: None }))
 }

@@ -1,0 +1,61 @@
+//! Citus (distributed PostgreSQL): how the target is placed, read from Citus's metadata on
+//! the coordinator when the extension is installed there.
+//!
+//! A table Citus manages keeps its rows on the workers: the coordinator's statistics do
+//! not count what the workers write, so the merge counts by `RETURNING` instead (see
+//! `merge.rs`); and every unique key of a distributed table includes its distribution
+//! column, so a key without it is refused before anything is written (`plan`).
+
+use super::session::message;
+use crate::error::{Error, Result};
+use postgres::Client;
+
+/// Where the target's rows live.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) enum Placement {
+    /// On this server: PostgreSQL without Citus, or a table Citus does not manage.
+    #[default]
+    Local,
+    /// Sharded across the workers by `column` (none: a single-shard distributed table,
+    /// as schema-based sharding makes), or a Citus local table.
+    Distributed { column: Option<String> },
+    /// Copied whole to every node.
+    Reference,
+}
+
+impl Placement {
+    /// Whether Citus manages the table (its rows are written by the workers' shards).
+    pub(crate) fn citus(&self) -> bool {
+        *self != Placement::Local
+    }
+
+    /// The distribution column, for a table sharded by one.
+    pub(crate) fn column(&self) -> Option<&str> {
+        match self {
+            Placement::Distributed { column } => column.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// How the table `oid` is placed.
+pub(crate) fn placement(client: &mut Client, oid: u32) -> Result<Placement> {
+    let fail = |e: postgres::Error| Error::db("reading the table's Citus placement", message(&e));
+    let citus: bool =
+        client.query_one("SELECT to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL", &[]).map_err(fail)?.get(0);
+    if !citus {
+        return Ok(Placement::Local);
+    }
+    let row = client
+        .query_opt(
+            "SELECT repmodel::text = 't', column_to_column_name(logicalrelid, partkey)::text
+             FROM pg_catalog.pg_dist_partition WHERE logicalrelid::oid = $1",
+            &[&oid],
+        )
+        .map_err(fail)?;
+    Ok(match row {
+        None => Placement::Local,
+        Some(r) if r.get::<_, bool>(0) => Placement::Reference,
+        Some(r) => Placement::Distributed { column: r.get(1) },
+    })
+}
