@@ -18,13 +18,21 @@ macro_rules! scenarios {
 /// The scenarios every database runs (MariaDB twice: staging by `LOAD DATA LOCAL
 /// INFILE` and by INSERTs).
 #[allow(unused_macros)]
+///
+/// The Citus suite (feature `citus-tests`, scripts/test-citus.sh) runs them on distributed
+/// and on reference tables too, but for those listed after `; not on citus:`, each with
+/// the reason beside it.
 macro_rules! every_dialect {
-    ($($name:ident),* $(,)?) => {
-        scenarios!(sqlite: crate::common::Sqlite::new => $($name),*);
-        scenarios!(postgres: crate::common::Postgres::new => $($name),*);
-        scenarios!(mariadb: crate::common::Mariadb::new => $($name),*);
+    ($($name:ident),* $(,)? $(; not on citus: $($other:ident),* $(,)?)?) => {
+        scenarios!(sqlite: crate::common::Sqlite::new => $($name,)* $($($other),*)?);
+        scenarios!(postgres: crate::common::Postgres::new => $($name,)* $($($other),*)?);
+        scenarios!(mariadb: crate::common::Mariadb::new => $($name,)* $($($other),*)?);
         // The same server, staging by INSERTs instead of LOAD DATA LOCAL INFILE.
-        scenarios!(mariadb_inserts: crate::common::Mariadb::without_local_infile => $($name),*);
+        scenarios!(mariadb_inserts: crate::common::Mariadb::without_local_infile => $($name,)* $($($other),*)?);
+        #[cfg(feature = "citus-tests")]
+        scenarios!(citus: crate::common::Citus::distributed => $($name),*);
+        #[cfg(feature = "citus-tests")]
+        scenarios!(citus_reference: crate::common::Citus::reference => $($name),*);
     };
 }
 
@@ -161,9 +169,13 @@ pub fn pg_base_url() -> String {
 
 impl Postgres {
     pub fn new() -> Postgres {
+        Postgres::at(pg_base_url())
+    }
+
+    /// A schema of its own on another server.
+    pub fn at(base: String) -> Postgres {
         use std::sync::atomic::{AtomicU32, Ordering};
         static N: AtomicU32 = AtomicU32::new(0);
-        let base = pg_base_url();
         let schema = format!("t_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
         let mut client = postgres::Client::connect(&base, postgres::NoTls)
             .unwrap_or_else(|e| panic!("PostgreSQL test server at {base}: {e} (scripts/test.sh starts it)"));
@@ -223,6 +235,83 @@ impl TestDb for Postgres {
             self.schema
         );
         self.rows(&sql)[0][0].parse().unwrap()
+    }
+}
+
+/// A Citus coordinator (`UPSERTX_TEST_CITUS`, see scripts/test-citus.sh): a schema of
+/// its own as for [`Postgres`], and every table a scenario creates is distributed as its
+/// statement ends: by the first column of its primary key (the first column without
+/// one), or made a reference table. The scenarios run unchanged on distributed tables.
+pub struct Citus {
+    pg: Postgres,
+    reference: bool,
+}
+
+impl Citus {
+    pub fn distributed() -> Citus {
+        Citus::new(false)
+    }
+
+    pub fn reference() -> Citus {
+        Citus::new(true)
+    }
+
+    fn new(reference: bool) -> Citus {
+        let base = std::env::var("UPSERTX_TEST_CITUS")
+            .expect("UPSERTX_TEST_CITUS: a Citus coordinator's URL (scripts/test-citus.sh sets it)");
+        Citus { pg: Postgres::at(base), reference }
+    }
+
+    /// Distributes the tables of the test's schema that Citus does not manage yet.
+    fn distribute_new(&self) {
+        let found = self.pg.rows(&format!(
+            "SELECT c.oid::regclass::text,
+                    coalesce((SELECT a.attname::text FROM pg_index i JOIN pg_attribute a
+                              ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                              WHERE i.indrelid = c.oid AND i.indisprimary),
+                             (SELECT a.attname::text FROM pg_attribute a
+                              WHERE a.attrelid = c.oid AND a.attnum = 1))
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = '{}' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+               AND NOT EXISTS (SELECT 1 FROM pg_dist_partition p WHERE p.logicalrelid = c.oid)",
+            self.pg.schema
+        ));
+        for t in found {
+            let (table, column) = (t[0].replace('\'', "''"), t[1].replace('\'', "''"));
+            let sql = match self.reference {
+                true => format!("SELECT create_reference_table('{table}')"),
+                false => format!("SELECT create_distributed_table('{table}', '{column}')"),
+            };
+            self.pg.exec(&sql);
+        }
+    }
+}
+
+impl TestDb for Citus {
+    fn url(&self) -> String {
+        self.pg.url()
+    }
+    fn dir(&self) -> &Path {
+        self.pg.dir()
+    }
+    fn exec(&self, sql: &str) {
+        self.pg.exec(sql);
+        self.distribute_new();
+    }
+    fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        self.pg.rows(sql)
+    }
+    fn q(&self, ident: &str) -> String {
+        self.pg.q(ident)
+    }
+    fn auto_id(&self, name: &str) -> String {
+        self.pg.auto_id(name)
+    }
+    fn session(&self) -> Box<dyn Session> {
+        self.pg.session()
+    }
+    fn lock_waiters(&self) -> u64 {
+        self.pg.lock_waiters()
     }
 }
 

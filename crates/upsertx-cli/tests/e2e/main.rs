@@ -7,6 +7,8 @@
 mod common;
 
 mod changes;
+#[cfg(feature = "citus-tests")]
+mod citus;
 mod cli;
 mod concurrency;
 mod evolve;

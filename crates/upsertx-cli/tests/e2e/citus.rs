@@ -1,0 +1,61 @@
+//! The Citus suite's own scenarios (scripts/test-citus.sh, feature `citus-tests`): what
+//! only a cluster shows. The shared scenarios run on Citus too, on distributed and on
+//! reference tables (see `every_dialect!`).
+
+use crate::common::{table, upsertx, write, Citus, TestDb};
+use std::fmt::Write as _;
+
+/// (inserted, updated, unchanged) of a successful run's report.
+fn counts(run: &crate::common::Run) -> (u64, u64, u64) {
+    let r = run.report();
+    let n = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("{k} in {r}"));
+    (n("inserted"), n("updated"), n("unchanged"))
+}
+
+/// A million rows, half of them new and half changing existing ones, into a table of a
+/// million rows: the counts are exact (the coordinator's statistics do not see the rows
+/// the workers write), the dry run's the same, and a rerun finds every row unchanged.
+fn half_new_half_changed(db: &dyn TestDb) {
+    db.exec("CREATE TABLE customers (id bigint PRIMARY KEY, name text)");
+    db.exec("INSERT INTO customers SELECT g, 'name ' || g FROM generate_series(1, 1000000) AS g");
+    let mut csv = String::from("id,name\n");
+    for i in 500_001..=1_500_000 {
+        writeln!(csv, "{i},new {i}").unwrap();
+    }
+    write(db, "customers.csv", &csv);
+    let dry = upsertx(db, &["customers.csv", "--dry-run", "--json"], None);
+    assert_eq!(counts(&dry), (500_000, 500_000, 0), "{}", dry.stdout);
+    let run = upsertx(db, &["customers.csv", "--json"], None);
+    assert_eq!(counts(&run), (500_000, 500_000, 0), "{}", run.stdout);
+    let summary = db.rows("SELECT count(*), count(*) FILTER (WHERE name LIKE 'new %') FROM customers");
+    assert_eq!(summary, [["1500000", "1000000"]]);
+    let again = upsertx(db, &["customers.csv", "--json"], None);
+    assert_eq!(counts(&again), (0, 0, 1_000_000), "{}", again.stdout);
+}
+
+#[test]
+fn half_new_half_changed_into_a_distributed_table() {
+    half_new_half_changed(&Citus::distributed());
+}
+
+#[test]
+fn half_new_half_changed_into_a_reference_table() {
+    half_new_half_changed(&Citus::reference());
+}
+
+/// Citus keeps a unique index per shard, so a key must include the distribution column:
+/// one without it is refused, naming the column, and nothing is written.
+#[test]
+fn a_key_without_the_distribution_column_is_refused() {
+    let db = Citus::distributed();
+    // Distributed by `tenant`, the primary key's first column.
+    db.exec("CREATE TABLE accounts (tenant integer, id integer, name text, PRIMARY KEY (tenant, id))");
+    db.exec("INSERT INTO accounts VALUES (1, 1, 'a')");
+    write(&db, "accounts.csv", "tenant,id,name\n1,1,b\n2,1,c\n");
+    upsertx(&db, &["accounts.csv", "--key", "id"], None)
+        .fails(1, &["table \"accounts\" is distributed by column \"tenant\" (Citus), and its key must include it"]);
+    assert_eq!(table(&db, "accounts", "tenant, id, name"), [["1", "1", "a"]]);
+    // With it, the load goes through.
+    let run = upsertx(&db, &["accounts.csv", "--json"], None);
+    assert_eq!(counts(&run), (1, 1, 0), "{}", run.stdout);
+}
