@@ -205,18 +205,20 @@ def bench_mysql(args, data):
                         })
 
 
-def psql(sql, stdin_text=None):
-    """Runs SQL through psql (not timed); returns stdout."""
+def psql(sql, stdin_text=None, url=None):
+    """Runs SQL through psql (not timed), on `url` (by default the PostgreSQL server's, no
+    TLS); returns stdout."""
     env = dict(os.environ, PGOPTIONS="-c client_min_messages=warning")
-    proc = subprocess.run(["psql", PG_NOTLS_URL, "-v", "ON_ERROR_STOP=1", "-qAtX", "-c", sql] if stdin_text is None
-                          else ["psql", PG_NOTLS_URL, "-v", "ON_ERROR_STOP=1", "-qAtX"],
+    url = url or PG_NOTLS_URL
+    proc = subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qAtX", "-c", sql] if stdin_text is None
+                          else ["psql", url, "-v", "ON_ERROR_STOP=1", "-qAtX"],
                           input=stdin_text, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         sys.exit(f"psql failed: {proc.stderr}")
     return proc.stdout
 
 
-def pg_prepare(table, base, batch):
+def pg_prepare(table, base, batch, url=None):
     """Template tables bench_<table>_<state> to reset the table from before each run, and
     bench_<table>_src_<base|batch|sorted> holding each input, the source of `--from-db`
     (in the input's order: a sequential scan returns the rows as they were inserted)."""
@@ -224,9 +226,9 @@ def pg_prepare(table, base, batch):
                          ("src_base", [base]), ("src_batch", [batch]),
                          ("src_sorted", [batch.replace("_batch_", "_sorted_")])):
         tpl = f"bench_{table}_{state}"
-        psql(f"DROP TABLE IF EXISTS {tpl}; " + PG_DDL[table].replace(f"TABLE {table}", f"TABLE {tpl}"))
+        psql(f"DROP TABLE IF EXISTS {tpl}; " + PG_DDL[table].replace(f"TABLE {table}", f"TABLE {tpl}"), url=url)
         for f in files:
-            psql(None, psql_script(table, f, into=tpl))
+            psql(None, psql_script(table, f, into=tpl), url=url)
 
 
 def source_table(table, csv_path):
@@ -245,14 +247,15 @@ def parquet_of(csv_path):
     return csv_path[:-len(".csv")] + ".parquet"
 
 
-def pg_reset(table, state):
+def pg_reset(table, state, url=None):
     # As a script, not -c: VACUUM cannot run inside the one transaction -c makes.
     psql(None, f"DROP TABLE IF EXISTS {table};\n{PG_DDL[table]};\nINSERT INTO {table} SELECT * FROM bench_{table}_{state};\n"
-               f"VACUUM ANALYZE {table};\nCHECKPOINT;\n")
+               f"VACUUM ANALYZE {table};\nCHECKPOINT;\n", url=url)
 
 
-def pg_checksum(table):
-    out = psql(f"SELECT count(*) || ' rows, md5 ' || left(md5(string_agg(t::text, '|' ORDER BY id)), 12) FROM {table} t")
+def pg_checksum(table, url=None):
+    out = psql(f"SELECT count(*) || ' rows, md5 ' || left(md5(string_agg(t::text, '|' ORDER BY id)), 12) FROM {table} t",
+               url=url)
     return out.strip()
 
 
@@ -316,6 +319,61 @@ def bench_postgres(args, data, database, pg_url):
                                                    "--json", "-q"], None),
                             "psql (\\copy + ON CONFLICT + DELETE)": lambda f: (
                                 ["psql", pg_url, "-v", "ON_ERROR_STOP=1", "-qX"], psql_script(table, f, delete=True)),
+                        })
+
+
+# A Citus coordinator (`--db citus`): the tables distributed by id across its workers. No
+# registry ships Citus: give the URL of a cluster of your own (README, "Distributed
+# PostgreSQL (Citus)"); not part of `--db all`.
+CITUS_URL = os.environ.get("UPSERTX_BENCH_CITUS", "postgres://root@127.0.0.1:9700/test")
+
+
+def citus_reset(table, state):
+    """The table rebuilt distributed (the templates stay on the coordinator), then every
+    node checkpointed, so that no run pays for the one before."""
+    psql(None, f"DROP TABLE IF EXISTS {table};\n{PG_DDL[table]};\nSELECT create_distributed_table('{table}', 'id');\n"
+               f"INSERT INTO {table} SELECT * FROM bench_{table}_{state};\nVACUUM ANALYZE {table};\nCHECKPOINT;\n"
+               "SELECT run_command_on_workers('CHECKPOINT');\n", url=CITUS_URL)
+
+
+def psql_colocated_script(table, csv_path):
+    """Citus's other recipe: the stage an unlogged table distributed like the target
+    (co-located: same column, same shards), so that the INSERT ... SELECT runs on each
+    shard, on the workers, instead of through the coordinator."""
+    cols = gen.HEADERS[table]
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c != "id")
+    return "\n".join([
+        "BEGIN;",
+        f"CREATE UNLOGGED TABLE bench_stage (LIKE {table});",
+        f"SELECT create_distributed_table('bench_stage', 'id', colocate_with => '{table}');",
+        f"\\copy bench_stage FROM '{csv_path}' WITH (FORMAT csv, HEADER true)",
+        f"INSERT INTO {table} SELECT * FROM bench_stage ON CONFLICT (id) DO UPDATE SET {sets};",
+        "DROP TABLE bench_stage;",
+        "COMMIT;",
+    ]) + "\n"
+
+
+def bench_citus(args, data):
+    url = CITUS_URL
+
+    def methods(table, rows):
+        return {
+            "upsertx": lambda f: ([UPSERTX, f, "--db", url, "--table", table, "--json", "-q"], None),
+            "psql (\\copy into a temporary stage + ON CONFLICT)": lambda f: (
+                ["psql", url, "-v", "ON_ERROR_STOP=1", "-qX"], psql_script(table, f)),
+            "psql (\\copy into a co-located distributed stage + ON CONFLICT)": lambda f: (
+                ["psql", url, "-v", "ON_ERROR_STOP=1", "-qX"], psql_colocated_script(table, f)),
+        }
+
+    return bench_server(args, data, "citus", lambda table, base, batch: pg_prepare(table, base, batch, url),
+                        citus_reset, lambda table: pg_checksum(table, url), methods,
+                        lambda t: psql(f"DROP TABLE IF EXISTS {t}, bench_{t}_empty, bench_{t}_base, bench_{t}_applied, "
+                                       f"bench_{t}_src_base, bench_{t}_src_batch, bench_{t}_src_sorted", url=url),
+                        lambda table: {
+                            "upsertx": lambda f: ([UPSERTX, f, "--db", url, "--table", table, "--delete-missing",
+                                                   "--json", "-q"], None),
+                            "psql (\\copy + ON CONFLICT + DELETE)": lambda f: (
+                                ["psql", url, "-v", "ON_ERROR_STOP=1", "-qX"], psql_script(table, f, delete=True)),
                         })
 
 
@@ -603,7 +661,8 @@ def main():
     p.add_argument("--rows", type=int, default=10_000)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--db", default=DEFAULT_DBS, help="comma-separated: sqlite, sqlite-wal, postgres (TLS as the server "
-                   "offers it), postgres-notls, mariadb; or all")
+                   "offers it), postgres-notls, mariadb; or all; also citus (a cluster of your own: "
+                   "UPSERTX_BENCH_CITUS, not in all)")
     p.add_argument("--methods", default="", help="comma-separated words: run only the methods whose name holds one "
                    "(e.g. 'client,psql,shell' for the hand-written SQL anchors); upsertx always runs")
     p.add_argument("--tables", default=DEFAULT_TABLES, help="comma-separated: customers, orders")
@@ -630,8 +689,8 @@ def main():
     if args.db == "all":
         args.db = ALL_DBS
     dbs = args.db.split(",")
-    if unknown := set(dbs) - set(ALL_DBS.split(",")):
-        p.error(f"unknown database {', '.join(sorted(unknown))} ({ALL_DBS})")
+    if unknown := set(dbs) - set(ALL_DBS.split(",")) - {"citus"}:
+        p.error(f"unknown database {', '.join(sorted(unknown))} ({ALL_DBS}, citus)")
     if "sqlite" in dbs:
         results += bench_sqlite(args, data, "sqlite", "delete")
     if "sqlite-wal" in dbs:
@@ -642,6 +701,8 @@ def main():
         results += bench_postgres(args, data, "postgres-notls", PG_NOTLS_URL)
     if "mariadb" in dbs:
         results += bench_mysql(args, data)
+    if "citus" in dbs:
+        results += bench_citus(args, data)
     text = render(results, args)
     # A partial run (some databases, tables or methods) gets a name of its own, so that it
     # does not overwrite the full run of the same size.
