@@ -107,6 +107,8 @@ say "formatting check"
 cargo fmt --all -- --check
 say "lints (clippy, warnings are errors)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# The Citus suite's tests (scripts/test-citus.sh) are compiled and linted here, not run.
+cargo clippy -p upsertx-cli --all-targets --features citus-tests --quiet -- -D warnings
 say "the library with some databases left out (cargo features)"
 # Each database alone, and each two together (a module cfg'd for some of them must stay
 # so), with no warning: a helper only some databases use carries their cfg.

@@ -106,8 +106,11 @@ def test_the_upsertx_command(tmp_path):
 
 def test_ctrl_c_during_the_merge_still_rolls_back(db, monkeypatch, ctrl_c):
     t = db.table()
-    db.execute(f"CREATE TABLE {t} (id BIGINT PRIMARY KEY, name VARCHAR(20))")
-    upsertx.upsert(pl.DataFrame({"id": range(200_000), "name": ["old"] * 200_000}), db.url, t)
+    # A text key: MariaDB upserts rows with whole-number keys straight into the table,
+    # sorted on the client, with no merge left to interrupt (the test above interrupts
+    # that); text keys are staged, then merged, on every database.
+    db.execute(f"CREATE TABLE {t} (id VARCHAR(10) PRIMARY KEY, name VARCHAR(20))")
+    upsertx.upsert(pl.DataFrame({"id": [str(i) for i in range(200_000)], "name": ["old"] * 200_000}), db.url, t)
     timers = []
 
     def interrupt_once_merging(staged):
@@ -118,9 +121,7 @@ def test_ctrl_c_during_the_merge_still_rolls_back(db, monkeypatch, ctrl_c):
 
     # progress=True's hook, told when the merge starts.
     monkeypatch.setattr(upsertx, "progress_callback", lambda data: (None, interrupt_once_merging))
-    # Keys out of order: staged, then merged (MariaDB upserts key-ordered rows as they
-    # come, with no merge left to interrupt; the test above interrupts that).
-    changed = pl.DataFrame({"id": range(400_000 - 1, -1, -1), "name": ["new"] * 400_000})
+    changed = pl.DataFrame({"id": [str(i) for i in range(400_000 - 1, -1, -1)], "name": ["new"] * 400_000})
     with pytest.raises(KeyboardInterrupt):
         upsertx.upsert(changed, db.url, t, progress=True)
         time.sleep(1)  # a signal that came after the commit would land here instead
