@@ -59,3 +59,28 @@ fn a_key_without_the_distribution_column_is_refused() {
     let run = upsertx(&db, &["accounts.csv", "--json"], None);
     assert_eq!(counts(&run), (1, 1, 0), "{}", run.stdout);
 }
+
+/// What Citus cannot do yet is refused before anything is written, naming the table and
+/// the option: `--history` into a distributed table, deletes into a reference table.
+#[test]
+fn what_is_not_supported_yet_is_refused() {
+    let db = Citus::distributed();
+    db.exec("CREATE TABLE dim (id integer, valid_from timestamp, valid_to timestamp, name text, PRIMARY KEY (id, valid_from))");
+    write(&db, "dim.csv", "id,name\n1,a\n");
+    upsertx(&db, &["dim.csv", "--history", "valid_from,valid_to"], None)
+        .fails(1, &["table \"dim\" is a Citus distributed table: --history into it is not supported yet"]);
+    assert!(db.rows("SELECT * FROM dim").is_empty());
+
+    let db = Citus::reference();
+    db.exec("CREATE TABLE stock (sku text PRIMARY KEY, qty integer)");
+    db.exec("INSERT INTO stock VALUES ('a', 1), ('b', 2)");
+    write(&db, "stock.csv", "sku,qty\na,5\n");
+    upsertx(&db, &["stock.csv", "--delete-missing"], None).fails(
+        1,
+        &["table \"stock\" is a Citus reference table: deleting (--delete-missing, --replace-where) into it"],
+    );
+    assert_eq!(table(&db, "stock", "sku, qty"), [["a", "1"], ["b", "2"]]);
+    // Upserts into it go on.
+    let run = upsertx(&db, &["stock.csv", "--json"], None);
+    assert_eq!(counts(&run), (0, 1, 0), "{}", run.stdout);
+}

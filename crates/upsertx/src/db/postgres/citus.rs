@@ -7,7 +7,8 @@
 //! column, so a key without it is refused before anything is written (`plan`).
 
 use super::session::message;
-use crate::error::{Error, Result};
+use crate::error::{quote_ident, Error, Result};
+use crate::plan::Plan;
 use postgres::Client;
 
 /// Where the target's rows live.
@@ -58,4 +59,25 @@ pub(crate) fn placement(client: &mut Client, oid: u32) -> Result<Placement> {
         Some(r) if r.get::<_, bool>(0) => Placement::Reference,
         Some(r) => Placement::Distributed { column: r.get(1) },
     })
+}
+
+/// What a load into a table Citus manages cannot do yet, refused before anything is
+/// written: `--history` (its statements join the table with the load's temporary stage,
+/// which Citus refuses in DML), and deletes into a reference table (Citus plans DML on a
+/// reference table for one node, where the stage is not).
+pub(crate) fn refuse(plan: &Plan, placement: &Placement) -> Result<()> {
+    let what = match placement {
+        Placement::Local => None,
+        _ if plan.history.is_some() => Some("--history"),
+        Placement::Reference if plan.spec.deletes() => Some("deleting (--delete-missing, --replace-where)"),
+        _ => None,
+    };
+    match what {
+        Some(what) => Err(Error::Schema(format!(
+            "table {} is a Citus {} table: {what} into it is not supported yet",
+            quote_ident(&plan.table.name),
+            if *placement == Placement::Reference { "reference" } else { "distributed" },
+        ))),
+        None => Ok(()),
+    }
 }

@@ -38,10 +38,35 @@ pub(crate) fn prepare(client: &mut Client, plan: &Plan, target: &str) -> Result<
     client.batch_execute(&sql).map_err(|e| Error::db("recording the delete scope", message(&e)))
 }
 
-pub(crate) fn count_in_scope(client: &mut Client, plan: &Plan, target: &str) -> Result<u64> {
+/// On a Citus coordinator a statement on a distributed (or reference) table cannot join
+/// this session's temporary tables directly: each is read through a materialized CTE,
+/// which Citus sends to the workers as an intermediate result. `tables`: (the CTE's name,
+/// its query), those the statement reads.
+fn ctes(tables: &[(&str, String)]) -> String {
+    let each: Vec<String> = tables.iter().map(|(name, query)| format!("{name} AS MATERIALIZED ({query})")).collect();
+    match each.is_empty() {
+        true => String::new(),
+        false => format!("WITH {} ", each.join(", ")),
+    }
+}
+
+/// The scope's values as the statements read them: the temporary table, or on Citus
+/// its CTE (then also in `with`).
+fn scope_source(plan: &Plan, citus: bool, with: &mut Vec<(&'static str, String)>) -> String {
+    if !citus || plan.scope.is_empty() {
+        return scope_table();
+    }
+    with.push(("upsertx_scope", format!("SELECT * FROM {}", scope_table())));
+    "upsertx_scope".into()
+}
+
+pub(crate) fn count_in_scope(client: &mut Client, plan: &Plan, target: &str, citus: bool) -> Result<u64> {
+    let mut with = Vec::new();
+    let scope = scope_source(plan, citus, &mut with);
     let sql = format!(
-        "SELECT count(*) FROM {target} AS t WHERE {}",
-        sql::in_scope(plan, q, "t", &scope_table(), sql::equals)
+        "{}SELECT count(*) FROM {target} AS t WHERE {}",
+        ctes(&with),
+        sql::in_scope(plan, q, "t", &scope, sql::equals)
     );
     client
         .query_one(&sql, &[])
@@ -58,8 +83,16 @@ pub(crate) fn delete_missing(
     target: &str,
     order: &KeyOrder,
     tell: Option<&mut dyn ChangeSink>,
+    citus: bool,
 ) -> Result<u64> {
-    let src = if order.sorted { STAGE } else { SRC };
+    let mut src = if order.sorted { STAGE } else { SRC };
+    let mut with = Vec::new();
+    let scope = scope_source(plan, citus, &mut with);
+    if citus && !plan.keyless() {
+        let keys = list(&plan.key, sql::stage_col, ", ");
+        with.push(("upsertx_keys", format!("SELECT {keys} FROM {src}")));
+        src = "upsertx_keys";
+    }
     let time = plan.soft_delete.map(|(i, _)| super::merge::time_param(plan, i));
     // Without a key there is no key order to lock in: the window goes in one statement
     // (loads that delete take turns, see `prepare`), on the table's own alias `t`.
@@ -70,9 +103,10 @@ pub(crate) fn delete_missing(
     };
     let doomed = format!(
         "{} AND {}",
-        sql::in_scope(plan, q, "t", &scope_table(), sql::equals),
+        sql::in_scope(plan, q, "t", &scope, sql::equals),
         sql::missing(plan, q, "t", src, |i| source_value(plan, i), sql::equals)
     );
+    let with = ctes(&with);
     let mark = sql::mark_time(plan);
     let params: &[&(dyn postgres::types::ToSql + Sync)] = match plan.soft_delete {
         Some((_, Mark::Time)) => &[&mark],
@@ -82,12 +116,12 @@ pub(crate) fn delete_missing(
     let failed = |e: postgres::Error| Error::db(&ctx, message(&e));
     if plan.keyless() {
         if let Some(tell) = tell {
-            let sql = sql::deleted_select(plan, q, target, &doomed, |_, e| super::sql::text(e));
+            let sql = with.clone() + &sql::deleted_select(plan, q, target, &doomed, |_, e| super::sql::text(e));
             changes::read_rows(client, &sql, &[], "reading the rows to delete (--changes)", |row| {
                 tell.row(ChangeOp::Delete, row)
             })?;
         }
-        return client.execute(&format!("{verb} WHERE {doomed}"), params).map_err(failed);
+        return client.execute(&format!("{with}{verb} WHERE {doomed}"), params).map_err(failed);
     }
     let guards = plan.history.map(|h| {
         history::delete_guards(plan, h, q, target, &doomed, time.as_deref().unwrap_or_default(), super::sql::text)
@@ -112,13 +146,16 @@ pub(crate) fn delete_missing(
     let marked_only = sql::unmarked(plan, q, alias).map(|c| format!(" AND {c}")).unwrap_or_default();
     let sql = format!(
         "{verb} {from} (SELECT {found} FROM {target} AS t WHERE {doomed}
-           ORDER BY {tkeys} FOR UPDATE OF t) AS x WHERE {matched}",
+           ORDER BY {tkeys}{lock}) AS x WHERE {matched}",
         tkeys = list(&plan.key, |i| format!("t.{}", col(i)), ", "),
+        // Citus locks no row of a multi-shard read: the loads that delete take turns
+        // (`prepare`), and its own deadlock detection covers the rest.
+        lock = if citus { "" } else { " FOR UPDATE OF t" },
         matched = list(&plan.key, |i| format!("{alias}.{c} = x.{c}", c = col(i)), " AND ") + &marked_only,
     );
     let deleted = match tell {
-        None => client.execute(&sql, params).map_err(failed)?,
-        Some(tell) => tell_and_delete(client, plan, &sql, before, params, tell, &ctx)?,
+        None => client.execute(&format!("{with}{sql}"), params).map_err(failed)?,
+        Some(tell) => tell_and_delete(client, plan, (&with, &sql), before, params, tell, &ctx)?,
     };
     if let Some(g) = guards.as_ref().filter(|_| instant) {
         client.execute(&format!("DELETE FROM {target} AS t WHERE {}", g.instant), params).map_err(failed)?;
@@ -131,7 +168,7 @@ pub(crate) fn delete_missing(
 fn tell_and_delete(
     client: &mut Client,
     plan: &Plan,
-    sql: &str,
+    (with, sql): (&str, &str),
     before: &str,
     params: &[&(dyn postgres::types::ToSql + Sync)],
     tell: &mut dyn ChangeSink,
@@ -141,8 +178,10 @@ fn tell_and_delete(
     // The statement hands the rows back as it found them, then in key order.
     let told = list(&plan.all_columns(), |i| super::sql::text(format!("{before}.{}", col(i))), ", ");
     let keys = list(&plan.key, |i| format!("x.{} AS upsertx_k{i}", col(i)), ", ");
+    // The CTEs Citus needs (`with`, see `ctes`) come first, beside `gone`.
+    let first = with.strip_prefix("WITH ").map(|ctes| format!("{}, ", ctes.trim_end())).unwrap_or_default();
     let sql = format!(
-        "WITH gone AS ({sql} RETURNING {told}, {keys}) SELECT * FROM gone ORDER BY {}",
+        "WITH {first}gone AS ({sql} RETURNING {told}, {keys}) SELECT * FROM gone ORDER BY {}",
         list(&plan.key, |i| format!("upsertx_k{i}"), ", ")
     );
     let mut deleted = 0;

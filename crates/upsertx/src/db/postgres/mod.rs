@@ -138,6 +138,7 @@ impl Connection for PgConnection {
     }
 
     fn create_stage(&mut self, plan: &Plan) -> Result<()> {
+        citus::refuse(plan, &self.placement)?;
         self.order = stage::KeyOrder::default();
         self.pending = stage::Pending::default();
         self.exec("creating the staging table", &stage::stage_table_sql(plan))
@@ -159,7 +160,7 @@ impl Connection for PgConnection {
 
     fn count_in_scope(&mut self, plan: &Plan) -> Result<u64> {
         let target = self.target_name();
-        delete::count_in_scope(&mut self.client, plan, &target)
+        delete::count_in_scope(&mut self.client, plan, &target, self.placement.citus())
     }
 
     fn merge(&mut self, plan: &Plan, tell: Option<&mut dyn super::ChangeSink>) -> Result<MergeCounts> {
@@ -177,7 +178,7 @@ impl Connection for PgConnection {
             merge::source(&mut self.client, plan, &mut self.order)?;
         }
         let target = self.target_name();
-        delete::delete_missing(&mut self.client, plan, &target, &self.order, tell)
+        delete::delete_missing(&mut self.client, plan, &target, &self.order, tell, self.placement.citus())
     }
 
     fn table_keys(&mut self, plan: &Plan) -> Result<Box<dyn arrow_array::RecordBatchReader + Send>> {
