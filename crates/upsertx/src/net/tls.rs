@@ -76,7 +76,7 @@ struct AcceptAny(Arc<CryptoProvider>);
 /// without checking anything else: `Certificate ::= SEQUENCE { tbsCertificate SEQUENCE {
 /// [0] version OPTIONAL, serialNumber, signature, issuer, validity, subject,
 /// subjectPublicKeyInfo, ... }, ... }`.
-fn public_key<'a>(cert: &'a [u8]) -> Option<&'a [u8]> {
+fn public_key(cert: &[u8]) -> Option<&[u8]> {
     // One DER element at the start of `der`: (its tag, its contents, the whole element).
     fn element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         let (&tag, rest) = der.split_first()?;
