@@ -147,7 +147,8 @@ mod tests {
                         for (at, _) in line.match_indices("--") {
                             let rest = &line[at + 2..];
                             let len = rest.find(|c: char| !(c.is_ascii_lowercase() || c == '-')).unwrap_or(rest.len());
-                            if len > 0 {
+                            // A flag starts with a letter (not a PEM line's `-----BEGIN`).
+                            if rest.starts_with(|c: char| c.is_ascii_lowercase()) && len > 0 {
                                 flags.push(format!("--{}", &rest[..len]));
                             }
                         }
