@@ -247,10 +247,14 @@ def parquet_of(csv_path):
     return csv_path[:-len(".csv")] + ".parquet"
 
 
-def pg_reset(table, state, url=None):
+def pg_reset(table, state, url=None, distribute=False):
+    """The table rebuilt from its template; `distribute`: as a Citus table distributed by
+    id (the templates stay on the coordinator), every node checkpointed."""
     # As a script, not -c: VACUUM cannot run inside the one transaction -c makes.
-    psql(None, f"DROP TABLE IF EXISTS {table};\n{PG_DDL[table]};\nINSERT INTO {table} SELECT * FROM bench_{table}_{state};\n"
-               f"VACUUM ANALYZE {table};\nCHECKPOINT;\n", url=url)
+    citus = (f"SELECT create_distributed_table('{table}', 'id');\n", "SELECT run_command_on_workers('CHECKPOINT');\n")
+    before, after = citus if distribute else ("", "")
+    psql(None, f"DROP TABLE IF EXISTS {table};\n{PG_DDL[table]};\n{before}INSERT INTO {table} SELECT * FROM bench_{table}_{state};\n"
+               f"VACUUM ANALYZE {table};\nCHECKPOINT;\n{after}", url=url)
 
 
 def pg_checksum(table, url=None):
@@ -328,14 +332,6 @@ def bench_postgres(args, data, database, pg_url):
 CITUS_URL = os.environ.get("UPSERTX_BENCH_CITUS", "postgres://root@127.0.0.1:9700/test")
 
 
-def citus_reset(table, state):
-    """The table rebuilt distributed (the templates stay on the coordinator), then every
-    node checkpointed, so that no run pays for the one before."""
-    psql(None, f"DROP TABLE IF EXISTS {table};\n{PG_DDL[table]};\nSELECT create_distributed_table('{table}', 'id');\n"
-               f"INSERT INTO {table} SELECT * FROM bench_{table}_{state};\nVACUUM ANALYZE {table};\nCHECKPOINT;\n"
-               "SELECT run_command_on_workers('CHECKPOINT');\n", url=CITUS_URL)
-
-
 def psql_colocated_script(table, csv_path):
     """Citus's other recipe: the stage an unlogged table distributed like the target
     (co-located: same column, same shards), so that the INSERT ... SELECT runs on each
@@ -366,7 +362,7 @@ def bench_citus(args, data):
         }
 
     return bench_server(args, data, "citus", lambda table, base, batch: pg_prepare(table, base, batch, url),
-                        citus_reset, lambda table: pg_checksum(table, url), methods,
+                        lambda table, state: pg_reset(table, state, url, distribute=True), lambda table: pg_checksum(table, url), methods,
                         lambda t: psql(f"DROP TABLE IF EXISTS {t}, bench_{t}_empty, bench_{t}_base, bench_{t}_applied, "
                                        f"bench_{t}_src_base, bench_{t}_src_batch, bench_{t}_src_sorted", url=url),
                         lambda table: {

@@ -42,11 +42,15 @@ pub(crate) fn prepare(client: &mut Client, plan: &Plan, target: &str) -> Result<
 /// this session's temporary tables directly: each is read through a materialized CTE,
 /// which Citus sends to the workers as an intermediate result. `tables`: (the CTE's name,
 /// its query), those the statement reads.
-fn ctes(tables: &[(&str, String)]) -> String {
-    let each: Vec<String> = tables.iter().map(|(name, query)| format!("{name} AS MATERIALIZED ({query})")).collect();
-    match each.is_empty() {
+fn ctes(tables: &[(&str, String)]) -> Vec<String> {
+    tables.iter().map(|(name, query)| format!("{name} AS MATERIALIZED ({query})")).collect()
+}
+
+/// `WITH` the CTEs `defs`, before a statement; nothing when there are none.
+fn with_clause(defs: &[String]) -> String {
+    match defs.is_empty() {
         true => String::new(),
-        false => format!("WITH {} ", each.join(", ")),
+        false => format!("WITH {} ", defs.join(", ")),
     }
 }
 
@@ -65,7 +69,7 @@ pub(crate) fn count_in_scope(client: &mut Client, plan: &Plan, target: &str, cit
     let scope = scope_source(plan, citus, &mut with);
     let sql = format!(
         "{}SELECT count(*) FROM {target} AS t WHERE {}",
-        ctes(&with),
+        with_clause(&ctes(&with)),
         sql::in_scope(plan, q, "t", &scope, sql::equals)
     );
     client
@@ -106,7 +110,8 @@ pub(crate) fn delete_missing(
         sql::in_scope(plan, q, "t", &scope, sql::equals),
         sql::missing(plan, q, "t", src, |i| source_value(plan, i), sql::equals)
     );
-    let with = ctes(&with);
+    let defs = ctes(&with);
+    let with = with_clause(&defs);
     let mark = sql::mark_time(plan);
     let params: &[&(dyn postgres::types::ToSql + Sync)] = match plan.soft_delete {
         Some((_, Mark::Time)) => &[&mark],
@@ -155,7 +160,7 @@ pub(crate) fn delete_missing(
     );
     let deleted = match tell {
         None => client.execute(&format!("{with}{sql}"), params).map_err(failed)?,
-        Some(tell) => tell_and_delete(client, plan, (&with, &sql), before, params, tell, &ctx)?,
+        Some(tell) => tell_and_delete(client, plan, (&defs, &sql), before, params, tell, &ctx)?,
     };
     if let Some(g) = guards.as_ref().filter(|_| instant) {
         client.execute(&format!("DELETE FROM {target} AS t WHERE {}", g.instant), params).map_err(failed)?;
@@ -168,7 +173,7 @@ pub(crate) fn delete_missing(
 fn tell_and_delete(
     client: &mut Client,
     plan: &Plan,
-    (with, sql): (&str, &str),
+    (defs, sql): (&[String], &str),
     before: &str,
     params: &[&(dyn postgres::types::ToSql + Sync)],
     tell: &mut dyn ChangeSink,
@@ -178,10 +183,12 @@ fn tell_and_delete(
     // The statement hands the rows back as it found them, then in key order.
     let told = list(&plan.all_columns(), |i| super::sql::text(format!("{before}.{}", col(i))), ", ");
     let keys = list(&plan.key, |i| format!("x.{} AS upsertx_k{i}", col(i)), ", ");
-    // The CTEs Citus needs (`with`, see `ctes`) come first, beside `gone`.
-    let first = with.strip_prefix("WITH ").map(|ctes| format!("{}, ", ctes.trim_end())).unwrap_or_default();
+    // The CTEs Citus needs (`defs`, see `ctes`) come first, beside `gone`.
+    let mut all = defs.to_vec();
+    all.push(format!("gone AS ({sql} RETURNING {told}, {keys})"));
     let sql = format!(
-        "WITH {first}gone AS ({sql} RETURNING {told}, {keys}) SELECT * FROM gone ORDER BY {}",
+        "{}SELECT * FROM gone ORDER BY {}",
+        with_clause(&all),
         list(&plan.key, |i| format!("upsertx_k{i}"), ", ")
     );
     let mut deleted = 0;
