@@ -20,6 +20,7 @@
 mod changes;
 mod ddl;
 mod delete;
+mod held;
 mod merge;
 pub(crate) mod query;
 mod reflect;
@@ -209,7 +210,7 @@ impl MyConnection {
         }
         let (schema, name) = self.target.clone().expect("reflect runs before staging");
         self.lock_merges(&schema, &name)?;
-        self.stager.upserts = Some(stage::Upserts::new(self.target_name()));
+        self.stager.upserts = Some(stage::Upserts::new(plan, self.target_name()));
         Ok(())
     }
 

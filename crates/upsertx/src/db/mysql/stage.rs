@@ -27,6 +27,7 @@
 //! naming the input row, column and value. Notes (a decimal rounded to its column's
 //! scale) pass.
 
+use super::held::Held;
 use super::session::db_error;
 use crate::batch::Batch;
 use crate::db::sorted::{batch_keys, sortable, InOrder, Sorter};
@@ -266,11 +267,30 @@ pub(crate) struct Upserts {
     pub(super) sent: Option<std::io::BufWriter<std::fs::File>>,
     /// The rows come from the sorter, one per key in key order: none is kept.
     pub(super) sorted: bool,
+    /// The reads that leave out rows the target holds as they are, where they apply.
+    pub(super) held: Option<Held>,
 }
 
 impl Upserts {
-    pub(crate) fn new(target: String) -> Upserts {
-        Upserts { target, records: 0, affected: 0, changed: 0, sent: None, sorted: false }
+    pub(crate) fn new(plan: &Plan, target: String) -> Upserts {
+        let held = Held::new(plan, &target);
+        Upserts { target, records: 0, affected: 0, changed: 0, sent: None, sorted: false, held }
+    }
+}
+
+/// The run's rows a statement sent, in its order: those from an offset on, or these.
+pub(super) enum Rows {
+    From(usize),
+    Listed(Vec<usize>),
+}
+
+impl Rows {
+    /// The run's row of the statement's row `r` (counted from 1, as the server counts).
+    fn nth(&self, r: usize) -> Option<usize> {
+        match self {
+            Rows::From(offset) => (offset + r).checked_sub(1),
+            Rows::Listed(rows) => rows.get(r.checked_sub(1)?).copied(),
+        }
     }
 }
 
@@ -422,8 +442,8 @@ impl Stager {
 
     fn send_load_data(&mut self, conn: &mut Conn, plan: &Plan) -> Result<()> {
         match conn.query_drop(load_data_sql(plan, self.into_target.as_deref())) {
-            Ok(()) => self.check_warnings(conn, plan, 0),
-            Err(e) => Err(self.refused(conn, plan, 0, e)),
+            Ok(()) => self.check_warnings(conn, plan, &Rows::From(0)),
+            Err(e) => Err(self.refused(conn, plan, &Rows::From(0), e)),
         }
     }
 
@@ -471,9 +491,9 @@ impl Stager {
                 vec![placeholders.as_str(); n].join(", ")
             );
             if let Err(e) = conn.exec_drop(&sql, params) {
-                return Err(self.refused(conn, plan, start, e));
+                return Err(self.refused(conn, plan, &Rows::From(start), e));
             }
-            self.check_warnings(conn, plan, start)?;
+            self.check_warnings(conn, plan, &Rows::From(start))?;
             start += n;
         }
         Ok(())
@@ -481,23 +501,23 @@ impl Stager {
 
     /// Fails on the first warning of the last statement (rows sent from `offset` of
     /// the run on), but for notes and the duplicates `IGNORE` is meant to drop.
-    pub(super) fn check_warnings(&mut self, conn: &mut Conn, plan: &Plan, offset: usize) -> Result<()> {
+    pub(super) fn check_warnings(&mut self, conn: &mut Conn, plan: &Plan, rows: &Rows) -> Result<()> {
         match refusal(conn, plan)? {
-            Some((code, message)) => Err(self.explain(conn, plan, offset, code, message)),
+            Some((code, message)) => Err(self.explain(conn, plan, rows, code, message)),
             None => Ok(()),
         }
     }
 
-    pub(super) fn refused(&mut self, conn: &mut Conn, plan: &Plan, offset: usize, e: mysql::Error) -> Error {
+    pub(super) fn refused(&mut self, conn: &mut Conn, plan: &Plan, rows: &Rows, e: mysql::Error) -> Error {
         match e {
-            mysql::Error::MySqlError(m) => self.explain(conn, plan, offset, m.code, m.message),
+            mysql::Error::MySqlError(m) => self.explain(conn, plan, rows, m.code, m.message),
             e => db_error("staging rows", e),
         }
     }
 
     /// Names the input row of a value the server refused "at row N" of a statement
-    /// (whose first row is `offset` in the run), or of a duplicate key.
-    fn explain(&mut self, conn: &mut Conn, plan: &Plan, offset: usize, code: u16, message: String) -> Error {
+    /// (`rows`: the run's rows it sent), or of a duplicate key.
+    fn explain(&mut self, conn: &mut Conn, plan: &Plan, rows: &Rows, code: u16, message: String) -> Error {
         if code == 1062 && plan.spec.duplicates == Duplicates::Error {
             if let Some(e) = self.find_duplicate(conn, plan) {
                 return e;
@@ -513,7 +533,7 @@ impl Stager {
                 _ => plan.columns.iter().position(|c| c.name.eq_ignore_ascii_case(name)),
             }
         });
-        let row = row.and_then(|r| (offset + r).checked_sub(1)).filter(|&i| i < run.rows.len());
+        let row = row.and_then(|r| rows.nth(r)).filter(|&i| i < run.rows.len());
         match (row, col.filter(|c| *c < plan.columns.len())) {
             (Some(i), Some(c)) => Error::Value {
                 at: run.at(plan, i),

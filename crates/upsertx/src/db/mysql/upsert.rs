@@ -16,7 +16,7 @@
 use super::merge;
 use super::session::db_error;
 use super::sql::q;
-use super::stage::{field, param, refusal, Run, Stager, Upserts, MAX_PLACEHOLDERS, MAX_ROWS_PER_STATEMENT};
+use super::stage::{field, param, refusal, Rows, Run, Stager, Upserts, MAX_PLACEHOLDERS, MAX_ROWS_PER_STATEMENT};
 use crate::db::sorted::int_key;
 use crate::db::sql::list;
 use crate::db::MergeCounts;
@@ -32,6 +32,9 @@ impl Upserts {
     /// The merge's counts: the statements' figures, as the one-statement merge reads
     /// its own.
     pub(crate) fn counts(&self, plan: &Plan) -> MergeCounts {
+        if let Some(held) = self.held.as_ref().filter(|h| h.skipped > 0) {
+            crate::trace::trace(&format!("{} rows held as they are: not sent", held.skipped));
+        }
         merge::one_statement_counts(plan, self.records, self.affected, self.changed)
     }
 }
@@ -42,20 +45,70 @@ struct Sent {
     records: u64,
     affected: u64,
     changed: u64,
-    failed: Option<(usize, mysql::Error)>,
+    stopped: Option<(Rows, Stop)>,
+}
+
+/// Why a statement stopped the run.
+enum Stop {
+    Failed(mysql::Error),
     /// A statement of this many rows reported no counts.
-    unreported: Option<usize>,
-    /// The first row of a statement whose warnings fail the load.
-    warned: Option<usize>,
-    error: Option<Error>,
+    Unreported(usize),
+    /// Its warnings fail the load.
+    Warned,
+    Error(Error),
+}
+
+/// Rows waiting to go into a statement, when reads left some out ([`Held`](super::held::Held)).
+#[derive(Default)]
+struct Pending {
+    params: Vec<mysql::Value>,
+    rows: Vec<usize>,
 }
 
 fn io(e: std::io::Error) -> Error {
     Error::Io(format!("keeping the rows sent: {e}"))
 }
 
+/// One `INSERT ... ON DUPLICATE KEY UPDATE` of `n` rows (prepared once per size), and
+/// its counts: (records, affected, changed).
+fn upsert(
+    conn: &mut Conn,
+    plan: &Plan,
+    prepared: &mut Option<(usize, mysql::Statement)>,
+    sql: &dyn Fn(usize) -> String,
+    n: usize,
+    params: Vec<mysql::Value>,
+) -> std::result::Result<(u64, u64, u64), Stop> {
+    if prepared.as_ref().is_none_or(|(rows, _)| *rows != n) {
+        *prepared = Some((n, conn.prep(sql(n)).map_err(Stop::Failed)?));
+    }
+    let stmt = &prepared.as_ref().expect("prepared").1;
+    conn.exec_drop(stmt, params).map_err(Stop::Failed)?;
+    let affected = conn.affected_rows();
+    // A one-row statement reports no `Records:`; its affected rows tell.
+    let (records, changed) = match merge::parse_insert_info(&conn.info_str()) {
+        Some(figures) => figures,
+        None if n == 1 => (1, (affected == 2) as u64),
+        None => return Err(Stop::Unreported(n)),
+    };
+    match refusal(conn, plan) {
+        Ok(None) => Ok((records, affected, changed)),
+        Ok(Some(_)) => Err(Stop::Warned),
+        Err(e) => Err(Stop::Error(e)),
+    }
+}
+
+impl Sent {
+    fn add(&mut self, (records, affected, changed): (u64, u64, u64)) {
+        self.records += records;
+        self.affected += affected;
+        self.changed += changed;
+    }
+}
+
 impl Stager {
-    /// Sends the run's rows into the target, and keeps them in the file.
+    /// Sends the run's rows into the target (but those it holds as they are: [`Held`](super::held::Held)),
+    /// and keeps them in the file.
     pub(super) fn send_upserts(&mut self, conn: &mut Conn, plan: &Plan) -> Result<()> {
         let ctx = "upserting rows";
         let Some(upserts) = self.upserts.as_mut() else { return Ok(()) };
@@ -64,11 +117,18 @@ impl Stager {
             upserts.sent = Some(BufWriter::new(tempfile::tempfile().map_err(io)?));
         }
         let target = upserts.target.clone();
+        let mut held = upserts.held.as_mut();
         let fields = plan.columns.len();
         let per_statement = (MAX_PLACEHOLDERS / fields).clamp(1, MAX_ROWS_PER_STATEMENT);
         let names = list(&plan.all_columns(), |i| q(&plan.columns[i].name), ", ");
         let placeholders = format!("({})", vec!["?"; fields].join(", "));
         let set = merge::on_duplicate(plan);
+        let sql = |n: usize| {
+            format!(
+                "INSERT INTO {target} ({names}) VALUES {} ON DUPLICATE KEY UPDATE {set}",
+                vec![placeholders.as_str(); n].join(", ")
+            )
+        };
         // The next statement's parameters are made on a thread of their own while the
         // server runs the current one (making them took a third of the load's time).
         let sum = {
@@ -92,51 +152,72 @@ impl Stager {
                 });
                 let mut prepared: Option<(usize, mysql::Statement)> = None;
                 let mut sum = Sent::default();
+                let mut pending = Pending::default();
                 for (start, n, params) in chunks {
-                    if prepared.as_ref().is_none_or(|(rows, _)| *rows != n) {
-                        let sql = format!(
-                            "INSERT INTO {target} ({names}) VALUES {} ON DUPLICATE KEY UPDATE {set}",
-                            vec![placeholders.as_str(); n].join(", ")
-                        );
-                        match conn.prep(sql) {
-                            Ok(stmt) => prepared = Some((n, stmt)),
-                            Err(e) => return Sent { failed: Some((start, e)), ..sum },
+                    let send = match held.as_deref_mut().map(|h| h.to_send(conn, &params, n, fields)) {
+                        None | Some(Ok(None)) => None,
+                        Some(Ok(Some(send))) => Some(send),
+                        Some(Err(e)) => {
+                            let e = db_error("reading the rows the table holds", e);
+                            return Sent { stopped: Some((Rows::From(start), Stop::Error(e))), ..sum };
+                        }
+                    };
+                    match send {
+                        None if pending.rows.is_empty() => {
+                            match upsert(conn, plan, &mut prepared, &sql, n, params) {
+                                Ok(counts) => sum.add(counts),
+                                Err(stop) => return Sent { stopped: Some((Rows::From(start), stop)), ..sum },
+                            }
+                            continue;
+                        }
+                        None => {
+                            pending.params.extend(params);
+                            pending.rows.extend(start..start + n);
+                        }
+                        Some(send) => {
+                            let mut values = params.into_iter();
+                            for (r, send) in send.into_iter().enumerate() {
+                                let row = values.by_ref().take(fields);
+                                if send {
+                                    pending.params.extend(row);
+                                    pending.rows.push(start + r);
+                                } else {
+                                    row.for_each(drop);
+                                    // Matched, unchanged: as the statement would count it.
+                                    sum.records += 1;
+                                }
+                            }
                         }
                     }
-                    let stmt = &prepared.as_ref().expect("prepared").1;
-                    if let Err(e) = conn.exec_drop(stmt, params) {
-                        return Sent { failed: Some((start, e)), ..sum };
+                    while pending.rows.len() >= per_statement {
+                        let params: Vec<_> = pending.params.drain(..per_statement * fields).collect();
+                        let rows: Vec<_> = pending.rows.drain(..per_statement).collect();
+                        match upsert(conn, plan, &mut prepared, &sql, per_statement, params) {
+                            Ok(counts) => sum.add(counts),
+                            Err(stop) => return Sent { stopped: Some((Rows::Listed(rows), stop)), ..sum },
+                        }
                     }
-                    let affected = conn.affected_rows();
-                    // A one-row statement reports no `Records:`; its affected rows tell.
-                    let (records, changed) = match merge::parse_insert_info(&conn.info_str()) {
-                        Some(figures) => figures,
-                        None if n == 1 => (1, (affected == 2) as u64),
-                        None => return Sent { unreported: Some(n), ..sum },
-                    };
-                    sum.records += records;
-                    sum.affected += affected;
-                    sum.changed += changed;
-                    match refusal(conn, plan) {
-                        Ok(None) => {}
-                        Ok(Some(_)) => return Sent { warned: Some(start), ..sum },
-                        Err(e) => return Sent { error: Some(e), ..sum },
+                }
+                if !pending.rows.is_empty() {
+                    let n = pending.rows.len();
+                    match upsert(conn, plan, &mut prepared, &sql, n, pending.params) {
+                        Ok(counts) => sum.add(counts),
+                        Err(stop) => return Sent { stopped: Some((Rows::Listed(pending.rows), stop)), ..sum },
                     }
                 }
                 sum
             })
         };
-        if let Some((start, e)) = sum.failed {
-            return Err(self.refused(conn, plan, start, e));
-        }
-        if let Some(n) = sum.unreported {
-            return Err(Error::db(ctx, format!("the server did not report the row counts of {n} rows")));
-        }
-        if let Some(e) = sum.error {
-            return Err(e);
-        }
-        if let Some(start) = sum.warned {
-            self.check_warnings(conn, plan, start)?;
+        if let Some((rows, stop)) = sum.stopped {
+            return Err(match stop {
+                Stop::Failed(e) => self.refused(conn, plan, &rows, e),
+                Stop::Unreported(n) => Error::db(ctx, format!("the server did not report the row counts of {n} rows")),
+                Stop::Warned => match self.check_warnings(conn, plan, &rows) {
+                    Err(e) => e,
+                    Ok(()) => Error::db(ctx, "the server's warnings went before they were read"),
+                },
+                Stop::Error(e) => e,
+            });
         }
         let upserts = self.upserts.as_mut().expect("upserting");
         upserts.records += sum.records;
@@ -165,7 +246,7 @@ impl Stager {
         }
         crate::trace::trace("keys out of order: the rows upserted so far sorted instead");
         let sent = upserts.sent.take();
-        *upserts = Upserts { sorted: true, ..Upserts::new(upserts.target.clone()) };
+        *upserts = Upserts { sorted: true, ..Upserts::new(plan, upserts.target.clone()) };
         let waiting = std::mem::take(&mut *self.run());
         let sorter = self.sorter.as_mut().expect("rows upserted as they come are sortable");
         let mut key = Vec::with_capacity(8 * plan.key.len());
