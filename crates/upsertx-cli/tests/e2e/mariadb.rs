@@ -265,3 +265,47 @@ fn rows_the_table_holds_as_they_are_are_not_sent() {
         .fails(1, &["bad.csv: row 15001 (line 15002), column \"name\": \"a name far too long for it\""]);
     assert_eq!(table(&db, "h", all), table(&db, "s", all));
 }
+
+/// Rows upserted as they come send whole numbers, plain DOUBLE text and valid dates in
+/// binary: the table holds what the same text through the stage (`--changes`) stores,
+/// to the last bit of a double and the rounding of a second; a date that does not exist
+/// is still refused, naming its row.
+#[test]
+fn typed_parameters_store_what_the_text_would() {
+    let db = Mariadb::new();
+    let ddl = |name: &str| {
+        format!(
+            "CREATE TABLE {name} (id INT PRIMARY KEY, x DOUBLE, f DOUBLE(8,2), at3 DATETIME(3), at0 DATETIME, \
+             day DATE, b BOOLEAN)"
+        )
+    };
+    let values = [
+        "0.30000000000000004,1.005,2024-02-29 13:05:09.25,2024-02-29 13:05:09.5,2024-02-29,1",
+        "1.7976931348623157e308,2.5,2024-02-29 13:05:09.1234,2024-02-29 23:59:59.9,2000-02-29,0",
+        "5e-324,-0.125,1999-12-31 23:59:59.999,1999-12-31 23:59:59.000,1000-01-01,1",
+        "2.5e-310,3,9999-12-31 23:59:59,1000-01-01 00:00:00,9999-12-31,0",
+        "-0,4.999,2024-01-01 00:00:00.000001,2024-01-01 00:00:00.4,2024-01-01,1",
+        "123456.789,.5,2024-06-30 12:00:00.5,2024-06-30 12:00:00,2024-06-30,0",
+        "1E5,5.,2024-06-30T12:00:00,2024-06-30 12:00:00Z,2024-06-30,1",
+    ];
+    let mut csv = String::from("id,x,f,at3,at0,day,b\n");
+    for (i, v) in values.iter().enumerate() {
+        csv.push_str(&format!("{},{v}\n", i + 2));
+    }
+    write(&db, "t.csv", &csv);
+    let all = "id, x, f, at3, at0, day, b, CAST(x AS CHAR), HEX(CAST(x AS BINARY))";
+    for t in ["h", "s"] {
+        db.exec(&ddl(t));
+        db.exec(&format!("INSERT INTO {t} (id) VALUES (1)"));
+    }
+    let via_stage = upsertx(&db, &["t.csv", "--table", "s", "--changes", "s.ndjson", "--json"], None);
+    let typed = upsertx_traced(&db, &["t.csv", "--table", "h", "--json"]);
+    assert_eq!(typed.counts(), via_stage.counts(), "{}", typed.stderr);
+    assert_eq!(typed.counts(), (7, 0, 0, 0, 0), "{}", typed.stderr);
+    assert_eq!(table(&db, "h", all), table(&db, "s", all));
+    assert_eq!(db.rows("SELECT x = 1e-1 + 2e-1, at0 FROM h WHERE id = 2"), rows(&[&["1", "2024-02-29 13:05:09"]]));
+
+    write(&db, "bad.csv", "id,x,f,at3,at0,day,b\n2,1,1,2024-02-29 13:05:09,2024-02-29 13:05:09,2024-02-29,1\n3,1,1,2023-02-29 00:00:00,2024-01-01 00:00:00,2024-01-01,1\n");
+    upsertx(&db, &["bad.csv", "--table", "h"], None).fails(1, &["bad.csv: row 2 (line 3), column \"at3\""]);
+    assert_eq!(table(&db, "h", all), table(&db, "s", all));
+}

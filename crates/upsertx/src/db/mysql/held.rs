@@ -88,7 +88,7 @@ impl Held {
 
     /// Of `n` rows (`params`: `fields` values each, in key order), which to send: all
     /// (None) while the reads pause, else those the target does not hold as they are.
-    pub(super) fn to_send(
+    pub(super) fn rows_to_send(
         &mut self,
         conn: &mut Conn,
         params: &[Value],
@@ -182,6 +182,7 @@ fn equal(kind: Kind, sent: &Value, stored: &Value) -> bool {
         (_, _) => match kind {
             Kind::Integer => whole(sent).is_some_and(|a| whole(stored) == Some(a)),
             Kind::Double => match (sent, stored) {
+                (Value::Double(a), Value::Double(b)) => a.to_bits() == b.to_bits(),
                 // The server parses the text to the nearest double, as Rust does.
                 (Value::Bytes(b), Value::Double(x)) => std::str::from_utf8(b)
                     .ok()
@@ -191,6 +192,7 @@ fn equal(kind: Kind, sent: &Value, stored: &Value) -> bool {
             },
             Kind::Bytes => matches!((sent, stored), (Value::Bytes(a), Value::Bytes(b)) if a == b),
             Kind::Date | Kind::DateTime => match (sent, stored) {
+                (Value::Date(..), Value::Date(..)) => sent == stored,
                 (Value::Bytes(b), Value::Date(..)) => {
                     let mut text = String::with_capacity(26);
                     let date_only = matches!(kind, Kind::Date);
@@ -264,6 +266,10 @@ mod tests {
         assert!(equal(Kind::DateTime, &text("2024-02-29 00:00:00.000"), &day));
         assert!(equal(Kind::Date, &text("2024-02-29"), &day));
         assert!(!equal(Kind::Date, &text("2024-02-29 00:00:00"), &day));
+        assert!(equal(Kind::Double, &Value::Double(0.1), &Value::Double(0.1)));
+        assert!(!equal(Kind::Double, &Value::Double(-0.0), &Value::Double(0.0)));
+        assert!(equal(Kind::DateTime, &Value::Date(2024, 2, 29, 13, 5, 9, 500_000), &at));
+        assert!(!equal(Kind::DateTime, &Value::Date(2024, 2, 29, 13, 5, 9, 0), &at));
         assert_eq!(trim_fraction("12:00:00.120"), "12:00:00.12");
         assert_eq!(trim_fraction("2024-01-01"), "2024-01-01");
     }

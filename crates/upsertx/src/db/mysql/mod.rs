@@ -22,6 +22,7 @@ mod ddl;
 mod delete;
 mod held;
 mod merge;
+mod param;
 pub(crate) mod query;
 mod reflect;
 pub(crate) mod session;

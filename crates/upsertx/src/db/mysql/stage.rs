@@ -28,6 +28,7 @@
 //! scale) pass.
 
 use super::held::Held;
+use super::param::Params;
 use super::session::db_error;
 use crate::batch::Batch;
 use crate::db::sorted::{batch_keys, sortable, InOrder, Sorter};
@@ -234,24 +235,6 @@ fn unescape(raw: &[u8]) -> Vec<u8> {
         });
     }
     out
-}
-
-/// A field as a statement parameter: integers as integers, the rest as the text sent
-/// to `LOAD DATA` (the server converts it to the column's type in both cases).
-pub(super) fn param(plan: &Plan, field: usize, value: Option<Vec<u8>>) -> mysql::Value {
-    let integer = field == 0 || is_integer(&plan.columns[field - 1].ty);
-    match value {
-        None => mysql::Value::NULL,
-        Some(v) if integer => match std::str::from_utf8(&v).ok().and_then(|s| s.parse::<i64>().ok()) {
-            Some(n) => mysql::Value::Int(n),
-            None => mysql::Value::Bytes(v),
-        },
-        Some(v) => mysql::Value::Bytes(v),
-    }
-}
-
-fn is_integer(ty: &SqlType) -> bool {
-    matches!(ty, SqlType::Integer { .. } | SqlType::Unsigned { .. })
 }
 
 /// Rows upserted straight into the target as they come (`upsert.rs`): the target
@@ -477,13 +460,14 @@ impl Stager {
             Duplicates::Error => ("IGNORE ", String::new()),
         };
         let total = self.run().rows.len();
+        let kinds = Params::new(plan);
         let mut start = 0;
         while start < total {
             let n = per_statement.min(total - start);
             let params: Vec<mysql::Value> = {
                 let run = self.run();
                 (start..start + n)
-                    .flat_map(|i| run.fields(i).enumerate().map(|(f, v)| param(plan, f, v)).collect::<Vec<_>>())
+                    .flat_map(|i| run.fields(i).enumerate().map(|(f, v)| kinds.get(f, v)).collect::<Vec<_>>())
                     .collect()
             };
             let sql = format!(
@@ -558,7 +542,7 @@ impl Stager {
         let key: Vec<Option<Vec<u8>>> = plan.key.iter().map(|&c| run.field(i, c + 1)).collect();
         let cond = list(&plan.key, |c| format!("{} = ?", stage_col(c)), " AND ");
         let params: Vec<mysql::Value> =
-            plan.key.iter().zip(&key).map(|(&c, v)| param(plan, c + 1, v.clone())).collect();
+            plan.key.iter().zip(&key).map(|(&c, v)| Params::new(plan).get(c + 1, v.clone())).collect();
         let first: u64 = conn.exec_first(format!("SELECT ord FROM {stage} WHERE {cond}"), params).ok()??;
         let shown: Vec<Value> = plan
             .key

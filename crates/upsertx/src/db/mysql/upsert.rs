@@ -14,9 +14,10 @@
 //! (1M shuffled customers: 6.9 s where the stage and its `INSERT ... SELECT` took 11.2 s).
 
 use super::merge;
+use super::param::Params;
 use super::session::db_error;
 use super::sql::q;
-use super::stage::{field, param, refusal, Rows, Run, Stager, Upserts, MAX_PLACEHOLDERS, MAX_ROWS_PER_STATEMENT};
+use super::stage::{field, refusal, Rows, Run, Stager, Upserts, MAX_PLACEHOLDERS, MAX_ROWS_PER_STATEMENT};
 use crate::db::sorted::int_key;
 use crate::db::sql::list;
 use crate::db::MergeCounts;
@@ -135,6 +136,8 @@ impl Stager {
             let run = self.run.lock().unwrap_or_else(|e| e.into_inner());
             let run: &Run = &run;
             let total = run.rows.len();
+            let kinds = Params::new(plan);
+            let kinds = &kinds;
             std::thread::scope(|scope| {
                 let (tx, chunks) = std::sync::mpsc::sync_channel::<(usize, usize, Vec<mysql::Value>)>(1);
                 scope.spawn(move || {
@@ -142,7 +145,7 @@ impl Stager {
                     while start < total {
                         let n = per_statement.min(total - start);
                         let params = (start..start + n)
-                            .flat_map(|i| run.fields(i).enumerate().skip(1).map(|(f, v)| param(plan, f, v)))
+                            .flat_map(|i| run.fields(i).enumerate().skip(1).map(|(f, v)| kinds.get(f, v)))
                             .collect();
                         if tx.send((start, n, params)).is_err() {
                             return;
@@ -154,7 +157,7 @@ impl Stager {
                 let mut sum = Sent::default();
                 let mut pending = Pending::default();
                 for (start, n, params) in chunks {
-                    let send = match held.as_deref_mut().map(|h| h.to_send(conn, &params, n, fields)) {
+                    let send = match held.as_deref_mut().map(|h| h.rows_to_send(conn, &params, n, fields)) {
                         None | Some(Ok(None)) => None,
                         Some(Ok(Some(send))) => Some(send),
                         Some(Err(e)) => {
