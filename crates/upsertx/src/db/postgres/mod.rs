@@ -40,6 +40,8 @@ pub(crate) struct PgConnection {
     pending: stage::Pending,
     /// Whether Citus manages the target, and how.
     placement: citus::Placement,
+    /// `--lock-timeout`, in milliseconds.
+    lock_timeout: Option<u64>,
 }
 
 /// Quotes an identifier for PostgreSQL.
@@ -54,6 +56,7 @@ impl PgConnection {
             order: stage::KeyOrder::default(),
             pending: stage::Pending::default(),
             placement: citus::Placement::Local,
+            lock_timeout: None,
         })
     }
 
@@ -71,13 +74,24 @@ impl PgConnection {
 impl Connection for PgConnection {
     fn set_lock_timeout(&mut self, seconds: f64) -> Result<()> {
         let ms = (seconds * 1000.0).ceil().max(1.0) as u64;
+        self.lock_timeout = Some(ms);
         self.exec("setting the lock timeout", &format!("SET lock_timeout = {ms}"))
     }
 
     fn begin(&mut self) -> Result<()> {
         // Sorting a million staged rows by key fits in memory at 64 MB; the setting is
         // local to this transaction.
-        self.exec("starting a transaction", "BEGIN; SET LOCAL work_mem = '64MB'")
+        self.exec("starting a transaction", "BEGIN; SET LOCAL work_mem = '64MB'")?;
+        // A Citus coordinator's statements wait for row locks on the workers, which take
+        // the lock timeout from the transaction's `SET LOCAL`s when told to (on plain
+        // PostgreSQL the `citus.` setting is an unused placeholder).
+        match self.lock_timeout {
+            Some(ms) => self.exec(
+                "setting the lock timeout",
+                &format!("SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL lock_timeout = {ms}"),
+            ),
+            None => Ok(()),
+        }
     }
 
     fn reflect(&mut self, table: &str) -> Result<Option<Table>> {
