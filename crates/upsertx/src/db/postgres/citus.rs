@@ -7,6 +7,7 @@
 //! column, so a key without it is refused before anything is written (`plan`).
 
 use super::session::message;
+use super::sql::q;
 use crate::error::{quote_ident, Error, Result};
 use crate::plan::Plan;
 use postgres::Client;
@@ -63,13 +64,16 @@ pub(crate) fn placement(client: &mut Client, oid: u32) -> Result<Placement> {
 
 /// What a load into a table Citus manages cannot do yet, refused before anything is
 /// written: `--history` (its statements join the table with the load's temporary stage,
-/// which Citus refuses in DML), and deletes into a reference table (Citus plans DML on a
-/// reference table for one node, where the stage is not).
+/// which Citus refuses in DML), and into a reference table deletes and updates from the
+/// stage (Citus plans DML on a reference table for one node, where the stage is not).
 pub(crate) fn refuse(plan: &Plan, placement: &Placement) -> Result<()> {
     let what = match placement {
         Placement::Local => None,
         _ if plan.history.is_some() => Some("--history"),
         Placement::Reference if plan.spec.deletes() => Some("deleting (--delete-missing, --replace-where)"),
+        Placement::Reference if updates_first(plan) => {
+            Some("a load that updates before it inserts (an identity or serial column, or a required column, not in the input)")
+        }
         _ => None,
     };
     match what {
@@ -80,4 +84,23 @@ pub(crate) fn refuse(plan: &Plan, placement: &Placement) -> Result<()> {
         ))),
         None => Ok(()),
     }
+}
+
+/// The table's rows whose key the staged input (`src`, stage column names) holds, only
+/// their key columns: a query Citus runs on the workers, the input's keys sent to them
+/// as an intermediate result.
+pub(crate) fn keys_held(plan: &Plan, target: &str, src: &str) -> String {
+    let cols = crate::db::sql::list(&plan.key, |i| q(&plan.columns[i].name), ", ");
+    let staged = crate::db::sql::list(&plan.key, crate::db::sql::stage_col, ", ");
+    format!("SELECT {cols} FROM {target} WHERE ({cols}) IN (SELECT {staged} FROM {src})")
+}
+
+/// Whether the merge updates the matched rows before inserting the others (`merge.rs`):
+/// an `ON CONFLICT` insert would burn a sequence value per existing row, or fail on a
+/// required column the input lacks.
+fn updates_first(plan: &Plan) -> bool {
+    plan.spec.on_conflict == crate::spec::OnConflict::Update
+        && !plan.update.is_empty()
+        && (plan.missing_required().is_some()
+            || plan.table.columns.iter().any(|c| c.sequence_default && !plan.columns.iter().any(|p| p.name == c.name)))
 }

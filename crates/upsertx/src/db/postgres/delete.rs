@@ -180,14 +180,18 @@ fn tell_and_delete(
     ctx: &str,
 ) -> Result<u64> {
     let col = |i: usize| q(&plan.columns[i].name);
-    // The statement hands the rows back as it found them, then in key order.
-    let told = list(&plan.all_columns(), |i| super::sql::text(format!("{before}.{}", col(i))), ", ");
+    // The statement hands the rows back as it found them, then in key order; they are
+    // written as text outside it (Citus allows no function in RETURNING that is not
+    // immutable, and a timestamp's text depends on the session).
+    let columns = plan.all_columns();
+    let returned = list(&columns, |i| format!("{before}.{} AS upsertx_v{i}", col(i)), ", ");
+    let told = list(&columns, |i| super::sql::text(format!("upsertx_v{i}")), ", ");
     let keys = list(&plan.key, |i| format!("x.{} AS upsertx_k{i}", col(i)), ", ");
     // The CTEs Citus needs (`defs`, see `ctes`) come first, beside `gone`.
     let mut all = defs.to_vec();
-    all.push(format!("gone AS ({sql} RETURNING {told}, {keys})"));
+    all.push(format!("gone AS ({sql} RETURNING {returned}, {keys})"));
     let sql = format!(
-        "{}SELECT * FROM gone ORDER BY {}",
+        "{}SELECT {told} FROM gone ORDER BY {}",
         with_clause(&all),
         list(&plan.key, |i| format!("upsertx_k{i}"), ", ")
     );

@@ -159,7 +159,7 @@ pub(crate) fn merge(
     crate::trace::trace("de-duplicated");
 
     if plan.spec.on_conflict == OnConflict::Error {
-        check_no_existing(client, plan, target, src)?;
+        check_no_existing(client, plan, target, src, placement.citus())?;
     }
 
     let all = plan.all_columns();
@@ -209,7 +209,7 @@ pub(crate) fn merge(
     let on_conflict = match plan.spec.on_conflict {
         OnConflict::Update if !plan.update.is_empty() => {
             if gap_free || missing.is_some() {
-                pre_updated = update_first(client, plan, target, src, &ctx)?;
+                pre_updated = update_first(client, plan, target, src, &ctx, placement.citus())?;
                 only_new = format!(" WHERE NOT EXISTS (SELECT 1 FROM {MATCHED} AS m WHERE m.ord = s.ord)");
             }
             format!("ON CONFLICT ({conflict_cols}) DO UPDATE SET {set}{guard}")
@@ -228,7 +228,7 @@ pub(crate) fn merge(
     if let Some(column) = missing {
         // Every row must exist already: name the first that does not; else nothing is
         // left to insert.
-        if let Some((row, key)) = first_row(client, plan, (target, src), false)? {
+        if let Some((row, key)) = first_row(client, plan, (target, src), false, placement.citus())? {
             return Err(plan.new_row_needs(column, row, &key));
         }
         crate::trace::trace("merged");
@@ -395,12 +395,30 @@ pub(super) fn take_turn(client: &mut Client, target: &str, ctx: &str) -> Result<
 /// The gap-free path's first half: locks the target rows the input matches, in key
 /// order, remembering which input rows they were (`MATCHED`), then updates the changed
 /// ones. Returns the number of rows updated.
-fn update_first(client: &mut Client, plan: &Plan, target: &str, src: &str, ctx: &str) -> Result<u64> {
+fn update_first(client: &mut Client, plan: &Plan, target: &str, src: &str, ctx: &str, citus: bool) -> Result<u64> {
     let keys = list(&plan.key, |i| format!("s.{}", stage_col(i)), ", ");
     // Two phases (existing keys, then new ones) each in key order are not one key
     // order: two loads would deadlock (A holds 1001 and waits for 500, which B, holding
     // 1001, inserts later). So these merges into one table take turns, until commit.
     take_turn(client, target, ctx)?;
+    if citus {
+        // Citus locks no rows of a read across shards (`FOR UPDATE`), and updates from
+        // a local table only through a materialized CTE: the table is locked against
+        // other writers until commit instead, so the rows matched stay as they were.
+        let locked = format!("{ctx} (locking the table against other writers)");
+        client
+            .batch_execute(&format!(
+                "LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE;
+                 CREATE TEMP TABLE upsertx_matched ON COMMIT DROP AS
+                 WITH upsertx_held AS MATERIALIZED ({}) SELECT s.ord FROM {src} AS s JOIN upsertx_held AS t ON {};
+                 CREATE UNIQUE INDEX ON {MATCHED} (ord); ANALYZE {MATCHED}",
+                super::citus::keys_held(plan, target, src),
+                key_match(plan)
+            ))
+            .map_err(|e| Error::db(locked, message(&e)))?;
+        let update = format!("WITH s AS MATERIALIZED (SELECT * FROM {src}) {}", update_sql(plan, target, "s"));
+        return run(client, plan, &update, ctx, target, src);
+    }
     client
         .batch_execute(&format!(
             "CREATE TEMP TABLE upsertx_matched ON COMMIT DROP AS
@@ -500,15 +518,35 @@ fn query_one(client: &mut Client, plan: &Plan, sql: &str, ctx: &str, target: &st
 /// on a constraint other than the load's key, the first input row that collides.
 fn explain(client: &mut Client, plan: &Plan, e: &postgres::Error, ctx: &str, target: &str, src: &str) -> Error {
     let fallback = Error::db(ctx, message(e));
-    let Some(constraint) = e.as_db_error().and_then(|d| d.constraint()).map(str::to_owned) else {
+    // A Citus coordinator passes on its worker's error without the constraint's field:
+    // then its message names it.
+    let named = |d: &postgres::error::DbError| {
+        d.constraint().map(str::to_owned).or_else(|| {
+            let rest = d.message().split("violates unique constraint \"").nth(1)?;
+            rest.split('"').next().map(str::to_owned)
+        })
+    };
+    let Some(mut constraint) = e.as_db_error().and_then(named) else {
         return fallback;
     };
+    // A Citus worker names the constraint of its shard: the table's, then `_<shard id>`.
+    if !plan.table.keys.iter().any(|k| k.name.as_deref() == Some(constraint.as_str())) {
+        if let Some((name, shard)) = constraint.rsplit_once('_') {
+            if shard.bytes().all(|b| b.is_ascii_digit())
+                && plan.table.keys.iter().any(|k| k.name.as_deref() == Some(name))
+            {
+                constraint = name.to_string();
+            }
+        }
+    }
     if client.batch_execute("ROLLBACK TO SAVEPOINT upsertx_merge").is_err() {
         return fallback;
     }
     if plan.spec.on_conflict == OnConflict::Error && plan.key_constraint.name.as_deref() == Some(constraint.as_str()) {
         // Another load committed one of the keys after the check: name it.
-        return check_no_existing(client, plan, target, src).err().unwrap_or(fallback);
+        // (On Citus this lookup needs the placement, which is not here: the error then
+        // stays the server's.)
+        return check_no_existing(client, plan, target, src, false).err().unwrap_or(fallback);
     }
     let Some(uk) = plan.table.keys.iter().find(|k| k.name.as_deref() == Some(constraint.as_str())) else {
         return fallback;
@@ -558,8 +596,18 @@ fn first_row(
     plan: &Plan,
     (target, src): (&str, &str),
     existing: bool,
+    citus: bool,
 ) -> Result<Option<(u64, Vec<Value<'static>>)>> {
-    let sql = sql::first_row(plan, q, (target, src), existing, sql::Lookup::Exists, |s| format!("{s}::text"));
+    let sql = match citus {
+        // Citus plans no correlated subquery between a local table and one of its own:
+        // the table's keys that the input holds are read first (an intermediate result).
+        true => format!(
+            "WITH upsertx_held AS MATERIALIZED ({}) {}",
+            super::citus::keys_held(plan, target, src),
+            sql::first_row(plan, q, ("upsertx_held", src), existing, sql::Lookup::Exists, |s| format!("{s}::text"))
+        ),
+        false => sql::first_row(plan, q, (target, src), existing, sql::Lookup::Exists, |s| format!("{s}::text")),
+    };
     let found = client.query_opt(&sql, &[]).map_err(|e| Error::db("looking up the input's keys", message(&e)))?;
     Ok(found.map(|r| {
         let key = (0..plan.key.len()).map(|i| plan.typed_value(plan.key[i], r.get(i + 1))).collect();
@@ -567,8 +615,8 @@ fn first_row(
     }))
 }
 
-fn check_no_existing(client: &mut Client, plan: &Plan, target: &str, src: &str) -> Result<()> {
-    match first_row(client, plan, (target, src), true)? {
+fn check_no_existing(client: &mut Client, plan: &Plan, target: &str, src: &str, citus: bool) -> Result<()> {
+    match first_row(client, plan, (target, src), true, citus)? {
         Some((row, key)) => Err(plan.key_exists(row, &key)),
         None => Ok(()),
     }
