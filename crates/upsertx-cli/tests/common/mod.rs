@@ -20,19 +20,29 @@ macro_rules! scenarios {
 #[allow(unused_macros)]
 ///
 /// The Citus suite (feature `citus-tests`, scripts/test-citus.sh) runs them on distributed
-/// and on reference tables too, but for those listed after `; not on citus:`, each with
-/// the reason beside it.
+/// and on reference tables too, but for those listed after `; not on citus:` (neither),
+/// `; not on reference tables:` or `; not on distributed tables:`, each list with its
+/// reason beside it.
 macro_rules! every_dialect {
-    ($($name:ident),* $(,)? $(; not on citus: $($other:ident),* $(,)?)?) => {
-        scenarios!(sqlite: crate::common::Sqlite::new => $($name,)* $($($other),*)?);
-        scenarios!(postgres: crate::common::Postgres::new => $($name,)* $($($other),*)?);
-        scenarios!(mariadb: crate::common::Mariadb::new => $($name,)* $($($other),*)?);
+    (
+        $($name:ident),* $(,)?
+        $(; not on citus: $($other:ident),* $(,)?)?
+        $(; not on reference tables: $($distributed:ident),* $(,)?)?
+        $(; not on distributed tables: $($reference:ident),* $(,)?)?
+    ) => {
+        scenarios!(sqlite: crate::common::Sqlite::new
+            => $($name,)* $($($other,)*)? $($($distributed,)*)? $($($reference),*)?);
+        scenarios!(postgres: crate::common::Postgres::new
+            => $($name,)* $($($other,)*)? $($($distributed,)*)? $($($reference),*)?);
+        scenarios!(mariadb: crate::common::Mariadb::new
+            => $($name,)* $($($other,)*)? $($($distributed,)*)? $($($reference),*)?);
         // The same server, staging by INSERTs instead of LOAD DATA LOCAL INFILE.
-        scenarios!(mariadb_inserts: crate::common::Mariadb::without_local_infile => $($name,)* $($($other),*)?);
+        scenarios!(mariadb_inserts: crate::common::Mariadb::without_local_infile
+            => $($name,)* $($($other,)*)? $($($distributed,)*)? $($($reference),*)?);
         #[cfg(feature = "citus-tests")]
-        scenarios!(citus: crate::common::Citus::distributed => $($name),*);
+        scenarios!(citus: crate::common::Citus::distributed => $($name,)* $($($distributed),*)?);
         #[cfg(feature = "citus-tests")]
-        scenarios!(citus_reference: crate::common::Citus::reference => $($name),*);
+        scenarios!(citus_reference: crate::common::Citus::reference => $($name,)* $($($reference),*)?);
     };
 }
 

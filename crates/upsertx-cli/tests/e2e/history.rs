@@ -387,6 +387,10 @@ pub fn history_delete_races_a_short_load(db: &dyn TestDb) {
 }
 
 every_dialect!(
+    history_creates_the_table_and_uses_the_load_time,
+    history_refuses_what_it_cannot_do;
+    not on citus:
+    // --history into Citus tables is not supported yet (refused before anything is written).
     history_delete_races_a_short_load,
     history_delete_closes_only_the_current_version,
     history_delete_never_closes_a_version_before_it_began,
@@ -396,7 +400,5 @@ every_dialect!(
     history_changes_tell_each_entity,
     history_keeps_every_version,
     history_replaces_the_same_instant_and_refuses_the_past,
-    history_creates_the_table_and_uses_the_load_time,
     history_with_a_surrogate_key,
-    history_refuses_what_it_cannot_do,
 );

@@ -481,12 +481,14 @@ pub fn year_zero_is_refused_not_shifted(db: &dyn TestDb) {
 
 every_dialect!(
     year_zero_is_refused_not_shifted,
-    a_cut_arrow_stream_deletes_nothing,
     evolve_from_an_arrow_stream,
     parquet_every_type_create_then_upsert,
     arrow_ipc_file_and_stdin,
     typed_values_are_checked,
-    unreadable_typed_input_is_named,
+    unreadable_typed_input_is_named;
+    not on reference tables:
+    // It deletes: not into reference tables yet.
+    a_cut_arrow_stream_deletes_nothing,
 );
 
 /// SQLite stores any integer in any integer column: no narrower range to check.

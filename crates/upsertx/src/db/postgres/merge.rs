@@ -180,7 +180,9 @@ pub(crate) fn merge(
     }
     let update = plan.spec.on_conflict == OnConflict::Update && !plan.update.is_empty();
     // With both to do, one INSERT ... ON CONFLICT costs less than the two statements.
-    if let Some(told) = told.filter(|t| update && missing.is_none() && t.one_kind(plan)) {
+    // (Not on Citus: its DML joins no local table, and the single statement is counted
+    // by RETURNING there anyway.)
+    if let Some(told) = told.filter(|t| update && missing.is_none() && t.one_kind(plan) && !placement.citus()) {
         // No other writer can add a key until commit: when the read found only rows to
         // update, or only new ones, or none, only the statement for those runs (a rerun
         // writes nothing and joins nothing more; new rows need no ON CONFLICT).
