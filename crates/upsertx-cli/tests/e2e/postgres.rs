@@ -1,7 +1,9 @@
 //! PostgreSQL beyond the scenarios every dialect shares (those are in cli.rs): types,
 //! server-side errors mapped to input rows, schemas, connection URLs, concurrency.
 
-use crate::common::{rows, spawn_upsertx, table, upsertx, upsertx_traced, wait_until, write, Postgres, Run, TestDb};
+use crate::common::{
+    rows, spawn_upsertx, table, upsertx, upsertx_traced, upsertx_with_url, wait_until, write, Postgres, Run, TestDb,
+};
 
 #[test]
 fn types_round_trip_exactly() {
@@ -347,5 +349,45 @@ fn keys_past_the_greatest_inserted_plainly_or_else_upserted() {
     assert_eq!(
         db.rows("SELECT count(*), sum(id), count(*) FILTER (WHERE v = 'new') FROM t"),
         rows(&[&["20", "210", "15"]])
+    );
+}
+
+/// With `track_counts` off (as on a Citus coordinator, which keeps no statistics of its
+/// workers' rows) the merge counts the rows it returns, on the client: keys past the
+/// table's greatest inserted plainly, a new key below it, changed and unchanged rows,
+/// in key order and shuffled, dry run or not, all exact.
+#[test]
+fn counts_are_exact_without_the_sessions_statistics() {
+    let db = Postgres::new();
+    db.exec("CREATE TABLE t (id int PRIMARY KEY, v text)");
+    let url = db.url().replace("options=-c", "options=-ctrack_counts%3Doff%20-c");
+    let (mut sorted, mut shuffled) = (String::from("id,v\n"), String::from("id,v\n"));
+    for id in (1..=20).filter(|id| *id != 7) {
+        sorted.push_str(&format!("{id},{}\n", if id <= 5 { "old" } else { "new" }));
+    }
+    for id in [20, 3, 7, 12, 1, 9] {
+        shuffled.push_str(&format!("{id},{}\n", if id <= 5 { "old" } else { "newer" }));
+    }
+    write(&db, "sorted.csv", &sorted);
+    write(&db, "shuffled.csv", &shuffled);
+    for (file, dry_run, expected) in [
+        ("sorted.csv", true, (11, 3, 5, 0, 0)),
+        ("sorted.csv", false, (11, 3, 5, 0, 0)),
+        ("shuffled.csv", false, (0, 4, 2, 0, 0)),
+    ] {
+        db.exec("DELETE FROM t; INSERT INTO t SELECT g, 'old' FROM generate_series(1, 10) AS g WHERE g <> 8");
+        if file == "shuffled.csv" {
+            upsertx_with_url(&db, &["sorted.csv", "--table", "t"], &url);
+        }
+        let mut args = vec![file, "--table", "t", "--json"];
+        if dry_run {
+            args.push("--dry-run");
+        }
+        let run = upsertx_with_url(&db, &args, &url);
+        assert_eq!(run.counts(), expected, "{file} {dry_run}: {}", run.stderr);
+    }
+    assert_eq!(
+        db.rows("SELECT count(*), sum(id), count(*) FILTER (WHERE v = 'newer') FROM t"),
+        rows(&[&["20", "210", "4"]])
     );
 }

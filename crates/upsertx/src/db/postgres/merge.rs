@@ -241,7 +241,7 @@ pub(crate) fn merge(
     // The coordinator of a Citus cluster keeps no statistics of the rows its workers
     // write: there the rows returned are counted.
     let tracks = !placement.citus() && tracks_counts(client)?;
-    if tracks && only_new.is_empty() && appends(plan) {
+    if only_new.is_empty() && appends(plan) {
         let key = q(&plan.columns[plan.key[0]].name);
         let greatest: Option<i64> = client
             .query_one(&format!("SELECT max({key})::int8 FROM {target}"), &[])
@@ -250,8 +250,11 @@ pub(crate) fn merge(
         if let Some(greatest) = greatest {
             let k = format!("s.{}", stage_col(plan.key[0]));
             let select = format!("INSERT INTO {target} AS t ({names}) SELECT {values} FROM {src} AS s");
-            let (mut inserted, updated) =
-                counted(client, plan, &format!("{select} WHERE {k} <= {greatest} {on_conflict}"), &ctx, target, src)?;
+            let sql = format!("{select} WHERE {k} <= {greatest} {on_conflict}");
+            let (mut inserted, updated) = match tracks {
+                true => counted(client, plan, &sql, &ctx, target, src)?,
+                false => returned(client, plan, &sql, &ctx, target, src)?,
+            };
             // Past the table's greatest key every row is new, unless another transaction
             // has inserted one of those keys since: a plain INSERT spares ON CONFLICT's
             // speculative insertion (1M key-ordered rows, 500k of them past the greatest:
@@ -269,7 +272,10 @@ pub(crate) fn merge(
                         .batch_execute("ROLLBACK TO SAVEPOINT upsertx_merge")
                         .map_err(|e| Error::db(&ctx, message(&e)))?;
                     let sql = format!("{select} WHERE {k} > {greatest} {on_conflict}");
-                    let (new, updated) = counted(client, plan, &sql, &ctx, target, src)?;
+                    let (new, updated) = match tracks {
+                        true => counted(client, plan, &sql, &ctx, target, src)?,
+                        false => returned(client, plan, &sql, &ctx, target, src)?,
+                    };
                     inserted += new;
                     updated
                 }
@@ -281,15 +287,9 @@ pub(crate) fn merge(
             return Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated).with_stale(stale));
         }
     }
-    let (inserted, updated) = if tracks {
-        counted(client, plan, &insert, &ctx, target, src)?
-    } else {
-        let sql = format!(
-            "WITH ins AS ({insert} RETURNING (xmax = 0) AS inserted)
-             SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM ins"
-        );
-        let row = query_one(client, plan, &sql, &ctx, target, src)?;
-        (row.0 as u64, row.1 as u64)
+    let (inserted, updated) = match tracks {
+        true => counted(client, plan, &insert, &ctx, target, src)?,
+        false => returned(client, plan, &insert, &ctx, target, src)?,
     };
     crate::trace::trace("merged");
     let updated = updated + pre_updated;
@@ -477,6 +477,29 @@ fn counted(client: &mut Client, plan: &Plan, sql: &str, ctx: &str, target: &str,
     Ok((affected - updated, updated))
 }
 
+/// The (inserted, updated) rows of an `INSERT ... ON CONFLICT` statement `sql`, from the
+/// rows it returns (`xmax = 0`: inserted), counted as they arrive: where the session's
+/// statistics do not count them (a Citus coordinator, `track_counts` off). Counting them
+/// on the client spares the server a CTE of every returned row (1M rows on Citus: 4.2 s
+/// where the statement with a counting CTE took 4.8 s, and without `RETURNING` 3.5 s).
+fn returned(client: &mut Client, plan: &Plan, sql: &str, ctx: &str, target: &str, src: &str) -> Result<(u64, u64)> {
+    use postgres::fallible_iterator::FallibleIterator;
+    client.batch_execute("SAVEPOINT upsertx_merge").map_err(|e| Error::db(ctx, message(&e)))?;
+    let sql = format!("{sql} RETURNING (xmax = 0)");
+    let none: [&(dyn postgres::types::ToSql + Sync); 0] = [];
+    let counted = client.query_raw(&sql, none).and_then(|mut rows| {
+        let (mut inserted, mut updated) = (0, 0);
+        while let Some(row) = rows.next()? {
+            match row.try_get::<_, bool>(0)? {
+                true => inserted += 1,
+                false => updated += 1,
+            }
+        }
+        Ok((inserted, updated))
+    });
+    counted.map_err(|e| explain(client, plan, &e, ctx, target, src))
+}
+
 fn tracks_counts(client: &mut Client) -> Result<bool> {
     let row = client
         .query_one("SELECT current_setting('track_counts')::boolean", &[])
@@ -504,14 +527,6 @@ fn run(client: &mut Client, plan: &Plan, sql: &str, ctx: &str, target: &str, src
     client.batch_execute("SAVEPOINT upsertx_merge").map_err(|e| Error::db(ctx, message(&e)))?;
     match client.execute(sql, &[]) {
         Ok(n) => Ok(n),
-        Err(e) => Err(explain(client, plan, &e, ctx, target, src)),
-    }
-}
-
-fn query_one(client: &mut Client, plan: &Plan, sql: &str, ctx: &str, target: &str, src: &str) -> Result<(i64, i64)> {
-    client.batch_execute("SAVEPOINT upsertx_merge").map_err(|e| Error::db(ctx, message(&e)))?;
-    match client.query_one(sql, &[]) {
-        Ok(r) => Ok((r.get(0), r.get(1))),
         Err(e) => Err(explain(client, plan, &e, ctx, target, src)),
     }
 }
