@@ -31,6 +31,9 @@ pub(crate) struct Dialect<'a> {
     pub q: fn(&str) -> String,
     /// The table, qualified and quoted.
     pub target: &'a str,
+    /// Where the insert looks for the input's entities' current versions (aliased `t`,
+    /// with the key and `to` columns): the table itself, or on Citus a CTE of them.
+    pub current: &'a str,
     /// The de-duplicated input (aliased `s`), with its `ord` column.
     pub stage: &'a str,
     /// Staged column `i` of `s` as the table's type.
@@ -89,9 +92,10 @@ pub(crate) fn statements(plan: &Plan, h: HistoryColumns, d: &Dialect<'_>) -> Sta
         }),
         insert: format!(
             "INSERT INTO {target} ({}) SELECT {} FROM {stage} AS s \
-             WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {on} AND {to} IS NULL) ORDER BY {keys}",
+             WHERE NOT EXISTS (SELECT 1 FROM {} AS t WHERE {on} AND {to} IS NULL) ORDER BY {keys}",
             list(&all, |i| q(&plan.columns[i].name), ", "),
             list(&all, |i| (d.value)(i), ", "),
+            d.current,
         ),
         stale: (plan.newer_by.is_some() && !plan.update.is_empty()).then(|| {
             format!("SELECT count(*) FROM {stage} AS s JOIN {target} AS t ON {on} AND {to} IS NULL WHERE {differs}")

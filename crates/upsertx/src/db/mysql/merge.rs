@@ -81,6 +81,7 @@ fn history(
     let dialect = history::Dialect {
         q,
         target,
+        current: target,
         stage: stage_name(plan),
         value: &|i| format!("s.{}", stage_col(i)),
         eq: sql::equals,

@@ -63,13 +63,12 @@ pub(crate) fn placement(client: &mut Client, oid: u32) -> Result<Placement> {
 }
 
 /// What a load into a table Citus manages cannot do yet, refused before anything is
-/// written: `--history` (its statements join the table with the load's temporary stage,
-/// which Citus refuses in DML), and into a reference table deletes and updates from the
-/// stage (Citus plans DML on a reference table for one node, where the stage is not).
+/// written: into a reference table, `--history`, deletes and updates from the stage
+/// (Citus plans DML on a reference table for one node, where the stage is not).
 pub(crate) fn refuse(plan: &Plan, placement: &Placement) -> Result<()> {
     let what = match placement {
         Placement::Local => None,
-        _ if plan.history.is_some() => Some("--history"),
+        Placement::Reference if plan.history.is_some() => Some("--history"),
         Placement::Reference if plan.spec.deletes() => Some("deleting (--delete-missing, --replace-where)"),
         Placement::Reference if updates_first(plan) => {
             Some("a load that updates before it inserts (an identity or serial column, or a required column, not in the input)")

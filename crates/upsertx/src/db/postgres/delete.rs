@@ -46,7 +46,9 @@ fn ctes(tables: &[(&str, String)]) -> Vec<String> {
     tables.iter().map(|(name, query)| format!("{name} AS MATERIALIZED ({query})")).collect()
 }
 
-/// `WITH` the CTEs `defs`, before a statement; nothing when there are none.
+/// `WITH` the CTEs `defs`, before a statement; nothing when there are none. Only before
+/// a statement that reads them: Citus sends a statement's unread CTE to the workers as
+/// text, where the temporary table it names does not exist.
 fn with_clause(defs: &[String]) -> String {
     match defs.is_empty() {
         true => String::new(),
@@ -133,7 +135,7 @@ pub(crate) fn delete_missing(
     });
     let mut instant = false;
     if let Some(g) = &guards {
-        let row = client.query_opt(&g.latest, params).map_err(failed)?;
+        let row = client.query_opt(&format!("{with}{}", g.latest), params).map_err(failed)?;
         instant = history::check_latest(plan, row.map(|r| (0..r.len()).map(|i| r.get(i)).collect()))?;
     }
     let col = |i: usize| q(&plan.columns[i].name);

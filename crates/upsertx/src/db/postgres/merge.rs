@@ -150,7 +150,8 @@ pub(crate) fn merge(
     }
     if let Some(h) = plan.history {
         take_turn(client, target, &ctx)?;
-        return history(client, plan, h, target, src, staged).map_err(|e| Error::db(&ctx, message(&e)))?;
+        return history(client, plan, h, (target, src), staged, placement.citus())
+            .map_err(|e| Error::db(&ctx, message(&e)))?;
     }
     if gap_free {
         // The gap-free path joins the source with the table: give the planner numbers.
@@ -322,16 +323,26 @@ fn history(
     client: &mut Client,
     plan: &Plan,
     h: HistoryColumns,
-    target: &str,
-    src: &str,
+    (target, src): (&str, &str),
     staged: u64,
+    citus: bool,
 ) -> std::result::Result<Result<MergeCounts>, postgres::Error> {
     let time = time_param(plan, h.from);
     let delete = format!("DELETE FROM {target} AS t");
+    // Citus joins a distributed table with a local one in no DML and no correlated
+    // subquery: there every statement reads the stage through a materialized CTE (sent
+    // to the workers), and the insert the current versions of the input's entities
+    // through another, read after the closes before it.
+    let (stage, current) = if citus { ("upsertx_s", "upsertx_cur") } else { (src, target) };
+    let with = match citus {
+        true => format!("WITH upsertx_s AS MATERIALIZED (SELECT * FROM {src}) "),
+        false => String::new(),
+    };
     let dialect = history::Dialect {
         q,
         target,
-        stage: src,
+        current,
+        stage,
         value: &|i| source_value(plan, i),
         eq: sql::equals,
         differs: &|i| column_differs(plan, i),
@@ -340,19 +351,32 @@ fn history(
         text: super::sql::text,
     };
     let sql = history::statements(plan, h, &dialect);
+    let insert = match citus {
+        true => {
+            let to = q(&plan.columns[h.to].name);
+            let keys = list(&plan.key, |i| q(&plan.columns[i].name), ", ");
+            let staged = list(&plan.key, stage_col, ", ");
+            format!(
+                "WITH upsertx_s AS MATERIALIZED (SELECT * FROM {src}), upsertx_cur AS MATERIALIZED
+                 (SELECT {keys}, {to} FROM {target} WHERE {to} IS NULL AND ({keys}) IN (SELECT {staged} FROM {src})) {}",
+                sql.insert
+            )
+        }
+        false => sql.insert.clone(),
+    };
     let mark = sql::mark_time(plan);
-    if let Some(row) = client.query_opt(&sql.too_late, &[&mark])? {
+    if let Some(row) = client.query_opt(&format!("{with}{}", sql.too_late), &[&mark])? {
         return Ok(Err(history::too_late(plan, row.get::<_, i64>(0) as u64, row.get(1))));
     }
     let mut changed = [0, 0];
     for (n, sql) in changed.iter_mut().zip([&sql.replace, &sql.close]) {
         if let Some(sql) = sql {
-            *n = client.execute(sql, &[&mark])?;
+            *n = client.execute(&format!("{with}{sql}"), &[&mark])?;
         }
     }
-    let rows = client.execute(&sql.insert, &[])?;
+    let rows = client.execute(&insert, &[])?;
     let stale = match &sql.stale {
-        Some(stale) => client.query_one(stale, &[])?.get::<_, i64>(0) as u64,
+        Some(stale) => client.query_one(&format!("{with}{stale}"), &[])?.get::<_, i64>(0) as u64,
         None => 0,
     };
     crate::trace::trace("merged (history)");

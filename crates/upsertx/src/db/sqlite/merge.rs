@@ -296,6 +296,7 @@ fn history(
     let dialect = history::Dialect {
         q,
         target: &t,
+        current: &t,
         stage: STAGE,
         value: &|i| format!("s.{}", stage_col(i)),
         eq: super::sql::staged_side,
