@@ -213,6 +213,13 @@ impl Plan {
             .find(|c| c.not_null && !c.has_default && !c.generated && !self.columns.iter().any(|p| p.name == c.name))
     }
 
+    /// Whether a column whose default draws from a sequence (serial, identity,
+    /// auto-increment) is not in the input: inserting a row that turns out to exist would
+    /// burn one of its values.
+    pub(crate) fn leaves_out_a_sequence(&self) -> bool {
+        self.table.columns.iter().any(|c| c.sequence_default && !self.columns.iter().any(|p| p.name == c.name))
+    }
+
     /// The error for input row `row` outside `--replace-where`'s condition (`None`: the
     /// database could not evaluate the condition on the input, `message` says why).
     pub(crate) fn outside_replace_where(&self, row: Option<u64>, message: Option<String>) -> Error {

@@ -287,9 +287,7 @@ fn check_no_existing(conn: &mut Conn, plan: &Plan, target: &str) -> Result<()> {
 /// fire on another unique key (the load's key is the table's only one) and cannot burn
 /// auto-increment values (no auto-increment column is missing from the input).
 pub(super) fn one_statement_is_safe(plan: &Plan) -> bool {
-    plan.table.keys.len() == 1
-        && plan.table.keys[0] == plan.key_constraint
-        && !plan.table.columns.iter().any(|c| c.sequence_default && !plan.columns.iter().any(|p| p.name == c.name))
+    plan.table.keys.len() == 1 && plan.table.keys[0] == plan.key_constraint && !plan.leaves_out_a_sequence()
 }
 
 /// One `INSERT ... SELECT ... ORDER BY key ON DUPLICATE KEY UPDATE`, counted exactly

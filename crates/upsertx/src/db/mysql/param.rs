@@ -48,7 +48,7 @@ impl Params {
         let typed = std::str::from_utf8(&v).ok().and_then(|s| match self.0[field] {
             Kind::Integer => s.parse::<i64>().ok().map(Value::Int),
             Kind::Double => double(s).map(Value::Double),
-            Kind::Date => date_time(s, 0).filter(|d| d.3 == 0 && s.len() == 10).map(as_value),
+            Kind::Date => date_value(s, true),
             Kind::DateTime(digits) => date_time(s, digits).map(as_value),
             Kind::Text => None,
         });
@@ -92,6 +92,15 @@ type DateTime = (u16, u8, u8, u8, u8, u8, u32);
 
 fn as_value((y, mo, d, h, mi, s, micros): DateTime) -> Value {
     Value::Date(y, mo, d, h, mi, s, micros)
+}
+
+/// `s` as the binary value of a DATE (`date_only`: `YYYY-MM-DD` alone) or DATETIME with
+/// up to six digits of a second, when it is one exactly (see [`date_time`]).
+pub(super) fn date_value(s: &str, date_only: bool) -> Option<Value> {
+    match date_only {
+        true => date_time(s, 0).filter(|_| s.len() == 10).map(as_value),
+        false => date_time(s, 6).map(as_value),
+    }
 }
 
 /// `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS[.fraction]` (at most `digits` digits of a second

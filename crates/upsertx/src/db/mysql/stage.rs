@@ -541,8 +541,8 @@ impl Stager {
         let i = (0..run.rows.len()).find(|&i| !kept.contains(&run.rows[i].row))?;
         let key: Vec<Option<Vec<u8>>> = plan.key.iter().map(|&c| run.field(i, c + 1)).collect();
         let cond = list(&plan.key, |c| format!("{} = ?", stage_col(c)), " AND ");
-        let params: Vec<mysql::Value> =
-            plan.key.iter().zip(&key).map(|(&c, v)| Params::new(plan).get(c + 1, v.clone())).collect();
+        let kinds = Params::new(plan);
+        let params: Vec<mysql::Value> = plan.key.iter().zip(&key).map(|(&c, v)| kinds.get(c + 1, v.clone())).collect();
         let first: u64 = conn.exec_first(format!("SELECT ord FROM {stage} WHERE {cond}"), params).ok()??;
         let shown: Vec<Value> = plan
             .key

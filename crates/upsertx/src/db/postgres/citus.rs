@@ -85,13 +85,36 @@ pub(crate) fn refuse(plan: &Plan, placement: &Placement) -> Result<()> {
     }
 }
 
+/// On a Citus coordinator a statement on a distributed (or reference) table cannot join
+/// this session's temporary tables directly: each is read through a materialized CTE,
+/// which Citus sends to the workers as an intermediate result. `tables`: (the CTE's name,
+/// its query), those the statement reads.
+pub(crate) fn ctes(tables: &[(&str, String)]) -> Vec<String> {
+    tables.iter().map(|(name, query)| format!("{name} AS MATERIALIZED ({query})")).collect()
+}
+
+/// `WITH` the CTEs `defs`, before a statement; nothing when there are none. Only before
+/// a statement that reads them: Citus sends a statement's unread CTE to the workers as
+/// text, where the temporary table it names does not exist.
+pub(crate) fn with_clause(defs: &[String]) -> String {
+    match defs.is_empty() {
+        true => String::new(),
+        false => format!("WITH {} ", defs.join(", ")),
+    }
+}
+
 /// The table's rows whose key the staged input (`src`, stage column names) holds, only
-/// their key columns: a query Citus runs on the workers, the input's keys sent to them
-/// as an intermediate result.
-pub(crate) fn keys_held(plan: &Plan, target: &str, src: &str) -> String {
+/// their key columns (and, with `current`, that column too, of the rows where it is
+/// NULL: a history's current versions): a query Citus runs on the workers, the input's
+/// keys sent to them as an intermediate result.
+pub(crate) fn keys_held(plan: &Plan, target: &str, src: &str, current: Option<&str>) -> String {
     let cols = crate::db::sql::list(&plan.key, |i| q(&plan.columns[i].name), ", ");
     let staged = crate::db::sql::list(&plan.key, crate::db::sql::stage_col, ", ");
-    format!("SELECT {cols} FROM {target} WHERE ({cols}) IN (SELECT {staged} FROM {src})")
+    let (also, only) = match current {
+        Some(to) => (format!(", {to}"), format!("{to} IS NULL AND ")),
+        None => (String::new(), String::new()),
+    };
+    format!("SELECT {cols}{also} FROM {target} WHERE {only}({cols}) IN (SELECT {staged} FROM {src})")
 }
 
 /// Whether the merge updates the matched rows before inserting the others (`merge.rs`):
@@ -100,6 +123,5 @@ pub(crate) fn keys_held(plan: &Plan, target: &str, src: &str) -> String {
 fn updates_first(plan: &Plan) -> bool {
     plan.spec.on_conflict == crate::spec::OnConflict::Update
         && !plan.update.is_empty()
-        && (plan.missing_required().is_some()
-            || plan.table.columns.iter().any(|c| c.sequence_default && !plan.columns.iter().any(|p| p.name == c.name)))
+        && (plan.missing_required().is_some() || plan.leaves_out_a_sequence())
 }

@@ -4,6 +4,7 @@
 //! loads deleting overlapping rows wait for each other instead of deadlocking.
 
 use super::changes;
+use super::citus::{ctes, with_clause};
 use super::merge::{source_value, take_turn};
 use super::session::message;
 use super::sql::q;
@@ -36,24 +37,6 @@ pub(crate) fn prepare(client: &mut Client, plan: &Plan, target: &str) -> Result<
         sql += &format!("CREATE TEMP TABLE {SCOPE} ON COMMIT DROP AS {select}; ANALYZE {scope};");
     }
     client.batch_execute(&sql).map_err(|e| Error::db("recording the delete scope", message(&e)))
-}
-
-/// On a Citus coordinator a statement on a distributed (or reference) table cannot join
-/// this session's temporary tables directly: each is read through a materialized CTE,
-/// which Citus sends to the workers as an intermediate result. `tables`: (the CTE's name,
-/// its query), those the statement reads.
-fn ctes(tables: &[(&str, String)]) -> Vec<String> {
-    tables.iter().map(|(name, query)| format!("{name} AS MATERIALIZED ({query})")).collect()
-}
-
-/// `WITH` the CTEs `defs`, before a statement; nothing when there are none. Only before
-/// a statement that reads them: Citus sends a statement's unread CTE to the workers as
-/// text, where the temporary table it names does not exist.
-fn with_clause(defs: &[String]) -> String {
-    match defs.is_empty() {
-        true => String::new(),
-        false => format!("WITH {} ", defs.join(", ")),
-    }
 }
 
 /// The scope's values as the statements read them: the temporary table, or on Citus
@@ -189,7 +172,7 @@ fn tell_and_delete(
     let returned = list(&columns, |i| format!("{before}.{} AS upsertx_v{i}", col(i)), ", ");
     let told = list(&columns, |i| super::sql::text(format!("upsertx_v{i}")), ", ");
     let keys = list(&plan.key, |i| format!("x.{} AS upsertx_k{i}", col(i)), ", ");
-    // The CTEs Citus needs (`defs`, see `ctes`) come first, beside `gone`.
+    // The CTEs Citus needs (`defs`, see `citus::ctes`) come first, beside `gone`.
     let mut all = defs.to_vec();
     all.push(format!("gone AS ({sql} RETURNING {returned}, {keys})"));
     let sql = format!(

@@ -35,7 +35,7 @@
 //! committed by another load after the check fails the load with a unique violation,
 //! reported as that key existing.
 
-use super::citus::Placement;
+use super::citus::{ctes, keys_held, with_clause, Placement};
 use super::copy::Kind;
 use super::session::message;
 use super::sql::q;
@@ -134,8 +134,7 @@ pub(crate) fn merge(
     placement: &Placement,
 ) -> Result<MergeCounts> {
     let ctx = format!("merging into table {}", q(&plan.table.name));
-    let gap_free =
-        plan.table.columns.iter().any(|c| c.sequence_default && !plan.columns.iter().any(|p| p.name == c.name));
+    let gap_free = plan.leaves_out_a_sequence();
     // A required column the input lacks: PostgreSQL checks NOT NULL on an INSERT's row
     // before looking for a conflict, so existing rows must be updated, not upserted.
     let missing = plan.missing_required();
@@ -252,10 +251,7 @@ pub(crate) fn merge(
             let k = format!("s.{}", stage_col(plan.key[0]));
             let select = format!("INSERT INTO {target} AS t ({names}) SELECT {values} FROM {src} AS s");
             let sql = format!("{select} WHERE {k} <= {greatest} {on_conflict}");
-            let (mut inserted, updated) = match tracks {
-                true => counted(client, plan, &sql, &ctx, target, src)?,
-                false => returned(client, plan, &sql, &ctx, target, src)?,
-            };
+            let (mut inserted, updated) = counted_by(tracks, client, plan, &sql, &ctx, (target, src))?;
             // Past the table's greatest key every row is new, unless another transaction
             // has inserted one of those keys since: a plain INSERT spares ON CONFLICT's
             // speculative insertion (1M key-ordered rows, 500k of them past the greatest:
@@ -273,10 +269,7 @@ pub(crate) fn merge(
                         .batch_execute("ROLLBACK TO SAVEPOINT upsertx_merge")
                         .map_err(|e| Error::db(&ctx, message(&e)))?;
                     let sql = format!("{select} WHERE {k} > {greatest} {on_conflict}");
-                    let (new, updated) = match tracks {
-                        true => counted(client, plan, &sql, &ctx, target, src)?,
-                        false => returned(client, plan, &sql, &ctx, target, src)?,
-                    };
+                    let (new, updated) = counted_by(tracks, client, plan, &sql, &ctx, (target, src))?;
                     inserted += new;
                     updated
                 }
@@ -288,10 +281,7 @@ pub(crate) fn merge(
             return Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated).with_stale(stale));
         }
     }
-    let (inserted, updated) = match tracks {
-        true => counted(client, plan, &insert, &ctx, target, src)?,
-        false => returned(client, plan, &insert, &ctx, target, src)?,
-    };
+    let (inserted, updated) = counted_by(tracks, client, plan, &insert, &ctx, (target, src))?;
     crate::trace::trace("merged");
     let updated = updated + pre_updated;
     let stale = stale(client, plan, target, src, &ctx)?;
@@ -334,8 +324,9 @@ fn history(
     // to the workers), and the insert the current versions of the input's entities
     // through another, read after the closes before it.
     let (stage, current) = if citus { ("upsertx_s", "upsertx_cur") } else { (src, target) };
+    let stage_cte = ("upsertx_s", format!("SELECT * FROM {src}"));
     let with = match citus {
-        true => format!("WITH upsertx_s AS MATERIALIZED (SELECT * FROM {src}) "),
+        true => with_clause(&ctes(std::slice::from_ref(&stage_cte))),
         false => String::new(),
     };
     let dialect = history::Dialect {
@@ -354,13 +345,8 @@ fn history(
     let insert = match citus {
         true => {
             let to = q(&plan.columns[h.to].name);
-            let keys = list(&plan.key, |i| q(&plan.columns[i].name), ", ");
-            let staged = list(&plan.key, stage_col, ", ");
-            format!(
-                "WITH upsertx_s AS MATERIALIZED (SELECT * FROM {src}), upsertx_cur AS MATERIALIZED
-                 (SELECT {keys}, {to} FROM {target} WHERE {to} IS NULL AND ({keys}) IN (SELECT {staged} FROM {src})) {}",
-                sql.insert
-            )
+            let cur = ("upsertx_cur", keys_held(plan, target, src, Some(&to)));
+            format!("{}{}", with_clause(&ctes(&[stage_cte, cur])), sql.insert)
         }
         false => sql.insert.clone(),
     };
@@ -436,13 +422,14 @@ fn update_first(client: &mut Client, plan: &Plan, target: &str, src: &str, ctx: 
             .batch_execute(&format!(
                 "LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE;
                  CREATE TEMP TABLE upsertx_matched ON COMMIT DROP AS
-                 WITH upsertx_held AS MATERIALIZED ({}) SELECT s.ord FROM {src} AS s JOIN upsertx_held AS t ON {};
+                 {}SELECT s.ord FROM {src} AS s JOIN upsertx_held AS t ON {};
                  CREATE UNIQUE INDEX ON {MATCHED} (ord); ANALYZE {MATCHED}",
-                super::citus::keys_held(plan, target, src),
+                with_clause(&ctes(&[("upsertx_held", keys_held(plan, target, src, None))])),
                 key_match(plan)
             ))
             .map_err(|e| Error::db(locked, message(&e)))?;
-        let update = format!("WITH s AS MATERIALIZED (SELECT * FROM {src}) {}", update_sql(plan, target, "s"));
+        let staged = with_clause(&ctes(&[("s", format!("SELECT * FROM {src}"))]));
+        let update = format!("{staged}{}", update_sql(plan, target, "s"));
         return run(client, plan, &update, ctx, target, src);
     }
     client
@@ -499,6 +486,23 @@ fn counted(client: &mut Client, plan: &Plan, sql: &str, ctx: &str, target: &str,
     let after = written(client, target)?;
     let updated = (after.1 - before.1).clamp(0, affected as i64) as u64;
     Ok((affected - updated, updated))
+}
+
+/// The (inserted, updated) rows of the `INSERT ... ON CONFLICT` statement `sql`: by the
+/// session's statistics where it `tracks` them ([`counted`]), else by its returned rows
+/// ([`returned`]).
+fn counted_by(
+    tracks: bool,
+    client: &mut Client,
+    plan: &Plan,
+    sql: &str,
+    ctx: &str,
+    (target, src): (&str, &str),
+) -> Result<(u64, u64)> {
+    match tracks {
+        true => counted(client, plan, sql, ctx, target, src),
+        false => returned(client, plan, sql, ctx, target, src),
+    }
 }
 
 /// The (inserted, updated) rows of an `INSERT ... ON CONFLICT` statement `sql`, from the
@@ -639,16 +643,13 @@ fn first_row(
     existing: bool,
     citus: bool,
 ) -> Result<Option<(u64, Vec<Value<'static>>)>> {
-    let sql = match citus {
-        // Citus plans no correlated subquery between a local table and one of its own:
-        // the table's keys that the input holds are read first (an intermediate result).
-        true => format!(
-            "WITH upsertx_held AS MATERIALIZED ({}) {}",
-            super::citus::keys_held(plan, target, src),
-            sql::first_row(plan, q, ("upsertx_held", src), existing, sql::Lookup::Exists, |s| format!("{s}::text"))
-        ),
-        false => sql::first_row(plan, q, (target, src), existing, sql::Lookup::Exists, |s| format!("{s}::text")),
+    // Citus plans no correlated subquery between a local table and one of its own: the
+    // table's keys that the input holds are read first (an intermediate result).
+    let (with, table) = match citus {
+        true => (with_clause(&ctes(&[("upsertx_held", keys_held(plan, target, src, None))])), "upsertx_held"),
+        false => (String::new(), target),
     };
+    let sql = with + &sql::first_row(plan, q, (table, src), existing, sql::Lookup::Exists, |s| format!("{s}::text"));
     let found = client.query_opt(&sql, &[]).map_err(|e| Error::db("looking up the input's keys", message(&e)))?;
     Ok(found.map(|r| {
         let key = (0..plan.key.len()).map(|i| plan.typed_value(plan.key[i], r.get(i + 1))).collect();
