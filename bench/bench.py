@@ -263,22 +263,31 @@ def pg_checksum(table, url=None):
     return out.strip()
 
 
-def psql_script(table, csv_path, into=None, delete=False, keyed=False):
+def psql_script(table, csv_path, into=None, delete=False, keyed=False, colocated=False):
     """The hand-written optimum: \\copy into a temp table, one INSERT ... ON CONFLICT;
     with `delete`, then the target's rows missing from the stage deleted. `keyed`: the
     stage keyed like the target (`LIKE ... INCLUDING INDEXES`), as some users write it:
-    the copy maintains an index, and duplicate keys in the input fail at the copy."""
+    the copy maintains an index, and duplicate keys in the input fail at the copy.
+    `colocated` (Citus's other recipe): the stage an unlogged table distributed like the
+    target (same column, same shards), so that the INSERT ... SELECT runs on each shard,
+    on the workers, instead of through the coordinator."""
     into = into or table
     cols = gen.HEADERS[table]
     sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c != "id")
+    stage = "bench_stage" if colocated else "stage"
+    create = ([f"CREATE UNLOGGED TABLE {stage} (LIKE {into});",
+               f"SELECT create_distributed_table('{stage}', 'id', colocate_with => '{into}');"] if colocated else
+              [f"CREATE TEMP TABLE {stage} (LIKE {into}{' INCLUDING INDEXES' if keyed else ''}) ON COMMIT DROP;"])
     return "\n".join([
         "BEGIN;",
-        f"CREATE TEMP TABLE stage (LIKE {into}{' INCLUDING INDEXES' if keyed else ''}) ON COMMIT DROP;",
-        f"\\copy stage FROM '{csv_path}' WITH (FORMAT csv, HEADER true)",
-        f"INSERT INTO {into} SELECT * FROM stage ON CONFLICT (id) DO UPDATE SET {sets};",
+        *create,
+        f"\\copy {stage} FROM '{csv_path}' WITH (FORMAT csv, HEADER true)",
+        f"INSERT INTO {into} SELECT * FROM {stage} ON CONFLICT (id) DO UPDATE SET {sets};",
         # The delete joins the stage: a temporary table has no statistics until analyzed.
-        *(["ANALYZE stage;",
-           f"DELETE FROM {into} AS t WHERE NOT EXISTS (SELECT 1 FROM stage AS s WHERE s.id = t.id);"] if delete else []),
+        *([f"ANALYZE {stage};",
+           f"DELETE FROM {into} AS t WHERE NOT EXISTS (SELECT 1 FROM {stage} AS s WHERE s.id = t.id);"]
+          if delete else []),
+        *([f"DROP TABLE {stage};"] if colocated else []),
         "COMMIT;",
     ]) + "\n"
 
@@ -332,23 +341,6 @@ def bench_postgres(args, data, database, pg_url):
 CITUS_URL = os.environ.get("UPSERTX_BENCH_CITUS", "postgres://root@127.0.0.1:9700/test")
 
 
-def psql_colocated_script(table, csv_path):
-    """Citus's other recipe: the stage an unlogged table distributed like the target
-    (co-located: same column, same shards), so that the INSERT ... SELECT runs on each
-    shard, on the workers, instead of through the coordinator."""
-    cols = gen.HEADERS[table]
-    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c != "id")
-    return "\n".join([
-        "BEGIN;",
-        f"CREATE UNLOGGED TABLE bench_stage (LIKE {table});",
-        f"SELECT create_distributed_table('bench_stage', 'id', colocate_with => '{table}');",
-        f"\\copy bench_stage FROM '{csv_path}' WITH (FORMAT csv, HEADER true)",
-        f"INSERT INTO {table} SELECT * FROM bench_stage ON CONFLICT (id) DO UPDATE SET {sets};",
-        "DROP TABLE bench_stage;",
-        "COMMIT;",
-    ]) + "\n"
-
-
 def bench_citus(args, data):
     url = CITUS_URL
 
@@ -358,7 +350,7 @@ def bench_citus(args, data):
             "psql (\\copy into a temporary stage + ON CONFLICT)": lambda f: (
                 ["psql", url, "-v", "ON_ERROR_STOP=1", "-qX"], psql_script(table, f)),
             "psql (\\copy into a co-located distributed stage + ON CONFLICT)": lambda f: (
-                ["psql", url, "-v", "ON_ERROR_STOP=1", "-qX"], psql_colocated_script(table, f)),
+                ["psql", url, "-v", "ON_ERROR_STOP=1", "-qX"], psql_script(table, f, colocated=True)),
         }
 
     return bench_server(args, data, "citus", lambda table, base, batch: pg_prepare(table, base, batch, url),
