@@ -349,6 +349,8 @@ def bench_citus(args, data):
             "upsertx": lambda f: ([UPSERTX, f, "--db", url, "--table", table, "--json", "-q"], None),
             "psql (\\copy into a temporary stage + ON CONFLICT)": lambda f: (
                 ["psql", url, "-v", "ON_ERROR_STOP=1", "-qX"], psql_script(table, f)),
+            "psql (\\copy into a keyed temporary stage + ON CONFLICT)": lambda f: (
+                ["psql", url, "-v", "ON_ERROR_STOP=1", "-qX"], psql_script(table, f, keyed=True)),
             "psql (\\copy into a co-located distributed stage + ON CONFLICT)": lambda f: (
                 ["psql", url, "-v", "ON_ERROR_STOP=1", "-qX"], psql_script(table, f, colocated=True)),
         }
