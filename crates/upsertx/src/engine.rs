@@ -170,7 +170,7 @@ fn prepare_table(
     source: &mut Source,
 ) -> Result<(crate::schema::Table, Option<Input>, bool)> {
     if let Some(t) = conn.reflect(table)? {
-        return Ok((t, None, false));
+        return distributed_as_asked(t, spec).map(|t| (t, None, false));
     }
     if !spec.create {
         return Err(Error::Schema(format!(
@@ -218,10 +218,33 @@ fn prepare_table(
     }
     crate::schema::check_new_names(&columns, conn.max_name_bytes())?;
     let created = conn.create_table(table, &columns, &key_cols)?;
+    // (`Spec::validate` found the column among --key's.)
+    if let Some(by) = spec.distribute_by.as_ref().filter(|_| created) {
+        conn.distribute(table, by)?;
+    }
     let t = conn
         .reflect(table)?
         .ok_or_else(|| Error::Schema(format!("table {} vanished after creation", quote_ident(table))))?;
+    let t = if created { t } else { distributed_as_asked(t, spec)? };
     Ok((t, opened, created))
+}
+
+/// `--distribute-by` on a table this load did not create: it must be distributed by
+/// that column already (distributing a table that holds rows moves them all: not
+/// something a load does unasked).
+fn distributed_as_asked(t: crate::schema::Table, spec: &Spec) -> Result<crate::schema::Table> {
+    match &spec.distribute_by {
+        Some(by) if t.distributed_by.as_ref() != Some(by) => Err(Error::Schema(format!(
+            "table {} exists and is {}: --distribute-by {} applies when --create creates the table",
+            quote_ident(&t.name),
+            match &t.distributed_by {
+                Some(other) => format!("distributed by column {}", quote_ident(other)),
+                None => "not distributed".into(),
+            },
+            quote_ident(by)
+        ))),
+        _ => Ok(t),
+    }
 }
 
 /// Reads and checks the input on a thread of its own while this one stages each batch;

@@ -124,6 +124,10 @@ declare_options! {
     /// Create the table when it is missing, with types inferred from the input and
     /// --key as primary key.
     create: Switch();
+    /// With --create on a Citus coordinator: distribute the new table across the workers
+    /// by this column, one of --key (Citus's create_distributed_table). A table that
+    /// exists must be distributed by it already.
+    distribute_by: Text("COL");
     /// Do everything but commit: the report says what would happen.
     dry_run: Switch();
     /// After the upsert, delete the table's rows whose key is not in the input (within
@@ -268,6 +272,17 @@ impl Spec {
             if let Some((_, flag)) = apart.iter().find(|(given, _)| *given) {
                 return Err(Error::Usage(format!(
                     "--replace-where deletes within its own condition: {flag} does not combine with it"
+                )));
+            }
+        }
+        if let Some(by) = &self.distribute_by {
+            if !self.create {
+                return Err(Error::Usage("--distribute-by only applies with --create".into()));
+            }
+            if !self.key.is_empty() && !self.key.contains(by) {
+                return Err(Error::Usage(format!(
+                    "--distribute-by {by}: the column must be one of --key (Citus keeps a unique key per \
+                     shard, so every key of a distributed table includes its distribution column)"
                 )));
             }
         }

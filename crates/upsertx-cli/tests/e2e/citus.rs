@@ -91,3 +91,37 @@ fn what_is_not_supported_yet_is_refused() {
     let run = upsertx(&db, &["stock.csv", "--json"], None);
     assert_eq!(counts(&run), (0, 1, 0), "{}", run.stdout);
 }
+
+/// `--create --distribute-by COL` makes a distributed table (by default `--create` makes
+/// a table of the coordinator's own); a later load asking the same finds it so; a table
+/// that exists otherwise is refused, nothing written; the column must be in the key.
+#[test]
+fn create_distributes_on_request() {
+    let db = Citus::distributed();
+    write(&db, "events.csv", "id,kind\n1,a\n2,b\n");
+    let run = upsertx(&db, &["events.csv", "--key", "id", "--create", "--distribute-by", "id", "--json"], None);
+    assert_eq!(counts(&run), (2, 0, 0), "{}", run.stdout);
+    let placed = "SELECT column_to_column_name(logicalrelid, partkey) FROM pg_dist_partition
+                  WHERE logicalrelid = 'events'::regclass";
+    assert_eq!(db.rows(placed), [["id"]]);
+    write(&db, "events.csv", "id,kind\n2,c\n3,d\n");
+    let again = upsertx(&db, &["events.csv", "--key", "id", "--create", "--distribute-by", "id", "--json"], None);
+    assert_eq!(counts(&again), (1, 1, 0), "{}", again.stdout);
+    assert_eq!(table(&db, "events", "id, kind"), [["1", "a"], ["2", "c"], ["3", "d"]]);
+    // Without --distribute-by, --create makes a table of the coordinator's own.
+    write(&db, "plain.csv", "id,kind\n1,a\n");
+    upsertx(&db, &["plain.csv", "--key", "id", "--create", "--json"], None);
+    assert!(db.rows("SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'plain'::regclass").is_empty());
+    // A table that exists and is not distributed by the column: refused, nothing written.
+    write(&db, "plain.csv", "id,kind\n1,b\n");
+    upsertx(&db, &["plain.csv", "--key", "id", "--create", "--distribute-by", "id"], None).fails(
+        1,
+        &["table \"plain\" exists and is not distributed: --distribute-by \"id\" applies when --create creates the table"],
+    );
+    assert_eq!(table(&db, "plain", "id, kind"), [["1", "a"]]);
+    // The column must be one of the key's.
+    write(&db, "other.csv", "id,kind\n1,a\n");
+    upsertx(&db, &["other.csv", "--key", "id", "--create", "--distribute-by", "kind"], None)
+        .fails(2, &["--distribute-by kind: the column must be one of --key"]);
+    assert_eq!(db.rows("SELECT (to_regclass('other') IS NULL)::int"), [["1"]]);
+}

@@ -304,6 +304,18 @@ pub fn schema_errors_are_clear(db: &dyn TestDb) {
     upsertx(db, &["customers.csv", "--key", "name"], None).fails(1, &["no primary key or unique constraint"]);
 }
 
+/// `--distribute-by` is Citus's: elsewhere a usage error, nothing created; and it only
+/// applies with `--create`.
+pub fn distribute_by_needs_citus(db: &dyn TestDb) {
+    write(db, "events.csv", "id,kind\n1,a\n");
+    upsertx(db, &["events.csv", "--key", "id", "--create", "--distribute-by", "id"], None)
+        .fails(2, &["--distribute-by distributes a table across a Citus cluster"]);
+    upsertx(db, &["events.csv", "--key", "id", "--distribute-by", "id"], None)
+        .fails(2, &["--distribute-by only applies with --create"]);
+    upsertx(db, &["events.csv", "--key", "id", "--create"], None);
+    assert_eq!(table(db, "events", "id, kind"), [["1", "a"]]);
+}
+
 pub fn usage_errors_exit_2(db: &dyn TestDb) {
     customers(db);
     write(db, "customers.csv", "id\n1\n");
@@ -610,6 +622,8 @@ every_dialect!(
     // A second unique key without the distribution column (distributed tables cannot have
     // it) and an id the input lacks (reference tables refuse that load for now).
     generated_ids_survive_updates_by_another_unique_key,
+    // There it distributes the table (tests/e2e/citus.rs).
+    distribute_by_needs_citus,
     named_unique_constraints;
     not on reference tables:
     // A load that updates before it inserts: refused on reference tables for now.

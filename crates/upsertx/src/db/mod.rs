@@ -27,7 +27,7 @@ pub(crate) mod sql;
 pub(crate) mod sqlite;
 
 pub(crate) use crate::batch::Batch;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::schema::{Column, Table};
 use crate::spec::OnConflict;
@@ -247,6 +247,10 @@ pub trait Catalog {
     fn save_mark(&mut self, mark: &Mark) -> Result<()>;
 }
 
+/// Why `--distribute-by` cannot run here.
+pub(crate) const NO_CITUS: &str =
+    "--distribute-by distributes a table across a Citus cluster: only a PostgreSQL server with the citus extension can";
+
 /// One database session of one load.
 pub trait Connection: Catalog {
     /// `--lock-timeout`: from now on, a wait for a lock ends after `seconds` with an error
@@ -260,6 +264,11 @@ pub trait Connection: Catalog {
     /// for the earlier to end, then upserts into its table. A table created by a load
     /// that fails is gone with its rollback.
     fn create_table(&mut self, table: &str, columns: &[Column], key: &[String]) -> Result<bool>;
+    /// `--distribute-by`: distributes the table this load just created across a Citus
+    /// cluster by `column`. Only a Citus coordinator can.
+    fn distribute(&mut self, _table: &str, _column: &str) -> Result<()> {
+        Err(Error::Usage(NO_CITUS.into()))
+    }
     /// `--evolve`: widens the columns of `widen` and adds `add` (nullable) to the table
     /// [`reflect`](Connection::reflect) found (unless `apply` is false); returns what it
     /// did, one line each (`widened "name" varchar(20) -> varchar(64)`, `added column

@@ -40,12 +40,18 @@ impl Placement {
     }
 }
 
+/// Whether the server is a Citus node (its metadata is there).
+pub(crate) fn installed(client: &mut Client) -> Result<bool> {
+    client
+        .query_one("SELECT to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL", &[])
+        .map(|r| r.get(0))
+        .map_err(|e| Error::db("looking for Citus's metadata", message(&e)))
+}
+
 /// How the table `oid` is placed.
 pub(crate) fn placement(client: &mut Client, oid: u32) -> Result<Placement> {
     let fail = |e: postgres::Error| Error::db("reading the table's Citus placement", message(&e));
-    let citus: bool =
-        client.query_one("SELECT to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL", &[]).map_err(fail)?.get(0);
-    if !citus {
+    if !installed(client)? {
         return Ok(Placement::Local);
     }
     let row = client

@@ -64,6 +64,21 @@ impl PgConnection {
         self.client.batch_execute(sql).map_err(|e| Error::db(context, message(&e)))
     }
 
+    /// The table `--create` makes for `table`, quoted: `schema.table` names a table in
+    /// that schema when the schema exists.
+    fn new_table_name(&mut self, table: &str) -> Result<String> {
+        if let Some((schema, rest)) = table.split_once('.') {
+            let exists = self
+                .client
+                .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&schema])
+                .map_err(|e| Error::db("looking up the schema", message(&e)))?;
+            if exists.is_some() {
+                return Ok(format!("{}.{}", q(schema), q(rest)));
+            }
+        }
+        Ok(q(table))
+    }
+
     /// The target, schema-qualified and quoted.
     fn target_name(&self) -> String {
         let (schema, name) = self.target.as_ref().expect("reflect runs before staging");
@@ -103,17 +118,7 @@ impl Connection for PgConnection {
     }
 
     fn create_table(&mut self, table: &str, columns: &[Column], key: &[String]) -> Result<bool> {
-        // `schema.table` names a table in that schema when the schema exists.
-        let mut name = q(table);
-        if let Some((schema, rest)) = table.split_once('.') {
-            let exists = self
-                .client
-                .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&schema])
-                .map_err(|e| Error::db("looking up the schema", message(&e)))?;
-            if exists.is_some() {
-                name = format!("{}.{}", q(schema), q(rest));
-            }
-        }
+        let name = self.new_table_name(table)?;
         let sql = ddl::create_table_sql(&name, columns, key);
         // Another load creating the same table at once: this CREATE waits for that
         // load's transaction, and fails once it commits (on the table's name, or its
@@ -131,6 +136,22 @@ impl Connection for PgConnection {
             }
             Err(e) => Err(Error::db(ctx, message(&e))),
         }
+    }
+
+    fn distribute(&mut self, table: &str, column: &str) -> Result<()> {
+        if !citus::installed(&mut self.client)? {
+            return Err(Error::Usage(super::NO_CITUS.into()));
+        }
+        let name = self.new_table_name(table)?;
+        self.client
+            .execute("SELECT create_distributed_table($1::text::regclass, $2)", &[&name, &column])
+            .map(|_| ())
+            .map_err(|e| {
+                Error::db(
+                    format!("distributing table {} by column {} (--distribute-by)", q(table), q(column)),
+                    message(&e),
+                )
+            })
     }
 
     fn max_name_bytes(&self) -> Option<(usize, &'static str)> {
