@@ -501,14 +501,7 @@ every_dialect!(
     changes_carry_text_as_it_is,
     concurrent_loads_tell_what_each_did,
     changes_come_grouped_and_name_only_what_changed,
-    changes_to_stdout;
-    not on citus:
-    // A second unique key (distributed tables cannot have it; reference tables refuse
-    // the identity column's update-first load for now); a trigger (Citus runs none).
-    changes_keep_generated_ids,
-    changes_that_disagree_with_the_merge_fail_the_load;
-    not on reference tables:
-    // They delete: deletes into reference tables are not supported yet.
+    changes_to_stdout,
     a_failed_load_leaves_no_changes,
     changes_carry_typed_values,
     changes_in_key_order_whatever_order_the_table_keeps,
@@ -516,9 +509,13 @@ every_dialect!(
     changes_of_a_large_load,
     changes_of_a_wide_table,
     changes_tell_what_a_sync_did;
+    not on citus:
+    // A trigger (Citus runs none).
+    changes_that_disagree_with_the_merge_fail_the_load;
     not on distributed tables:
     // A second unique key without the distribution column.
     a_merge_that_fails_midway_leaves_no_changes,
+    changes_keep_generated_ids,
 );
 
 /// PostgreSQL sends dates, timestamps, integers and booleans in binary to `--changes`:

@@ -60,36 +60,56 @@ fn a_key_without_the_distribution_column_is_refused() {
     assert_eq!(counts(&run), (1, 1, 0), "{}", run.stdout);
 }
 
-/// What Citus cannot do yet is refused before anything is written, naming the table and
-/// the option: into a reference table `--history`, deletes, and a load that updates
-/// before it inserts (an identity column the input lacks).
+/// Into a reference table, the loads whose statements write from the stage (deletes,
+/// `--history`, an update before the insert): Citus refuses a write to a reference table
+/// that reads a local table in any form, so the stage's rows are written into those
+/// statements (`citus::dml_ctes`). Text that array and SQL quoting must carry (quotes,
+/// braces, commas, backslashes, the word NULL, a real NULL) arrives as it was.
 #[test]
-fn what_is_not_supported_yet_is_refused() {
+fn reference_tables_take_deletes_history_and_updates_first() {
     let db = Citus::reference();
-    db.exec("CREATE TABLE dim (id integer, valid_from timestamp, valid_to timestamp, name text, PRIMARY KEY (id, valid_from))");
-    write(&db, "dim.csv", "id,name\n1,a\n");
-    upsertx(&db, &["dim.csv", "--history", "valid_from,valid_to"], None)
-        .fails(1, &["table \"dim\" is a Citus reference table: --history into it is not supported yet"]);
-    assert!(db.rows("SELECT * FROM dim").is_empty());
+    db.exec("CREATE TABLE stock (sku text PRIMARY KEY, qty integer, note text)");
+    db.exec("INSERT INTO stock VALUES ('a', 1, NULL), ('b', 2, NULL), ('c\"}', 3, NULL)");
+    write(&db, "stock.csv", "sku,qty,note\na,5,\"it's {x,y}\"\n\"c\"\"}\",3,\\back\nNULL,7,NULL\nd,,\n");
+    let run = upsertx(&db, &["stock.csv", "--delete-missing", "--json"], None);
+    assert_eq!(counts(&run), (2, 2, 0), "{}", run.stdout);
+    assert_eq!(run.report()["deleted"], 1, "{}", run.stdout);
+    assert_eq!(
+        table(&db, "stock", "sku, qty, note, note IS NULL"),
+        [
+            ["NULL", "7", "NULL", "f"],
+            ["a", "5", "it's {x,y}", "f"],
+            ["c\"}", "3", "\\back", "f"],
+            ["d", "NULL", "NULL", "t"]
+        ]
+    );
 
     db.exec("CREATE TABLE acct (id serial PRIMARY KEY, code text NOT NULL UNIQUE, n integer)");
     db.exec("INSERT INTO acct (code, n) VALUES ('a', 1)");
     write(&db, "acct.csv", "code,n\na,2\nb,3\n");
-    upsertx(&db, &["acct.csv", "--key", "code"], None)
-        .fails(1, &["table \"acct\" is a Citus reference table: a load that updates before it inserts"]);
-    assert_eq!(table(&db, "acct", "code, n"), [["a", "1"]]);
+    let run = upsertx(&db, &["acct.csv", "--key", "code", "--json"], None);
+    assert_eq!(counts(&run), (1, 1, 0), "{}", run.stdout);
+    assert_eq!(table(&db, "acct", "id, code, n"), [["1", "a", "2"], ["2", "b", "3"]]);
 
-    db.exec("CREATE TABLE stock (sku text PRIMARY KEY, qty integer)");
-    db.exec("INSERT INTO stock VALUES ('a', 1), ('b', 2)");
-    write(&db, "stock.csv", "sku,qty\na,5\n");
-    upsertx(&db, &["stock.csv", "--delete-missing"], None).fails(
-        1,
-        &["table \"stock\" is a Citus reference table: deleting (--delete-missing, --replace-where) into it"],
-    );
-    assert_eq!(table(&db, "stock", "sku, qty"), [["a", "1"], ["b", "2"]]);
-    // Upserts into it go on.
-    let run = upsertx(&db, &["stock.csv", "--json"], None);
+    db.exec("CREATE TABLE dim (id integer, valid_from timestamp, valid_to timestamp, name text, PRIMARY KEY (id, valid_from))");
+    write(&db, "dim.csv", "id,name\n1,a\n2,b\n");
+    let history =
+        |at: &'static str| ["dim.csv", "--history", "valid_from,valid_to", "--as-of", at, "--delete-missing", "--json"];
+    upsertx(&db, &history("2026-01-01"), None);
+    write(&db, "dim.csv", "id,name\n1,a2\n");
+    let run = upsertx(&db, &history("2026-02-01"), None);
+    // A changed entity counts updated (its version closed, a new one inserted); the absent
+    // one deleted (closed).
     assert_eq!(counts(&run), (0, 1, 0), "{}", run.stdout);
+    assert_eq!(run.report()["deleted"], 1, "{}", run.stdout);
+    assert_eq!(
+        table(&db, "dim", "id, valid_from, valid_to, name"),
+        [
+            ["1", "2026-01-01 00:00:00", "2026-02-01 00:00:00", "a"],
+            ["1", "2026-02-01 00:00:00", "NULL", "a2"],
+            ["2", "2026-01-01 00:00:00", "2026-02-01 00:00:00", "b"],
+        ]
+    );
 }
 
 /// `--create --distribute-by COL` makes a distributed table (by default `--create` makes

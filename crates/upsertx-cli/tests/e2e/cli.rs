@@ -617,20 +617,16 @@ every_dialect!(
     usage_errors_exit_2,
     header_names_match_ignoring_case,
     database_url_comes_from_the_environment,
-    lock_timeout_ends_a_wait;
-    not on citus:
-    // A second unique key without the distribution column (distributed tables cannot have
-    // it) and an id the input lacks (reference tables refuse that load for now).
-    generated_ids_survive_updates_by_another_unique_key,
-    // There it distributes the table (tests/e2e/citus.rs).
-    distribute_by_needs_citus,
-    named_unique_constraints;
-    not on reference tables:
-    // A load that updates before it inserts: refused on reference tables for now.
+    lock_timeout_ends_a_wait,
     required_column_missing_from_the_input;
+    not on citus:
+    // There it distributes the table (tests/e2e/citus.rs).
+    distribute_by_needs_citus;
     not on distributed tables:
     // A second unique key without the distribution column; a key without it is refused by
     // the key rule first (tests/e2e/citus.rs).
+    generated_ids_survive_updates_by_another_unique_key,
+    named_unique_constraints,
     collision_on_another_unique_key_fails_and_writes_nothing,
     schema_errors_are_clear,
 );

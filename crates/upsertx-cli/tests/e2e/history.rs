@@ -388,10 +388,7 @@ pub fn history_delete_races_a_short_load(db: &dyn TestDb) {
 
 every_dialect!(
     history_creates_the_table_and_uses_the_load_time,
-    history_refuses_what_it_cannot_do;
-    not on reference tables:
-    // --history into a reference table is not supported yet (refused before anything is
-    // written).
+    history_refuses_what_it_cannot_do,
     history_delete_races_a_short_load,
     history_delete_closes_only_the_current_version,
     history_delete_never_closes_a_version_before_it_began,

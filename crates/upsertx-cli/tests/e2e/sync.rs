@@ -525,13 +525,7 @@ every_dialect!(
     newer_by_ties_follow_the_duplicates_policy,
     concurrent_newer_by_loads_keep_the_newest,
     soft_delete_usage_errors,
-    sync_usage_errors_exit_2;
-    not on citus:
-    // A second unique key without the distribution column (distributed tables cannot have
-    // it) and a serial id the input lacks (reference tables refuse that load for now).
-    newer_by_keeps_the_newest_rows;
-    not on reference tables:
-    // They delete: deletes into reference tables are not supported yet.
+    sync_usage_errors_exit_2,
     concurrent_syncs_take_turns,
     replace_where_replaces_a_window,
     replace_where_on_a_table_without_a_key,
@@ -545,5 +539,8 @@ every_dialect!(
     max_delete_refuses_a_load_that_would_delete_too_much,
     a_dry_run_predicts_the_deletions,
     delete_missing_into_an_empty_table,
-    delete_missing_with_an_integer_key_and_duplicates,
+    delete_missing_with_an_integer_key_and_duplicates;
+    not on distributed tables:
+    // A second unique key without the distribution column.
+    newer_by_keeps_the_newest_rows,
 );

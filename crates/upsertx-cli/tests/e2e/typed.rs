@@ -485,9 +485,7 @@ every_dialect!(
     parquet_every_type_create_then_upsert,
     arrow_ipc_file_and_stdin,
     typed_values_are_checked,
-    unreadable_typed_input_is_named;
-    not on reference tables:
-    // It deletes: not into reference tables yet.
+    unreadable_typed_input_is_named,
     a_cut_arrow_stream_deletes_nothing,
 );
 

@@ -8,7 +8,7 @@
 
 use super::session::message;
 use super::sql::q;
-use crate::error::{quote_ident, Error, Result};
+use crate::error::{Error, Result};
 use crate::plan::Plan;
 use postgres::Client;
 
@@ -68,35 +68,56 @@ pub(crate) fn placement(client: &mut Client, oid: u32) -> Result<Placement> {
     })
 }
 
-/// What a load into a table Citus manages cannot do yet, refused before anything is
-/// written: into a reference table, `--history`, deletes and updates from the stage
-/// (Citus plans DML on a reference table for one node, where the stage is not).
-pub(crate) fn refuse(plan: &Plan, placement: &Placement) -> Result<()> {
-    let what = match placement {
-        Placement::Local => None,
-        Placement::Reference if plan.history.is_some() => Some("--history"),
-        Placement::Reference if plan.spec.deletes() => Some("deleting (--delete-missing, --replace-where)"),
-        Placement::Reference if updates_first(plan) => {
-            Some("a load that updates before it inserts (an identity or serial column, or a required column, not in the input)")
-        }
-        _ => None,
-    };
-    match what {
-        Some(what) => Err(Error::Schema(format!(
-            "table {} is a Citus {} table: {what} into it is not supported yet",
-            quote_ident(&plan.table.name),
-            if *placement == Placement::Reference { "reference" } else { "distributed" },
-        ))),
-        None => Ok(()),
-    }
-}
-
 /// On a Citus coordinator a statement on a distributed (or reference) table cannot join
 /// this session's temporary tables directly: each is read through a materialized CTE,
 /// which Citus sends to the workers as an intermediate result. `tables`: (the CTE's name,
 /// its query), those the statement reads.
 pub(crate) fn ctes(tables: &[(&str, String)]) -> Vec<String> {
     tables.iter().map(|(name, query)| format!("{name} AS MATERIALIZED ({query})")).collect()
+}
+
+/// [`ctes`] for a statement that writes the target: on a reference table each CTE's rows
+/// are read first and written into the statement, as arrays of text cast back to the
+/// columns' types (`SELECT u.c0::integer AS c0 ... FROM unnest('{...}'::text[]) AS u(c0)`):
+/// Citus plans a write to a reference table for its placements, which hold no
+/// intermediate result, and refuses one that reads a local table in any form. (Reference
+/// tables are small, copied whole to every node; so is what a load writes into them.)
+pub(crate) fn dml_ctes(
+    client: &mut Client,
+    placement: &Placement,
+    tables: &[(&str, String)],
+) -> std::result::Result<Vec<String>, postgres::Error> {
+    if *placement != Placement::Reference {
+        return Ok(ctes(tables));
+    }
+    let mut defs = Vec::new();
+    for (name, query) in tables {
+        let columns: Vec<(String, u32)> =
+            client.prepare(query)?.columns().iter().map(|c| (c.name().to_owned(), c.type_().oid())).collect();
+        let oids: Vec<u32> = columns.iter().map(|c| c.1).collect();
+        let types: Vec<String> = client
+            .query_one(
+                "SELECT array_agg(format_type(o, NULL) ORDER BY i) FROM unnest($1::oid[]) WITH ORDINALITY AS x(o, i)",
+                &[&oids],
+            )?
+            .get(0);
+        let aggs = columns
+            .iter()
+            .map(|(c, _)| format!("quote_nullable(array_agg(x.{}::text)::text)", q(c)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let row = client.query_one(&format!("SELECT {aggs} FROM ({query}) AS x"), &[])?;
+        let arrays: Vec<String> = (0..columns.len()).map(|i| format!("{}::text[]", row.get::<_, String>(i))).collect();
+        let cast = columns
+            .iter()
+            .zip(&types)
+            .map(|((c, _), ty)| format!("u.{0}::{ty} AS {0}", q(c)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let names = columns.iter().map(|(c, _)| q(c)).collect::<Vec<_>>().join(", ");
+        defs.push(format!("{name} AS MATERIALIZED (SELECT {cast} FROM unnest({}) AS u({names}))", arrays.join(", ")));
+    }
+    Ok(defs)
 }
 
 /// `WITH` the CTEs `defs`, before a statement; nothing when there are none. Only before
@@ -121,13 +142,4 @@ pub(crate) fn keys_held(plan: &Plan, target: &str, src: &str, current: Option<&s
         None => (String::new(), String::new()),
     };
     format!("SELECT {cols}{also} FROM {target} WHERE {only}({cols}) IN (SELECT {staged} FROM {src})")
-}
-
-/// Whether the merge updates the matched rows before inserting the others (`merge.rs`):
-/// an `ON CONFLICT` insert would burn a sequence value per existing row, or fail on a
-/// required column the input lacks.
-fn updates_first(plan: &Plan) -> bool {
-    plan.spec.on_conflict == crate::spec::OnConflict::Update
-        && !plan.update.is_empty()
-        && (plan.missing_required().is_some() || plan.leaves_out_a_sequence())
 }

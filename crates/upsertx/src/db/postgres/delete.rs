@@ -4,7 +4,7 @@
 //! loads deleting overlapping rows wait for each other instead of deadlocking.
 
 use super::changes;
-use super::citus::{ctes, with_clause};
+use super::citus::{ctes, dml_ctes, with_clause, Placement};
 use super::merge::{source_value, take_turn};
 use super::session::message;
 use super::sql::q;
@@ -72,8 +72,9 @@ pub(crate) fn delete_missing(
     target: &str,
     order: &KeyOrder,
     tell: Option<&mut dyn ChangeSink>,
-    citus: bool,
+    placement: &Placement,
 ) -> Result<u64> {
+    let citus = placement.citus();
     let mut src = if order.sorted { STAGE } else { SRC };
     let mut with = Vec::new();
     let scope = scope_source(plan, citus, &mut with);
@@ -95,15 +96,15 @@ pub(crate) fn delete_missing(
         sql::in_scope(plan, q, "t", &scope, sql::equals),
         sql::missing(plan, q, "t", src, |i| source_value(plan, i), sql::equals)
     );
-    let defs = ctes(&with);
+    let ctx = format!("{what} the missing rows of table {}", q(&plan.table.name));
+    let failed = |e: postgres::Error| Error::db(&ctx, message(&e));
+    let defs = dml_ctes(client, placement, &with).map_err(failed)?;
     let with = with_clause(&defs);
     let mark = sql::mark_time(plan);
     let params: &[&(dyn postgres::types::ToSql + Sync)] = match plan.soft_delete {
         Some((_, Mark::Time)) => &[&mark],
         _ => &[],
     };
-    let ctx = format!("{what} the missing rows of table {}", q(&plan.table.name));
-    let failed = |e: postgres::Error| Error::db(&ctx, message(&e));
     if plan.keyless() {
         if let Some(tell) = tell {
             let sql = with.clone() + &sql::deleted_select(plan, q, target, &doomed, |_, e| super::sql::text(e));

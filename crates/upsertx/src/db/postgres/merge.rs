@@ -35,7 +35,7 @@
 //! committed by another load after the check fails the load with a unique violation,
 //! reported as that key existing.
 
-use super::citus::{ctes, keys_held, with_clause, Placement};
+use super::citus::{ctes, dml_ctes, keys_held, with_clause, Placement};
 use super::copy::Kind;
 use super::session::message;
 use super::sql::q;
@@ -149,8 +149,7 @@ pub(crate) fn merge(
     }
     if let Some(h) = plan.history {
         take_turn(client, target, &ctx)?;
-        return history(client, plan, h, (target, src), staged, placement.citus())
-            .map_err(|e| Error::db(&ctx, message(&e)))?;
+        return history(client, plan, h, (target, src), staged, placement).map_err(|e| Error::db(&ctx, message(&e)))?;
     }
     if gap_free {
         // The gap-free path joins the source with the table: give the planner numbers.
@@ -211,7 +210,7 @@ pub(crate) fn merge(
     let on_conflict = match plan.spec.on_conflict {
         OnConflict::Update if !plan.update.is_empty() => {
             if gap_free || missing.is_some() {
-                pre_updated = update_first(client, plan, target, src, &ctx, placement.citus())?;
+                pre_updated = update_first(client, plan, target, src, &ctx, placement)?;
                 only_new = format!(" WHERE NOT EXISTS (SELECT 1 FROM {MATCHED} AS m WHERE m.ord = s.ord)");
             }
             format!("ON CONFLICT ({conflict_cols}) DO UPDATE SET {set}{guard}")
@@ -315,8 +314,9 @@ fn history(
     h: HistoryColumns,
     (target, src): (&str, &str),
     staged: u64,
-    citus: bool,
+    placement: &Placement,
 ) -> std::result::Result<Result<MergeCounts>, postgres::Error> {
+    let citus = placement.citus();
     let time = time_param(plan, h.from);
     let delete = format!("DELETE FROM {target} AS t");
     // Citus joins a distributed table with a local one in no DML and no correlated
@@ -326,7 +326,7 @@ fn history(
     let (stage, current) = if citus { ("upsertx_s", "upsertx_cur") } else { (src, target) };
     let stage_cte = ("upsertx_s", format!("SELECT * FROM {src}"));
     let with = match citus {
-        true => with_clause(&ctes(std::slice::from_ref(&stage_cte))),
+        true => with_clause(&dml_ctes(client, placement, std::slice::from_ref(&stage_cte))?),
         false => String::new(),
     };
     let dialect = history::Dialect {
@@ -342,14 +342,6 @@ fn history(
         text: super::sql::text,
     };
     let sql = history::statements(plan, h, &dialect);
-    let insert = match citus {
-        true => {
-            let to = q(&plan.columns[h.to].name);
-            let cur = ("upsertx_cur", keys_held(plan, target, src, Some(&to)));
-            format!("{}{}", with_clause(&ctes(&[stage_cte, cur])), sql.insert)
-        }
-        false => sql.insert.clone(),
-    };
     let mark = sql::mark_time(plan);
     if let Some(row) = client.query_opt(&format!("{with}{}", sql.too_late), &[&mark])? {
         return Ok(Err(history::too_late(plan, row.get::<_, i64>(0) as u64, row.get(1))));
@@ -360,6 +352,16 @@ fn history(
             *n = client.execute(&format!("{with}{sql}"), &[&mark])?;
         }
     }
+    // The current versions as the closes left them (on a reference table they are read
+    // into the statement, see `citus::dml_ctes`: only now).
+    let insert = match citus {
+        true => {
+            let to = q(&plan.columns[h.to].name);
+            let cur = ("upsertx_cur", keys_held(plan, target, src, Some(&to)));
+            format!("{}{}", with_clause(&dml_ctes(client, placement, &[stage_cte, cur])?), sql.insert)
+        }
+        false => sql.insert.clone(),
+    };
     let rows = client.execute(&insert, &[])?;
     let stale = match &sql.stale {
         Some(stale) => client.query_one(&format!("{with}{stale}"), &[])?.get::<_, i64>(0) as u64,
@@ -407,13 +409,20 @@ pub(super) fn take_turn(client: &mut Client, target: &str, ctx: &str) -> Result<
 /// The gap-free path's first half: locks the target rows the input matches, in key
 /// order, remembering which input rows they were (`MATCHED`), then updates the changed
 /// ones. Returns the number of rows updated.
-fn update_first(client: &mut Client, plan: &Plan, target: &str, src: &str, ctx: &str, citus: bool) -> Result<u64> {
+fn update_first(
+    client: &mut Client,
+    plan: &Plan,
+    target: &str,
+    src: &str,
+    ctx: &str,
+    placement: &Placement,
+) -> Result<u64> {
     let keys = list(&plan.key, |i| format!("s.{}", stage_col(i)), ", ");
     // Two phases (existing keys, then new ones) each in key order are not one key
     // order: two loads would deadlock (A holds 1001 and waits for 500, which B, holding
     // 1001, inserts later). So these merges into one table take turns, until commit.
     take_turn(client, target, ctx)?;
-    if citus {
+    if placement.citus() {
         // Citus locks no rows of a read across shards (`FOR UPDATE`), and updates from
         // a local table only through a materialized CTE: the table is locked against
         // other writers until commit instead, so the rows matched stay as they were.
@@ -428,7 +437,9 @@ fn update_first(client: &mut Client, plan: &Plan, target: &str, src: &str, ctx: 
                 key_match(plan)
             ))
             .map_err(|e| Error::db(locked, message(&e)))?;
-        let staged = with_clause(&ctes(&[("s", format!("SELECT * FROM {src}"))]));
+        let staged = dml_ctes(client, placement, &[("s", format!("SELECT * FROM {src}"))])
+            .map_err(|e| Error::db(ctx, message(&e)))?;
+        let staged = with_clause(&staged);
         let update = format!("{staged}{}", update_sql(plan, target, "s"));
         return run(client, plan, &update, ctx, target, src);
     }

@@ -173,7 +173,6 @@ impl Connection for PgConnection {
     }
 
     fn create_stage(&mut self, plan: &Plan) -> Result<()> {
-        citus::refuse(plan, &self.placement)?;
         self.order = stage::KeyOrder::default();
         self.pending = stage::Pending::default();
         self.exec("creating the staging table", &stage::stage_table_sql(plan))
@@ -213,7 +212,7 @@ impl Connection for PgConnection {
             merge::source(&mut self.client, plan, &mut self.order)?;
         }
         let target = self.target_name();
-        delete::delete_missing(&mut self.client, plan, &target, &self.order, tell, self.placement.citus())
+        delete::delete_missing(&mut self.client, plan, &target, &self.order, tell, &self.placement)
     }
 
     fn table_keys(&mut self, plan: &Plan) -> Result<Box<dyn arrow_array::RecordBatchReader + Send>> {
