@@ -128,6 +128,11 @@ declare_options! {
     /// by this column, one of --key (Citus's create_distributed_table). A table that
     /// exists must be distributed by it already.
     distribute_by: Text("COL");
+    /// On a Citus table distributed by a column: stage the input in an unlogged table
+    /// distributed like it, so that the workers merge it shard by shard, in parallel,
+    /// instead of through the coordinator (plain upserts; other loads keep the temporary
+    /// stage). Pays where the workers have cores of their own.
+    colocated_stage: Switch();
     /// Do everything but commit: the report says what would happen.
     dry_run: Switch();
     /// After the upsert, delete the table's rows whose key is not in the input (within

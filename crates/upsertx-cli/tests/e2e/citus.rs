@@ -2,7 +2,7 @@
 //! only a cluster shows. The shared scenarios run on Citus too, on distributed and on
 //! reference tables (see `every_dialect!`).
 
-use crate::common::{table, upsertx, write, Citus, TestDb};
+use crate::common::{table, upsertx, upsertx_traced, write, Citus, TestDb};
 use std::fmt::Write as _;
 
 /// (inserted, updated, unchanged) of a successful run's report.
@@ -144,4 +144,59 @@ fn create_distributes_on_request() {
     upsertx(&db, &["other.csv", "--key", "id", "--create", "--distribute-by", "kind"], None)
         .fails(2, &["--distribute-by kind: the column must be one of --key"]);
     assert_eq!(db.rows("SELECT (to_regclass('other') IS NULL)::int"), [["1"]]);
+}
+
+/// `--colocated-stage`: the input staged in a table distributed like the target, merged
+/// by the workers shard by shard. Counts, duplicates and the table are what the
+/// temporary stage gives; the stage is dropped; a load it cannot serve (one that deletes)
+/// takes the temporary stage; a value the server refuses while staging names its row,
+/// and leaves neither rows nor a stage.
+#[test]
+fn a_colocated_stage_merges_on_the_workers() {
+    let db = Citus::distributed();
+    db.exec("CREATE DOMAIN small AS integer CHECK (VALUE < 100)");
+    for t in ["a", "b"] {
+        db.exec(&format!("CREATE TABLE {t} (id bigint PRIMARY KEY, name text, n small)"));
+        db.exec(&format!("INSERT INTO {t} SELECT g, 'old ' || g, 1 FROM generate_series(1, 300) AS g"));
+    }
+    // Shuffled keys, a duplicate (the last wins), rows unchanged, changed and new.
+    let mut csv = String::from("id,name,n\n");
+    for i in (200..=400).rev() {
+        let name = if i % 3 == 0 { format!("old {i}") } else { format!("new {i}") };
+        csv.push_str(&format!("{i},{name},1\n"));
+    }
+    csv.push_str("250,last,2\n");
+    write(&db, "in.csv", &csv);
+    let stages = "SELECT count(*) FROM pg_class WHERE relname LIKE 'upsertx_stage%' AND relkind = 'r'
+                  AND relnamespace = current_schema()::regnamespace";
+    let colocated = upsertx_traced(&db, &["in.csv", "--table", "a", "--colocated-stage", "--json"]);
+    assert!(colocated.stderr.contains("merged (on the workers)"), "{}", colocated.stderr);
+    let temporary = upsertx(&db, &["in.csv", "--table", "b", "--json"], None);
+    assert_eq!(colocated.report()["duplicates"], 1, "{}", colocated.stdout);
+    assert_eq!(counts(&colocated), counts(&temporary), "{} / {}", colocated.stdout, temporary.stdout);
+    assert_eq!(counts(&colocated), (100, 67, 34), "{}", colocated.stdout);
+    assert_eq!(table(&db, "a", "id, name, n"), table(&db, "b", "id, name, n"));
+    assert_eq!(db.rows(stages), [["0"]]);
+    // In key order (no de-duplication), a dry run, and a rerun that changes nothing.
+    let mut sorted = String::from("id,name,n\n");
+    for i in 350..=450 {
+        sorted.push_str(&format!("{i},sorted {i},3\n"));
+    }
+    write(&db, "sorted.csv", &sorted);
+    let dry = upsertx(&db, &["sorted.csv", "--table", "a", "--colocated-stage", "--dry-run", "--json"], None);
+    assert_eq!(counts(&dry), (50, 51, 0), "{}", dry.stdout);
+    let run = upsertx(&db, &["sorted.csv", "--table", "a", "--colocated-stage", "--json"], None);
+    assert_eq!(counts(&run), (50, 51, 0), "{}", run.stdout);
+    let again = upsertx(&db, &["sorted.csv", "--table", "a", "--colocated-stage", "--json"], None);
+    assert_eq!(counts(&again), (0, 0, 101), "{}", again.stdout);
+    // A load that deletes takes the temporary stage, and still syncs.
+    let sync = upsertx_traced(&db, &["sorted.csv", "--table", "a", "--colocated-stage", "--delete-missing", "--json"]);
+    assert!(!sync.stderr.contains("on the workers"), "{}", sync.stderr);
+    assert_eq!(sync.report()["deleted"], 349, "{}", sync.stdout);
+    // The domain's check refuses a value at the COPY: its row is named, nothing written.
+    let before = table(&db, "a", "id, name, n");
+    write(&db, "bad.csv", "id,name,n\n1,x,1\n2,y,500\n");
+    upsertx(&db, &["bad.csv", "--table", "a", "--colocated-stage"], None).fails(1, &["bad.csv: row 2", "small"]);
+    assert_eq!(table(&db, "a", "id, name, n"), before);
+    assert_eq!(db.rows(stages), [["0"]]);
 }

@@ -164,11 +164,6 @@ pub(crate) fn merge(
     let all = plan.all_columns();
     let names = list(&all, |i| q(&plan.columns[i].name), ", ");
     let values = list(&all, |i| source_value(plan, i), ", ");
-    let mut conflict_cols = list(&plan.key, |i| q(&plan.columns[i].name), ", ");
-    if let Some(p) = &plan.key_constraint.predicate {
-        // The arbiter of a partial unique index: (columns) WHERE its condition.
-        conflict_cols = format!("{conflict_cols}) WHERE ({p}");
-    }
     if missing.is_none() && empty_and_locked(client, target, &ctx)? {
         // Every staged row is new, and stays so until commit: a plain INSERT spares
         // ON CONFLICT's speculative insertion (a third of a load into an empty table).
@@ -199,10 +194,6 @@ pub(crate) fn merge(
         let stale = stale(client, plan, target, src, &ctx)?;
         return Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated).with_stale(stale));
     }
-    let set = list(&plan.update, |i| format!("{0} = EXCLUDED.{0}", q(&plan.columns[i].name)), ", ");
-    let changed = list(&plan.update, |i| differs(plan, i, &format!("EXCLUDED.{}", q(&plan.columns[i].name))), " OR ");
-    let guard = guard(plan, &changed, |i| format!("EXCLUDED.{}", q(&plan.columns[i].name)))
-        .map_or(String::new(), |g| format!(" WHERE {g}"));
     // Inserting a row that already exists would burn a sequence value for an absent
     // serial/identity column (`gap_free`): then update first and insert only the new keys.
     let mut only_new = String::new();
@@ -213,7 +204,7 @@ pub(crate) fn merge(
                 pre_updated = update_first(client, plan, target, src, &ctx, placement)?;
                 only_new = format!(" WHERE NOT EXISTS (SELECT 1 FROM {MATCHED} AS m WHERE m.ord = s.ord)");
             }
-            format!("ON CONFLICT ({conflict_cols}) DO UPDATE SET {set}{guard}")
+            do_update(plan)
         }
         OnConflict::Update | OnConflict::Ignore => {
             // Rows that exist are left alone: skipping those this statement sees
@@ -221,7 +212,7 @@ pub(crate) fn merge(
             if gap_free {
                 only_new = format!(" WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {})", key_match(plan));
             }
-            format!("ON CONFLICT ({conflict_cols}) DO NOTHING")
+            format!("ON CONFLICT ({}) DO NOTHING", conflict_target(plan))
         }
         // No filter: a key that appeared since the check is a unique violation.
         OnConflict::Error => String::new(),
@@ -285,6 +276,39 @@ pub(crate) fn merge(
     let updated = updated + pre_updated;
     let stale = stale(client, plan, target, src, &ctx)?;
     Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, updated).with_stale(stale))
+}
+
+/// The arbiter of `ON CONFLICT (...)`: the key's columns, and a partial unique index's
+/// condition (`columns) WHERE (condition`).
+fn conflict_target(plan: &Plan) -> String {
+    let cols = list(&plan.key, |i| q(&plan.columns[i].name), ", ");
+    match &plan.key_constraint.predicate {
+        Some(p) => format!("{cols}) WHERE ({p}"),
+        None => cols,
+    }
+}
+
+/// `ON CONFLICT ... DO UPDATE SET` the updated columns, where the merge changes the row.
+fn do_update(plan: &Plan) -> String {
+    let set = list(&plan.update, |i| format!("{0} = EXCLUDED.{0}", q(&plan.columns[i].name)), ", ");
+    let changed = list(&plan.update, |i| differs(plan, i, &format!("EXCLUDED.{}", q(&plan.columns[i].name))), " OR ");
+    let guard = guard(plan, &changed, |i| format!("EXCLUDED.{}", q(&plan.columns[i].name)))
+        .map_or(String::new(), |g| format!(" WHERE {g}"));
+    format!("ON CONFLICT ({}) DO UPDATE SET {set}{guard}", conflict_target(plan))
+}
+
+/// The one-statement merge of `src` (a table or a parenthesized query, read as `s`):
+/// `INSERT ... SELECT ... ON CONFLICT` updating the changed rows, or (nothing to
+/// update, `--on-conflict ignore`) leaving them alone.
+pub(super) fn insert_sql(plan: &Plan, target: &str, src: &str) -> String {
+    let all = plan.all_columns();
+    let names = list(&all, |i| q(&plan.columns[i].name), ", ");
+    let values = list(&all, |i| source_value(plan, i), ", ");
+    let on_conflict = match plan.spec.on_conflict == OnConflict::Update && !plan.update.is_empty() {
+        true => do_update(plan),
+        false => format!("ON CONFLICT ({}) DO NOTHING", conflict_target(plan)),
+    };
+    format!("INSERT INTO {target} AS t ({names}) SELECT {values} FROM {src} AS s {on_conflict}")
 }
 
 /// Whether the merge may insert the keys past the table's greatest without `ON

@@ -10,6 +10,7 @@
 
 mod changes;
 mod citus;
+mod colocated;
 mod copy;
 mod ddl;
 mod delete;
@@ -175,6 +176,13 @@ impl Connection for PgConnection {
     fn create_stage(&mut self, plan: &Plan) -> Result<()> {
         self.order = stage::KeyOrder::default();
         self.pending = stage::Pending::default();
+        if let Some(by) = colocated::column(plan, &self.placement) {
+            let (schema, _) = self.target.clone().expect("reflect runs before staging");
+            let target = self.target_name();
+            self.pending.into = colocated::create(&mut self.client, plan, (&schema, &target), &by)?;
+            self.pending.copy_bytes = colocated::COPY_BYTES;
+            return Ok(());
+        }
         self.exec("creating the staging table", &stage::stage_table_sql(plan))
     }
 
@@ -203,6 +211,9 @@ impl Connection for PgConnection {
             Some(sink) => Some(changes::tell(&mut self.client, plan, &target, &mut self.order, sink)?),
             None => None,
         };
+        if self.pending.into != stage::STAGE {
+            return colocated::merge(&mut self.client, plan, &target, &self.pending.into, &self.order);
+        }
         merge::merge(&mut self.client, plan, &target, &mut self.order, told, &self.placement)
     }
 

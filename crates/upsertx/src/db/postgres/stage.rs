@@ -29,17 +29,23 @@ pub(super) fn declared(plan: &Plan, i: usize) -> &str {
     plan.table_column(i).map_or("", |c| c.declared.as_str())
 }
 
-pub(crate) fn stage_table_sql(plan: &Plan) -> String {
+/// The stage's columns after `ord`: each input column in its table column's type (text
+/// for the types sent as text).
+pub(crate) fn stage_columns(plan: &Plan) -> String {
     let defs: Vec<String> = (0..plan.columns.len())
         .map(|i| {
             let ty = if Kind::of(native(plan, i)) == Kind::AsText { "text" } else { declared(plan, i) };
             format!("{} {ty}", stage_col(i))
         })
         .collect();
+    defs.join(", ")
+}
+
+pub(crate) fn stage_table_sql(plan: &Plan) -> String {
     format!(
         "DROP TABLE IF EXISTS {MATCHED}; DROP TABLE IF EXISTS {SRC}; DROP TABLE IF EXISTS {STAGE};
          CREATE TEMP TABLE upsertx_stage (ord bigint NOT NULL, {}) ON COMMIT DROP",
-        defs.join(", ")
+        stage_columns(plan)
     )
 }
 
@@ -48,10 +54,20 @@ pub(crate) fn stage_table_sql(plan: &Plan) -> String {
 /// round trip each (0.75 s to stage 1M two-column rows, against 0.54 s by COPYs of 1 MB;
 /// 11 columns: 1.64 s against 1.47 s). The batches are kept until their COPY ends, so that a row
 /// the server refuses is named with its value.
-#[derive(Default)]
 pub(crate) struct Pending {
     buf: Vec<u8>,
     batches: Vec<Batch>,
+    /// The table the rows go to: [`STAGE`], or the co-located stage (`colocated.rs`).
+    pub(crate) into: String,
+    /// About how many encoded bytes one COPY sends: [`COPY_BYTES`], more into a
+    /// distributed stage (each COPY into it opens a stream to every shard).
+    pub(crate) copy_bytes: usize,
+}
+
+impl Default for Pending {
+    fn default() -> Self {
+        Pending { buf: Vec::new(), batches: Vec::new(), into: STAGE.to_string(), copy_bytes: COPY_BYTES }
+    }
 }
 
 /// About how many encoded bytes one COPY sends.
@@ -62,7 +78,7 @@ pub(crate) fn stage(client: &mut Client, plan: &Plan, pending: &mut Pending, bat
     let kinds = kinds(plan);
     let buf = &mut pending.buf;
     if buf.is_empty() {
-        buf.reserve(COPY_BYTES + COPY_BYTES / 8);
+        buf.reserve(pending.copy_bytes + pending.copy_bytes / 8);
         buf.extend_from_slice(copy::HEADER);
     }
     for (r, (row, line)) in batch.rows.iter().enumerate() {
@@ -76,7 +92,7 @@ pub(crate) fn stage(client: &mut Client, plan: &Plan, pending: &mut Pending, bat
         }
     }
     pending.batches.push(batch);
-    match pending.buf.len() >= COPY_BYTES {
+    match pending.buf.len() >= pending.copy_bytes {
         true => finish(client, plan, pending),
         false => Ok(()),
     }
@@ -89,7 +105,7 @@ pub(crate) fn finish(client: &mut Client, plan: &Plan, pending: &mut Pending) ->
     }
     pending.buf.extend_from_slice(copy::TRAILER);
     let sent = (|| {
-        let mut writer = client.copy_in(&format!("COPY {STAGE} FROM STDIN (FORMAT binary)"))?;
+        let mut writer = client.copy_in(&format!("COPY {} FROM STDIN (FORMAT binary)", pending.into))?;
         writer.write_all(&pending.buf).map_err(|e| std::io::Error::other(e.to_string())).ok();
         writer.finish()
     })();
