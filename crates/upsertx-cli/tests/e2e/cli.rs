@@ -618,6 +618,7 @@ every_dialect!(
     header_names_match_ignoring_case,
     database_url_comes_from_the_environment,
     lock_timeout_ends_a_wait,
+    on_conflict_error_names_a_key_committed_meanwhile,
     required_column_missing_from_the_input;
     not on citus:
     // There it distributes the table (tests/e2e/citus.rs).
@@ -630,6 +631,29 @@ every_dialect!(
     collision_on_another_unique_key_fails_and_writes_nothing,
     schema_errors_are_clear,
 );
+
+/// `--on-conflict error` against a key another transaction inserted and commits while the
+/// load runs (after its check, on the servers: its insert waits on that key, then fails
+/// on it): the load fails naming the key and its input row, as when the check finds it,
+/// and writes nothing.
+pub fn on_conflict_error_names_a_key_committed_meanwhile(db: &dyn TestDb) {
+    db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, name VARCHAR(10))");
+    db.exec("INSERT INTO t VALUES (1, 'a')");
+    write(db, "t.csv", "id,name\n2,b\n3,c\n");
+    let mut other = db.session();
+    other.exec(db.begin());
+    other.exec("INSERT INTO t VALUES (3, 'other')");
+    let load = crate::common::spawn_upsertx(db, &["t.csv", "--on-conflict", "error"]);
+    // Until the load waits on the key (where the database shows it; else a while).
+    let started = std::time::Instant::now();
+    while db.lock_waiters() == 0 && started.elapsed() < std::time::Duration::from_secs(4) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    other.exec("COMMIT");
+    let run = crate::common::Run::from(load.wait_with_output().expect("wait for upsertx"));
+    run.fails(1, &["t.csv: row 2", "key (\"id\")=(3) already exists in table \"t\""]);
+    assert_eq!(table(db, "t", "id, name"), rows(&[&["1", "a"], &["3", "other"]]), "nothing written");
+}
 
 /// `--lock-timeout`: a load that waits for a lock another transaction holds (a row it
 /// updates; SQLite's write lock) fails once the time is up, nothing written; without the

@@ -48,6 +48,21 @@ pub(crate) fn installed(client: &mut Client) -> Result<bool> {
         .map_err(|e| Error::db("looking for Citus's metadata", message(&e)))
 }
 
+/// Whether Citus manages the table named `target` (where the placement read at `reflect`
+/// is not at hand: explaining a failed statement).
+pub(crate) fn manages(client: &mut Client, target: &str) -> Result<bool> {
+    if !installed(client)? {
+        return Ok(false);
+    }
+    client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1::text::regclass)",
+            &[&target],
+        )
+        .map(|r| r.get(0))
+        .map_err(|e| Error::db("reading the table's Citus placement", message(&e)))
+}
+
 /// How the table `oid` is placed.
 pub(crate) fn placement(client: &mut Client, oid: u32) -> Result<Placement> {
     let fail = |e: postgres::Error| Error::db("reading the table's Citus placement", message(&e));

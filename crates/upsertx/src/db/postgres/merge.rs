@@ -626,10 +626,16 @@ fn explain(client: &mut Client, plan: &Plan, e: &postgres::Error, ctx: &str, tar
         return fallback;
     }
     if plan.spec.on_conflict == OnConflict::Error && plan.key_constraint.name.as_deref() == Some(constraint.as_str()) {
-        // Another load committed one of the keys after the check: name it.
-        // (On Citus this lookup needs the placement, which is not here: the error then
-        // stays the server's.)
-        return check_no_existing(client, plan, target, src, false).err().unwrap_or(fallback);
+        // Another load committed one of the keys after the check: name it (on Citus
+        // through the lookup Citus can plan).
+        let citus = match super::citus::manages(client, target) {
+            Ok(citus) => citus,
+            Err(_) => return fallback,
+        };
+        return match check_no_existing(client, plan, target, src, citus) {
+            Err(e @ Error::KeyExists { .. }) => e,
+            _ => fallback,
+        };
     }
     let Some(uk) = plan.table.keys.iter().find(|k| k.name.as_deref() == Some(constraint.as_str())) else {
         return fallback;
