@@ -347,6 +347,8 @@ def bench_citus(args, data):
     def methods(table, rows):
         return {
             "upsertx": lambda f: ([UPSERTX, f, "--db", url, "--table", table, "--json", "-q"], None),
+            "upsertx (--colocated-stage)": lambda f: (
+                [UPSERTX, f, "--db", url, "--table", table, "--colocated-stage", "--json", "-q"], None),
             "psql (\\copy into a temporary stage + ON CONFLICT)": lambda f: (
                 ["psql", url, "-v", "ON_ERROR_STOP=1", "-qX"], psql_script(table, f)),
             "psql (\\copy into a keyed temporary stage + ON CONFLICT)": lambda f: (

@@ -211,8 +211,8 @@ impl Connection for PgConnection {
             Some(sink) => Some(changes::tell(&mut self.client, plan, &target, &mut self.order, sink)?),
             None => None,
         };
-        if self.pending.into != stage::STAGE {
-            return colocated::merge(&mut self.client, plan, &target, &self.pending.into, &self.order);
+        if let Some(stage) = self.pending.colocated() {
+            return colocated::merge(&mut self.client, plan, &target, stage, &self.order);
         }
         merge::merge(&mut self.client, plan, &target, &mut self.order, told, &self.placement)
     }

@@ -64,6 +64,13 @@ pub(crate) struct Pending {
     pub(crate) copy_bytes: usize,
 }
 
+impl Pending {
+    /// The co-located stage the rows go to, if they go to one (`colocated.rs`).
+    pub(crate) fn colocated(&self) -> Option<&str> {
+        (self.into != STAGE).then_some(self.into.as_str())
+    }
+}
+
 impl Default for Pending {
     fn default() -> Self {
         Pending { buf: Vec::new(), batches: Vec::new(), into: STAGE.to_string(), copy_bytes: COPY_BYTES }
