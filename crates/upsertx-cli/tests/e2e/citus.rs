@@ -200,3 +200,40 @@ fn a_colocated_stage_merges_on_the_workers() {
     assert_eq!(table(&db, "a", "id, name, n"), before);
     assert_eq!(db.rows(stages), [["0"]]);
 }
+
+/// Rows out of key order into a Citus table are sorted on the client before staging (the
+/// stage then needs no de-duplication on the coordinator). A value the server refuses at
+/// the COPY still names its row, column and value; `--duplicates error` names the first
+/// duplicate in input order, also one between rows staged as they came (an increasing
+/// first part) and sorted ones; the last of a key's rows wins by default.
+#[test]
+fn rows_sorted_on_the_client_keep_the_input_order_semantics() {
+    let db = Citus::distributed();
+    db.exec("CREATE DOMAIN small AS integer CHECK (VALUE < 100)");
+    db.exec("CREATE TABLE t (id bigint PRIMARY KEY, n small)");
+    write(&db, "bad.csv", "id,n\n5,1\n3,1\n4,500\n1,1\n");
+    upsertx(&db, &["bad.csv", "--table", "t"], None).fails(1, &["bad.csv: row 3", "\"n\"", "500"]);
+    assert!(db.rows("SELECT * FROM t").is_empty());
+    // 5000 rows in key order (staged as they come), then rows out of order.
+    let mut csv = String::from("id,n\n");
+    for i in 1..=5000 {
+        csv.push_str(&format!("{i},1\n"));
+    }
+    csv.push_str("6001,1\n2,2\n6000,3\n6001,4\n");
+    write(&db, "mixed.csv", &csv);
+    upsertx(&db, &["mixed.csv", "--table", "t", "--duplicates", "error"], None)
+        .fails(1, &["mixed.csv: row 5002", "(\"id\")=(2)", "first seen at row 2"]);
+    assert!(db.rows("SELECT * FROM t").is_empty());
+    let run = upsertx_traced(&db, &["mixed.csv", "--table", "t", "--json"]);
+    assert!(run.stderr.contains("sorted the rows"), "{}", run.stderr);
+    assert_eq!(counts(&run), (5002, 0, 0), "{}", run.stdout);
+    assert_eq!(run.report()["duplicates"], 2, "{}", run.stdout);
+    assert_eq!(
+        db.rows("SELECT id, n FROM t WHERE id IN (2, 6000, 6001) ORDER BY id"),
+        [["2", "2"], ["6000", "3"], ["6001", "4"]]
+    );
+    // All out of order: the duplicate within the sorted rows.
+    write(&db, "dup.csv", "id,n\n9,1\n8,1\n9,2\n");
+    upsertx(&db, &["dup.csv", "--table", "t", "--duplicates", "error"], None)
+        .fails(1, &["dup.csv: row 3", "(\"id\")=(9)", "first seen at row 1"]);
+}

@@ -20,7 +20,6 @@ pub(crate) mod open;
 pub(crate) mod postgres;
 pub(crate) mod query;
 mod rows;
-#[cfg(any(feature = "sqlite", feature = "mysql"))]
 pub(crate) mod sorted;
 pub(crate) mod sql;
 #[cfg(feature = "sqlite")]

@@ -97,6 +97,80 @@ impl InOrder {
     }
 }
 
+/// Appends a value to a sorted row's payload: a tag byte, then its 8 bytes (4 for a
+/// date, 1 for a boolean), or a length (4 bytes) and the bytes of a text or blob.
+/// [`decode_values`] reads them back. (PostgreSQL's sorted stage; SQLite's and MySQL's
+/// payloads are their own statements' encodings.)
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) fn encode_value(out: &mut Vec<u8>, v: &Value<'_>) {
+    let bytes = |out: &mut Vec<u8>, tag: u8, b: &[u8]| {
+        out.push(tag);
+        out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+        out.extend_from_slice(b);
+    };
+    match v {
+        Value::Null => out.push(0),
+        Value::Bool(b) => out.extend_from_slice(&[1, *b as u8]),
+        Value::Int(n) => {
+            out.push(2);
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        Value::Real(f) => {
+            out.push(3);
+            out.extend_from_slice(&f.to_le_bytes());
+        }
+        Value::Text(t) => bytes(out, 4, t.as_bytes()),
+        Value::Blob(b) => bytes(out, 5, b),
+        Value::Date(d) => {
+            out.push(6);
+            out.extend_from_slice(&d.to_le_bytes());
+        }
+        Value::Time(t) => {
+            out.push(7);
+            out.extend_from_slice(&t.to_le_bytes());
+        }
+        Value::Timestamp { micros, zoned } => {
+            out.push(8 + *zoned as u8);
+            out.extend_from_slice(&micros.to_le_bytes());
+        }
+    }
+}
+
+/// The values [`encode_value`] wrote, in order.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) fn decode_values(mut payload: &[u8]) -> Vec<Value<'_>> {
+    use std::borrow::Cow;
+    let mut values = Vec::new();
+    let take = |p: &mut &[u8], n: usize| -> [u8; 8] {
+        let mut b = [0; 8];
+        b[..n].copy_from_slice(&p[..n]);
+        *p = &p[n..];
+        b
+    };
+    while let Some((&tag, rest)) = payload.split_first() {
+        payload = rest;
+        values.push(match tag {
+            0 => Value::Null,
+            1 => Value::Bool(take(&mut payload, 1)[0] != 0),
+            2 => Value::Int(i64::from_le_bytes(take(&mut payload, 8))),
+            3 => Value::Real(f64::from_le_bytes(take(&mut payload, 8))),
+            4 | 5 => {
+                let len = u32::from_le_bytes(take(&mut payload, 4)[..4].try_into().unwrap()) as usize;
+                let (b, rest) = payload.split_at(len);
+                payload = rest;
+                match tag {
+                    4 => Value::Text(String::from_utf8_lossy(b)),
+                    _ => Value::Blob(Cow::Borrowed(b)),
+                }
+            }
+            6 => Value::Date(i32::from_le_bytes(take(&mut payload, 4)[..4].try_into().unwrap())),
+            7 => Value::Time(i64::from_le_bytes(take(&mut payload, 8))),
+            _ => Value::Timestamp { micros: i64::from_le_bytes(take(&mut payload, 8)), zoned: tag == 9 },
+        });
+    }
+    values
+}
+
 /// The integer [`int_key`] wrote.
 #[cfg(test)]
 fn int_from_key(bytes: &[u8]) -> i64 {
@@ -355,6 +429,35 @@ impl<'a> Cursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_come_back_as_they_went_in() {
+        let values = [
+            Value::Null,
+            Value::Bool(true),
+            Value::Int(-7),
+            Value::Real(-0.0),
+            Value::text("naïve, {x}\\".into()),
+            Value::Text("".into()),
+            Value::Blob(vec![0, 255].into()),
+            Value::Date(-719_162),
+            Value::Time(86_399_999_999),
+            Value::Timestamp { micros: -1, zoned: false },
+            Value::Timestamp { micros: 1_700_000_000_000_000, zoned: true },
+        ];
+        let mut payload = Vec::new();
+        for v in &values {
+            encode_value(&mut payload, v);
+        }
+        let back = decode_values(&payload);
+        assert_eq!(back.len(), values.len());
+        for (a, b) in back.iter().zip(&values) {
+            match (a, b) {
+                (Value::Real(x), Value::Real(y)) => assert_eq!(x.to_bits(), y.to_bits()),
+                _ => assert_eq!(a, b),
+            }
+        }
+    }
 
     /// Sorts (key, payload) rows numbered from 1 with the given budget.
     fn sort(

@@ -68,11 +68,21 @@ pub(crate) fn write_row(
     batch: &Batch,
     r: usize,
 ) -> Result<(), (usize, String)> {
+    write_values(out, ord, kinds, |i| batch.value(r, i))
+}
+
+/// Appends a row: the ordinal, then value `i` for each kind `i`.
+pub(crate) fn write_values<'a>(
+    out: &mut Vec<u8>,
+    ord: i64,
+    kinds: &[Kind],
+    value: impl Fn(usize) -> Value<'a>,
+) -> Result<(), (usize, String)> {
     out.extend_from_slice(&((kinds.len() + 1) as i16).to_be_bytes());
     out.extend_from_slice(&8i32.to_be_bytes());
     out.extend_from_slice(&ord.to_be_bytes());
     for (i, kind) in kinds.iter().enumerate() {
-        write_value(out, *kind, &batch.value(r, i)).map_err(|e| (i, e))?;
+        write_value(out, *kind, &value(i)).map_err(|e| (i, e))?;
     }
     Ok(())
 }

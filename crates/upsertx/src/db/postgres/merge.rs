@@ -90,7 +90,7 @@ pub(super) fn source(client: &mut Client, plan: &Plan, order: &mut KeyOrder) -> 
     }
     let keys = list(&plan.key, stage_col, ", ");
     if plan.spec.duplicates == Duplicates::Error {
-        check_no_duplicates(client, plan, &keys)?;
+        check_no_duplicates(client, plan)?;
     }
     let direction = if plan.spec.duplicates == Duplicates::First { "ASC" } else { "DESC" };
     // `--newer-by`: the greatest value first (NULL the least), then the policy.
@@ -659,7 +659,9 @@ fn explain(client: &mut Client, plan: &Plan, e: &postgres::Error, ctx: &str, tar
     fallback
 }
 
-fn check_no_duplicates(client: &mut Client, plan: &Plan, keys: &str) -> Result<()> {
+/// `--duplicates error`: the first staged row, in input order, whose key an earlier one had.
+pub(super) fn check_no_duplicates(client: &mut Client, plan: &Plan) -> Result<()> {
+    let keys = list(&plan.key, stage_col, ", ");
     let vals = list(&plan.key, |i| format!("{}::text", stage_col(i)), ", ");
     let sql = format!(
         "SELECT ord, first, {vals} FROM (SELECT *, min(ord) OVER (PARTITION BY {keys}) AS first FROM {STAGE}) AS x

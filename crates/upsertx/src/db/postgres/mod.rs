@@ -39,6 +39,8 @@ pub(crate) struct PgConnection {
     order: stage::KeyOrder,
     /// Rows encoded for the stage's next COPY.
     pending: stage::Pending,
+    /// Rows sorted on the client before staging (Citus targets).
+    sorting: Option<stage::Sorting>,
     /// Whether Citus manages the target, and how.
     placement: citus::Placement,
     /// `--lock-timeout`, in milliseconds.
@@ -56,6 +58,7 @@ impl PgConnection {
             target: None,
             order: stage::KeyOrder::default(),
             pending: stage::Pending::default(),
+            sorting: None,
             placement: citus::Placement::Local,
             lock_timeout: None,
         })
@@ -176,6 +179,7 @@ impl Connection for PgConnection {
     fn create_stage(&mut self, plan: &Plan) -> Result<()> {
         self.order = stage::KeyOrder::default();
         self.pending = stage::Pending::default();
+        self.sorting = None;
         if let Some(by) = colocated::column(plan, &self.placement) {
             let (schema, _) = self.target.clone().expect("reflect runs before staging");
             let target = self.target_name();
@@ -183,16 +187,41 @@ impl Connection for PgConnection {
             self.pending.copy_bytes = colocated::COPY_BYTES;
             return Ok(());
         }
+        // On Citus the sort the merge needs runs on the coordinator, which also relays
+        // every row to the workers: the client sorts instead.
+        self.sorting = self.placement.citus().then(|| stage::Sorting::new(plan)).flatten();
         self.exec("creating the staging table", &stage::stage_table_sql(plan))
     }
 
     fn stage(&mut self, plan: &Plan, batch: Batch) -> Result<()> {
+        let batch = match &mut self.sorting {
+            Some(sorting) => match sorting.take(plan, batch)? {
+                Some(batch) => batch,
+                None => return Ok(()),
+            },
+            None => batch,
+        };
         self.order.observe(plan, &batch);
         stage::stage(&mut self.client, plan, &mut self.pending, batch)
     }
 
     fn finish_stage(&mut self, plan: &Plan) -> Result<()> {
-        stage::finish(&mut self.client, plan, &mut self.pending)
+        stage::finish(&mut self.client, plan, &mut self.pending)?;
+        let Some(sorting) = self.sorting.take() else { return Ok(()) };
+        let straight = self.order.rows;
+        let (sorted, duplicate) = sorting.finish(&mut self.client, plan, &mut self.pending)?;
+        self.order.sorted_after(sorted);
+        let Some(d) = duplicate else { return Ok(()) };
+        // Rows staged as they came are earlier in the input: a duplicate among them, or of
+        // one of them, may come before the sorter's.
+        if straight > 0 {
+            if let Err(e @ Error::DuplicateKey { .. }) = merge::check_no_duplicates(&mut self.client, plan) {
+                if matches!(&e, Error::DuplicateKey { at, .. } if at.row < d.row) {
+                    return Err(e);
+                }
+            }
+        }
+        Err(stage::duplicate_error(plan, &d))
     }
 
     fn prepare_delete(&mut self, plan: &Plan) -> Result<()> {

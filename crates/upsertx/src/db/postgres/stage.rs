@@ -6,6 +6,7 @@
 use super::copy::{self, Kind};
 use super::session::message;
 use crate::batch::Batch;
+use crate::db::sorted::{batch_keys, decode_values, encode_value, sortable, Duplicate, InOrder, Record, Sorter};
 use crate::db::sql::stage_col;
 use crate::error::{Error, Location, Result};
 use crate::plan::Plan;
@@ -62,6 +63,9 @@ pub(crate) struct Pending {
     /// About how many encoded bytes one COPY sends: [`COPY_BYTES`], more into a
     /// distributed stage (each COPY into it opens a stream to every shard).
     pub(crate) copy_bytes: usize,
+    /// The input row, line and values of each sorted row in the COPY (see [`Sorting`]),
+    /// to name one the server refuses.
+    sorted: Vec<(u64, Option<u64>, Vec<u8>)>,
 }
 
 impl Pending {
@@ -73,7 +77,13 @@ impl Pending {
 
 impl Default for Pending {
     fn default() -> Self {
-        Pending { buf: Vec::new(), batches: Vec::new(), into: STAGE.to_string(), copy_bytes: COPY_BYTES }
+        Pending {
+            buf: Vec::new(),
+            batches: Vec::new(),
+            into: STAGE.to_string(),
+            copy_bytes: COPY_BYTES,
+            sorted: Vec::new(),
+        }
     }
 }
 
@@ -83,11 +93,8 @@ const COPY_BYTES: usize = 1 << 20;
 /// Encodes `batch` for the stage; sends what waits once it is [`COPY_BYTES`].
 pub(crate) fn stage(client: &mut Client, plan: &Plan, pending: &mut Pending, batch: Batch) -> Result<()> {
     let kinds = kinds(plan);
+    pending.start();
     let buf = &mut pending.buf;
-    if buf.is_empty() {
-        buf.reserve(pending.copy_bytes + pending.copy_bytes / 8);
-        buf.extend_from_slice(copy::HEADER);
-    }
     for (r, (row, line)) in batch.rows.iter().enumerate() {
         if let Err((i, reason)) = copy::write_row(buf, *row as i64, &kinds, &batch, r) {
             return Err(Error::Value {
@@ -105,9 +112,105 @@ pub(crate) fn stage(client: &mut Client, plan: &Plan, pending: &mut Pending, bat
     }
 }
 
+impl Pending {
+    /// The COPY's header, before its first row.
+    fn start(&mut self) {
+        if self.buf.is_empty() {
+            self.buf.reserve(self.copy_bytes + self.copy_bytes / 8);
+            self.buf.extend_from_slice(copy::HEADER);
+        }
+    }
+}
+
+/// Rows sorted on the client (a Citus target, whole-number keys): staged as they come
+/// while their keys arrive increasing (an export in key order); from the first batch out
+/// of order on, through a [`Sorter`], staged at [`Sorting::finish`] in key order, one row
+/// per key. When every row went through the sorter, the stage is in key order and
+/// de-duplicated: the merge reads it as it is (see `merge::source`), sparing the server a
+/// sort through a table of its own (0.7 s of a 1M-row shuffled load on Citus).
+pub(crate) struct Sorting {
+    sorter: Sorter,
+    in_order: InOrder,
+}
+
+/// What a run of sorted rows may hold in memory before it is spilled to a file.
+const SORT_RUN_BYTES: usize = 32 << 20;
+
+impl Sorting {
+    pub(crate) fn new(plan: &Plan) -> Option<Sorting> {
+        let sorter = Sorter::new(8 * plan.key.len(), SORT_RUN_BYTES);
+        sortable(plan).then(|| Sorting { sorter, in_order: InOrder::default() })
+    }
+
+    /// Takes the batch's rows into the sorter, or gives the batch back to be staged as it
+    /// comes (its keys, and all before them, increasing).
+    pub(crate) fn take(&mut self, plan: &Plan, batch: Batch) -> Result<Option<Batch>> {
+        let w = 8 * plan.key.len();
+        let keys = batch_keys(plan, &batch)?;
+        if self.in_order.still(&keys, w) {
+            return Ok(Some(batch));
+        }
+        for (r, &(row, line)) in batch.rows.iter().enumerate() {
+            self.sorter.push(&keys[r * w..(r + 1) * w], row, line, |out| {
+                for i in 0..plan.columns.len() {
+                    encode_value(out, &batch.value(r, i));
+                }
+                Ok(())
+            })?;
+        }
+        Ok(None)
+    }
+
+    /// Stages the sorted rows (once every batch is in, and the rows staged as they came
+    /// are sent: those are earlier in the input). Returns how many, and for `--duplicates
+    /// error` the first duplicate among them.
+    pub(crate) fn finish(
+        self,
+        client: &mut Client,
+        plan: &Plan,
+        pending: &mut Pending,
+    ) -> Result<(u64, Option<Duplicate>)> {
+        let kinds = kinds(plan);
+        let mut rows = 0;
+        let duplicate = self.sorter.drain(plan.spec.duplicates, |r: Record<'_>| {
+            rows += 1;
+            pending.start();
+            let values = decode_values(r.payload);
+            if let Err((i, reason)) = copy::write_values(&mut pending.buf, r.row as i64, &kinds, |i| values[i].clone())
+            {
+                return Err(Error::Value {
+                    at: Location { input: plan.input.clone(), row: r.row, line: r.line },
+                    column: plan.columns[i].name.clone(),
+                    value: values[i].shown(),
+                    reason,
+                });
+            }
+            pending.sorted.push((r.row, r.line, r.payload.to_vec()));
+            match pending.buf.len() >= pending.copy_bytes {
+                true => finish(client, plan, pending),
+                false => Ok(()),
+            }
+        })?;
+        finish(client, plan, pending)?;
+        crate::trace::trace("sorted the rows");
+        Ok((rows, duplicate))
+    }
+}
+
+/// The `--duplicates error` error for the sorter's first duplicate.
+pub(crate) fn duplicate_error(plan: &Plan, d: &Duplicate) -> Error {
+    let values = decode_values(&d.payload);
+    let key: Vec<Value<'static>> = plan.key.iter().map(|&k| values[k].clone().into_owned()).collect();
+    Error::DuplicateKey {
+        at: Location { input: plan.input.clone(), row: d.row, line: d.line },
+        key: plan.show_key(&key),
+        first_row: d.first_row,
+    }
+}
+
 /// Sends the rows that wait, by one COPY.
 pub(crate) fn finish(client: &mut Client, plan: &Plan, pending: &mut Pending) -> Result<()> {
-    if pending.batches.is_empty() {
+    if pending.batches.is_empty() && pending.sorted.is_empty() {
         return Ok(());
     }
     pending.buf.extend_from_slice(copy::TRAILER);
@@ -116,14 +219,16 @@ pub(crate) fn finish(client: &mut Client, plan: &Plan, pending: &mut Pending) ->
         writer.write_all(&pending.buf).map_err(|e| std::io::Error::other(e.to_string())).ok();
         writer.finish()
     })();
-    let done = sent.map(|_| ()).map_err(|e| copy_error(plan, &pending.batches, &e));
+    let done = sent.map(|_| ()).map_err(|e| copy_error(plan, pending, &e));
     pending.buf.clear();
     pending.batches.clear();
+    pending.sorted.clear();
     done
 }
 
 /// Maps a COPY error's "line N, column cI" back to the input row and column.
-fn copy_error(plan: &Plan, batches: &[Batch], e: &postgres::Error) -> Error {
+fn copy_error(plan: &Plan, pending: &Pending, e: &postgres::Error) -> Error {
+    let batches = &pending.batches;
     let where_ = e.as_db_error().and_then(|d| d.where_()).unwrap_or_default();
     let line =
         where_.split("line ").nth(1).and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok());
@@ -142,6 +247,19 @@ fn copy_error(plan: &Plan, batches: &[Batch], e: &postgres::Error) -> Error {
             }
         })
     });
+    // A COPY of sorted rows: line N is the Nth of them.
+    if let Some((row, line, payload)) = line.and_then(|l| pending.sorted.get(l.checked_sub(1)?)) {
+        let at = Location { input: plan.input.clone(), row: *row, line: *line };
+        return match column.filter(|&c| c < plan.columns.len()) {
+            Some(c) => Error::Value {
+                at,
+                column: plan.columns[c].name.clone(),
+                value: decode_values(payload).get(c).and_then(Value::shown),
+                reason: message(e),
+            },
+            None => Error::Input { at, reason: message(e) },
+        };
+    }
     match (found, column) {
         (Some((batch, r)), Some(c)) if c < plan.columns.len() => {
             let (row, line) = batch.rows[r];
@@ -167,6 +285,13 @@ impl Default for KeyOrder {
 }
 
 impl KeyOrder {
+    /// `rows` more rows staged after those observed, in key order and one per key (from a
+    /// [`Sorting`]): the stage stays in key order when no row came before them.
+    pub(crate) fn sorted_after(&mut self, rows: u64) {
+        self.sorted &= self.rows == 0 || rows == 0;
+        self.rows += rows;
+    }
+
     pub(crate) fn observe(&mut self, plan: &Plan, batch: &Batch) {
         self.rows += batch.rows.len() as u64;
         if !self.sorted {
