@@ -237,3 +237,54 @@ fn rows_sorted_on_the_client_keep_the_input_order_semantics() {
     upsertx(&db, &["dup.csv", "--table", "t", "--duplicates", "error"], None)
         .fails(1, &["dup.csv: row 3", "(\"id\")=(9)", "first seen at row 1"]);
 }
+
+/// A `--colocated-stage` load killed (SIGKILL) after staging, while it waits for the
+/// table lock another transaction's row lock keeps from it: its transaction is aborted
+/// with the stage it created in it, so no stage is left for anyone to clean up, the table
+/// is as it was, and the same load then succeeds.
+#[test]
+fn a_killed_colocated_load_leaves_no_stage() {
+    use std::io::{BufRead, BufReader};
+    let db = Citus::distributed();
+    db.exec("CREATE TABLE k (id bigint PRIMARY KEY, v text)");
+    db.exec("INSERT INTO k SELECT g, 'old' FROM generate_series(1, 10) AS g");
+    let mut csv = String::from("id,v\n");
+    for i in (1..=20_000).rev() {
+        csv.push_str(&format!("{i},new\n"));
+    }
+    write(&db, "k.csv", &csv);
+    let mut holder = db.session();
+    holder.exec("BEGIN");
+    holder.exec("UPDATE k SET v = 'held' WHERE id = 1");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_upsertx"))
+        .args(["k.csv", "--colocated-stage", "--db", &db.url()])
+        .current_dir(db.dir())
+        .env("UPSERTX_TRACE", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn upsertx");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let staged = lines.by_ref().map_while(Result::ok).any(|l| l.contains("staged 20000 rows"));
+    assert!(staged, "the load ended before it staged its rows");
+    let stages = "SELECT count(*) FROM pg_class WHERE relname LIKE 'upsertx_stage%' AND relkind = 'r'
+                  AND relnamespace = current_schema()::regnamespace";
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap();
+    assert!(!child.wait().unwrap().success(), "the load finished before it was killed");
+    holder.exec("ROLLBACK");
+    // The coordinator ends the killed session's transaction once it notices the client
+    // is gone: wait for that, then nothing of it is left.
+    let started = std::time::Instant::now();
+    let waiting =
+        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LOCK TABLE \"' || current_schema() || '\".\"k\"%'";
+    while db.rows(waiting) != [["0"]] {
+        assert!(started.elapsed().as_secs() < 30, "the killed load's session lingers");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(db.rows(stages), [["0"]]);
+    assert_eq!(db.rows("SELECT count(*), min(v), max(v) FROM k"), [["10", "old", "old"]]);
+    let run = upsertx(&db, &["k.csv", "--colocated-stage", "--json"], None);
+    assert_eq!(counts(&run), (19_990, 10, 0), "{}", run.stdout);
+    assert_eq!(db.rows(stages), [["0"]]);
+}
