@@ -393,15 +393,33 @@ def bench_server(args, data, database, prepare, reset, checksum_of, methods, cle
             expected = None
             every = with_changes(sync_methods(table) if scenario == "sync" else methods(table, args.rows))
             chosen = {m: make for m, make in every.items() if selected(m, args.methods)}
-            for method, make in sorted(chosen.items(), key=lambda m: m[0] != "upsertx"):
-                repeat = 1 if method in RUN_ONCE else args.repeat
-                runs = timed_runs(method, repeat, lambda: reset(table, state), lambda: make(input_file))
-                if runs is None:
+            # The repetitions run in rounds, every method once a round: this machine's
+            # speed drifts over minutes, and a method's runs back to back would meet a
+            # different machine than the next method's.
+            ordered = sorted(chosen.items(), key=lambda m: m[0] != "upsertx")
+            done = {m: ([], []) for m, _ in ordered}
+            checksums, failed = {}, set()
+            for round_ in range(args.repeat):
+                for method, make in ordered:
+                    times, rss = done[method]
+                    if method in failed or (round_ > 0 and (method in RUN_ONCE or
+                                                             (method != "upsertx" and times[-1] > SLOW_SECONDS))):
+                        continue
+                    runs = timed_runs(method, 1, lambda: reset(table, state), lambda: make(input_file))
+                    if runs is None:
+                        failed.add(method)
+                        continue
+                    times += runs[0]
+                    rss += runs[1]
+                    if method not in checksums:
+                        checksums[method] = checksum_of(table)
+            for method, _ in ordered:
+                if method in failed:
                     results.append({"database": database, "table": table, "scenario": scenario, "method": method,
                                     "failed": True, "rows": args.rows, "order": order})
                     continue
-                times, rss = runs
-                checksum = checksum_of(table)
+                times, rss = done[method]
+                checksum = checksums[method]
                 if expected is None:
                     expected = checksum
                 differs = expected is not None and checksum != expected
