@@ -161,14 +161,11 @@ pub(crate) fn merge(
         check_no_existing(client, plan, target, src, placement.citus())?;
     }
 
-    let all = plan.all_columns();
-    let names = list(&all, |i| q(&plan.columns[i].name), ", ");
-    let values = list(&all, |i| source_value(plan, i), ", ");
+    let select = insert_select(plan, target, src);
     if missing.is_none() && empty_and_locked(client, target, &ctx)? {
         // Every staged row is new, and stays so until commit: a plain INSERT spares
         // ON CONFLICT's speculative insertion (a third of a load into an empty table).
-        let insert = format!("INSERT INTO {target} AS t ({names}) SELECT {values} FROM {src} AS s");
-        let inserted = run(client, plan, &insert, &ctx, target, src)?;
+        let inserted = run(client, plan, &select, &ctx, target, src)?;
         crate::trace::trace("merged (into an empty table)");
         return Ok(MergeCounts::derive(plan.spec.on_conflict, staged, inserted, 0));
     }
@@ -185,7 +182,7 @@ pub(crate) fn merge(
             false => 0,
         };
         let new = format!("NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {})", key_match(plan));
-        let insert = format!("INSERT INTO {target} AS t ({names}) SELECT {values} FROM {src} AS s WHERE {new}");
+        let insert = format!("{select} WHERE {new}");
         let inserted = match told.inserts() > 0 {
             true => run(client, plan, &insert, &ctx, target, src)?,
             false => 0,
@@ -227,7 +224,7 @@ pub(crate) fn merge(
         let stale = stale(client, plan, target, src, &ctx)?;
         return Ok(MergeCounts::derive(plan.spec.on_conflict, staged, 0, pre_updated).with_stale(stale));
     }
-    let insert = format!("INSERT INTO {target} AS t ({names}) SELECT {values} FROM {src} AS s{only_new} {on_conflict}");
+    let insert = format!("{select}{only_new} {on_conflict}");
     // The coordinator of a Citus cluster keeps no statistics of the rows its workers
     // write: there the rows returned are counted.
     let tracks = !placement.citus() && tracks_counts(client)?;
@@ -239,7 +236,6 @@ pub(crate) fn merge(
             .get(0);
         if let Some(greatest) = greatest {
             let k = format!("s.{}", stage_col(plan.key[0]));
-            let select = format!("INSERT INTO {target} AS t ({names}) SELECT {values} FROM {src} AS s");
             let sql = format!("{select} WHERE {k} <= {greatest} {on_conflict}");
             let (mut inserted, updated) = counted_by(tracks, client, plan, &sql, &ctx, (target, src))?;
             // Past the table's greatest key every row is new, unless another transaction
@@ -301,14 +297,20 @@ fn do_update(plan: &Plan) -> String {
 /// `INSERT ... SELECT ... ON CONFLICT` updating the changed rows, or (nothing to
 /// update, `--on-conflict ignore`) leaving them alone.
 pub(super) fn insert_sql(plan: &Plan, target: &str, src: &str) -> String {
-    let all = plan.all_columns();
-    let names = list(&all, |i| q(&plan.columns[i].name), ", ");
-    let values = list(&all, |i| source_value(plan, i), ", ");
     let on_conflict = match plan.spec.on_conflict == OnConflict::Update && !plan.update.is_empty() {
         true => do_update(plan),
         false => format!("ON CONFLICT ({}) DO NOTHING", conflict_target(plan)),
     };
-    format!("INSERT INTO {target} AS t ({names}) SELECT {values} FROM {src} AS s {on_conflict}")
+    format!("{} {on_conflict}", insert_select(plan, target, src))
+}
+
+/// `INSERT INTO target AS t (columns) SELECT ... FROM src AS s`: every input column, each
+/// staged value as the target's type; the merges add their condition or `ON CONFLICT`.
+fn insert_select(plan: &Plan, target: &str, src: &str) -> String {
+    let all = plan.all_columns();
+    let names = list(&all, |i| q(&plan.columns[i].name), ", ");
+    let values = list(&all, |i| source_value(plan, i), ", ");
+    format!("INSERT INTO {target} AS t ({names}) SELECT {values} FROM {src} AS s")
 }
 
 /// Whether the merge may insert the keys past the table's greatest without `ON
