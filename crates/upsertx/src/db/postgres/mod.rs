@@ -194,15 +194,21 @@ impl Connection for PgConnection {
     }
 
     fn stage(&mut self, plan: &Plan, batch: Batch) -> Result<()> {
-        let batch = match &mut self.sorting {
+        match &mut self.sorting {
+            // The sorter gives back only batches whose keys, and all before them, increase:
+            // counted, not checked again.
             Some(sorting) => match sorting.take(plan, batch)? {
-                Some(batch) => batch,
-                None => return Ok(()),
+                Some(batch) => {
+                    self.order.increasing(batch.rows.len() as u64);
+                    stage::stage(&mut self.client, plan, &mut self.pending, batch)
+                }
+                None => Ok(()),
             },
-            None => batch,
-        };
-        self.order.observe(plan, &batch);
-        stage::stage(&mut self.client, plan, &mut self.pending, batch)
+            None => {
+                self.order.observe(plan, &batch);
+                stage::stage(&mut self.client, plan, &mut self.pending, batch)
+            }
+        }
     }
 
     fn finish_stage(&mut self, plan: &Plan) -> Result<()> {

@@ -285,6 +285,12 @@ impl Default for KeyOrder {
 }
 
 impl KeyOrder {
+    /// `rows` more rows whose keys a [`Sorting`] found strictly increasing, after every
+    /// row before them: the order stays as it was.
+    pub(crate) fn increasing(&mut self, rows: u64) {
+        self.rows += rows;
+    }
+
     /// `rows` more rows staged after those observed, in key order and one per key (from a
     /// [`Sorting`]): the stage stays in key order when no row came before them.
     pub(crate) fn sorted_after(&mut self, rows: u64) {
