@@ -529,6 +529,12 @@ pub fn spawn_upsertx(db: &dyn TestDb, args: &[&str]) -> std::process::Child {
     command(db, args).spawn().expect("spawn upsertx")
 }
 
+/// [`spawn_upsertx`] with its phases traced on its piped stderr: for tests that act at a
+/// phase of a running load.
+pub fn spawn_upsertx_traced(db: &dyn TestDb, args: &[&str]) -> std::process::Child {
+    command(db, args).env("UPSERTX_TRACE", "1").spawn().expect("spawn upsertx")
+}
+
 /// [`upsertx`] with binary standard input.
 pub fn upsertx_bytes(db: &dyn TestDb, args: &[&str], stdin: Option<&[u8]>) -> Run {
     let mut cmd = command(db, args);

@@ -256,14 +256,7 @@ fn a_killed_colocated_load_leaves_no_stage() {
     let mut holder = db.session();
     holder.exec("BEGIN");
     holder.exec("UPDATE k SET v = 'held' WHERE id = 1");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_upsertx"))
-        .args(["k.csv", "--colocated-stage", "--db", &db.url()])
-        .current_dir(db.dir())
-        .env("UPSERTX_TRACE", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn upsertx");
+    let mut child = crate::common::spawn_upsertx_traced(&db, &["k.csv", "--colocated-stage"]);
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let staged = lines.by_ref().map_while(Result::ok).any(|l| l.contains("staged 20000 rows"));
     assert!(staged, "the load ended before it staged its rows");
@@ -287,4 +280,51 @@ fn a_killed_colocated_load_leaves_no_stage() {
     let run = upsertx(&db, &["k.csv", "--colocated-stage", "--json"], None);
     assert_eq!(counts(&run), (19_990, 10, 0), "{}", run.stdout);
     assert_eq!(db.rows(stages), [["0"]]);
+}
+
+/// `--colocated-stage` loads at the same time on overlapping keys, in opposite orders:
+/// neither fails nor deadlocks (each locks the table against other writers from its
+/// count to its commit, so they take turns), and the table is what one serial order
+/// gives (every row by the one that committed last), with counts that add up. A row
+/// lock another transaction holds makes the load wait, and `--lock-timeout` end the wait
+/// with nothing written and no stage left.
+#[test]
+fn colocated_loads_take_turns() {
+    let db = Citus::distributed();
+    db.exec("CREATE TABLE k (id bigint PRIMARY KEY, who text)");
+    let (mut up, mut down) = (String::from("id,who\n"), String::from("id,who\n"));
+    for i in 1..=4000 {
+        up.push_str(&format!("{i},up\n"));
+        down.push_str(&format!("{},down\n", 4001 - i));
+    }
+    write(&db, "up.csv", &up);
+    write(&db, "down.csv", &down);
+    for round in 0..3 {
+        db.exec("DELETE FROM k");
+        db.exec("INSERT INTO k SELECT g, 'base' FROM generate_series(1, 4000, 2) AS g");
+        let a = crate::common::spawn_upsertx(&db, &["up.csv", "--table", "k", "--colocated-stage", "--json"]);
+        let b = crate::common::spawn_upsertx(&db, &["down.csv", "--table", "k", "--colocated-stage", "--json"]);
+        let a = crate::common::Run::from(a.wait_with_output().unwrap());
+        let b = crate::common::Run::from(b.wait_with_output().unwrap());
+        let (ca, cb) = (counts(&a), counts(&b));
+        // The first to commit inserted the even keys and updated the odd ones; the second
+        // found every key and rewrote them all.
+        let mut both = [ca, cb];
+        both.sort();
+        assert_eq!(both, [(0, 4000, 0), (2000, 2000, 0)], "round {round}: {} / {}", a.stdout, b.stdout);
+        let last = if ca == (0, 4000, 0) { "up" } else { "down" };
+        assert_eq!(db.rows("SELECT count(*), min(who), max(who) FROM k"), [["4000", last, last]], "round {round}");
+    }
+    let stages = "SELECT count(*) FROM pg_class WHERE relname LIKE 'upsertx_stage%' AND relkind = 'r'
+                  AND relnamespace = current_schema()::regnamespace";
+    let before = db.rows("SELECT count(*), min(who), max(who) FROM k");
+    let mut holder = db.session();
+    holder.exec("BEGIN");
+    holder.exec("UPDATE k SET who = 'held' WHERE id = 1");
+    upsertx(&db, &["up.csv", "--table", "k", "--colocated-stage", "--lock-timeout", "1"], None).fails(1, &["lock"]);
+    holder.exec("ROLLBACK");
+    assert_eq!(db.rows("SELECT count(*), min(who), max(who) FROM k"), before, "nothing written");
+    assert_eq!(db.rows(stages), [["0"]]);
+    let run = upsertx(&db, &["down.csv", "--table", "k", "--colocated-stage", "--json"], None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
 }

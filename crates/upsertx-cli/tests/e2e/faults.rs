@@ -13,16 +13,7 @@ use std::time::{Duration, Instant};
 const ROWS: i64 = 200_000;
 
 fn start(db: &dyn TestDb) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_upsertx"))
-        .args(["big.csv", "--table", "f", "--json", "--db", &db.url()])
-        .current_dir(db.dir())
-        .env("UPSERTX_TRACE", "1")
-        .env_remove("DATABASE_URL")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn upsertx")
+    crate::common::spawn_upsertx_traced(db, &["big.csv", "--table", "f", "--json"])
 }
 
 /// Reads the load's trace until a line containing `phase`, then kills it (SIGKILL).
