@@ -95,23 +95,16 @@ pub(crate) fn merge(
     // Keys that arrived strictly increasing are distinct already: only the existing ones
     // are counted, by an inner join (half the time of the outer join on distinct keys).
     let counted = match order.sorted {
-        true => format!("SELECT {}, count(*) FROM {stage} AS s JOIN {target} AS t ON {}", order.rows, sql::key_match(plan, q)),
+        true => format!("SELECT {}::int8, count(*) FROM {stage} AS s JOIN {target} AS t ON {}", order.rows, sql::key_match(plan, q)),
         false => format!(
             "SELECT count(*), count(t.{}) FROM (SELECT DISTINCT {keys} FROM {stage}) AS s LEFT JOIN {target} AS t ON {}",
             q(&plan.columns[plan.key[0]].name),
             sql::key_match(plan, q)
         ),
     };
-    let counted = format!("LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE; {counted}");
-    let counts = client.simple_query(&counted).map_err(fail)?;
-    let row = counts
-        .iter()
-        .find_map(|m| match m {
-            postgres::SimpleQueryMessage::Row(r) => Some((r.get(0), r.get(1))),
-            _ => None,
-        })
-        .and_then(|(a, b): (Option<&str>, Option<&str>)| Some((a?.parse::<u64>().ok()?, b?.parse::<u64>().ok()?)));
-    let Some((staged, existing)) = row else { return Err(Error::db(&ctx, "counting the staged keys")) };
+    client.batch_execute(&format!("LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE")).map_err(fail)?;
+    let row = client.query_one(&counted, &[]).map_err(fail)?;
+    let (staged, existing) = (row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64);
     crate::trace::trace("counted the existing keys (co-located)");
     let insert = merge::insert_sql(plan, target, &src);
     let written = client.execute(&insert, &[]).map_err(fail)?;
