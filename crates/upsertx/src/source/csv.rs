@@ -15,6 +15,9 @@ pub(crate) struct CsvReader<R> {
     input: R,
     name: String,
     delim: u8,
+    /// The bytes that end a run of plain bytes outside quotes: the delimiter, the quote,
+    /// CR and LF.
+    stops: [bool; 256],
     columns: Vec<String>,
     /// The current physical line.
     line: Vec<u8>,
@@ -33,6 +36,7 @@ impl<R: BufRead + Send> CsvReader<R> {
             input,
             name,
             delim,
+            stops: std::array::from_fn(|b| [delim, b'"', b'\r', b'\n'].contains(&(b as u8))),
             columns: Vec::new(),
             line: Vec::with_capacity(1024),
             text: String::with_capacity(1024),
@@ -90,6 +94,19 @@ impl<R: BufRead + Send> CsvReader<R> {
             let line = &self.line;
             let mut i = 0;
             while i < line.len() {
+                // A run of bytes that are the field's own, copied at once.
+                let run = match (in_quotes, quoted) {
+                    (true, _) => line[i..].iter().position(|&b| b == b'"'),
+                    (false, false) => line[i..].iter().position(|&b| self.stops[b as usize]),
+                    (false, true) => Some(0),
+                };
+                let run = run.unwrap_or(line.len() - i);
+                if run > 0 {
+                    bytes.extend_from_slice(&line[i..i + run]);
+                    at_start = false;
+                    i += run;
+                    continue;
+                }
                 let b = line[i];
                 if in_quotes {
                     if b == b'"' {
