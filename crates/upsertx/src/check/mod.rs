@@ -35,12 +35,19 @@ pub(crate) fn accept<'a>(c: &PlanColumn, value: Result<Value<'a>, String>) -> Re
 }
 
 /// Reads and checks up to `max` rows of any input; `None` at its end.
+/// About the most bytes of values one batch holds: wide rows come in batches of fewer
+/// rows, so that the batches on their way to the database (read ahead, being encoded,
+/// being sent) bound memory by bytes, not rows (a batch of 4096 rows of 1 KB was 4 MB).
+const BATCH_BYTES: usize = 1 << 20;
+
+/// The next batch of the input: up to `max` rows and about [`BATCH_BYTES`] of values,
+/// checked against the plan's columns; `None` at the end.
 pub(crate) fn next_batch(input: &mut Input, columns: &[PlanColumn], name: &str, max: usize) -> Result<Option<Batch>> {
     // Columns the load fills itself (`Plan::soft_delete`) come last.
     let read = columns.iter().position(|c| c.fill.is_some()).unwrap_or(columns.len());
     let batch = match input {
         Input::Rows(rows) => check_rows(&mut **rows, &columns[..read], name, max)?,
-        Input::Batches(batches) => match batches.next_batch(max)? {
+        Input::Batches(batches) => match batches.next_batch(max, BATCH_BYTES)? {
             Some((first, batch)) => Some(arrow::check_batch(&batch, first, &columns[..read], name)?),
             None => None,
         },
@@ -75,10 +82,12 @@ pub(crate) fn filled(c: &PlanColumn, rows: usize) -> Column {
 fn check_rows(reader: &mut dyn RowReader, columns: &[PlanColumn], input: &str, max: usize) -> Result<Option<Batch>> {
     let mut builders: Vec<ColumnBuilder> = columns.iter().map(|_| ColumnBuilder::new(max)).collect();
     let mut rows = Vec::with_capacity(max);
-    while rows.len() < max && reader.advance()? {
+    let mut bytes = 0;
+    while rows.len() < max && bytes < BATCH_BYTES && reader.advance()? {
         let (row, line) = reader.position();
         for (c, b) in columns.iter().zip(&mut builders) {
             let raw = reader.value(c.input);
+            bytes += raw.size();
             match accept(c, convert(&c.ty, raw)) {
                 Ok(v) => b.push(v),
                 Err(reason) => {

@@ -80,7 +80,7 @@ pub(crate) fn survey(input: &mut Input, watched: &[usize]) -> Result<Vec<Needs>>
             }
         }
         Input::Batches(batches) => {
-            while let Some((_, batch)) = batches.next_batch(4096)? {
+            while let Some((_, batch)) = batches.next_batch(4096, usize::MAX)? {
                 for &i in watched {
                     typed(batch.column(i).as_ref(), &mut needs[i]);
                 }

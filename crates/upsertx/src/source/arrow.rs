@@ -16,6 +16,8 @@ pub(crate) struct BatchReader {
     inner: Box<dyn RecordBatchReader + Send>,
     /// What is left of the last batch read.
     pending: Option<RecordBatch>,
+    /// The memory of a row of the last batch read whole, in bytes.
+    row_bytes: usize,
     /// Rows handed out so far.
     rows: u64,
     /// An Arrow IPC stream that must end with its end-of-stream marker: set when the
@@ -43,7 +45,7 @@ impl BatchReader {
     /// Reads the rest of the input and keeps it (see [`Replay`]).
     pub(crate) fn keep(mut self) -> Result<Replay> {
         let mut batches = Vec::new();
-        while let Some((_, batch)) = self.next_batch(usize::MAX)? {
+        while let Some((_, batch)) = self.next_batch(usize::MAX, usize::MAX)? {
             batches.push(batch);
         }
         Ok(Replay { name: self.name, schema: self.schema, batches })
@@ -53,7 +55,7 @@ impl BatchReader {
         let schema = inner.schema();
         let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
         super::check_columns(&name, &columns)?;
-        Ok(BatchReader { name, schema, columns, inner, pending: None, rows: 0, cut: None })
+        Ok(BatchReader { name, schema, columns, inner, pending: None, row_bytes: 1, rows: 0, cut: None })
     }
 
     /// The input's column names, in input order.
@@ -65,9 +67,10 @@ impl BatchReader {
         &self.schema
     }
 
-    /// The next (at most `max` rows) of the input, and the 1-based row number of the
-    /// first; `None` at the end. Large batches are handed out in zero-copy slices.
-    pub(crate) fn next_batch(&mut self, max: usize) -> Result<Option<(u64, RecordBatch)>> {
+    /// The next (at most `max` rows, and about `max_bytes` of memory) of the input, and
+    /// the 1-based row number of the first; `None` at the end. Large batches are handed
+    /// out in zero-copy slices.
+    pub(crate) fn next_batch(&mut self, max: usize, max_bytes: usize) -> Result<Option<(u64, RecordBatch)>> {
         let batch = loop {
             if let Some(b) = self.pending.take() {
                 break b;
@@ -98,10 +101,14 @@ impl BatchReader {
                     })
                 }
                 Some(Ok(b)) if b.num_rows() == 0 => continue,
-                Some(Ok(b)) => break b,
+                Some(Ok(b)) => {
+                    // Measured on the whole batch: its slices share its buffers.
+                    self.row_bytes = (b.get_array_memory_size() / b.num_rows()).max(1);
+                    break b;
+                }
             }
         };
-        let n = batch.num_rows().min(max);
+        let n = batch.num_rows().min(max).min((max_bytes / self.row_bytes).max(1));
         if n < batch.num_rows() {
             self.pending = Some(batch.slice(n, batch.num_rows() - n));
         }

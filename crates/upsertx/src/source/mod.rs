@@ -79,6 +79,15 @@ pub enum RawRef<'a> {
 }
 
 impl RawRef<'_> {
+    /// About how many bytes the value holds (a text's length; 8 for other values).
+    pub(crate) fn size(&self) -> usize {
+        match self {
+            RawRef::Text(s) => s.len(),
+            RawRef::Json(serde_json::Value::String(s)) => s.len(),
+            _ => 8,
+        }
+    }
+
     /// The value as the user wrote it, for error messages (`None` for NULL).
     pub fn shown(&self) -> Option<String> {
         match self {
