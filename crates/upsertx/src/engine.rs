@@ -4,7 +4,7 @@
 use crate::changes::{ChangeLog, Sink};
 use crate::check::infer::infer_columns;
 use crate::check::{self, Batch};
-use crate::db::{self, ChangeOp, Connection, MergeCounts};
+use crate::db::{self, Batches, ChangeOp, Connection, MergeCounts};
 use crate::diff;
 use crate::error::{quote_ident, Error, Result};
 use crate::plan::{Plan, PlanColumn, Staged};
@@ -250,9 +250,8 @@ fn distributed_as_asked(t: crate::schema::Table, spec: &Spec) -> Result<crate::s
 /// Reads and checks the input on a thread of its own while this one stages each batch;
 /// returns the rows read. Asks `watch` after each batch.
 fn stage_all(conn: &mut dyn Connection, plan: &Plan, reader: Input, watch: &mut Watch<'_>) -> Result<u64> {
-    let each = |b: Batch| conn.stage(plan, b);
     Reading::start(reader, plan.columns.clone(), &plan.input, BATCHES_IN_FLIGHT)?
-        .each(each, |rows| watch.report(Progress::Staged(rows)))
+        .each(|batches| conn.stage(plan, batches), |rows| watch.report(Progress::Staged(rows)))
 }
 
 /// An input read and checked on a thread of its own, up to `ahead` batches before this
@@ -273,26 +272,41 @@ impl Reading {
         Ok(Reading { batches, thread })
     }
 
-    /// Hands each batch to `each`, then the rows read so far to `after`; returns the
-    /// rows read.
-    fn each(self, mut each: impl FnMut(Batch) -> Result<()>, mut after: impl FnMut(u64) -> Result<()>) -> Result<u64> {
+    /// Hands the batches to `consume` as one stream, telling `after` the rows read so far
+    /// as each batch is done with (when the next is asked for: an error `after` returns
+    /// ends the stream with it); returns the rows read.
+    fn each(
+        self,
+        consume: impl FnOnce(Batches<'_>) -> Result<()>,
+        mut after: impl FnMut(u64) -> Result<()>,
+    ) -> Result<u64> {
         let mut rows_read = 0u64;
-        let mut failure = None;
-        for batch in self.batches.iter() {
-            let n = batch.as_ref().map_or(0, |b| b.rows.len() as u64);
-            if let Err(e) = batch.and_then(&mut each).and_then(|()| after(rows_read + n)) {
-                failure = Some(e);
-                break;
+        let mut handed: Option<u64> = None;
+        let mut ended = false;
+        let received = &self.batches;
+        let mut batches = std::iter::from_fn(|| {
+            if ended {
+                return None;
             }
-            rows_read += n;
-        }
+            if let Some(n) = handed.take() {
+                rows_read += n;
+                if let Err(e) = after(rows_read) {
+                    ended = true;
+                    return Some(Err(e));
+                }
+            }
+            let batch = received.recv().ok()?;
+            match &batch {
+                Ok(b) => handed = Some(b.rows.len() as u64),
+                Err(_) => ended = true,
+            }
+            Some(batch)
+        });
+        let done = consume(&mut batches);
         // The reader stops at its next send.
         drop(self.batches);
         self.thread.join().map_err(|_| Error::Io("the reader thread panicked".into()))?;
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(rows_read),
-        }
+        done.map(|()| rows_read)
     }
 }
 
@@ -397,8 +411,10 @@ fn delete_by_keys(
     let mut read = 0u64;
     let gone = match held {
         Some(mut held) => {
-            let compare = |batch: Batch| {
-                held.find(&batch);
+            let compare = |batches: Batches<'_>| {
+                for batch in batches {
+                    held.find(&batch?);
+                }
                 Ok(())
             };
             read = read_keys(plan, &mut keys)?.each(compare, |_| watch.check())?;
@@ -412,15 +428,14 @@ fn delete_by_keys(
             trace(&format!("compared {read} source keys"));
             plan.staged = Staged::Gone;
             conn.create_stage(plan)?;
-            for batch in gone {
-                conn.stage(plan, diff::as_plan_rows(plan, batch))?;
-            }
+            conn.stage(plan, &mut gone.into_iter().map(|batch| Ok(diff::as_plan_rows(plan, batch))))?;
         }
         None => {
             trace("the source's keys staged");
             plan.staged = Staged::Keys;
             conn.create_stage(plan)?;
-            let stage = |batch| conn.stage(plan, diff::as_plan_rows(plan, batch));
+            let stage =
+                |batches: Batches<'_>| conn.stage(plan, &mut batches.map(|b| b.map(|b| diff::as_plan_rows(plan, b))));
             read = read_keys(plan, &mut keys)?.each(stage, |_| watch.check())?;
             refuse_empty(plan, spec, read)?;
         }

@@ -80,8 +80,9 @@ fn values_the_server_refuses_name_their_row_and_column() {
     assert!(table(&db, "t", "id").is_empty(), "nothing written");
 }
 
-/// A value the server refuses far into a large input (its rows sent by COPYs of many
-/// batches each), after a value spanning two lines: named by its row, line and value.
+/// A value the server refuses far into a large input (its rows sent by COPYs of 8 MB, many
+/// batches each: this one is in the second), after a value spanning two lines: named by
+/// its row, line and value (read back from the bytes sent).
 #[test]
 fn a_refused_value_deep_in_the_input_names_its_row() {
     let db = Postgres::new();
@@ -90,16 +91,17 @@ fn a_refused_value_deep_in_the_input_names_its_row() {
          CREATE TABLE t (id int PRIMARY KEY, pct percent, note text)",
     );
     let mut csv = String::from("id,pct,note\n1,1,\"two\nlines\"\n");
-    for id in 2..=60_000 {
-        let pct = if id == 45_001 { 101 } else { id % 100 };
-        csv.push_str(&format!("{id},{pct},note {id}\n"));
+    let pad = "x".repeat(100);
+    for id in 2..=100_000 {
+        let pct = if id == 95_001 { "100.50".to_string() } else { (id % 100).to_string() };
+        csv.push_str(&format!("{id},{pct},note {id} {pad}\n"));
     }
     write(&db, "t.csv", &csv);
     upsertx(&db, &["t.csv"], None).fails(
         1,
         &[
-            "t.csv: row 45001 (line 45003)",
-            "column \"pct\": \"101\": value for domain percent violates check constraint",
+            "t.csv: row 95001 (line 95003)",
+            "column \"pct\": \"100.50\": value for domain percent violates check constraint",
         ],
     );
     assert!(table(&db, "t", "id").is_empty(), "nothing written");

@@ -26,6 +26,9 @@ pub(crate) mod sql;
 pub(crate) mod sqlite;
 
 pub(crate) use crate::batch::Batch;
+
+/// The batches a load stages, in input order (see [`Connection::stage`]).
+pub(crate) type Batches<'a> = &'a mut dyn Iterator<Item = Result<Batch>>;
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::schema::{Column, Table};
@@ -292,10 +295,12 @@ pub trait Connection: Catalog {
     }
     /// Creates the session-private staging table for the plan's columns.
     fn create_stage(&mut self, plan: &Plan) -> Result<()>;
-    /// Stages one batch (a dialect may hold it until more come, or until
-    /// [`finish_stage`](Connection::finish_stage)). Dialects that de-duplicate while
-    /// staging apply `plan.spec.duplicates` here.
-    fn stage(&mut self, plan: &Plan, batch: Batch) -> Result<()>;
+    /// Stages every batch of `batches`, in order, until it ends or yields an error (the
+    /// input's, or the caller's stop), which ends the staging with it. One call takes the
+    /// whole stream, so a dialect can keep one statement open across batches (a COPY);
+    /// it may also hold rows until [`finish_stage`](Connection::finish_stage). Dialects
+    /// that de-duplicate while staging apply `plan.spec.duplicates` here.
+    fn stage(&mut self, plan: &Plan, batches: Batches<'_>) -> Result<()>;
     /// Finishes staging once every batch is in (stages that sort the rows send them now).
     fn finish_stage(&mut self, _plan: &Plan) -> Result<()> {
         Ok(())
@@ -340,14 +345,15 @@ pub(crate) fn load_id_size(
     let plan = Plan::new(table, "in.csv", &["id".into(), "size".into()], &spec)?;
     conn.create_stage(&plan)?;
     let mut row = 0;
-    for rows in batches {
+    let mut staged = batches.iter().map(|rows| {
         let mut values = Vec::new();
         for (n, size) in rows.iter() {
             row += 1;
             values.push((row, Some(row + 1), vec![id(*n), Value::text(size.to_string())]));
         }
-        conn.stage(&plan, Batch::from_rows(values))?;
-    }
+        Ok(Batch::from_rows(values))
+    });
+    conn.stage(&plan, &mut staged)?;
     conn.finish_stage(&plan)?;
     let counts = conn.merge(&plan, None)?;
     conn.commit()?;

@@ -36,7 +36,7 @@ mod upsert;
 
 pub(crate) use self::session::db_error;
 use self::sql::q;
-use super::{Batch, Connection, MergeCounts};
+use super::{Connection, MergeCounts};
 use crate::db::mysql::session::LOST;
 use crate::error::{Error, Result};
 use crate::plan::Plan;
@@ -332,8 +332,13 @@ impl Connection for MyConnection {
         self.at_server(done)
     }
 
-    fn stage(&mut self, plan: &Plan, batch: Batch) -> Result<()> {
-        let done = self.stager.push(&mut self.conn, plan, &batch);
+    fn stage(&mut self, plan: &Plan, batches: super::Batches<'_>) -> Result<()> {
+        let done = (|| {
+            for batch in batches {
+                self.stager.push(&mut self.conn, plan, &batch?)?;
+            }
+            Ok(())
+        })();
         self.at_server(done)
     }
 

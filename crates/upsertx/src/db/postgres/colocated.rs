@@ -34,12 +34,6 @@ use crate::plan::Plan;
 use crate::spec::{Duplicates, OnConflict};
 use postgres::Client;
 
-/// About how many encoded bytes one COPY into the co-located stage sends: each COPY into a
-/// distributed table opens a stream to every shard (1M two-column rows by COPYs of 1 MB:
-/// 2.9 s, where one COPY takes 0.7 s). The rows of a COPY stay in memory until it ends
-/// (to name a refused one): at 32 MB the load's peak was 143 MiB.
-pub(crate) const COPY_BYTES: usize = 16 << 20;
-
 /// The stage column the co-located stage is distributed by, when the load asked for it and
 /// can take it: the distribution column is one of the input's, sent in its own type.
 pub(crate) fn column(plan: &Plan, placement: &Placement) -> Option<String> {

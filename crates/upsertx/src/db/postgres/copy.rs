@@ -132,6 +132,106 @@ fn write_value(out: &mut Vec<u8>, kind: Kind, value: &Value<'_>) -> Result<(), S
     Ok(())
 }
 
+/// Field `field` of row `row` in rows written by [`write_values`] (no header): `None` when
+/// the bytes end first, `Some(None)` for a NULL.
+pub(crate) fn read_field(bytes: &[u8], row: usize, field: usize) -> Option<Option<&[u8]>> {
+    let mut at = 0;
+    let mut take = |n: usize| {
+        let part = bytes.get(at..at + n)?;
+        at += n;
+        Some(part)
+    };
+    for r in 0..=row {
+        let fields = i16::from_be_bytes(take(2)?.try_into().ok()?) as usize;
+        for f in 0..fields {
+            let len = i32::from_be_bytes(take(4)?.try_into().ok()?);
+            let value = match len < 0 {
+                true => None,
+                false => Some(take(len as usize)?),
+            };
+            if r == row && f == field {
+                return Some(value);
+            }
+        }
+    }
+    None
+}
+
+/// A field as sent in `kind`'s binary form, read back: the value the server was given,
+/// to name one it refuses. `None` when the bytes are not that form.
+pub(crate) fn read_value(kind: Kind, field: Option<&[u8]>) -> Option<Value<'static>> {
+    let Some(b) = field else { return Some(Value::Null) };
+    let int = |n: usize| -> Option<i64> {
+        let b = b.get(..n).filter(|_| b.len() == n)?;
+        Some(b.iter().fold(if b[0] & 0x80 != 0 { -1i64 } else { 0 }, |acc, &x| (acc << 8) | x as i64))
+    };
+    let text = |b: &[u8]| Value::Text(String::from_utf8_lossy(b).into_owned().into());
+    Some(match kind {
+        Kind::Bool => Value::Bool(*b.first()? != 0),
+        Kind::Int2 => Value::Int(int(2)?),
+        Kind::Int4 => Value::Int(int(4)?),
+        Kind::Int8 => Value::Int(int(8)?),
+        // As a 32-bit float writes itself (0.1, not 0.10000000149011612).
+        Kind::Float4 => Value::Text(f32::from_bits(int(4)? as u32).to_string().into()),
+        Kind::Float8 => Value::Real(f64::from_bits(int(8)? as u64)),
+        Kind::Numeric => Value::Text(numeric_text(b)?.into()),
+        Kind::Text | Kind::AsText => text(b),
+        Kind::Jsonb => text(b.get(1..)?),
+        Kind::Bytea => Value::Blob(b.to_vec().into()),
+        Kind::Uuid => {
+            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            let cut = |from: usize, to: usize| hex.get(from..to);
+            Value::Text(
+                format!("{}-{}-{}-{}-{}", cut(0, 8)?, cut(8, 12)?, cut(12, 16)?, cut(16, 20)?, cut(20, 32)?).into(),
+            )
+        }
+        Kind::Date => Value::Date((int(4)? + PG_EPOCH_DAYS) as i32),
+        Kind::Time => Value::Time(int(8)?),
+        Kind::Timestamp | Kind::TimestampTz => {
+            Value::Timestamp { micros: int(8)? + PG_EPOCH_DAYS * 86_400_000_000, zoned: kind == Kind::TimestampTz }
+        }
+    })
+}
+
+/// A decimal's binary form (see [`numeric`]) as text, with its scale's digits.
+fn numeric_text(b: &[u8]) -> Option<String> {
+    use std::fmt::Write;
+    let word = |i: usize| Some(i16::from_be_bytes(b.get(i..i + 2)?.try_into().ok()?));
+    let (n, weight, sign, dscale) = (word(0)? as usize, word(2)? as i32, word(4)? as u16, word(6)? as u16 as usize);
+    match sign {
+        0xC000 => return Some("NaN".into()),
+        0xD000 => return Some("Infinity".into()),
+        0xF000 => return Some("-Infinity".into()),
+        _ => {}
+    }
+    // Group g weighs 10000^(weight - g); those past the last are zeros.
+    let group = |g: i32| match (0..n as i32).contains(&g) {
+        true => word(8 + 2 * g as usize),
+        false => Some(0),
+    };
+    let mut s = String::from(if sign == 0x4000 { "-" } else { "" });
+    match weight < 0 {
+        true => s.push('0'),
+        false => {
+            for g in 0..=weight {
+                let d = group(g)?;
+                let _ = if g == 0 { write!(s, "{d}") } else { write!(s, "{d:04}") };
+            }
+        }
+    }
+    if dscale > 0 {
+        let mut fraction = String::new();
+        let mut g = weight + 1;
+        while fraction.len() < dscale {
+            let _ = write!(fraction, "{:04}", group(g)?);
+            g += 1;
+        }
+        fraction.truncate(dscale);
+        s = s + "." + &fraction;
+    }
+    Some(s)
+}
+
 fn time_micros(s: &str) -> Result<i64, String> {
     crate::time::time_of_day_micros(s.trim()).ok_or_else(|| "not a valid time".to_string())
 }
@@ -198,7 +298,56 @@ pub(crate) fn numeric(s: &str) -> Result<Vec<u8>, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::numeric;
+    use super::{numeric, numeric_text, read_field, read_value, write_values, Kind};
+    use crate::value::Value;
+
+    /// Every kind's value, written then read back from the rows' bytes, is the value
+    /// given (text for decimals and 32-bit floats, in their canonical form).
+    #[test]
+    fn values_read_back_from_the_copy_rows() {
+        let given: Vec<(Kind, Value<'static>, Option<&str>)> = vec![
+            (Kind::Bool, Value::Bool(true), Some("true")),
+            (Kind::Int2, Value::Int(-300), Some("-300")),
+            (Kind::Int4, Value::Int(-70_000), Some("-70000")),
+            (Kind::Int8, Value::Int(i64::MIN), Some("-9223372036854775808")),
+            (Kind::Float4, Value::Real(0.1), Some("0.1")),
+            (Kind::Float8, Value::Real(-2.5), Some("-2.5")),
+            (Kind::Numeric, Value::text("-12345.6780".into()), Some("-12345.6780")),
+            (Kind::Numeric, Value::text("0.0015".into()), Some("0.0015")),
+            (Kind::Numeric, Value::text("100000000".into()), Some("100000000")),
+            (Kind::Numeric, Value::text("1e3".into()), Some("1000")),
+            (Kind::Numeric, Value::text("NaN".into()), Some("NaN")),
+            (Kind::Text, Value::text("héllo".into()), Some("héllo")),
+            (Kind::Jsonb, Value::text("{\"a\": 1}".into()), Some("{\"a\": 1}")),
+            (
+                Kind::Uuid,
+                Value::text("A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11".into()),
+                Some("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
+            ),
+            (Kind::Date, Value::text("2024-02-29".into()), Some("2024-02-29")),
+            (Kind::Time, Value::text("23:59:59.5".into()), Some("23:59:59.500000")),
+            (Kind::Timestamp, Value::text("2024-02-29 10:00:00".into()), Some("2024-02-29 10:00:00")),
+            (Kind::Bytea, Value::Blob(vec![0xde, 0xad].into()), None),
+            (Kind::Text, Value::Null, None),
+        ];
+        let kinds: Vec<Kind> = given.iter().map(|g| g.0).collect();
+        let mut bytes = Vec::new();
+        for ord in 1..=2 {
+            write_values(&mut bytes, ord, &kinds, |i| given[i].1.clone()).unwrap();
+        }
+        for (i, (kind, value, shown)) in given.iter().enumerate() {
+            let field = read_field(&bytes, 1, i + 1).expect("the field is there");
+            let back = read_value(*kind, field).expect("its form is the kind's");
+            match kind {
+                Kind::Bytea => assert_eq!(back.shown(), value.shown()),
+                _ => assert_eq!(back.shown().as_deref(), *shown, "{kind:?}"),
+            }
+        }
+        assert_eq!(read_field(&bytes, 1, 0), Some(Some(&2i64.to_be_bytes()[..])), "the ordinal");
+        assert_eq!(read_field(&bytes, 2, 0), None, "past the rows");
+        assert_eq!(numeric_text(&numeric("-0").unwrap()).as_deref(), Some("0"));
+        assert_eq!(numeric_text(&numeric("-1.50").unwrap()).as_deref(), Some("-1.50"));
+    }
 
     fn groups(s: &str) -> (i16, i16, u16, u16, Vec<i16>) {
         let b = numeric(s).unwrap();

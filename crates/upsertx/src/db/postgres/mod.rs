@@ -25,7 +25,7 @@ mod sync;
 mod wire;
 
 use self::session::message;
-use super::{Batch, Connection, MergeCounts};
+use super::{Connection, MergeCounts};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::schema::{Column, Table};
@@ -38,7 +38,7 @@ pub(crate) struct PgConnection {
     /// Whether the keys staged so far are whole numbers in strictly increasing order.
     order: stage::KeyOrder,
     /// Rows encoded for the stage's next COPY.
-    pending: stage::Pending,
+    into: stage::Destination,
     /// Rows sorted on the client before staging (Citus targets).
     sorting: Option<stage::Sorting>,
     /// Whether Citus manages the target, and how.
@@ -57,7 +57,7 @@ impl PgConnection {
             client,
             target: None,
             order: stage::KeyOrder::default(),
-            pending: stage::Pending::default(),
+            into: stage::Destination::default(),
             sorting: None,
             placement: citus::Placement::Local,
             lock_timeout: None,
@@ -178,13 +178,12 @@ impl Connection for PgConnection {
 
     fn create_stage(&mut self, plan: &Plan) -> Result<()> {
         self.order = stage::KeyOrder::default();
-        self.pending = stage::Pending::default();
+        self.into = stage::Destination::default();
         self.sorting = None;
         if let Some(by) = colocated::column(plan, &self.placement) {
             let (schema, _) = self.target.clone().expect("reflect runs before staging");
             let target = self.target_name();
-            self.pending.into = colocated::create(&mut self.client, plan, (&schema, &target), &by)?;
-            self.pending.copy_bytes = colocated::COPY_BYTES;
+            self.into = stage::Destination(colocated::create(&mut self.client, plan, (&schema, &target), &by)?);
             return Ok(());
         }
         // On Citus the sort the merge needs runs on the coordinator, which also relays
@@ -193,29 +192,37 @@ impl Connection for PgConnection {
         self.exec("creating the staging table", &stage::stage_table_sql(plan))
     }
 
-    fn stage(&mut self, plan: &Plan, batch: Batch) -> Result<()> {
-        match &mut self.sorting {
-            // The sorter gives back only batches whose keys, and all before them, increase:
-            // counted, not checked again.
-            Some(sorting) => match sorting.take(plan, batch)? {
-                Some(batch) => {
-                    self.order.increasing(batch.rows.len() as u64);
-                    stage::stage(&mut self.client, plan, &mut self.pending, batch)
-                }
-                None => Ok(()),
-            },
-            None => {
-                self.order.observe(plan, &batch);
-                stage::stage(&mut self.client, plan, &mut self.pending, batch)
+    fn stage(&mut self, plan: &Plan, batches: super::Batches<'_>) -> Result<()> {
+        let kinds = stage::kinds(plan);
+        let (order, sorting) = (&mut self.order, &mut self.sorting);
+        stage::stream(&mut self.client, plan, &self.into, |send| {
+            for batch in batches {
+                let batch = batch?;
+                let batch = match sorting {
+                    // The sorter gives back only batches whose keys, and all before them,
+                    // increase: counted, not checked again.
+                    Some(sorting) => match sorting.take(plan, batch)? {
+                        Some(batch) => {
+                            order.increasing(batch.rows.len() as u64);
+                            batch
+                        }
+                        None => continue,
+                    },
+                    None => {
+                        order.observe(plan, &batch);
+                        batch
+                    }
+                };
+                send(stage::encode(plan, &kinds, batch)?)?;
             }
-        }
+            Ok(())
+        })
     }
 
     fn finish_stage(&mut self, plan: &Plan) -> Result<()> {
-        stage::finish(&mut self.client, plan, &mut self.pending)?;
         let Some(sorting) = self.sorting.take() else { return Ok(()) };
         let straight = self.order.rows;
-        let (sorted, duplicate) = sorting.finish(&mut self.client, plan, &mut self.pending)?;
+        let (sorted, duplicate) = sorting.finish(&mut self.client, plan, &self.into)?;
         self.order.sorted_after(sorted);
         let Some(d) = duplicate else { return Ok(()) };
         // Rows staged as they came are earlier in the input: a duplicate among them, or of
@@ -246,7 +253,7 @@ impl Connection for PgConnection {
             Some(sink) => Some(changes::tell(&mut self.client, plan, &target, &mut self.order, sink)?),
             None => None,
         };
-        if let Some(stage) = self.pending.colocated() {
+        if let Some(stage) = self.into.colocated() {
             return colocated::merge(&mut self.client, plan, &target, stage, &self.order);
         }
         merge::merge(&mut self.client, plan, &target, &mut self.order, told, &self.placement)

@@ -1,7 +1,9 @@
-//! Staging for PostgreSQL: rows are sent by binary COPY (one COPY per about 1 MB) into a
-//! temporary table typed like the target, with the input row number as `ord`: type
-//! errors the server finds (a domain's CHECK, numeric precision) name their COPY line,
-//! which maps back to the input row.
+//! Staging for PostgreSQL: rows are sent by binary COPY into a temporary table typed like
+//! the target, with the input row number as `ord`. The batches are encoded on the load's
+//! thread and written on a COPY thread of their own ([`stream`]), one COPY per about
+//! [`COPY_BYTES`], so that reading, encoding and the server's work overlap. Type errors
+//! the server finds (a domain's CHECK, numeric precision) name their COPY line, which maps
+//! back to the input row; the value is read back from the bytes sent.
 
 use super::copy::{self, Kind};
 use super::session::message;
@@ -13,6 +15,7 @@ use crate::plan::Plan;
 use crate::value::Value;
 use postgres::Client;
 use std::io::Write;
+use std::sync::mpsc::Receiver;
 
 pub(super) const STAGE: &str = "pg_temp.upsertx_stage";
 /// The de-duplicated stage, in key order (see `merge.rs`).
@@ -50,76 +53,106 @@ pub(crate) fn stage_table_sql(plan: &Plan) -> String {
     )
 }
 
-/// Rows encoded for COPY, not yet sent: one COPY takes them once about [`COPY_BYTES`]
-/// wait, and the rest at [`finish`]. A COPY per 4096-row batch cost a statement and a
-/// round trip each (0.75 s to stage 1M two-column rows, against 0.54 s by COPYs of 1 MB;
-/// 11 columns: 1.64 s against 1.47 s). The batches are kept until their COPY ends, so that a row
-/// the server refuses is named with its value.
-pub(crate) struct Pending {
-    buf: Vec<u8>,
-    batches: Vec<Batch>,
-    /// The table the rows go to: [`STAGE`], or the co-located stage (`colocated.rs`).
-    pub(crate) into: String,
-    /// About how many encoded bytes one COPY sends: [`COPY_BYTES`], more into a
-    /// distributed stage (each COPY into it opens a stream to every shard).
-    pub(crate) copy_bytes: usize,
-    /// The input row, line and values of each sorted row in the COPY (see [`Sorting`]),
-    /// to name one the server refuses.
-    sorted: Vec<(u64, Option<u64>, Vec<u8>)>,
-}
+/// The table staged rows go to: the temporary [`STAGE`], or the co-located stage
+/// (`colocated.rs`).
+pub(crate) struct Destination(pub(crate) String);
 
-impl Pending {
+impl Destination {
     /// The co-located stage the rows go to, if they go to one (`colocated.rs`).
     pub(crate) fn colocated(&self) -> Option<&str> {
-        (self.into != STAGE).then_some(self.into.as_str())
+        (self.0 != STAGE).then_some(self.0.as_str())
     }
 }
 
-impl Default for Pending {
+impl Default for Destination {
     fn default() -> Self {
-        Pending {
-            buf: Vec::new(),
-            batches: Vec::new(),
-            into: STAGE.to_string(),
-            copy_bytes: COPY_BYTES,
-            sorted: Vec::new(),
-        }
+        Destination(STAGE.to_string())
     }
 }
 
-/// About how many encoded bytes one COPY sends.
-const COPY_BYTES: usize = 1 << 20;
+/// About how many encoded bytes one COPY sends. A COPY is written as its rows are encoded
+/// (the server reads one part while the client encodes the next), and its bytes are kept
+/// until it ends, to name a row the server refuses. Fewer COPYs stage faster: 1M
+/// two-column rows took 0.89 s by COPYs of 64 KB, 0.60 s of 1 MB, 0.49 s of 16 MB (each
+/// COPY ends waiting for the server to take its last part; into a distributed stage, each
+/// COPY also opens a stream to every shard). The bytes kept are the load's largest part of
+/// memory.
+pub(crate) const COPY_BYTES: usize = 8 << 20;
 
-/// Encodes `batch` for the stage; sends what waits once it is [`COPY_BYTES`].
-pub(crate) fn stage(client: &mut Client, plan: &Plan, pending: &mut Pending, batch: Batch) -> Result<()> {
-    let kinds = kinds(plan);
-    pending.start();
-    let buf = &mut pending.buf;
+/// Encoded rows for the COPY stream, and each one's input row and line: the server names
+/// a row it refuses by its line in the COPY, and its value is read back from the bytes.
+pub(crate) struct Chunk {
+    bytes: Vec<u8>,
+    rows: Vec<(u64, Option<u64>)>,
+}
+
+/// Chunks on their way to the COPY thread: one may wait while the thread writes the one
+/// before (each is a batch: up to 4 MB of 1 KB rows).
+const CHUNKS_AHEAD: usize = 0;
+
+/// Sends the chunks `produce` gives to `into`, by COPYs of about [`COPY_BYTES`] each,
+/// written on a thread of their own while `produce` encodes the next. Returns the first
+/// error: the COPY's (its rows came first in the input), else `produce`'s.
+pub(crate) fn stream(
+    client: &mut Client,
+    plan: &Plan,
+    into: &Destination,
+    produce: impl FnOnce(&mut dyn FnMut(Chunk) -> Result<()>) -> Result<()>,
+) -> Result<()> {
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(CHUNKS_AHEAD);
+        let copying = std::thread::Builder::new()
+            .name("upsertx-copy".into())
+            .spawn_scoped(scope, move || copy_all(client, plan, into, rx))
+            .map_err(|e| Error::Io(format!("starting the COPY thread: {e}")))?;
+        // A send fails only once the COPY thread has ended on an error, which is returned.
+        let mut send = move |chunk: Chunk| tx.send(chunk).map_err(|_| Error::db("staging rows", "the COPY ended"));
+        let produced = produce(&mut send);
+        drop(send);
+        let copied = copying.join().unwrap_or_else(|_| Err(Error::Io("the COPY thread panicked".into())));
+        copied.and(produced)
+    })
+}
+
+/// The COPY thread: one COPY per about [`COPY_BYTES`] of chunks, each chunk written as it
+/// comes and kept until the COPY ends.
+fn copy_all(client: &mut Client, plan: &Plan, into: &Destination, chunks: Receiver<Chunk>) -> Result<()> {
+    let mut chunks = chunks.into_iter().peekable();
+    let statement = format!("COPY {} FROM STDIN (FORMAT binary)", into.0);
+    while chunks.peek().is_some() {
+        let mut held = Vec::new();
+        let sent = (|| {
+            let mut writer = client.copy_in(&statement)?;
+            // A write fails once the server has refused a row: its error comes at the end.
+            let mut write =
+                |bytes: &[u8]| writer.write_all(bytes).map_err(|e| std::io::Error::other(e.to_string())).ok();
+            write(copy::HEADER);
+            let mut bytes = 0;
+            while bytes < COPY_BYTES {
+                let Some(mut chunk) = chunks.next() else { break };
+                write(&chunk.bytes);
+                // Kept: without the room it grew into.
+                chunk.bytes.shrink_to_fit();
+                bytes += chunk.bytes.len();
+                held.push(chunk);
+            }
+            write(copy::TRAILER);
+            writer.finish()
+        })();
+        sent.map_err(|e| copy_error(plan, &held, &e))?;
+    }
+    Ok(())
+}
+
+/// Encodes `batch` for the stage: a value the COPY cannot carry is named.
+pub(crate) fn encode(plan: &Plan, kinds: &[Kind], batch: Batch) -> Result<Chunk> {
+    let mut bytes = Vec::with_capacity(64 * batch.rows.len());
     for (r, (row, line)) in batch.rows.iter().enumerate() {
-        if let Err((i, reason)) = copy::write_row(buf, *row as i64, &kinds, &batch, r) {
-            return Err(Error::Value {
-                at: Location { input: plan.input.clone(), row: *row, line: *line },
-                column: plan.columns[i].name.clone(),
-                value: batch.value(r, i).shown(),
-                reason,
-            });
+        if let Err((i, reason)) = copy::write_row(&mut bytes, *row as i64, kinds, &batch, r) {
+            return Err(refused(plan, (*row, *line), i, batch.value(r, i).shown(), reason));
         }
     }
-    pending.batches.push(batch);
-    match pending.buf.len() >= pending.copy_bytes {
-        true => finish(client, plan, pending),
-        false => Ok(()),
-    }
-}
-
-impl Pending {
-    /// The COPY's header, before its first row.
-    fn start(&mut self) {
-        if self.buf.is_empty() {
-            self.buf.reserve(self.copy_bytes + self.copy_bytes / 8);
-            self.buf.extend_from_slice(copy::HEADER);
-        }
-    }
+    Ok(Chunk { bytes, rows: batch.rows })
 }
 
 /// Rows sorted on the client (a Citus target, whole-number keys): staged as they come
@@ -168,34 +201,38 @@ impl Sorting {
         self,
         client: &mut Client,
         plan: &Plan,
-        pending: &mut Pending,
+        into: &Destination,
     ) -> Result<(u64, Option<Duplicate>)> {
         let kinds = kinds(plan);
         let mut rows = 0;
-        let duplicate = self.sorter.drain(plan.spec.duplicates, |r: Record<'_>| {
-            rows += 1;
-            pending.start();
-            let values = decode_values(r.payload);
-            if let Err((i, reason)) = copy::write_values(&mut pending.buf, r.row as i64, &kinds, |i| values[i].clone())
-            {
-                return Err(Error::Value {
-                    at: Location { input: plan.input.clone(), row: r.row, line: r.line },
-                    column: plan.columns[i].name.clone(),
-                    value: values[i].shown(),
-                    reason,
-                });
-            }
-            pending.sorted.push((r.row, r.line, r.payload.to_vec()));
-            match pending.buf.len() >= pending.copy_bytes {
-                true => finish(client, plan, pending),
-                false => Ok(()),
+        let mut duplicate = None;
+        stream(client, plan, into, |send| {
+            let mut bytes = Vec::new();
+            let mut rows_of = Vec::new();
+            duplicate = self.sorter.drain(plan.spec.duplicates, |r: Record<'_>| {
+                rows += 1;
+                let values = decode_values(r.payload);
+                if let Err((i, reason)) = copy::write_values(&mut bytes, r.row as i64, &kinds, |i| values[i].clone()) {
+                    return Err(refused(plan, (r.row, r.line), i, values[i].shown(), reason));
+                }
+                rows_of.push((r.row, r.line));
+                match bytes.len() >= CHUNK_BYTES {
+                    true => send(Chunk { bytes: std::mem::take(&mut bytes), rows: std::mem::take(&mut rows_of) }),
+                    false => Ok(()),
+                }
+            })?;
+            match rows_of.is_empty() {
+                true => Ok(()),
+                false => send(Chunk { bytes, rows: rows_of }),
             }
         })?;
-        finish(client, plan, pending)?;
         crate::trace::trace("sorted the rows");
         Ok((rows, duplicate))
     }
 }
+
+/// About how many encoded bytes of sorted rows go to the COPY thread at once.
+const CHUNK_BYTES: usize = 128 << 10;
 
 /// The `--duplicates error` error for the sorter's first duplicate.
 pub(crate) fn duplicate_error(plan: &Plan, d: &Duplicate) -> Error {
@@ -208,73 +245,44 @@ pub(crate) fn duplicate_error(plan: &Plan, d: &Duplicate) -> Error {
     }
 }
 
-/// Sends the rows that wait, by one COPY.
-pub(crate) fn finish(client: &mut Client, plan: &Plan, pending: &mut Pending) -> Result<()> {
-    if pending.batches.is_empty() && pending.sorted.is_empty() {
-        return Ok(());
-    }
-    pending.buf.extend_from_slice(copy::TRAILER);
-    let sent = (|| {
-        let mut writer = client.copy_in(&format!("COPY {} FROM STDIN (FORMAT binary)", pending.into))?;
-        writer.write_all(&pending.buf).map_err(|e| std::io::Error::other(e.to_string())).ok();
-        writer.finish()
-    })();
-    let done = sent.map(|_| ()).map_err(|e| copy_error(plan, pending, &e));
-    pending.buf.clear();
-    pending.batches.clear();
-    pending.sorted.clear();
-    done
-}
-
-/// Maps a COPY error's "line N, column cI" back to the input row and column.
-fn copy_error(plan: &Plan, pending: &Pending, e: &postgres::Error) -> Error {
-    let batches = &pending.batches;
+/// Maps a COPY error's "line N, column cI" back to the input row and column, and reads
+/// the value back from the bytes sent (`held`: the COPY's chunks, in order).
+fn copy_error(plan: &Plan, held: &[Chunk], e: &postgres::Error) -> Error {
     let where_ = e.as_db_error().and_then(|d| d.where_()).unwrap_or_default();
-    let line =
-        where_.split("line ").nth(1).and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok());
-    let column = where_
-        .split("column c")
-        .nth(1)
-        .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok());
-    // Line N is the COPY's Nth row: find its batch.
-    let found = line.and_then(|l| {
+    let number = |after: &str| {
+        where_.split(after).nth(1).and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok())
+    };
+    let column = number("column c").filter(|&c| c < plan.columns.len());
+    // Line N is the COPY's Nth row: find its chunk.
+    let found = number("line ").and_then(|l| {
         let mut r = l.checked_sub(1)?;
-        batches.iter().find_map(|b| match r < b.rows.len() {
-            true => Some((b, r)),
+        held.iter().find_map(|chunk| match r < chunk.rows.len() {
+            true => Some((chunk, r)),
             false => {
-                r -= b.rows.len();
+                r -= chunk.rows.len();
                 None
             }
         })
     });
-    // A COPY of sorted rows: line N is the Nth of them.
-    if let Some((row, line, payload)) = line.and_then(|l| pending.sorted.get(l.checked_sub(1)?)) {
-        let at = Location { input: plan.input.clone(), row: *row, line: *line };
-        return match column.filter(|&c| c < plan.columns.len()) {
-            Some(c) => Error::Value {
-                at,
-                column: plan.columns[c].name.clone(),
-                value: decode_values(payload).get(c).and_then(Value::shown),
-                reason: message(e),
-            },
-            None => Error::Input { at, reason: message(e) },
-        };
-    }
-    match (found, column) {
-        (Some((batch, r)), Some(c)) if c < plan.columns.len() => {
-            let (row, line) = batch.rows[r];
-            Error::Value {
-                at: Location { input: plan.input.clone(), row, line },
-                column: plan.columns[c].name.clone(),
-                value: batch.value(r, c).shown(),
-                reason: message(e),
-            }
-        }
-        (Some((batch, r)), _) => {
-            let (row, line) = batch.rows[r];
+    let Some((chunk, r)) = found else { return Error::db("staging rows", message(e)) };
+    // Field 0 is the row's ordinal.
+    let value = column.and_then(|c| copy::read_value(kinds(plan)[c], copy::read_field(&chunk.bytes, r, c + 1)?));
+    match (column, value) {
+        (Some(c), Some(value)) => refused(plan, chunk.rows[r], c, value.shown(), message(e)),
+        _ => {
+            let (row, line) = chunk.rows[r];
             Error::Input { at: Location { input: plan.input.clone(), row, line }, reason: message(e) }
         }
-        _ => Error::db("staging rows", message(e)),
+    }
+}
+
+/// Value `shown` of column `i` at input (row, line), refused for `reason`.
+fn refused(plan: &Plan, (row, line): (u64, Option<u64>), i: usize, shown: Option<String>, reason: String) -> Error {
+    Error::Value {
+        at: Location { input: plan.input.clone(), row, line },
+        column: plan.columns[i].name.clone(),
+        value: shown,
+        reason,
     }
 }
 
@@ -333,6 +341,6 @@ pub(crate) struct KeyOrder {
     pub(super) deduped: Option<u64>,
 }
 
-fn kinds(plan: &Plan) -> Vec<Kind> {
+pub(crate) fn kinds(plan: &Plan) -> Vec<Kind> {
     (0..plan.columns.len()).map(|i| Kind::of(native(plan, i))).collect()
 }

@@ -19,7 +19,7 @@ mod sync;
 #[cfg(test)]
 mod tests;
 
-use super::{Batch, Connection, MergeCounts};
+use super::{Connection, MergeCounts};
 use crate::error::{Error, Result};
 use crate::net::url::SqliteTarget;
 use crate::plan::Plan;
@@ -146,8 +146,11 @@ impl Connection for SqliteConnection {
         self.stager.create(&self.conn, plan)
     }
 
-    fn stage(&mut self, plan: &Plan, batch: Batch) -> Result<()> {
-        self.stager.push(&self.conn, plan, &batch)
+    fn stage(&mut self, plan: &Plan, batches: super::Batches<'_>) -> Result<()> {
+        for batch in batches {
+            self.stager.push(&self.conn, plan, &batch?)?;
+        }
+        Ok(())
     }
 
     fn finish_stage(&mut self, plan: &Plan) -> Result<()> {

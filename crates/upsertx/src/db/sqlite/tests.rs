@@ -140,7 +140,7 @@ fn every_type_survives_the_temporary_file() {
             vec![Value::Null, Value::Null, Value::text(String::new()), Value::Blob(Vec::new().into()), Value::Null],
         ),
     ]);
-    conn.stage(&plan, batch).unwrap();
+    conn.stage(&plan, &mut std::iter::once(Ok(batch))).unwrap();
     conn.finish_stage(&plan).unwrap();
     assert_eq!(conn.merge(&plan, None).unwrap().inserted, 2);
     let got: Vec<String> = conn
