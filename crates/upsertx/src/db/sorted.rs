@@ -226,7 +226,12 @@ impl Run {
     fn order(&self, width: usize) -> Vec<u32> {
         let mut order: Vec<u32> = (0..self.meta.len() as u32).collect();
         let key = |i: u32| &self.keys[i as usize * width..(i as usize + 1) * width];
-        order.sort_unstable_by(|&a, &b| key(a).cmp(key(b)).then(a.cmp(&b)));
+        match width {
+            // One whole-number key: compared as the number its bytes sort as, not by
+            // `memcmp` (a call per comparison: 10% of a 1M-row shuffled load's CPU).
+            8 => order.sort_unstable_by_key(|&i| (u64::from_be_bytes(key(i).try_into().expect("8 bytes")), i)),
+            _ => order.sort_unstable_by(|&a, &b| key(a).cmp(key(b)).then(a.cmp(&b))),
+        }
         order
     }
 }
