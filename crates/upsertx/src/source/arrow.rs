@@ -16,8 +16,6 @@ pub(crate) struct BatchReader {
     inner: Box<dyn RecordBatchReader + Send>,
     /// What is left of the last batch read.
     pending: Option<RecordBatch>,
-    /// The memory of a row of the last batch read whole, in bytes.
-    row_bytes: usize,
     /// Rows handed out so far.
     rows: u64,
     /// An Arrow IPC stream that must end with its end-of-stream marker: set when the
@@ -55,7 +53,7 @@ impl BatchReader {
         let schema = inner.schema();
         let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
         super::check_columns(&name, &columns)?;
-        Ok(BatchReader { name, schema, columns, inner, pending: None, row_bytes: 1, rows: 0, cut: None })
+        Ok(BatchReader { name, schema, columns, inner, pending: None, rows: 0, cut: None })
     }
 
     /// The input's column names, in input order.
@@ -101,14 +99,10 @@ impl BatchReader {
                     })
                 }
                 Some(Ok(b)) if b.num_rows() == 0 => continue,
-                Some(Ok(b)) => {
-                    // Measured on the whole batch: its slices share its buffers.
-                    self.row_bytes = (b.get_array_memory_size() / b.num_rows()).max(1);
-                    break b;
-                }
+                Some(Ok(b)) => break b,
             }
         };
-        let n = batch.num_rows().min(max).min((max_bytes / self.row_bytes).max(1));
+        let n = batch.num_rows().min(max).min((max_bytes / row_bytes(&batch)).max(1));
         if n < batch.num_rows() {
             self.pending = Some(batch.slice(n, batch.num_rows() - n));
         }
@@ -116,6 +110,13 @@ impl BatchReader {
         self.rows += n as u64;
         Ok(Some((first, batch.slice(0, n))))
     }
+}
+
+/// About how many bytes of memory a row of `batch` holds: its own part of the buffers (a
+/// slice shares its parent's, which `get_array_memory_size` would count whole).
+fn row_bytes(batch: &RecordBatch) -> usize {
+    let bytes: usize = batch.columns().iter().map(|c| c.to_data().get_slice_memory_size().unwrap_or(8 * c.len())).sum();
+    (bytes / batch.num_rows().max(1)).max(1)
 }
 
 /// The Arrow IPC file format starts with this (then zeros up to the writer's alignment);
@@ -184,4 +185,41 @@ pub(crate) fn ipc(name: String, mut input: impl BufRead + Send + 'static, whole:
     let mut reader = BatchReader::new(name, Box::new(reader))?;
     reader.cut = whole.then_some(hit);
     Ok(reader)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{ArrayRef, Int64Array, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+
+    fn batch(schema: &SchemaRef, texts: impl Iterator<Item = String>) -> RecordBatch {
+        let texts: Vec<String> = texts.collect();
+        let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..texts.len() as i64));
+        RecordBatch::try_new(schema.clone(), vec![ids, Arc::new(StringArray::from_iter_values(texts))]).unwrap()
+    }
+
+    /// Wide rows come in batches of about 1 MB, narrow ones of `max` rows, each measured on
+    /// its own rows: a slice sharing the buffers of a batch with wide rows elsewhere is not
+    /// taken for wide.
+    #[test]
+    fn batches_are_bounded_by_the_bytes_of_their_own_rows() {
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("s", DataType::Utf8, false),
+        ]));
+        let wide = batch(&schema, (0..10_000).map(|_| "w".repeat(1000)));
+        let mixed = batch(&schema, (0..20_000).map(|i| if i < 10_000 { "w".repeat(1000) } else { "n".into() }));
+        let narrow = mixed.slice(10_000, 10_000);
+        let inner = RecordBatchIterator::new([wide, narrow].into_iter().map(Ok), schema);
+        let mut reader = BatchReader::new("t.arrow".into(), Box::new(inner)).unwrap();
+        let mut sizes = Vec::new();
+        while let Some((_, b)) = reader.next_batch(4096, 1 << 20).unwrap() {
+            sizes.push(b.num_rows());
+        }
+        // 1,012 bytes a wide row (8 for its id, 4 for its offset): 1,036 rows in 1 MB.
+        assert_eq!(sizes[..9], [1036; 9]);
+        assert_eq!(sizes[9], 10_000 - 9 * 1036);
+        assert_eq!(sizes[10..], [4096, 4096, 10_000 - 2 * 4096]);
+    }
 }
