@@ -37,7 +37,7 @@ pub(crate) struct PgConnection {
     target: Option<(String, String)>,
     /// Whether the keys staged so far are whole numbers in strictly increasing order.
     order: stage::KeyOrder,
-    /// Rows encoded for the stage's next COPY.
+    /// The table the rows are staged into: the temporary stage, or a co-located one.
     into: stage::Destination,
     /// Rows sorted on the client before staging (Citus targets).
     sorting: Option<stage::Sorting>,
