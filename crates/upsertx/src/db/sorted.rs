@@ -103,36 +103,25 @@ impl InOrder {
 /// payloads are their own statements' encodings.)
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn encode_value(out: &mut Vec<u8>, v: &Value<'_>) {
-    let bytes = |out: &mut Vec<u8>, tag: u8, b: &[u8]| {
+    // A tag, then the value's own bytes (fixed width), or their length first.
+    let fixed = |out: &mut Vec<u8>, tag: u8, b: &[u8]| {
         out.push(tag);
-        out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+        out.extend_from_slice(b);
+    };
+    let bytes = |out: &mut Vec<u8>, tag: u8, b: &[u8]| {
+        fixed(out, tag, &(b.len() as u32).to_le_bytes());
         out.extend_from_slice(b);
     };
     match v {
         Value::Null => out.push(0),
-        Value::Bool(b) => out.extend_from_slice(&[1, *b as u8]),
-        Value::Int(n) => {
-            out.push(2);
-            out.extend_from_slice(&n.to_le_bytes());
-        }
-        Value::Real(f) => {
-            out.push(3);
-            out.extend_from_slice(&f.to_le_bytes());
-        }
+        Value::Bool(b) => fixed(out, 1, &[*b as u8]),
+        Value::Int(n) => fixed(out, 2, &n.to_le_bytes()),
+        Value::Real(f) => fixed(out, 3, &f.to_le_bytes()),
         Value::Text(t) => bytes(out, 4, t.as_bytes()),
         Value::Blob(b) => bytes(out, 5, b),
-        Value::Date(d) => {
-            out.push(6);
-            out.extend_from_slice(&d.to_le_bytes());
-        }
-        Value::Time(t) => {
-            out.push(7);
-            out.extend_from_slice(&t.to_le_bytes());
-        }
-        Value::Timestamp { micros, zoned } => {
-            out.push(8 + *zoned as u8);
-            out.extend_from_slice(&micros.to_le_bytes());
-        }
+        Value::Date(d) => fixed(out, 6, &d.to_le_bytes()),
+        Value::Time(t) => fixed(out, 7, &t.to_le_bytes()),
+        Value::Timestamp { micros, zoned } => fixed(out, 8 + *zoned as u8, &micros.to_le_bytes()),
     }
 }
 

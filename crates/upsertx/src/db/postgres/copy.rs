@@ -161,9 +161,13 @@ pub(crate) fn read_field(bytes: &[u8], row: usize, field: usize) -> Option<Optio
 /// to name one it refuses. `None` when the bytes are not that form.
 pub(crate) fn read_value(kind: Kind, field: Option<&[u8]>) -> Option<Value<'static>> {
     let Some(b) = field else { return Some(Value::Null) };
+    // A signed big-endian integer of exactly `n` bytes.
     let int = |n: usize| -> Option<i64> {
-        let b = b.get(..n).filter(|_| b.len() == n)?;
-        Some(b.iter().fold(if b[0] & 0x80 != 0 { -1i64 } else { 0 }, |acc, &x| (acc << 8) | x as i64))
+        Some(match n {
+            2 => i16::from_be_bytes(b.try_into().ok()?) as i64,
+            4 => i32::from_be_bytes(b.try_into().ok()?) as i64,
+            _ => i64::from_be_bytes(b.try_into().ok()?),
+        })
     };
     let text = |b: &[u8]| Value::Text(String::from_utf8_lossy(b).into_owned().into());
     Some(match kind {
